@@ -1,0 +1,147 @@
+package io.deia.core.config;
+
+import io.deia.core.DeiaException;
+import io.deia.core.io.AtomicFiles;
+import io.deia.core.io.Json;
+
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+import java.util.regex.Pattern;
+import java.util.regex.PatternSyntaxException;
+
+/**
+ * The whole configuration of a hive: profiles plus limits. Read once from a JSON file
+ * ({@code deia.json}), validated eagerly, then immutable. Example:
+ *
+ * <pre>{@code
+ * {
+ *   "ports": {"from": 8101, "to": 8299},
+ *   "profiles": {
+ *     "echo":   {"agent": "command", "executable": "/bin/cat"},
+ *     "claude": {"agent": "claude-code", "model": "sonnet", "permission_mode": "acceptEdits",
+ *                "secret_env": {"ANTHROPIC_API_KEY": "MY_ANTHROPIC_KEY"}}
+ *   }
+ * }
+ * }</pre>
+ *
+ * @param ports              the range bot ports are allocated from (inclusive)
+ * @param heartbeatIntervalS how often a bot runner writes its heartbeat (5)
+ * @param heartbeatTtlS      a live-state entry whose heartbeat is older than this is stale (30)
+ * @param maxTaskBytes       task files larger than this are rejected (1 MiB)
+ * @param maxMessageBytes    chat messages larger than this are refused with 413 (64 KiB)
+ * @param maxBodyBytes       HTTP request bodies larger than this are refused with 413 (1 MiB + 64 KiB)
+ * @param profiles           profiles by name
+ */
+public record DeiaConfig(PortRange ports, Integer heartbeatIntervalS, Integer heartbeatTtlS, Integer maxTaskBytes,
+                         Integer maxMessageBytes, Integer maxBodyBytes, Map<String, Profile> profiles) {
+
+    public DeiaConfig {
+        if (ports == null) {
+            ports = PortRange.DEFAULT;
+        }
+        heartbeatIntervalS = heartbeatIntervalS == null ? 5 : heartbeatIntervalS;
+        heartbeatTtlS = heartbeatTtlS == null ? 30 : heartbeatTtlS;
+        maxTaskBytes = maxTaskBytes == null ? 1024 * 1024 : maxTaskBytes;
+        maxMessageBytes = maxMessageBytes == null ? 64 * 1024 : maxMessageBytes;
+        maxBodyBytes = maxBodyBytes == null ? maxTaskBytes + 64 * 1024 : maxBodyBytes;
+        Map<String, Profile> named = new LinkedHashMap<>();
+        if (profiles != null) {
+            profiles.forEach((name, p) -> named.put(name, p.withName(name)));
+        }
+        profiles = java.util.Collections.unmodifiableMap(named);
+        validate(ports, heartbeatIntervalS, heartbeatTtlS, maxTaskBytes, maxMessageBytes, profiles);
+    }
+
+    /** A config with the given profiles and every other setting at its default. */
+    public static DeiaConfig of(Map<String, Profile> profiles) {
+        return new DeiaConfig(null, null, null, null, null, null, profiles);
+    }
+
+    /**
+     * Reads and validates a config file.
+     *
+     * @throws DeiaException naming the file and what is wrong in it
+     */
+    public static DeiaConfig load(Path file) {
+        String text = AtomicFiles.readString(file);
+        try {
+            return Json.read(text, DeiaConfig.class, "config file " + file);
+        } catch (DeiaException e) {
+            throw e;
+        } catch (IllegalArgumentException e) {
+            throw DeiaException.invalid("config file %s: %s", file, e.getMessage());
+        }
+    }
+
+    /** The named profile, if configured. */
+    public Optional<Profile> profile(String name) {
+        return Optional.ofNullable(profiles.get(name));
+    }
+
+    /**
+     * The named profile.
+     *
+     * @throws DeiaException {@code UNPROCESSABLE} listing the configured names when unknown
+     */
+    public Profile requireProfile(String name) {
+        Profile p = name == null ? null : profiles.get(name);
+        if (p == null) {
+            throw DeiaException.unprocessable("unknown profile '%s'; configured profiles: %s", name, profiles.keySet());
+        }
+        return p;
+    }
+
+    private static void validate(PortRange ports, int hbInterval, int hbTtl, int maxTask, int maxMessage,
+                                 Map<String, Profile> profiles) {
+        if (hbInterval <= 0 || hbTtl <= hbInterval) {
+            throw new IllegalArgumentException("heartbeat_interval_s must be > 0 and heartbeat_ttl_s greater than it");
+        }
+        if (maxTask <= 0 || maxMessage <= 0) {
+            throw new IllegalArgumentException("max_task_bytes and max_message_bytes must be > 0");
+        }
+        profiles.forEach((name, p) -> {
+            if (!name.matches("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")) {
+                throw new IllegalArgumentException("profile name '" + name + "' is invalid: use letters, digits, '_', '.', '-'");
+            }
+            if (p.executable() == null) {
+                throw new IllegalArgumentException("profile '" + name + "': agent 'command' needs an 'executable'");
+            }
+            if (!p.promptMode().equals("stdin") && !p.promptMode().equals("arg")) {
+                throw new IllegalArgumentException("profile '" + name + "': prompt_mode must be stdin or arg");
+            }
+            if (p.timeoutS() <= 0 || p.maxAttempts() <= 0 || p.messageQueueCapacity() <= 0 || p.startTimeoutS() <= 0
+                    || p.retryBackoffMs() < 0) {
+                throw new IllegalArgumentException("profile '" + name + "': timeouts, attempts and capacities must be > 0");
+            }
+            for (String regex : p.denyPatterns()) {
+                try {
+                    Pattern.compile(regex);
+                } catch (PatternSyntaxException e) {
+                    throw new IllegalArgumentException("profile '" + name + "': deny pattern '" + regex + "' is not a valid regular expression: " + e.getDescription());
+                }
+            }
+        });
+    }
+
+    /**
+     * An inclusive range of TCP ports for bots.
+     *
+     * @param from first port
+     * @param to   last port
+     */
+    public record PortRange(int from, int to) {
+        public static final PortRange DEFAULT = new PortRange(8101, 8299);
+
+        public PortRange {
+            if (from < 1 || to > 65535 || from > to) {
+                throw new IllegalArgumentException("port range must satisfy 1 <= from <= to <= 65535, was " + from + ".." + to);
+            }
+        }
+
+        public boolean contains(int port) {
+            return port >= from && port <= to;
+        }
+    }
+}

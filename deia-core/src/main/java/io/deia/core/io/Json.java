@@ -1,0 +1,136 @@
+package io.deia.core.io;
+
+import com.fasterxml.jackson.core.JsonGenerator;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.StreamReadConstraints;
+import com.fasterxml.jackson.databind.DeserializationContext;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonDeserializer;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.JsonSerializer;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.SerializerProvider;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.module.SimpleModule;
+import com.fasterxml.jackson.annotation.JsonInclude;
+import io.deia.core.DeiaException;
+
+import java.io.IOException;
+import java.time.Instant;
+import java.time.format.DateTimeParseException;
+import java.time.temporal.ChronoUnit;
+
+/**
+ * The one Jackson configuration deia uses for its files and wire formats: snake_case names,
+ * ISO-8601 UTC instants with millisecond precision, nulls left out, unknown fields ignored (so an
+ * older reader accepts a newer file), and bounded nesting depth so hostile input cannot exhaust
+ * the stack.
+ */
+public final class Json {
+    /** Deeper JSON is refused: no legitimate deia document nests anywhere near this. */
+    public static final int MAX_NESTING_DEPTH = 64;
+
+    private static final ObjectMapper MAPPER = build();
+
+    private Json() {
+    }
+
+    /** The shared, thread-safe mapper. Do not reconfigure it. */
+    public static ObjectMapper mapper() {
+        return MAPPER;
+    }
+
+    /** Serialises {@code value} compactly on one line. */
+    public static String write(Object value) {
+        try {
+            return MAPPER.writeValueAsString(value);
+        } catch (JsonProcessingException e) {
+            throw DeiaException.internal("cannot serialise " + value.getClass().getSimpleName(), e);
+        }
+    }
+
+    /** Serialises {@code value} indented, for files people read. */
+    public static String writePretty(Object value) {
+        try {
+            return MAPPER.writerWithDefaultPrettyPrinter().writeValueAsString(value) + "\n";
+        } catch (JsonProcessingException e) {
+            throw DeiaException.internal("cannot serialise " + value.getClass().getSimpleName(), e);
+        }
+    }
+
+    /**
+     * Parses {@code json} into {@code type}.
+     *
+     * @param source names the input in the error ("registry.json", "request body")
+     * @throws DeiaException {@link io.deia.core.ErrorCode#INVALID_ARGUMENT} with the parser's reason
+     */
+    public static <T> T read(String json, Class<T> type, String source) {
+        try {
+            T value = MAPPER.readValue(json, type);
+            if (value == null) {
+                throw DeiaException.invalid("%s is empty or null", source);
+            }
+            return value;
+        } catch (JsonProcessingException e) {
+            throw DeiaException.invalid("%s is not valid JSON for %s: %s", source, type.getSimpleName(),
+                    e.getOriginalMessage());
+        }
+    }
+
+    /** Parses {@code json} into a tree; same errors as {@link #read}. */
+    public static JsonNode readTree(String json, String source) {
+        try {
+            JsonNode node = MAPPER.readTree(json);
+            if (node == null || node.isMissingNode()) {
+                throw DeiaException.invalid("%s is empty", source);
+            }
+            return node;
+        } catch (JsonProcessingException e) {
+            throw DeiaException.invalid("%s is not valid JSON: %s", source, e.getOriginalMessage());
+        }
+    }
+
+    /** Formats an instant the way every deia file does: ISO-8601 UTC, milliseconds. */
+    public static String formatInstant(Instant instant) {
+        return instant.truncatedTo(ChronoUnit.MILLIS).toString();
+    }
+
+    private static ObjectMapper build() {
+        SimpleModule time = new SimpleModule("deia-time");
+        time.addSerializer(Instant.class, new JsonSerializer<>() {
+            @Override
+            public void serialize(Instant value, JsonGenerator gen, SerializerProvider serializers) throws IOException {
+                gen.writeString(formatInstant(value));
+            }
+        });
+        time.addDeserializer(Instant.class, new JsonDeserializer<>() {
+            @Override
+            public Instant deserialize(JsonParser p, DeserializationContext ctxt) throws IOException {
+                if (p.currentToken().isNumeric()) {
+                    return Instant.ofEpochMilli(p.getLongValue());
+                }
+                String text = p.getValueAsString();
+                try {
+                    return Instant.parse(text);
+                } catch (DateTimeParseException e) {
+                    return (Instant) ctxt.handleWeirdStringValue(Instant.class, text, "not an ISO-8601 instant");
+                }
+            }
+        });
+        JsonMapper mapper = JsonMapper.builder()
+                .propertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
+                .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
+                .disable(SerializationFeature.FAIL_ON_EMPTY_BEANS)
+                .serializationInclusion(JsonInclude.Include.NON_NULL)
+                .addModule(time)
+                .build();
+        mapper.getFactory().setStreamReadConstraints(StreamReadConstraints.builder()
+                .maxNestingDepth(MAX_NESTING_DEPTH)
+                .maxStringLength(16 * 1024 * 1024)
+                .build());
+        return mapper;
+    }
+}

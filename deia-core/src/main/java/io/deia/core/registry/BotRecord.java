@@ -1,0 +1,105 @@
+package io.deia.core.registry;
+
+import io.deia.core.BotIds;
+
+import java.time.Instant;
+import java.util.Objects;
+
+/**
+ * One bot's entry in the service registry: an immutable value. Change it through
+ * {@link #toBuilder()}. In {@code registry.json} the fields are snake_case; {@code status} repeats
+ * {@code state} for readers written against the original DEIA registry.
+ *
+ * @param botId          validated bot id
+ * @param pid            runner process id, 0 before it is spawned
+ * @param processStart   the runner's process start instant: with {@code pid} it identifies the process across pid reuse
+ * @param host           address the bot's HTTP service binds (always 127.0.0.1 today)
+ * @param port           the bot's HTTP port
+ * @param state          life-cycle state
+ * @param profile        the profile name it was launched with
+ * @param agent          the agent type of that profile (claude-code, codex, gemini, command)
+ * @param registeredAt   when this entry was first written
+ * @param lastHeartbeat  last heartbeat written by the runner
+ * @param restarts       how many times the supervisor restarted it
+ * @param lastError      the last failure reason, if any
+ * @param lastExitCode   the runner's last exit code, if known
+ */
+public record BotRecord(
+        String botId,
+        long pid,
+        Instant processStart,
+        String host,
+        int port,
+        BotState state,
+        String profile,
+        String agent,
+        Instant registeredAt,
+        Instant lastHeartbeat,
+        int restarts,
+        String lastError,
+        Integer lastExitCode) {
+
+    public BotRecord {
+        BotIds.requireValid(botId);
+        Objects.requireNonNull(state, "state");
+        if (host == null) {
+            host = "127.0.0.1";
+        }
+    }
+
+    /** The same value as the {@code state} field: kept for readers of the original DEIA registry. */
+    public String status() {
+        return state.id();
+    }
+
+    /** The base URL of the bot's HTTP service, e.g. {@code http://127.0.0.1:8101}. */
+    public String url() {
+        return "http://" + host + ":" + port;
+    }
+
+    public static Builder builder(String botId) {
+        return new Builder().botId(botId);
+    }
+
+    public Builder toBuilder() {
+        return new Builder().botId(botId).pid(pid).processStart(processStart).host(host).port(port).state(state)
+                .profile(profile).agent(agent).registeredAt(registeredAt).lastHeartbeat(lastHeartbeat)
+                .restarts(restarts).lastError(lastError).lastExitCode(lastExitCode);
+    }
+
+    /** Builder for {@link BotRecord}; {@code state} defaults to {@link BotState#STARTING}. */
+    public static final class Builder {
+        private String botId;
+        private long pid;
+        private Instant processStart;
+        private String host = "127.0.0.1";
+        private int port;
+        private BotState state = BotState.STARTING;
+        private String profile;
+        private String agent;
+        private Instant registeredAt;
+        private Instant lastHeartbeat;
+        private int restarts;
+        private String lastError;
+        private Integer lastExitCode;
+
+        public Builder botId(String v) { this.botId = v; return this; }
+        public Builder pid(long v) { this.pid = v; return this; }
+        public Builder processStart(Instant v) { this.processStart = v; return this; }
+        public Builder host(String v) { this.host = v; return this; }
+        public Builder port(int v) { this.port = v; return this; }
+        public Builder state(BotState v) { this.state = v; return this; }
+        public Builder profile(String v) { this.profile = v; return this; }
+        public Builder agent(String v) { this.agent = v; return this; }
+        public Builder registeredAt(Instant v) { this.registeredAt = v; return this; }
+        public Builder lastHeartbeat(Instant v) { this.lastHeartbeat = v; return this; }
+        public Builder restarts(int v) { this.restarts = v; return this; }
+        public Builder lastError(String v) { this.lastError = v; return this; }
+        public Builder lastExitCode(Integer v) { this.lastExitCode = v; return this; }
+
+        public BotRecord build() {
+            return new BotRecord(botId, pid, processStart, host, port, state, profile, agent, registeredAt,
+                    lastHeartbeat, restarts, lastError, lastExitCode);
+        }
+    }
+}

@@ -1,0 +1,39 @@
+package io.deia.core.registry;
+
+import com.fasterxml.jackson.annotation.JsonCreator;
+import com.fasterxml.jackson.annotation.JsonValue;
+
+import java.util.Locale;
+
+/**
+ * Life-cycle state of a bot as the registry and {@code /status} report it.
+ * The first five are the runner's own states (contract: {@code starting|idle|busy|paused|stopping});
+ * the rest are set by the launcher or registry about a bot that is not running.
+ */
+public enum BotState {
+    STARTING, IDLE, BUSY, PAUSED, STOPPING,
+    /** Exited, not to be restarted (stopped by request, or policy {@code never}). */
+    STOPPED,
+    /** Crashed and waiting out its restart backoff. */
+    RESTARTING,
+    /** Gave up: restart budget spent or launch failed; the reason is in {@code last_error}. */
+    FAILED,
+    /** Found dead or unresponsive by the reaper; about to be removed. */
+    STALE;
+
+    /** The lower-case name used in JSON. */
+    @JsonValue
+    public String id() {
+        return name().toLowerCase(Locale.ROOT);
+    }
+
+    @JsonCreator
+    public static BotState fromId(String id) {
+        return valueOf(id.toUpperCase(Locale.ROOT));
+    }
+
+    /** True for states in which a live runner process is expected. */
+    public boolean isLive() {
+        return this == STARTING || this == IDLE || this == BUSY || this == PAUSED || this == STOPPING;
+    }
+}

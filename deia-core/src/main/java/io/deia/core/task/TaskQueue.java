@@ -1,0 +1,42 @@
+package io.deia.core.task;
+
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * The per-bot work queue seen from outside a bot: submit tasks, look at what is waiting and read
+ * responses. The embedded default keeps everything in the hive folder (see {@link FileTaskQueue});
+ * the interface says nothing about files so that a shared implementation can replace it.
+ */
+public interface TaskQueue {
+
+    /**
+     * Puts a task into {@code botId}'s inbox in one atomic step (never a partial file in the inbox).
+     *
+     * @param markdown the task file: optional front matter, then the prompt
+     * @return the task id the bot will use for its response
+     * @throws io.deia.core.DeiaException {@code INVALID_ARGUMENT} for a bad bot id or empty task,
+     *         {@code PAYLOAD_TOO_LARGE} over the size limit
+     */
+    String submit(String botId, String markdown);
+
+    /** Tasks waiting in the inbox or claimed and not finished, in the order the bot will take them. */
+    List<TaskInfo> pending(String botId);
+
+    /** The response for a task, once it has reached its final outcome. */
+    Optional<TaskResponse> response(String botId, String taskId);
+
+    /** All responses of a bot, newest first, at most {@code limit}. */
+    List<TaskResponse> responses(String botId, int limit);
+
+    /**
+     * A task that has not finished yet.
+     *
+     * @param taskId   its id
+     * @param state    {@code queued} (in the inbox) or {@code running} (claimed)
+     * @param priority 0..3
+     * @param attempt  attempts made so far (0 while queued)
+     */
+    record TaskInfo(String taskId, String state, int priority, int attempt, java.time.Instant createdAt) {
+    }
+}
