@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The one test command (README, CI). On a fresh Debian machine it installs what the tests drive for
+# real -- Chromium + ChromeDriver (browser tests) and the pinned agent CLIs (agent contract tests) --
+# then runs the whole Maven build with its tests and coverage gates.
+#   scripts/test.sh            core suite (Claude Code contract tests included)
+#   scripts/test.sh -Pagents   also the Codex and Gemini CLI contract tests
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  echo "== installing chromium and chromium-driver (Debian packages)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+
+if [ ! -x agent-clis/node_modules/.bin/claude ] || [ ! -x agent-clis/node_modules/.bin/codex ] \
+   || [ ! -x agent-clis/node_modules/.bin/gemini ]; then
+  echo "== installing pinned agent CLIs into agent-clis/node_modules (npm)"
+  npm install --prefix agent-clis --no-audit --no-fund --loglevel=error >/dev/null
+fi
+
+exec mvn -B verify "$@"
