@@ -23,6 +23,7 @@ public final class Agents {
         resolveExecutable(profile, context.parentEnv());
         return switch (profile.agent()) {
             case COMMAND -> new CommandAgent(context);
+            case CLAUDE_CODE -> new ClaudeCodeAgent(context);
             default -> throw DeiaException.unprocessable("profile %s: agent %s arrives with the agents branch",
                     profile.name(), profile.agent().id());
         };
