@@ -24,8 +24,8 @@ public final class Agents {
         return switch (profile.agent()) {
             case COMMAND -> new CommandAgent(context);
             case CLAUDE_CODE -> new ClaudeCodeAgent(context);
-            default -> throw DeiaException.unprocessable("profile %s: agent %s arrives with the agents branch",
-                    profile.name(), profile.agent().id());
+            case CODEX -> new CodexAgent(context);
+            case GEMINI -> new GeminiAgent(context);
         };
     }
 
