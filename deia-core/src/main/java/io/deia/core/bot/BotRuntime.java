@@ -27,9 +27,7 @@ import java.nio.file.Files;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
@@ -172,6 +170,11 @@ public final class BotRuntime implements AutoCloseable {
     /** The bot's event stream (task and status events, with replay). */
     public BotEventBus events() {
         return events;
+    }
+
+    /** The hive configuration this bot runs with. */
+    public DeiaConfig config() {
+        return config;
     }
 
     /** The largest chat message accepted, in UTF-8 bytes. */
@@ -560,6 +563,7 @@ public final class BotRuntime implements AutoCloseable {
         }
     }
 
+    /** The registry's heartbeat also writes {@code hive/heartbeats/<id>.json}. */
     private void beat() {
         if (stopping) {
             return;
@@ -569,13 +573,6 @@ public final class BotRuntime implements AutoCloseable {
             log.warn("[{}] registry entry was missing at heartbeat: registering again", botId);
             register(state);
         }
-        Map<String, Object> beat = new LinkedHashMap<>();
-        beat.put("bot_id", botId);
-        beat.put("pid", pid);
-        beat.put("port", port);
-        beat.put("state", state.id());
-        beat.put("ts", Json.formatInstant(Instant.now()));
-        AtomicFiles.writeString(hive.heartbeatFile(botId), Json.write(beat) + "\n");
     }
 
     private static DeiaException unwrap(Throwable t) {

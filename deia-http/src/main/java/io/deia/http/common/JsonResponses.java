@@ -36,6 +36,14 @@ public final class JsonResponses {
         response.getHeaders().put(HttpHeader.CACHE_CONTROL, "no-store");
     }
 
+    /** Sends the status line and headers now, before any content (blocks until written). */
+    public static void flush(Response response) throws IOException {
+        try (Blocker.Callback blocker = Blocker.callback()) {
+            response.write(false, null, blocker);
+            blocker.block();
+        }
+    }
+
     /**
      * Writes {@code value} as one JSON line and blocks until it was handed to the network, so each
      * line reaches the client as it happens (chunked encoding, no buffering).
