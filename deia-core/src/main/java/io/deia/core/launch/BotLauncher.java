@@ -552,6 +552,9 @@ public final class BotLauncher implements AutoCloseable {
             Process process;
             try {
                 BotRecord reserved = registry.reserve(w.botId, w.profile.name(), w.profile.agent().id());
+                // Visible while the new runner starts; the runner's heartbeats keep these fields.
+                reserved = registry.update(w.botId, r -> r.toBuilder().restarts(w.restarts).lastExitCode(lastCode)
+                        .lastError(lastError).build()).orElse(reserved);
                 process = startRunner(reserved, w.profile);
             } catch (DeiaException e) {
                 afterExit(w, null, Duration.ZERO, "restart failed: " + e.getMessage());
