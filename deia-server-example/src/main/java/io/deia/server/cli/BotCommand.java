@@ -14,6 +14,9 @@ import io.deia.server.DefaultConfig;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
@@ -33,6 +36,9 @@ import java.util.concurrent.Callable;
         description = "Run one bot: HTTP service on 127.0.0.1:PORT, task inbox, agent and heartbeat.")
 public final class BotCommand implements Callable<Integer> {
     private static final Logger log = LoggerFactory.getLogger(BotCommand.class);
+
+    @Spec
+    CommandSpec spec;
 
     @Mixin
     HiveOptions hiveOptions;
@@ -55,8 +61,7 @@ public final class BotCommand implements Callable<Integer> {
     public Integer call() {
         BotIds.requireValid(botId);
         if (port < 1 || port > 65535) {
-            throw new picocli.CommandLine.ParameterException(new picocli.CommandLine(this),
-                    "--port must be 1..65535, was " + port);
+            throw new ParameterException(spec.commandLine(), "--port must be 1..65535, was " + port);
         }
         HiveLayout hive = hiveOptions.layout();
         DeiaConfig config = hiveOptions.config();
