@@ -36,7 +36,8 @@ public final class LaunchBenchmark {
         int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 5;
         Path dir = Files.createTempDirectory("deia-launch-bench");
         HiveLayout hive = new HiveLayout(dir.resolve(".deia"));
-        AtomicFiles.writeString(hive.defaultConfigFile(), "{\"profiles\":{"
+        // A port range of its own: other programs on this machine use the default 8101-8299.
+        AtomicFiles.writeString(hive.defaultConfigFile(), "{\"ports\":{\"from\":19100,\"to\":19199},\"profiles\":{"
                 + "\"echo\":{\"agent\":\"command\",\"executable\":\"/bin/cat\","
                 + "\"restart\":{\"policy\":\"on-failure\",\"max_restarts\":100,\"window_s\":60,"
                 + "\"backoff_initial_ms\":0,\"backoff_max_ms\":0}}}}");
