@@ -49,7 +49,8 @@ class LauncherCommandsTest {
     @Test
     void launchStatusTaskAndStopFromTheCommandLine() throws Exception {
         HiveLayout hive = new HiveLayout(dir.resolve(".deia"));
-        AtomicFiles.writeString(hive.defaultConfigFile(), "{\"profiles\":{\"echo\":{\"agent\":\"command\","
+        // A port range of its own: other suites on this machine use the default range at the same time.
+        AtomicFiles.writeString(hive.defaultConfigFile(), "{\"ports\":{\"from\":19600,\"to\":19699},\"profiles\":{\"echo\":{\"agent\":\"command\","
                 + "\"executable\":\"/bin/cat\",\"runner_jvm_options\":[\"-Xmx64m\",\"-Ddeia.test.marker=" + marker + "\"]}}}");
         String h = hive.root().toString();
 
