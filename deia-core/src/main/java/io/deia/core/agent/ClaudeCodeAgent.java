@@ -349,6 +349,8 @@ public final class ClaudeCodeAgent implements Agent {
             }
             if (e instanceof AgentEvent.Result res) {
                 if (r.resumed && !r.parser.sawInit() && !res.result().isSuccess()) {
+                    // The CLI refused the session and exits by itself: expected, not a crash.
+                    r.stopping = true;
                     t.resumeRefused = true;
                 }
                 t.done.complete(finalResult(t, res.result()));
@@ -427,7 +429,8 @@ public final class ClaudeCodeAgent implements Agent {
                 t.done.complete(TurnResult.failed("claude exited with code " + code + " during the turn"
                         + (tail.isBlank() ? "" : ": " + TurnOutput.TurnEnd.lastLines(tail, 3)), millisSince(t.t0), code));
             }
-        } else if (!deliberate && current) {
+        } else if (!deliberate && current && code != null && code >= 128) {
+            // Died by a signal while idle (OOM killer, kill -9): the next turn starts after a backoff.
             countCrash(code);
         }
         log.info("[{}] claude pid {} exited with code {}{}", botId, r.process.pid(), code, deliberate ? "" : " unexpectedly");
