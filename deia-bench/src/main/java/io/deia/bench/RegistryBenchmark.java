@@ -2,6 +2,7 @@ package io.deia.bench;
 
 import io.deia.core.HiveLayout;
 import io.deia.core.config.DeiaConfig;
+import io.deia.core.io.AtomicFiles;
 import io.deia.core.registry.BotRecord;
 import io.deia.core.registry.BotState;
 import io.deia.core.registry.JsonFileServiceRegistry;
@@ -34,7 +35,7 @@ import java.util.stream.Stream;
  * mvn -B -q -pl deia-bench -am package -DskipTests
  * java -cp "deia-bench/target/deia-bench.jar:deia-bench/target/lib/*" io.deia.bench.RegistryBenchmark [seconds] [bots]
  * </pre>
- * or {@code scripts/bench-registry.sh}. {@code seconds} is the measured time per run (default 3),
+ * or {@code scripts/bench-registry.sh}. {@code -Ddeia.bench.dir=DIR} puts the hives under DIR. {@code seconds} is the measured time per run (default 3),
  * {@code bots} how many other entries sit in the registry during the run (default 16), because the
  * cost of an update grows with the file.
  */
@@ -45,6 +46,8 @@ public final class RegistryBenchmark {
     }
 
     public static void main(String[] args) throws Exception {
+        // Per-update log lines would be measured too; the figures are the output that matters here.
+        System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
         if (args.length > 0 && args[0].equals("worker")) {
             worker(Path.of(args[1]), args[2], Long.parseLong(args[3]));
             return;
@@ -54,6 +57,9 @@ public final class RegistryBenchmark {
         System.out.printf("registry benchmark: %d s per run, %d runs, %d other entries, %d cores, Java %s, %s%n",
                 seconds, RUNS, extraBots, Runtime.getRuntime().availableProcessors(), System.getProperty("java.version"),
                 System.getProperty("os.name") + " " + System.getProperty("os.arch"));
+        System.out.printf("load average before the runs: %s%n", loadAverage());
+        System.out.printf("hive parent folder %s; one durable 1 KB AtomicFiles.write there takes %.2f ms now (median of 200)%n",
+                baseDir(), durableWriteMillis());
         for (int processes : new int[] {1, 4}) {
             double[] rates = new double[RUNS];
             for (int run = 0; run < RUNS; run++) {
@@ -62,6 +68,7 @@ public final class RegistryBenchmark {
             }
             double[] sorted = rates.clone();
             Arrays.sort(sorted);
+            System.out.printf("load average after the runs: %s%n", loadAverage());
             System.out.printf("%d process(es): median %.0f durable updates/s (min %.0f, max %.0f)%n",
                     processes, sorted[RUNS / 2], sorted[0], sorted[RUNS - 1]);
         }
@@ -69,7 +76,7 @@ public final class RegistryBenchmark {
 
     /** One run: a fresh hive, {@code processes} workers, the summed rate in updates per second. */
     private static double run(int processes, int seconds, int extraBots) throws Exception {
-        Path hiveDir = Files.createTempDirectory("deia-bench-registry-");
+        Path hiveDir = Files.createTempDirectory(baseDir(), "deia-bench-registry-");
         try {
             HiveLayout hive = new HiveLayout(hiveDir);
             JsonFileServiceRegistry registry = new JsonFileServiceRegistry(hive, DeiaConfig.of(Map.of()));
@@ -105,9 +112,46 @@ public final class RegistryBenchmark {
         }
     }
 
+    /**
+     * Where the run hives go: {@code -Ddeia.bench.dir=…}, default the system temp folder. Pointing it
+     * at a tmpfs (/dev/shm), where fsync costs nothing, shows the CPU-bound ceiling of the code.
+     */
+    private static Path baseDir() {
+        return Path.of(System.getProperty("deia.bench.dir", System.getProperty("java.io.tmpdir")));
+    }
+
+    /** The 1/5/15-minute load averages (Linux), since other work on the machine moves the figures. */
+    private static String loadAverage() {
+        try {
+            String[] f = Files.readString(Path.of("/proc/loadavg")).trim().split(" ");
+            return f[0] + " " + f[1] + " " + f[2];
+        } catch (IOException e) {
+            return "unknown";
+        }
+    }
+
+    /** The cost of the primitive every update pays for, measured alongside so figures can be compared. */
+    private static double durableWriteMillis() throws IOException {
+        Path dir = Files.createTempDirectory(baseDir(), "deia-bench-fsync-");
+        try {
+            byte[] kb = new byte[1024];
+            long[] nanos = new long[200];
+            for (int i = 0; i < nanos.length; i++) {
+                long t = System.nanoTime();
+                AtomicFiles.write(dir.resolve("probe.json"), kb);
+                nanos[i] = System.nanoTime() - t;
+            }
+            Arrays.sort(nanos);
+            return nanos[nanos.length / 2] / 1e6;
+        } finally {
+            deleteTree(dir);
+        }
+    }
+
     private static Process startWorker(Path hiveDir, String botId, long millis) throws IOException {
         List<String> cmd = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-XX:+UseSerialGC", "-Xmx128m", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+                "-Ddeia.bench.dir=" + baseDir(),
                 "-cp", System.getProperty("java.class.path"), RegistryBenchmark.class.getName(),
                 "worker", hiveDir.toString(), botId, Long.toString(millis));
         return new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
@@ -141,7 +185,8 @@ public final class RegistryBenchmark {
         registry.register(BotRecord.builder(botId).pid(self.pid()).processStart(self.info().startInstant().orElse(null))
                 .port(0).state(BotState.IDLE).profile("bench").agent("command").build());
         // Warm-up outside the measured time, so JIT compilation is not what gets measured.
-        for (int i = 0; i < 200; i++) {
+        long warmEnd = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(1500);
+        while (System.nanoTime() < warmEnd) {
             registry.heartbeat(botId, BotState.IDLE);
         }
         Files.writeString(hiveDir.resolve("ready-" + botId), "ready");

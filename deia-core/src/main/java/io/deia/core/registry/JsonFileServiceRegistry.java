@@ -211,7 +211,9 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
      */
     private void writeHeartbeatFile(BotRecord beat) {
         file.writeHeartbeat(beat);
-        if (!file.read().bots().containsKey(beat.botId())) {
+        // readConsistent, not a bare read: a damaged file would list too few bots, and deleting a
+        // heartbeat file on that basis would destroy what the rebuild needs.
+        if (!readConsistent().containsKey(beat.botId())) {
             file.deleteHeartbeat(beat.botId());
         }
     }
