@@ -616,8 +616,8 @@ public final class MessageRouter implements AutoCloseable {
             }
             ObjectNode fields = ((ObjectNode) node).deepCopy();
             fields.remove(List.of("seq", "type", "bot_id"));
-            Map<String, Object> data = new LinkedHashMap<>();
-            fields.fields().forEachRemaining(f -> data.put(f.getKey(), f.getValue()));
+            @SuppressWarnings("unchecked")
+            Map<String, Object> data = Json.mapper().convertValue(fields, LinkedHashMap.class);
             if (type.equals(ChatEvent.STATUS)) {
                 data.putIfAbsent("source", "bot");
             }
