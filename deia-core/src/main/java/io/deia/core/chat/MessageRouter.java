@@ -552,7 +552,10 @@ public final class MessageRouter implements AutoCloseable {
                         }
                     } catch (IOException | UncheckedIOException e) {
                         failures++;
-                        if (!reportedDown && !stopped && registry.get(botId).map(r -> r.state().isLive()).orElse(false)) {
+                        // A bot still starting has no HTTP service yet: that is not "unreachable".
+                        if (!reportedDown && !stopped && registry.get(botId)
+                                .map(r -> r.state().isLive() && r.state() != io.deia.core.registry.BotState.STARTING)
+                                .orElse(false)) {
                             reportedDown = true;
                             log.warn("[{}] event stream at {} unreachable: {}", botId, rec.url(), e.toString());
                             publish(ChatEvent.of(ChatEvent.STATUS, botId, "state", "unreachable", "source", "router",

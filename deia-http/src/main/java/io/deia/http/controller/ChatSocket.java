@@ -25,7 +25,7 @@ import java.util.concurrent.TimeUnit;
  * whose queue overflows is disconnected (it reconnects with its last event id). The server pings
  * every ping interval so idle connections stay open through proxies and dead ones are noticed.
  */
-final class ChatSocket implements Session.Listener.AutoDemanding, EventHub.Client {
+public final class ChatSocket implements Session.Listener.AutoDemanding, EventHub.Client {
     private static final Logger log = LoggerFactory.getLogger(ChatSocket.class);
 
     /** Events a connection may have waiting before it is dropped as too slow. */

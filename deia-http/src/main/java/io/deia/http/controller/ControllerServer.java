@@ -15,6 +15,7 @@ import org.eclipse.jetty.server.HttpConnectionFactory;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.server.handler.ContextHandler;
 import org.eclipse.jetty.server.handler.PathMappingsHandler;
 import org.eclipse.jetty.server.handler.ResourceHandler;
 import org.eclipse.jetty.util.Fields;
@@ -106,7 +107,10 @@ public final class ControllerServer implements AutoCloseable {
         connector.setIdleTimeout(settings.idleTimeout.toMillis());
         server.addConnector(connector);
         server.setErrorHandler(new JsonErrorHandler());
-        server.setHandler(new AccessGuard(token, this::allowedOrigins, webSockets(routes())));
+        // A root context gives the resource handler its path-in-context and the WebSocket container its home.
+        ContextHandler root = new ContextHandler("/");
+        root.setHandler(webSockets(root, routes()));
+        server.setHandler(new AccessGuard(token, this::allowedOrigins, root));
         server.setStopTimeout(2000);
         try {
             server.start();
@@ -153,8 +157,8 @@ public final class ControllerServer implements AutoCloseable {
         return files;
     }
 
-    private WebSocketUpgradeHandler webSockets(PathMappingsHandler routes) {
-        WebSocketUpgradeHandler ws = WebSocketUpgradeHandler.from(server, container -> {
+    private WebSocketUpgradeHandler webSockets(ContextHandler context, PathMappingsHandler routes) {
+        WebSocketUpgradeHandler ws = WebSocketUpgradeHandler.from(server, context, container -> {
             container.setIdleTimeout(settings.idleTimeout);
             container.setMaxTextMessageSize(settings.config.maxMessageBytes() * 2L + 4096);
             container.setMaxBinaryMessageSize(1024);
