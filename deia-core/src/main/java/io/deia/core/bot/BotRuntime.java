@@ -18,7 +18,7 @@ import io.deia.core.registry.BotState;
 import io.deia.core.registry.ServiceRegistry;
 import io.deia.core.task.Task;
 import io.deia.core.task.TaskQueueMonitor;
-import io.deia.core.task.TaskStatus;
+import io.deia.core.task.TaskEvent;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -60,6 +60,8 @@ public final class BotRuntime implements AutoCloseable {
 
     /** How long {@link #stop} waits for an interrupted turn to end before closing the agent anyway. */
     private static final Duration INTERRUPT_WAIT = Duration.ofSeconds(5);
+    /** Upper bound for a task thread waiting for the monitor's close during a stop. */
+    private static final Duration MONITOR_CLOSE_WAIT = Duration.ofSeconds(30);
 
     private final String botId;
     private final Profile profile;
@@ -76,6 +78,8 @@ public final class BotRuntime implements AutoCloseable {
     private final ReentrantLock turnLock = new ReentrantLock(true);
     private final LinkedBlockingQueue<PendingMessage> chatQueue = new LinkedBlockingQueue<>();
     private final Object admission = new Object();
+    /** Guards {@link #turnRunning} changes and is notified when a turn ends. */
+    private final Object turnEnd = new Object();
     private int messagesWaiting;
 
     private final AtomicLong tasksCompleted = new AtomicLong();
@@ -134,8 +138,7 @@ public final class BotRuntime implements AutoCloseable {
         chatWorker = new Thread(this::chatLoop, "bot-" + botId + "-chat");
         chatWorker.setDaemon(true);
         chatWorker.start();
-        monitor = new TaskQueueMonitor(botId, hive, config, profile, this::runTask,
-                e -> onTaskEvent(e.taskId(), e.event(), e.status(), e.attempt(), e.error()));
+        monitor = new TaskQueueMonitor(botId, hive, config, profile, this::runTask, this::onTaskEvent);
         monitor.start();
         heartbeat = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "bot-" + botId + "-heartbeat");
@@ -324,15 +327,17 @@ public final class BotRuntime implements AutoCloseable {
         try {
             refreshState();
             failWaitingMessages();
-            if (monitor != null) {
-                monitor.close();
-            }
             if (!awaitTurnEnd(grace)) {
                 log.info("[{}] turn still running after the grace period: interrupting it", botId);
                 agent.interrupt();
                 if (!awaitTurnEnd(INTERRUPT_WAIT)) {
                     log.warn("[{}] turn did not end after the interrupt: closing the agent", botId);
                 }
+            }
+            if (monitor != null) {
+                // Interrupts the task worker waiting in runTask, so that a task cut short by this
+                // stop stays claimed and is retried by the next start instead of failing for good.
+                monitor.close();
             }
             if (heartbeat != null) {
                 heartbeat.shutdownNow();
@@ -402,28 +407,62 @@ public final class BotRuntime implements AutoCloseable {
 
     /** The monitor's executor: a task turn through the same agent, in turn with chat. */
     private TurnResult runTask(Task task, int attempt, Duration timeout, AgentEventListener listener) {
+        if (stopping) {
+            throw notStarted(task);
+        }
         try {
             turnLock.lockInterruptibly();
         } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw DeiaException.unavailable("bot %s is stopping; task %s was not started", botId, task.taskId());
+            throw notStarted(task);
         }
+        TurnResult result;
         try {
             if (stopping) {
-                throw DeiaException.unavailable("bot %s is stopping; task %s was not started", botId, task.taskId());
+                result = null;
+            } else {
+                Duration effective = timeout != null ? timeout : profile.timeout();
+                log.info("[{}] task {} attempt {} starting", botId, task.taskId(), attempt);
+                result = runTurn(new TurnRequest(task.prompt(), effective, task.taskId()), listener, task.taskId());
             }
-            Duration effective = timeout != null ? timeout : profile.timeout();
-            log.info("[{}] task {} attempt {} starting", botId, task.taskId(), attempt);
-            return runTurn(new TurnRequest(task.prompt(), effective, task.taskId()), listener, task.taskId());
         } finally {
             turnLock.unlock();
+        }
+        if (result == null) {
+            throw notStarted(task);
+        }
+        if (stopping && result.status() == TurnStatus.INTERRUPTED) {
+            // Cut short by stop(): hold the result until the monitor is closing (it interrupts this
+            // thread), so the monitor leaves the task claimed for the next start.
+            awaitMonitorClose();
+        }
+        return result;
+    }
+
+    private DeiaException notStarted(Task task) {
+        if (stopping) {
+            awaitMonitorClose();
+        }
+        return DeiaException.unavailable("bot %s is stopping; task %s was not started", botId, task.taskId());
+    }
+
+    /** Waits until this thread is interrupted by {@link TaskQueueMonitor#close()} (bounded). */
+    private void awaitMonitorClose() {
+        synchronized (turnEnd) {
+            try {
+                turnEnd.wait(MONITOR_CLOSE_WAIT.toMillis());
+            } catch (InterruptedException e) {
+                // The monitor is closing: exactly what was waited for. The flag is cleared by the monitor.
+                Thread.currentThread().interrupt();
+            }
         }
     }
 
     /** Runs one turn; the caller holds {@link #turnLock}. */
     private TurnResult runTurn(TurnRequest request, AgentEventListener listener, String taskId) {
-        currentTaskId = taskId;
-        turnRunning = true;
+        synchronized (turnEnd) {
+            currentTaskId = taskId;
+            turnRunning = true;
+        }
         refreshState();
         try {
             TurnResult result = agent.runTurn(request, listener == null ? AgentEventListener.NONE : listener);
@@ -432,8 +471,11 @@ public final class BotRuntime implements AutoCloseable {
         } catch (IllegalStateException e) {
             throw DeiaException.unavailable("bot %s: agent cannot run a turn: %s", botId, e.getMessage());
         } finally {
-            turnRunning = false;
-            currentTaskId = null;
+            synchronized (turnEnd) {
+                turnRunning = false;
+                currentTaskId = null;
+                turnEnd.notifyAll();
+            }
             refreshState();
         }
     }
@@ -450,16 +492,23 @@ public final class BotRuntime implements AutoCloseable {
         }
     }
 
+    /** Waits up to {@code wait} until no turn runs; true when none does. */
     private boolean awaitTurnEnd(Duration wait) {
-        try {
-            if (turnLock.tryLock(Math.max(0, wait.toMillis()), TimeUnit.MILLISECONDS)) {
-                turnLock.unlock();
-                return true;
+        long deadline = System.nanoTime() + Math.max(0, wait.toNanos());
+        synchronized (turnEnd) {
+            while (turnRunning) {
+                long left = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime());
+                if (left <= 0) {
+                    return false;
+                }
+                try {
+                    turnEnd.wait(left);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return !turnRunning;
+                }
             }
-            return false;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return false;
+            return true;
         }
     }
 
@@ -482,16 +531,16 @@ public final class BotRuntime implements AutoCloseable {
 
     // ---------------------------------------------------------------- tasks, state, heartbeat
 
-    private void onTaskEvent(String taskId, String event, TaskStatus status, int attempt, String error) {
-        switch (event) {
-            case "completed" -> tasksCompleted.incrementAndGet();
-            case "failed" -> tasksFailed.incrementAndGet();
-            case "rejected" -> tasksRejected.incrementAndGet();
+    private void onTaskEvent(TaskEvent e) {
+        switch (e.event()) {
+            case TaskEvent.COMPLETED -> tasksCompleted.incrementAndGet();
+            case TaskEvent.FAILED -> tasksFailed.incrementAndGet();
+            case TaskEvent.REJECTED -> tasksRejected.incrementAndGet();
             default -> {
             }
         }
-        events.publish(BotEvent.task(botId, taskId, event, status == null ? null : status.id(),
-                attempt > 0 ? attempt : null, error));
+        events.publish(BotEvent.task(botId, e.taskId(), e.event(), e.status() == null ? null : e.status().id(),
+                e.attempt() > 0 ? e.attempt() : null, e.error()));
     }
 
     /** Computes the state, and when it changed logs it once and publishes a status event. */

@@ -201,7 +201,7 @@ public final class ResponseFiles {
         }
         int err = rest.lastIndexOf(ERROR_HEADING);
         if (err >= 0 && status != TaskStatus.COMPLETED) {
-            output = rest.substring(0, err + 1);
+            output = rest.substring(0, err);
             error = rest.substring(err + ERROR_HEADING.length()).strip();
         }
         if (output.endsWith("\n")) {
