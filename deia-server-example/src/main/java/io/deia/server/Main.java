@@ -3,6 +3,7 @@ package io.deia.server;
 import io.deia.core.DeiaException;
 import io.deia.core.ErrorCode;
 import io.deia.server.cli.BotCommand;
+import io.deia.server.cli.ServeCommand;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -32,7 +33,8 @@ public final class Main implements Runnable {
 
     /** Every subcommand, one class each: adding a command is adding its class here. */
     static final List<Class<?>> COMMANDS = List.of(
-            BotCommand.class);
+            BotCommand.class,
+            ServeCommand.class);
 
     @Spec
     CommandSpec spec;
