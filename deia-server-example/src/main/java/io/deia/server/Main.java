@@ -3,7 +3,11 @@ package io.deia.server;
 import io.deia.core.DeiaException;
 import io.deia.core.ErrorCode;
 import io.deia.server.cli.BotCommand;
+import io.deia.server.cli.LaunchCommand;
 import io.deia.server.cli.ServeCommand;
+import io.deia.server.cli.StatusCommand;
+import io.deia.server.cli.StopCommand;
+import io.deia.server.cli.TaskCommand;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -33,7 +37,7 @@ public final class Main implements Runnable {
 
     /** Every subcommand, one class each: adding a command is adding its class here. */
     static final List<Class<?>> COMMANDS = List.of(
-            BotCommand.class,
+            BotCommand.class, LaunchCommand.class, StopCommand.class, StatusCommand.class, TaskCommand.class,
             ServeCommand.class);
 
     @Spec

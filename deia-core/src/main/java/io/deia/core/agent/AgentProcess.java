@@ -150,6 +150,11 @@ final class AgentProcess {
         }
     }
 
+    /** Completes with the exit code when the process has exited. */
+    java.util.concurrent.CompletableFuture<Integer> onExit() {
+        return process.onExit().thenApply(Process::exitValue);
+    }
+
     /** The exit code, or null while it runs. */
     Integer exitCode() {
         return process.isAlive() ? null : process.exitValue();

@@ -31,6 +31,10 @@ final class AgentStats {
         }
     }
 
+    synchronized void clearSession() {
+        sessionId = null;
+    }
+
     synchronized String sessionId() {
         return sessionId;
     }

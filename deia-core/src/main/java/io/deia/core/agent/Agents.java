@@ -23,8 +23,9 @@ public final class Agents {
         resolveExecutable(profile, context.parentEnv());
         return switch (profile.agent()) {
             case COMMAND -> new CommandAgent(context);
-            default -> throw DeiaException.unprocessable("profile %s: agent %s arrives with the agents branch",
-                    profile.name(), profile.agent().id());
+            case CLAUDE_CODE -> new ClaudeCodeAgent(context);
+            case CODEX -> new CodexAgent(context);
+            case GEMINI -> new GeminiAgent(context);
         };
     }
 

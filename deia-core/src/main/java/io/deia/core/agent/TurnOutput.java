@@ -35,7 +35,7 @@ interface TurnOutput extends AgentProcess.LineSink {
             return program + " exited with code " + exitCode + tail;
         }
 
-        private static String lastLines(String text, int n) {
+        static String lastLines(String text, int n) {
             String[] lines = text.strip().split("\n");
             int from = Math.max(0, lines.length - n);
             return String.join("\n", java.util.Arrays.copyOfRange(lines, from, lines.length));

@@ -429,11 +429,7 @@ public final class BotLauncher implements AutoCloseable {
         List<ProcessHandle> left = members.stream().filter(ProcessTrees::isRunning).toList();
         if (!left.isEmpty()) {
             log.info("[{}] {} processes left after the graceful stop; sending SIGTERM", botId, left.size());
-            for (ProcessHandle h : left) {
-                if (!ProcessTrees.terminate(h, killGrace)) {
-                    log.warn("[{}] pid {} survived SIGKILL", botId, h.pid());
-                }
-            }
+            signalAll(botId, left);
         }
         if (child != null) {
             awaitExit(child, Duration.ofSeconds(5));
@@ -442,13 +438,49 @@ public final class BotLauncher implements AutoCloseable {
         return null;
     }
 
+    /**
+     * SIGTERM to every member at once (one by one would let the runner wait for a turn whose
+     * processes have not been told yet), {@link #killGrace} for all, then SIGKILL to what is left
+     * and to anything those forked meanwhile.
+     */
+    private void signalAll(String botId, List<ProcessHandle> members) {
+        members.forEach(ProcessHandle::destroy);
+        long deadline = System.nanoTime() + killGrace.toNanos();
+        for (ProcessHandle h : members) {
+            long left = deadline - System.nanoTime();
+            if (left > 0 && ProcessTrees.isRunning(h)) {
+                awaitExit(h, Duration.ofNanos(left));
+            }
+        }
+        for (ProcessHandle h : members) {
+            if (ProcessTrees.isRunning(h)) {
+                log.info("[{}] pid {} ignored SIGTERM for {} ms; sending SIGKILL", botId, h.pid(), killGrace.toMillis());
+                if (!ProcessTrees.kill(h)) {
+                    log.warn("[{}] pid {} survived SIGKILL", botId, h.pid());
+                }
+            }
+        }
+    }
+
+    /**
+     * Waits until the process has ended or is a zombie. onExit() of a non-child polls slowly and
+     * counts zombies as alive (orphans wait for pid 1 to reap them), so it is checked every 20 ms.
+     */
     private static void awaitExit(ProcessHandle handle, Duration limit) {
-        try {
-            handle.onExit().get(limit.toMillis(), TimeUnit.MILLISECONDS);
-        } catch (TimeoutException | ExecutionException e) {
-            // the caller escalates
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
+        long deadline = System.nanoTime() + limit.toNanos();
+        while (ProcessTrees.isRunning(handle)) {
+            long left = deadline - System.nanoTime();
+            if (left <= 0) {
+                return;
+            }
+            try {
+                handle.onExit().get(Math.min(left, TimeUnit.MILLISECONDS.toNanos(20)), TimeUnit.NANOSECONDS);
+            } catch (TimeoutException | ExecutionException e) {
+                // look again
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
         }
     }
 
@@ -552,6 +584,9 @@ public final class BotLauncher implements AutoCloseable {
             Process process;
             try {
                 BotRecord reserved = registry.reserve(w.botId, w.profile.name(), w.profile.agent().id());
+                // Visible while the new runner starts; the runner's heartbeats keep these fields.
+                reserved = registry.update(w.botId, r -> r.toBuilder().restarts(w.restarts).lastExitCode(lastCode)
+                        .lastError(lastError).build()).orElse(reserved);
                 process = startRunner(reserved, w.profile);
             } catch (DeiaException e) {
                 afterExit(w, null, Duration.ZERO, "restart failed: " + e.getMessage());

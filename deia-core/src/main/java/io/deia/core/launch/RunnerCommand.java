@@ -2,10 +2,13 @@ package io.deia.core.launch;
 
 import io.deia.core.config.Profile;
 
+import java.io.File;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Objects;
+import java.util.stream.Collectors;
 
 /**
  * How to start one bot runner process: produces the argv (no shell) for a bot id, its port, its
@@ -36,12 +39,17 @@ public interface RunnerCommand {
      */
     static RunnerCommand currentJvm(String mainClass) {
         Objects.requireNonNull(mainClass, "mainClass");
-        String java = ProcessHandle.current().info().command()
+        String javaCommand = ProcessHandle.current().info().command()
                 .orElseGet(() -> Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        String classPath = System.getProperty("java.class.path");
+        // Absolute, because the runner starts in the bot's folder and `java -jar deia-server.jar`
+        // leaves a relative class path.
+        String classPath = Arrays.stream(System.getProperty("java.class.path").split(File.pathSeparator))
+                .filter(e -> !e.isEmpty())
+                .map(e -> Path.of(e).toAbsolutePath().toString())
+                .collect(Collectors.joining(File.pathSeparator));
         return (botId, port, profile, hive, configFile) -> {
             List<String> argv = new ArrayList<>();
-            argv.add(java);
+            argv.add(javaCommand);
             argv.addAll(profile.runnerJvmOptions());
             argv.add("-cp");
             argv.add(classPath);

@@ -11,6 +11,7 @@ import org.slf4j.LoggerFactory;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
+import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -82,17 +83,17 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
     public BotRecord register(BotRecord record) {
         Objects.requireNonNull(record, "record");
         String botId = record.botId();
-        Instant now = Instant.now();
+        Instant now = now();
         Instant start = record.processStart();
         if (record.pid() > 0 && start == null) {
             // Without its start instant a pid cannot be told apart from a later process reusing it.
             start = ProcessTrees.startInstant(record.pid()).orElse(null);
         }
-        BotRecord toStore = record.toBuilder()
+        BotRecord toStore = inFilePrecision(record.toBuilder()
                 .processStart(start)
                 .registeredAt(record.registeredAt() == null ? now : record.registeredAt())
                 .lastHeartbeat(record.lastHeartbeat() == null ? now : record.lastHeartbeat())
-                .build();
+                .build());
         return mutate(bots -> {
             BotRecord existing = bots.get(botId);
             if (existing != null && !sameProcess(existing, toStore)) {
@@ -115,7 +116,7 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
     public BotRecord reserve(String botId, String profile, String agent) {
         BotIds.requireValid(botId);
         return mutate(bots -> {
-            Instant now = Instant.now();
+            Instant now = now();
             BotRecord existing = bots.get(botId);
             if (existing != null) {
                 if (isAlive(existing)) {
@@ -173,7 +174,7 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
             if (existing == null) {
                 return Optional.empty();
             }
-            BotRecord changed = Objects.requireNonNull(change.apply(existing), "the change returned null");
+            BotRecord changed = inFilePrecision(Objects.requireNonNull(change.apply(existing), "the change returned null"));
             if (!changed.botId().equals(botId)) {
                 throw DeiaException.invalid("an update of %s cannot change the bot id to %s", botId, changed.botId());
             }
@@ -187,20 +188,32 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
     public Optional<BotRecord> heartbeat(String botId, BotState state) {
         BotIds.requireValid(botId);
         Objects.requireNonNull(state, "state");
-        return mutate(bots -> {
+        Optional<BotRecord> stored = mutate(bots -> {
             BotRecord existing = bots.get(botId);
             if (existing == null) {
                 log.debug("[{}] heartbeat ignored: not registered", botId);
                 return Optional.empty();
             }
-            BotRecord beat = existing.toBuilder().state(state).lastHeartbeat(Instant.now()).build();
+            BotRecord beat = existing.toBuilder().state(state).lastHeartbeat(now()).build();
             bots.put(botId, beat);
-            // Written under the registry lock so that a deregister (which deletes it) cannot be
-            // overtaken by a late heartbeat file, which a rebuild would otherwise bring back.
-            file.writeHeartbeat(beat);
             logStateChange(existing, beat);
             return Optional.of(beat);
         });
+        stored.ifPresent(this::writeHeartbeatFile);
+        return stored;
+    }
+
+    /**
+     * Writes the heartbeat file outside the registry lock: it is this bot's own file, and a second
+     * durable write inside the lock would halve the hive's update rate. A deregister may slip in
+     * between and delete the file first; the re-check afterwards removes the file again then, so a
+     * later rebuild from heartbeat files cannot bring the removed entry back.
+     */
+    private void writeHeartbeatFile(BotRecord beat) {
+        file.writeHeartbeat(beat);
+        if (!file.read().bots().containsKey(beat.botId())) {
+            file.deleteHeartbeat(beat.botId());
+        }
     }
 
     @Override
@@ -217,7 +230,7 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
     @Override
     public List<BotRecord> reapStale() {
         return mutate(bots -> {
-            Instant now = Instant.now();
+            Instant now = now();
             List<BotRecord> reaped = new ArrayList<>();
             for (BotRecord r : List.copyOf(bots.values())) {
                 String reason = staleReason(r, now);
@@ -240,7 +253,7 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
             if (actual.isEmpty()) {
                 return "process " + r.pid() + " is gone";
             }
-            if (r.processStart() != null && !actual.get().equals(r.processStart())) {
+            if (r.processStart() != null && !millis(actual.get()).equals(millis(r.processStart()))) {
                 return "pid " + r.pid() + " now belongs to another process (started " + actual.get()
                         + ", recorded " + r.processStart() + ")";
             }
@@ -255,6 +268,20 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
             return "port reservation not taken up by a process within " + RESERVATION_TTL.toSeconds() + " s";
         }
         return null;
+    }
+
+    /** The file keeps milliseconds; values handed back are cut to that, so they equal a later read. */
+    private static Instant now() {
+        return Instant.now().truncatedTo(ChronoUnit.MILLIS);
+    }
+
+    private static BotRecord inFilePrecision(BotRecord r) {
+        return r.toBuilder().processStart(millis(r.processStart())).registeredAt(millis(r.registeredAt()))
+                .lastHeartbeat(millis(r.lastHeartbeat())).build();
+    }
+
+    private static Instant millis(Instant i) {
+        return i == null ? null : i.truncatedTo(ChronoUnit.MILLIS);
     }
 
     private static boolean isReservation(BotRecord r) {
@@ -278,7 +305,7 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
     /** Same pid, and the same start instant where both sides know it: a re-register by the same process. */
     private static boolean sameProcess(BotRecord a, BotRecord b) {
         return a.pid() > 0 && a.pid() == b.pid()
-                && (a.processStart() == null || b.processStart() == null || a.processStart().equals(b.processStart()));
+                && (a.processStart() == null || b.processStart() == null || millis(a.processStart()).equals(millis(b.processStart())));
     }
 
     private static void logStateChange(BotRecord before, BotRecord after) {

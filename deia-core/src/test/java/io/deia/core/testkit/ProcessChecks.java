@@ -37,6 +37,27 @@ public final class ProcessChecks {
         return pids;
     }
 
+    /** Running processes whose process group id is {@code pgid} (members of a setsid-started tree). */
+    public static List<Long> groupMembers(long pgid) {
+        List<Long> pids = new ArrayList<>();
+        try (Stream<Path> procs = Files.list(Path.of("/proc"))) {
+            procs.filter(p -> p.getFileName().toString().chars().allMatch(Character::isDigit)).forEach(p -> {
+                try {
+                    String stat = Files.readString(p.resolve("stat"), StandardCharsets.UTF_8);
+                    String[] rest = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                    if (!rest[0].equals("Z") && !rest[0].equals("X") && rest[2].equals(Long.toString(pgid))) {
+                        pids.add(Long.parseLong(p.getFileName().toString()));
+                    }
+                } catch (IOException | RuntimeException e) {
+                    // the process ended while we looked
+                }
+            });
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+        return pids;
+    }
+
     /** True when the pid runs now (zombies count as gone). */
     public static boolean isRunning(long pid) {
         return ProcessHandle.of(pid).map(ProcessTrees::isRunning).orElse(false);
