@@ -62,9 +62,13 @@ class ServeRestartTest {
     }
 
     private Serve startServe(Path hive, Path config) throws Exception {
-        List<String> cmd = List.of(ProcessHandle.current().info().command().orElse("java"), "-Xmx128m",
-                "-cp", System.getProperty("java.class.path"), Main.class.getName(), "serve", "--port", "0",
-                "--hive", hive.toString(), "--config", config.toString());
+        List<String> cmd = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"), "-Xmx128m"));
+        // The build's coverage agent, when present, goes along so that serve's own code is measured
+        // (its data is appended to the same file when the JVM exits).
+        java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
+                .filter(a -> a.startsWith("-javaagent:") && a.contains("jacoco")).forEach(cmd::add);
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName(), "serve", "--port", "0",
+                "--hive", hive.toString(), "--config", config.toString()));
         Process p = new ProcessBuilder(cmd).redirectError(dir.resolve("serve-" + serves.size() + ".err").toFile()).start();
         serves.add(p);
         BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
