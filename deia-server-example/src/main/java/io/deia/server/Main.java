@@ -4,6 +4,7 @@ import io.deia.core.DeiaException;
 import io.deia.core.ErrorCode;
 import io.deia.server.cli.BotCommand;
 import io.deia.server.cli.LaunchCommand;
+import io.deia.server.cli.ServeCommand;
 import io.deia.server.cli.StatusCommand;
 import io.deia.server.cli.StopCommand;
 import io.deia.server.cli.TaskCommand;
@@ -36,7 +37,8 @@ public final class Main implements Runnable {
 
     /** Every subcommand, one class each: adding a command is adding its class here. */
     static final List<Class<?>> COMMANDS = List.of(
-            BotCommand.class, LaunchCommand.class, StopCommand.class, StatusCommand.class, TaskCommand.class);
+            BotCommand.class, LaunchCommand.class, StopCommand.class, StatusCommand.class, TaskCommand.class,
+            ServeCommand.class);
 
     @Spec
     CommandSpec spec;
