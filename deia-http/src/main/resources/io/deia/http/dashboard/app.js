@@ -133,6 +133,7 @@
 
   function fmtCost(v) {
     if (v === null || v === undefined || !isFinite(v)) return '—';
+    if (Number(v) === 0) return '$0.00';
     return '$' + Number(v).toFixed(Number(v) < 1 ? 4 : 2);
   }
 
