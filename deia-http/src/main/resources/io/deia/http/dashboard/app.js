@@ -199,7 +199,8 @@
     if (copy.status && !copy.state) copy.state = copy.status;
     Object.assign(bot.info, copy);
     if (live && typeof live === 'object') {
-      Object.assign(bot.info, live, { state: copy.state || live.state });
+      // The runner's own /status is fresher than the registry entry it was read with.
+      Object.assign(bot.info, live, { state: live.state || copy.state });
       if (live.uptime_s !== undefined) bot.liveAt = Date.now();
     } else if (copy.uptime_s !== undefined) {
       bot.liveAt = Date.now();
@@ -207,12 +208,19 @@
     if (!isLive(bot.info.state)) {
       bot.info.current_task = null;
     }
-    bot.gone = false;
+    // "removed": the registry no longer lists the bot (status event from the controller's router).
+    bot.gone = bot.info.state === 'removed';
   }
 
   function botState(bot) {
-    if (bot.gone) return 'stopped';
+    if (bot.gone) return bot.info.state === 'removed' ? 'removed' : 'stopped';
     return bot.info.state || 'unknown';
+  }
+
+  /** Worth asking /status about: a runner should exist, or the router lost sight of it for a moment. */
+  function shouldPoll(bot) {
+    const state = botState(bot);
+    return !bot.gone && (isLive(state) || state === 'unreachable');
   }
 
   function botUptime(bot) {
@@ -334,7 +342,7 @@
     const err = bot.info.last_error;
     ui.botError.hidden = !err || isLive(state);
     ui.botError.textContent = err ? 'Last error: ' + err : '';
-    ui.stopBtn.disabled = !isLive(state) || state === 'stopping';
+    ui.stopBtn.disabled = !shouldPoll(bot) || state === 'stopping';
     ui.interruptBtn.disabled = !(state === 'busy' || bot.chat.inflight.size > 0);
     ui.sendBtn.disabled = !isLive(state) || state === 'stopping';
     ui.taskSubmit.disabled = bot.gone;
@@ -820,7 +828,7 @@
   async function pollSelectedStatus() {
     const bot = app.bots.get(app.selected);
     // Only while connected (no point hammering a server that is down) and while a runner should exist.
-    if (!bot || app.connState !== 'connected' || bot.gone || !isLive(botState(bot))) return;
+    if (!bot || app.connState !== 'connected' || !shouldPoll(bot)) return;
     try {
       const data = await api('GET', '/api/bot/' + encodeURIComponent(bot.id) + '/status');
       mergeInfo(bot, data);
@@ -990,9 +998,10 @@
     if (!bot) return;
     ui.stopConfirm.disabled = true;
     try {
-      await api('POST', '/api/bot/' + encodeURIComponent(id) + '/stop');
+      const data = await api('POST', '/api/bot/' + encodeURIComponent(id) + '/stop');
       ui.stopDialog.close();
-      if (isLive(botState(bot))) bot.info.state = 'stopping';
+      if (data && data.bot_id === id) mergeInfo(bot, data);
+      else if (isLive(botState(bot))) bot.info.state = 'stopping';
       updateListItem(bot);
       renderDetail();
       watchUntilGone(bot);
