@@ -77,8 +77,13 @@ public final class HiveLayout {
         return hiveDir().resolve("archive").resolve(BotIds.requireValid(botId));
     }
 
+    /** The folder holding one {@code <BOT-ID>.json} heartbeat file per bot. */
+    public Path heartbeatsDir() {
+        return hiveDir().resolve("heartbeats");
+    }
+
     public Path heartbeatFile(String botId) {
-        return hiveDir().resolve("heartbeats").resolve(BotIds.requireValid(botId) + ".json");
+        return heartbeatsDir().resolve(BotIds.requireValid(botId) + ".json");
     }
 
     public Path controlsDir() {

@@ -9,10 +9,13 @@ import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.FileAttribute;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.concurrent.ThreadLocalRandom;
 
 /**
@@ -75,11 +78,31 @@ public final class AtomicFiles {
      * @return false when the target already existed (nothing was written)
      */
     public static boolean writeNew(Path target, byte[] data) {
+        return writeNew(target, data, new FileAttribute<?>[0]);
+    }
+
+    /**
+     * Like {@link #writeNew(Path, byte[])} for a secret (an API token): the file is readable and
+     * writable by its owner only (mode 0600) from the moment its temp file is created, so the secret
+     * is never visible to others, not even briefly. Where the file system has no POSIX permissions
+     * the file gets the default ones.
+     *
+     * @return false when the target already existed (nothing was written)
+     */
+    public static boolean writeNewSecret(Path target, byte[] data) {
+        boolean posix = FileSystems.getDefault().supportedFileAttributeViews().contains("posix");
+        FileAttribute<?>[] attrs = posix
+                ? new FileAttribute<?>[] {PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------"))}
+                : new FileAttribute<?>[0];
+        return writeNew(target, data, attrs);
+    }
+
+    private static boolean writeNew(Path target, byte[] data, FileAttribute<?>[] attrs) {
         Path dir = parentOf(target);
         Path temp = dir.resolve(TEMP_PREFIX + target.getFileName() + "." + Long.toHexString(ThreadLocalRandom.current().nextLong()));
         try {
             Files.createDirectories(dir);
-            try (FileChannel ch = FileChannel.open(temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+            try (FileChannel ch = FileChannel.open(temp, java.util.Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE), attrs)) {
                 ByteBuffer buf = ByteBuffer.wrap(data);
                 while (buf.hasRemaining()) {
                     ch.write(buf);

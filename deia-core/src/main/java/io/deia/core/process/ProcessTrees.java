@@ -171,7 +171,14 @@ public final class ProcessTrees {
         return procStatField(pid, 5).map(pgid -> pgid.equals(Long.toString(pid))).orElse(false);
     }
 
-    private static List<ProcessHandle> processGroup(long pgid) {
+    /**
+     * The live members of process group {@code pgid} (Linux /proc; empty elsewhere). Members stay
+     * in the group after its leader exits, so this finds what a runner started under setsid left.
+     */
+    public static List<ProcessHandle> processGroup(long pgid) {
+        if (!PROC_FS) {
+            return List.of();
+        }
         String want = Long.toString(pgid);
         List<ProcessHandle> members = new ArrayList<>();
         ProcessHandle.allProcesses().forEach(h -> {

@@ -1,5 +1,7 @@
 package io.deia.core.registry;
 
+import com.fasterxml.jackson.annotation.JsonIgnore;
+import com.fasterxml.jackson.annotation.JsonProperty;
 import io.deia.core.BotIds;
 
 import java.time.Instant;
@@ -47,12 +49,20 @@ public record BotRecord(
         }
     }
 
-    /** The same value as the {@code state} field: kept for readers of the original DEIA registry. */
+    /**
+     * The same value as the {@code state} field: kept for readers of the original DEIA registry.
+     * Written to JSON as {@code status}; ignored when reading (the {@code state} field wins).
+     */
+    @JsonProperty(value = "status", access = JsonProperty.Access.READ_ONLY)
     public String status() {
         return state.id();
     }
 
-    /** The base URL of the bot's HTTP service, e.g. {@code http://127.0.0.1:8101}. */
+    /**
+     * The base URL of the bot's HTTP service, e.g. {@code http://127.0.0.1:8101}. Not written to JSON:
+     * it is derived from {@code host} and {@code port}, and a stored copy could only disagree with them.
+     */
+    @JsonIgnore
     public String url() {
         return "http://" + host + ":" + port;
     }

@@ -1,0 +1,173 @@
+package io.deia.bench;
+
+import io.deia.core.HiveLayout;
+import io.deia.core.config.DeiaConfig;
+import io.deia.core.registry.BotRecord;
+import io.deia.core.registry.BotState;
+import io.deia.core.registry.JsonFileServiceRegistry;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+/**
+ * Durable registry updates per second, with 1 and with 4 processes sharing one hive.
+ *
+ * <p>Each run makes a fresh hive in a temp folder and starts N child JVMs (this class in worker
+ * mode). Every worker registers its own bot, waits for a common start signal, then calls
+ * {@link JsonFileServiceRegistry#heartbeat} in a loop for a fixed time. Each heartbeat is a full
+ * locked read-modify-write of {@code registry.json} plus the bot's heartbeat file, both written
+ * durably (fsync of file and folder). The run's figure is the sum of all workers' updates divided
+ * by the measured time. Five runs per process count; the median, min and max are printed.
+ *
+ * <pre>
+ * mvn -B -q -pl deia-bench -am package -DskipTests
+ * java -cp "deia-bench/target/deia-bench.jar:deia-bench/target/lib/*" io.deia.bench.RegistryBenchmark [seconds] [bots]
+ * </pre>
+ * or {@code scripts/bench-registry.sh}. {@code seconds} is the measured time per run (default 3),
+ * {@code bots} how many other entries sit in the registry during the run (default 16), because the
+ * cost of an update grows with the file.
+ */
+public final class RegistryBenchmark {
+    private static final int RUNS = 5;
+
+    private RegistryBenchmark() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        // Per-update log lines would be measured too; the figures are the output that matters here.
+        System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
+        if (args.length > 0 && args[0].equals("worker")) {
+            worker(Path.of(args[1]), args[2], Long.parseLong(args[3]));
+            return;
+        }
+        int seconds = args.length > 0 ? Integer.parseInt(args[0]) : 3;
+        int extraBots = args.length > 1 ? Integer.parseInt(args[1]) : 16;
+        System.out.printf("registry benchmark: %d s per run, %d runs, %d other entries, %d cores, Java %s, %s%n",
+                seconds, RUNS, extraBots, Runtime.getRuntime().availableProcessors(), System.getProperty("java.version"),
+                System.getProperty("os.name") + " " + System.getProperty("os.arch"));
+        for (int processes : new int[] {1, 4}) {
+            double[] rates = new double[RUNS];
+            for (int run = 0; run < RUNS; run++) {
+                rates[run] = run(processes, seconds, extraBots);
+                System.out.printf("  %d process(es), run %d: %.0f updates/s%n", processes, run + 1, rates[run]);
+            }
+            double[] sorted = rates.clone();
+            Arrays.sort(sorted);
+            System.out.printf("%d process(es): median %.0f durable updates/s (min %.0f, max %.0f)%n",
+                    processes, sorted[RUNS / 2], sorted[0], sorted[RUNS - 1]);
+        }
+    }
+
+    /** One run: a fresh hive, {@code processes} workers, the summed rate in updates per second. */
+    private static double run(int processes, int seconds, int extraBots) throws Exception {
+        Path hiveDir = Files.createTempDirectory("deia-bench-registry-");
+        try {
+            HiveLayout hive = new HiveLayout(hiveDir);
+            JsonFileServiceRegistry registry = new JsonFileServiceRegistry(hive, DeiaConfig.of(Map.of()));
+            for (int i = 0; i < extraBots; i++) {
+                registry.register(BotRecord.builder("OTHER-" + i).port(9000 + i).state(BotState.STOPPED)
+                        .profile("bench").agent("command").build());
+            }
+            List<Process> workers = new ArrayList<>();
+            for (int w = 0; w < processes; w++) {
+                workers.add(startWorker(hiveDir, "BENCH-" + w, seconds * 1000L));
+            }
+            waitForAll(hiveDir, processes);
+            Files.writeString(hiveDir.resolve("go"), "go");
+            double total = 0;
+            for (Process p : workers) {
+                String last = null;
+                try (BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+                    for (String line; (line = out.readLine()) != null; ) {
+                        last = line;
+                    }
+                }
+                if (!p.waitFor(60, TimeUnit.SECONDS) || p.exitValue() != 0 || last == null || !last.startsWith("updates ")) {
+                    throw new IllegalStateException("worker failed (exit " + p.exitValue() + "): " + last);
+                }
+                String[] parts = last.split(" ");
+                long updates = Long.parseLong(parts[1]);
+                long nanos = Long.parseLong(parts[2]);
+                total += updates / (nanos / 1e9);
+            }
+            return total;
+        } finally {
+            deleteTree(hiveDir);
+        }
+    }
+
+    private static Process startWorker(Path hiveDir, String botId, long millis) throws IOException {
+        List<String> cmd = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-XX:+UseSerialGC", "-Xmx128m", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+                "-cp", System.getProperty("java.class.path"), RegistryBenchmark.class.getName(),
+                "worker", hiveDir.toString(), botId, Long.toString(millis));
+        return new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+    }
+
+    private static void waitForAll(Path hiveDir, int processes) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (true) {
+            long ready;
+            try (Stream<Path> files = Files.list(hiveDir)) {
+                ready = files.filter(p -> p.getFileName().toString().startsWith("ready-")).count();
+            }
+            if (ready == processes) {
+                return;
+            }
+            if (System.nanoTime() > deadline) {
+                throw new IllegalStateException("workers did not start within 60 s");
+            }
+            Thread.sleep(10);
+        }
+    }
+
+    /**
+     * Worker mode: register {@code botId} with this process's pid, warm up, signal ready, wait for
+     * the start signal, then heartbeat for {@code millis}. Prints {@code updates <count> <nanos>}.
+     */
+    private static void worker(Path hiveDir, String botId, long millis) throws Exception {
+        HiveLayout hive = new HiveLayout(hiveDir);
+        JsonFileServiceRegistry registry = new JsonFileServiceRegistry(hive, DeiaConfig.of(Map.of()));
+        ProcessHandle self = ProcessHandle.current();
+        registry.register(BotRecord.builder(botId).pid(self.pid()).processStart(self.info().startInstant().orElse(null))
+                .port(0).state(BotState.IDLE).profile("bench").agent("command").build());
+        // Warm-up outside the measured time, so JIT compilation is not what gets measured.
+        for (int i = 0; i < 50; i++) {
+            registry.heartbeat(botId, BotState.IDLE);
+        }
+        Files.writeString(hiveDir.resolve("ready-" + botId), "ready");
+        Path go = hiveDir.resolve("go");
+        while (!Files.exists(go)) {
+            Thread.sleep(1);
+        }
+        long start = System.nanoTime();
+        long end = start + TimeUnit.MILLISECONDS.toNanos(millis);
+        long updates = 0;
+        long now;
+        do {
+            registry.heartbeat(botId, updates % 2 == 0 ? BotState.BUSY : BotState.IDLE);
+            updates++;
+            now = System.nanoTime();
+        } while (now < end);
+        System.out.println("updates " + updates + " " + (now - start));
+    }
+
+    private static void deleteTree(Path dir) throws IOException {
+        try (Stream<Path> all = Files.walk(dir)) {
+            for (Path p : all.sorted(Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        }
+    }
+}

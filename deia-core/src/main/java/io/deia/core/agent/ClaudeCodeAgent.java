@@ -1,0 +1,475 @@
+package io.deia.core.agent;
+
+import io.deia.core.config.Profile;
+import io.deia.core.io.Json;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * The {@code claude-code} agent: one long-lived
+ * {@code claude -p --input-format stream-json --output-format stream-json --verbose} process per
+ * bot session. A turn writes one user message line to its stdin and reads events until the
+ * {@code result} line.
+ *
+ * <p>Sessions: the session id is stored in {@code bots/<id>/agent-session.json}; when the process
+ * has to be started again (bot restart, crash, interrupt by signal) it gets {@code --resume <id>},
+ * always with the workspace as its cwd because Claude finds sessions by folder. A session that the
+ * CLI refuses to resume is forgotten and the turn runs in a fresh one.
+ *
+ * <p>Interrupt: the stream's {@code control_request interrupt} first (the process stays), SIGINT
+ * when no result follows, then the whole tree is terminated. A process that dies during a turn
+ * fails that turn ({@code "claude exited with code 137 during the turn"}), counts as a crash, and
+ * the next turn starts a new one after a backoff.
+ */
+public final class ClaudeCodeAgent implements Agent {
+    private static final Logger log = LoggerFactory.getLogger(ClaudeCodeAgent.class);
+    private static final Duration CONTROL_INTERRUPT_GRACE = Duration.ofSeconds(3);
+    private static final Duration SIGINT_GRACE = Duration.ofSeconds(2);
+    private static final Duration TERM_GRACE = Duration.ofSeconds(2);
+    private static final int MAX_LINE_BYTES = 16 * 1024 * 1024;
+    private static final int MAX_TEXT_CHARS = 1024 * 1024;
+    private static final long BACKOFF_BASE_MS = 250;
+    private static final long BACKOFF_MAX_MS = 10_000;
+
+    private final AgentContext context;
+    private final String botId;
+    private final String executable;
+    private final Map<String, String> env;
+    private final AgentStats stats = new AgentStats("claude-code");
+    private final SessionStore sessions;
+    private final AtomicBoolean busy = new AtomicBoolean();
+    private final Object lock = new Object();
+
+    private Running running;            // guarded by lock
+    private int consecutiveCrashes;     // guarded by lock
+    private volatile Turn turn;
+    private volatile boolean closed;
+
+    /** A started CLI process with its parser. */
+    private final class Running {
+        final AgentProcess process;
+        final ClaudeStreamParser parser;
+        final boolean resumed;
+        volatile boolean stopping;
+
+        Running(AgentProcess process, ClaudeStreamParser parser, boolean resumed) {
+            this.process = process;
+            this.parser = parser;
+            this.resumed = resumed;
+        }
+    }
+
+    /** The turn in flight. */
+    private static final class Turn {
+        final AgentEventListener listener;
+        final CompletableFuture<TurnResult> done = new CompletableFuture<>();
+        final BoundedText text = new BoundedText(MAX_TEXT_CHARS);
+        final long t0 = System.nanoTime();
+        volatile TurnStatus forced;
+        volatile boolean resumeRefused;
+
+        Turn(AgentEventListener listener) {
+            this.listener = listener;
+        }
+    }
+
+    /** Use {@link Agents#create}. */
+    ClaudeCodeAgent(AgentContext context) {
+        this.context = context;
+        this.botId = context.botId();
+        this.executable = Agents.resolveExecutable(context.profile(), context.parentEnv());
+        Map<String, String> adapterEnv = new LinkedHashMap<>();
+        adapterEnv.put("CLAUDE_CONFIG_DIR", context.home().resolve(".claude").toAbsolutePath().toString());
+        adapterEnv.put("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1");
+        adapterEnv.put("DISABLE_AUTOUPDATER", "1");
+        this.env = AgentEnv.build(context, adapterEnv);
+        this.sessions = new SessionStore(context, type());
+        stats.session(sessions.load());
+    }
+
+    @Override
+    public String type() {
+        return "claude-code";
+    }
+
+    @Override
+    public TurnResult runTurn(TurnRequest request, AgentEventListener listener) {
+        if (closed) {
+            throw new IllegalStateException("agent of " + botId + " is closed");
+        }
+        if (!busy.compareAndSet(false, true)) {
+            throw new IllegalStateException("agent of " + botId + " is already running a turn");
+        }
+        AgentEventListener events = listener == null ? AgentEventListener.NONE : listener;
+        try {
+            TurnResult result = null;
+            for (int attempt = 0; attempt < 2 && result == null; attempt++) {
+                Turn t = new Turn(events);
+                turn = t;
+                result = runOnce(request, t);
+                if (t.resumeRefused && attempt == 0 && t.forced == null) {
+                    log.warn("[{}] claude could not resume session {}; starting a new session", botId, stats.sessionId());
+                    stats.clearSession();
+                    forgetSession();
+                    discardProcess();
+                    result = null;
+                }
+            }
+            stats.add(result);
+            if (result.status() != TurnStatus.FAILED) {
+                turnSucceeded();
+            }
+            if (result.sessionId() != null) {
+                sessions.save(result.sessionId());
+            }
+            log.info("[{}] claude turn ended: {}{} ({} ms)", botId, result.status().id(),
+                    result.error() == null ? "" : " - " + result.error(), result.durationMs());
+            events.onEvent(new AgentEvent.Result(result));
+            return result;
+        } finally {
+            turn = null;
+            busy.set(false);
+        }
+    }
+
+    private TurnResult runOnce(TurnRequest request, Turn t) {
+        Running r;
+        try {
+            r = ensureRunning();
+        } catch (IOException e) {
+            return TurnResult.failed("cannot start " + executable + ": " + e.getMessage(), millisSince(t.t0), null);
+        }
+        log.info("[{}] claude turn started{} (pid {})", botId, request.taskId() == null ? "" : " for task " + request.taskId(),
+                r.process.pid());
+        try {
+            r.process.writeLine(Json.write(Map.of("type", "user", "message", Map.of("role", "user", "content", request.prompt()))));
+        } catch (IOException e) {
+            // The process is gone; its exit handler fails the turn with the exit code.
+            log.warn("[{}] cannot write the prompt to claude pid {}: {}", botId, r.process.pid(), e.toString());
+        }
+        try {
+            return t.done.get(request.timeout().toMillis(), TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            log.warn("[{}] claude turn timed out after {} s", botId, request.timeout().toSeconds());
+            t.forced = TurnStatus.TIMEOUT;
+            stopTurn(t, r);
+            return awaitEnd(t);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            t.forced = TurnStatus.INTERRUPTED;
+            stopTurn(t, r);
+            return awaitEnd(t);
+        } catch (ExecutionException e) {
+            return TurnResult.failed("claude turn failed: " + e.getCause(), millisSince(t.t0), null);
+        }
+    }
+
+    private TurnResult awaitEnd(Turn t) {
+        try {
+            return t.done.get(10, TimeUnit.SECONDS);
+        } catch (TimeoutException | ExecutionException e) {
+            return forcedResult(t, null);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return forcedResult(t, null);
+        }
+    }
+
+    @Override
+    public boolean interrupt() {
+        Turn t = turn;
+        if (t == null || t.done.isDone()) {
+            return false;
+        }
+        Running r;
+        synchronized (lock) {
+            r = running;
+        }
+        if (t.forced == null) {
+            t.forced = TurnStatus.INTERRUPTED;
+        }
+        log.info("[{}] interrupting the claude turn", botId);
+        if (r != null) {
+            stopTurn(t, r);
+        } else {
+            t.done.complete(forcedResult(t, null));
+        }
+        return true;
+    }
+
+    /** The stream's interrupt, then SIGINT, then the whole tree; returns once the turn has ended. */
+    private void stopTurn(Turn t, Running r) {
+        try {
+            r.process.writeLine(Json.write(Map.of("type", "control_request", "request_id", "deia-interrupt-" + System.nanoTime(),
+                    "request", Map.of("subtype", "interrupt"))));
+        } catch (IOException e) {
+            log.debug("[{}] cannot send the interrupt request: {}", botId, e.toString());
+        }
+        if (waitDone(t, CONTROL_INTERRUPT_GRACE)) {
+            return;
+        }
+        r.stopping = true;
+        r.process.sigint();
+        if (waitDone(t, SIGINT_GRACE)) {
+            return;
+        }
+        r.process.terminate(TERM_GRACE);
+        waitDone(t, Duration.ofSeconds(5));
+    }
+
+    private static boolean waitDone(Turn t, Duration d) {
+        try {
+            t.done.get(d.toMillis(), TimeUnit.MILLISECONDS);
+            return true;
+        } catch (TimeoutException | ExecutionException e) {
+            return t.done.isDone();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return t.done.isDone();
+        }
+    }
+
+    @Override
+    public AgentHealth health() {
+        Long pid;
+        synchronized (lock) {
+            pid = running != null && running.process.isAlive() ? running.process.pid() : null;
+        }
+        return stats.snapshot(pid);
+    }
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        Turn t = turn;
+        if (t != null && t.forced == null) {
+            t.forced = TurnStatus.INTERRUPTED;
+        }
+        discardProcess();
+        log.info("[{}] claude agent closed", botId);
+    }
+
+    /** The running process, started (after a crash backoff, resuming the session) when there is none. */
+    private Running ensureRunning() throws IOException {
+        long backoffMs;
+        synchronized (lock) {
+            if (running != null && running.process.isAlive()) {
+                return running;
+            }
+            backoffMs = consecutiveCrashes == 0 ? 0
+                    : Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS << Math.min(10, consecutiveCrashes - 1));
+        }
+        if (backoffMs > 0) {
+            log.info("[{}] restarting claude after {} crash(es); waiting {} ms first", botId, consecutiveCrashes, backoffMs);
+            try {
+                Thread.sleep(backoffMs);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IOException("interrupted while waiting to restart claude", e);
+            }
+        }
+        synchronized (lock) {
+            if (closed) {
+                throw new IOException("agent closed");
+            }
+            String session = stats.sessionId();
+            ClaudeStreamParser parser = new ClaudeStreamParser(botId, !context.profile().includePartialMessages());
+            Running[] holder = new Running[1];
+            AgentProcess p = AgentProcess.start(botId, "claude", argv(session), context.workspace(), env, true, MAX_LINE_BYTES,
+                    (line, newline, truncated) -> onLine(holder[0], line, truncated));
+            Running r = new Running(p, parser, session != null);
+            holder[0] = r;
+            running = r;
+            p.onExit().whenComplete((code, err) -> onExit(r, code));
+            log.info("[{}] claude pid {} running{}", botId, p.pid(), session == null ? " (new session)" : " (resuming session " + session + ")");
+            return r;
+        }
+    }
+
+    List<String> argv(String resumeSession) {
+        Profile profile = context.profile();
+        List<String> argv = new ArrayList<>(List.of(executable, "-p", "--input-format", "stream-json",
+                "--output-format", "stream-json", "--verbose"));
+        if (profile.includePartialMessages()) {
+            argv.add("--include-partial-messages");
+        }
+        if (profile.model() != null && !profile.model().isBlank()) {
+            argv.add("--model");
+            argv.add(profile.model());
+        }
+        if (profile.permissionMode() != null && !profile.permissionMode().isBlank()) {
+            argv.add("--permission-mode");
+            argv.add(profile.permissionMode());
+        }
+        if (!profile.allowedTools().isEmpty()) {
+            argv.add("--allowedTools");
+            argv.add(String.join(",", profile.allowedTools()));
+        }
+        if (resumeSession != null) {
+            argv.add("--resume");
+            argv.add(resumeSession);
+        }
+        argv.addAll(profile.args());
+        return argv;
+    }
+
+    /** Runs on the stdout reader thread of {@code r}'s process. */
+    private void onLine(Running r, String line, boolean truncated) {
+        if (truncated) {
+            log.warn("[{}] skipping a claude output line longer than {} bytes", botId, MAX_LINE_BYTES);
+            return;
+        }
+        String before = r.parser.sessionId();
+        List<AgentEvent> events = r.parser.parse(line);
+        String now = r.parser.sessionId();
+        if (now != null && !now.equals(before)) {
+            stats.session(now);
+            sessions.save(now);
+        }
+        Turn t = turn;
+        for (AgentEvent e : events) {
+            if (t == null) {
+                log.debug("[{}] claude event outside a turn: {}", botId, e);
+                continue;
+            }
+            if (e instanceof AgentEvent.Result res) {
+                if (r.resumed && !r.parser.sawInit() && !res.result().isSuccess()) {
+                    t.resumeRefused = true;
+                }
+                t.done.complete(finalResult(t, res.result()));
+                continue;
+            }
+            if (e instanceof AgentEvent.TextDelta d) {
+                t.text.append(d.text());
+            }
+            if (e instanceof AgentEvent.PermissionRequest pr) {
+                deny(r, pr);
+            }
+            deliver(t, e);
+        }
+    }
+
+    private void deliver(Turn t, AgentEvent e) {
+        try {
+            t.listener.onEvent(e);
+        } catch (RuntimeException ex) {
+            log.warn("[{}] an event listener failed", botId, ex);
+        }
+    }
+
+    /** The profile's permission mode and allowed tools decide; a prompt nobody can answer is refused. */
+    private void deny(Running r, AgentEvent.PermissionRequest pr) {
+        log.info("[{}] claude asked to use {}; refused (no interactive approval in deia)", botId, pr.toolName());
+        try {
+            r.process.writeLine(Json.write(Map.of("type", "control_response", "response", Map.of("subtype", "success",
+                    "request_id", pr.requestId() == null ? "" : pr.requestId(), "response", Map.of("behavior", "deny",
+                            "message", "deia runs headless: allow this tool through the profile's permission_mode or allowed_tools")))));
+        } catch (IOException e) {
+            log.debug("[{}] cannot answer the permission request: {}", botId, e.toString());
+        }
+    }
+
+    private TurnResult finalResult(Turn t, TurnResult cli) {
+        long ms = millisSince(t.t0);
+        String text = cli.text().isEmpty() ? t.text.toString() : cli.text();
+        if (t.forced != null) {
+            return new TurnResult(t.forced, t.text.toString(), cli.sessionId(), cli.costUsd(), cli.inputTokens(),
+                    cli.outputTokens(), ms, null, t.forced == TurnStatus.TIMEOUT ? "claude did not finish in time and was stopped" : "claude was interrupted");
+        }
+        return new TurnResult(cli.status(), text, cli.sessionId(), cli.costUsd(), cli.inputTokens(), cli.outputTokens(), ms, null, cli.error());
+    }
+
+    private TurnResult forcedResult(Turn t, Integer exitCode) {
+        TurnStatus status = t.forced == null ? TurnStatus.INTERRUPTED : t.forced;
+        return new TurnResult(status, t.text.toString(), stats.sessionId(), null, null, null, millisSince(t.t0), exitCode,
+                status == TurnStatus.TIMEOUT ? "claude did not finish in time and was stopped" : "claude was interrupted");
+    }
+
+    /** Runs when a claude process has exited (any reason). */
+    private void onExit(Running r, Integer code) {
+        r.process.awaitOutput(Duration.ofSeconds(2));
+        r.process.killGroupRemnants();
+        stats.exited(code);
+        boolean current;
+        synchronized (lock) {
+            current = running == r;
+            if (current) {
+                running = null;
+            }
+        }
+        Turn t = turn;
+        boolean deliberate = r.stopping || closed;
+        if (t != null && !t.done.isDone() && current) {
+            if (t.forced != null) {
+                t.done.complete(forcedResult(t, code));
+            } else {
+                if (r.resumed && !r.parser.sawInit()) {
+                    t.resumeRefused = true;
+                } else {
+                    countCrash(code);
+                }
+                String tail = r.process.stderrTail();
+                t.done.complete(TurnResult.failed("claude exited with code " + code + " during the turn"
+                        + (tail.isBlank() ? "" : ": " + TurnOutput.TurnEnd.lastLines(tail, 3)), millisSince(t.t0), code));
+            }
+        } else if (!deliberate && current) {
+            countCrash(code);
+        }
+        log.info("[{}] claude pid {} exited with code {}{}", botId, r.process.pid(), code, deliberate ? "" : " unexpectedly");
+    }
+
+    /** Ends the current process on purpose (not a crash), e.g. one stuck on a session it cannot resume. */
+    private void discardProcess() {
+        Running r;
+        synchronized (lock) {
+            r = running;
+            running = null;
+        }
+        if (r != null) {
+            r.stopping = true;
+            r.process.closeStdin();
+            if (r.process.awaitExitUninterruptibly(Duration.ofSeconds(2)) == null) {
+                r.process.terminate(TERM_GRACE);
+            } else {
+                r.process.killGroupRemnants();
+            }
+        }
+    }
+
+    private void countCrash(Integer code) {
+        stats.crashed();
+        synchronized (lock) {
+            consecutiveCrashes++;
+        }
+        log.warn("[{}] claude crashed (exit code {})", botId, code);
+    }
+
+    private void forgetSession() {
+        sessions.save(null);
+    }
+
+    private void turnSucceeded() {
+        synchronized (lock) {
+            consecutiveCrashes = 0;
+        }
+    }
+
+    private static long millisSince(long t0) {
+        return (System.nanoTime() - t0) / 1_000_000;
+    }
+}

@@ -1,0 +1,176 @@
+package io.deia.core.agent;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.deia.core.io.Json;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Reads Claude Code's {@code --output-format stream-json} lines into {@link AgentEvent}s:
+ * {@code stream_event} text deltas → {@link AgentEvent.TextDelta}; {@code assistant} text and
+ * tool_use blocks → {@link AgentEvent.AssistantMessage} / {@link AgentEvent.ToolUse}; {@code user}
+ * tool_result blocks → {@link AgentEvent.ToolResult}; {@code control_request can_use_tool} →
+ * {@link AgentEvent.PermissionRequest}; {@code system/api_retry} → {@link AgentEvent.Error};
+ * {@code result} → {@link AgentEvent.Result}. {@code system/init} only sets the session id.
+ * A line that is not JSON is logged and skipped. One parser per CLI process (not thread-safe).
+ */
+final class ClaudeStreamParser {
+    private static final Logger log = LoggerFactory.getLogger(ClaudeStreamParser.class);
+
+    private final String botId;
+    private final boolean deltasFromMessages;
+    private String sessionId;
+    private boolean sawInit;
+
+    /**
+     * @param deltasFromMessages also emit each assistant text block as a text delta (for when the
+     *                           CLI runs without {@code --include-partial-messages})
+     */
+    ClaudeStreamParser(String botId, boolean deltasFromMessages) {
+        this.botId = botId;
+        this.deltasFromMessages = deltasFromMessages;
+    }
+
+    /** The session id reported by the CLI so far, or null. */
+    String sessionId() {
+        return sessionId;
+    }
+
+    /** Whether the CLI has announced its session ({@code system/init}). */
+    boolean sawInit() {
+        return sawInit;
+    }
+
+    /** The events in one stdout line; none for blank, malformed or uninteresting lines. */
+    List<AgentEvent> parse(String line) {
+        List<AgentEvent> events = new ArrayList<>(2);
+        if (line.isBlank()) {
+            return events;
+        }
+        JsonNode node;
+        try {
+            node = Json.mapper().readTree(line);
+        } catch (Exception e) {
+            log.warn("[{}] skipping a malformed claude output line ({} chars): {}", botId, line.length(), abbreviate(line));
+            return events;
+        }
+        if (node == null || !node.isObject()) {
+            log.warn("[{}] skipping a claude output line that is not a JSON object: {}", botId, abbreviate(line));
+            return events;
+        }
+        String sid = node.path("session_id").asText(null);
+        if (sid != null && !sid.isBlank()) {
+            sessionId = sid;
+        }
+        switch (node.path("type").asText("")) {
+            case "system" -> system(node, events);
+            case "stream_event" -> streamEvent(node.path("event"), events);
+            case "assistant" -> assistant(node.path("message"), events);
+            case "user" -> user(node.path("message"), events);
+            case "control_request" -> controlRequest(node, events);
+            case "result" -> events.add(new AgentEvent.Result(result(node)));
+            default -> {
+                // control_response (our interrupt's acknowledgement) and future types carry nothing for the bot
+            }
+        }
+        return events;
+    }
+
+    private void system(JsonNode node, List<AgentEvent> events) {
+        String subtype = node.path("subtype").asText("");
+        if (subtype.equals("init")) {
+            sawInit = true;
+            log.debug("[{}] claude session {} model {}", botId, sessionId, node.path("model").asText());
+        } else if (subtype.equals("api_retry")) {
+            events.add(new AgentEvent.Error("claude: model API request failed"
+                    + (node.hasNonNull("error_status") ? " with status " + node.path("error_status").asText() : "")
+                    + ", retrying (attempt " + node.path("attempt").asText("?") + " of " + node.path("max_retries").asText("?") + ")"));
+        }
+    }
+
+    private static void streamEvent(JsonNode event, List<AgentEvent> events) {
+        if ("content_block_delta".equals(event.path("type").asText())
+                && "text_delta".equals(event.path("delta").path("type").asText())) {
+            String text = event.path("delta").path("text").asText("");
+            if (!text.isEmpty()) {
+                events.add(new AgentEvent.TextDelta(text));
+            }
+        }
+    }
+
+    private void assistant(JsonNode message, List<AgentEvent> events) {
+        for (JsonNode block : message.path("content")) {
+            switch (block.path("type").asText("")) {
+                case "text" -> {
+                    String text = block.path("text").asText("");
+                    if (deltasFromMessages && !text.isEmpty()) {
+                        events.add(new AgentEvent.TextDelta(text));
+                    }
+                    events.add(new AgentEvent.AssistantMessage(text));
+                }
+                case "tool_use" -> events.add(new AgentEvent.ToolUse(block.path("id").asText(null),
+                        block.path("name").asText(null), Json.write(block.path("input"))));
+                default -> {
+                    // thinking blocks and the like are not shown
+                }
+            }
+        }
+    }
+
+    private static void user(JsonNode message, List<AgentEvent> events) {
+        for (JsonNode block : message.path("content")) {
+            if ("tool_result".equals(block.path("type").asText())) {
+                events.add(new AgentEvent.ToolResult(block.path("tool_use_id").asText(null), contentText(block.path("content")),
+                        block.path("is_error").asBoolean(false)));
+            }
+        }
+    }
+
+    private static void controlRequest(JsonNode node, List<AgentEvent> events) {
+        JsonNode request = node.path("request");
+        if ("can_use_tool".equals(request.path("subtype").asText())) {
+            events.add(new AgentEvent.PermissionRequest(node.path("request_id").asText(null),
+                    request.path("tool_name").asText(null), Json.write(request.path("input"))));
+        }
+    }
+
+    private TurnResult result(JsonNode node) {
+        boolean isError = node.path("is_error").asBoolean(false) || !"success".equals(node.path("subtype").asText("success"));
+        String text = node.path("result").isTextual() ? node.path("result").asText() : "";
+        String error = null;
+        if (isError) {
+            String status = node.path("api_error_status").isNull() || node.path("api_error_status").isMissingNode()
+                    ? null : node.path("api_error_status").asText();
+            String detail = !text.isBlank() ? text
+                    : node.path("errors").isArray() && node.path("errors").size() > 0 ? node.path("errors").get(0).asText()
+                    : node.path("subtype").asText("error");
+            error = status != null ? "model API error " + status + ": " + detail : "claude: " + detail;
+        }
+        JsonNode usage = node.path("usage");
+        return new TurnResult(isError ? TurnStatus.FAILED : TurnStatus.COMPLETED, isError ? "" : text, sessionId,
+                node.hasNonNull("total_cost_usd") ? node.path("total_cost_usd").asDouble() : null,
+                usage.hasNonNull("input_tokens") ? usage.path("input_tokens").asLong() : null,
+                usage.hasNonNull("output_tokens") ? usage.path("output_tokens").asLong() : null,
+                node.path("duration_ms").asLong(0), null, error);
+    }
+
+    private static String contentText(JsonNode content) {
+        if (content.isTextual()) {
+            return content.asText();
+        }
+        StringBuilder sb = new StringBuilder();
+        for (JsonNode part : content) {
+            if (part.has("text")) {
+                sb.append(part.path("text").asText());
+            }
+        }
+        return sb.toString();
+    }
+
+    static String abbreviate(String line) {
+        return line.length() <= 200 ? line : line.substring(0, 200) + "…";
+    }
+}

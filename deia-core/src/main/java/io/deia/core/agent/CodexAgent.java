@@ -1,0 +1,127 @@
+package io.deia.core.agent;
+
+import io.deia.core.config.Profile;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The {@code codex} agent: {@code codex exec --json … PROMPT} per turn with stdin closed (Codex
+ * waits for EOF otherwise), then {@code codex exec resume <thread_id> …} for the next turns; the
+ * thread id is kept in {@code bots/<id>/agent-session.json}. {@code CODEX_HOME} is
+ * {@code bots/<id>/home/.codex}.
+ *
+ * <p>Endpoint: Codex ignores {@code OPENAI_BASE_URL}, so when {@code profile.env} has
+ * {@code OPENAI_BASE_URL} it becomes a custom provider {@code deia} ({@code wire_api=responses},
+ * key from the variable named by {@code profile.env.CODEX_ENV_KEY}, default {@code OPENAI_API_KEY}).
+ * Retries are bounded ({@code request_max_retries}/{@code stream_max_retries} =
+ * {@code profile.env.CODEX_MAX_RETRIES}, default 1; no unbounded connection retries).
+ * {@code permission_mode} is passed as {@code --sandbox}.
+ */
+public final class CodexAgent extends OneShotAgent {
+    private final SessionStore sessions;
+
+    /** Use {@link Agents#create}. */
+    CodexAgent(AgentContext context) {
+        super(context, Map.of("CODEX_HOME", context.home().resolve(".codex").toAbsolutePath().toString()));
+        this.sessions = new SessionStore(context, type());
+        stats.session(sessions.load());
+    }
+
+    @Override
+    public String type() {
+        return "codex";
+    }
+
+    @Override
+    protected List<String> argv(TurnRequest request) {
+        try {
+            java.nio.file.Files.createDirectories(context.home().resolve(".codex"));
+        } catch (java.io.IOException e) {
+            throw io.deia.core.DeiaException.io("cannot create", context.home().resolve(".codex"), e);
+        }
+        Profile profile = context.profile();
+        List<String> argv = new ArrayList<>(List.of(executable, "exec"));
+        String thread = stats.sessionId();
+        if (thread != null) {
+            argv.add("resume");
+            argv.add(thread);
+        }
+        argv.addAll(List.of("--json", "--skip-git-repo-check", "-c", "analytics.enabled=false", "--disable", "plugins",
+                "--disable", "unbounded_connection_retries"));
+        if (profile.model() != null && !profile.model().isBlank()) {
+            argv.add("-m");
+            argv.add(profile.model());
+        }
+        String baseUrl = env.get("OPENAI_BASE_URL");
+        String retries = env.getOrDefault("CODEX_MAX_RETRIES", "1");
+        if (baseUrl != null && !baseUrl.isBlank()) {
+            String keyVar = env.getOrDefault("CODEX_ENV_KEY", "OPENAI_API_KEY");
+            argv.addAll(List.of("-c", "model_provider=deia",
+                    "-c", "model_providers.deia.name=\"deia\"",
+                    "-c", "model_providers.deia.base_url=\"" + baseUrl + "\"",
+                    "-c", "model_providers.deia.env_key=\"" + keyVar + "\"",
+                    "-c", "model_providers.deia.wire_api=\"responses\"",
+                    "-c", "model_providers.deia.request_max_retries=" + retries,
+                    "-c", "model_providers.deia.stream_max_retries=" + retries));
+        } else {
+            argv.addAll(List.of("-c", "model_providers.openai.request_max_retries=" + retries,
+                    "-c", "model_providers.openai.stream_max_retries=" + retries));
+        }
+        if (profile.permissionMode() != null && !profile.permissionMode().isBlank() && thread == null) {
+            argv.add("--sandbox");
+            argv.add(profile.permissionMode());
+        } else if (profile.permissionMode() != null && !profile.permissionMode().isBlank()) {
+            argv.add("-c");
+            argv.add("sandbox_mode=\"" + profile.permissionMode() + "\"");
+        }
+        argv.addAll(profile.args());
+        argv.add("--");
+        argv.add(request.prompt());
+        return argv;
+    }
+
+    @Override
+    protected String stdinText(TurnRequest request) {
+        return null;
+    }
+
+    @Override
+    protected void afterTurn(TurnResult result) {
+        if (result.sessionId() != null) {
+            sessions.save(result.sessionId());
+        }
+    }
+
+    @Override
+    protected TurnOutput newTurnOutput(TurnRequest request, AgentEventListener listener) {
+        CodexJsonParser parser = new CodexJsonParser(botId);
+        return new TurnOutput() {
+            @Override
+            public void onLine(String line, boolean newline, boolean truncated) {
+                if (truncated) {
+                    return;
+                }
+                parser.parse(line).forEach(listener::onEvent);
+            }
+
+            @Override
+            public TurnResult finish(TurnEnd end) {
+                TurnStatus status;
+                String error = null;
+                if (end.forced() != null) {
+                    status = end.forced();
+                    error = end.reason("codex");
+                } else if (parser.completed() && parser.failure() == null && Integer.valueOf(0).equals(end.exitCode())) {
+                    status = TurnStatus.COMPLETED;
+                } else {
+                    status = TurnStatus.FAILED;
+                    error = parser.failure() != null ? parser.failure() : end.reason("codex");
+                }
+                return new TurnResult(status, parser.lastMessage(), parser.threadId(), null, parser.inputTokens(),
+                        parser.outputTokens(), end.durationMs(), end.exitCode(), error);
+            }
+        };
+    }
+}

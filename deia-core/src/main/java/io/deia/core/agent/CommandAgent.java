@@ -1,0 +1,85 @@
+package io.deia.core.agent;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The {@code command} agent: runs {@code profile.executable} with {@code profile.args} (no shell)
+ * once per turn. The prompt goes to stdin (which is then closed) when {@code prompt_mode} is
+ * {@code stdin}, or replaces {@code {prompt}} inside the arguments when it is {@code arg}. Every
+ * stdout line is streamed as a {@link AgentEvent.TextDelta}; the reply is all of stdout (kept up
+ * to {@value #MAX_REPLY_CHARS} characters); exit code 0 completes the turn, anything else fails it
+ * with the end of stderr as the reason.
+ */
+public final class CommandAgent extends OneShotAgent {
+    /** The reply kept in memory; the rest of a flood is read and dropped. */
+    static final int MAX_REPLY_CHARS = 1024 * 1024;
+    private static final int MAX_LINE_BYTES = 64 * 1024;
+
+    /** Use {@link Agents#create}. */
+    CommandAgent(AgentContext context) {
+        super(context, Map.of());
+    }
+
+    @Override
+    public String type() {
+        return "command";
+    }
+
+    @Override
+    protected List<String> argv(TurnRequest request) {
+        List<String> argv = new ArrayList<>();
+        argv.add(executable);
+        boolean inArgs = "arg".equals(context.profile().promptMode());
+        for (String a : context.profile().args()) {
+            argv.add(inArgs ? a.replace("{prompt}", request.prompt()) : a);
+        }
+        return argv;
+    }
+
+    @Override
+    protected String stdinText(TurnRequest request) {
+        return "arg".equals(context.profile().promptMode()) ? null : request.prompt();
+    }
+
+    @Override
+    protected int maxLineBytes() {
+        return MAX_LINE_BYTES;
+    }
+
+    @Override
+    protected TurnOutput newTurnOutput(TurnRequest request, AgentEventListener listener) {
+        return new TurnOutput() {
+            private final BoundedText reply = new BoundedText(MAX_REPLY_CHARS);
+            private boolean announcedTruncation;
+
+            @Override
+            public void onLine(String line, boolean newline, boolean truncated) {
+                String text = line + (newline ? "\n" : "");
+                if (reply.append(text)) {
+                    listener.onEvent(new AgentEvent.TextDelta(text));
+                } else if (!announcedTruncation) {
+                    announcedTruncation = true;
+                    listener.onEvent(new AgentEvent.Error("output over " + MAX_REPLY_CHARS + " characters; the rest is dropped"));
+                }
+            }
+
+            @Override
+            public TurnResult finish(TurnEnd end) {
+                TurnStatus status;
+                String error = null;
+                if (end.forced() != null) {
+                    status = end.forced();
+                    error = end.reason(executable);
+                } else if (end.exitCode() != null && end.exitCode() == 0) {
+                    status = TurnStatus.COMPLETED;
+                } else {
+                    status = TurnStatus.FAILED;
+                    error = end.reason(executable);
+                }
+                return new TurnResult(status, reply.toString(), null, null, null, null, end.durationMs(), end.exitCode(), error);
+            }
+        };
+    }
+}

@@ -1,0 +1,37 @@
+package io.deia.core.bot;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import io.deia.core.agent.AgentHealth;
+import io.deia.core.registry.BotState;
+
+import java.time.Instant;
+
+/**
+ * Everything a bot's {@code GET /status} reports, as one snapshot.
+ *
+ * @param botId             the bot
+ * @param state             {@code starting|idle|busy|paused|stopping}
+ * @param currentTask       id of the task whose turn runs now, or null (always present in JSON)
+ * @param queueDepth        tasks waiting in the inbox or claimed and unfinished
+ * @param messagesWaiting   chat messages accepted and not started yet
+ * @param pid               the runner process
+ * @param port              the bot's HTTP port
+ * @param uptimeS           seconds since the runtime started
+ * @param profile           profile name
+ * @param agent             agent type
+ * @param tasksCompleted    tasks that ended completed
+ * @param tasksFailed       tasks that failed for good
+ * @param tasksRejected     task files rejected as unreadable or invalid
+ * @param messagesCompleted chat turns that completed
+ * @param costUsd           cost summed over every turn (chat and tasks)
+ * @param inputTokens       input tokens summed over every turn
+ * @param outputTokens      output tokens summed over every turn
+ * @param startedAt         when the runtime started
+ * @param agentHealth       the agent's own view (pid of its process, crashes, session)
+ */
+public record BotStatus(String botId, BotState state, @JsonInclude(JsonInclude.Include.ALWAYS) String currentTask,
+                        int queueDepth, int messagesWaiting, long pid, int port, long uptimeS, String profile,
+                        String agent, long tasksCompleted, long tasksFailed, long tasksRejected,
+                        long messagesCompleted, double costUsd, long inputTokens, long outputTokens,
+                        Instant startedAt, AgentHealth agentHealth) {
+}

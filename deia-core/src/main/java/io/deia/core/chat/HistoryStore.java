@@ -1,0 +1,313 @@
+package io.deia.core.chat;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import io.deia.core.BotIds;
+import io.deia.core.DeiaException;
+import io.deia.core.HiveLayout;
+import io.deia.core.io.AtomicFiles;
+import io.deia.core.io.Json;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Per-bot chat history: one append-only JSON-lines file per bot ({@link HiveLayout#historyFile}).
+ * Every line carries a {@code seq} that increases by one per message of that bot.
+ *
+ * <p>Each append is written with one {@code write} on a file opened in append mode and forced to
+ * disk before {@link #append} returns, so an acknowledged message survives a crash. A crash in the
+ * middle of a write can leave a partial last line; opening the history detects it (no trailing
+ * newline, or not valid JSON), logs it and truncates the file back to the last complete line, so
+ * every earlier message is kept. The whole history file is not rewritten, ever: that is why this
+ * class appends with a {@link FileChannel} instead of going through {@link AtomicFiles#write}.
+ *
+ * <p>Thread-safe: appends and reads of one bot are serialised on that bot's log; bots are
+ * independent.
+ */
+public final class HistoryStore implements AutoCloseable {
+    /** Largest page {@link #read} returns. */
+    public static final int MAX_PAGE = 500;
+
+    private static final Logger log = LoggerFactory.getLogger(HistoryStore.class);
+
+    private final HiveLayout hive;
+    private final Map<String, BotLog> logs = new ConcurrentHashMap<>();
+    private volatile boolean closed;
+
+    public HistoryStore(HiveLayout hive) {
+        this.hive = Objects.requireNonNull(hive, "hive");
+    }
+
+    /**
+     * One message of a conversation.
+     *
+     * @param seq         position in the bot's history, from 1
+     * @param ts          when it was recorded
+     * @param role        {@code user}, {@code assistant} or {@code error}
+     * @param text        the message text (for {@code error}: the reason)
+     * @param clientMsgId the id the client gave the user message; replies carry the same id
+     * @param costUsd     cost reported for the turn (assistant messages only)
+     */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    public record Entry(long seq, Instant ts, String role, String text, String clientMsgId, Double costUsd) {
+        public Entry {
+            Objects.requireNonNull(role, "role");
+            Objects.requireNonNull(text, "text");
+        }
+    }
+
+    /**
+     * One page of history, newest message first.
+     *
+     * @param messages   at most the limit asked for
+     * @param nextBefore pass as {@code before} to read the next (older) page; null when there is none
+     */
+    public record Page(List<Entry> messages, Long nextBefore) {
+    }
+
+    /** Message roles. */
+    public static final String USER = "user";
+    public static final String ASSISTANT = "assistant";
+    public static final String ERROR = "error";
+
+    /**
+     * Appends a message durably and returns it with its sequence number.
+     *
+     * @throws DeiaException for an invalid bot id or an I/O failure
+     */
+    public Entry append(String botId, String role, String text, String clientMsgId, Double costUsd) {
+        return logOf(botId).append(role, text, clientMsgId, costUsd);
+    }
+
+    /**
+     * Reads up to {@code limit} messages with {@code seq < before} (all when {@code before} is null),
+     * newest first.
+     */
+    public Page read(String botId, Long before, int limit) {
+        if (limit < 1 || limit > MAX_PAGE) {
+            throw DeiaException.invalid("limit must be 1..%d, was %d", MAX_PAGE, limit);
+        }
+        if (before != null && before < 1) {
+            throw DeiaException.invalid("before must be >= 1, was %d", before);
+        }
+        return logOf(botId).read(before, limit);
+    }
+
+    /** The sequence number of the newest message of the bot, 0 when it has none. */
+    public long lastSeq(String botId) {
+        return logOf(botId).lastSeq();
+    }
+
+    /** Closes every open history file. Later calls fail. */
+    @Override
+    public void close() {
+        closed = true;
+        logs.values().forEach(BotLog::close);
+        logs.clear();
+    }
+
+    private BotLog logOf(String botId) {
+        BotIds.requireValid(botId);
+        if (closed) {
+            throw DeiaException.unavailable("history store is closed");
+        }
+        return logs.computeIfAbsent(botId, id -> new BotLog(id, hive.historyFile(id)));
+    }
+
+    /** One bot's history file: opened lazily, recovered once, then appended to. */
+    private static final class BotLog {
+        private final String botId;
+        private final Path file;
+        /** seq of each message line in file order, the byte offset where it starts and its length with the newline. */
+        private final List<Long> seqs = new ArrayList<>();
+        private final List<Long> offsets = new ArrayList<>();
+        private final List<Integer> lengths = new ArrayList<>();
+        /** Positional reads (and the truncate of a torn line on open). */
+        private FileChannel reader;
+        /** Appends: O_APPEND, so every write lands at the end even if the file was truncated. */
+        private FileChannel channel;
+        private long size;
+
+        BotLog(String botId, Path file) {
+            this.botId = botId;
+            this.file = file;
+        }
+
+        synchronized Entry append(String role, String text, String clientMsgId, Double costUsd) {
+            open();
+            long seq = seqs.isEmpty() ? 1 : seqs.get(seqs.size() - 1) + 1;
+            Entry entry = new Entry(seq, Instant.now(), role, text, clientMsgId, costUsd);
+            byte[] line = (Json.write(entry) + "\n").getBytes(StandardCharsets.UTF_8);
+            try {
+                ByteBuffer buf = ByteBuffer.wrap(line);
+                while (buf.hasRemaining()) {
+                    channel.write(buf);
+                }
+                channel.force(false);
+            } catch (IOException e) {
+                // The file may now end in a partial line; drop the channel so the next append
+                // re-opens and recovers it instead of appending after the torn bytes.
+                closeChannel();
+                throw DeiaException.io("cannot append to history", file, e);
+            }
+            seqs.add(seq);
+            offsets.add(size);
+            lengths.add(line.length);
+            size += line.length;
+            return entry;
+        }
+
+        synchronized Page read(Long before, int limit) {
+            open();
+            int end = seqs.size(); // exclusive index of the newest line to consider
+            if (before != null) {
+                int idx = Collections.binarySearch(seqs, before);
+                end = idx >= 0 ? idx : -idx - 1;
+            }
+            int start = Math.max(0, end - limit);
+            List<Entry> page = new ArrayList<>(end - start);
+            for (int i = end - 1; i >= start; i--) {
+                ByteBuffer buf = ByteBuffer.allocate(lengths.get(i));
+                try {
+                    while (buf.hasRemaining()) {
+                        if (reader.read(buf, offsets.get(i) + buf.position()) < 0) {
+                            throw new IOException("history file shrank while open");
+                        }
+                    }
+                } catch (IOException e) {
+                    throw DeiaException.io("cannot read history", file, e);
+                }
+                String line = new String(buf.array(), 0, buf.position() - 1, StandardCharsets.UTF_8);
+                page.add(Json.read(line, Entry.class, "history line"));
+            }
+            Long nextBefore = start > 0 ? seqs.get(start) : null;
+            return new Page(List.copyOf(page), nextBefore);
+        }
+
+        synchronized long lastSeq() {
+            open();
+            return seqs.isEmpty() ? 0 : seqs.get(seqs.size() - 1);
+        }
+
+        synchronized void close() {
+            closeChannel();
+        }
+
+        private void closeChannel() {
+            for (FileChannel ch : new FileChannel[] {reader, channel}) {
+                if (ch != null) {
+                    try {
+                        ch.close();
+                    } catch (IOException e) {
+                        log.warn("[{}] closing history file {} failed: {}", botId, file, e.toString());
+                    }
+                }
+            }
+            reader = null;
+            channel = null;
+            seqs.clear();
+            offsets.clear();
+            lengths.clear();
+            size = 0;
+        }
+
+        /** Opens the file and indexes it, dropping a torn or unreadable last line. */
+        private void open() {
+            if (reader != null && channel != null) {
+                return;
+            }
+            try {
+                Path dir = file.getParent();
+                boolean existed = Files.exists(file);
+                Files.createDirectories(dir);
+                reader = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ,
+                        StandardOpenOption.WRITE);
+                if (!existed) {
+                    // The new name must survive a crash too, not only the bytes written to it.
+                    AtomicFiles.fsyncDirectory(dir);
+                }
+                index();
+                channel = FileChannel.open(file, StandardOpenOption.WRITE, StandardOpenOption.APPEND);
+            } catch (IOException e) {
+                closeChannel();
+                throw DeiaException.io("cannot open history", file, e);
+            }
+        }
+
+        private void index() throws IOException {
+            long length = reader.size();
+            byte[] all = new byte[Math.toIntExact(length)];
+            ByteBuffer buf = ByteBuffer.wrap(all);
+            while (buf.hasRemaining() && reader.read(buf, buf.position()) >= 0) {
+                // read until full
+            }
+            long lineStart = 0;
+            long goodEnd = 0;
+            int skipped = 0;
+            for (int i = 0; i < all.length; i++) {
+                if (all[i] != '\n') {
+                    continue;
+                }
+                String line = new String(all, (int) lineStart, (int) (i - lineStart), StandardCharsets.UTF_8);
+                Long seq = seqOf(line);
+                boolean last = i == all.length - 1;
+                if (seq != null && (seqs.isEmpty() || seq > seqs.get(seqs.size() - 1))) {
+                    seqs.add(seq);
+                    offsets.add(lineStart);
+                    lengths.add((int) (i + 1 - lineStart));
+                    goodEnd = i + 1;
+                } else if (last) {
+                    // An unreadable final line is what a crash mid-write leaves: treat it as torn.
+                    break;
+                } else {
+                    skipped++;
+                    goodEnd = i + 1;
+                    log.warn("[{}] history {} has an unreadable line at byte {}; it is skipped", botId, file, lineStart);
+                }
+                lineStart = i + 1;
+            }
+            if (goodEnd < length) {
+                log.warn("[{}] history {} ends in a torn line ({} bytes after the last complete message); "
+                        + "truncating it, {} earlier messages kept", botId, file, length - goodEnd, seqs.size());
+                reader.truncate(goodEnd);
+                reader.force(true);
+            }
+            size = goodEnd;
+            if (skipped > 0) {
+                // Skipped lines stay in the file (nothing is rewritten) but are not indexed.
+                log.warn("[{}] history {}: {} unreadable lines skipped", botId, file, skipped);
+            }
+            log.debug("[{}] history opened with {} messages", botId, seqs.size());
+        }
+
+        private static Long seqOf(String line) {
+            if (line.isBlank()) {
+                return null;
+            }
+            try {
+                var node = Json.readTree(line, "history line");
+                var seq = node.get("seq");
+                if (seq == null || !seq.canConvertToLong() || node.get("role") == null || node.get("text") == null) {
+                    return null;
+                }
+                return seq.asLong();
+            } catch (DeiaException e) {
+                return null;
+            }
+        }
+    }
+}

@@ -1,0 +1,90 @@
+package io.deia.core.chat;
+
+import io.deia.core.DeiaException;
+import io.deia.core.config.DeiaConfig;
+import io.deia.core.config.Profile;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.regex.Pattern;
+
+/**
+ * Checks a chat message before anything reaches a bot: not empty, at most
+ * {@link DeiaConfig#maxMessageBytes()} bytes of UTF-8, encodable as UTF-8 (no lone surrogates), no
+ * control characters except newline and tab, and no match of the profile's
+ * {@link Profile#denyPatterns() deny patterns}.
+ *
+ * <p>The deny list is defence in depth against obvious mistakes, not a sandbox: a determined user
+ * can always phrase a request differently. The agent's own permission mode is the real control.
+ */
+public final class MessageValidator {
+    private static final Logger log = LoggerFactory.getLogger(MessageValidator.class);
+
+    private final DeiaConfig config;
+    private final Map<String, List<Pattern>> compiled = new ConcurrentHashMap<>();
+
+    public MessageValidator(DeiaConfig config) {
+        this.config = Objects.requireNonNull(config, "config");
+    }
+
+    /**
+     * Returns normally when {@code text} may be sent to {@code botId}, which runs {@code profileName}.
+     *
+     * @throws DeiaException {@code INVALID_ARGUMENT} (empty, control characters, not UTF-8),
+     *                       {@code PAYLOAD_TOO_LARGE} (over the limit), {@code UNPROCESSABLE} (deny pattern)
+     */
+    public void validate(String botId, String profileName, String text) {
+        if (text == null || text.isBlank()) {
+            throw DeiaException.invalid("message text is empty");
+        }
+        int bytes = utf8Length(text);
+        if (bytes > config.maxMessageBytes()) {
+            throw DeiaException.tooLarge("message is %d bytes; at most %d are allowed", bytes, config.maxMessageBytes());
+        }
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            if ((c < 0x20 && c != '\n' && c != '\t') || (c >= 0x7f && c <= 0x9f)) {
+                throw DeiaException.invalid("message contains control character U+%04X at index %d; only newline and tab are allowed",
+                        (int) c, i);
+            }
+        }
+        if (profileName == null) {
+            return;
+        }
+        for (Pattern p : patterns(profileName)) {
+            if (p.matcher(text).find()) {
+                // The text itself is not logged: it may hold something the user did not mean to keep.
+                log.warn("[{}] message refused: it matches deny pattern '{}' of profile {}", botId, p.pattern(), profileName);
+                throw DeiaException.unprocessable("message refused: it matches the deny pattern '%s' of profile %s",
+                        p.pattern(), profileName);
+            }
+        }
+    }
+
+    private List<Pattern> patterns(String profileName) {
+        return compiled.computeIfAbsent(profileName, name -> config.profile(name)
+                .map(p -> p.denyPatterns().stream().map(Pattern::compile).toList())
+                .orElse(List.of()));
+    }
+
+    private static int utf8Length(String text) {
+        try {
+            ByteBuffer encoded = StandardCharsets.UTF_8.newEncoder()
+                    .onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT)
+                    .encode(CharBuffer.wrap(text));
+            return encoded.remaining();
+        } catch (CharacterCodingException e) {
+            throw DeiaException.invalid("message is not valid UTF-8 text (lone surrogate)");
+        }
+    }
+}

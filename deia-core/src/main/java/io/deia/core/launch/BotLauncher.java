@@ -1,0 +1,730 @@
+package io.deia.core.launch;
+
+import io.deia.core.BotIds;
+import io.deia.core.DeiaException;
+import io.deia.core.HiveLayout;
+import io.deia.core.agent.Agents;
+import io.deia.core.config.DeiaConfig;
+import io.deia.core.config.Profile;
+import io.deia.core.config.RestartPolicy;
+import io.deia.core.launch.internal.BotLogFiles;
+import io.deia.core.launch.internal.BotProbe;
+import io.deia.core.launch.internal.RestartBudget;
+import io.deia.core.process.ProcessTrees;
+import io.deia.core.registry.BotRecord;
+import io.deia.core.registry.BotState;
+import io.deia.core.registry.ServiceRegistry;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.File;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * Starts, stops, supervises and re-adopts bot runner processes.
+ *
+ * <p><b>Launch</b>: validate the id and profile, check the agent's executable, reserve a port in
+ * the registry, spawn the runner ({@code setsid}, argv without shell, stdout and stderr appended to
+ * {@code bot-logs/<id>.log}, stdin from {@code /dev/null}) so it outlives this process, record its
+ * pid and start instant, and return only once {@code GET /health} names the bot. A runner that
+ * exits or stays deaf is killed with its whole tree, its registry entry is removed, and the error
+ * quotes the end of its log.
+ *
+ * <p><b>Stop</b>: {@code POST /stop}, a grace period, then SIGTERM and SIGKILL to every process of
+ * the runner's tree (collected before the first signal, plus its process group). The entry stays
+ * in the registry as {@link BotState#STOPPED} (pid 0, port freed) so that dashboards show it.
+ *
+ * <p><b>Supervision</b>: an exit nobody asked for is handled by the profile's
+ * {@link RestartPolicy}: exponential backoff with jitter, a budget of restarts per window after
+ * which the bot is {@link BotState#FAILED} with the reason. A runner that deregistered itself
+ * (graceful {@code /stop} or SIGTERM sent by someone else) is not restarted.
+ *
+ * <p><b>Adoption</b>: {@link #adopt()} takes over bots a previous launcher started, when (pid,
+ * start instant, {@code /health}) all match, and reaps the rest.
+ *
+ * <p>{@link #close()} stops supervising and leaves the bots running; {@link #stopAll()} stops them.
+ * Thread safe: calls for different bots run in parallel, calls for one bot one after the other.
+ */
+public final class BotLauncher implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(BotLauncher.class);
+
+    /** Log files larger than this are rotated to {@code <id>.log.1} before the next start. */
+    public static final long DEFAULT_MAX_LOG_BYTES = 10L * 1024 * 1024;
+    /** Lines of the bot's log quoted in a launch error. */
+    static final int LOG_TAIL_LINES = 20;
+    private static final Duration HEALTH_POLL = Duration.ofMillis(25);
+    private static final File NULL_DEVICE = new File("/dev/null");
+
+    private final HiveLayout hive;
+    private final DeiaConfig config;
+    private final ServiceRegistry registry;
+    private final RunnerCommand command;
+    private final Path configFile;
+    private final Duration stopGrace;
+    private final Duration killGrace;
+    private final long maxLogBytes;
+    private final boolean supervise;
+    private final BotProbe probe;
+    private final ConcurrentMap<String, ReentrantLock> locks = new ConcurrentHashMap<>();
+    private final ConcurrentMap<String, Watch> watches = new ConcurrentHashMap<>();
+    private final ScheduledExecutorService timer;
+    private final ExecutorService workers;
+    private volatile boolean closed;
+
+    private BotLauncher(Builder b) {
+        this.hive = Objects.requireNonNull(b.hive, "hive");
+        this.config = Objects.requireNonNull(b.config, "config");
+        this.registry = Objects.requireNonNull(b.registry, "registry");
+        this.command = Objects.requireNonNull(b.command, "runnerCommand");
+        this.configFile = b.configFile;
+        this.stopGrace = b.stopGrace;
+        this.killGrace = b.killGrace;
+        this.maxLogBytes = b.maxLogBytes;
+        this.supervise = b.supervise;
+        this.probe = new BotProbe(Duration.ofSeconds(2));
+        this.timer = Executors.newSingleThreadScheduledExecutor(daemonThreads("deia-launcher-timer"));
+        this.workers = Executors.newCachedThreadPool(daemonThreads("deia-launcher"));
+    }
+
+    /** A launcher for a hive; see {@link Builder} for the options. */
+    public static Builder builder(HiveLayout hive, DeiaConfig config, ServiceRegistry registry, RunnerCommand command) {
+        return new Builder(hive, config, registry, command);
+    }
+
+    /**
+     * Launches one bot and returns its registry entry once it answers {@code /health}.
+     *
+     * @throws DeiaException {@code INVALID_ARGUMENT} for a bad id, {@code UNPROCESSABLE} for an
+     *         unknown profile or a missing agent executable, {@code CONFLICT} when the bot runs
+     *         already, {@code UNAVAILABLE} when no port is free or the runner did not come up (the
+     *         message then ends with the last lines of its log)
+     */
+    public BotRecord launch(String botId, String profileName) {
+        BotIds.requireValid(botId);
+        Profile profile = config.requireProfile(profileName);
+        Agents.checkExecutable(profile);
+        ensureOpen();
+        ReentrantLock lock = lockFor(botId);
+        lock.lock();
+        try {
+            Watch current = watches.get(botId);
+            if (current != null) {
+                throw DeiaException.conflict("bot %s is already %s (pid %d)", botId,
+                        current.process == null ? "restarting" : "running", current.pid());
+            }
+            BotRecord reserved = registry.reserve(botId, profile.name(), profile.agent().id());
+            Process process;
+            try {
+                process = startRunner(reserved, profile);
+            } catch (DeiaException e) {
+                registry.deregister(botId);
+                throw e;
+            }
+            BotRecord healthy = markRunning(botId, reserved.restarts(), null, null);
+            if (supervise) {
+                watch(new Watch(botId, profile, process.toHandle(), process, Instant.now()));
+            }
+            return healthy;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Launches several bots at once (bot id → profile name) and waits for all of them. Each bot
+     * gets its own port and log file; the registry serialises the reservations.
+     *
+     * @return the healthy entries, in the map's order
+     * @throws DeiaException the first failure, once every launch has finished (the bots that did
+     *         come up keep running); the other failures are attached as suppressed exceptions
+     */
+    public List<BotRecord> launchAll(Map<String, String> profilesByBot) {
+        Map<String, CompletableFuture<BotRecord>> futures = new LinkedHashMap<>();
+        profilesByBot.forEach((id, profile) ->
+                futures.put(id, CompletableFuture.supplyAsync(() -> launch(id, profile), workers)));
+        List<BotRecord> launched = new ArrayList<>();
+        DeiaException failure = null;
+        for (CompletableFuture<BotRecord> f : futures.values()) {
+            try {
+                launched.add(f.join());
+            } catch (CompletionException e) {
+                DeiaException cause = e.getCause() instanceof DeiaException de ? de
+                        : DeiaException.internal("launch failed: " + e.getCause(), e.getCause());
+                if (failure == null) {
+                    failure = cause;
+                } else {
+                    failure.addSuppressed(cause);
+                }
+            }
+        }
+        if (failure != null) {
+            throw failure;
+        }
+        return launched;
+    }
+
+    /**
+     * Stops a bot and every process of its tree, then records it as {@link BotState#STOPPED}.
+     * Works for bots this launcher started, adopted, or only knows from the registry.
+     *
+     * @return the stopped entry
+     * @throws DeiaException {@code NOT_FOUND} when the registry has no such bot
+     */
+    public BotRecord stop(String botId) {
+        BotIds.requireValid(botId);
+        ReentrantLock lock = lockFor(botId);
+        lock.lock();
+        try {
+            Watch watch = watches.remove(botId);
+            if (watch != null) {
+                watch.stopRequested = true;
+                watch.cancelRestart();
+            }
+            Optional<BotRecord> entry = registry.get(botId);
+            if (entry.isEmpty() && watch == null) {
+                throw DeiaException.notFound("no bot %s in the registry", botId);
+            }
+            ProcessHandle runner = watch != null && watch.handle != null ? watch.handle
+                    : entry.filter(r -> ProcessTrees.isSameProcessAlive(r.pid(), r.processStart()))
+                    .flatMap(r -> ProcessHandle.of(r.pid())).orElse(null);
+            Integer exitCode = null;
+            if (runner != null && ProcessTrees.isRunning(runner)) {
+                BotRecord target = entry.orElse(null);
+                exitCode = endRunner(botId, runner, watch == null ? null : watch.process, target);
+            }
+            Integer code = exitCode;
+            BotRecord last = entry.orElseGet(() -> watch.lastRecord);
+            BotRecord stopped = last.toBuilder().state(BotState.STOPPED).pid(0).processStart(null)
+                    .lastExitCode(code != null ? code : last.lastExitCode()).build();
+            BotRecord stored = registry.update(botId, r -> r.toBuilder().state(BotState.STOPPED).pid(0)
+                            .processStart(null).lastExitCode(code != null ? code : r.lastExitCode()).build())
+                    // The runner deregisters itself on a graceful stop: keep a record that it stopped.
+                    .orElseGet(() -> registry.register(stopped));
+            log.info("[{}] stopped (exit code {})", botId, code);
+            return stored;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Stops every bot this launcher supervises and every live bot of the registry, in parallel. */
+    public void stopAll() {
+        Set<String> ids = new LinkedHashSet<>(watches.keySet());
+        for (BotRecord r : registry.list()) {
+            if (r.state().isLive() || r.state() == BotState.RESTARTING) {
+                ids.add(r.botId());
+            }
+        }
+        List<CompletableFuture<Void>> stops = new ArrayList<>();
+        for (String id : ids) {
+            stops.add(CompletableFuture.runAsync(() -> {
+                try {
+                    stop(id);
+                } catch (DeiaException e) {
+                    log.warn("[{}] stop failed: {}", id, e.getMessage());
+                }
+            }, workers));
+        }
+        stops.forEach(CompletableFuture::join);
+    }
+
+    /**
+     * Takes over the bots of the registry whose runner still runs (same pid and start instant) and
+     * answers {@code /health} with its id: they are supervised from now on, with no second launch.
+     * Then removes stale entries ({@link ServiceRegistry#reapStale()}) and marks entries that
+     * were waiting for a restart by a launcher that is gone as {@link BotState#FAILED}.
+     *
+     * @return the adopted entries
+     */
+    public List<BotRecord> adopt() {
+        ensureOpen();
+        List<BotRecord> adopted = new ArrayList<>();
+        for (BotRecord r : registry.list()) {
+            if (watches.containsKey(r.botId()) || r.pid() <= 0) {
+                continue;
+            }
+            if (!ProcessTrees.isSameProcessAlive(r.pid(), r.processStart())) {
+                continue;
+            }
+            if (!probe.isHealthy(r.host(), r.port(), r.botId())) {
+                log.warn("[{}] pid {} is alive but port {} does not answer /health as {}; not adopted",
+                        r.botId(), r.pid(), r.port(), r.botId());
+                continue;
+            }
+            Optional<ProcessHandle> handle = ProcessHandle.of(r.pid());
+            if (handle.isEmpty()) {
+                continue;
+            }
+            Profile profile = config.profile(r.profile()).orElse(null);
+            if (supervise) {
+                Instant started = r.processStart() != null ? r.processStart() : Instant.now();
+                watch(new Watch(r.botId(), profile, handle.get(), null, started));
+            }
+            log.info("[{}] adopted pid {} on port {}", r.botId(), r.pid(), r.port());
+            adopted.add(r);
+        }
+        for (BotRecord gone : registry.reapStale()) {
+            log.info("[{}] not adopted: {}", gone.botId(), gone.lastError());
+        }
+        for (BotRecord r : registry.list()) {
+            if (r.state() == BotState.RESTARTING && r.pid() == 0 && !watches.containsKey(r.botId())) {
+                registry.update(r.botId(), e -> e.state() == BotState.RESTARTING && e.pid() == 0
+                        ? e.toBuilder().state(BotState.FAILED)
+                        .lastError("the launcher supervising it exited while it waited to restart").build() : e);
+                log.warn("[{}] marked failed: it was waiting to restart when its launcher exited", r.botId());
+            }
+        }
+        return adopted;
+    }
+
+    /** The ids of the bots this launcher supervises now. */
+    public Set<String> supervised() {
+        return Set.copyOf(watches.keySet());
+    }
+
+    /**
+     * Stops supervising; the bots keep running (they outlive the launcher) and a later launcher can
+     * {@link #adopt()} them. Pending restarts are dropped.
+     */
+    @Override
+    public void close() {
+        closed = true;
+        watches.values().forEach(Watch::cancelRestart);
+        watches.clear();
+        timer.shutdownNow();
+        workers.shutdownNow();
+    }
+
+    // ---------------------------------------------------------------- spawning
+
+    /**
+     * Spawns the runner for a reserved entry, records its pid and waits for {@code /health}.
+     * On failure the tree is killed and a DeiaException with the log tail is thrown; the
+     * registry entry is left for the caller to roll back or mark.
+     */
+    private Process startRunner(BotRecord reserved, Profile profile) {
+        String botId = reserved.botId();
+        Path logFile = hive.botLogFile(botId);
+        List<String> argv = new ArrayList<>(ProcessTrees.newSessionPrefix());
+        argv.addAll(command.argv(botId, reserved.port(), profile, hive.root(), configFile));
+        Process process;
+        try {
+            Files.createDirectories(logFile.getParent());
+            Files.createDirectories(hive.botDir(botId));
+            if (BotLogFiles.rotateIfLarger(logFile, maxLogBytes)) {
+                log.info("[{}] rotated {} (over {} bytes)", botId, logFile, maxLogBytes);
+            }
+            ProcessBuilder pb = new ProcessBuilder(argv)
+                    .directory(hive.botDir(botId).toFile())
+                    .redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile.toFile()));
+            if (NULL_DEVICE.exists()) {
+                pb.redirectInput(ProcessBuilder.Redirect.from(NULL_DEVICE));
+            }
+            process = pb.start();
+        } catch (IOException e) {
+            throw DeiaException.unavailable("bot %s: cannot start runner %s: %s", botId, argv, e.getMessage());
+        }
+        long pid = process.pid();
+        Instant start = process.toHandle().info().startInstant().orElse(null);
+        log.info("[{}] spawned pid {} for port {} (profile {}), log {}", botId, pid, reserved.port(), profile.name(),
+                logFile);
+        registry.update(botId, r -> r.toBuilder().pid(pid).processStart(start).build());
+        String failure = awaitHealthy(botId, reserved.port(), process, profile.startTimeout());
+        if (failure == null) {
+            log.info("[{}] launched pid {} on port {}", botId, pid, reserved.port());
+            return process;
+        }
+        ProcessTrees.kill(process.toHandle());
+        awaitExit(process, Duration.ofSeconds(5));
+        String tail = BotLogFiles.tail(logFile, LOG_TAIL_LINES);
+        log.warn("[{}] launch failed: {}", botId, failure);
+        throw DeiaException.unavailable("bot %s (profile %s) %s; last lines of %s:%n%s", botId, profile.name(), failure,
+                logFile, tail.isEmpty() ? "(log is empty)" : tail);
+    }
+
+    /** Null once {@code /health} answers as {@code botId}; otherwise why it did not. */
+    private String awaitHealthy(String botId, int port, Process process, Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (true) {
+            if (probe.isHealthy("127.0.0.1", port, botId)) {
+                return null;
+            }
+            if (!process.isAlive()) {
+                return "exited with code " + process.exitValue() + " before answering /health on port " + port;
+            }
+            if (System.nanoTime() > deadline) {
+                return "did not answer /health on port " + port + " within " + timeout.toMillis() + " ms";
+            }
+            try {
+                // Waiting on the exit (not a plain sleep) notices a crash at once.
+                process.onExit().get(HEALTH_POLL.toMillis(), TimeUnit.MILLISECONDS);
+            } catch (TimeoutException | ExecutionException e) {
+                // poll /health again
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return "interrupted while waiting for /health";
+            }
+        }
+    }
+
+    /** Marks a freshly healthy runner's entry; the runner's own heartbeats take the state over. */
+    private BotRecord markRunning(String botId, int restarts, Integer lastExitCode, String lastError) {
+        return registry.update(botId, r -> r.toBuilder()
+                        .state(r.state() == BotState.STARTING ? BotState.IDLE : r.state())
+                        .restarts(restarts)
+                        .lastExitCode(lastExitCode != null ? lastExitCode : r.lastExitCode())
+                        .lastError(lastError != null ? lastError : r.lastError())
+                        .build())
+                .orElseThrow(() -> DeiaException.unavailable("bot %s came up but its registry entry is gone", botId));
+    }
+
+    // ---------------------------------------------------------------- stopping
+
+    /**
+     * Ends a runner and its whole tree: {@code POST /stop}, up to {@link #stopGrace} for it to
+     * exit, then SIGTERM/SIGKILL to every process seen in its tree or process group.
+     *
+     * @return the exit code when the runner is this JVM's child, else null
+     */
+    private Integer endRunner(String botId, ProcessHandle runner, Process child, BotRecord entry) {
+        // Collected before any signal: once the runner is gone its children are re-parented and
+        // no longer show up as its descendants.
+        Set<ProcessHandle> members = new LinkedHashSet<>(ProcessTrees.tree(runner));
+        int status = entry == null ? -1 : probe.requestStop(entry.host(), entry.port());
+        log.info("[{}] stopping pid {} ({} processes in its tree; POST /stop answered {})", botId, runner.pid(),
+                members.size(), status);
+        if (status >= 200 && status < 300) {
+            awaitExit(runner, stopGrace);
+        }
+        members.addAll(ProcessTrees.tree(runner));
+        members.addAll(ProcessTrees.processGroup(runner.pid()));
+        List<ProcessHandle> left = members.stream().filter(ProcessTrees::isRunning).toList();
+        if (!left.isEmpty()) {
+            log.info("[{}] {} processes left after the graceful stop; sending SIGTERM", botId, left.size());
+            signalAll(botId, left);
+        }
+        if (child != null) {
+            awaitExit(child, Duration.ofSeconds(5));
+            return child.isAlive() ? null : child.exitValue();
+        }
+        return null;
+    }
+
+    /**
+     * SIGTERM to every member at once (one by one would let the runner wait for a turn whose
+     * processes have not been told yet), {@link #killGrace} for all, then SIGKILL to what is left
+     * and to anything those forked meanwhile.
+     */
+    private void signalAll(String botId, List<ProcessHandle> members) {
+        members.forEach(ProcessHandle::destroy);
+        long deadline = System.nanoTime() + killGrace.toNanos();
+        for (ProcessHandle h : members) {
+            long left = deadline - System.nanoTime();
+            if (left > 0 && ProcessTrees.isRunning(h)) {
+                awaitExit(h, Duration.ofNanos(left));
+            }
+        }
+        for (ProcessHandle h : members) {
+            if (ProcessTrees.isRunning(h)) {
+                log.info("[{}] pid {} ignored SIGTERM for {} ms; sending SIGKILL", botId, h.pid(), killGrace.toMillis());
+                if (!ProcessTrees.kill(h)) {
+                    log.warn("[{}] pid {} survived SIGKILL", botId, h.pid());
+                }
+            }
+        }
+    }
+
+    /**
+     * Waits until the process has ended or is a zombie. onExit() of a non-child polls slowly and
+     * counts zombies as alive (orphans wait for pid 1 to reap them), so it is checked every 20 ms.
+     */
+    private static void awaitExit(ProcessHandle handle, Duration limit) {
+        long deadline = System.nanoTime() + limit.toNanos();
+        while (ProcessTrees.isRunning(handle)) {
+            long left = deadline - System.nanoTime();
+            if (left <= 0) {
+                return;
+            }
+            try {
+                handle.onExit().get(Math.min(left, TimeUnit.MILLISECONDS.toNanos(20)), TimeUnit.NANOSECONDS);
+            } catch (TimeoutException | ExecutionException e) {
+                // look again
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
+    }
+
+    private static void awaitExit(Process process, Duration limit) {
+        try {
+            process.waitFor(limit.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    // ---------------------------------------------------------------- supervision
+
+    private void watch(Watch w) {
+        watches.put(w.botId, w);
+        w.lastRecord = registry.get(w.botId).orElse(w.lastRecord);
+        int generation = w.generation.incrementAndGet();
+        CompletableFuture<?> exit = w.process != null ? w.process.onExit() : w.handle.onExit();
+        exit.thenRunAsync(() -> onExit(w, generation), workers);
+    }
+
+    /** A supervised runner exited: restart it, or record why not. */
+    private void onExit(Watch w, int generation) {
+        ReentrantLock lock = lockFor(w.botId);
+        lock.lock();
+        try {
+            if (closed || w.stopRequested || watches.get(w.botId) != w || w.generation.get() != generation) {
+                return;
+            }
+            Integer code = w.process != null ? Integer.valueOf(w.process.exitValue()) : null;
+            Duration uptime = Duration.between(w.startedAt, Instant.now());
+            Optional<BotRecord> entry = registry.get(w.botId);
+            if (entry.isEmpty() || entry.get().pid() != w.pid()) {
+                // A runner deregisters itself when told to stop by someone else (POST /stop, SIGTERM).
+                watches.remove(w.botId);
+                BotRecord last = w.lastRecord;
+                if (entry.isEmpty() && last != null) {
+                    registry.register(last.toBuilder().state(BotState.STOPPED).pid(0).processStart(null)
+                            .lastExitCode(code).build());
+                }
+                log.info("[{}] pid {} exited with code {} after deregistering itself; not restarting", w.botId,
+                        w.pid(), code);
+                return;
+            }
+            afterExit(w, code, uptime, "exited with code " + (code == null ? "unknown" : code) + " after "
+                    + uptime.toMillis() + " ms");
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Decides, under the bot's lock, what follows an exit (or a failed restart). */
+    private void afterExit(Watch w, Integer code, Duration uptime, String what) {
+        String botId = w.botId;
+        Instant now = Instant.now();
+        RestartPolicy policy = w.profile == null ? null : w.profile.restart();
+        boolean failed = code == null || code != 0;
+        boolean restart = policy != null && (policy.policy() == RestartPolicy.Mode.ALWAYS
+                || (policy.policy() == RestartPolicy.Mode.ON_FAILURE && failed));
+        w.exits++;
+        if (!restart) {
+            watches.remove(botId);
+            BotState state = failed ? BotState.FAILED : BotState.STOPPED;
+            String reason = what + (policy == null ? "; its profile is not configured here, not restarting"
+                    : "; restart policy " + policy.policy().id());
+            registry.update(botId, r -> r.toBuilder().state(state).pid(0).processStart(null).lastExitCode(code)
+                    .lastError(failed ? reason : r.lastError()).build());
+            log.warn("[{}] {} -> {}", botId, reason, state.id());
+            return;
+        }
+        w.budget.onExit(uptime);
+        if (!w.budget.allows(now)) {
+            watches.remove(botId);
+            String reason = String.format("exited %d times in %d s; last exit code %s", w.budget.inWindow() + 1,
+                    policy.windowS(), code == null ? "unknown" : code);
+            registry.update(botId, r -> r.toBuilder().state(BotState.FAILED).pid(0).processStart(null)
+                    .lastExitCode(code).lastError(reason).build());
+            log.error("[{}] restart budget spent ({} restarts per {} s): {} -> failed", botId, policy.maxRestarts(),
+                    policy.windowS(), reason);
+            return;
+        }
+        Duration delay = w.budget.nextDelay(now);
+        w.restarts++;
+        w.process = null;
+        w.handle = null;
+        String reason = what + "; restart " + w.restarts + " in " + delay.toMillis() + " ms";
+        registry.update(botId, r -> r.toBuilder().state(BotState.RESTARTING).pid(0).processStart(null)
+                .restarts(w.restarts).lastExitCode(code).lastError(reason).build());
+        log.warn("[{}] {}", botId, reason);
+        w.pendingRestart = timer.schedule(() -> workers.execute(() -> restart(w, code, reason)),
+                delay.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    private void restart(Watch w, Integer lastCode, String lastError) {
+        ReentrantLock lock = lockFor(w.botId);
+        lock.lock();
+        try {
+            if (closed || w.stopRequested || watches.get(w.botId) != w) {
+                return;
+            }
+            Process process;
+            try {
+                BotRecord reserved = registry.reserve(w.botId, w.profile.name(), w.profile.agent().id());
+                // Visible while the new runner starts; the runner's heartbeats keep these fields.
+                reserved = registry.update(w.botId, r -> r.toBuilder().restarts(w.restarts).lastExitCode(lastCode)
+                        .lastError(lastError).build()).orElse(reserved);
+                process = startRunner(reserved, w.profile);
+            } catch (DeiaException e) {
+                afterExit(w, null, Duration.ZERO, "restart failed: " + e.getMessage());
+                return;
+            }
+            markRunning(w.botId, w.restarts, lastCode, lastError);
+            w.process = process;
+            w.handle = process.toHandle();
+            w.startedAt = Instant.now();
+            log.info("[{}] restarted (restart {}) as pid {}", w.botId, w.restarts, process.pid());
+            watch(w);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private ReentrantLock lockFor(String botId) {
+        return locks.computeIfAbsent(botId, id -> new ReentrantLock());
+    }
+
+    private void ensureOpen() {
+        if (closed) {
+            throw DeiaException.unavailable("the launcher is closed");
+        }
+    }
+
+    private static ThreadFactory daemonThreads(String name) {
+        AtomicInteger n = new AtomicInteger();
+        return r -> {
+            Thread t = new Thread(r, name + "-" + n.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        };
+    }
+
+    /** One supervised bot: its current runner and its restart accounting. Guarded by the bot's lock. */
+    private static final class Watch {
+        final String botId;
+        final Profile profile;
+        final RestartBudget budget;
+        final AtomicInteger generation = new AtomicInteger();
+        volatile ProcessHandle handle;
+        volatile Process process;
+        volatile Instant startedAt;
+        volatile boolean stopRequested;
+        volatile ScheduledFuture<?> pendingRestart;
+        volatile BotRecord lastRecord;
+        int restarts;
+        int exits;
+
+        Watch(String botId, Profile profile, ProcessHandle handle, Process process, Instant startedAt) {
+            this.botId = botId;
+            this.profile = profile;
+            this.handle = handle;
+            this.process = process;
+            this.startedAt = startedAt;
+            this.budget = new RestartBudget(profile == null ? RestartPolicy.DEFAULT : profile.restart(),
+                    () -> ThreadLocalRandom.current().nextDouble());
+        }
+
+        long pid() {
+            ProcessHandle h = handle;
+            return h == null ? 0 : h.pid();
+        }
+
+        void cancelRestart() {
+            ScheduledFuture<?> f = pendingRestart;
+            if (f != null) {
+                f.cancel(false);
+            }
+        }
+    }
+
+    /** Options of a {@link BotLauncher}. */
+    public static final class Builder {
+        private final HiveLayout hive;
+        private final DeiaConfig config;
+        private final ServiceRegistry registry;
+        private final RunnerCommand command;
+        private Path configFile;
+        private Duration stopGrace = Duration.ofSeconds(10);
+        private Duration killGrace = Duration.ofSeconds(3);
+        private long maxLogBytes = DEFAULT_MAX_LOG_BYTES;
+        private boolean supervise = true;
+
+        private Builder(HiveLayout hive, DeiaConfig config, ServiceRegistry registry, RunnerCommand command) {
+            this.hive = hive;
+            this.config = config;
+            this.registry = registry;
+            this.command = command;
+        }
+
+        /** The config file passed on to runners ({@code --config}); none by default. */
+        public Builder configFile(Path file) {
+            this.configFile = file;
+            return this;
+        }
+
+        /** How long a runner gets to exit after {@code POST /stop} before signals (10 s). */
+        public Builder stopGrace(Duration grace) {
+            this.stopGrace = requirePositive(grace, "stopGrace");
+            return this;
+        }
+
+        /** How long a process gets between SIGTERM and SIGKILL (3 s). */
+        public Builder killGrace(Duration grace) {
+            this.killGrace = requirePositive(grace, "killGrace");
+            return this;
+        }
+
+        /** Log size above which the log is rotated before a start (10 MiB). */
+        public Builder maxLogBytes(long bytes) {
+            if (bytes <= 0) {
+                throw new IllegalArgumentException("maxLogBytes must be > 0");
+            }
+            this.maxLogBytes = bytes;
+            return this;
+        }
+
+        /**
+         * Whether to watch and restart launched and adopted bots (true). A one-shot command line
+         * launcher passes false: it exits right after the launch, and the bots run on unsupervised
+         * until a long-running launcher adopts them.
+         */
+        public Builder supervise(boolean on) {
+            this.supervise = on;
+            return this;
+        }
+
+        public BotLauncher build() {
+            return new BotLauncher(this);
+        }
+
+        private static Duration requirePositive(Duration d, String name) {
+            if (d == null || d.isNegative() || d.isZero()) {
+                throw new IllegalArgumentException(name + " must be > 0");
+            }
+            return d;
+        }
+    }
+}

@@ -1,0 +1,66 @@
+package io.deia.core.launch;
+
+import io.deia.core.config.Profile;
+
+import java.io.File;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Objects;
+import java.util.stream.Collectors;
+
+/**
+ * How to start one bot runner process: produces the argv (no shell) for a bot id, its port, its
+ * profile, the hive folder and the config file (null when none). {@link BotLauncher} prefixes it
+ * with {@code setsid} and redirects its output to the bot's log file.
+ */
+@FunctionalInterface
+public interface RunnerCommand {
+
+    /**
+     * The argv of the runner for one bot.
+     *
+     * @param botId      validated bot id
+     * @param port       the port reserved for the bot's HTTP service
+     * @param profile    the bot's profile
+     * @param hive       the hive folder ({@code .deia})
+     * @param configFile the config file the launcher read, or null when it runs on built-in defaults
+     */
+    List<String> argv(String botId, int port, Profile profile, Path hive, Path configFile);
+
+    /**
+     * A runner started as {@code <this JVM's java> <profile.runnerJvmOptions()> -cp <this JVM's class path>
+     * <mainClass> bot --id ID --port N --profile NAME --hive DIR [--config FILE]}. The class path is
+     * this JVM's, so it works both from the shaded jar (the jar is the class path) and from tests
+     * (the build's class path).
+     *
+     * @param mainClass a main class whose {@code bot} subcommand runs one bot
+     */
+    static RunnerCommand currentJvm(String mainClass) {
+        Objects.requireNonNull(mainClass, "mainClass");
+        String javaCommand = ProcessHandle.current().info().command()
+                .orElseGet(() -> Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        // Absolute, because the runner starts in the bot's folder and `java -jar deia-server.jar`
+        // leaves a relative class path.
+        String classPath = Arrays.stream(System.getProperty("java.class.path").split(File.pathSeparator))
+                .filter(e -> !e.isEmpty())
+                .map(e -> Path.of(e).toAbsolutePath().toString())
+                .collect(Collectors.joining(File.pathSeparator));
+        return (botId, port, profile, hive, configFile) -> {
+            List<String> argv = new ArrayList<>();
+            argv.add(javaCommand);
+            argv.addAll(profile.runnerJvmOptions());
+            argv.add("-cp");
+            argv.add(classPath);
+            argv.add(mainClass);
+            argv.addAll(List.of("bot", "--id", botId, "--port", Integer.toString(port),
+                    "--profile", profile.name(), "--hive", hive.toString()));
+            if (configFile != null) {
+                argv.add("--config");
+                argv.add(configFile.toString());
+            }
+            return argv;
+        };
+    }
+}

@@ -1,0 +1,93 @@
+package io.deia.core.launch.internal;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.deia.core.io.Json;
+
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.Optional;
+
+/**
+ * The launcher's side of a bot's HTTP service: {@code GET /health} to know it is up and is the
+ * bot we think it is, {@code POST /stop} to ask it to finish gracefully. JDK client only (no Jetty
+ * in core).
+ */
+public final class BotProbe {
+    private static final Duration CONNECT_TIMEOUT = Duration.ofMillis(500);
+
+    private final HttpClient client;
+    private final Duration requestTimeout;
+
+    public BotProbe(Duration requestTimeout) {
+        this.requestTimeout = requestTimeout;
+        this.client = HttpClient.newBuilder()
+                .connectTimeout(CONNECT_TIMEOUT)
+                .version(HttpClient.Version.HTTP_1_1)
+                .followRedirects(HttpClient.Redirect.NEVER)
+                .build();
+    }
+
+    /**
+     * What {@code /health} answered.
+     *
+     * @param botId the {@code bot_id} it reported
+     * @param pid   the {@code pid} it reported (0 when absent)
+     */
+    public record Health(String botId, long pid) {
+    }
+
+    /**
+     * Asks {@code GET /health} once. Empty when the port is closed, the answer is not 200, or the
+     * body is not the health JSON.
+     */
+    public Optional<Health> health(String host, int port) {
+        HttpRequest request = HttpRequest.newBuilder(uri(host, port, "/health"))
+                .timeout(requestTimeout).GET().build();
+        try {
+            HttpResponse<String> response = client.send(request, HttpResponse.BodyHandlers.ofString());
+            if (response.statusCode() != 200) {
+                return Optional.empty();
+            }
+            JsonNode body = Json.readTree(response.body(), "health of " + host + ":" + port);
+            String botId = body.path("bot_id").asText(null);
+            return botId == null ? Optional.empty() : Optional.of(new Health(botId, body.path("pid").asLong(0)));
+        } catch (IOException | RuntimeException e) {
+            return Optional.empty();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return Optional.empty();
+        }
+    }
+
+    /** True when {@code /health} answers 200 naming {@code botId}. */
+    public boolean isHealthy(String host, int port, String botId) {
+        return health(host, port).map(h -> botId.equals(h.botId())).orElse(false);
+    }
+
+    /**
+     * Sends {@code POST /stop}. Returns the HTTP status, or -1 when the bot did not answer (the
+     * caller then goes on to signals).
+     */
+    public int requestStop(String host, int port) {
+        HttpRequest request = HttpRequest.newBuilder(uri(host, port, "/stop"))
+                .timeout(requestTimeout)
+                .header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString("{}")).build();
+        try {
+            return client.send(request, HttpResponse.BodyHandlers.discarding()).statusCode();
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return -1;
+        }
+    }
+
+    private static URI uri(String host, int port, String path) {
+        return URI.create("http://" + host + ":" + port + path);
+    }
+}

@@ -1,0 +1,376 @@
+package io.deia.core.registry;
+
+import io.deia.core.BotIds;
+import io.deia.core.DeiaException;
+import io.deia.core.HiveLayout;
+import io.deia.core.config.DeiaConfig;
+import io.deia.core.process.ProcessTrees;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.Set;
+import java.util.SortedMap;
+import java.util.TreeMap;
+import java.util.function.Function;
+import java.util.function.UnaryOperator;
+
+/**
+ * The embedded {@link ServiceRegistry}: one JSON file, {@link HiveLayout#registryFile()}, shared by
+ * every process of the hive.
+ *
+ * <p><b>Concurrency.</b> Every change is a complete read-modify-write done while holding an OS file
+ * lock on {@link HiveLayout#registryLockFile()} (plus an in-JVM lock, see {@link RegistryLock}), and
+ * the file is replaced by an atomic, durable rename. So no update is lost, whichever process or
+ * thread makes it, and {@link #get}/{@link #list} read without the lock: they always see one whole
+ * version of the file.
+ *
+ * <p><b>File.</b> {@code {"version":1,"updated_at":…,"bots":{"BOT-001":{…}}}}; each entry is a
+ * {@link BotRecord} in snake_case plus {@code status} (a copy of {@code state} for readers of the
+ * original DEIA registry). {@link BotRecord#url()} is not stored: it is derived from host and port.
+ * {@link #heartbeat} also writes {@link HiveLayout#heartbeatFile(String)}, which doubles as the
+ * source for rebuilding a registry file that was damaged beyond reading.
+ *
+ * <p><b>Damage.</b> A corrupt or truncated file is reported (error log), renamed aside as
+ * {@code registry.json.corrupt-<timestamp>}, and rebuilt from every entry that could still be read,
+ * with entries it lost filled in from the heartbeat files. Callers never see the failure.
+ *
+ * <p><b>Staleness</b> is decided only in {@link #reapStale()}, which the launcher or controller call
+ * when they need a current view; the registry runs no timer of its own, so it never races a bot
+ * that is merely slow.
+ */
+public final class JsonFileServiceRegistry implements ServiceRegistry {
+    /**
+     * How long a port reservation ({@link BotState#STARTING}, pid 0) is honoured before
+     * {@link #reapStale()} frees it: several times a launch's {@code /health} wait (20 s by default).
+     */
+    public static final Duration RESERVATION_TTL = Duration.ofSeconds(60);
+
+    private static final Logger log = LoggerFactory.getLogger(JsonFileServiceRegistry.class);
+
+    private final DeiaConfig config;
+    private final RegistryFile file;
+    private final RegistryLock lock;
+    private volatile boolean tempFilesCleaned;
+
+    /**
+     * A registry on {@code hive}'s registry file (created on the first change).
+     *
+     * @param config supplies the port range and the heartbeat TTL
+     */
+    public JsonFileServiceRegistry(HiveLayout hive, DeiaConfig config) {
+        Objects.requireNonNull(hive, "hive");
+        this.config = Objects.requireNonNull(config, "config");
+        this.file = new RegistryFile(hive);
+        this.lock = new RegistryLock(hive.registryLockFile());
+    }
+
+    /** The registry file this instance reads and writes. */
+    public Path file() {
+        return file.path();
+    }
+
+    @Override
+    public BotRecord register(BotRecord record) {
+        Objects.requireNonNull(record, "record");
+        String botId = record.botId();
+        Instant now = now();
+        Instant start = record.processStart();
+        if (record.pid() > 0 && start == null) {
+            // Without its start instant a pid cannot be told apart from a later process reusing it.
+            start = ProcessTrees.startInstant(record.pid()).orElse(null);
+        }
+        BotRecord toStore = inFilePrecision(record.toBuilder()
+                .processStart(start)
+                .registeredAt(record.registeredAt() == null ? now : record.registeredAt())
+                .lastHeartbeat(record.lastHeartbeat() == null ? now : record.lastHeartbeat())
+                .build());
+        return mutate(bots -> {
+            BotRecord existing = bots.get(botId);
+            if (existing != null && !sameProcess(existing, toStore)) {
+                if (isAlive(existing)) {
+                    throw DeiaException.conflict("bot %s is already registered by a running process (pid %d, port %d)",
+                            botId, existing.pid(), existing.port());
+                }
+                if (existing.pid() > 0) {
+                    log.warn("[{}] taking over stale entry of pid {} (state {}): that process is gone or its pid was reused",
+                            botId, existing.pid(), existing.state().id());
+                }
+            }
+            bots.put(botId, toStore);
+            log.info("[{}] registered pid {} on port {} as {}", botId, toStore.pid(), toStore.port(), toStore.state().id());
+            return toStore;
+        });
+    }
+
+    @Override
+    public BotRecord reserve(String botId, String profile, String agent) {
+        BotIds.requireValid(botId);
+        return mutate(bots -> {
+            Instant now = now();
+            BotRecord existing = bots.get(botId);
+            if (existing != null) {
+                if (isAlive(existing)) {
+                    throw DeiaException.conflict("bot %s is already running (pid %d, port %d)", botId, existing.pid(),
+                            existing.port());
+                }
+                if (isReservation(existing) && !reservationExpired(existing, now)) {
+                    throw DeiaException.conflict("bot %s is already being launched (port %d reserved at %s)", botId,
+                            existing.port(), existing.registeredAt());
+                }
+            }
+            Set<Integer> held = new HashSet<>();
+            bots.forEach((id, r) -> {
+                if (!id.equals(botId) && holdsPort(r)) {
+                    held.add(r.port());
+                }
+            });
+            int port = PortAllocator.allocate(botId, config.ports(), held, existing == null ? 0 : existing.port());
+            BotRecord reserved = BotRecord.builder(botId)
+                    .port(port)
+                    .state(BotState.STARTING)
+                    .profile(profile)
+                    .agent(agent)
+                    .registeredAt(now)
+                    .lastHeartbeat(now)
+                    // The supervisor's restart count belongs to the bot, not to one process of it.
+                    .restarts(existing == null ? 0 : existing.restarts())
+                    .build();
+            bots.put(botId, reserved);
+            log.info("[{}] reserved port {} (profile {})", botId, port, profile);
+            return reserved;
+        });
+    }
+
+    @Override
+    public boolean deregister(String botId) {
+        BotIds.requireValid(botId);
+        return mutate(bots -> {
+            BotRecord removed = bots.remove(botId);
+            if (removed == null) {
+                return false;
+            }
+            file.deleteHeartbeat(botId);
+            log.info("[{}] deregistered (pid {}, port {}, was {})", botId, removed.pid(), removed.port(), removed.state().id());
+            return true;
+        });
+    }
+
+    @Override
+    public Optional<BotRecord> update(String botId, UnaryOperator<BotRecord> change) {
+        BotIds.requireValid(botId);
+        Objects.requireNonNull(change, "change");
+        return mutate(bots -> {
+            BotRecord existing = bots.get(botId);
+            if (existing == null) {
+                return Optional.empty();
+            }
+            BotRecord changed = inFilePrecision(Objects.requireNonNull(change.apply(existing), "the change returned null"));
+            if (!changed.botId().equals(botId)) {
+                throw DeiaException.invalid("an update of %s cannot change the bot id to %s", botId, changed.botId());
+            }
+            bots.put(botId, changed);
+            logStateChange(existing, changed);
+            return Optional.of(changed);
+        });
+    }
+
+    @Override
+    public Optional<BotRecord> heartbeat(String botId, BotState state) {
+        BotIds.requireValid(botId);
+        Objects.requireNonNull(state, "state");
+        Optional<BotRecord> stored = mutate(bots -> {
+            BotRecord existing = bots.get(botId);
+            if (existing == null) {
+                log.debug("[{}] heartbeat ignored: not registered", botId);
+                return Optional.empty();
+            }
+            BotRecord beat = existing.toBuilder().state(state).lastHeartbeat(now()).build();
+            bots.put(botId, beat);
+            logStateChange(existing, beat);
+            return Optional.of(beat);
+        });
+        stored.ifPresent(this::writeHeartbeatFile);
+        return stored;
+    }
+
+    /**
+     * Writes the heartbeat file outside the registry lock: it is this bot's own file, and a second
+     * durable write inside the lock would halve the hive's update rate. A deregister may slip in
+     * between and delete the file first; the re-check afterwards removes the file again then, so a
+     * later rebuild from heartbeat files cannot bring the removed entry back.
+     */
+    private void writeHeartbeatFile(BotRecord beat) {
+        file.writeHeartbeat(beat);
+        if (!file.read().bots().containsKey(beat.botId())) {
+            file.deleteHeartbeat(beat.botId());
+        }
+    }
+
+    @Override
+    public Optional<BotRecord> get(String botId) {
+        BotIds.requireValid(botId);
+        return Optional.ofNullable(readConsistent().get(botId));
+    }
+
+    @Override
+    public List<BotRecord> list() {
+        return List.copyOf(readConsistent().values());
+    }
+
+    @Override
+    public List<BotRecord> reapStale() {
+        return mutate(bots -> {
+            Instant now = now();
+            List<BotRecord> reaped = new ArrayList<>();
+            for (BotRecord r : List.copyOf(bots.values())) {
+                String reason = staleReason(r, now);
+                if (reason != null) {
+                    bots.remove(r.botId());
+                    file.deleteHeartbeat(r.botId());
+                    log.warn("[{}] removed stale entry (pid {}, port {}, was {}): {}", r.botId(), r.pid(), r.port(),
+                            r.state().id(), reason);
+                    reaped.add(r.toBuilder().state(BotState.STALE).lastError(reason).build());
+                }
+            }
+            return List.copyOf(reaped);
+        });
+    }
+
+    /** Why {@code r} is stale, or null when it is not. */
+    private String staleReason(BotRecord r, Instant now) {
+        if (r.pid() > 0 && (r.state().isLive() || r.state() == BotState.RESTARTING)) {
+            Optional<Instant> actual = ProcessTrees.startInstant(r.pid());
+            if (actual.isEmpty()) {
+                return "process " + r.pid() + " is gone";
+            }
+            if (r.processStart() != null && !millis(actual.get()).equals(millis(r.processStart()))) {
+                return "pid " + r.pid() + " now belongs to another process (started " + actual.get()
+                        + ", recorded " + r.processStart() + ")";
+            }
+            Instant last = r.lastHeartbeat() != null ? r.lastHeartbeat() : r.registeredAt();
+            Duration ttl = Duration.ofSeconds(config.heartbeatTtlS());
+            if (last != null && last.plus(ttl).isBefore(now)) {
+                return "no heartbeat for " + Duration.between(last, now).toSeconds() + " s (ttl " + ttl.toSeconds() + " s)";
+            }
+            return null;
+        }
+        if (isReservation(r) && reservationExpired(r, now)) {
+            return "port reservation not taken up by a process within " + RESERVATION_TTL.toSeconds() + " s";
+        }
+        return null;
+    }
+
+    /** The file keeps milliseconds; values handed back are cut to that, so they equal a later read. */
+    private static Instant now() {
+        return Instant.now().truncatedTo(ChronoUnit.MILLIS);
+    }
+
+    private static BotRecord inFilePrecision(BotRecord r) {
+        return r.toBuilder().processStart(millis(r.processStart())).registeredAt(millis(r.registeredAt()))
+                .lastHeartbeat(millis(r.lastHeartbeat())).build();
+    }
+
+    private static Instant millis(Instant i) {
+        return i == null ? null : i.truncatedTo(ChronoUnit.MILLIS);
+    }
+
+    private static boolean isReservation(BotRecord r) {
+        return r.pid() == 0 && r.state() == BotState.STARTING;
+    }
+
+    private static boolean reservationExpired(BotRecord r, Instant now) {
+        Instant since = r.registeredAt() != null ? r.registeredAt() : r.lastHeartbeat();
+        return since != null && since.plus(RESERVATION_TTL).isBefore(now);
+    }
+
+    /** Entries that are over for good free their port; every other one keeps it until reaped. */
+    private static boolean holdsPort(BotRecord r) {
+        return r.port() > 0 && r.state() != BotState.STOPPED && r.state() != BotState.FAILED && r.state() != BotState.STALE;
+    }
+
+    private static boolean isAlive(BotRecord r) {
+        return r.pid() > 0 && ProcessTrees.isSameProcessAlive(r.pid(), r.processStart());
+    }
+
+    /** Same pid, and the same start instant where both sides know it: a re-register by the same process. */
+    private static boolean sameProcess(BotRecord a, BotRecord b) {
+        return a.pid() > 0 && a.pid() == b.pid()
+                && (a.processStart() == null || b.processStart() == null || millis(a.processStart()).equals(millis(b.processStart())));
+    }
+
+    private static void logStateChange(BotRecord before, BotRecord after) {
+        if (before.state() != after.state()) {
+            log.info("[{}] state {} -> {}", after.botId(), before.state().id(), after.state().id());
+        } else {
+            log.debug("[{}] updated (state {})", after.botId(), after.state().id());
+        }
+    }
+
+    /**
+     * Reads without the lock (writers rename whole files in); only a damaged file sends the reader
+     * through the locked repair.
+     */
+    private SortedMap<String, BotRecord> readConsistent() {
+        RegistryFile.Contents contents = file.read();
+        if (!contents.damaged()) {
+            return contents.bots();
+        }
+        return lock.withLock(this::loadForUpdate);
+    }
+
+    /**
+     * The read-modify-write every change goes through: under the lock, load (repairing a damaged
+     * file first), apply {@code change} to a mutable copy, and write the file back only when the
+     * entries changed. An exception from {@code change} leaves the file as it was.
+     */
+    private <T> T mutate(Function<SortedMap<String, BotRecord>, T> change) {
+        return lock.withLock(() -> {
+            if (!tempFilesCleaned) {
+                // Under the lock no other registry writer is mid-write, so any temp file is a dead one's.
+                int removed = file.cleanOwnTempFiles();
+                if (removed > 0) {
+                    log.warn("removed {} temp file(s) left by an interrupted registry write in {}", removed, file.path().getParent());
+                }
+                tempFilesCleaned = true;
+            }
+            SortedMap<String, BotRecord> bots = loadForUpdate();
+            Map<String, BotRecord> before = Map.copyOf(bots);
+            T result = change.apply(bots);
+            if (!before.equals(bots)) {
+                file.write(bots);
+            }
+            return result;
+        });
+    }
+
+    /** Loads the entries; a damaged file is kept aside and rebuilt before they are returned. Lock held. */
+    private SortedMap<String, BotRecord> loadForUpdate() throws java.io.IOException {
+        RegistryFile.Contents contents = file.read();
+        if (!contents.damaged()) {
+            return new TreeMap<>(contents.bots());
+        }
+        SortedMap<String, BotRecord> rebuilt = new TreeMap<>(contents.bots());
+        Path evidence = file.keepAside();
+        List<String> fromHeartbeats = new ArrayList<>();
+        file.readHeartbeats().forEach((id, r) -> {
+            if (rebuilt.putIfAbsent(id, r) == null) {
+                fromHeartbeats.add(id);
+            }
+        });
+        file.write(rebuilt);
+        log.error("registry {} was damaged ({}); kept it as {} and rebuilt it with {} entries ({} read from it, {} from heartbeat files {})",
+                file.path(), String.join("; ", contents.problems()), evidence.getFileName(), rebuilt.size(),
+                contents.bots().size(), fromHeartbeats.size(), fromHeartbeats);
+        return rebuilt;
+    }
+}

@@ -1,0 +1,272 @@
+package io.deia.core.registry;
+
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.deia.core.BotIds;
+import io.deia.core.DeiaException;
+import io.deia.core.HiveLayout;
+import io.deia.core.io.AtomicFiles;
+import io.deia.core.io.Json;
+import io.deia.core.io.Utf8;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.SortedMap;
+import java.util.TreeMap;
+
+/**
+ * The on-disk form of the registry: reading (tolerant, entry by entry), writing (atomic, durable),
+ * and the evidence and salvage steps for a damaged file. It knows nothing of locking; the caller
+ * holds the registry lock for everything except {@link #read()}.
+ *
+ * <pre>{@code
+ * {"version": 1, "updated_at": "2026-11-26T10:15:00.123Z",
+ *  "bots": {"BOT-001": {"bot_id": "BOT-001", "pid": 4242, ..., "state": "idle", "status": "idle"}}}
+ * }</pre>
+ */
+final class RegistryFile {
+    /** Schema version written to the file; readers accept any version and read what they know. */
+    static final int VERSION = 1;
+
+    private static final Logger log = LoggerFactory.getLogger(RegistryFile.class);
+    private static final DateTimeFormatter EVIDENCE_STAMP =
+            DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmss.SSS'Z'").withZone(ZoneOffset.UTC);
+
+    private final HiveLayout hive;
+    private final Path file;
+
+    RegistryFile(HiveLayout hive) {
+        this.hive = hive;
+        this.file = hive.registryFile();
+    }
+
+    Path path() {
+        return file;
+    }
+
+    /**
+     * What a read found: the entries that could be read, and what was wrong with the rest.
+     *
+     * @param bots     readable entries by bot id
+     * @param problems empty when the file was missing or whole and valid
+     */
+    record Contents(SortedMap<String, BotRecord> bots, List<String> problems) {
+        boolean damaged() {
+            return !problems.isEmpty();
+        }
+    }
+
+    /** The document as written: field order is the order in the file. */
+    record Document(int version, Instant updatedAt, SortedMap<String, BotRecord> bots) {
+    }
+
+    /**
+     * Reads the file without any lock: safe because writers replace it by atomic rename, so this sees
+     * one whole version. A missing file is an empty registry.
+     */
+    Contents read() {
+        byte[] bytes;
+        try {
+            bytes = Files.readAllBytes(file);
+        } catch (NoSuchFileException e) {
+            return new Contents(new TreeMap<>(), List.of());
+        } catch (IOException e) {
+            throw DeiaException.io("cannot read", file, e);
+        }
+        return parse(bytes);
+    }
+
+    /**
+     * Parses registry bytes entry by entry with a streaming parser, so that one bad entry, or a file
+     * cut off half way, still yields every entry before (and, for a bad entry, after) the damage.
+     */
+    static Contents parse(byte[] bytes) {
+        SortedMap<String, BotRecord> bots = new TreeMap<>();
+        List<String> problems = new ArrayList<>();
+        if (bytes.length == 0) {
+            problems.add("the file is empty");
+            return new Contents(bots, problems);
+        }
+        String text;
+        try {
+            text = Utf8.decodeStrict(bytes, "registry.json");
+        } catch (DeiaException e) {
+            problems.add(e.getMessage());
+            return new Contents(bots, problems);
+        }
+        try (JsonParser p = Json.mapper().createParser(text)) {
+            if (p.nextToken() != JsonToken.START_OBJECT) {
+                problems.add("the root is not a JSON object");
+                return new Contents(bots, problems);
+            }
+            boolean sawBots = false;
+            while (p.nextToken() == JsonToken.FIELD_NAME) {
+                String name = p.currentName();
+                JsonToken value = p.nextToken();
+                if ("bots".equals(name) && value == JsonToken.START_OBJECT) {
+                    sawBots = true;
+                    readEntries(p, bots, problems);
+                } else {
+                    p.skipChildren();
+                }
+            }
+            if (!sawBots) {
+                problems.add("no \"bots\" object");
+            }
+            if (p.nextToken() != null) {
+                problems.add("content after the root object");
+            }
+        } catch (JsonProcessingException e) {
+            problems.add("not valid JSON: " + e.getOriginalMessage() + " at " + e.getLocation());
+        } catch (IOException e) {
+            problems.add("not valid JSON: " + e);
+        }
+        return new Contents(bots, problems);
+    }
+
+    private static void readEntries(JsonParser p, Map<String, BotRecord> bots, List<String> problems) throws IOException {
+        while (p.nextToken() == JsonToken.FIELD_NAME) {
+            String id = p.currentName();
+            p.nextToken();
+            // Reading the subtree throws when the file ends inside it; the caller then keeps what it has.
+            JsonNode node = p.readValueAsTree();
+            try {
+                bots.put(id, toRecord(id, node));
+            } catch (JsonProcessingException e) {
+                problems.add("entry '" + printable(id) + "' is unreadable: " + e.getOriginalMessage());
+            } catch (RuntimeException e) {
+                problems.add("entry '" + printable(id) + "' is unreadable: " + e.getMessage());
+            }
+        }
+    }
+
+    private static BotRecord toRecord(String id, JsonNode node) throws JsonProcessingException {
+        BotIds.requireValid(id);
+        if (!(node instanceof ObjectNode object)) {
+            throw DeiaException.invalid("not a JSON object");
+        }
+        JsonNode declared = object.get("bot_id");
+        if (declared == null || declared.isNull()) {
+            object.put("bot_id", id);
+        } else if (!id.equals(declared.asText())) {
+            throw DeiaException.invalid("it is filed under '%s' but names bot_id '%s'", id, printable(declared.asText()));
+        }
+        return Json.mapper().treeToValue(object, BotRecord.class);
+    }
+
+    /** Replaces the file with {@code bots}, atomically and durably. */
+    void write(Map<String, BotRecord> bots) {
+        AtomicFiles.writeString(file, Json.writePretty(new Document(VERSION, Instant.now(), new TreeMap<>(bots))));
+    }
+
+    /**
+     * Renames the damaged file to {@code registry.json.corrupt-<UTC timestamp>} next to it, so the
+     * evidence survives the rebuild. Caller holds the lock.
+     *
+     * @return where it went
+     */
+    Path keepAside() throws IOException {
+        String base = file.getFileName() + ".corrupt-" + EVIDENCE_STAMP.format(Instant.now());
+        Path target = file.resolveSibling(base);
+        for (int n = 1; Files.exists(target); n++) {
+            target = file.resolveSibling(base + "-" + n);
+        }
+        AtomicFiles.move(file, target);
+        return target;
+    }
+
+    /**
+     * Every readable heartbeat file, as registry entries: the last record each bot wrote. Used to
+     * fill in entries a damaged registry lost. Unreadable heartbeat files are logged and skipped.
+     */
+    SortedMap<String, BotRecord> readHeartbeats() {
+        SortedMap<String, BotRecord> found = new TreeMap<>();
+        Path dir = hive.heartbeatsDir();
+        if (!Files.isDirectory(dir)) {
+            return found;
+        }
+        try (DirectoryStream<Path> files = Files.newDirectoryStream(dir, "*.json")) {
+            for (Path hb : files) {
+                if (AtomicFiles.isTempFile(hb)) {
+                    continue;
+                }
+                String name = hb.getFileName().toString();
+                String id = name.substring(0, name.length() - ".json".length());
+                try {
+                    BotRecord r = Json.read(AtomicFiles.readString(hb), BotRecord.class, hb.toString());
+                    if (!r.botId().equals(id)) {
+                        throw DeiaException.invalid("%s names bot_id %s", hb, r.botId());
+                    }
+                    found.put(id, r);
+                } catch (DeiaException e) {
+                    log.warn("[{}] heartbeat file unreadable, not used for the registry rebuild: {}", printable(id), e.getMessage());
+                }
+            }
+        } catch (IOException e) {
+            log.warn("cannot list heartbeats in {}: {}", dir, e.toString());
+        }
+        return found;
+    }
+
+    /** Removes a bot's heartbeat file so a later rebuild cannot bring back a removed entry. */
+    void deleteHeartbeat(String botId) {
+        Path hb = hive.heartbeatFile(botId);
+        try {
+            Files.deleteIfExists(hb);
+        } catch (IOException e) {
+            log.warn("[{}] cannot delete heartbeat file {}: {}", botId, hb, e.toString());
+        }
+    }
+
+    /** Writes a bot's heartbeat file (atomic, durable): its latest registry entry. */
+    void writeHeartbeat(BotRecord record) {
+        AtomicFiles.writeString(hive.heartbeatFile(record.botId()), Json.writePretty(record));
+    }
+
+    /** Removes temp files a registry writer left when it died mid-write. Caller holds the lock. */
+    int cleanOwnTempFiles() {
+        Path dir = file.getParent();
+        if (!Files.isDirectory(dir)) {
+            return 0;
+        }
+        String prefix = AtomicFiles.TEMP_PREFIX + file.getFileName() + ".";
+        int removed = 0;
+        try (DirectoryStream<Path> temps = Files.newDirectoryStream(dir, p -> p.getFileName().toString().startsWith(prefix))) {
+            for (Path t : temps) {
+                if (Files.deleteIfExists(t)) {
+                    removed++;
+                }
+            }
+        } catch (IOException e) {
+            log.warn("cannot clean registry temp files in {}: {}", dir, e.toString());
+        }
+        return removed;
+    }
+
+    /** Ids as read from a damaged file may hold anything: keep log lines and messages printable. */
+    static String printable(String s) {
+        StringBuilder sb = new StringBuilder();
+        s.codePoints().limit(80).forEach(cp -> {
+            if (cp < 0x20 || cp == 0x7f) {
+                sb.append(String.format("\\u%04x", cp));
+            } else {
+                sb.appendCodePoint(cp);
+            }
+        });
+        return sb.toString();
+    }
+}

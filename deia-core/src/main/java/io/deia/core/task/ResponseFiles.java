@@ -1,0 +1,269 @@
+package io.deia.core.task;
+
+import io.deia.core.DeiaException;
+import io.deia.core.HiveLayout;
+import io.deia.core.io.AtomicFiles;
+import io.deia.core.io.Json;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.stream.Stream;
+
+/**
+ * Writes and reads response files, {@code hive/responses/<BOT-ID>/<task-id>.response.md}:
+ *
+ * <pre>
+ * ---
+ * task_id: T-42
+ * bot_id: BOT-001
+ * status: completed
+ * attempt: 1
+ * started_at: 2025-01-01T10:00:00.123Z
+ * finished_at: 2025-01-01T10:00:02.456Z
+ * duration_ms: 2333
+ * exit_code: 0
+ * agent: claude-code
+ * cost_usd: 0.0123
+ * input_tokens: 1200
+ * output_tokens: 80
+ * session_id: 0b7c…
+ * claim: o-4242-1735725600000-9f3a1c2e/7
+ * task_file: "T-42.md"
+ * ---
+ *
+ * (the agent's output)
+ *
+ * ## Error
+ *
+ * (why it failed, only when there is a reason)
+ * </pre>
+ *
+ * Absent values are left out. {@code claim} names the claim that produced the response, so a bot
+ * restarted after a crash can tell that a task it finds claimed already has its response and must
+ * only be archived. A response is written once ({@link AtomicFiles#writeNew}); when its task id
+ * already has one, the id gets the first free suffix {@code -2}, {@code -3}, … and the new file
+ * carries that id. Nothing is ever overwritten.
+ */
+public final class ResponseFiles {
+    /** File name ending of every response. */
+    public static final String SUFFIX = ".response.md";
+    private static final String ERROR_HEADING = "\n## Error\n";
+
+    private final HiveLayout layout;
+
+    public ResponseFiles(HiveLayout layout) {
+        this.layout = layout;
+    }
+
+    /**
+     * Writes {@code response} once, under its task id or the first free suffixed id.
+     *
+     * @param claim    the claim that produced it (see {@link TaskQueueMonitor}), or null
+     * @param taskFile the name the task file arrived with, or null
+     * @return the written file; its name gives the id actually used
+     */
+    public Path write(TaskResponse response, String claim, String taskFile) {
+        Path dir = layout.responsesDir(response.botId());
+        String base = response.taskId();
+        if (!TaskIds.isValid(base)) {
+            throw DeiaException.invalid("task id '%s' is invalid; expected %s", base, TaskIds.PATTERN);
+        }
+        for (int n = 1; n < 100_000; n++) {
+            String id = n == 1 ? base : base + "-" + n;
+            Path target = dir.resolve(id + SUFFIX);
+            if (Files.exists(target)) {
+                continue;
+            }
+            TaskResponse named = n == 1 ? response : withTaskId(response, id);
+            if (AtomicFiles.writeNew(target, format(named, claim, taskFile).getBytes(StandardCharsets.UTF_8))) {
+                return target;
+            }
+        }
+        throw DeiaException.conflict("task id %s has too many responses already", base);
+    }
+
+    /** The response file of one task id, when it exists. */
+    public Optional<TaskResponse> read(String botId, String taskId) {
+        if (!TaskIds.isValid(taskId)) {
+            return Optional.empty();
+        }
+        Path file = layout.responsesDir(botId).resolve(taskId + SUFFIX);
+        if (!Files.isRegularFile(file)) {
+            return Optional.empty();
+        }
+        return Optional.of(parse(AtomicFiles.readString(file), file.toString()));
+    }
+
+    /**
+     * The response written for {@code claim}, looking at {@code taskId} and its suffixed ids.
+     *
+     * @return the response file, if this claim already has one
+     */
+    public Optional<Path> findByClaim(String botId, String taskId, String claim) {
+        Path dir = layout.responsesDir(botId);
+        for (int n = 1; n < 100_000; n++) {
+            Path file = dir.resolve((n == 1 ? taskId : taskId + "-" + n) + SUFFIX);
+            if (!Files.isRegularFile(file)) {
+                if (n > 1) {
+                    return Optional.empty();
+                }
+                continue;
+            }
+            Map<String, String> fields = frontMatter(AtomicFiles.readString(file), file.toString());
+            if (claim.equals(fields.get("claim"))) {
+                return Optional.of(file);
+            }
+        }
+        return Optional.empty();
+    }
+
+    /** A bot's responses, newest first (by finish time), at most {@code limit}. */
+    public List<TaskResponse> list(String botId, int limit) {
+        Path dir = layout.responsesDir(botId);
+        if (!Files.isDirectory(dir)) {
+            return List.of();
+        }
+        List<TaskResponse> all = new ArrayList<>();
+        try (Stream<Path> files = Files.list(dir)) {
+            for (Path f : (Iterable<Path>) files::iterator) {
+                String name = f.getFileName().toString();
+                if (name.endsWith(SUFFIX) && !AtomicFiles.isTempFile(f)) {
+                    all.add(parse(AtomicFiles.readString(f), f.toString()));
+                }
+            }
+        } catch (IOException e) {
+            throw DeiaException.io("cannot list", dir, e);
+        }
+        all.sort(Comparator.comparing((TaskResponse r) -> r.finishedAt() == null ? Instant.EPOCH : r.finishedAt()).reversed());
+        return all.size() > limit ? List.copyOf(all.subList(0, Math.max(0, limit))) : all;
+    }
+
+    /** The text of a response file. */
+    public static String format(TaskResponse r, String claim, String taskFile) {
+        StringBuilder sb = new StringBuilder("---\n");
+        field(sb, "task_id", r.taskId());
+        field(sb, "bot_id", r.botId());
+        field(sb, "status", r.status() == null ? null : r.status().id());
+        field(sb, "attempt", r.attempt());
+        field(sb, "started_at", r.startedAt() == null ? null : Json.formatInstant(r.startedAt()));
+        field(sb, "finished_at", r.finishedAt() == null ? null : Json.formatInstant(r.finishedAt()));
+        field(sb, "duration_ms", r.durationMs());
+        field(sb, "exit_code", r.exitCode());
+        field(sb, "agent", r.agent());
+        field(sb, "cost_usd", r.costUsd());
+        field(sb, "input_tokens", r.inputTokens());
+        field(sb, "output_tokens", r.outputTokens());
+        field(sb, "session_id", r.sessionId());
+        field(sb, "claim", claim);
+        field(sb, "task_file", taskFile);
+        sb.append("---\n\n");
+        String output = r.output() == null ? "" : r.output();
+        sb.append(output);
+        if (!output.isEmpty() && !output.endsWith("\n")) {
+            sb.append('\n');
+        }
+        if (r.error() != null) {
+            sb.append(ERROR_HEADING).append('\n').append(r.error());
+            if (!r.error().endsWith("\n")) {
+                sb.append('\n');
+            }
+        }
+        return sb.toString();
+    }
+
+    /**
+     * Reads a response file's text back.
+     *
+     * @throws DeiaException {@code UNPROCESSABLE} when it has no front matter or a bad field
+     */
+    public static TaskResponse parse(String text, String source) {
+        Map<String, String> f = frontMatter(text, source);
+        String rest = afterFrontMatter(text);
+        if (rest.startsWith("\n")) {
+            rest = rest.substring(1);
+        }
+        String output = rest;
+        String error = null;
+        TaskStatus status;
+        try {
+            status = f.get("status") == null ? null : TaskStatus.fromId(f.get("status"));
+        } catch (IllegalArgumentException e) {
+            throw DeiaException.unprocessable("%s: unknown status '%s'", source, f.get("status"));
+        }
+        int err = rest.lastIndexOf(ERROR_HEADING);
+        if (err >= 0 && status != TaskStatus.COMPLETED) {
+            output = rest.substring(0, err);
+            error = rest.substring(err + ERROR_HEADING.length()).strip();
+        }
+        if (output.endsWith("\n")) {
+            output = output.substring(0, output.length() - 1);
+        }
+        try {
+            return new TaskResponse(f.get("task_id"), f.get("bot_id"), status,
+                    f.get("attempt") == null ? 0 : Integer.parseInt(f.get("attempt")),
+                    f.get("started_at") == null ? null : Instant.parse(f.get("started_at")),
+                    f.get("finished_at") == null ? null : Instant.parse(f.get("finished_at")),
+                    f.get("duration_ms") == null ? 0 : Long.parseLong(f.get("duration_ms")),
+                    f.get("exit_code") == null ? null : Integer.valueOf(f.get("exit_code")),
+                    f.get("agent"),
+                    f.get("cost_usd") == null ? null : Double.valueOf(f.get("cost_usd")),
+                    f.get("input_tokens") == null ? null : Long.valueOf(f.get("input_tokens")),
+                    f.get("output_tokens") == null ? null : Long.valueOf(f.get("output_tokens")),
+                    f.get("session_id"), output, error);
+        } catch (RuntimeException e) {
+            throw DeiaException.unprocessable("%s: bad response field: %s", source, e.getMessage());
+        }
+    }
+
+    private static Map<String, String> frontMatter(String text, String source) {
+        if (!text.startsWith("---\n")) {
+            throw DeiaException.unprocessable("%s has no front matter", source);
+        }
+        int end = text.indexOf("\n---\n", 3);
+        if (end < 0) {
+            throw DeiaException.unprocessable("%s: front matter not closed", source);
+        }
+        Map<String, String> fields = new LinkedHashMap<>();
+        for (String line : text.substring(4, end + 1).split("\n")) {
+            int colon = line.indexOf(": ");
+            if (colon <= 0) {
+                continue;
+            }
+            String value = line.substring(colon + 2);
+            if (value.startsWith("\"")) {
+                value = Json.read(value, String.class, source);
+            }
+            fields.put(line.substring(0, colon), value);
+        }
+        return fields;
+    }
+
+    private static String afterFrontMatter(String text) {
+        int end = text.indexOf("\n---\n", 3);
+        return text.substring(end + 5);
+    }
+
+    private static void field(StringBuilder sb, String key, Object value) {
+        if (value == null) {
+            return;
+        }
+        String v = value.toString();
+        boolean plain = v.matches("[A-Za-z0-9._:+/@-]+") && !(value instanceof String s && s.startsWith("\""));
+        sb.append(key).append(": ").append(plain ? v : Json.write(v)).append('\n');
+    }
+
+    private static TaskResponse withTaskId(TaskResponse r, String id) {
+        return new TaskResponse(id, r.botId(), r.status(), r.attempt(), r.startedAt(), r.finishedAt(), r.durationMs(),
+                r.exitCode(), r.agent(), r.costUsd(), r.inputTokens(), r.outputTokens(), r.sessionId(), r.output(),
+                r.error());
+    }
+}

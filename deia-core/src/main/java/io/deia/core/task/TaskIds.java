@@ -1,0 +1,57 @@
+package io.deia.core.task;
+
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.time.Instant;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.regex.Pattern;
+
+/**
+ * Task ids become response and archive file names, so they are restricted to a safe form:
+ * {@code ^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$}. Ids taken from odd file names (spaces, unicode,
+ * punctuation) are made safe with {@link #fromFileName}.
+ */
+public final class TaskIds {
+    /** The accepted form of a task id. */
+    public static final String PATTERN = "^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$";
+
+    private static final Pattern VALID = Pattern.compile(PATTERN);
+    private static final DateTimeFormatter STAMP =
+            DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmssSSS'Z'").withZone(ZoneOffset.UTC);
+
+    private TaskIds() {
+    }
+
+    /** True when {@code id} may be used as a task id. */
+    public static boolean isValid(String id) {
+        return id != null && VALID.matcher(id).matches();
+    }
+
+    /** A new id, {@code TASK-<utc timestamp>-<random>}, sortable by creation time. */
+    public static String generate() {
+        return "TASK-" + STAMP.format(Instant.now()) + "-"
+                + String.format("%08x", ThreadLocalRandom.current().nextInt());
+    }
+
+    /**
+     * The task id for a file without a readable {@code task_id}: its name without {@code .md},
+     * with every character outside {@code [A-Za-z0-9._-]} replaced by {@code _} (so spaces,
+     * unicode and separators cannot reach a file name), at most 128 characters.
+     */
+    public static String fromFileName(String fileName) {
+        String base = fileName.endsWith(".md") ? fileName.substring(0, fileName.length() - 3) : fileName;
+        StringBuilder sb = new StringBuilder();
+        base.codePoints().forEach(cp -> {
+            boolean safe = (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') || (cp >= '0' && cp <= '9')
+                    || cp == '.' || cp == '_' || cp == '-';
+            sb.append(safe ? (char) cp : '_');
+        });
+        while (sb.length() > 0 && !Character.isLetterOrDigit(sb.charAt(0))) {
+            sb.deleteCharAt(0);
+        }
+        if (sb.length() > 128) {
+            sb.setLength(128);
+        }
+        return sb.length() == 0 ? "task" : sb.toString();
+    }
+}

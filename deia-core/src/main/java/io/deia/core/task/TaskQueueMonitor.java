@@ -1,0 +1,627 @@
+package io.deia.core.task;
+
+import io.deia.core.BotIds;
+import io.deia.core.DeiaException;
+import io.deia.core.HiveLayout;
+import io.deia.core.agent.AgentEventListener;
+import io.deia.core.agent.TurnResult;
+import io.deia.core.agent.TurnStatus;
+import io.deia.core.config.DeiaConfig;
+import io.deia.core.config.Profile;
+import io.deia.core.io.AtomicFiles;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.file.ClosedWatchServiceException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.StandardWatchEventKinds;
+import java.nio.file.WatchEvent;
+import java.nio.file.WatchKey;
+import java.nio.file.WatchService;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayDeque;
+import java.util.Comparator;
+import java.util.Deque;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Runs a bot's task inbox ({@code hive/tasks/<BOT-ID>/}): notices new task files, claims them one
+ * at a time in priority-then-age order, runs each through a {@link TaskExecutor}, retries failed
+ * attempts with backoff, writes exactly one response per task and archives the task file.
+ *
+ * <p><b>Noticing.</b> A {@link WatchService} (inotify on Linux) reports files renamed into the inbox
+ * within microseconds; a full rescan runs at start, after an {@code OVERFLOW}, and every
+ * {@value #RESCAN_INTERVAL_MS} ms as a safety net (for platforms whose watch service polls, and for
+ * events lost any other way). The controls folder is watched too, so removing the pause file
+ * resumes at once.
+ *
+ * <p><b>Claiming and crashes.</b> See {@link ClaimedTasks}: a claim is an atomic rename into this
+ * monitor's own folder under {@code hive/claimed/<BOT-ID>/}; several monitors may share one inbox and
+ * exactly one wins each file. A monitor that starts adopts the folders of dead monitors (never a
+ * live one's) and retries their tasks with the attempt count kept, or fails them on purpose once
+ * {@code max_attempts} is used up; a task whose response was already written is only archived.
+ *
+ * <p><b>Bad input</b> (empty, binary, invalid UTF-8, over {@code max_task_bytes}, unreadable front
+ * matter, a symbolic link, a folder, a name without {@code .md}) is claimed like any task and gets a
+ * {@code rejected} response naming the reason; it is archived and the monitor goes on. Names
+ * starting with {@code .} are in-progress temp files of writers and are not tasks.
+ */
+public final class TaskQueueMonitor implements AutoCloseable {
+    /** Period of the safety-net rescan of the inbox. */
+    public static final long RESCAN_INTERVAL_MS = 2000;
+    private static final Logger log = LoggerFactory.getLogger(TaskQueueMonitor.class);
+    private static final Duration CLOSE_WAIT = Duration.ofSeconds(30);
+
+    private final String botId;
+    private final HiveLayout layout;
+    private final Profile profile;
+    private final TaskExecutor executor;
+    private final TaskEventListener listener;
+    private final TaskFileParser parser;
+    private final ResponseFiles responses;
+    private final ClaimedTasks claims;
+    private final Path inbox;
+    private final Path pauseFile;
+
+    private final Object wakeLock = new Object();
+    private boolean wake;
+    private final Object interruptLock = new Object();
+    private boolean inExecutor;
+    private volatile boolean closed;
+    private volatile boolean started;
+    private volatile boolean rescanRequested = true;
+    private volatile String currentTaskId;
+    private volatile int queued;
+    private final ConcurrentLinkedQueue<String> arrivals = new ConcurrentLinkedQueue<>();
+
+    // Worker-thread state.
+    private final Map<String, Candidate> candidates = new HashMap<>();
+    private final TreeSet<Candidate> order = new TreeSet<>(Candidate.ORDER);
+    private final Deque<ClaimedTasks.Claim> adopted = new ArrayDeque<>();
+    private long lastRescanNanos;
+    private boolean wasPaused;
+
+    private WatchService watcher;
+    private WatchKey inboxKey;
+    private Thread watchThread;
+    private Thread worker;
+
+    /**
+     * @param botId    the bot whose inbox this runs
+     * @param layout   the hive
+     * @param config   limits ({@code max_task_bytes})
+     * @param profile  timeout, attempts and backoff
+     * @param executor runs one attempt of a task
+     * @param listener receives every transition
+     */
+    public TaskQueueMonitor(String botId, HiveLayout layout, DeiaConfig config, Profile profile, TaskExecutor executor,
+                            TaskEventListener listener) {
+        this.botId = BotIds.requireValid(botId);
+        this.layout = layout;
+        this.profile = java.util.Objects.requireNonNull(profile, "profile");
+        this.executor = java.util.Objects.requireNonNull(executor, "executor");
+        this.listener = listener == null ? TaskEventListener.NONE : listener;
+        this.parser = new TaskFileParser(config.maxTaskBytes());
+        this.responses = new ResponseFiles(layout);
+        this.claims = new ClaimedTasks(botId, layout);
+        this.inbox = layout.inboxDir(botId);
+        this.pauseFile = layout.pauseFile(botId);
+    }
+
+    /**
+     * Creates the folders, registers the watches and starts the worker. Tasks left claimed by a
+     * dead monitor are adopted by the worker before it takes anything new.
+     *
+     * @throws DeiaException when the folders cannot be created or watched
+     */
+    public synchronized void start() {
+        if (started) {
+            throw DeiaException.conflict("task monitor of %s already started", botId);
+        }
+        try {
+            Files.createDirectories(inbox);
+            Files.createDirectories(layout.controlsDir());
+            Files.createDirectories(layout.responsesDir(botId));
+            Files.createDirectories(layout.archiveDir(botId));
+            claims.open();
+            watcher = inbox.getFileSystem().newWatchService();
+            inboxKey = registerInbox();
+            layout.controlsDir().register(watcher, StandardWatchEventKinds.ENTRY_CREATE, StandardWatchEventKinds.ENTRY_DELETE);
+        } catch (IOException e) {
+            claims.close(true);
+            throw DeiaException.io("cannot watch", inbox, e);
+        }
+        started = true;
+        watchThread = new Thread(this::watchLoop, "deia-task-watch-" + botId);
+        watchThread.setDaemon(true);
+        worker = new Thread(this::workLoop, "deia-task-worker-" + botId);
+        watchThread.start();
+        worker.start();
+        log.info("[{}] task monitor started on {} (owner {})", botId, inbox, claims.ownerName());
+    }
+
+    /**
+     * Stops taking tasks and waits for the worker. A task whose turn is running is interrupted; if
+     * it does not reach a final outcome it stays claimed and is retried by the next monitor.
+     */
+    @Override
+    public void close() {
+        Thread w;
+        synchronized (this) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            w = worker;
+        }
+        signal();
+        synchronized (interruptLock) {
+            if (inExecutor && w != null) {
+                w.interrupt();
+            }
+        }
+        try {
+            if (watcher != null) {
+                watcher.close();
+            }
+        } catch (IOException e) {
+            log.debug("[{}] closing the watch service: {}", botId, e.toString());
+        }
+        if (w != null && w != Thread.currentThread()) {
+            try {
+                w.join(CLOSE_WAIT.toMillis());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            if (w.isAlive()) {
+                log.warn("[{}] task worker still busy {} s after close; its claim stays owned until it ends", botId,
+                        CLOSE_WAIT.toSeconds());
+            }
+        }
+        log.info("[{}] task monitor closed", botId);
+    }
+
+    /** Tasks waiting in the inbox or claimed and not finished, as this monitor knows them. */
+    public int pendingCount() {
+        return queued + (currentTaskId != null ? 1 : 0);
+    }
+
+    /** The task being worked on, or null when idle. */
+    public String currentTaskId() {
+        return currentTaskId;
+    }
+
+    /** True while the pause file exists. */
+    public boolean isPaused() {
+        return Files.exists(pauseFile, LinkOption.NOFOLLOW_LINKS);
+    }
+
+    // ---------------------------------------------------------------- watching
+
+    private WatchKey registerInbox() throws IOException {
+        return inbox.register(watcher, StandardWatchEventKinds.ENTRY_CREATE, StandardWatchEventKinds.ENTRY_DELETE);
+    }
+
+    private void watchLoop() {
+        try {
+            while (!closed) {
+                WatchKey key = watcher.take();
+                for (WatchEvent<?> event : key.pollEvents()) {
+                    if (event.kind() == StandardWatchEventKinds.OVERFLOW) {
+                        rescanRequested = true;
+                    } else if (key == inboxKey && event.context() instanceof Path name) {
+                        arrivals.add(name.toString());
+                    }
+                }
+                if (!key.reset() && key == inboxKey) {
+                    // The inbox folder was removed; the worker recreates and re-registers it.
+                    rescanRequested = true;
+                }
+                signal();
+            }
+        } catch (ClosedWatchServiceException | InterruptedException e) {
+            // closing
+        }
+    }
+
+    private void signal() {
+        synchronized (wakeLock) {
+            wake = true;
+            wakeLock.notifyAll();
+        }
+    }
+
+    private void awaitWake(long millis) {
+        synchronized (wakeLock) {
+            long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(millis);
+            while (!wake && !closed) {
+                long left = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime());
+                if (left <= 0) {
+                    break;
+                }
+                try {
+                    wakeLock.wait(left);
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+            wake = false;
+        }
+    }
+
+    // ---------------------------------------------------------------- the worker
+
+    private void workLoop() {
+        boolean clean = false;
+        try {
+            adopted.addAll(claims.adoptDead());
+            cleanStaleTempFiles();
+            while (!closed) {
+                try {
+                    step();
+                } catch (RuntimeException e) {
+                    // A failing disk or a surprise must not end the inbox; the next scan retries.
+                    log.error("[{}] task monitor step failed; retrying after a rescan", botId, e);
+                    rescanRequested = true;
+                    awaitWake(RESCAN_INTERVAL_MS);
+                }
+            }
+            clean = true;
+        } catch (RuntimeException e) {
+            log.error("[{}] task monitor could not start its worker", botId, e);
+        } finally {
+            currentTaskId = null;
+            claims.close(clean);
+        }
+    }
+
+    private void step() {
+        String name;
+        while ((name = arrivals.poll()) != null) {
+            discover(name);
+        }
+        if (rescanRequested || System.nanoTime() - lastRescanNanos >= TimeUnit.MILLISECONDS.toNanos(RESCAN_INTERVAL_MS)) {
+            rescan();
+        }
+        queued = order.size() + adopted.size();
+        boolean paused = isPaused();
+        if (paused != wasPaused) {
+            log.info("[{}] task inbox {}", botId, paused ? "paused: no new task is taken" : "resumed");
+            wasPaused = paused;
+        }
+        if (!paused) {
+            ClaimedTasks.Claim next = adopted.poll();
+            if (next == null) {
+                next = claimNext();
+            }
+            if (next != null) {
+                process(next);
+                return;
+            }
+        }
+        long sinceRescan = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - lastRescanNanos);
+        awaitWake(Math.max(1, RESCAN_INTERVAL_MS - sinceRescan));
+    }
+
+    private void rescan() {
+        rescanRequested = false;
+        lastRescanNanos = System.nanoTime();
+        try {
+            if (inboxKey == null || !inboxKey.isValid()) {
+                Files.createDirectories(inbox);
+                inboxKey = registerInbox();
+            }
+        } catch (IOException | ClosedWatchServiceException e) {
+            log.warn("[{}] cannot watch {}: {}", botId, inbox, e.toString());
+        }
+        Set<String> present = new HashSet<>();
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(inbox)) {
+            for (Path p : ds) {
+                present.add(p.getFileName().toString());
+            }
+        } catch (IOException e) {
+            throw DeiaException.io("cannot list", inbox, e);
+        }
+        for (String known : List.copyOf(candidates.keySet())) {
+            if (!present.contains(known)) {
+                forget(known);
+            }
+        }
+        for (String n : present) {
+            if (!candidates.containsKey(n)) {
+                discover(n);
+            }
+        }
+        // Monitors that died while this one runs leave claims behind: take them over too.
+        adopted.addAll(claims.adoptDead());
+    }
+
+    private void discover(String name) {
+        if (name.startsWith(".")) {
+            return;
+        }
+        Path file = inbox.resolve(name);
+        BasicFileAttributes attrs;
+        try {
+            attrs = Files.readAttributes(file, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+        } catch (IOException e) {
+            forget(name);
+            return;
+        }
+        if (candidates.containsKey(name)) {
+            return;
+        }
+        int priority = Task.DEFAULT_PRIORITY;
+        Instant created = attrs.lastModifiedTime().toInstant();
+        if (attrs.isRegularFile()) {
+            try {
+                Task t = parser.parse(file, name);
+                priority = t.priority();
+                created = t.createdAt() == null ? created : t.createdAt();
+            } catch (TaskFileException e) {
+                // Rejected once claimed; ordered as a default-priority task meanwhile.
+            }
+        }
+        Candidate c = new Candidate(name, priority, created);
+        candidates.put(name, c);
+        order.add(c);
+    }
+
+    private void forget(String name) {
+        Candidate c = candidates.remove(name);
+        if (c != null) {
+            order.remove(c);
+        }
+    }
+
+    private ClaimedTasks.Claim claimNext() {
+        while (!order.isEmpty() && !closed) {
+            Candidate c = order.pollFirst();
+            candidates.remove(c.name);
+            try {
+                Optional<ClaimedTasks.Claim> claim = claims.claim(c.name);
+                if (claim.isPresent()) {
+                    return claim.get();
+                }
+                log.debug("[{}] {} was taken by another monitor", botId, c.name);
+            } catch (IOException e) {
+                log.warn("[{}] cannot claim {}: {}", botId, c.name, e.toString());
+                rescanRequested = true;
+            }
+        }
+        return null;
+    }
+
+    private void process(ClaimedTasks.Claim claim) {
+        Task task = null;
+        TaskFileException refused = null;
+        try {
+            task = parser.parse(claim.file, claim.originalName);
+        } catch (TaskFileException e) {
+            refused = e;
+        }
+        String taskId = task != null ? task.taskId() : TaskIds.fromFileName(claim.originalName);
+        currentTaskId = taskId;
+        try {
+            if (claim.recovered) {
+                Optional<Path> answered = responses.findByClaim(botId, taskId, claim.key);
+                if (answered.isPresent()) {
+                    log.info("[{}] task {} already has its response {}; archiving it", botId, taskId, answered.get().getFileName());
+                    archive(claim, answered.get());
+                    return;
+                }
+            }
+            log.info("[{}] claimed task {} ({}{})", botId, taskId, claim.originalName,
+                    claim.recovered ? ", recovered after " + claim.attempts + " attempt(s)" : "");
+            emit(taskId, TaskEvent.CLAIMED, null, claim.attempts, null);
+            if (refused != null) {
+                reject(claim, taskId, refused);
+            } else {
+                run(claim, task);
+            }
+        } finally {
+            currentTaskId = null;
+        }
+    }
+
+    private void reject(ClaimedTasks.Claim claim, String taskId, TaskFileException why) {
+        Instant now = Instant.now();
+        TaskResponse r = new TaskResponse(taskId, botId, TaskStatus.REJECTED, claim.attempts, now, now, 0, null,
+                profile.agent().id(), null, null, null, null, "", why.getMessage());
+        Path written = responses.write(r, claim.key, claim.originalName);
+        log.warn("[{}] rejected task {}: {}", botId, claim.originalName, why.getMessage());
+        archive(claim, written);
+        emit(idOf(written), TaskEvent.REJECTED, TaskStatus.REJECTED, claim.attempts, why.getMessage());
+    }
+
+    private void run(ClaimedTasks.Claim claim, Task task) {
+        int max = profile.maxAttempts();
+        Duration timeout = task.timeout() != null ? task.timeout() : profile.timeout();
+        Instant firstStart = null;
+        TurnResult result = null;
+        int attempt = claim.attempts;
+        String lastError = null;
+        while (true) {
+            if (attempt >= max) {
+                String why = result == null
+                        ? "attempt " + attempt + " of " + max + " was cut short (the bot stopped or crashed while running it); "
+                        + "no attempt is left" + (lastError == null ? "" : "; last error: " + lastError)
+                        : null;
+                finish(claim, task.taskId(), result, attempt, firstStart == null ? Instant.now() : firstStart, why);
+                return;
+            }
+            attempt++;
+            claims.recordAttempt(claim, attempt);
+            emit(task.taskId(), TaskEvent.STARTED, null, attempt, null);
+            log.info("[{}] task {} attempt {}/{} started (timeout {} s)", botId, task.taskId(), attempt, max, timeout.toSeconds());
+            Instant start = Instant.now();
+            if (firstStart == null) {
+                firstStart = start;
+            }
+            result = execute(task, attempt, timeout, start);
+            if (closed && result.status() == TurnStatus.INTERRUPTED) {
+                log.info("[{}] task {} interrupted by shutdown; it stays claimed and is retried on restart", botId, task.taskId());
+                return;
+            }
+            if (result.status() == TurnStatus.COMPLETED || result.status() == TurnStatus.INTERRUPTED || attempt >= max) {
+                finish(claim, task.taskId(), result, attempt, firstStart, null);
+                return;
+            }
+            lastError = result.error();
+            long backoff = profile.retryBackoffMs() * (1L << Math.min(20, attempt - 1));
+            log.warn("[{}] task {} attempt {}/{} {}: {}; retrying in {} ms", botId, task.taskId(), attempt, max,
+                    result.status().id(), result.error(), backoff);
+            emit(task.taskId(), TaskEvent.RETRYING, null, attempt, result.error());
+            if (!backoff(backoff)) {
+                log.info("[{}] task {} left claimed for the next start (closing during backoff)", botId, task.taskId());
+                return;
+            }
+        }
+    }
+
+    private TurnResult execute(Task task, int attempt, Duration timeout, Instant start) {
+        synchronized (interruptLock) {
+            if (closed) {
+                return new TurnResult(TurnStatus.INTERRUPTED, "", null, null, null, null, 0, null, "monitor closing");
+            }
+            inExecutor = true;
+        }
+        try {
+            TurnResult r = executor.execute(task, attempt, timeout, AgentEventListener.NONE);
+            if (r == null) {
+                return TurnResult.failed("the executor returned no result", elapsed(start), null);
+            }
+            return r;
+        } catch (RuntimeException e) {
+            if (closed) {
+                return new TurnResult(TurnStatus.INTERRUPTED, "", null, null, null, null, elapsed(start), null, e.toString());
+            }
+            return TurnResult.failed("executor failed: " + e, elapsed(start), null);
+        } finally {
+            synchronized (interruptLock) {
+                inExecutor = false;
+                Thread.interrupted();
+            }
+        }
+    }
+
+    private boolean backoff(long millis) {
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(millis);
+        synchronized (wakeLock) {
+            while (!closed) {
+                long left = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime());
+                if (left <= 0) {
+                    return true;
+                }
+                try {
+                    wakeLock.wait(left);
+                } catch (InterruptedException e) {
+                    return false;
+                }
+            }
+        }
+        return false;
+    }
+
+    private void finish(ClaimedTasks.Claim claim, String taskId, TurnResult result, int attempt, Instant started, String gaveUp) {
+        Instant finished = Instant.now();
+        TaskStatus status;
+        TaskResponse r;
+        if (result == null) {
+            status = TaskStatus.FAILED;
+            r = new TaskResponse(taskId, botId, status, attempt, started, finished, 0, null, profile.agent().id(),
+                    null, null, null, null, "", gaveUp);
+        } else {
+            status = switch (result.status()) {
+                case COMPLETED -> TaskStatus.COMPLETED;
+                case FAILED -> TaskStatus.FAILED;
+                case TIMEOUT -> TaskStatus.TIMEOUT;
+                case INTERRUPTED -> TaskStatus.INTERRUPTED;
+            };
+            String error = result.error();
+            if (error == null && status != TaskStatus.COMPLETED) {
+                error = "the turn ended with status " + result.status().id()
+                        + (result.exitCode() == null ? "" : " (exit code " + result.exitCode() + ")");
+            }
+            r = new TaskResponse(taskId, botId, status, attempt, started, finished,
+                    Duration.between(started, finished).toMillis(), result.exitCode(), profile.agent().id(),
+                    result.costUsd(), result.inputTokens(), result.outputTokens(), result.sessionId(), result.text(), error);
+        }
+        Path written = responses.write(r, claim.key, claim.originalName);
+        archive(claim, written);
+        String event = status == TaskStatus.COMPLETED ? TaskEvent.COMPLETED : TaskEvent.FAILED;
+        log.info("[{}] task {} {} after {} attempt(s) in {} ms; response {}", botId, taskId, status.id(), attempt,
+                r.durationMs(), written.getFileName());
+        emit(idOf(written), event, status, attempt, r.error());
+    }
+
+    private void archive(ClaimedTasks.Claim claim, Path response) {
+        String id = idOf(response);
+        boolean isDir = Files.isDirectory(claim.file, LinkOption.NOFOLLOW_LINKS);
+        try {
+            Path to = claims.archive(claim, layout.archiveDir(botId), isDir ? id : id + ".md");
+            log.debug("[{}] archived {} as {}", botId, claim.originalName, to.getFileName());
+        } catch (IOException e) {
+            throw DeiaException.io("cannot archive", claim.file, e);
+        }
+    }
+
+    private void emit(String taskId, String event, TaskStatus status, int attempt, String error) {
+        try {
+            listener.onTaskEvent(new TaskEvent(botId, taskId, event, status, attempt, error));
+        } catch (RuntimeException e) {
+            log.warn("[{}] task event listener failed on {} {}: {}", botId, event, taskId, e.toString());
+        }
+    }
+
+    /**
+     * Removes temp files a killed writer left in this bot's response folder, only when no other
+     * monitor of the bot is alive (a live one may be writing there right now).
+     */
+    private void cleanStaleTempFiles() {
+        try (DirectoryStream<Path> ds = Files.newDirectoryStream(layout.claimedDir(botId))) {
+            for (Path owner : ds) {
+                String n = owner.getFileName().toString();
+                if (!n.equals(claims.ownerName()) && ClaimedTasks.isAlive(n)) {
+                    return;
+                }
+            }
+        } catch (IOException e) {
+            return;
+        }
+        int removed = AtomicFiles.cleanTempFiles(layout.responsesDir(botId)) + AtomicFiles.cleanTempFiles(layout.archiveDir(botId));
+        if (removed > 0) {
+            log.info("[{}] removed {} temp file(s) left by a crashed writer", botId, removed);
+        }
+    }
+
+    private static String idOf(Path response) {
+        String n = response.getFileName().toString();
+        return n.substring(0, n.length() - ResponseFiles.SUFFIX.length());
+    }
+
+    private static long elapsed(Instant start) {
+        return Duration.between(start, Instant.now()).toMillis();
+    }
+
+    /** An inbox file waiting to be claimed. */
+    private record Candidate(String name, int priority, Instant created) {
+        static final Comparator<Candidate> ORDER = Comparator.comparingInt(Candidate::priority)
+                .thenComparing(Candidate::created)
+                .thenComparing(Candidate::name);
+    }
+}

@@ -1,0 +1,165 @@
+package io.deia.core.agent;
+
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Function;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The three CLI stream parsers over output captured from the real CLIs, plus malformed lines. */
+class StreamParsersTest {
+    private static final List<String> MALFORMED = List.of("not json at all", "{\"type\":\"result\"", "[1,2]", "", "42");
+
+    static List<String> sample(String name) throws IOException {
+        try (InputStream in = StreamParsersTest.class.getResourceAsStream("/samples/" + name)) {
+            return List.of(new String(in.readAllBytes(), StandardCharsets.UTF_8).split("\n"));
+        }
+    }
+
+    /** Parses the sample with malformed lines mixed in between every real line. */
+    static List<AgentEvent> parseWithNoise(List<String> lines, Function<String, List<AgentEvent>> parser) {
+        List<AgentEvent> events = new ArrayList<>();
+        for (String line : lines) {
+            for (String bad : MALFORMED) {
+                assertEquals(List.of(), parser.apply(bad));
+            }
+            events.addAll(parser.apply(line));
+        }
+        return events;
+    }
+
+    @Test
+    void claudePartialMessagesGiveDeltasAndAResult() throws IOException {
+        ClaudeStreamParser p = new ClaudeStreamParser("BOT-001", false);
+        List<AgentEvent> events = parseWithNoise(sample("claude-partial-messages.stream.jsonl"), p::parse);
+        assertEquals(List.of(new AgentEvent.TextDelta("Hi "), new AgentEvent.TextDelta("from "), new AgentEvent.TextDelta("the "),
+                new AgentEvent.TextDelta("fake "), new AgentEvent.TextDelta("model!"),
+                new AgentEvent.AssistantMessage("Hi from the fake model!")), events.subList(0, 6));
+        TurnResult r = ((AgentEvent.Result) events.get(6)).result();
+        assertEquals(TurnStatus.COMPLETED, r.status());
+        assertEquals("Hi from the fake model!", r.text());
+        assertEquals("11111111-2222-3333-4444-555555555555", r.sessionId());
+        assertEquals(0.000175, r.costUsd());
+        assertEquals(10L, r.inputTokens());
+        assertEquals(5L, r.outputTokens());
+        assertEquals(108, r.durationMs());
+        assertTrue(p.sawInit());
+    }
+
+    @Test
+    void claudeWithoutPartialMessagesTurnsAssistantTextIntoDeltas() throws IOException {
+        ClaudeStreamParser p = new ClaudeStreamParser("BOT-001", true);
+        List<AgentEvent> events = parseWithNoise(sample("claude-text.stream.jsonl"), p::parse);
+        assertEquals(new AgentEvent.TextDelta("Hi from the fake model!"), events.get(0));
+        assertEquals("2baba2cd-2a46-428c-a3ae-d10ac612cee6", p.sessionId());
+    }
+
+    @Test
+    void claudeWriteToolGivesToolUseAndToolResult() throws IOException {
+        ClaudeStreamParser p = new ClaudeStreamParser("BOT-001", false);
+        List<AgentEvent> events = parseWithNoise(sample("claude-write-tool.stream.jsonl"), p::parse);
+        AgentEvent.ToolUse use = (AgentEvent.ToolUse) events.get(1);
+        assertEquals("Write", use.name());
+        assertEquals("toolu_99ea7b9789134815907a839f", use.id());
+        assertTrue(use.input().contains("\"file_path\":\"/srv/bots/BOT-001/workspace/hello.txt\""), use.input());
+        AgentEvent.ToolResult result = (AgentEvent.ToolResult) events.get(2);
+        assertEquals("toolu_99ea7b9789134815907a839f", result.id());
+        assertFalse(result.isError());
+        assertTrue(result.content().startsWith("File created successfully"));
+        TurnResult r = ((AgentEvent.Result) events.get(events.size() - 1)).result();
+        assertEquals("Done: wrote hello.txt.", r.text());
+        assertEquals(0.00035, r.costUsd());
+    }
+
+    @Test
+    void claudeErrorsPermissionRequestsAndRetries() {
+        ClaudeStreamParser p = new ClaudeStreamParser("BOT-001", false);
+        TurnResult r = ((AgentEvent.Result) p.parse("{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":true,"
+                + "\"api_error_status\":500,\"result\":\"API Error: 500 scripted\",\"session_id\":\"s1\",\"total_cost_usd\":0}").get(0)).result();
+        assertEquals(TurnStatus.FAILED, r.status());
+        assertEquals("model API error 500: API Error: 500 scripted", r.error());
+        TurnResult r2 = ((AgentEvent.Result) p.parse("{\"type\":\"result\",\"subtype\":\"error_max_turns\",\"is_error\":true}").get(0)).result();
+        assertEquals("claude: error_max_turns", r2.error());
+        assertEquals(List.of(new AgentEvent.PermissionRequest("r1", "Bash", "{\"command\":\"ls\"}")),
+                p.parse("{\"type\":\"control_request\",\"request_id\":\"r1\",\"request\":{\"subtype\":\"can_use_tool\","
+                        + "\"tool_name\":\"Bash\",\"input\":{\"command\":\"ls\"}}}"));
+        AgentEvent.Error retry = (AgentEvent.Error) p.parse("{\"type\":\"system\",\"subtype\":\"api_retry\",\"attempt\":1,"
+                + "\"max_retries\":3,\"error_status\":529}").get(0);
+        assertTrue(retry.message().contains("529"), retry.message());
+        assertEquals(List.of(), p.parse("{\"type\":\"control_response\",\"response\":{\"subtype\":\"success\"}}"));
+        assertEquals(List.of(new AgentEvent.ToolResult("t1", "ab", true)),
+                p.parse("{\"type\":\"user\",\"message\":{\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\"t1\",\"is_error\":true,"
+                        + "\"content\":[{\"type\":\"text\",\"text\":\"a\"},{\"type\":\"text\",\"text\":\"b\"}]}]}}"));
+    }
+
+    @Test
+    void codexExecSample() throws IOException {
+        CodexJsonParser p = new CodexJsonParser("BOT-001");
+        List<AgentEvent> events = parseWithNoise(sample("codex-exec.jsonl"), p::parse);
+        assertTrue(events.contains(new AgentEvent.TextDelta("Hi from the fake model!")));
+        assertTrue(events.contains(new AgentEvent.AssistantMessage("Hi from the fake model!")));
+        assertTrue(events.get(0) instanceof AgentEvent.Error);
+        assertEquals("01a21885-0dfb-7182-8293-fa359ca7a8f4", p.threadId());
+        assertEquals("Hi from the fake model!", p.lastMessage());
+        assertEquals(10L, p.inputTokens());
+        assertEquals(5L, p.outputTokens());
+        assertTrue(p.completed());
+        assertNull(p.failure());
+    }
+
+    @Test
+    void codexToolsAndFailures() throws IOException {
+        CodexJsonParser p = new CodexJsonParser("BOT-001");
+        parseWithNoise(sample("codex-exec-readonly.jsonl"), p::parse);
+        assertEquals("Done: wrote hello.txt.", p.lastMessage());
+        assertEquals(List.of(new AgentEvent.ToolUse("i1", "command_execution", "ls")),
+                p.parse("{\"type\":\"item.started\",\"item\":{\"id\":\"i1\",\"type\":\"command_execution\",\"command\":\"ls\"}}"));
+        assertEquals(List.of(new AgentEvent.ToolResult("i1", "x", true)), p.parse("{\"type\":\"item.completed\",\"item\":{\"id\":\"i1\","
+                + "\"type\":\"command_execution\",\"aggregated_output\":\"x\",\"exit_code\":2}}"));
+        assertEquals(1, p.parse("{\"type\":\"item.started\",\"item\":{\"id\":\"i2\",\"type\":\"file_change\",\"changes\":[]}}").size());
+        assertEquals(1, p.parse("{\"type\":\"item.completed\",\"item\":{\"id\":\"i2\",\"type\":\"file_change\",\"changes\":[],\"status\":\"completed\"}}").size());
+        p.parse("{\"type\":\"turn.failed\",\"error\":{\"message\":\"stream disconnected\"}}");
+        assertEquals("codex: stream disconnected", p.failure());
+        assertEquals(1, p.parse("{\"type\":\"error\",\"message\":\"boom\"}").size());
+    }
+
+    @Test
+    void geminiTextSample() throws IOException {
+        GeminiStreamParser p = new GeminiStreamParser("BOT-001");
+        List<AgentEvent> events = parseWithNoise(sample("gemini-text.stream.jsonl"), p::parse);
+        assertEquals(5, events.size());
+        assertEquals(new AgentEvent.TextDelta("Hi "), events.get(0));
+        assertEquals("Hi from the fake model!", p.text());
+        assertEquals("dfa51a0c-aacf-4950-97ba-1f01809296f5", p.sessionId());
+        assertEquals("success", p.status());
+        assertEquals(10L, p.inputTokens());
+        assertEquals(5L, p.outputTokens());
+    }
+
+    @Test
+    void geminiToolsAndErrors() throws IOException {
+        GeminiStreamParser p = new GeminiStreamParser("BOT-001");
+        parseWithNoise(sample("gemini-default-mode.stream.jsonl"), p::parse);
+        assertEquals("Done: wrote hello.txt.", p.text());
+        assertEquals(List.of(new AgentEvent.ToolUse("c1", "write_file", "{\"file_path\":\"a\"}")),
+                p.parse("{\"type\":\"tool_use\",\"tool_name\":\"write_file\",\"tool_id\":\"c1\",\"parameters\":{\"file_path\":\"a\"}}"));
+        assertEquals(List.of(new AgentEvent.ToolResult("c1", "ok", false)),
+                p.parse("{\"type\":\"tool_result\",\"tool_id\":\"c1\",\"status\":\"success\",\"output\":\"ok\"}"));
+        assertEquals(List.of(new AgentEvent.ToolResult("c1", "denied", true)),
+                p.parse("{\"type\":\"tool_result\",\"tool_id\":\"c1\",\"status\":\"error\",\"error\":{\"message\":\"denied\"}}"));
+        assertEquals(1, p.parse("{\"type\":\"error\",\"message\":\"warn\"}").size());
+        assertEquals(List.of(new AgentEvent.TextDelta("whole"), new AgentEvent.AssistantMessage("whole")),
+                p.parse("{\"type\":\"message\",\"role\":\"assistant\",\"content\":\"whole\"}"));
+        p.parse("{\"type\":\"result\",\"status\":\"error\",\"error\":{\"type\":\"API\",\"message\":\"quota exceeded\"}}");
+        assertEquals("error", p.status());
+        assertEquals("gemini: quota exceeded", p.error());
+    }
+}

@@ -1,0 +1,281 @@
+package io.deia.core.chat;
+
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import io.deia.core.DeiaException;
+import io.deia.core.ErrorCode;
+import io.deia.core.HiveLayout;
+import io.deia.core.agent.TurnResult;
+import io.deia.core.agent.TurnStatus;
+import io.deia.core.config.DeiaConfig;
+import io.deia.core.io.Json;
+import io.deia.core.registry.BotRecord;
+import io.deia.core.registry.BotState;
+import io.deia.core.registry.JsonFileServiceRegistry;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The router against the per-bot HTTP contract. The bot side here is a small JDK HttpServer that
+ * speaks the contract's wire format (the real bot runner is exercised end to end by the controller
+ * acceptance tests in deia-server-example), so that broken bots can be simulated precisely.
+ */
+class MessageRouterTest {
+    @TempDir
+    Path dir;
+
+    private HiveLayout hive;
+    private JsonFileServiceRegistry registry;
+    private HistoryStore history;
+    private MessageRouter router;
+    private HttpServer bot;
+    private final List<ChatEvent> events = new CopyOnWriteArrayList<>();
+    private final List<String> received = new CopyOnWriteArrayList<>();
+    private final CountDownLatch eventsOpen = new CountDownLatch(1);
+    private final CountDownLatch release = new CountDownLatch(1);
+
+    @BeforeEach
+    void setUp() throws IOException {
+        hive = new HiveLayout(dir);
+        DeiaConfig config = Json.read("{\"max_message_bytes\":100,\"profiles\":{\"echo\":{\"agent\":\"command\","
+                + "\"executable\":\"/bin/cat\",\"deny_patterns\":[\"rm\\\\s+-rf\",\"sudo\"]}}}", DeiaConfig.class, "test config");
+        registry = new JsonFileServiceRegistry(hive, config);
+        history = new HistoryStore(hive);
+        router = new MessageRouter(registry, history, config,
+                new MessageRouter.Settings(Duration.ofSeconds(1), Duration.ofMillis(100), 2, Duration.ofMillis(300)));
+        router.subscribeAll(events::add);
+        bot = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
+        bot.setExecutor(Executors.newCachedThreadPool());
+        bot.createContext("/message", this::message);
+        bot.createContext("/interrupt", ex -> respond(ex, 200, "{\"interrupted\":true}"));
+        bot.createContext("/status", ex -> respond(ex, 200, "{\"bot_id\":\"BOT-1\",\"state\":\"idle\"}"));
+        bot.createContext("/events", this::events);
+        bot.start();
+    }
+
+    @AfterEach
+    void tearDown() {
+        router.close();
+        history.close();
+        bot.stop(0);
+    }
+
+    private void message(HttpExchange ex) throws IOException {
+        String text = Json.readTree(new String(ex.getRequestBody().readAllBytes(), StandardCharsets.UTF_8), "body")
+                .path("text").asText();
+        received.add(text);
+        if (text.equals("busy")) {
+            respond(ex, 429, "{\"error\":{\"code\":\"too_many_requests\",\"message\":\"queue full\"}}");
+            return;
+        }
+        if (text.equals("hold")) {
+            try {
+                release.await(20, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        if (text.equals("garbage")) {
+            respond(ex, 500, "<html>oops</html>");
+            return;
+        }
+        ex.getResponseHeaders().add("Content-Type", "application/x-ndjson");
+        ex.sendResponseHeaders(200, 0);
+        try (OutputStream out = ex.getResponseBody()) {
+            if (text.equals("cut")) {
+                out.write("{\"type\":\"text_delta\",\"text\":\"par\"}\n".getBytes(StandardCharsets.UTF_8));
+                return;
+            }
+            String upper = text.toUpperCase();
+            out.write(("{\"type\":\"text_delta\",\"text\":\"" + upper + "\"}\n").getBytes(StandardCharsets.UTF_8));
+            out.write("{\"type\":\"tool_use\",\"id\":\"t1\",\"name\":\"Read\",\"input\":\"{}\"}\n".getBytes(StandardCharsets.UTF_8));
+            out.write(("{\"type\":\"result\",\"result\":{\"status\":\"completed\",\"text\":\"" + upper
+                    + "\",\"cost_usd\":0.5,\"duration_ms\":3}}\n").getBytes(StandardCharsets.UTF_8));
+        }
+    }
+
+    private void events(HttpExchange ex) throws IOException {
+        ex.getResponseHeaders().add("Content-Type", "application/x-ndjson");
+        ex.sendResponseHeaders(200, 0);
+        try (OutputStream out = ex.getResponseBody()) {
+            out.write(("{\"seq\":1,\"type\":\"task\",\"bot_id\":\"BOT-1\",\"task_id\":\"T1\",\"event\":\"completed\","
+                    + "\"status\":\"completed\"}\n{\"seq\":2,\"type\":\"status\",\"bot_id\":\"BOT-1\",\"state\":\"idle\"}\n"
+                    + "not json\n{\"seq\":3,\"type\":\"other\"}\n").getBytes(StandardCharsets.UTF_8));
+            out.flush();
+            eventsOpen.countDown();
+        }
+    }
+
+    private static void respond(HttpExchange ex, int status, String body) throws IOException {
+        byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+        ex.getResponseHeaders().add("Content-Type", "application/json");
+        ex.sendResponseHeaders(status, bytes.length);
+        try (OutputStream out = ex.getResponseBody()) {
+            out.write(bytes);
+        }
+    }
+
+    private BotRecord register(String id, int port, BotState state) {
+        long pid = ProcessHandle.current().pid();
+        return registry.register(BotRecord.builder(id).pid(pid).port(port).state(state).profile("echo").agent("command").build());
+    }
+
+    private static DeiaException failure(CompletableFuture<?> f) {
+        ExecutionException e = assertThrows(ExecutionException.class, () -> f.get(10, TimeUnit.SECONDS));
+        return assertInstanceOf(DeiaException.class, e.getCause());
+    }
+
+    @Test
+    void relaysStreamToSubscribersInOrderAndRecordsHistory() throws Exception {
+        register("BOT-1", bot.getAddress().getPort(), BotState.IDLE);
+        List<ChatEvent> mine = new CopyOnWriteArrayList<>();
+        router.subscribe("BOT-1", mine::add);
+        router.subscribe("BOT-2", e -> mine.add(new ChatEvent("wrong", "BOT-2", java.util.Map.of())));
+        CompletableFuture<TurnResult> a = router.send("BOT-1", "hello", "m1");
+        CompletableFuture<TurnResult> b = router.send("BOT-1", "world", null);
+        assertEquals("HELLO", a.get(10, TimeUnit.SECONDS).text());
+        assertEquals(TurnStatus.COMPLETED, b.get(10, TimeUnit.SECONDS).status());
+        assertEquals(List.of("hello", "world"), received);
+        await().until(() -> mine.stream().filter(e -> e.type().equals(ChatEvent.REPLY)).count() == 2);
+        List<String> types = mine.stream().filter(e -> "m1".equals(e.data().get("client_msg_id"))).map(ChatEvent::type).toList();
+        assertEquals(List.of("ack", "delta", "agent", "reply"), types);
+        assertTrue(mine.stream().noneMatch(e -> e.type().equals("wrong")));
+        var page = history.read("BOT-1", null, 10).messages();
+        assertEquals(4, page.size());
+        assertEquals("assistant", page.get(0).role());
+        assertEquals("WORLD", page.get(0).text());
+        assertEquals(0.5, page.get(0).costUsd());
+        assertEquals("user", page.get(3).role());
+        assertEquals("m1", page.get(3).clientMsgId());
+    }
+
+    @Test
+    void unknownBotIsNotFound() {
+        DeiaException e = assertThrows(DeiaException.class, () -> router.send("NOPE", "hi", null));
+        assertEquals(ErrorCode.NOT_FOUND, e.code());
+        assertEquals(ErrorCode.INVALID_ARGUMENT, assertThrows(DeiaException.class, () -> router.send("../x", "hi", null)).code());
+        assertTrue(history.read("NOPE", null, 10).messages().isEmpty());
+    }
+
+    @Test
+    void registeredButNotRunningIsUnavailable() {
+        register("BOT-1", bot.getAddress().getPort(), BotState.STOPPED);
+        DeiaException e = assertThrows(DeiaException.class, () -> router.send("BOT-1", "hi", null));
+        assertEquals(ErrorCode.UNAVAILABLE, e.code());
+        assertTrue(e.getMessage().contains("stopped"), e.getMessage());
+        assertEquals(ErrorCode.UNAVAILABLE, assertThrows(DeiaException.class, () -> router.interrupt("BOT-1")).code());
+    }
+
+    @Test
+    void registeredButNotAnsweringIsBadGateway() throws Exception {
+        int deadPort;
+        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            deadPort = s.getLocalPort();
+        }
+        register("BOT-1", deadPort, BotState.IDLE);
+        DeiaException e = failure(router.send("BOT-1", "hi", "x1"));
+        assertEquals(ErrorCode.BAD_GATEWAY, e.code());
+        assertTrue(e.getMessage().contains("does not answer"), e.getMessage());
+        await().until(() -> events.stream().anyMatch(ev -> ev.type().equals("error") && "x1".equals(ev.data().get("client_msg_id"))));
+        var page = history.read("BOT-1", null, 10).messages();
+        assertEquals(List.of("error", "user"), page.stream().map(HistoryStore.Entry::role).toList());
+        assertEquals(ErrorCode.BAD_GATEWAY, assertThrows(DeiaException.class, () -> router.interrupt("BOT-1")).code());
+    }
+
+    @Test
+    void botErrorsKeepTheirCodeAndBrokenAnswersAreBadGateway() throws Exception {
+        register("BOT-1", bot.getAddress().getPort(), BotState.BUSY);
+        assertEquals(ErrorCode.TOO_MANY_REQUESTS, failure(router.send("BOT-1", "busy", null)).code());
+        assertEquals(ErrorCode.BAD_GATEWAY, failure(router.send("BOT-1", "garbage", null)).code());
+        DeiaException cut = failure(router.send("BOT-1", "cut", null));
+        assertEquals(ErrorCode.BAD_GATEWAY, cut.code());
+        assertTrue(cut.getMessage().contains("without a result"), cut.getMessage());
+    }
+
+    @Test
+    void validatesBeforeAnythingReachesTheBot() {
+        register("BOT-1", bot.getAddress().getPort(), BotState.IDLE);
+        assertEquals(ErrorCode.INVALID_ARGUMENT, assertThrows(DeiaException.class, () -> router.send("BOT-1", "a\u0007b", null)).code());
+        assertEquals(ErrorCode.INVALID_ARGUMENT, assertThrows(DeiaException.class, () -> router.send("BOT-1", " ", null)).code());
+        assertEquals(ErrorCode.INVALID_ARGUMENT, assertThrows(DeiaException.class, () -> router.send("BOT-1", "bad \ud800", null)).code());
+        assertEquals(ErrorCode.PAYLOAD_TOO_LARGE, assertThrows(DeiaException.class, () -> router.send("BOT-1", "x".repeat(101), null)).code());
+        assertEquals(ErrorCode.UNPROCESSABLE, assertThrows(DeiaException.class, () -> router.send("BOT-1", "please rm  -rf /", null)).code());
+        assertEquals(ErrorCode.INVALID_ARGUMENT, assertThrows(DeiaException.class, () -> router.send("BOT-1", "ok", "i".repeat(200))).code());
+        assertTrue(received.isEmpty());
+        assertTrue(history.read("BOT-1", null, 10).messages().isEmpty());
+    }
+
+    @Test
+    void interruptAndLiveStatusCallTheBot() throws Exception {
+        BotRecord rec = register("BOT-1", bot.getAddress().getPort(), BotState.IDLE);
+        assertTrue(router.interrupt("BOT-1"));
+        assertEquals("idle", router.liveStatus(rec, Duration.ofSeconds(2)).get().orElseThrow().path("state").asText());
+        BotRecord stopped = rec.toBuilder().state(BotState.STOPPED).build();
+        assertFalse(router.liveStatus(stopped, Duration.ofSeconds(2)).get().isPresent());
+        BotRecord wrongPort = rec.toBuilder().port(1).build();
+        assertFalse(router.liveStatus(wrongPort, Duration.ofSeconds(2)).get().isPresent());
+    }
+
+    @Test
+    void relaysBotEventsAndRegistryStateChanges() throws Exception {
+        register("BOT-1", bot.getAddress().getPort(), BotState.IDLE);
+        router.start();
+        assertTrue(eventsOpen.await(10, TimeUnit.SECONDS));
+        await().until(() -> events.stream().anyMatch(e -> e.type().equals("task") && "T1".equals(e.data().get("task_id"))));
+        await().until(() -> events.stream().anyMatch(e -> e.type().equals("status") && "registry".equals(e.data().get("source"))));
+        registry.update("BOT-1", r -> r.toBuilder().state(BotState.STOPPED).build());
+        await().until(() -> events.stream().anyMatch(e -> e.type().equals("status") && "stopped".equals(e.data().get("state"))));
+        registry.deregister("BOT-1");
+        await().until(() -> events.stream().anyMatch(e -> e.type().equals("status") && "removed".equals(e.data().get("state"))));
+    }
+
+    @Test
+    void unreachableEventStreamIsReported() throws Exception {
+        int deadPort;
+        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            deadPort = s.getLocalPort();
+        }
+        register("BOT-9", deadPort, BotState.IDLE);
+        router.follow("BOT-9");
+        await().until(() -> events.stream().anyMatch(e -> e.botId().equals("BOT-9") && "unreachable".equals(e.data().get("state"))));
+    }
+
+    @Test
+    void laneRefusesWhenFullAndAfterClose() throws Exception {
+        register("BOT-1", bot.getAddress().getPort(), BotState.IDLE);
+        CompletableFuture<TurnResult> first = router.send("BOT-1", "hold", null);
+        CompletableFuture<TurnResult> second = router.send("BOT-1", "hold", null);
+        assertEquals(ErrorCode.TOO_MANY_REQUESTS, assertThrows(DeiaException.class, () -> router.send("BOT-1", "third", null)).code());
+        release.countDown();
+        assertEquals("HOLD", first.get(10, TimeUnit.SECONDS).text());
+        assertEquals("HOLD", second.get(10, TimeUnit.SECONDS).text());
+        assertEquals("THIRD", router.send("BOT-1", "third", null).get(10, TimeUnit.SECONDS).text());
+        router.close();
+        assertEquals(ErrorCode.UNAVAILABLE, assertThrows(DeiaException.class, () -> router.send("BOT-1", "hi", null)).code());
+    }
+}

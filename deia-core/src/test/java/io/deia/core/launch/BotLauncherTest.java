@@ -1,0 +1,319 @@
+package io.deia.core.launch;
+
+import io.deia.core.DeiaException;
+import io.deia.core.ErrorCode;
+import io.deia.core.HiveLayout;
+import io.deia.core.config.AgentType;
+import io.deia.core.config.DeiaConfig;
+import io.deia.core.config.Profile;
+import io.deia.core.config.RestartPolicy;
+import io.deia.core.process.ProcessTrees;
+import io.deia.core.registry.BotRecord;
+import io.deia.core.registry.BotState;
+import io.deia.core.registry.JsonFileServiceRegistry;
+import io.deia.core.testkit.ProcessChecks;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Real runner processes (the test runner main), a real file registry, real HTTP. */
+class BotLauncherTest {
+    private static final HttpClient HTTP = HttpClient.newHttpClient();
+
+    @TempDir
+    Path dir;
+
+    private final String marker = "deia-launcher-test-" + UUID.randomUUID();
+    private final List<BotLauncher> launchers = new ArrayList<>();
+    private HiveLayout hive;
+    private DeiaConfig config;
+    private JsonFileServiceRegistry registry;
+
+    @BeforeEach
+    void setUp() {
+        hive = new HiveLayout(dir.resolve(".deia"));
+        Map<String, Profile> profiles = new LinkedHashMap<>();
+        profiles.put("echo", profile(10, new RestartPolicy(RestartPolicy.Mode.ON_FAILURE, 2, 60, 50, 200, 30)));
+        profiles.put("never", profile(10, new RestartPolicy(RestartPolicy.Mode.NEVER, 2, 60, 50, 200, 30)));
+        profiles.put("always", profile(10, new RestartPolicy(RestartPolicy.Mode.ALWAYS, 2, 60, 50, 200, 30)));
+        profiles.put("quick", profile(1, RestartPolicy.DEFAULT));
+        profiles.put("missing", new Profile(null, AgentType.COMMAND, "/no/such/agent-binary", null, null, null, null,
+                null, null, null, null, null, null, null, null, null, null, null, null));
+        config = DeiaConfig.of(profiles);
+        registry = new JsonFileServiceRegistry(hive, config);
+    }
+
+    @AfterEach
+    void tearDown() {
+        for (BotLauncher l : launchers) {
+            l.close();
+        }
+        for (BotRecord r : registry.list()) {
+            if (r.pid() > 0) {
+                ProcessHandle.of(r.pid()).ifPresent(ProcessTrees::kill);
+            }
+        }
+        for (long pid : ProcessChecks.runningWithMarker(marker)) {
+            ProcessHandle.of(pid).ifPresent(ProcessTrees::kill);
+        }
+    }
+
+    private static Profile profile(int startTimeoutS, RestartPolicy restart) {
+        return new Profile(null, AgentType.COMMAND, "/bin/cat", null, null, null, null, null, null, null, null, null,
+                null, null, null, startTimeoutS, null, null, restart);
+    }
+
+    /** The test runner main with this JVM's class path, tagged with the marker so /proc scans find it. */
+    private RunnerCommand testRunner() {
+        RunnerCommand jvm = RunnerCommand.currentJvm(TestRunnerMain.class.getName());
+        return (id, port, p, h, c) -> {
+            List<String> argv = new ArrayList<>(jvm.argv(id, port, p, h, c));
+            argv.add(1, "-Ddeia.test.marker=" + marker);
+            return argv;
+        };
+    }
+
+    private BotLauncher launcher(RunnerCommand command) {
+        BotLauncher l = BotLauncher.builder(hive, config, registry, command)
+                .stopGrace(Duration.ofSeconds(5)).killGrace(Duration.ofSeconds(2)).build();
+        launchers.add(l);
+        return l;
+    }
+
+    private static HttpResponse<String> get(BotRecord r, String path) throws Exception {
+        return HTTP.send(HttpRequest.newBuilder(URI.create(r.url() + path)).build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    private static void post(BotRecord r, String path) {
+        try {
+            HTTP.send(HttpRequest.newBuilder(URI.create(r.url() + path)).POST(HttpRequest.BodyPublishers.noBody()).build(),
+                    HttpResponse.BodyHandlers.ofString());
+        } catch (Exception e) {
+            // the runner may exit before it answers
+        }
+    }
+
+    @Test
+    void launchesTwoBotsAtOnceAndStopsThemWithNothingLeft() throws Exception {
+        BotLauncher launcher = launcher(testRunner());
+        Map<String, String> bots = new LinkedHashMap<>();
+        bots.put("BOT-001", "echo");
+        bots.put("BOT-002", "echo");
+        List<BotRecord> launched = launcher.launchAll(bots);
+
+        assertEquals(2, launched.size());
+        assertNotEquals(launched.get(0).port(), launched.get(1).port());
+        for (BotRecord r : launched) {
+            assertTrue(ProcessChecks.isRunning(r.pid()), "runner pid is real");
+            assertEquals(ProcessTrees.startInstant(r.pid()).orElseThrow(), r.processStart());
+            HttpResponse<String> health = get(r, "/health");
+            assertEquals(200, health.statusCode());
+            assertTrue(health.body().contains(r.botId()));
+            assertEquals(200, get(r, "/status").statusCode());
+            assertTrue(Files.isRegularFile(hive.botLogFile(r.botId())));
+            assertTrue(Files.readString(hive.botLogFile(r.botId())).contains("test runner " + r.botId()));
+        }
+        assertEquals(java.util.Set.of("BOT-001", "BOT-002"), launcher.supervised());
+        DeiaException again = assertThrows(DeiaException.class, () -> launcher.launch("BOT-001", "echo"));
+        assertEquals(ErrorCode.CONFLICT, again.code());
+
+        launcher.stopAll();
+        for (BotRecord r : launched) {
+            BotRecord stopped = registry.get(r.botId()).orElseThrow();
+            assertEquals(BotState.STOPPED, stopped.state());
+            assertEquals(0, stopped.pid());
+            assertFalse(ProcessChecks.isRunning(r.pid()));
+        }
+        assertTrue(ProcessChecks.runningWithMarker(marker).isEmpty());
+        assertTrue(launcher.supervised().isEmpty());
+    }
+
+    @Test
+    void refusesBadIdsUnknownProfilesMissingExecutablesAndUnknownBots() {
+        BotLauncher launcher = launcher(testRunner());
+        assertEquals(ErrorCode.INVALID_ARGUMENT,
+                assertThrows(DeiaException.class, () -> launcher.launch("../etc", "echo")).code());
+        DeiaException unknown = assertThrows(DeiaException.class, () -> launcher.launch("BOT-1", "nope"));
+        assertEquals(ErrorCode.UNPROCESSABLE, unknown.code());
+        DeiaException missing = assertThrows(DeiaException.class, () -> launcher.launch("BOT-1", "missing"));
+        assertEquals(ErrorCode.UNPROCESSABLE, missing.code());
+        assertTrue(missing.getMessage().contains("/no/such/agent-binary"), missing.getMessage());
+        assertTrue(missing.getMessage().contains("missing"), missing.getMessage());
+        assertEquals(ErrorCode.NOT_FOUND, assertThrows(DeiaException.class, () -> launcher.stop("BOT-404")).code());
+        assertTrue(registry.list().isEmpty());
+    }
+
+    @Test
+    void runnerThatExitsAtOnceFailsTheLaunchWithItsLogAndLeavesNothing() {
+        BotLauncher launcher = launcher((id, port, p, h, c) ->
+                List.of("/bin/sh", "-c", "echo 'runner " + marker + " cannot start: bad flag' >&2; exit 3"));
+        DeiaException e = assertThrows(DeiaException.class, () -> launcher.launch("BOT-1", "echo"));
+        assertEquals(ErrorCode.UNAVAILABLE, e.code());
+        assertTrue(e.getMessage().contains("exited with code 3"), e.getMessage());
+        assertTrue(e.getMessage().contains("cannot start: bad flag"), e.getMessage());
+        assertTrue(registry.get("BOT-1").isEmpty());
+        assertTrue(ProcessChecks.runningWithMarker(marker).isEmpty());
+        assertTrue(launcher.supervised().isEmpty());
+    }
+
+    @Test
+    void runnerThatNeverOpensItsPortIsKilledWithItsChildrenAndRolledBack() {
+        String tag = "600." + Math.abs(UUID.randomUUID().getMostSignificantBits() % 1_000_000);
+        BotLauncher launcher = launcher((id, port, p, h, c) -> List.of("/bin/sh", "-c",
+                "echo deaf runner " + marker + "; sleep " + tag + " & sleep " + tag + "; wait"));
+        DeiaException e = assertThrows(DeiaException.class, () -> launcher.launch("BOT-1", "quick"));
+        assertEquals(ErrorCode.UNAVAILABLE, e.code());
+        assertTrue(e.getMessage().contains("did not answer /health"), e.getMessage());
+        assertTrue(e.getMessage().contains("deaf runner"), e.getMessage());
+        assertTrue(registry.get("BOT-1").isEmpty());
+        await().atMost(Duration.ofSeconds(10)).until(() -> ProcessChecks.runningWithMarker(tag).isEmpty());
+    }
+
+    @Test
+    void crashedBotIsRestartedThenFailsWhenItKeepsCrashing() {
+        BotLauncher launcher = launcher(testRunner());
+        BotRecord first = launcher.launch("BOT-1", "echo");
+        ProcessHandle.of(first.pid()).orElseThrow().destroyForcibly();
+
+        BotRecord second = await().atMost(Duration.ofSeconds(20)).until(() -> registry.get("BOT-1").orElseThrow(),
+                r -> r.pid() > 0 && r.pid() != first.pid() && r.state() == BotState.IDLE);
+        assertEquals(1, second.restarts());
+        assertEquals(137, second.lastExitCode());
+        assertTrue(ProcessChecks.isRunning(second.pid()));
+
+        ProcessHandle.of(second.pid()).orElseThrow().destroyForcibly();
+        BotRecord third = await().atMost(Duration.ofSeconds(20)).until(() -> registry.get("BOT-1").orElseThrow(),
+                r -> r.pid() > 0 && r.pid() != second.pid() && r.state() == BotState.IDLE);
+        assertEquals(2, third.restarts());
+
+        // Budget: two restarts per minute; the third crash ends in FAILED, not another launch.
+        ProcessHandle.of(third.pid()).orElseThrow().destroyForcibly();
+        BotRecord failed = await().atMost(Duration.ofSeconds(20)).until(() -> registry.get("BOT-1").orElseThrow(),
+                r -> r.state() == BotState.FAILED);
+        assertEquals("exited 3 times in 60 s; last exit code 137", failed.lastError());
+        assertEquals(0, failed.pid());
+        assertTrue(launcher.supervised().isEmpty());
+        assertTrue(ProcessChecks.runningWithMarker(marker).isEmpty());
+
+        // A failed bot can be launched again by hand.
+        BotRecord relaunched = launcher.launch("BOT-1", "echo");
+        assertTrue(ProcessChecks.isRunning(relaunched.pid()));
+        assertEquals(BotState.STOPPED, launcher.stop("BOT-1").state());
+    }
+
+    @Test
+    void policyDecidesWhatFollowsAnExit() {
+        BotLauncher launcher = launcher(testRunner());
+        BotRecord never = launcher.launch("BOT-N", "never");
+        post(never, "/exit?code=4");
+        BotRecord failed = await().atMost(Duration.ofSeconds(20)).until(() -> registry.get("BOT-N").orElseThrow(),
+                r -> r.state() == BotState.FAILED);
+        assertEquals(4, failed.lastExitCode());
+        assertTrue(failed.lastError().contains("restart policy never"), failed.lastError());
+
+        BotRecord clean = launcher.launch("BOT-C", "echo");
+        post(clean, "/exit?code=0");
+        BotRecord stopped = await().atMost(Duration.ofSeconds(20)).until(() -> registry.get("BOT-C").orElseThrow(),
+                r -> r.state() == BotState.STOPPED);
+        assertEquals(0, stopped.lastExitCode());
+
+        BotRecord always = launcher.launch("BOT-A", "always");
+        post(always, "/exit?code=0");
+        BotRecord back = await().atMost(Duration.ofSeconds(20)).until(() -> registry.get("BOT-A").orElseThrow(),
+                r -> r.pid() > 0 && r.pid() != always.pid() && r.state() == BotState.IDLE);
+        assertEquals(1, back.restarts());
+
+        // A runner told to stop by someone else deregisters itself: stopped, not restarted.
+        post(back, "/stop");
+        BotRecord selfStopped = await().atMost(Duration.ofSeconds(20)).until(() -> registry.get("BOT-A"),
+                r -> r.isPresent() && r.get().state() == BotState.STOPPED).orElseThrow();
+        assertEquals(0, selfStopped.pid());
+        await().atMost(Duration.ofSeconds(10)).until(() -> launcher.supervised().isEmpty());
+    }
+
+    @Test
+    void stopEndsTheRunnersChildrenAndGrandchildren() throws Exception {
+        BotLauncher launcher = launcher(testRunner());
+        for (int cycle = 0; cycle < 3; cycle++) {
+            String tag = "700." + cycle + Math.abs(UUID.randomUUID().getMostSignificantBits() % 1_000_000);
+            BotRecord r = launcher.launch("BOT-G", "echo");
+            assertEquals(200, get(r, "/spawn?tag=" + tag).statusCode());
+            await().atMost(Duration.ofSeconds(10)).until(() -> ProcessChecks.runningWithMarker(tag).size() == 3);
+            List<Long> tree = ProcessTrees.tree(ProcessHandle.of(r.pid()).orElseThrow()).stream()
+                    .map(ProcessHandle::pid).toList();
+            assertTrue(tree.size() >= 4, "runner, sh and two sleeps: " + tree);
+            assertTrue(tree.containsAll(ProcessChecks.runningWithMarker(tag)));
+
+            assertEquals(BotState.STOPPED, launcher.stop("BOT-G").state());
+            assertTrue(ProcessChecks.runningWithMarker(tag).isEmpty());
+            assertTrue(tree.stream().noneMatch(ProcessChecks::isRunning), "nothing of " + tree + " runs");
+        }
+    }
+
+    @Test
+    void newLauncherAdoptsLiveBotsAndReapsDeadOnes() {
+        BotLauncher first = launcher(testRunner());
+        BotRecord live = first.launch("BOT-L", "echo");
+        BotRecord doomed = first.launch("BOT-D", "echo");
+        first.close();
+        assertTrue(ProcessChecks.isRunning(live.pid()), "close() leaves bots running");
+        ProcessHandle.of(doomed.pid()).orElseThrow().destroyForcibly();
+        await().atMost(Duration.ofSeconds(10)).until(() -> !ProcessChecks.isRunning(doomed.pid()));
+
+        BotLauncher second = launcher(testRunner());
+        List<BotRecord> adopted = second.adopt();
+        assertEquals(List.of("BOT-L"), adopted.stream().map(BotRecord::botId).toList());
+        assertEquals(live.pid(), adopted.get(0).pid());
+        assertTrue(registry.get("BOT-D").isEmpty(), "dead bot reaped");
+        assertEquals(ErrorCode.CONFLICT,
+                assertThrows(DeiaException.class, () -> second.launch("BOT-L", "echo")).code());
+
+        // Adopted bots are supervised: a crash is noticed (by polling) and restarted.
+        ProcessHandle.of(live.pid()).orElseThrow().destroyForcibly();
+        BotRecord restarted = await().atMost(Duration.ofSeconds(30)).until(() -> registry.get("BOT-L").orElseThrow(),
+                r -> r.pid() > 0 && r.pid() != live.pid() && r.state() == BotState.IDLE);
+        assertTrue(ProcessChecks.isRunning(restarted.pid()));
+        second.stop("BOT-L");
+        assertFalse(ProcessChecks.isRunning(restarted.pid()));
+        assertTrue(ProcessChecks.runningWithMarker(marker).isEmpty());
+    }
+
+    @Test
+    void unsupervisedLauncherLeavesExitsAlone() {
+        BotLauncher cli = BotLauncher.builder(hive, config, registry, testRunner()).supervise(false).build();
+        launchers.add(cli);
+        BotRecord r = cli.launch("BOT-U", "echo");
+        assertTrue(cli.supervised().isEmpty());
+        cli.close();
+        assertTrue(ProcessChecks.isRunning(r.pid()));
+        assertEquals(ErrorCode.UNAVAILABLE, assertThrows(DeiaException.class, () -> cli.launch("BOT-V", "echo")).code());
+
+        BotLauncher other = launcher(testRunner());
+        BotRecord stopped = other.stop("BOT-U");
+        assertEquals(BotState.STOPPED, stopped.state());
+        assertFalse(ProcessChecks.isRunning(r.pid()));
+        // Stopping a stopped bot is harmless.
+        assertEquals(BotState.STOPPED, other.stop("BOT-U").state());
+    }
+}

@@ -1,0 +1,68 @@
+package io.deia.core.task;
+
+import io.deia.core.HiveLayout;
+import io.deia.core.io.AtomicFiles;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class ResponseFilesTest {
+
+    private static TaskResponse response(String id, TaskStatus status, String output, String error, Instant finished) {
+        return new TaskResponse(id, "BOT-001", status, 2, finished.minusMillis(1500), finished, 1500, 1, "command",
+                0.25, 100L, 20L, "sess: 1", output, error);
+    }
+
+    @Test
+    void roundTripWithErrorSection(@TempDir Path hive) {
+        ResponseFiles rf = new ResponseFiles(new HiveLayout(hive));
+        Instant t = Instant.parse("2025-01-01T10:00:02.456Z");
+        Path p = rf.write(response("T-1", TaskStatus.FAILED, "partial output\n## Error\nin the output", "boom: it broke", t),
+                "o-1-2-ab/3", "my task.md");
+        assertEquals("T-1.response.md", p.getFileName().toString());
+        String text = AtomicFiles.readString(p);
+        assertTrue(text.startsWith("---\ntask_id: T-1\nbot_id: BOT-001\nstatus: failed\nattempt: 2\n"
+                + "started_at: 2025-01-01T10:00:00.956Z\nfinished_at: 2025-01-01T10:00:02.456Z\nduration_ms: 1500\n"
+                + "exit_code: 1\nagent: command\ncost_usd: 0.25\ninput_tokens: 100\noutput_tokens: 20\n"
+                + "session_id: \"sess: 1\"\nclaim: o-1-2-ab/3\ntask_file: \"my task.md\"\n---\n"), text);
+        assertTrue(text.endsWith("\n## Error\n\nboom: it broke\n"), text);
+        TaskResponse back = rf.read("BOT-001", "T-1").orElseThrow();
+        assertEquals(TaskStatus.FAILED, back.status());
+        assertEquals("partial output\n## Error\nin the output", back.output());
+        assertEquals("boom: it broke", back.error());
+        assertEquals("sess: 1", back.sessionId());
+        assertEquals(0.25, back.costUsd());
+        assertEquals(t, back.finishedAt());
+        assertTrue(rf.findByClaim("BOT-001", "T-1", "o-1-2-ab/3").isPresent());
+        assertTrue(rf.findByClaim("BOT-001", "T-1", "o-9-9-ff/1").isEmpty());
+    }
+
+    @Test
+    void aSecondResponseGetsASuffixAndNothingIsOverwritten(@TempDir Path hive) throws Exception {
+        ResponseFiles rf = new ResponseFiles(new HiveLayout(hive));
+        Instant t = Instant.parse("2025-01-01T10:00:00Z");
+        Path first = rf.write(response("T-1", TaskStatus.COMPLETED, "one", null, t), "a/1", null);
+        String before = Files.readString(first);
+        Path second = rf.write(response("T-1", TaskStatus.COMPLETED, "two", null, t.plusSeconds(1)), "b/1", null);
+        Path third = rf.write(response("T-1", TaskStatus.REJECTED, "", "bad", t.plusSeconds(2)), "c/1", null);
+        assertEquals("T-1-2.response.md", second.getFileName().toString());
+        assertEquals("T-1-3.response.md", third.getFileName().toString());
+        assertEquals(before, Files.readString(first));
+        assertEquals("T-1-2", rf.read("BOT-001", "T-1-2").orElseThrow().taskId());
+        assertTrue(rf.findByClaim("BOT-001", "T-1", "c/1").orElseThrow().endsWith("T-1-3.response.md"));
+        List<TaskResponse> all = rf.list("BOT-001", 2);
+        assertEquals(List.of("T-1-3", "T-1-2"), all.stream().map(TaskResponse::taskId).toList());
+        assertNull(all.get(1).error());
+        assertEquals("bad", all.get(0).error());
+        assertTrue(rf.read("BOT-001", "../x").isEmpty());
+        assertTrue(rf.list("BOT-002", 5).isEmpty());
+    }
+}

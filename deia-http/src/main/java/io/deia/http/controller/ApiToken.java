@@ -1,0 +1,93 @@
+package io.deia.http.controller;
+
+import io.deia.core.DeiaException;
+import io.deia.core.HiveLayout;
+import io.deia.core.io.AtomicFiles;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.FileSystems;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.security.MessageDigest;
+import java.security.SecureRandom;
+import java.util.Base64;
+import java.util.Set;
+
+/**
+ * The controller's API token, kept in {@link HiveLayout#tokenFile()}: 256 random bits from
+ * {@link SecureRandom}, base64url, created on first start with file mode 0600 (atomically, never
+ * readable by others even for an instant) and reused afterwards. Comparison is constant-time.
+ * The token's value is never logged and {@link #toString()} does not show it.
+ */
+public final class ApiToken {
+    private static final Logger log = LoggerFactory.getLogger(ApiToken.class);
+    private static final Set<PosixFilePermission> OWNER_ONLY = PosixFilePermissions.fromString("rw-------");
+
+    private final byte[] value;
+
+    private ApiToken(String value) {
+        this.value = value.getBytes(StandardCharsets.UTF_8);
+    }
+
+    /**
+     * Reads the hive's token, creating it first when there is none. A token file readable by
+     * others is tightened to 0600 (and logged).
+     *
+     * @throws DeiaException when the file cannot be read or written, or holds no token
+     */
+    public static ApiToken loadOrCreate(HiveLayout hive) {
+        Path file = hive.tokenFile();
+        if (!Files.exists(file)) {
+            byte[] random = new byte[32];
+            new SecureRandom().nextBytes(random);
+            String token = Base64.getUrlEncoder().withoutPadding().encodeToString(random);
+            if (AtomicFiles.writeNewSecret(file, (token + "\n").getBytes(StandardCharsets.UTF_8))) {
+                log.info("created API token file {} (mode 0600)", file);
+            }
+        }
+        tighten(file);
+        String token = AtomicFiles.readString(file).trim();
+        if (token.length() < 16) {
+            throw DeiaException.unprocessable("token file %s holds no usable token (at least 16 characters)", file);
+        }
+        return new ApiToken(token);
+    }
+
+    /** True when {@code candidate} is the token; takes the same time wherever the first difference is. */
+    public boolean matches(String candidate) {
+        if (candidate == null) {
+            return false;
+        }
+        return MessageDigest.isEqual(value, candidate.getBytes(StandardCharsets.UTF_8));
+    }
+
+    /** The token itself: for the one URL printed at start-up and for tests; never log it. */
+    public String reveal() {
+        return new String(value, StandardCharsets.UTF_8);
+    }
+
+    @Override
+    public String toString() {
+        return "ApiToken[****]";
+    }
+
+    private static void tighten(Path file) {
+        if (!FileSystems.getDefault().supportedFileAttributeViews().contains("posix")) {
+            return;
+        }
+        try {
+            Set<PosixFilePermission> perms = Files.getPosixFilePermissions(file);
+            if (!perms.equals(OWNER_ONLY)) {
+                Files.setPosixFilePermissions(file, OWNER_ONLY);
+                log.warn("token file {} had mode {}; set to rw-------", file, PosixFilePermissions.toString(perms));
+            }
+        } catch (IOException e) {
+            throw DeiaException.io("cannot check permissions of", file, e);
+        }
+    }
+}

@@ -1,0 +1,266 @@
+package io.deia.http.controller;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.deia.core.BotIds;
+import io.deia.core.DeiaException;
+import io.deia.core.agent.TurnResult;
+import io.deia.core.chat.HistoryStore;
+import io.deia.core.chat.MessageRouter;
+import io.deia.core.config.DeiaConfig;
+import io.deia.core.config.Profile;
+import io.deia.core.io.Json;
+import io.deia.core.launch.BotLauncher;
+import io.deia.core.registry.BotRecord;
+import io.deia.core.registry.ServiceRegistry;
+import io.deia.core.task.TaskQueue;
+import io.deia.http.common.HttpErrors;
+import io.deia.http.common.JsonResponses;
+import io.deia.http.common.MethodRouter;
+import io.deia.http.common.RequestBodies;
+import org.eclipse.jetty.server.Handler;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.util.Callback;
+import org.eclipse.jetty.util.Fields;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * The controller's REST endpoints. Each one translates HTTP to a call on the launcher, the
+ * registry, the router, the task queue or the history store; none runs anything named by the
+ * request (launch takes a profile name from the config, never a command line).
+ */
+final class ControllerApi {
+    private static final Logger log = LoggerFactory.getLogger(ControllerApi.class);
+    private static final String BOT_ID = "deia.botId";
+
+    private final DeiaConfig config;
+    private final ServiceRegistry registry;
+    private final BotLauncher launcher;
+    private final TaskQueue tasks;
+    private final MessageRouter router;
+    private final HistoryStore history;
+    private final Duration statusTimeout;
+    private final Instant startedAt = Instant.now();
+
+    ControllerApi(DeiaConfig config, ServiceRegistry registry, BotLauncher launcher, TaskQueue tasks,
+                  MessageRouter router, Duration statusTimeout) {
+        this.config = config;
+        this.registry = registry;
+        this.launcher = launcher;
+        this.tasks = tasks;
+        this.router = router;
+        this.history = router.history();
+        this.statusTimeout = statusTimeout;
+    }
+
+    Handler health() {
+        return new MethodRouter().get((req, resp, cb) -> JsonResponses.send(resp, cb, 200,
+                Map.of("status", "ok", "uptime_s", Duration.between(startedAt, Instant.now()).toSeconds())));
+    }
+
+    Handler bots() {
+        return new MethodRouter().get((req, resp, cb) -> {
+            List<BotRecord> records = registry.list();
+            List<CompletableFuture<Optional<JsonNode>>> lives = new ArrayList<>();
+            for (BotRecord r : records) {
+                lives.add(router.liveStatus(r, statusTimeout));
+            }
+            List<ObjectNode> out = new ArrayList<>();
+            for (int i = 0; i < records.size(); i++) {
+                out.add(view(records.get(i), lives.get(i).join()));
+            }
+            JsonResponses.send(resp, cb, 200, Map.of("bots", out));
+        });
+    }
+
+    Handler profiles() {
+        return new MethodRouter().get((req, resp, cb) -> {
+            List<Map<String, Object>> out = new ArrayList<>();
+            for (Profile p : config.profiles().values()) {
+                Map<String, Object> m = new LinkedHashMap<>();
+                m.put("name", p.name());
+                m.put("agent", p.agent().id());
+                m.put("model", p.model());
+                out.add(m);
+            }
+            JsonResponses.send(resp, cb, 200, Map.of("profiles", out));
+        });
+    }
+
+    /** Everything under {@code /api/bot/}: {@code launch} and {@code {id}/<action>}. */
+    Handler botRoutes() {
+        MethodRouter launch = new MethodRouter().post(this::launch);
+        Map<String, MethodRouter> actions = new LinkedHashMap<>();
+        actions.put("stop", new MethodRouter().post(this::stop));
+        actions.put("status", new MethodRouter().get(this::status));
+        actions.put("message", new MethodRouter().post(this::message));
+        actions.put("interrupt", new MethodRouter().post(this::interrupt));
+        actions.put("tasks", new MethodRouter().get(this::listTasks).post(this::submitTask));
+        actions.put("history", new MethodRouter().get(this::history));
+        return new Handler.Abstract() {
+            @Override
+            public boolean handle(Request request, Response response, Callback callback) throws Exception {
+                String rest = request.getHttpURI().getPath().substring("/api/bot/".length());
+                String[] parts = rest.split("/", -1);
+                if (parts.length == 1 && parts[0].equals("launch")) {
+                    return launch.handle(request, response, callback);
+                }
+                MethodRouter action = parts.length == 2 ? actions.get(parts[1]) : null;
+                if (action == null) {
+                    HttpErrors.send(response, callback, io.deia.core.ErrorCode.NOT_FOUND,
+                            "no such endpoint: " + request.getMethod() + " " + request.getHttpURI().getPath());
+                    return true;
+                }
+                try {
+                    request.setAttribute(BOT_ID, BotIds.requireValid(decode(parts[0])));
+                } catch (DeiaException e) {
+                    HttpErrors.send(response, callback, e);
+                    return true;
+                }
+                return action.handle(request, response, callback);
+            }
+        };
+    }
+
+    private static String decode(String segment) {
+        return org.eclipse.jetty.util.URIUtil.decodePath(segment);
+    }
+
+    private static String botId(Request request) {
+        return (String) request.getAttribute(BOT_ID);
+    }
+
+    private void launch(Request req, Response resp, Callback cb) {
+        JsonNode body = RequestBodies.readJsonObject(req, config.maxBodyBytes());
+        String botId = BotIds.requireValid(RequestBodies.requireText(body, "bot_id"));
+        String profileName = RequestBodies.requireText(body, "profile");
+        config.requireProfile(profileName);
+        registry.get(botId).filter(r -> r.state().isLive() && r.pid() > 0).ifPresent(r -> {
+            throw DeiaException.conflict("bot %s is already running (pid %d, port %d)", botId, r.pid(), r.port());
+        });
+        log.info("[{}] launch requested with profile {}", botId, profileName);
+        BotRecord rec = launcher.launch(botId, profileName);
+        router.follow(botId);
+        JsonResponses.send(resp, cb, 201, view(rec, router.liveStatus(rec, statusTimeout).join()));
+    }
+
+    private void stop(Request req, Response resp, Callback cb) {
+        String botId = botId(req);
+        requireRegistered(botId);
+        log.info("[{}] stop requested", botId);
+        BotRecord rec = launcher.stop(botId);
+        JsonResponses.send(resp, cb, 200, view(rec, Optional.empty()));
+    }
+
+    private void status(Request req, Response resp, Callback cb) {
+        BotRecord rec = requireRegistered(botId(req));
+        JsonResponses.send(resp, cb, 200, view(rec, router.liveStatus(rec, statusTimeout).join()));
+    }
+
+    private void message(Request req, Response resp, Callback cb) throws InterruptedException {
+        String botId = botId(req);
+        JsonNode body = RequestBodies.readJsonObject(req, config.maxBodyBytes());
+        String text = RequestBodies.requireText(body, "text");
+        String clientMsgId = RequestBodies.optionalText(body, "client_msg_id");
+        Duration turn = registry.get(botId).flatMap(r -> config.profile(r.profile()))
+                .map(Profile::timeout).orElse(Duration.ofMinutes(10));
+        CompletableFuture<TurnResult> done = router.send(botId, text, clientMsgId);
+        TurnResult result;
+        try {
+            // The bot enforces the turn timeout itself; the margin covers the way there and back.
+            result = done.get(turn.toMillis() + 30_000, TimeUnit.MILLISECONDS);
+        } catch (ExecutionException e) {
+            throw HttpErrors.toDeia(e.getCause());
+        } catch (TimeoutException e) {
+            throw DeiaException.timeout("bot %s did not answer within %d s", botId, turn.toSeconds() + 30);
+        }
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("reply", result.text());
+        out.put("result", result);
+        JsonResponses.send(resp, cb, 200, out);
+    }
+
+    private void interrupt(Request req, Response resp, Callback cb) {
+        boolean interrupted = router.interrupt(botId(req));
+        JsonResponses.send(resp, cb, 200, Map.of("interrupted", interrupted));
+    }
+
+    private void listTasks(Request req, Response resp, Callback cb) {
+        String botId = botId(req);
+        requireRegistered(botId);
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("pending", tasks.pending(botId));
+        out.put("responses", tasks.responses(botId, intParam(req, "limit", 50, 1, 500)));
+        JsonResponses.send(resp, cb, 200, out);
+    }
+
+    private void submitTask(Request req, Response resp, Callback cb) {
+        String botId = botId(req);
+        String markdown = RequestBodies.readUtf8(req, config.maxBodyBytes());
+        requireRegistered(botId);
+        String taskId = tasks.submit(botId, markdown);
+        log.info("[{}] task {} submitted over the API", botId, taskId);
+        JsonResponses.send(resp, cb, 201, Map.of("task_id", taskId));
+    }
+
+    private void history(Request req, Response resp, Callback cb) {
+        String botId = botId(req);
+        int limit = intParam(req, "limit", 50, 1, HistoryStore.MAX_PAGE);
+        String before = Request.extractQueryParameters(req).getValue("before");
+        Long beforeSeq = null;
+        if (before != null && !before.isEmpty()) {
+            try {
+                beforeSeq = Long.parseLong(before);
+            } catch (NumberFormatException e) {
+                throw DeiaException.invalid("before must be a number, was '%s'", before.length() > 40 ? before.substring(0, 40) : before);
+            }
+        }
+        HistoryStore.Page page = history.read(botId, beforeSeq, limit);
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("messages", page.messages());
+        out.put("next_before", page.nextBefore());
+        JsonResponses.send(resp, cb, 200, out);
+    }
+
+    private BotRecord requireRegistered(String botId) {
+        return registry.get(botId).orElseThrow(() -> DeiaException.notFound("no bot %s is registered", botId));
+    }
+
+    private static int intParam(Request req, String name, int dflt, int min, int max) {
+        Fields q = Request.extractQueryParameters(req);
+        String v = q.getValue(name);
+        if (v == null || v.isEmpty()) {
+            return dflt;
+        }
+        try {
+            int n = Integer.parseInt(v);
+            if (n < min || n > max) {
+                throw DeiaException.invalid("%s must be %d..%d, was %d", name, min, max, n);
+            }
+            return n;
+        } catch (NumberFormatException e) {
+            throw DeiaException.invalid("%s must be a number", name);
+        }
+    }
+
+    /** A registry entry as JSON (snake_case, with {@code status}) plus the bot's live {@code /status} or null. */
+    static ObjectNode view(BotRecord rec, Optional<JsonNode> live) {
+        ObjectNode node = Json.mapper().valueToTree(rec);
+        node.set("live", live.orElse(null));
+        return node;
+    }
+}

@@ -1,0 +1,308 @@
+package io.deia.http.controller;
+
+import io.deia.core.DeiaException;
+import io.deia.core.HiveLayout;
+import io.deia.core.chat.MessageRouter;
+import io.deia.core.config.DeiaConfig;
+import io.deia.core.launch.BotLauncher;
+import io.deia.core.registry.ServiceRegistry;
+import io.deia.core.task.TaskQueue;
+import io.deia.http.common.HttpErrors;
+import io.deia.http.common.JsonErrorHandler;
+import org.eclipse.jetty.http.pathmap.PathSpec;
+import org.eclipse.jetty.server.HttpConfiguration;
+import org.eclipse.jetty.server.HttpConnectionFactory;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.server.handler.ContextHandler;
+import org.eclipse.jetty.server.handler.PathMappingsHandler;
+import org.eclipse.jetty.server.handler.ResourceHandler;
+import org.eclipse.jetty.util.Fields;
+import org.eclipse.jetty.util.resource.Resource;
+import org.eclipse.jetty.util.resource.ResourceFactory;
+import org.eclipse.jetty.util.thread.QueuedThreadPool;
+import org.eclipse.jetty.websocket.server.WebSocketUpgradeHandler;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.LinkedHashSet;
+import java.util.Locale;
+import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * The controller behind {@code serve}: REST API, WebSocket {@code /ws} and the dashboard, on Jetty
+ * 12 core handlers, bound to 127.0.0.1 unless told otherwise. See {@code docs/http-api.md} for
+ * every endpoint.
+ *
+ * <p>The server does not own the launcher, registry, task queue or router it is given: closing it
+ * stops HTTP only, so bots keep running and the caller decides what else to stop.
+ *
+ * <pre>{@code
+ * try (ControllerServer server = ControllerServer.builder(hive, config, registry, launcher, tasks, router)
+ *         .port(8080).build().start()) {
+ *     System.out.println(server.dashboardUrl());
+ * }
+ * }</pre>
+ */
+public final class ControllerServer implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(ControllerServer.class);
+
+    /** Classpath folder of the dashboard's static files. */
+    public static final String DASHBOARD_RESOURCES = "io/deia/http/dashboard/";
+
+    private final Builder settings;
+    private final Server server;
+    private final EventHub hub;
+    private final ScheduledExecutorService pinger;
+    private final ExecutorService blockingWork;
+    private ServerConnector connector;
+    private ApiToken token;
+    private MessageRouter.Subscription subscription;
+
+    private ControllerServer(Builder b) {
+        this.settings = b;
+        QueuedThreadPool threads = new QueuedThreadPool(b.maxThreads, 2);
+        threads.setName("deia-controller");
+        this.server = new Server(threads);
+        this.hub = new EventHub(b.replayBuffer, Instant.now());
+        AtomicInteger n = new AtomicInteger();
+        this.pinger = Executors.newSingleThreadScheduledExecutor(r -> daemon(r, "deia-ws-ping"));
+        this.blockingWork = Executors.newCachedThreadPool(r -> daemon(r, "deia-ws-work-" + n.incrementAndGet()));
+    }
+
+    private static Thread daemon(Runnable r, String name) {
+        Thread t = new Thread(r, name);
+        t.setDaemon(true);
+        return t;
+    }
+
+    /** A builder; every collaborator is required. */
+    public static Builder builder(HiveLayout hive, DeiaConfig config, ServiceRegistry registry, BotLauncher launcher,
+                                  TaskQueue tasks, MessageRouter router) {
+        return new Builder(hive, config, registry, launcher, tasks, router);
+    }
+
+    /**
+     * Loads (or creates) the token, subscribes to the router and starts listening.
+     *
+     * @return this
+     * @throws DeiaException {@code UNAVAILABLE} when the address cannot be bound
+     */
+    public ControllerServer start() {
+        token = ApiToken.loadOrCreate(settings.hive);
+        subscription = settings.router.subscribeAll(hub);
+        HttpConfiguration http = new HttpConfiguration();
+        http.setSendServerVersion(false);
+        connector = new ServerConnector(server, 1, 1, new HttpConnectionFactory(http));
+        connector.setHost(settings.bind);
+        connector.setPort(settings.port);
+        connector.setIdleTimeout(settings.idleTimeout.toMillis());
+        server.addConnector(connector);
+        server.setErrorHandler(new JsonErrorHandler());
+        // A root context gives the resource handler its path-in-context and the WebSocket container its home.
+        ContextHandler root = new ContextHandler("/");
+        root.setHandler(webSockets(root, routes()));
+        server.setHandler(new AccessGuard(token, this::allowedOrigins, root));
+        server.setStopTimeout(2000);
+        try {
+            server.start();
+        } catch (Exception e) {
+            close();
+            throw new DeiaException(io.deia.core.ErrorCode.UNAVAILABLE,
+                    "cannot listen on " + settings.bind + ":" + settings.port + ": " + e.getMessage(), e);
+        }
+        log.info("controller listening on {}", baseUrl());
+        return this;
+    }
+
+    private PathMappingsHandler routes() {
+        ControllerApi api = new ControllerApi(settings.config, settings.registry, settings.launcher, settings.tasks,
+                settings.router, settings.statusTimeout);
+        PathMappingsHandler routes = new PathMappingsHandler();
+        routes.addMapping(PathSpec.from("/health"), api.health());
+        routes.addMapping(PathSpec.from("/api/bots"), api.bots());
+        routes.addMapping(PathSpec.from("/api/profiles"), api.profiles());
+        routes.addMapping(PathSpec.from("/api/bot/*"), api.botRoutes());
+        routes.addMapping(PathSpec.from("/api/*"), new org.eclipse.jetty.server.Handler.Abstract() {
+            @Override
+            public boolean handle(Request request, org.eclipse.jetty.server.Response response,
+                                  org.eclipse.jetty.util.Callback callback) {
+                HttpErrors.send(response, callback, io.deia.core.ErrorCode.NOT_FOUND,
+                        "no such endpoint: " + request.getMethod() + " " + request.getHttpURI().getPath());
+                return true;
+            }
+        });
+        routes.addMapping(PathSpec.from("/"), dashboard());
+        return routes;
+    }
+
+    private ResourceHandler dashboard() {
+        ResourceHandler files = new ResourceHandler();
+        Resource base = ResourceFactory.of(server).newClassLoaderResource(DASHBOARD_RESOURCES);
+        if (base == null) {
+            throw DeiaException.internal("dashboard resources " + DASHBOARD_RESOURCES + " are not on the class path", null);
+        }
+        files.setBaseResource(base);
+        files.setWelcomeFiles("index.html");
+        files.setDirAllowed(false);
+        files.setCacheControl("no-cache");
+        return files;
+    }
+
+    private WebSocketUpgradeHandler webSockets(ContextHandler context, PathMappingsHandler routes) {
+        WebSocketUpgradeHandler ws = WebSocketUpgradeHandler.from(server, context, container -> {
+            container.setIdleTimeout(settings.idleTimeout);
+            container.setMaxTextMessageSize(settings.config.maxMessageBytes() * 2L + 4096);
+            container.setMaxBinaryMessageSize(1024);
+            container.addMapping("/ws", (req, resp, cb) -> {
+                Fields query = Request.extractQueryParameters(req);
+                String last = query.getValue("last_event_id");
+                Long lastEventId = null;
+                if (last != null && !last.isEmpty()) {
+                    try {
+                        lastEventId = Long.parseLong(last);
+                    } catch (NumberFormatException e) {
+                        HttpErrors.send(resp, cb, io.deia.core.ErrorCode.INVALID_ARGUMENT, "last_event_id must be a number");
+                        return null;
+                    }
+                }
+                return new ChatSocket(hub, settings.router, blockingWork, pinger, settings.pingInterval.toMillis(),
+                        lastEventId);
+            });
+        });
+        ws.setHandler(routes);
+        return ws;
+    }
+
+    private Set<String> allowedOrigins() {
+        Set<String> origins = new LinkedHashSet<>();
+        int p = port();
+        origins.add("http://127.0.0.1:" + p);
+        origins.add("http://localhost:" + p);
+        origins.add("http://" + settings.bind.toLowerCase(Locale.ROOT) + ":" + p);
+        return origins;
+    }
+
+    /** The port listened on (the real one when 0 was asked for). */
+    public int port() {
+        return connector == null ? settings.port : connector.getLocalPort();
+    }
+
+    /** {@code http://<bind>:<port>}. */
+    public String baseUrl() {
+        String host = settings.bind.equals("0.0.0.0") ? "127.0.0.1" : settings.bind;
+        return "http://" + host + ":" + port();
+    }
+
+    /** The URL that opens the dashboard and hands it the token ({@code /?token=…}). Print it; do not log it. */
+    public String dashboardUrl() {
+        return baseUrl() + "/?token=" + token.reveal();
+    }
+
+    /** The API token (for the command line that prints the URL and for tests). */
+    public ApiToken token() {
+        return token;
+    }
+
+    /** The id of the newest event sent to dashboards. */
+    public long lastEventId() {
+        return hub.lastEventId();
+    }
+
+    /** Stops listening; bots, launcher and router are left as they are. */
+    @Override
+    public void close() {
+        if (subscription != null) {
+            subscription.close();
+        }
+        try {
+            server.stop();
+        } catch (Exception e) {
+            log.warn("stopping the controller's HTTP server failed: {}", e.toString());
+        }
+        pinger.shutdownNow();
+        blockingWork.shutdownNow();
+        log.info("controller stopped");
+    }
+
+    /** Settings of a {@link ControllerServer}. */
+    public static final class Builder {
+        private final HiveLayout hive;
+        private final DeiaConfig config;
+        private final ServiceRegistry registry;
+        private final BotLauncher launcher;
+        private final TaskQueue tasks;
+        private final MessageRouter router;
+        private String bind = "127.0.0.1";
+        private int port = 8080;
+        private int replayBuffer = 2000;
+        private Duration pingInterval = Duration.ofSeconds(20);
+        private Duration idleTimeout = Duration.ofSeconds(60);
+        private Duration statusTimeout = Duration.ofMillis(1500);
+        private int maxThreads = 200;
+
+        private Builder(HiveLayout hive, DeiaConfig config, ServiceRegistry registry, BotLauncher launcher,
+                        TaskQueue tasks, MessageRouter router) {
+            this.hive = Objects.requireNonNull(hive, "hive");
+            this.config = Objects.requireNonNull(config, "config");
+            this.registry = Objects.requireNonNull(registry, "registry");
+            this.launcher = Objects.requireNonNull(launcher, "launcher");
+            this.tasks = Objects.requireNonNull(tasks, "tasks");
+            this.router = Objects.requireNonNull(router, "router");
+        }
+
+        /** Address to listen on; 127.0.0.1 by default. */
+        public Builder bind(String address) {
+            this.bind = Objects.requireNonNull(address, "address");
+            return this;
+        }
+
+        /** Port; 8080 by default, 0 for any free one. */
+        public Builder port(int port) {
+            if (port < 0 || port > 65535) {
+                throw DeiaException.invalid("port must be 0..65535, was %d", port);
+            }
+            this.port = port;
+            return this;
+        }
+
+        /** Events kept for reconnecting WebSocket clients (2000). */
+        public Builder replayBuffer(int events) {
+            this.replayBuffer = events;
+            return this;
+        }
+
+        /** How often the server pings each WebSocket (20 s); keep it below the idle timeout. */
+        public Builder pingInterval(Duration interval) {
+            this.pingInterval = interval;
+            return this;
+        }
+
+        /** Connections (HTTP and WebSocket) silent this long are closed (60 s). */
+        public Builder idleTimeout(Duration timeout) {
+            this.idleTimeout = timeout;
+            return this;
+        }
+
+        /** How long a bot's live {@code /status} may take before it is shown as null (1.5 s). */
+        public Builder statusTimeout(Duration timeout) {
+            this.statusTimeout = timeout;
+            return this;
+        }
+
+        public ControllerServer build() {
+            if (pingInterval.compareTo(idleTimeout) >= 0) {
+                throw DeiaException.invalid("ping interval %s must be shorter than the idle timeout %s", pingInterval, idleTimeout);
+            }
+            return new ControllerServer(this);
+        }
+    }
+}

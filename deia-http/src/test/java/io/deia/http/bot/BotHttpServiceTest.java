@@ -1,0 +1,307 @@
+package io.deia.http.bot;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.deia.core.HiveLayout;
+import io.deia.core.agent.AgentContext;
+import io.deia.core.agent.Agents;
+import io.deia.core.bot.BotRuntime;
+import io.deia.core.config.AgentType;
+import io.deia.core.config.DeiaConfig;
+import io.deia.core.config.Profile;
+import io.deia.core.io.Json;
+import io.deia.core.registry.JsonFileServiceRegistry;
+import io.deia.core.task.FileTaskQueue;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.BufferedReader;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The per-bot HTTP contract over real HTTP, against a real runtime with a real command agent. */
+class BotHttpServiceTest {
+    /** "wait…" holds the turn until the gate file exists, "fail…" exits 3, "slow…" outlives the 1 s turn timeout. */
+    private static final String SCRIPT = "p=$(cat); "
+            + "case \"$p\" in wait*) while [ ! -e \"$1\" ]; do sleep 0.02; done;; fail*) echo \"broken: $p\" >&2; exit 3;; "
+            + "slow*) sleep 5;; esac; printf '%s\\n' \"line1:$p\"; printf 'line2'";
+
+    @TempDir
+    Path dir;
+
+    private final HttpClient http = HttpClient.newHttpClient();
+    private BotRuntime runtime;
+    private BotHttpService service;
+    private Path gate;
+    private HiveLayout hive;
+
+    @AfterEach
+    void tearDown() {
+        if (runtime != null) {
+            runtime.close();
+        }
+        if (service != null) {
+            service.close();
+        }
+    }
+
+    private void start(int queueCapacity, int timeoutS) {
+        hive = new HiveLayout(dir.resolve("hive"));
+        gate = dir.resolve("gate");
+        Profile profile = new Profile("scripted", AgentType.COMMAND, "/bin/sh", List.of("-c", SCRIPT, "sh",
+                gate.toString()), "stdin", null, null, null, null, null, null, timeoutS, 1, 10, queueCapacity, null,
+                null, null, null);
+        DeiaConfig config = new DeiaConfig(null, null, null, 4096, 1000, 2000, Map.of("scripted", profile));
+        Profile named = config.requireProfile("scripted");
+        runtime = BotRuntime.builder().botId("BOT-007").profile(named).config(config).hive(hive)
+                .registry(new JsonFileServiceRegistry(hive, config))
+                .agent(Agents.create(new AgentContext("BOT-007", named, hive, System.getenv()))).port(0).build();
+        service = BotHttpService.builder(runtime).port(0).stopGrace(Duration.ofMillis(200))
+                .idleTimeout(Duration.ofMillis(700)).build().start();
+        runtime.start();
+    }
+
+    private HttpResponse<String> get(String path) throws Exception {
+        return http.send(HttpRequest.newBuilder(URI.create(service.url() + path)).GET().build(),
+                HttpResponse.BodyHandlers.ofString());
+    }
+
+    private HttpResponse<String> post(String path, String body) throws Exception {
+        return http.send(HttpRequest.newBuilder(URI.create(service.url() + path))
+                .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    private HttpResponse<String> postBytes(String path, byte[] body) throws Exception {
+        return http.send(HttpRequest.newBuilder(URI.create(service.url() + path))
+                .POST(HttpRequest.BodyPublishers.ofByteArray(body)).build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    private static JsonNode json(HttpResponse<String> r) {
+        return Json.readTree(r.body(), "response");
+    }
+
+    private static void assertError(HttpResponse<String> r, int status, String code) {
+        assertEquals(status, r.statusCode(), r.body());
+        assertTrue(r.headers().firstValue("content-type").orElse("").startsWith("application/json"));
+        assertEquals(code, json(r).path("error").path("code").asText(), r.body());
+        assertFalse(json(r).path("error").path("message").asText().isEmpty());
+    }
+
+    @Test
+    void healthAndStatus() throws Exception {
+        start(4, 30);
+        HttpResponse<String> health = get("/health");
+        assertEquals(200, health.statusCode());
+        assertEquals("ok", json(health).path("status").asText());
+        assertEquals("BOT-007", json(health).path("bot_id").asText());
+        assertEquals(ProcessHandle.current().pid(), json(health).path("pid").asLong());
+
+        JsonNode status = json(get("/status"));
+        for (String field : List.of("bot_id", "state", "current_task", "queue_depth", "messages_waiting", "pid", "port",
+                "uptime_s", "profile", "agent", "tasks_completed", "tasks_failed", "tasks_rejected",
+                "messages_completed", "cost_usd", "input_tokens", "output_tokens", "started_at", "agent_health")) {
+            assertTrue(status.has(field), "status has " + field + ": " + status);
+        }
+        assertEquals("idle", status.path("state").asText());
+        assertTrue(status.path("current_task").isNull());
+        assertEquals("scripted", status.path("profile").asText());
+        assertEquals("command", status.path("agent_health").path("type").asText());
+    }
+
+    @Test
+    void messageRepliesWithTheAgentsText() throws Exception {
+        start(4, 30);
+        HttpResponse<String> r = post("/message", "{\"text\":\"hi there\",\"client_msg_id\":\"c-1\"}");
+        assertEquals(200, r.statusCode(), r.body());
+        JsonNode body = json(r);
+        assertEquals("line1:hi there\nline2", body.path("reply").asText());
+        assertEquals("completed", body.path("result").path("status").asText());
+        assertEquals(0, body.path("result").path("exit_code").asInt());
+        assertEquals(1, json(get("/status")).path("messages_completed").asInt());
+    }
+
+    @Test
+    void messageStreamsEventsAsNdjsonWithTheResultLast() throws Exception {
+        start(4, 30);
+        HttpResponse<java.util.stream.Stream<String>> r = http.send(
+                HttpRequest.newBuilder(URI.create(service.url() + "/message?stream=true"))
+                        .POST(HttpRequest.BodyPublishers.ofString("{\"text\":\"streamed\"}")).build(),
+                HttpResponse.BodyHandlers.ofLines());
+        assertEquals(200, r.statusCode());
+        assertTrue(r.headers().firstValue("content-type").orElse("").startsWith("application/x-ndjson"));
+        List<JsonNode> lines = r.body().map(l -> Json.readTree(l, "line")).toList();
+        assertTrue(lines.size() >= 2, lines.toString());
+        assertEquals("text_delta", lines.get(0).path("type").asText());
+        assertEquals("line1:streamed\n", lines.get(0).path("text").asText());
+        JsonNode last = lines.get(lines.size() - 1);
+        assertEquals("result", last.path("type").asText());
+        assertEquals("completed", last.path("result").path("status").asText());
+        assertEquals("line1:streamed\nline2", last.path("result").path("text").asText());
+        assertEquals(1, lines.stream().filter(l -> "result".equals(l.path("type").asText())).count());
+    }
+
+    @Test
+    void streamedFailureStillEndsWithTheResultLine() throws Exception {
+        start(4, 30);
+        HttpResponse<String> r = post("/message?stream=true", "{\"text\":\"fail hard\"}");
+        assertEquals(200, r.statusCode());
+        String[] lines = r.body().strip().split("\n");
+        JsonNode last = Json.readTree(lines[lines.length - 1], "line");
+        assertEquals("failed", last.path("result").path("status").asText());
+    }
+
+    @Test
+    void badRequestsAreRefusedWithTheRightStatus() throws Exception {
+        start(4, 30);
+        assertError(post("/message", "{not json"), 400, "invalid_argument");
+        assertError(post("/message", "{\"client_msg_id\":\"x\"}"), 400, "invalid_argument");
+        assertError(post("/message", "{\"text\":42}"), 400, "invalid_argument");
+        assertError(post("/message", "[1,2]"), 400, "invalid_argument");
+        assertError(post("/message", ""), 400, "invalid_argument");
+        assertError(post("/message", "{\"text\":\"   \"}"), 400, "invalid_argument");
+        assertError(postBytes("/message", new byte[]{'{', '"', 't', 'e', 'x', 't', '"', ':', '"', (byte) 0xC3, (byte) 0x28, '"', '}'}),
+                400, "invalid_argument");
+        assertError(post("/message", "{\"text\":\"" + "a".repeat(1001) + "\"}"), 413, "payload_too_large");
+        assertError(post("/message", "{\"text\":\"" + "a".repeat(3000) + "\"}"), 413, "payload_too_large");
+        assertError(post("/message?stream=true", "{\"text\":\"" + "a".repeat(1001) + "\"}"), 413, "payload_too_large");
+        assertError(get("/nowhere"), 404, "not_found");
+        HttpResponse<String> wrongMethod = get("/message");
+        assertError(wrongMethod, 405, "method_not_allowed");
+        assertEquals("POST", wrongMethod.headers().firstValue("allow").orElse(""));
+        assertError(post("/health", "{}"), 405, "method_not_allowed");
+        assertError(get("/events?after=abc"), 400, "invalid_argument");
+    }
+
+    @Test
+    void agentFailureIs500WithTheReasonAndTimeoutIs504() throws Exception {
+        start(4, 1);
+        HttpResponse<String> failed = post("/message", "{\"text\":\"fail please\"}");
+        assertError(failed, 500, "internal");
+        assertTrue(json(failed).path("error").path("message").asText().contains("broken: fail please"), failed.body());
+        assertEquals("failed", json(failed).path("result").path("status").asText());
+
+        HttpResponse<String> slow = post("/message", "{\"text\":\"slow one\"}");
+        assertError(slow, 504, "timeout");
+        assertEquals("timeout", json(slow).path("result").path("status").asText());
+    }
+
+    @Test
+    void fullQueueIs429AndInterruptEndsTheTurn() throws Exception {
+        start(1, 30);
+        CompletableFuture<HttpResponse<String>> first = http.sendAsync(
+                HttpRequest.newBuilder(URI.create(service.url() + "/message"))
+                        .POST(HttpRequest.BodyPublishers.ofString("{\"text\":\"wait here\"}")).build(),
+                HttpResponse.BodyHandlers.ofString());
+        await().until(() -> "busy".equals(json(get("/status")).path("state").asText())
+                && json(get("/status")).path("agent_health").has("pid"));
+        CompletableFuture<HttpResponse<String>> second = http.sendAsync(
+                HttpRequest.newBuilder(URI.create(service.url() + "/message"))
+                        .POST(HttpRequest.BodyPublishers.ofString("{\"text\":\"queued\"}")).build(),
+                HttpResponse.BodyHandlers.ofString());
+        await().until(() -> json(get("/status")).path("messages_waiting").asInt() == 1);
+        assertError(post("/message", "{\"text\":\"one too many\"}"), 429, "too_many_requests");
+
+        HttpResponse<String> interrupted = post("/interrupt", "");
+        assertEquals(200, interrupted.statusCode());
+        assertTrue(json(interrupted).path("interrupted").asBoolean());
+        HttpResponse<String> firstReply = first.get();
+        assertEquals(200, firstReply.statusCode(), firstReply.body());
+        assertEquals("interrupted", json(firstReply).path("result").path("status").asText());
+        assertEquals("line1:queued\nline2", json(second.get()).path("reply").asText());
+        assertFalse(json(post("/interrupt", "")).path("interrupted").asBoolean());
+    }
+
+    @Test
+    void longTurnOutlivesTheIdleTimeout() throws Exception {
+        start(4, 30);
+        CompletableFuture<HttpResponse<String>> reply = http.sendAsync(
+                HttpRequest.newBuilder(URI.create(service.url() + "/message"))
+                        .POST(HttpRequest.BodyPublishers.ofString("{\"text\":\"wait past idle\"}")).build(),
+                HttpResponse.BodyHandlers.ofString());
+        await().until(() -> "busy".equals(json(get("/status")).path("state").asText()));
+        // The connector's idle timeout is 700 ms: open the gate only after two of them have passed.
+        long busySince = System.nanoTime();
+        await().pollDelay(Duration.ofMillis(1500)).until(() -> System.nanoTime() - busySince > 1_400_000_000L);
+        Files.createFile(gate);
+        assertEquals(200, reply.get().statusCode(), reply.get().body());
+    }
+
+    @Test
+    void pauseResumeAndEventsReplay() throws Exception {
+        start(4, 30);
+        HttpResponse<String> paused = post("/pause", "");
+        assertEquals(200, paused.statusCode());
+        assertEquals("paused", json(paused).path("state").asText());
+        assertTrue(Files.exists(hive.pauseFile("BOT-007")));
+        HttpResponse<String> resumed = post("/resume", "");
+        assertEquals("idle", json(resumed).path("state").asText());
+        assertFalse(Files.exists(hive.pauseFile("BOT-007")));
+
+        new FileTaskQueue(hive, runtime.config()).submit("BOT-007", "---\ntask_id: t-ev\n---\nevent task\n");
+        await().until(() -> json(get("/status")).path("tasks_completed").asInt() == 1);
+
+        // Replay from the start: status changes and the task's life, in order, with increasing seq.
+        HttpRequest eventsRequest = HttpRequest.newBuilder(URI.create(service.url() + "/events?after=0")).GET().build();
+        HttpResponse<InputStream> events = http.send(eventsRequest, HttpResponse.BodyHandlers.ofInputStream());
+        assertEquals(200, events.statusCode());
+        assertTrue(events.headers().firstValue("content-type").orElse("").startsWith("application/x-ndjson"));
+        List<JsonNode> seen = new ArrayList<>();
+        try (BufferedReader reader = new BufferedReader(new InputStreamReader(events.body(), StandardCharsets.UTF_8))) {
+            String line;
+            while ((line = reader.readLine()) != null) {
+                JsonNode e = Json.readTree(line, "event");
+                seen.add(e);
+                if ("task".equals(e.path("type").asText()) && "completed".equals(e.path("event").asText())) {
+                    break;
+                }
+            }
+            List<String> states = seen.stream().filter(e -> "status".equals(e.path("type").asText()))
+                    .map(e -> e.path("state").asText()).toList();
+            assertTrue(states.containsAll(List.of("starting", "idle", "paused")), states.toString());
+            List<String> taskEvents = seen.stream().filter(e -> "t-ev".equals(e.path("task_id").asText()))
+                    .map(e -> e.path("event").asText()).toList();
+            assertEquals(List.of("claimed", "started", "completed"), taskEvents);
+            long previous = 0;
+            for (JsonNode e : seen) {
+                assertEquals("BOT-007", e.path("bot_id").asText());
+                assertTrue(e.path("seq").asLong() > previous, seen.toString());
+                previous = e.path("seq").asLong();
+            }
+
+            // Live: a new event reaches the open stream; a stop ends it.
+            post("/pause", "");
+            JsonNode live = Json.readTree(reader.readLine(), "event");
+            assertEquals("paused", live.path("state").asText());
+            assertEquals(previous + 1, live.path("seq").asLong());
+
+            HttpResponse<String> stop = post("/stop", "");
+            assertEquals(202, stop.statusCode());
+            assertTrue(json(stop).path("stopping").asBoolean());
+            List<String> rest = new ArrayList<>();
+            while ((line = reader.readLine()) != null) {
+                rest.add(line);
+            }
+            assertTrue(rest.stream().anyMatch(l -> l.contains("\"stopping\"")), rest.toString());
+        }
+        runtime.stopped().get();
+        assertError(post("/message", "{\"text\":\"late\"}"), 503, "unavailable");
+        assertError(post("/pause", ""), 503, "unavailable");
+    }
+}

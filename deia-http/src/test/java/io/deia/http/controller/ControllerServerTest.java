@@ -1,0 +1,396 @@
+package io.deia.http.controller;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.deia.core.HiveLayout;
+import io.deia.core.chat.HistoryStore;
+import io.deia.core.chat.MessageRouter;
+import io.deia.core.config.DeiaConfig;
+import io.deia.core.io.Json;
+import io.deia.core.launch.BotLauncher;
+import io.deia.core.launch.RunnerCommand;
+import io.deia.core.registry.JsonFileServiceRegistry;
+import io.deia.core.task.FileTaskQueue;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.TestMethodOrder;
+
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.net.http.WebSocketHandshakeException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import java.util.stream.Collectors;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The controller end to end: real HTTP and a real WebSocket client against a {@link ControllerServer}
+ * whose bots are real runner processes started by the real {@link BotLauncher}, each running a
+ * {@code command} agent ({@code cat} echoes, {@code tr a-z A-Z} shouts, a shell loop streams slowly).
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class ControllerServerTest {
+    private static final String CONFIG = """
+            {"max_task_bytes": 32768, "max_body_bytes": 65536, "max_message_bytes": 4096,
+             "profiles": {
+               "echo":  {"agent": "command", "executable": "/usr/bin/cat", "start_timeout_s": 60},
+               "upper": {"agent": "command", "executable": "/usr/bin/tr", "args": ["a-z", "A-Z"], "start_timeout_s": 60},
+               "slow":  {"agent": "command", "executable": "/usr/bin/sh",
+                         "args": ["-c", "for i in 1 2 3 4 5 6 7 8; do echo line$i; sleep 0.25; done"], "start_timeout_s": 60}
+             }}
+            """;
+
+    private Path dir;
+    private HiveLayout hive;
+    private JsonFileServiceRegistry registry;
+    private BotLauncher launcher;
+    private MessageRouter router;
+    private ControllerServer server;
+    private String base;
+    private String token;
+    private final HttpClient http = HttpClient.newBuilder().followRedirects(HttpClient.Redirect.NEVER).build();
+
+    @BeforeAll
+    void start() throws Exception {
+        dir = Files.createTempDirectory("deia-controller-test");
+        hive = new HiveLayout(dir.resolve(".deia"));
+        Path configFile = dir.resolve("deia.json");
+        Files.writeString(configFile, CONFIG);
+        DeiaConfig config = DeiaConfig.load(configFile);
+        registry = new JsonFileServiceRegistry(hive, config);
+        launcher = BotLauncher.builder(hive, config, registry, RunnerCommand.currentJvm(TestBotRunner.class.getName()))
+                .configFile(configFile).stopGrace(Duration.ofSeconds(3)).build();
+        router = new MessageRouter(registry, new HistoryStore(hive), config,
+                new MessageRouter.Settings(Duration.ofSeconds(2), Duration.ofMillis(200), 16, Duration.ofSeconds(1)));
+        router.start();
+        server = ControllerServer.builder(hive, config, registry, launcher, new FileTaskQueue(hive, config), router)
+                .port(0).replayBuffer(500).pingInterval(Duration.ofSeconds(1)).idleTimeout(Duration.ofSeconds(5))
+                .build().start();
+        base = server.baseUrl();
+        token = server.token().reveal();
+    }
+
+    @AfterAll
+    void stop() {
+        if (launcher != null) {
+            launcher.stopAll();
+            launcher.close();
+        }
+        if (server != null) {
+            server.close();
+        }
+        if (router != null) {
+            router.close();
+            router.history().close();
+        }
+    }
+
+    private HttpResponse<String> call(String method, String path, String body, String tokenToUse) throws Exception {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(base + path)).timeout(Duration.ofSeconds(90))
+                .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body));
+        if (tokenToUse != null) {
+            b.header("Authorization", "Bearer " + tokenToUse);
+        }
+        return http.send(b.build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    private HttpResponse<String> call(String method, String path, String body) throws Exception {
+        return call(method, path, body, token);
+    }
+
+    private static JsonNode json(HttpResponse<String> resp) {
+        return Json.readTree(resp.body(), "response");
+    }
+
+    private String origin() {
+        return "http://127.0.0.1:" + server.port();
+    }
+
+    @Test
+    @Order(1)
+    void launchesTwoBotsChatsWithEachOverOneSocketRunsATaskAndStopsOne() throws Exception {
+        HttpResponse<String> a = call("POST", "/api/bot/launch", "{\"bot_id\":\"BOT-A\",\"profile\":\"echo\"}");
+        assertEquals(201, a.statusCode(), a.body());
+        assertTrue(json(a).path("pid").asLong() > 0);
+        assertEquals("BOT-A", json(a).path("live").path("bot_id").asText(), a.body());
+        HttpResponse<String> b = call("POST", "/api/bot/launch", "{\"bot_id\":\"BOT-B\",\"profile\":\"upper\"}");
+        assertEquals(201, b.statusCode(), b.body());
+
+        WsClient ws = WsClient.connect(base, null, token, origin());
+        ws.send("{\"type\":\"message\",\"bot_id\":\"BOT-A\",\"text\":\"hello from a\",\"client_msg_id\":\"a1\"}");
+        ws.send("{\"type\":\"message\",\"bot_id\":\"BOT-B\",\"text\":\"hello from b\",\"client_msg_id\":\"b1\"}");
+        JsonNode replyA = ws.waitFor(e -> e.path("type").asText().equals("reply") && e.path("client_msg_id").asText().equals("a1"));
+        JsonNode replyB = ws.waitFor(e -> e.path("type").asText().equals("reply") && e.path("client_msg_id").asText().equals("b1"));
+        assertEquals("BOT-A", replyA.path("bot_id").asText());
+        assertEquals("hello from a", replyA.path("text").asText().trim());
+        assertEquals("BOT-B", replyB.path("bot_id").asText());
+        assertEquals("HELLO FROM B", replyB.path("text").asText().trim());
+        for (JsonNode e : ws.events) {
+            if (e.path("client_msg_id").asText().equals("a1")) {
+                assertEquals("BOT-A", e.path("bot_id").asText(), e.toString());
+                assertFalse(e.toString().contains("HELLO"), e.toString());
+            }
+            if (e.path("client_msg_id").asText().equals("b1")) {
+                assertEquals("BOT-B", e.path("bot_id").asText(), e.toString());
+            }
+        }
+        List<String> a1Types = ws.events.stream().filter(e -> e.path("client_msg_id").asText().equals("a1"))
+                .map(e -> e.path("type").asText()).toList();
+        assertEquals("ack", a1Types.get(0));
+        assertTrue(a1Types.contains("delta"), a1Types.toString());
+        assertIncreasingIds(ws.events);
+
+        // REST chat goes the same way.
+        HttpResponse<String> rest = call("POST", "/api/bot/BOT-B/message", "{\"text\":\"via rest\"}");
+        assertEquals(200, rest.statusCode(), rest.body());
+        assertEquals("VIA REST", json(rest).path("reply").asText().trim());
+
+        // A task submitted over the API reaches the bot, and its events reach the socket.
+        HttpResponse<String> task = call("POST", "/api/bot/BOT-A/tasks", "---\ntask_id: T-CTL-1\n---\nsay hi\n");
+        assertEquals(201, task.statusCode(), task.body());
+        assertEquals("T-CTL-1", json(task).path("task_id").asText());
+        JsonNode done = ws.waitFor(e -> e.path("type").asText().equals("task") && e.path("task_id").asText().equals("T-CTL-1")
+                && e.path("event").asText().equals("completed"));
+        assertEquals("BOT-A", done.path("bot_id").asText());
+        HttpResponse<String> tasks = call("GET", "/api/bot/BOT-A/tasks", null);
+        assertEquals(200, tasks.statusCode());
+        assertEquals("T-CTL-1", json(tasks).path("responses").get(0).path("task_id").asText(), tasks.body());
+
+        HttpResponse<String> hist = call("GET", "/api/bot/BOT-A/history?limit=10", null);
+        assertEquals(200, hist.statusCode());
+        JsonNode messages = json(hist).path("messages");
+        assertEquals("assistant", messages.get(0).path("role").asText(), hist.body());
+        assertEquals("user", messages.get(1).path("role").asText());
+        assertEquals("hello from a", messages.get(1).path("text").asText());
+        HttpResponse<String> older = call("GET", "/api/bot/BOT-A/history?limit=1&before=" + messages.get(0).path("seq").asLong(), null);
+        assertEquals("hello from a", json(older).path("messages").get(0).path("text").asText());
+
+        HttpResponse<String> bots = call("GET", "/api/bots", null);
+        assertEquals(200, bots.statusCode());
+        Set<String> live = new HashSet<>();
+        json(bots).path("bots").forEach(n -> {
+            if (!n.path("live").isNull()) {
+                live.add(n.path("bot_id").asText());
+            }
+        });
+        assertTrue(live.containsAll(Set.of("BOT-A", "BOT-B")), bots.body());
+        HttpResponse<String> profiles = call("GET", "/api/profiles", null);
+        assertEquals(Set.of("echo", "upper", "slow"), names(json(profiles).path("profiles")));
+
+        HttpResponse<String> statusB = call("GET", "/api/bot/BOT-B/status", null);
+        assertEquals(200, statusB.statusCode());
+        assertEquals("BOT-B", json(statusB).path("live").path("bot_id").asText(), statusB.body());
+
+        // Stop one: the API answers once it is down, and watchers see the state change.
+        long botBPid = json(statusB).path("pid").asLong();
+        HttpResponse<String> stopped = call("POST", "/api/bot/BOT-B/stop", null);
+        assertEquals(200, stopped.statusCode(), stopped.body());
+        assertEquals("stopped", json(stopped).path("state").asText());
+        assertFalse(ProcessHandle.of(botBPid).map(ProcessHandle::isAlive).orElse(false));
+        ws.waitFor(e -> e.path("type").asText().equals("status") && e.path("bot_id").asText().equals("BOT-B")
+                && e.path("state").asText().equals("stopped"));
+        HttpResponse<String> after = call("GET", "/api/bot/BOT-B/status", null);
+        assertEquals("stopped", json(after).path("state").asText());
+        assertTrue(json(after).path("live").isNull(), after.body());
+        ws.send("{\"type\":\"message\",\"bot_id\":\"BOT-B\",\"text\":\"anyone?\",\"client_msg_id\":\"b2\"}");
+        JsonNode err = ws.waitFor(e -> e.path("type").asText().equals("error") && e.path("client_msg_id").asText().equals("b2"));
+        assertEquals("unavailable", err.path("code").asText());
+        ws.send("{\"type\":\"interrupt\",\"bot_id\":\"BOT-A\"}");
+        ws.send("{\"type\":\"ping\"}");
+        ws.waitFor(e -> e.path("type").asText().equals("pong"));
+        assertEquals(200, call("POST", "/api/bot/BOT-A/interrupt", null).statusCode());
+    }
+
+    @Test
+    @Order(2)
+    void reconnectingSocketReceivesTheMissedEventsExactlyOnce() throws Exception {
+        HttpResponse<String> s = call("POST", "/api/bot/launch", "{\"bot_id\":\"BOT-S\",\"profile\":\"slow\"}");
+        assertEquals(201, s.statusCode(), s.body());
+        WsClient observer = WsClient.connect(base, null, token, null);
+        WsClient first = WsClient.connect(base, null, token, origin());
+        first.send("{\"type\":\"message\",\"bot_id\":\"BOT-S\",\"text\":\"go\",\"client_msg_id\":\"s1\"}");
+        first.waitFor(e -> e.path("type").asText().equals("delta") && e.path("client_msg_id").asText().equals("s1"));
+        long lastSeen = first.events.stream().mapToLong(e -> e.path("event_id").asLong()).max().orElseThrow();
+        first.abort();
+
+        JsonNode reply = observer.waitFor(e -> e.path("type").asText().equals("reply") && e.path("client_msg_id").asText().equals("s1"));
+        long replyId = reply.path("event_id").asLong();
+        WsClient second = WsClient.connect(base, "last_event_id=" + lastSeen, token, origin());
+        second.waitFor(e -> e.path("event_id").asLong() == replyId);
+
+        List<Long> expected = observer.events.stream().map(e -> e.path("event_id").asLong())
+                .filter(id -> id > lastSeen && id <= replyId).toList();
+        List<Long> replayed = second.events.stream().map(e -> e.path("event_id").asLong())
+                .filter(id -> id <= replyId).toList();
+        assertEquals(expected, replayed, "the missed events, each once, in order");
+        assertTrue(second.events.stream().filter(e -> e.path("event_id").asLong() <= replyId)
+                .anyMatch(e -> e.path("type").asText().equals("delta")), "some deltas were missed and replayed");
+        assertEquals("line8", reply.path("text").asText().trim().lines().reduce((x, y) -> y).orElse(""));
+
+        WsClient tooOld = WsClient.connect(base, "last_event_id=5", token, origin());
+        assertEquals("resync", tooOld.waitFor(e -> true).path("type").asText());
+        WsClient future = WsClient.connect(base, "last_event_id=" + (server.lastEventId() + 1000), token, origin());
+        assertEquals("resync", future.waitFor(e -> true).path("type").asText());
+        WsClient evicted = WsClient.connect(base, "last_event_id=" + (server.lastEventId() - 10_000), token, origin());
+        assertEquals("resync", evicted.waitFor(e -> true).path("type").asText());
+    }
+
+    @Test
+    @Order(3)
+    void refusesBadRequestsWithoutChangingAnything() throws Exception {
+        byte[] registryBefore = Files.readAllBytes(hive.registryFile());
+        long childrenBefore = ProcessHandle.current().descendants().count();
+        List<String[]> routes = List.of(
+                new String[] {"GET", "/api/bots"}, new String[] {"GET", "/api/profiles"},
+                new String[] {"POST", "/api/bot/launch"}, new String[] {"POST", "/api/bot/BOT-A/stop"},
+                new String[] {"GET", "/api/bot/BOT-A/status"}, new String[] {"POST", "/api/bot/BOT-A/message"},
+                new String[] {"POST", "/api/bot/BOT-A/interrupt"}, new String[] {"GET", "/api/bot/BOT-A/tasks"},
+                new String[] {"POST", "/api/bot/BOT-A/tasks"}, new String[] {"GET", "/api/bot/BOT-A/history"},
+                new String[] {"GET", "/api/unknown"});
+        String launchBody = "{\"bot_id\":\"BOT-X\",\"profile\":\"echo\"}";
+        for (String[] r : routes) {
+            for (String t : Arrays.asList(null, "wrong-token", token + "x", "")) {
+                HttpResponse<String> resp = call(r[0], r[1], r[0].equals("POST") ? launchBody : null, t);
+                assertEquals(401, resp.statusCode(), r[0] + " " + r[1] + " with token " + t);
+                assertEquals("unauthorized", json(resp).path("error").path("code").asText());
+            }
+        }
+        assertEquals(401, handshakeStatus(null, null));
+        assertEquals(401, handshakeStatus("wrong", origin()));
+        assertEquals(403, handshakeStatus(token, "http://evil.example"));
+        assertEquals(403, handshakeStatus(token, "http://127.0.0.1:" + (server.port() + 1)));
+
+        String big = "x".repeat(70_000);
+        assertEquals(413, call("POST", "/api/bot/BOT-A/tasks", big).statusCode());
+        assertEquals(413, call("POST", "/api/bot/BOT-A/message", "{\"text\":\"" + big + "\"}").statusCode());
+        assertEquals(413, call("POST", "/api/bot/launch", "{\"bot_id\":\"" + big + "\"}").statusCode());
+        assertEquals(413, call("POST", "/api/bot/BOT-A/message", "{\"text\":\"" + "y".repeat(5000) + "\"}").statusCode());
+
+        for (String path : List.of("/api/bot/..%2F..%2Fetc/status", "/api/bot/%2e%2e/status", "/api/bot/BOT!x/status",
+                "/api/bot/" + "a".repeat(65) + "/history", "/api/bot/-lead/status", "/api/bot/a%20b/tasks",
+                "/api/bot/%2E%2E%2Fregistry/history")) {
+            HttpResponse<String> resp = call("GET", path, null);
+            assertEquals(400, resp.statusCode(), path + " -> " + resp.body());
+        }
+        assertEquals(400, call("POST", "/api/bot/launch", "{\"bot_id\":\"../../x\",\"profile\":\"echo\"}").statusCode());
+        assertEquals(400, call("POST", "/api/bot/launch", "not json").statusCode());
+        assertEquals(400, call("POST", "/api/bot/launch", "{\"bot_id\":\"BOT-X\"}").statusCode());
+        assertEquals(400, call("GET", "/api/bot/BOT-A/history?before=abc", null).statusCode());
+        assertEquals(400, call("POST", "/api/bot/BOT-A/message", "{\"text\":\"bell\\u0007\"}").statusCode());
+
+        HttpResponse<String> unknownProfile = call("POST", "/api/bot/launch", "{\"bot_id\":\"BOT-X\",\"profile\":\"rm -rf /\"}");
+        assertEquals(422, unknownProfile.statusCode());
+        assertEquals("unprocessable", json(unknownProfile).path("error").path("code").asText());
+        HttpResponse<String> running = call("POST", "/api/bot/launch", "{\"bot_id\":\"BOT-A\",\"profile\":\"echo\"}");
+        assertEquals(409, running.statusCode(), running.body());
+
+        assertEquals(404, call("GET", "/api/bot/NOBODY/status", null).statusCode());
+        assertEquals(404, call("POST", "/api/bot/NOBODY/tasks", "do it").statusCode());
+        assertEquals(404, call("POST", "/api/bot/NOBODY/message", "{\"text\":\"hi\"}").statusCode());
+        assertEquals(404, call("GET", "/api/bot/BOT-A/nothing", null).statusCode());
+        assertEquals(405, call("DELETE", "/api/bot/BOT-A/status", null).statusCode());
+
+        WsClient ws = WsClient.connect(base, null, token, origin());
+        ws.send("{\"type\":\"message\",\"bot_id\":\"BOT-A\",\"text\":\"" + "z".repeat(5000) + "\",\"client_msg_id\":\"big\"}");
+        assertEquals("payload_too_large", ws.waitFor(e -> e.path("client_msg_id").asText().equals("big")).path("code").asText());
+        ws.send("{\"type\":\"message\",\"bot_id\":\"../x\",\"text\":\"hi\",\"client_msg_id\":\"trav\"}");
+        assertEquals("invalid_argument", ws.waitFor(e -> e.path("client_msg_id").asText().equals("trav")).path("code").asText());
+        ws.send("{\"type\":\"message\",\"bot_id\":\"BOT-A\",\"text\":\"nul\\u0000\",\"client_msg_id\":\"ctl\"}");
+        assertEquals("invalid_argument", ws.waitFor(e -> e.path("client_msg_id").asText().equals("ctl")).path("code").asText());
+        ws.send("{\"type\":\"message\",\"bot_id\":\"BOT-A\",\"client_msg_id\":\"notext\"}");
+        assertEquals("invalid_argument", ws.waitFor(e -> e.path("client_msg_id").asText().equals("notext")).path("code").asText());
+        ws.send("{\"type\":\"launch\",\"bot_id\":\"BOT-Z\",\"profile\":\"echo\"}");
+        ws.send("[not an object");
+        await().until(() -> ws.events.stream().filter(e -> e.path("type").asText().equals("error")
+                && e.path("client_msg_id").isMissingNode()).count() >= 2);
+        // A frame over the WebSocket limit closes the connection with 1009 (message too big).
+        ws.send("{\"type\":\"message\",\"bot_id\":\"BOT-A\",\"text\":\"" + "w".repeat(20_000) + "\"}");
+        assertEquals(1009, ws.closed.get());
+
+        await().pollDelay(Duration.ofMillis(300)).until(() -> true);
+        assertArrayEquals(registryBefore, Files.readAllBytes(hive.registryFile()), "registry unchanged");
+        assertEquals(childrenBefore, ProcessHandle.current().descendants().count(), "no process started");
+        HttpResponse<String> hist = call("GET", "/api/bot/BOT-A/history?limit=50", null);
+        assertFalse(hist.body().contains("zzzzz") || hist.body().contains("bell"), "refused messages are not recorded");
+    }
+
+    private int handshakeStatus(String tok, String originHeader) throws Exception {
+        ExecutionException e = assertThrows(ExecutionException.class, () -> WsClient.connect(base, null, tok, originHeader));
+        return assertInstanceOf(WebSocketHandshakeException.class, e.getCause()).getResponse().statusCode();
+    }
+
+    @Test
+    @Order(4)
+    void servesDashboardAndExchangesTheLinkTokenForACookie() throws Exception {
+        HttpResponse<String> health = call("GET", "/health", null, null);
+        assertEquals(200, health.statusCode());
+        assertEquals("ok", json(health).path("status").asText());
+        HttpResponse<String> index = call("GET", "/", null, null);
+        assertEquals(200, index.statusCode());
+        assertTrue(index.body().toLowerCase().contains("<html"), index.body());
+
+        assertEquals(401, call("GET", "/?token=nope", null, null).statusCode());
+        HttpResponse<String> link = call("GET", "/?token=" + token, null, null);
+        assertEquals(303, link.statusCode());
+        assertTrue(link.headers().firstValue("Location").orElse("").endsWith("/"));
+        String cookie = link.headers().firstValue("Set-Cookie").orElseThrow();
+        assertTrue(cookie.startsWith("deia_token=" + token), "cookie carries the token");
+        assertTrue(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Path=/"), cookie);
+        HttpResponse<String> viaCookie = http.send(HttpRequest.newBuilder(URI.create(base + "/api/bots"))
+                .header("Cookie", "deia_token=" + token).build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals(200, viaCookie.statusCode());
+        HttpResponse<String> badCookie = http.send(HttpRequest.newBuilder(URI.create(base + "/api/bots"))
+                .header("Cookie", "deia_token=forged").build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals(401, badCookie.statusCode());
+
+        assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(hive.tokenFile())));
+        assertEquals(token, ApiToken.loadOrCreate(hive).reveal(), "the token is kept across starts");
+        assertFalse(server.token().toString().contains(token));
+    }
+
+    @Test
+    @Order(5)
+    void idleSocketStaysOpenThroughServerPings() throws Exception {
+        WsClient ws = WsClient.connect(base, null, token, origin());
+        // Longer than the 5 s idle timeout: only the 1 s server pings (answered by the client) keep it open.
+        await().pollDelay(Duration.ofSeconds(7)).atMost(Duration.ofSeconds(10)).until(() -> true);
+        assertFalse(ws.closed.isDone(), "closed with " + ws.closed.getNow(null));
+        ws.send("{\"type\":\"ping\"}");
+        assertNotNull(ws.waitFor(e -> e.path("type").asText().equals("pong")));
+    }
+
+    private static Set<String> names(JsonNode array) {
+        List<String> out = new ArrayList<>();
+        array.forEach(n -> out.add(n.path("name").asText()));
+        return new HashSet<>(out);
+    }
+
+    private static void assertIncreasingIds(List<JsonNode> events) {
+        List<Long> ids = events.stream().map(e -> e.path("event_id").asLong()).collect(Collectors.toList());
+        for (int i = 1; i < ids.size(); i++) {
+            assertTrue(ids.get(i) > ids.get(i - 1), "event ids increase: " + ids);
+        }
+    }
+}

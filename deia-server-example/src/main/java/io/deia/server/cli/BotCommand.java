@@ -1,0 +1,98 @@
+package io.deia.server.cli;
+
+import io.deia.core.BotIds;
+import io.deia.core.HiveLayout;
+import io.deia.core.agent.Agent;
+import io.deia.core.agent.AgentContext;
+import io.deia.core.agent.Agents;
+import io.deia.core.bot.BotRuntime;
+import io.deia.core.config.DeiaConfig;
+import io.deia.core.config.Profile;
+import io.deia.core.registry.JsonFileServiceRegistry;
+import io.deia.http.bot.BotHttpService;
+import io.deia.server.DefaultConfig;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.time.Duration;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code bot --id BOT-001 --port N [--profile NAME]}: runs one bot (what the launcher spawns) until
+ * {@code POST /stop} or SIGTERM, both of which stop it gracefully (finish or interrupt the turn,
+ * close the agent's process tree, deregister) and exit 0.
+ *
+ * <p>SIGTERM is caught with a signal handler so that the graceful stop ends in exit code 0 (a
+ * shutdown hook alone cannot change the JVM's 143). Where that handler cannot be installed, and on
+ * SIGINT/SIGHUP, a shutdown hook does the same stop and the JVM exits with its signal code.
+ */
+@Command(name = "bot", mixinStandardHelpOptions = true,
+        description = "Run one bot: HTTP service on 127.0.0.1:PORT, task inbox, agent and heartbeat.")
+public final class BotCommand implements Callable<Integer> {
+    private static final Logger log = LoggerFactory.getLogger(BotCommand.class);
+
+    @Spec
+    CommandSpec spec;
+
+    @Mixin
+    HiveOptions hiveOptions;
+
+    @Option(names = "--id", required = true, paramLabel = "BOT-ID", description = "The bot's id, e.g. BOT-001.")
+    String botId;
+
+    @Option(names = "--port", required = true, paramLabel = "N", description = "The HTTP port to serve on 127.0.0.1.")
+    int port;
+
+    @Option(names = "--profile", paramLabel = "NAME", defaultValue = DefaultConfig.DEFAULT_PROFILE,
+            description = "The profile to run (default: ${DEFAULT-VALUE}).")
+    String profileName;
+
+    @Option(names = "--stop-grace", paramLabel = "SECONDS", defaultValue = "5",
+            description = "How long a stop lets the running turn finish before interrupting it (default: ${DEFAULT-VALUE}).")
+    int stopGraceS;
+
+    @Override
+    public Integer call() {
+        BotIds.requireValid(botId);
+        if (port < 1 || port > 65535) {
+            throw new ParameterException(spec.commandLine(), "--port must be 1..65535, was " + port);
+        }
+        HiveLayout hive = hiveOptions.layout();
+        DeiaConfig config = hiveOptions.config();
+        Profile profile = config.requireProfile(profileName);
+        Agents.checkExecutable(profile);
+        Duration grace = Duration.ofSeconds(Math.max(0, stopGraceS));
+
+        Agent agent = Agents.create(new AgentContext(botId, profile, hive, System.getenv()));
+        BotRuntime runtime = BotRuntime.builder().botId(botId).profile(profile).config(config).hive(hive)
+                .registry(new JsonFileServiceRegistry(hive, config)).agent(agent).port(port).build();
+        BotHttpService http;
+        try {
+            // Bind first: a taken port fails the launch before the bot registers or claims any task.
+            http = BotHttpService.builder(runtime).port(port).stopGrace(grace).build().start();
+        } catch (RuntimeException e) {
+            agent.close();
+            throw e;
+        }
+        try {
+            runtime.start();
+        } catch (RuntimeException e) {
+            http.close();
+            runtime.close();
+            throw e;
+        }
+        StopSignals.install(runtime, grace);
+        log.info("[{}] bot runner up: pid {}, port {}, profile {}, hive {}", botId, ProcessHandle.current().pid(),
+                http.port(), profile.name(), hive.root());
+        runtime.stopped().join();
+        http.close();
+        log.info("[{}] bot runner exiting with 0", botId);
+        return 0;
+    }
+}

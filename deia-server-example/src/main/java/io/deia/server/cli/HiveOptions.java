@@ -1,0 +1,38 @@
+package io.deia.server.cli;
+
+import io.deia.core.DeiaException;
+import io.deia.core.HiveLayout;
+import io.deia.core.config.DeiaConfig;
+import io.deia.server.DefaultConfig;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** The options every command takes: where the hive is and which config file to read. */
+public final class HiveOptions {
+    @Option(names = "--hive", paramLabel = "DIR", defaultValue = "./.deia",
+            description = "The hive folder (default: ${DEFAULT-VALUE}).")
+    Path hive;
+
+    @Option(names = "--config", paramLabel = "FILE",
+            description = "Config file (default: <hive>/deia.json when it exists, else the built-in defaults).")
+    Path config;
+
+    /** The hive folder's layout. */
+    public HiveLayout layout() {
+        return new HiveLayout(hive);
+    }
+
+    /** The config: {@code --config}, else {@code <hive>/deia.json} when present, else {@link DefaultConfig}. */
+    public DeiaConfig config() {
+        if (config != null) {
+            if (!Files.isRegularFile(config)) {
+                throw DeiaException.invalid("config file %s does not exist", config);
+            }
+            return DeiaConfig.load(config);
+        }
+        Path inHive = layout().defaultConfigFile();
+        return Files.isRegularFile(inHive) ? DeiaConfig.load(inHive) : DefaultConfig.config();
+    }
+}

@@ -1,0 +1,103 @@
+package io.deia.server.cli;
+
+import io.deia.core.HiveLayout;
+import io.deia.core.chat.HistoryStore;
+import io.deia.core.chat.MessageRouter;
+import io.deia.core.config.DeiaConfig;
+import io.deia.core.launch.BotLauncher;
+import io.deia.core.launch.RunnerCommand;
+import io.deia.core.registry.BotRecord;
+import io.deia.core.registry.JsonFileServiceRegistry;
+import io.deia.core.task.FileTaskQueue;
+import io.deia.http.controller.ControllerServer;
+import io.deia.server.Main;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+
+/**
+ * {@code serve [--port 8080] [--bind 127.0.0.1]}: the controller. Starts the launcher (adopting the
+ * bots a previous controller left running), the message router and the HTTP/WebSocket server with
+ * the dashboard, prints the dashboard link with its token on stdout, and runs until SIGTERM or
+ * SIGINT. Stopping the controller leaves the bots running: the next {@code serve} adopts them.
+ */
+@Command(name = "serve", mixinStandardHelpOptions = true,
+        description = "Run the controller: REST API, WebSocket and dashboard; adopts running bots.")
+public final class ServeCommand implements Callable<Integer> {
+    private static final Logger log = LoggerFactory.getLogger(ServeCommand.class);
+
+    @Mixin
+    HiveOptions hiveOptions;
+
+    @Option(names = "--port", paramLabel = "N", defaultValue = "8080",
+            description = "Port to listen on, 0 for any free one (default: ${DEFAULT-VALUE}).")
+    int port;
+
+    @Option(names = "--bind", paramLabel = "ADDRESS", defaultValue = "127.0.0.1",
+            description = "Address to listen on (default: ${DEFAULT-VALUE}). Anything but loopback exposes the API to the network.")
+    String bind;
+
+    @Override
+    public Integer call() throws InterruptedException {
+        HiveLayout hive = hiveOptions.layout();
+        DeiaConfig config = hiveOptions.config();
+        JsonFileServiceRegistry registry = new JsonFileServiceRegistry(hive, config);
+        BotLauncher launcher = BotLauncher.builder(hive, config, registry, RunnerCommand.currentJvm(Main.class.getName()))
+                .configFile(configFile(hive)).build();
+        HistoryStore history = new HistoryStore(hive);
+        MessageRouter router = new MessageRouter(registry, history, config);
+        ControllerServer server;
+        try {
+            List<BotRecord> adopted = launcher.adopt();
+            adopted.forEach(r -> log.info("[{}] adopted running bot: pid {}, port {}", r.botId(), r.pid(), r.port()));
+            router.start();
+            server = ControllerServer.builder(hive, config, registry, launcher, new FileTaskQueue(hive, config), router)
+                    .bind(bind).port(port).build().start();
+        } catch (RuntimeException e) {
+            router.close();
+            launcher.close();
+            history.close();
+            throw e;
+        }
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runnable shutdown = () -> {
+            if (stopped.getCount() == 0) {
+                return;
+            }
+            log.info("controller shutting down; bots keep running");
+            server.close();
+            router.close();
+            launcher.close();
+            history.close();
+            stopped.countDown();
+        };
+        Runtime.getRuntime().addShutdownHook(new Thread(shutdown, "deia-serve-shutdown"));
+        try {
+            // SIGTERM ends in exit code 0 after a clean stop (a shutdown hook alone would give 143).
+            sun.misc.Signal.handle(new sun.misc.Signal("TERM"), signal -> new Thread(shutdown, "deia-serve-sigterm").start());
+        } catch (IllegalArgumentException | UnsupportedOperationException e) {
+            log.info("SIGTERM handler not available ({}); the shutdown hook stops the controller", e.getMessage());
+        }
+        System.out.println(server.dashboardUrl());
+        System.out.flush();
+        stopped.await();
+        return 0;
+    }
+
+    /** The config file bots are started with: --config, else the hive's deia.json when it exists. */
+    private Path configFile(HiveLayout hive) {
+        if (hiveOptions.config != null) {
+            return hiveOptions.config.toAbsolutePath();
+        }
+        Path inHive = hive.defaultConfigFile();
+        return Files.isRegularFile(inHive) ? inHive : null;
+    }
+}

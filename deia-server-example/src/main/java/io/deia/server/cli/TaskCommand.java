@@ -1,0 +1,64 @@
+package io.deia.server.cli;
+
+import io.deia.core.io.AtomicFiles;
+import io.deia.core.io.Utf8;
+import io.deia.core.task.FileTaskQueue;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+
+/** {@code task submit BOT-ID FILE|-}: hands a task file to a bot's inbox. */
+@Command(name = "task", mixinStandardHelpOptions = true, description = "Work with bot tasks.",
+        subcommands = TaskCommand.Submit.class)
+public final class TaskCommand implements Runnable {
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public void run() {
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(), "a task command is required (submit)");
+    }
+
+    /** {@code task submit BOT-ID FILE|-}. */
+    @Command(name = "submit", mixinStandardHelpOptions = true,
+            description = {"Stage a task file and move it atomically into the bot's inbox; prints the task id.",
+                    "The bot need not run: it picks the task up when it starts."})
+    public static final class Submit implements Callable<Integer> {
+        @Mixin
+        HiveOptions hiveOptions;
+
+        @Spec
+        CommandSpec spec;
+
+        @Parameters(index = "0", paramLabel = "BOT-ID", description = "The bot to give the task to.")
+        String botId;
+
+        @Parameters(index = "1", paramLabel = "FILE", description = "The task file (Markdown), or - for stdin.")
+        String file;
+
+        @Override
+        public Integer call() {
+            String markdown;
+            if ("-".equals(file)) {
+                try {
+                    markdown = Utf8.decodeStrict(System.in.readAllBytes(), "standard input");
+                } catch (IOException e) {
+                    throw new UncheckedIOException("cannot read standard input", e);
+                }
+            } else {
+                markdown = AtomicFiles.readString(Path.of(file));
+            }
+            String taskId = new FileTaskQueue(hiveOptions.layout(), hiveOptions.config()).submit(botId, markdown);
+            spec.commandLine().getOut().println(taskId);
+            spec.commandLine().getOut().flush();
+            return 0;
+        }
+    }
+}
