@@ -311,6 +311,9 @@
     const bot = app.bots.get(id);
     bot.chat.log.hidden = false;
     ui.chatInput.value = bot.draft;
+    // The task form's last note was about the previous bot's task.
+    ui.taskMsg.textContent = '';
+    ui.taskMsg.className = 'form-msg';
     app.bots.forEach(updateListItem);
     renderDetail();
     if (!bot.chat.loaded && !bot.chat.loading) loadHistory(bot, false);

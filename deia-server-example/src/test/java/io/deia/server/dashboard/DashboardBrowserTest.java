@@ -48,7 +48,7 @@ class DashboardBrowserTest {
     private static final Set<String> LIVE = Set.of("starting", "idle", "busy", "paused", "stopping");
 
     @TempDir
-    Path tmp;
+    static Path tmp;
 
     private ServeProcess serve;
     private Browser browser;
@@ -85,6 +85,7 @@ class DashboardBrowserTest {
             }
         } finally {
             if (serve != null) {
+                serve.stopBots(List.of(ECHO, UPPER));
                 serve.close();
             }
         }
@@ -291,9 +292,12 @@ class DashboardBrowserTest {
         browser.driver.findElement(By.id("stop-btn")).click();
         awaitUi().until(() -> dialogOpen("stop-dialog"));
         browser.driver.findElement(By.id("stop-confirm")).click();
+        // The runner deregisters itself and the launcher then records it as stopped (the router may
+        // report "removed" in between): wait for the settled state.
         await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(200))
-                .until(() -> !LIVE.contains(botItemState(ECHO)));
-        assertTrue(Set.of("stopped", "failed").contains(botItemState(ECHO)), botItemState(ECHO));
+                .until(() -> "stopped".equals(botItemState(ECHO)));
+        assertFalse(browser.driver.findElement(By.id("working")).isDisplayed(), "no working indicator on a stopped bot");
+        assertEquals("stopped", browser.driver.findElement(By.id("bot-state")).getText().toLowerCase(java.util.Locale.ROOT));
         assertFalse(browser.driver.findElement(By.id("stop-btn")).isEnabled());
         assertTrue(LIVE.contains(botItemState(UPPER)), "the other bot still runs");
     }

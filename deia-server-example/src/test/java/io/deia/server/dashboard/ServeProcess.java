@@ -118,15 +118,39 @@ final class ServeProcess implements AutoCloseable {
         return token;
     }
 
+    /** Asks the controller (while it runs) to stop these bots; errors are ignored, leftovers are killed after. */
+    void stopBots(List<String> botIds) {
+        if (process == null) {
+            return;
+        }
+        for (String id : botIds) {
+            try {
+                post("/api/bot/" + id + "/stop", "");
+            } catch (IOException | InterruptedException | RuntimeException e) {
+                // Teardown goes on: killLeftovers() ends whatever is still running.
+            }
+        }
+    }
+
     /** Ends every process still running for this hive (bot runners and their agents): nothing outlives the test. */
     void killLeftovers() {
         String marker = hive.toString();
+        List<ProcessHandle> doomed = new ArrayList<>();
         ProcessHandle.allProcesses()
                 .filter(p -> p.info().arguments().map(args -> String.join(" ", args).contains(marker)).orElse(false))
                 .forEach(p -> {
-                    p.descendants().forEach(ProcessHandle::destroyForcibly);
-                    p.destroyForcibly();
+                    p.descendants().forEach(doomed::add);
+                    doomed.add(p);
                 });
+        doomed.forEach(ProcessHandle::destroyForcibly);
+        // Wait for them: the test's temp folder is deleted next, and a live runner would still write into it.
+        for (ProcessHandle p : doomed) {
+            try {
+                p.onExit().get(10, TimeUnit.SECONDS);
+            } catch (Exception e) {
+                throw new IllegalStateException("process " + p.pid() + " did not exit", e);
+            }
+        }
     }
 
     @Override
