@@ -53,7 +53,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class ControllerServerTest {
     private static final String CONFIG = """
-            {"max_task_bytes": 32768, "max_body_bytes": 65536, "max_message_bytes": 4096,
+            {"ports": {"from": 8400, "to": 8599}, "max_task_bytes": 32768, "max_body_bytes": 65536, "max_message_bytes": 4096,
              "profiles": {
                "echo":  {"agent": "command", "executable": "/usr/bin/cat", "start_timeout_s": 60},
                "upper": {"agent": "command", "executable": "/usr/bin/tr", "args": ["a-z", "A-Z"], "start_timeout_s": 60},

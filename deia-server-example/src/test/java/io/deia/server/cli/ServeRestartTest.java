@@ -96,7 +96,7 @@ class ServeRestartTest {
     void killedControllerIsReplacedAndAdoptsItsRunningBots() throws Exception {
         Path hive = dir.resolve(".deia");
         Path config = dir.resolve("deia.json");
-        Files.writeString(config, "{\"profiles\":{\"upper\":{\"agent\":\"command\",\"executable\":\"/usr/bin/tr\","
+        Files.writeString(config, "{\"ports\":{\"from\":8600,\"to\":8799},\"profiles\":{\"upper\":{\"agent\":\"command\",\"executable\":\"/usr/bin/tr\","
                 + "\"args\":[\"a-z\",\"A-Z\"],\"start_timeout_s\":60}}}");
         Serve first = startServe(hive, config);
         HttpResponse<String> launched = call(first, "POST", "/api/bot/launch", "{\"bot_id\":\"BOT-K\",\"profile\":\"upper\"}");
