@@ -171,7 +171,7 @@
         byClientId: new Map(),   // client_msg_id -> { user, reply, error }
         inflight: new Set()      // client_msg_ids sent and not yet answered
       },
-      tasks: { pending: [], responses: [], loaded: false, reloadTimer: null },
+      tasks: { pending: [], responses: [], error: null, reloadTimer: null },
       draft: '',
       stopWatch: null
     };
@@ -591,7 +591,6 @@
       const data = await api('GET', '/api/bot/' + encodeURIComponent(bot.id) + '/tasks');
       bot.tasks.pending = data && data.pending ? data.pending : [];
       bot.tasks.responses = data && data.responses ? data.responses : [];
-      bot.tasks.loaded = true;
       bot.tasks.error = null;
     } catch (e) {
       bot.tasks.error = e.message;
@@ -600,10 +599,8 @@
   }
 
   function scheduleTaskReload(bot) {
-    if (bot.id !== app.selected) {
-      bot.tasks.loaded = false;
-      return;
-    }
+    // Other bots reload their tasks when selected.
+    if (bot.id !== app.selected) return;
     clearTimeout(bot.tasks.reloadTimer);
     bot.tasks.reloadTimer = setTimeout(() => loadTasks(bot), 250);
   }
@@ -812,10 +809,7 @@
   async function reloadAll() {
     try {
       await loadBots();
-      app.bots.forEach((bot) => {
-        resetChat(bot);
-        bot.tasks.loaded = false;
-      });
+      app.bots.forEach(resetChat);
       const bot = app.bots.get(app.selected);
       if (bot) {
         await loadHistory(bot, false);

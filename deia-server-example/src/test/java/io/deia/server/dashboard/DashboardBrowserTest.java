@@ -239,6 +239,28 @@ class DashboardBrowserTest {
 
     @Test
     @Order(6)
+    void interruptEndsTheTurnAndTheBotStaysUp() {
+        selectBot(ECHO);
+        send("stop me halfway");
+        // The echo agent sleeps between its two lines: interrupt while the first one is on screen.
+        awaitUi().until(() -> {
+            Map<String, Object> r = lastReply(ECHO);
+            return Boolean.TRUE.equals(r.get("streaming")) && ((String) r.get("text")).contains("stop me halfway");
+        });
+        WebElement interrupt = browser.driver.findElement(By.id("interrupt-btn"));
+        assertTrue(interrupt.isEnabled(), "interrupt is offered while a reply streams");
+        interrupt.click();
+        awaitUi().until(() -> Boolean.FALSE.equals(lastReply(ECHO).get("streaming")));
+        assertLacks((String) lastReply(ECHO).get("text"), "[done]");
+        assertContains(chatText(ECHO), "Interrupted.");
+        assertContains((String) browser.js(
+                "const m = document.querySelectorAll('.chat-log[data-bot-id=\"' + arguments[0] + '\"] .msg-assistant');"
+                        + "return m[m.length - 1].querySelector('.msg-meta').textContent;", ECHO), "interrupted");
+        awaitUi().until(() -> "idle".equals(botItemState(ECHO)));
+    }
+
+    @Test
+    @Order(7)
     void screenshotsAtDesktopAndPhoneWidths() throws Exception {
         Path img = repoRoot().resolve("docs").resolve("img");
         selectBot(UPPER);
@@ -255,7 +277,7 @@ class DashboardBrowserTest {
     }
 
     @Test
-    @Order(7)
+    @Order(8)
     void serverRestartShowsDisconnectReconnectsAndTheConversationContinues() throws Exception {
         selectBot(UPPER);
         serve.stop();
@@ -279,7 +301,7 @@ class DashboardBrowserTest {
     }
 
     @Test
-    @Order(8)
+    @Order(9)
     void stopWithConfirmationAndTheBotLeavesTheRunningState() {
         selectBot(ECHO);
         browser.driver.findElement(By.id("stop-btn")).click();
