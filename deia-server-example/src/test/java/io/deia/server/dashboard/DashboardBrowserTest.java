@@ -67,7 +67,8 @@ class DashboardBrowserTest {
                   "profiles": {
                     "echo":   {"agent": "command", "executable": "/bin/sh",
                                "args": ["-c", "cat; echo; sleep 2; echo '[done]'"]},
-                    "upper":  {"agent": "command", "executable": "/usr/bin/tr", "args": ["a-z", "A-Z"]},
+                    "upper":  {"agent": "command", "executable": "/usr/bin/tr", "args": ["a-z", "A-Z"],
+                               "deny_patterns": ["rm -rf"]},
                     "broken": {"agent": "command", "executable": "/nonexistent/deia-agent"}
                   }
                 }
@@ -102,7 +103,7 @@ class DashboardBrowserTest {
     // ------------------------------------------------------------------ steps
 
     @Test
-    @Order(1)
+    @Order(10)
     void tokenUrlBecomesCookieAndPageLoadsEverythingItLinks() throws Exception {
         browser.driver.get(serve.dashboardUrl());
         await().until(() -> browser.driver.getCurrentUrl().equals(serve.baseUrl() + "/"));
@@ -133,7 +134,7 @@ class DashboardBrowserTest {
     }
 
     @Test
-    @Order(2)
+    @Order(20)
     void launchDialogValidatesAsYouTypeAndShowsTheServersError() {
         openLaunchDialog();
         WebElement id = browser.driver.findElement(By.id("launch-id"));
@@ -160,7 +161,7 @@ class DashboardBrowserTest {
     }
 
     @Test
-    @Order(3)
+    @Order(30)
     void launchTwoBotsChatWithStreamingAndNoMixing() {
         launchFromUi(ECHO, "echo");
         launchFromUi(UPPER, "upper");
@@ -197,7 +198,7 @@ class DashboardBrowserTest {
     }
 
     @Test
-    @Order(4)
+    @Order(40)
     void submitTaskAndSeeItsResponse() {
         selectBot(UPPER);
         WebElement text = browser.driver.findElement(By.id("task-text"));
@@ -213,7 +214,7 @@ class DashboardBrowserTest {
     }
 
     @Test
-    @Order(5)
+    @Order(50)
     void hostileBotOutputIsShownAsTextAndRunsNothing() {
         selectBot(ECHO);
         send(HOSTILE);
@@ -238,7 +239,25 @@ class DashboardBrowserTest {
     }
 
     @Test
-    @Order(6)
+    @Order(55)
+    void aRefusedMessageShowsItsErrorInPlace() {
+        selectBot(UPPER);
+        send("please rm -rf the tmp folder");
+        By error = By.cssSelector(".chat-log[data-bot-id='" + UPPER + "'] .msg-error");
+        awaitUi().until(() -> !browser.driver.findElements(error).isEmpty());
+        String text = browser.driver.findElement(error).getText();
+        assertContains(text, "deny pattern");
+        assertContains(text, "[unprocessable]");
+        // In place: the error sits right under the message it is about, and nothing was answered.
+        assertEquals("please rm -rf the tmp folder", browser.js(
+                "const e = arguments[0]; return e.previousElementSibling.querySelector('.msg-text').textContent;",
+                browser.driver.findElement(error)));
+        assertLacks(chatText(UPPER), "PLEASE RM -RF");
+        assertFalse(browser.driver.findElement(By.id("working")).isDisplayed(), "no working indicator after a refusal");
+    }
+
+    @Test
+    @Order(60)
     void interruptEndsTheTurnAndTheBotStaysUp() {
         selectBot(ECHO);
         send("stop me halfway");
@@ -260,7 +279,7 @@ class DashboardBrowserTest {
     }
 
     @Test
-    @Order(7)
+    @Order(70)
     void screenshotsAtDesktopAndPhoneWidths() throws Exception {
         Path img = repoRoot().resolve("docs").resolve("img");
         selectBot(UPPER);
@@ -277,7 +296,7 @@ class DashboardBrowserTest {
     }
 
     @Test
-    @Order(8)
+    @Order(80)
     void serverRestartShowsDisconnectReconnectsAndTheConversationContinues() throws Exception {
         selectBot(UPPER);
         serve.stop();
@@ -301,7 +320,7 @@ class DashboardBrowserTest {
     }
 
     @Test
-    @Order(9)
+    @Order(90)
     void stopWithConfirmationAndTheBotLeavesTheRunningState() {
         selectBot(ECHO);
         browser.driver.findElement(By.id("stop-btn")).click();
