@@ -171,7 +171,7 @@
         byClientId: new Map(),   // client_msg_id -> { user, reply, error }
         inflight: new Set()      // client_msg_ids sent and not yet answered
       },
-      tasks: { pending: [], responses: [], error: null, reloadTimer: null },
+      tasks: { pending: [], responses: [], error: null, reloadTimer: null, open: new Set() },
       draft: '',
       stopWatch: null
     };
@@ -633,6 +633,12 @@
       const li = el('li', 'task-item response status-' + (r.status || 'unknown'));
       li.dataset.taskId = r.task_id || '';
       const details = document.createElement('details');
+      // A task event re-renders this list: keep what the user opened open.
+      details.open = bot.tasks.open.has(r.task_id);
+      details.addEventListener('toggle', () => {
+        if (details.open) bot.tasks.open.add(r.task_id);
+        else bot.tasks.open.delete(r.task_id);
+      });
       const summary = el('summary', 'task-summary');
       summary.appendChild(el('span', 'task-id', r.task_id || '?'));
       summary.appendChild(el('span', 'task-status', r.status || '?'));

@@ -207,10 +207,8 @@ class DashboardBrowserTest {
         awaitUi().until(() -> browser.driver.findElement(By.id("task-msg")).getText().contains("shout-1"));
         By response = By.cssSelector("#task-responses li.response[data-task-id='shout-1']");
         awaitUi().until(() -> !browser.driver.findElements(response).isEmpty());
-        WebElement item = browser.driver.findElement(response);
-        assertContains(item.getAttribute("class"), "status-completed");
-        item.findElement(By.tagName("summary")).click();
-        assertContains(item.findElement(By.className("task-output")).getText(), "PLEASE SHOUT THIS");
+        assertContains(browser.driver.findElement(response).getAttribute("class"), "status-completed");
+        assertContains(openResponse(response), "PLEASE SHOUT THIS");
     }
 
     @Test
@@ -232,9 +230,7 @@ class DashboardBrowserTest {
         browser.driver.findElement(By.id("task-submit")).click();
         By response = By.cssSelector("#task-responses li.response[data-task-id='hostile-1']");
         awaitUi().until(() -> !browser.driver.findElements(response).isEmpty());
-        WebElement item = browser.driver.findElement(response);
-        item.findElement(By.tagName("summary")).click();
-        assertContains(item.findElement(By.className("task-output")).getText(), HOSTILE);
+        assertContains(openResponse(response), HOSTILE);
         assertNoScriptRan();
     }
 
@@ -373,6 +369,21 @@ class DashboardBrowserTest {
         await().atMost(Duration.ofSeconds(90)).pollInterval(Duration.ofMillis(200)).ignoreExceptions()
                 .until(() -> !dialogOpen("launch-dialog"));
         awaitUi().until(() -> botId.equals(browser.driver.findElement(By.id("bot-title")).getText()));
+    }
+
+    /**
+     * Opens a task response (a click on its summary, as a user would) and returns its output. A
+     * task event may re-render the list in between; the page keeps an opened response open.
+     */
+    private String openResponse(By response) {
+        awaitUi().until(() -> {
+            WebElement details = browser.driver.findElement(response).findElement(By.tagName("details"));
+            if (details.getAttribute("open") == null) {
+                details.findElement(By.tagName("summary")).click();
+            }
+            return browser.driver.findElement(response).findElement(By.className("task-output")).isDisplayed();
+        });
+        return browser.driver.findElement(response).findElement(By.className("task-output")).getText();
     }
 
     private String botItemState(String botId) {
