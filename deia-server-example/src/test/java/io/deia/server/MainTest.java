@@ -45,7 +45,17 @@ class MainTest {
             Run sub = run(name, "--help");
             assertEquals(0, sub.code, name);
             assertTrue(sub.out.contains("Usage: deia-server.jar " + name), sub.out);
-            assertTrue(sub.out.contains("--hive"), sub.out);
+            Class<?>[] leaves = command.getAnnotation(CommandLine.Command.class).subcommands();
+            if (leaves.length == 0) {
+                assertTrue(sub.out.contains("--hive"), sub.out);
+            }
+            for (Class<?> leaf : leaves) {
+                // A command group (task) takes --hive on its subcommands (task submit).
+                String leafName = leaf.getAnnotation(CommandLine.Command.class).name();
+                Run leafHelp = run(name, leafName, "--help");
+                assertEquals(0, leafHelp.code, name + " " + leafName);
+                assertTrue(leafHelp.out.contains("--hive"), leafHelp.out);
+            }
         }
         assertTrue(run("bot", "--help").out.contains("--id"));
     }

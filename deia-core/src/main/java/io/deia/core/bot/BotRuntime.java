@@ -324,6 +324,9 @@ public final class BotRuntime implements AutoCloseable {
             stopping = true;
         }
         log.info("[{}] stopping (grace {} ms)", botId, grace.toMillis());
+        synchronized (this) {
+            // A stop that races start() waits for it, so that everything start() opened is closed here.
+        }
         try {
             refreshState();
             failWaitingMessages();

@@ -160,7 +160,8 @@ class BotRuntimeTest {
         assertTrue(tasks.response("BOT-001", taskId).isEmpty());
         assertEquals("reply:chat works", runtime.sendMessage("chat works", null, null).text(), "chat still runs while paused");
 
-        assertEquals(BotState.IDLE, runtime.resume());
+        // The monitor may take the task the moment the file is gone, so the bot is idle or already busy.
+        assertTrue(List.of(BotState.IDLE, BotState.BUSY).contains(runtime.resume()));
         assertFalse(Files.exists(hive.pauseFile("BOT-001")));
         await().until(() -> tasks.response("BOT-001", taskId).isPresent());
         assertEquals("reply:while paused", tasks.response("BOT-001", taskId).orElseThrow().output().strip());

@@ -60,7 +60,8 @@ class BotLauncherTest {
         profiles.put("quick", profile(1, RestartPolicy.DEFAULT));
         profiles.put("missing", new Profile(null, AgentType.COMMAND, "/no/such/agent-binary", null, null, null, null,
                 null, null, null, null, null, null, null, null, null, null, null, null));
-        config = DeiaConfig.of(profiles);
+        // A port range of its own: other suites on this machine use the default 8101-8299 at the same time.
+        config = new DeiaConfig(new DeiaConfig.PortRange(19400, 19599), null, null, null, null, null, profiles);
         registry = new JsonFileServiceRegistry(hive, config);
     }
 

@@ -58,6 +58,9 @@ public final class ControllerServer implements AutoCloseable {
     /** Classpath folder of the dashboard's static files. */
     public static final String DASHBOARD_RESOURCES = "io/deia/http/dashboard/";
 
+    /** Idle timeout of plain HTTP connections (WebSockets use the builder's idle timeout). */
+    static final Duration HTTP_IDLE_TIMEOUT = Duration.ofSeconds(60);
+
     private final Builder settings;
     private final Server server;
     private final EventHub hub;
@@ -104,7 +107,9 @@ public final class ControllerServer implements AutoCloseable {
         connector = new ServerConnector(server, 1, 1, new HttpConnectionFactory(http));
         connector.setHost(settings.bind);
         connector.setPort(settings.port);
-        connector.setIdleTimeout(settings.idleTimeout.toMillis());
+        // Plain HTTP keeps its connections open longer than WebSockets are allowed to stay silent:
+        // clients pool connections, and a server closing one just as a client reuses it fails a request.
+        connector.setIdleTimeout(Math.max(settings.idleTimeout.toMillis(), HTTP_IDLE_TIMEOUT.toMillis()));
         server.addConnector(connector);
         server.setErrorHandler(new JsonErrorHandler());
         // A root context gives the resource handler its path-in-context and the WebSocket container its home.
@@ -286,7 +291,7 @@ public final class ControllerServer implements AutoCloseable {
             return this;
         }
 
-        /** Connections (HTTP and WebSocket) silent this long are closed (60 s). */
+        /** WebSocket connections silent this long are closed (60 s); plain HTTP connections get at least 60 s. */
         public Builder idleTimeout(Duration timeout) {
             this.idleTimeout = timeout;
             return this;

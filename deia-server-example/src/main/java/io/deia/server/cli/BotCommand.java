@@ -80,6 +80,8 @@ public final class BotCommand implements Callable<Integer> {
             agent.close();
             throw e;
         }
+        // Before the runtime starts answering /health: a SIGTERM from then on is a graceful stop.
+        StopSignals.install(runtime, grace);
         try {
             runtime.start();
         } catch (RuntimeException e) {
@@ -87,7 +89,6 @@ public final class BotCommand implements Callable<Integer> {
             runtime.close();
             throw e;
         }
-        StopSignals.install(runtime, grace);
         log.info("[{}] bot runner up: pid {}, port {}, profile {}, hive {}", botId, ProcessHandle.current().pid(),
                 http.port(), profile.name(), hive.root());
         runtime.stopped().join();

@@ -7,6 +7,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Parameters;
+import picocli.CommandLine.ParentCommand;
 import picocli.CommandLine.Spec;
 
 import java.io.IOException;
@@ -18,6 +19,10 @@ import java.util.concurrent.Callable;
 @Command(name = "task", mixinStandardHelpOptions = true, description = "Work with bot tasks.",
         subcommands = TaskCommand.Submit.class)
 public final class TaskCommand implements Runnable {
+    /** Accepted before the subcommand too ({@code task --hive DIR submit …}). */
+    @Mixin
+    HiveOptions hiveOptions;
+
     @Spec
     CommandSpec spec;
 
@@ -37,6 +42,9 @@ public final class TaskCommand implements Runnable {
         @Spec
         CommandSpec spec;
 
+        @ParentCommand
+        TaskCommand parent;
+
         @Parameters(index = "0", paramLabel = "BOT-ID", description = "The bot to give the task to.")
         String botId;
 
@@ -55,7 +63,10 @@ public final class TaskCommand implements Runnable {
             } else {
                 markdown = AtomicFiles.readString(Path.of(file));
             }
-            String taskId = new FileTaskQueue(hiveOptions.layout(), hiveOptions.config()).submit(botId, markdown);
+            var parsed = spec.commandLine().getParseResult();
+            HiveOptions hive = parsed.hasMatchedOption("--hive") || parsed.hasMatchedOption("--config")
+                    || parent == null ? hiveOptions : parent.hiveOptions;
+            String taskId = new FileTaskQueue(hive.layout(), hive.config()).submit(botId, markdown);
             spec.commandLine().getOut().println(taskId);
             spec.commandLine().getOut().flush();
             return 0;

@@ -26,7 +26,8 @@ final class TestHive {
         jvm.add("-Ddeia.test.marker=" + marker);
         String restart = "{\"policy\":\"on-failure\",\"max_restarts\":2,\"window_s\":60,\"backoff_initial_ms\":100,"
                 + "\"backoff_max_ms\":400,\"stable_after_s\":30}";
-        String json = "{\"profiles\":{"
+        // A port range apart from the default one that other test suites on this machine use.
+        String json = "{\"ports\":{\"from\":19200,\"to\":19399},\"profiles\":{"
                 + "\"echo\":{\"agent\":\"command\",\"executable\":\"/bin/cat\",\"runner_jvm_options\":" + Json.write(jvm)
                 + ",\"restart\":" + restart + "},"
                 + "\"badjvm\":{\"agent\":\"command\",\"executable\":\"/bin/cat\",\"runner_jvm_options\":"
