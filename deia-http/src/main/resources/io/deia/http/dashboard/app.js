@@ -1,0 +1,1085 @@
+/*
+ * deia dashboard: plain JavaScript, no build step, no outside resources.
+ *
+ * Safety rule for this file: text that comes from a bot, a task or the server is only ever put into
+ * the page with textContent / dataset / value -- never innerHTML -- so nothing a bot says can run
+ * script here. The token never passes through this code: it rides in the HttpOnly cookie that the
+ * controller sets, on fetch and on the WebSocket handshake alike (same origin).
+ */
+'use strict';
+
+(function () {
+  /** Same rule as the server's BotIds. */
+  const BOT_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+  /** States in which a runner process is expected to be alive (BotState.isLive on the server). */
+  const LIVE_STATES = new Set(['starting', 'idle', 'busy', 'paused', 'stopping']);
+  const STATUS_POLL_MS = 5000;
+  const RECONNECT_BASE_MS = 500;
+  const RECONNECT_MAX_MS = 15000;
+  const PING_MS = 25000;
+  const HISTORY_PAGE = 50;
+
+  const $ = (id) => document.getElementById(id);
+
+  const ui = {
+    conn: $('conn'), banner: $('banner'), launchOpen: $('launch-open'),
+    botList: $('bot-list'), botEmpty: $('bot-empty'), botCount: $('bot-count'),
+    noSelection: $('no-selection'), botView: $('bot-view'), botTitle: $('bot-title'), botState: $('bot-state'),
+    botError: $('bot-error'),
+    factProfile: $('fact-profile'), factAgent: $('fact-agent'), factPort: $('fact-port'), factPid: $('fact-pid'),
+    factUptime: $('fact-uptime'), factCost: $('fact-cost'), factTasks: $('fact-tasks'),
+    interruptBtn: $('interrupt-btn'), stopBtn: $('stop-btn'),
+    tabChat: $('tab-chat'), tabTasks: $('tab-tasks'), tabTasksCount: $('tab-tasks-count'),
+    panelChat: $('panel-chat'), panelTasks: $('panel-tasks'),
+    olderBtn: $('older-btn'), chatLogs: $('chat-logs'), working: $('working'), workingText: $('working-text'),
+    chatForm: $('chat-form'), chatInput: $('chat-input'), sendBtn: $('send-btn'),
+    taskForm: $('task-form'), taskText: $('task-text'), taskFile: $('task-file'), taskSubmit: $('task-submit'),
+    taskMsg: $('task-msg'), taskRunning: $('task-running'), taskPending: $('task-pending'),
+    pendingCount: $('pending-count'), taskResponses: $('task-responses'), responsesCount: $('responses-count'),
+    launchDialog: $('launch-dialog'), launchForm: $('launch-form'), launchId: $('launch-id'),
+    launchIdHint: $('launch-id-hint'), launchProfile: $('launch-profile'), launchProgress: $('launch-progress'),
+    launchError: $('launch-error'), launchCancel: $('launch-cancel'), launchSubmit: $('launch-submit'),
+    stopDialog: $('stop-dialog'), stopForm: $('stop-form'), stopText: $('stop-text'), stopError: $('stop-error'),
+    stopCancel: $('stop-cancel'), stopConfirm: $('stop-confirm')
+  };
+
+  const app = {
+    /** bot id -> Bot (see newBot) */
+    bots: new Map(),
+    selected: null,
+    ws: null,
+    connState: 'connecting',
+    lastEventId: null,
+    retry: 0,
+    reconnectTimer: null,
+    countdownTimer: null,
+    pingTimer: null,
+    everConnected: false,
+    profiles: [],
+    launching: null
+  };
+
+  // ---------------------------------------------------------------- helpers
+
+  class ApiError extends Error {
+    constructor(code, message, status) {
+      super(message);
+      this.code = code;
+      this.status = status;
+    }
+  }
+
+  /** fetch() against the controller; JSON in and out; errors become ApiError with the server's message. */
+  async function api(method, path, body, contentType) {
+    const opts = { method: method, headers: { 'Accept': 'application/json' }, credentials: 'same-origin' };
+    if (body !== undefined) {
+      opts.body = typeof body === 'string' ? body : JSON.stringify(body);
+      opts.headers['Content-Type'] = contentType || 'application/json';
+    }
+    let res;
+    try {
+      res = await fetch(path, opts);
+    } catch (e) {
+      throw new ApiError('network', 'Cannot reach the controller (' + e.message + ')', 0);
+    }
+    const text = await res.text();
+    let data = null;
+    if (text) {
+      try { data = JSON.parse(text); } catch (e) { data = null; }
+    }
+    if (!res.ok) {
+      const err = data && data.error ? data.error : { code: 'http_' + res.status, message: text || res.statusText };
+      if (res.status === 401) {
+        showBanner('Not signed in: open the dashboard with the URL that “serve” printed (it carries the token).');
+      }
+      throw new ApiError(err.code, err.message || ('HTTP ' + res.status), res.status);
+    }
+    return data;
+  }
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function showBanner(text) {
+    ui.banner.textContent = text;
+    ui.banner.hidden = false;
+  }
+
+  function hideBanner() {
+    ui.banner.hidden = true;
+    ui.banner.textContent = '';
+  }
+
+  function newClientMsgId() {
+    if (window.crypto && typeof window.crypto.randomUUID === 'function') return window.crypto.randomUUID();
+    return 'm-' + Date.now().toString(36) + '-' + Math.random().toString(36).slice(2, 10);
+  }
+
+  function fmtDuration(seconds) {
+    if (seconds === null || seconds === undefined || !isFinite(seconds)) return '—';
+    let s = Math.max(0, Math.floor(seconds));
+    const d = Math.floor(s / 86400); s -= d * 86400;
+    const h = Math.floor(s / 3600); s -= h * 3600;
+    const m = Math.floor(s / 60); s -= m * 60;
+    if (d > 0) return d + 'd ' + h + 'h';
+    if (h > 0) return h + 'h ' + m + 'm';
+    if (m > 0) return m + 'm ' + s + 's';
+    return s + 's';
+  }
+
+  function fmtCost(v) {
+    if (v === null || v === undefined || !isFinite(v)) return '—';
+    if (Number(v) === 0) return '$0.00';
+    return '$' + Number(v).toFixed(Number(v) < 1 ? 4 : 2);
+  }
+
+  function fmtTime(ts) {
+    if (!ts) return '';
+    const d = new Date(ts);
+    if (isNaN(d.getTime())) return '';
+    return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  }
+
+  function isLive(state) {
+    return LIVE_STATES.has(state);
+  }
+
+  // ---------------------------------------------------------------- bot model
+
+  function newBot(id) {
+    const log = el('div', 'chat-log');
+    log.dataset.botId = id;
+    log.setAttribute('role', 'log');
+    log.setAttribute('aria-label', 'Chat with ' + id);
+    log.hidden = true;
+    ui.chatLogs.appendChild(log);
+    return {
+      id: id,
+      info: {},          // registry record fields (snake_case) + latest live /status fields, flat
+      liveAt: 0,         // when uptime_s was last received (ms), so uptime can tick locally
+      gone: false,       // no longer listed by the controller
+      listItem: null,
+      chat: {
+        log: log,
+        loaded: false,
+        loading: false,
+        nextBefore: null,
+        byClientId: new Map(),   // client_msg_id -> { user, reply, error }
+        inflight: new Set()      // client_msg_ids sent and not yet answered
+      },
+      tasks: { pending: [], responses: [], error: null, reloadTimer: null, open: new Set() },
+      draft: '',
+      stopWatch: null
+    };
+  }
+
+  function ensureBot(id) {
+    let bot = app.bots.get(id);
+    if (!bot) {
+      bot = newBot(id);
+      app.bots.set(id, bot);
+      renderBotList();
+    }
+    return bot;
+  }
+
+  /** Merges a registry record or a live /status object (or a WS status event) into the bot's view. */
+  function mergeInfo(bot, data) {
+    if (!data || typeof data !== 'object') return;
+    const copy = Object.assign({}, data);
+    const live = copy.live;
+    delete copy.live;
+    delete copy.type;
+    delete copy.event_id;
+    delete copy.ts;
+    if (copy.status && !copy.state) copy.state = copy.status;
+    Object.assign(bot.info, copy);
+    if (live && typeof live === 'object') {
+      // The runner's own /status is fresher than the registry entry it was read with.
+      Object.assign(bot.info, live, { state: live.state || copy.state });
+      if (live.uptime_s !== undefined) bot.liveAt = Date.now();
+    } else if (copy.uptime_s !== undefined) {
+      bot.liveAt = Date.now();
+    }
+    if (!isLive(bot.info.state)) {
+      bot.info.current_task = null;
+    }
+    // "removed": the registry no longer lists the bot (status event from the controller's router).
+    bot.gone = bot.info.state === 'removed';
+  }
+
+  function botState(bot) {
+    if (bot.gone) return bot.info.state === 'removed' ? 'removed' : 'stopped';
+    return bot.info.state || 'unknown';
+  }
+
+  /** Worth asking /status about: a runner should exist, or the router lost sight of it for a moment. */
+  function shouldPoll(bot) {
+    const state = botState(bot);
+    return !bot.gone && (isLive(state) || state === 'unreachable');
+  }
+
+  function botUptime(bot) {
+    if (!isLive(botState(bot)) || bot.info.uptime_s === undefined || bot.info.uptime_s === null) return null;
+    return bot.info.uptime_s + (Date.now() - bot.liveAt) / 1000;
+  }
+
+  // ---------------------------------------------------------------- bot list
+
+  function renderBotList() {
+    const ids = Array.from(app.bots.keys()).sort();
+    ui.botEmpty.hidden = ids.length > 0;
+    ui.botCount.textContent = ids.length ? '(' + ids.length + ')' : '';
+    ids.forEach((id, index) => {
+      const bot = app.bots.get(id);
+      if (!bot.listItem) bot.listItem = buildListItem(bot);
+      const li = bot.listItem.li;
+      if (ui.botList.children[index] !== li) ui.botList.insertBefore(li, ui.botList.children[index] || null);
+      updateListItem(bot);
+    });
+    while (ui.botList.children.length > ids.length) ui.botList.removeChild(ui.botList.lastChild);
+  }
+
+  function buildListItem(bot) {
+    const li = el('li', 'bot-row');
+    const button = el('button', 'bot-item');
+    button.type = 'button';
+    button.dataset.botId = bot.id;
+    const dot = el('span', 'dot');
+    dot.setAttribute('aria-hidden', 'true');
+    const name = el('span', 'bot-name', bot.id);
+    const state = el('span', 'bot-state-label');
+    const meta = el('span', 'bot-meta');
+    button.append(dot, name, state, meta);
+    button.addEventListener('click', () => selectBot(bot.id, true));
+    li.appendChild(button);
+    return { li: li, button: button, state: state, meta: meta };
+  }
+
+  function updateListItem(bot) {
+    const item = bot.listItem;
+    if (!item) return;
+    const state = botState(bot);
+    item.button.className = 'bot-item state-' + state + (app.selected === bot.id ? ' selected' : '');
+    item.button.dataset.state = state;
+    if (app.selected === bot.id) item.button.setAttribute('aria-current', 'true');
+    else item.button.removeAttribute('aria-current');
+    item.state.textContent = state;
+    const parts = [];
+    if (bot.info.profile) parts.push(bot.info.profile);
+    if (bot.info.port) parts.push(':' + bot.info.port);
+    const up = botUptime(bot);
+    if (up !== null) parts.push('up ' + fmtDuration(up));
+    parts.push(fmtCost(bot.info.cost_usd));
+    item.meta.textContent = parts.join(' · ');
+  }
+
+  async function loadBots() {
+    const data = await api('GET', '/api/bots');
+    const seen = new Set();
+    (data && data.bots ? data.bots : []).forEach((record) => {
+      const id = record.bot_id;
+      if (!id) return;
+      seen.add(id);
+      mergeInfo(ensureBot(id), record);
+    });
+    app.bots.forEach((bot, id) => {
+      if (!seen.has(id)) bot.gone = true;
+    });
+    renderBotList();
+    if (!app.selected) {
+      const first = Array.from(app.bots.keys()).sort()[0];
+      if (first) selectBot(first, false);
+    } else {
+      renderDetail();
+    }
+  }
+
+  // ---------------------------------------------------------------- selection + detail
+
+  function selectBot(id, userAction) {
+    const previous = app.bots.get(app.selected);
+    if (previous) {
+      previous.draft = ui.chatInput.value;
+      previous.chat.log.hidden = true;
+    }
+    app.selected = id;
+    const bot = app.bots.get(id);
+    bot.chat.log.hidden = false;
+    ui.chatInput.value = bot.draft;
+    // The task form's last note was about the previous bot's task.
+    ui.taskMsg.textContent = '';
+    ui.taskMsg.className = 'form-msg';
+    app.bots.forEach(updateListItem);
+    renderDetail();
+    if (!bot.chat.loaded && !bot.chat.loading) loadHistory(bot, false);
+    loadTasks(bot);
+    pollSelectedStatus();
+    if (userAction && window.matchMedia('(max-width: 760px)').matches) {
+      ui.botView.scrollIntoView({ block: 'start' });
+    }
+  }
+
+  function renderDetail() {
+    const bot = app.bots.get(app.selected);
+    ui.noSelection.hidden = !!bot;
+    ui.botView.hidden = !bot;
+    if (!bot) return;
+    const state = botState(bot);
+    ui.botTitle.textContent = bot.id;
+    ui.botState.textContent = state;
+    ui.botState.className = 'state-badge state-' + state;
+    ui.factProfile.textContent = bot.info.profile || '—';
+    ui.factAgent.textContent = bot.info.agent || '—';
+    ui.factPort.textContent = bot.info.port || '—';
+    ui.factPid.textContent = bot.info.pid || '—';
+    ui.factUptime.textContent = fmtDuration(botUptime(bot));
+    ui.factCost.textContent = fmtCost(bot.info.cost_usd);
+    const done = bot.info.tasks_completed;
+    const failed = bot.info.tasks_failed;
+    ui.factTasks.textContent = done === undefined ? '—' : (done + (failed ? ' (' + failed + ' failed)' : ''));
+    const err = bot.info.last_error;
+    ui.botError.hidden = !err || isLive(state);
+    ui.botError.textContent = err ? 'Last error: ' + err : '';
+    ui.stopBtn.disabled = !shouldPoll(bot) || state === 'stopping';
+    ui.interruptBtn.disabled = !(state === 'busy' || bot.chat.inflight.size > 0);
+    ui.sendBtn.disabled = !isLive(state) || state === 'stopping';
+    ui.taskSubmit.disabled = bot.gone;
+    ui.olderBtn.hidden = !bot.chat.nextBefore;
+    renderWorking(bot);
+    renderTasks(bot);
+  }
+
+  function renderWorking(bot) {
+    if (bot.id !== app.selected) return;
+    const state = botState(bot);
+    let text = null;
+    if (bot.chat.inflight.size > 0) text = bot.id + ' is replying…';
+    else if (state === 'busy') text = bot.info.current_task ? bot.id + ' is working on task ' + bot.info.current_task + '…' : bot.id + ' is working…';
+    else if (state === 'starting') text = bot.id + ' is starting…';
+    else if (state === 'stopping') text = bot.id + ' is stopping…';
+    ui.working.hidden = text === null;
+    ui.workingText.textContent = text || '';
+  }
+
+  function selectTab(which) {
+    const chat = which === 'chat';
+    ui.tabChat.setAttribute('aria-selected', String(chat));
+    ui.tabTasks.setAttribute('aria-selected', String(!chat));
+    ui.panelChat.classList.toggle('active', chat);
+    ui.panelTasks.classList.toggle('active', !chat);
+  }
+
+  // ---------------------------------------------------------------- chat
+
+  function scrollChat(bot) {
+    const log = bot.chat.log;
+    log.scrollTop = log.scrollHeight;
+  }
+
+  function messageNode(role, text, meta) {
+    const node = el('div', 'msg msg-' + role);
+    node.appendChild(el('div', 'msg-meta', meta));
+    node.appendChild(el('div', 'msg-text', text));
+    return node;
+  }
+
+  function entryFor(bot, clientMsgId) {
+    let entry = bot.chat.byClientId.get(clientMsgId);
+    if (!entry) {
+      entry = { user: null, reply: null, error: null };
+      bot.chat.byClientId.set(clientMsgId, entry);
+    }
+    return entry;
+  }
+
+  function replyNode(bot, clientMsgId) {
+    const entry = entryFor(bot, clientMsgId);
+    if (!entry.reply) {
+      entry.reply = messageNode('assistant', '', bot.id);
+      entry.reply.dataset.clientMsgId = clientMsgId;
+      entry.reply.classList.add('streaming');
+      insertAfterUser(bot, entry, entry.reply);
+    }
+    return entry.reply;
+  }
+
+  function insertAfterUser(bot, entry, node) {
+    // Keep a reply right after its own question even when another turn's text arrived in between.
+    const anchor = entry.error || entry.user;
+    if (anchor && anchor.parentNode === bot.chat.log) anchor.after(node);
+    else bot.chat.log.appendChild(node);
+  }
+
+  function appendUser(bot, clientMsgId, text, ts) {
+    const entry = entryFor(bot, clientMsgId);
+    if (entry.user) return entry.user;
+    entry.user = messageNode('user', text, 'you' + (ts ? ' · ' + fmtTime(ts) : ''));
+    entry.user.dataset.clientMsgId = clientMsgId;
+    bot.chat.log.appendChild(entry.user);
+    return entry.user;
+  }
+
+  function onAck(bot, clientMsgId) {
+    const entry = bot.chat.byClientId.get(clientMsgId);
+    if (entry && entry.user) entry.user.classList.add('acked');
+  }
+
+  function onDelta(bot, clientMsgId, text) {
+    if (!clientMsgId) return;
+    const node = replyNode(bot, clientMsgId);
+    if (!node.classList.contains('streaming')) return;
+    const body = node.querySelector('.msg-text');
+    body.textContent = body.textContent + (text || '');
+    bot.chat.inflight.add(clientMsgId);
+    scrollChat(bot);
+    renderWorkingIfSelected(bot);
+  }
+
+  function onReply(bot, clientMsgId, text, result, ts) {
+    const node = replyNode(bot, clientMsgId);
+    node.classList.remove('streaming');
+    node.querySelector('.msg-text').textContent = text || (result && result.text) || '';
+    const meta = [bot.id];
+    if (ts) meta.push(fmtTime(ts));
+    if (result) {
+      if (result.status && result.status !== 'completed') meta.push(result.status);
+      if (result.cost_usd !== null && result.cost_usd !== undefined) meta.push(fmtCost(result.cost_usd));
+      if (result.duration_ms !== undefined && result.duration_ms !== null) meta.push((result.duration_ms / 1000).toFixed(1) + ' s');
+      if (result.status && result.status !== 'completed') node.classList.add('msg-' + result.status);
+    }
+    node.querySelector('.msg-meta').textContent = meta.join(' · ');
+    if (result && result.error) {
+      const err = el('div', 'msg-inline-error', result.error);
+      node.appendChild(err);
+    }
+    bot.chat.inflight.delete(clientMsgId);
+    scrollChat(bot);
+    renderWorkingIfSelected(bot);
+  }
+
+  function onChatError(bot, clientMsgId, code, message) {
+    const text = (message || 'error') + (code ? ' [' + code + ']' : '');
+    if (clientMsgId) {
+      const entry = entryFor(bot, clientMsgId);
+      const node = messageNode('error', text, 'error');
+      node.dataset.clientMsgId = clientMsgId;
+      if (entry.reply && entry.reply.classList.contains('streaming')) entry.reply.classList.remove('streaming');
+      const anchor = entry.reply || entry.user;
+      if (anchor && anchor.parentNode === bot.chat.log) anchor.after(node);
+      else bot.chat.log.appendChild(node);
+      entry.error = node;
+      bot.chat.inflight.delete(clientMsgId);
+    } else {
+      bot.chat.log.appendChild(messageNode('error', text, 'error'));
+    }
+    scrollChat(bot);
+    renderWorkingIfSelected(bot);
+  }
+
+  function renderWorkingIfSelected(bot) {
+    if (bot.id === app.selected) {
+      renderWorking(bot);
+      ui.interruptBtn.disabled = !(botState(bot) === 'busy' || bot.chat.inflight.size > 0);
+    }
+  }
+
+  async function loadHistory(bot, older) {
+    bot.chat.loading = true;
+    try {
+      let path = '/api/bot/' + encodeURIComponent(bot.id) + '/history?limit=' + HISTORY_PAGE;
+      if (older && bot.chat.nextBefore) path += '&before=' + encodeURIComponent(bot.chat.nextBefore);
+      const data = await api('GET', path);
+      const messages = (data && data.messages ? data.messages : []).slice().sort((a, b) => (a.seq || 0) - (b.seq || 0));
+      const fragment = document.createDocumentFragment();
+      messages.forEach((m) => {
+        const cid = m.client_msg_id || ('h-' + m.seq);
+        const entry = entryFor(bot, cid);
+        const meta = (m.role === 'user' ? 'you' : m.role === 'error' ? 'error' : bot.id) + (m.ts ? ' · ' + fmtTime(m.ts) : '')
+          + (m.cost_usd !== undefined && m.cost_usd !== null ? ' · ' + fmtCost(m.cost_usd) : '');
+        if (m.role === 'user') {
+          if (entry.user) return;
+          entry.user = messageNode('user', m.text, meta);
+          entry.user.classList.add('acked');
+          entry.user.dataset.clientMsgId = cid;
+          fragment.appendChild(entry.user);
+        } else if (m.role === 'error') {
+          if (entry.error) return;
+          entry.error = messageNode('error', m.text, meta);
+          entry.error.dataset.clientMsgId = cid;
+          fragment.appendChild(entry.error);
+        } else {
+          if (entry.reply && !entry.reply.classList.contains('streaming')) return;
+          if (entry.reply) entry.reply.remove();
+          entry.reply = messageNode('assistant', m.text, meta);
+          entry.reply.dataset.clientMsgId = cid;
+          fragment.appendChild(entry.reply);
+          bot.chat.inflight.delete(cid);
+        }
+      });
+      // History is older than anything that arrived live, so it goes on top.
+      bot.chat.log.insertBefore(fragment, bot.chat.log.firstChild);
+      bot.chat.nextBefore = data ? data.next_before || null : null;
+      bot.chat.loaded = true;
+      if (!older) scrollChat(bot);
+    } catch (e) {
+      onChatError(bot, null, e.code, 'Could not load the chat history: ' + e.message);
+    } finally {
+      bot.chat.loading = false;
+      if (bot.id === app.selected) renderDetail();
+    }
+  }
+
+  function resetChat(bot) {
+    bot.chat.log.textContent = '';
+    bot.chat.byClientId.clear();
+    bot.chat.inflight.clear();
+    bot.chat.loaded = false;
+    bot.chat.nextBefore = null;
+  }
+
+  async function sendMessage() {
+    const bot = app.bots.get(app.selected);
+    if (!bot) return;
+    const text = ui.chatInput.value;
+    if (!text.trim()) return;
+    const clientMsgId = newClientMsgId();
+    appendUser(bot, clientMsgId, text, new Date().toISOString());
+    bot.chat.inflight.add(clientMsgId);
+    ui.chatInput.value = '';
+    bot.draft = '';
+    scrollChat(bot);
+    renderWorkingIfSelected(bot);
+    if (app.ws && app.ws.readyState === WebSocket.OPEN) {
+      app.ws.send(JSON.stringify({ type: 'message', bot_id: bot.id, text: text, client_msg_id: clientMsgId }));
+      return;
+    }
+    // No live socket: the REST call blocks for the whole turn and answers with the reply.
+    try {
+      const data = await api('POST', '/api/bot/' + encodeURIComponent(bot.id) + '/message',
+        { text: text, client_msg_id: clientMsgId });
+      onAck(bot, clientMsgId);
+      if (bot.chat.inflight.has(clientMsgId)) onReply(bot, clientMsgId, data ? data.reply : '', data ? data.result : null, null);
+    } catch (e) {
+      onChatError(bot, clientMsgId, e.code, e.message);
+    }
+  }
+
+  async function interruptSelected() {
+    const bot = app.bots.get(app.selected);
+    if (!bot) return;
+    ui.interruptBtn.disabled = true;
+    try {
+      const data = await api('POST', '/api/bot/' + encodeURIComponent(bot.id) + '/interrupt');
+      const note = el('div', 'msg msg-system', data && data.interrupted ? 'Interrupted.' : 'Nothing to interrupt.');
+      bot.chat.log.appendChild(note);
+    } catch (e) {
+      onChatError(bot, null, e.code, 'Interrupt failed: ' + e.message);
+    }
+    scrollChat(bot);
+    renderWorkingIfSelected(bot);
+  }
+
+  // ---------------------------------------------------------------- tasks
+
+  async function loadTasks(bot) {
+    try {
+      const data = await api('GET', '/api/bot/' + encodeURIComponent(bot.id) + '/tasks');
+      bot.tasks.pending = data && data.pending ? data.pending : [];
+      bot.tasks.responses = data && data.responses ? data.responses : [];
+      bot.tasks.error = null;
+    } catch (e) {
+      bot.tasks.error = e.message;
+    }
+    if (bot.id === app.selected) renderTasks(bot);
+  }
+
+  function scheduleTaskReload(bot) {
+    // Other bots reload their tasks when selected.
+    if (bot.id !== app.selected) return;
+    clearTimeout(bot.tasks.reloadTimer);
+    bot.tasks.reloadTimer = setTimeout(() => loadTasks(bot), 250);
+  }
+
+  function renderTasks(bot) {
+    const running = bot.info.current_task;
+    ui.taskRunning.textContent = running ? running : (bot.tasks.error ? 'Could not load tasks: ' + bot.tasks.error : '—');
+    ui.taskRunning.classList.toggle('is-running', !!running);
+
+    ui.taskPending.textContent = '';
+    bot.tasks.pending.forEach((t) => {
+      const li = el('li', 'task-item');
+      li.appendChild(el('span', 'task-id', t.task_id || t.id || t.file || '?'));
+      const bits = [];
+      if (t.priority !== undefined && t.priority !== null) bits.push('P' + t.priority);
+      if (t.state) bits.push(t.state);
+      if (t.created_at) bits.push(fmtTime(t.created_at));
+      if (bits.length) li.appendChild(el('span', 'task-meta', bits.join(' · ')));
+      const preview = t.prompt || t.title;
+      if (preview) li.appendChild(el('span', 'task-preview', String(preview).slice(0, 160)));
+      ui.taskPending.appendChild(li);
+    });
+    if (!bot.tasks.pending.length) ui.taskPending.appendChild(el('li', 'task-empty', 'Queue is empty.'));
+    ui.pendingCount.textContent = bot.tasks.pending.length ? '(' + bot.tasks.pending.length + ')' : '';
+
+    const responses = bot.tasks.responses.slice().sort((a, b) =>
+      String(b.finished_at || '').localeCompare(String(a.finished_at || '')));
+    ui.taskResponses.textContent = '';
+    responses.forEach((r) => {
+      const li = el('li', 'task-item response status-' + (r.status || 'unknown'));
+      li.dataset.taskId = r.task_id || '';
+      const details = document.createElement('details');
+      // A task event re-renders this list: keep what the user opened open.
+      details.open = bot.tasks.open.has(r.task_id);
+      details.addEventListener('toggle', () => {
+        if (details.open) bot.tasks.open.add(r.task_id);
+        else bot.tasks.open.delete(r.task_id);
+      });
+      const summary = el('summary', 'task-summary');
+      summary.appendChild(el('span', 'task-id', r.task_id || '?'));
+      summary.appendChild(el('span', 'task-status', r.status || '?'));
+      const bits = [];
+      if (r.duration_ms !== undefined && r.duration_ms !== null) bits.push((r.duration_ms / 1000).toFixed(1) + ' s');
+      if (r.attempt) bits.push('attempt ' + r.attempt);
+      if (r.cost_usd !== undefined && r.cost_usd !== null) bits.push(fmtCost(r.cost_usd));
+      if (r.finished_at) bits.push(fmtTime(r.finished_at));
+      summary.appendChild(el('span', 'task-meta', bits.join(' · ')));
+      details.appendChild(summary);
+      details.appendChild(el('pre', 'task-output', r.output || '(no output)'));
+      if (r.error) details.appendChild(el('pre', 'task-error', r.error));
+      li.appendChild(details);
+      ui.taskResponses.appendChild(li);
+    });
+    if (!responses.length) ui.taskResponses.appendChild(el('li', 'task-empty', 'No responses yet.'));
+    ui.responsesCount.textContent = responses.length ? '(' + responses.length + ')' : '';
+    const open = bot.tasks.pending.length + (running ? 1 : 0);
+    ui.tabTasksCount.textContent = open ? '(' + open + ')' : '';
+  }
+
+  async function submitTask() {
+    const bot = app.bots.get(app.selected);
+    if (!bot) return;
+    let body = ui.taskText.value;
+    const file = ui.taskFile.files && ui.taskFile.files[0];
+    if (file) body = await file.text();
+    if (!body.trim()) {
+      ui.taskMsg.textContent = 'Write a task or choose a file first.';
+      ui.taskMsg.className = 'form-msg error';
+      return;
+    }
+    ui.taskSubmit.disabled = true;
+    ui.taskMsg.textContent = 'Submitting…';
+    ui.taskMsg.className = 'form-msg';
+    try {
+      const data = await api('POST', '/api/bot/' + encodeURIComponent(bot.id) + '/tasks', body, 'text/markdown; charset=utf-8');
+      ui.taskMsg.textContent = 'Submitted task ' + (data && data.task_id ? data.task_id : '') + '.';
+      ui.taskText.value = '';
+      ui.taskFile.value = '';
+      loadTasks(bot);
+    } catch (e) {
+      ui.taskMsg.textContent = 'Task refused: ' + e.message;
+      ui.taskMsg.className = 'form-msg error';
+    } finally {
+      ui.taskSubmit.disabled = bot.gone;
+    }
+  }
+
+  // ---------------------------------------------------------------- events (WebSocket)
+
+  function handleEvent(msg) {
+    if (!msg || typeof msg !== 'object') return;
+    if (typeof msg.event_id === 'number') {
+      // Replays after a reconnect may overlap what was already shown.
+      if (app.lastEventId !== null && msg.event_id <= app.lastEventId) return;
+      app.lastEventId = msg.event_id;
+    }
+    const botId = typeof msg.bot_id === 'string' && BOT_ID_RE.test(msg.bot_id) ? msg.bot_id : null;
+    switch (msg.type) {
+      case 'ack':
+        if (botId) onAck(ensureBot(botId), msg.client_msg_id);
+        break;
+      case 'delta':
+        if (botId) onDelta(ensureBot(botId), msg.client_msg_id, msg.text);
+        break;
+      case 'reply':
+        if (botId) onReply(ensureBot(botId), msg.client_msg_id, msg.text, msg.result, msg.ts);
+        break;
+      case 'error':
+        if (botId) onChatError(ensureBot(botId), msg.client_msg_id, msg.code, msg.message);
+        else showBanner('Error: ' + (msg.message || msg.code || 'unknown'));
+        break;
+      case 'status':
+        if (botId) onStatus(ensureBot(botId), msg);
+        break;
+      case 'task':
+        if (botId) onTaskEvent(ensureBot(botId), msg);
+        break;
+      case 'resync':
+        reloadAll();
+        break;
+      default:
+        break;
+    }
+  }
+
+  function onStatus(bot, msg) {
+    mergeInfo(bot, msg);
+    updateListItem(bot);
+    if (bot.id === app.selected) renderDetail();
+    if (app.launching && app.launching.id === bot.id) launchProgressFromState(bot);
+  }
+
+  function onTaskEvent(bot, msg) {
+    if (msg.event === 'started' || msg.event === 'claimed') {
+      bot.info.current_task = msg.task_id;
+    } else if (bot.info.current_task === msg.task_id && msg.event !== 'retrying') {
+      bot.info.current_task = null;
+    }
+    if (bot.id === app.selected) renderDetail();
+    scheduleTaskReload(bot);
+  }
+
+  function setConn(state, text) {
+    app.connState = state;
+    ui.conn.dataset.state = state;
+    ui.conn.textContent = text;
+  }
+
+  function wsUrl() {
+    const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    let url = proto + '//' + location.host + '/ws';
+    if (app.lastEventId !== null) url += '?last_event_id=' + encodeURIComponent(String(app.lastEventId));
+    return url;
+  }
+
+  function connect() {
+    clearTimeout(app.reconnectTimer);
+    clearInterval(app.countdownTimer);
+    setConn('connecting', app.everConnected ? 'reconnecting…' : 'connecting…');
+    let ws;
+    try {
+      ws = new WebSocket(wsUrl());
+    } catch (e) {
+      scheduleReconnect();
+      return;
+    }
+    app.ws = ws;
+    ws.addEventListener('open', () => {
+      const wasReconnect = app.everConnected;
+      app.everConnected = true;
+      app.retry = 0;
+      setConn('connected', 'connected');
+      hideBanner();
+      clearInterval(app.pingTimer);
+      app.pingTimer = setInterval(() => {
+        if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'ping' }));
+      }, PING_MS);
+      // Without an event id the server cannot replay, so catch up through REST instead.
+      if (wasReconnect && app.lastEventId === null) reloadAll();
+      else if (wasReconnect) loadBots().catch(() => {});
+    });
+    ws.addEventListener('message', (ev) => {
+      let msg;
+      try { msg = JSON.parse(ev.data); } catch (e) { return; }
+      handleEvent(msg);
+    });
+    ws.addEventListener('close', () => {
+      if (app.ws !== ws) return;
+      app.ws = null;
+      clearInterval(app.pingTimer);
+      scheduleReconnect();
+    });
+  }
+
+  function scheduleReconnect() {
+    const base = Math.min(RECONNECT_MAX_MS, RECONNECT_BASE_MS * Math.pow(2, app.retry));
+    const delay = Math.round(base * (0.75 + Math.random() * 0.5));
+    app.retry += 1;
+    let due = Date.now() + delay;
+    const tick = () => {
+      const left = Math.max(0, Math.ceil((due - Date.now()) / 1000));
+      setConn('disconnected', 'disconnected — retrying in ' + left + ' s');
+    };
+    tick();
+    clearInterval(app.countdownTimer);
+    app.countdownTimer = setInterval(tick, 1000);
+    clearTimeout(app.reconnectTimer);
+    app.reconnectTimer = setTimeout(connect, delay);
+  }
+
+  /** Reloads everything through REST: after a resync, or a reconnect that could not replay. */
+  async function reloadAll() {
+    try {
+      await loadBots();
+      app.bots.forEach(resetChat);
+      const bot = app.bots.get(app.selected);
+      if (bot) {
+        await loadHistory(bot, false);
+        await loadTasks(bot);
+      }
+    } catch (e) {
+      showBanner('Could not reload state: ' + e.message);
+    }
+  }
+
+  // ---------------------------------------------------------------- polling
+
+  async function pollSelectedStatus() {
+    const bot = app.bots.get(app.selected);
+    // Only while connected (no point hammering a server that is down) and while a runner should exist.
+    if (!bot || app.connState !== 'connected' || !shouldPoll(bot)) return;
+    try {
+      const data = await api('GET', '/api/bot/' + encodeURIComponent(bot.id) + '/status');
+      mergeInfo(bot, data);
+      updateListItem(bot);
+      if (bot.id === app.selected) renderDetail();
+    } catch (e) {
+      if (e.status === 404) {
+        bot.gone = true;
+        updateListItem(bot);
+        renderDetail();
+      }
+    }
+  }
+
+  function tickClock() {
+    app.bots.forEach(updateListItem);
+    const bot = app.bots.get(app.selected);
+    if (bot) ui.factUptime.textContent = fmtDuration(botUptime(bot));
+  }
+
+  // ---------------------------------------------------------------- launch dialog
+
+  function validateLaunchId() {
+    const value = ui.launchId.value;
+    let message = 'Letters, digits, “_” and “-”; starts with a letter or digit; at most 64.';
+    let ok = BOT_ID_RE.test(value);
+    if (value.length === 0) {
+      ok = false;
+    } else if (!ok) {
+      message = 'Not a valid bot id: use letters, digits, “_” and “-”, starting with a letter or digit (at most 64).';
+    } else {
+      const existing = app.bots.get(value);
+      if (existing && !existing.gone && isLive(botState(existing))) {
+        ok = false;
+        message = value + ' is already running.';
+      }
+    }
+    const invalid = value.length > 0 && !ok;
+    ui.launchId.setAttribute('aria-invalid', String(invalid));
+    ui.launchIdHint.textContent = message;
+    ui.launchIdHint.classList.toggle('error', invalid);
+    ui.launchSubmit.disabled = !ok || !ui.launchProfile.value || app.launching !== null;
+    return ok;
+  }
+
+  async function openLaunchDialog() {
+    ui.launchError.hidden = true;
+    ui.launchProgress.hidden = true;
+    if (!app.launching) ui.launchId.value = suggestBotId();
+    ui.launchDialog.showModal();
+    ui.launchId.focus();
+    ui.launchId.select();
+    validateLaunchId();
+    try {
+      const data = await api('GET', '/api/profiles');
+      app.profiles = data && data.profiles ? data.profiles : [];
+      const current = ui.launchProfile.value;
+      ui.launchProfile.textContent = '';
+      app.profiles.forEach((p) => {
+        const option = document.createElement('option');
+        option.value = p.name;
+        option.textContent = p.name + ' (' + (p.agent || '?') + (p.model ? ', ' + p.model : '') + ')';
+        ui.launchProfile.appendChild(option);
+      });
+      if (current && app.profiles.some((p) => p.name === current)) ui.launchProfile.value = current;
+      if (!app.profiles.length) showLaunchError('The server has no profiles configured.');
+    } catch (e) {
+      showLaunchError('Could not load profiles: ' + e.message);
+    }
+    validateLaunchId();
+  }
+
+  function suggestBotId() {
+    for (let n = 1; n < 1000; n++) {
+      const id = 'BOT-' + String(n).padStart(3, '0');
+      if (!app.bots.has(id)) return id;
+    }
+    return '';
+  }
+
+  function showLaunchError(text) {
+    ui.launchError.textContent = text;
+    ui.launchError.hidden = false;
+  }
+
+  function launchProgressFromState(bot) {
+    const l = app.launching;
+    if (!l) return;
+    const state = botState(bot);
+    const secs = Math.floor((Date.now() - l.started) / 1000);
+    ui.launchProgress.textContent = 'Launching ' + l.id + ' (' + l.profile + ')… ' + (state !== 'unknown' ? state + ', ' : '')
+      + 'waiting until healthy · ' + secs + ' s';
+  }
+
+  async function launch() {
+    if (!validateLaunchId() || app.launching) return;
+    const id = ui.launchId.value;
+    const profile = ui.launchProfile.value;
+    app.launching = { id: id, profile: profile, started: Date.now(), timer: null };
+    ui.launchError.hidden = true;
+    ui.launchProgress.hidden = false;
+    ui.launchSubmit.disabled = true;
+    ui.launchId.disabled = true;
+    ui.launchProfile.disabled = true;
+    app.launching.timer = setInterval(() => launchProgressFromState(app.bots.get(id) || { info: {}, gone: false }), 500);
+    launchProgressFromState({ info: {}, gone: false });
+    try {
+      const data = await api('POST', '/api/bot/launch', { bot_id: id, profile: profile });
+      const bot = ensureBot(id);
+      mergeInfo(bot, data && data.bot ? data.bot : data);
+      await waitHealthy(bot);
+      finishLaunch();
+      ui.launchDialog.close();
+      selectBot(id, true);
+      ui.chatInput.focus();
+    } catch (e) {
+      finishLaunch();
+      showLaunchError('Launch failed: ' + e.message + (e.code ? ' [' + e.code + ']' : ''));
+      validateLaunchId();
+    }
+  }
+
+  /** The launch call answers once the runner is healthy; if a server answers earlier, wait for it here. */
+  async function waitHealthy(bot) {
+    const deadline = Date.now() + 120000;
+    while (Date.now() < deadline) {
+      const state = botState(bot);
+      if (state === 'idle' || state === 'busy' || state === 'paused') return;
+      if (state === 'failed' || state === 'stopped' || state === 'stale') {
+        throw new ApiError('launch_failed', bot.info.last_error || ('bot is ' + state), 0);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      try {
+        mergeInfo(bot, await api('GET', '/api/bot/' + encodeURIComponent(bot.id) + '/status'));
+      } catch (e) {
+        if (e.status !== 404) throw e;
+      }
+    }
+    throw new ApiError('timeout', 'the bot did not become healthy in time', 0);
+  }
+
+  function finishLaunch() {
+    if (app.launching) clearInterval(app.launching.timer);
+    app.launching = null;
+    ui.launchProgress.hidden = true;
+    ui.launchId.disabled = false;
+    ui.launchProfile.disabled = false;
+  }
+
+  // ---------------------------------------------------------------- stop dialog
+
+  function openStopDialog() {
+    const bot = app.bots.get(app.selected);
+    if (!bot) return;
+    ui.stopText.textContent = 'Stop ' + bot.id + '? A running turn is interrupted after a grace period; '
+      + 'queued tasks stay in its inbox.';
+    ui.stopError.hidden = true;
+    ui.stopConfirm.disabled = false;
+    ui.stopDialog.dataset.botId = bot.id;
+    ui.stopDialog.showModal();
+    ui.stopCancel.focus();
+  }
+
+  async function confirmStop() {
+    const id = ui.stopDialog.dataset.botId;
+    const bot = app.bots.get(id);
+    if (!bot) return;
+    ui.stopConfirm.disabled = true;
+    try {
+      const data = await api('POST', '/api/bot/' + encodeURIComponent(id) + '/stop');
+      ui.stopDialog.close();
+      if (data && data.bot_id === id) mergeInfo(bot, data);
+      else if (isLive(botState(bot))) bot.info.state = 'stopping';
+      updateListItem(bot);
+      renderDetail();
+      watchUntilGone(bot);
+    } catch (e) {
+      ui.stopError.textContent = 'Stop failed: ' + e.message;
+      ui.stopError.hidden = false;
+      ui.stopConfirm.disabled = false;
+    }
+  }
+
+  /** Follows the list until the controller reports the runner really gone (stopped, failed or unlisted). */
+  function watchUntilGone(bot) {
+    clearInterval(bot.stopWatch);
+    const started = Date.now();
+    bot.stopWatch = setInterval(async () => {
+      if (!isLive(botState(bot)) || Date.now() - started > 120000) {
+        clearInterval(bot.stopWatch);
+        return;
+      }
+      if (app.connState !== 'connected') return;
+      try { await loadBots(); } catch (e) { /* the connection state shows why; next tick retries */ }
+    }, 1000);
+  }
+
+  // ---------------------------------------------------------------- wiring
+
+  function wire() {
+    ui.launchOpen.addEventListener('click', openLaunchDialog);
+    ui.launchId.addEventListener('input', validateLaunchId);
+    ui.launchProfile.addEventListener('change', validateLaunchId);
+    ui.launchForm.addEventListener('submit', (e) => { e.preventDefault(); launch(); });
+    ui.launchCancel.addEventListener('click', () => ui.launchDialog.close());
+
+    ui.stopBtn.addEventListener('click', openStopDialog);
+    ui.stopForm.addEventListener('submit', (e) => { e.preventDefault(); confirmStop(); });
+    ui.stopCancel.addEventListener('click', () => ui.stopDialog.close());
+
+    ui.interruptBtn.addEventListener('click', interruptSelected);
+    ui.chatForm.addEventListener('submit', (e) => { e.preventDefault(); sendMessage(); });
+    ui.chatInput.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+        e.preventDefault();
+        if (!ui.sendBtn.disabled) sendMessage();
+      }
+    });
+    ui.olderBtn.addEventListener('click', () => {
+      const bot = app.bots.get(app.selected);
+      if (bot && !bot.chat.loading) loadHistory(bot, true);
+    });
+
+    ui.taskForm.addEventListener('submit', (e) => { e.preventDefault(); submitTask(); });
+    ui.tabChat.addEventListener('click', () => selectTab('chat'));
+    ui.tabTasks.addEventListener('click', () => selectTab('tasks'));
+    [ui.tabChat, ui.tabTasks].forEach((tab) => tab.addEventListener('keydown', (e) => {
+      if (e.key === 'ArrowRight' || e.key === 'ArrowLeft') {
+        const next = tab === ui.tabChat ? ui.tabTasks : ui.tabChat;
+        next.focus();
+        next.click();
+      }
+    }));
+
+    window.addEventListener('online', () => { if (!app.ws) connect(); });
+    setInterval(pollSelectedStatus, STATUS_POLL_MS);
+    setInterval(tickClock, 1000);
+  }
+
+  async function start() {
+    wire();
+    try {
+      await loadBots();
+    } catch (e) {
+      if (e.status !== 401) showBanner('Could not load bots: ' + e.message);
+    }
+    connect();
+  }
+
+  start();
+}());
