@@ -61,6 +61,9 @@ public final class ChatBenchmark {
     }
 
     public static void main(String[] args) throws Exception {
+        // The JDK's HttpServer (the instant bot endpoint) leaves Nagle on; with it, its two-write
+        // chunked answers wait ~40 ms for a delayed ACK, which would be timed as controller cost.
+        System.setProperty("sun.net.httpserver.nodelay", "true");
         int iterations = args.length > 0 ? Integer.parseInt(args[0]) : 2000;
         int cpuWindowS = args.length > 1 ? Integer.parseInt(args[1]) : 60;
         Path dir = Files.createTempDirectory("deia-chat-bench");
