@@ -45,6 +45,9 @@ final class AgentEnv {
         env.putIfAbsent("PATH", "/usr/local/bin:/usr/bin:/bin");
         env.putIfAbsent("LANG", "C.UTF-8");
         env.put("HOME", context.home().toAbsolutePath().toString());
+        // Lets a command agent (scripts, the demo agent) know whom it serves without a profile per bot.
+        env.put("DEIA_BOT_ID", context.botId());
+        env.put("DEIA_HIVE", context.hive().root().toString());
         env.putAll(adapterEnv);
         env.putAll(context.profile().env());
         for (Map.Entry<String, String> secret : context.profile().secretEnv().entrySet()) {

@@ -76,14 +76,15 @@ class CommandAgentTest {
         parent.put("DEIA_TEST_LEAK", "leaked");
         parent.put("DEIA_TEST_SECRET_SOURCE", "s3cr3t");
         Profile p = TestProfiles.profile(AgentType.COMMAND, "sh",
-                List.of("-c", "pwd; echo home=$HOME; echo plain=$PLAIN; echo secret=$API_KEY; echo leak=$DEIA_TEST_LEAK"),
+                List.of("-c", "pwd; echo home=$HOME; echo plain=$PLAIN; echo secret=$API_KEY; echo leak=$DEIA_TEST_LEAK; echo bot=$DEIA_BOT_ID; echo hive=$DEIA_HIVE"),
                 null, null, List.of(), Map.of("PLAIN", "p1"), Map.of("API_KEY", "DEIA_TEST_SECRET_SOURCE"));
         HiveLayout hive = new HiveLayout(dir);
         try (Agent a = agent(p, parent)) {
             TurnResult r = a.runTurn(turn("x"), null);
             assertEquals(hive.workspaceDir("BOT-001").toAbsolutePath() + "\n"
                     + "home=" + hive.agentHomeDir("BOT-001").toAbsolutePath() + "\n"
-                    + "plain=p1\nsecret=s3cr3t\nleak=\n", r.text());
+                    + "plain=p1\nsecret=s3cr3t\nleak=\n"
+                    + "bot=BOT-001\nhive=" + hive.root() + "\n", r.text());
         }
     }
 

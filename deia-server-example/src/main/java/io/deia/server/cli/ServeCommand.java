@@ -10,6 +10,7 @@ import io.deia.core.registry.BotRecord;
 import io.deia.core.registry.JsonFileServiceRegistry;
 import io.deia.core.task.FileTaskQueue;
 import io.deia.http.controller.ControllerServer;
+import io.deia.server.DefaultConfig;
 import io.deia.server.Main;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -24,7 +25,7 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 
 /**
- * {@code serve [--port 8080] [--bind 127.0.0.1]}: the controller. Starts the launcher (adopting the
+ * {@code serve [--port 8080] [--bind 127.0.0.1] [--demo]}: the controller. Starts the launcher (adopting the
  * bots a previous controller left running), the message router and the HTTP/WebSocket server with
  * the dashboard, prints the dashboard link with its token on stdout, and runs until SIGTERM or
  * SIGINT. Stopping the controller leaves the bots running: the next {@code serve} adopts them.
@@ -44,6 +45,11 @@ public final class ServeCommand implements Callable<Integer> {
     @Option(names = "--bind", paramLabel = "ADDRESS", defaultValue = "127.0.0.1",
             description = "Address to listen on (default: ${DEFAULT-VALUE}). Anything but loopback exposes the API to the network.")
     String bind;
+
+    @Option(names = "--demo",
+            description = "Also launch two bots (" + DemoBots.BOT_1 + ", " + DemoBots.BOT_2 + ") with the offline '"
+                    + DefaultConfig.DEMO_PROFILE + "' profile and submit a sample task to each. Needs no API key.")
+    boolean demo;
 
     @Override
     public Integer call() throws InterruptedException {
@@ -85,6 +91,14 @@ public final class ServeCommand implements Callable<Integer> {
             sun.misc.Signal.handle(new sun.misc.Signal("TERM"), signal -> new Thread(shutdown, "deia-serve-sigterm").start());
         } catch (IllegalArgumentException | UnsupportedOperationException e) {
             log.info("SIGTERM handler not available ({}); the shutdown hook stops the controller", e.getMessage());
+        }
+        if (demo) {
+            try {
+                new DemoBots(launcher, registry, new FileTaskQueue(hive, config), config).start(System.out);
+            } catch (RuntimeException e) {
+                shutdown.run();
+                throw e;
+            }
         }
         System.out.println(server.dashboardUrl());
         System.out.flush();
