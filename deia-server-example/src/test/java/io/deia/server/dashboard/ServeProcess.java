@@ -23,12 +23,13 @@ import java.util.regex.Pattern;
  * stop it the way an operator would (SIGTERM) and start it again on the same port while the bot
  * runners it launched keep running.
  */
-final class ServeProcess implements AutoCloseable {
+public final class ServeProcess implements AutoCloseable {
     private static final Pattern DASHBOARD_URL = Pattern.compile("(http://127\\.0\\.0\\.1:(\\d+)/\\?token=([A-Za-z0-9._~-]+))");
 
     private final Path hive;
     private final Path config;
     private final Path log;
+    private final List<String> extraArgs;
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
     private Process process;
     private int port;
@@ -36,14 +37,21 @@ final class ServeProcess implements AutoCloseable {
     private String token;
     private int starts;
 
-    ServeProcess(Path hive, Path config, Path log) {
+    /**
+     * @param hive      the hive folder
+     * @param config    the config file, or null for the built-in defaults
+     * @param log       where the controller's output goes (one file per start, numbered)
+     * @param extraArgs more {@code serve} options, e.g. {@code --demo}
+     */
+    public ServeProcess(Path hive, Path config, Path log, String... extraArgs) {
         this.hive = hive;
         this.config = config;
         this.log = log;
+        this.extraArgs = List.of(extraArgs);
     }
 
     /** Starts {@code serve} on a free port the first time, on the same port after that. */
-    void start() throws IOException {
+    public void start() throws IOException {
         if (port == 0) {
             port = freePort();
         }
@@ -53,8 +61,11 @@ final class ServeProcess implements AutoCloseable {
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-Xmx256m", "-cp", System.getProperty("java.class.path"),
                 "io.deia.server.Main", "serve",
-                "--hive", hive.toString(), "--config", config.toString(),
-                "--bind", "127.0.0.1", "--port", Integer.toString(port)));
+                "--hive", hive.toString(), "--bind", "127.0.0.1", "--port", Integer.toString(port)));
+        if (config != null) {
+            argv.addAll(List.of("--config", config.toString()));
+        }
+        argv.addAll(extraArgs);
         process = new ProcessBuilder(argv).redirectErrorStream(true)
                 .redirectOutput(runLog.toFile()).start();
         await("serve prints its dashboard URL (log " + runLog + ")").atMost(Duration.ofSeconds(60))
@@ -80,7 +91,7 @@ final class ServeProcess implements AutoCloseable {
     }
 
     /** Stops the controller like an operator would (SIGTERM); its bots are separate processes and live on. */
-    void stop() throws InterruptedException {
+    public void stop() throws InterruptedException {
         if (process == null) {
             return;
         }
@@ -91,7 +102,7 @@ final class ServeProcess implements AutoCloseable {
         process = null;
     }
 
-    HttpResponse<String> get(String path, boolean withToken) throws IOException, InterruptedException {
+    public HttpResponse<String> get(String path, boolean withToken) throws IOException, InterruptedException {
         HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(baseUrl() + path)).timeout(Duration.ofSeconds(10));
         if (withToken) {
             b.header("Authorization", "Bearer " + token);
@@ -99,27 +110,27 @@ final class ServeProcess implements AutoCloseable {
         return http.send(b.GET().build(), HttpResponse.BodyHandlers.ofString());
     }
 
-    HttpResponse<String> post(String path, String json) throws IOException, InterruptedException {
+    public HttpResponse<String> post(String path, String json) throws IOException, InterruptedException {
         return http.send(HttpRequest.newBuilder(URI.create(baseUrl() + path)).timeout(Duration.ofSeconds(60))
                         .header("Authorization", "Bearer " + token).header("Content-Type", "application/json")
                         .POST(HttpRequest.BodyPublishers.ofString(json)).build(),
                 HttpResponse.BodyHandlers.ofString());
     }
 
-    String dashboardUrl() {
+    public String dashboardUrl() {
         return dashboardUrl;
     }
 
-    String baseUrl() {
+    public String baseUrl() {
         return "http://127.0.0.1:" + port;
     }
 
-    String token() {
+    public String token() {
         return token;
     }
 
     /** Asks the controller (while it runs) to stop these bots; errors are ignored, leftovers are killed after. */
-    void stopBots(List<String> botIds) {
+    public void stopBots(List<String> botIds) {
         if (process == null) {
             return;
         }
@@ -133,7 +144,7 @@ final class ServeProcess implements AutoCloseable {
     }
 
     /** Ends every process still running for this hive (bot runners and their agents): nothing outlives the test. */
-    void killLeftovers() {
+    public void killLeftovers() {
         String marker = hive.toString();
         List<ProcessHandle> doomed = new ArrayList<>();
         ProcessHandle.allProcesses()
