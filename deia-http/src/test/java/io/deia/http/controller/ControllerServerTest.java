@@ -367,6 +367,9 @@ class ControllerServerTest {
         HttpResponse<String> index = call("GET", "/", null, null);
         assertEquals(200, index.statusCode());
         assertTrue(index.body().toLowerCase().contains("<html"), index.body());
+        assertTrue(index.headers().firstValue("Content-Security-Policy").orElse("").startsWith("default-src 'self'"),
+                index.headers().map().toString());
+        assertEquals("nosniff", index.headers().firstValue("X-Content-Type-Options").orElse(""));
 
         assertEquals(401, call("GET", "/?token=nope", null, null).statusCode());
         HttpResponse<String> link = call("GET", "/?token=" + token, null, null);
