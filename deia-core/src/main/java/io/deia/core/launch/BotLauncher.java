@@ -73,6 +73,15 @@ import java.util.concurrent.locks.ReentrantLock;
  * Thread safe: calls for different bots run in parallel, calls for one bot one after the other.
  */
 public final class BotLauncher implements AutoCloseable {
+    /**
+     * Exit code of a bot runner whose port was taken by another program between the registry's bind
+     * check and its own bind; the launcher then reserves another port and tries again.
+     */
+    public static final int EXIT_PORT_IN_USE = 75;
+
+    /** How often {@link #launch} tries another port when the reserved one is taken under it. */
+    static final int PORT_ATTEMPTS = 3;
+
     private static final Logger log = LoggerFactory.getLogger(BotLauncher.class);
 
     /** Log files larger than this are rotated to {@code <id>.log.1} before the next start. */
@@ -139,14 +148,24 @@ public final class BotLauncher implements AutoCloseable {
                 throw DeiaException.conflict("bot %s is already %s (pid %d)", botId,
                         current.process == null ? "restarting" : "running", current.pid());
             }
-            BotRecord reserved = registry.reserve(botId, profile.name(), profile.agent().id());
-            Process process;
-            try {
-                process = startRunner(reserved, profile);
-            } catch (DeiaException e) {
-                registry.deregister(botId);
-                throw e;
+            Process process = null;
+            for (int attempt = 1; process == null; attempt++) {
+                BotRecord reserved = registry.reserve(botId, profile.name(), profile.agent().id());
+                try {
+                    process = startRunner(reserved, profile);
+                } catch (PortTakenException e) {
+                    registry.deregister(botId);
+                    if (attempt >= PORT_ATTEMPTS) {
+                        throw e;
+                    }
+                    log.warn("[{}] port {} was taken before the runner could bind it; reserving another (attempt {} of {})",
+                            botId, reserved.port(), attempt + 1, PORT_ATTEMPTS);
+                } catch (DeiaException e) {
+                    registry.deregister(botId);
+                    throw e;
+                }
             }
+            BotRecord reserved = registry.get(botId).orElseThrow();
             BotRecord healthy = markRunning(botId, reserved.restarts(), null, null);
             if (supervise) {
                 watch(new Watch(botId, profile, process.toHandle(), process, Instant.now()));
@@ -366,6 +385,10 @@ public final class BotLauncher implements AutoCloseable {
         awaitExit(process, Duration.ofSeconds(5));
         String tail = BotLogFiles.tail(logFile, LOG_TAIL_LINES);
         log.warn("[{}] launch failed: {}", botId, failure);
+        if (!process.isAlive() && process.exitValue() == EXIT_PORT_IN_USE) {
+            throw new PortTakenException(String.format("bot %s (profile %s) %s: port %d was taken by another program; last lines of %s:%n%s",
+                    botId, profile.name(), failure, reserved.port(), logFile, tail));
+        }
         throw DeiaException.unavailable("bot %s (profile %s) %s; last lines of %s:%n%s", botId, profile.name(), failure,
                 logFile, tail.isEmpty() ? "(log is empty)" : tail);
     }
@@ -725,6 +748,15 @@ public final class BotLauncher implements AutoCloseable {
                 throw new IllegalArgumentException(name + " must be > 0");
             }
             return d;
+        }
+    }
+
+    /** The runner could not bind its reserved port: worth another try on another port. */
+    private static final class PortTakenException extends DeiaException {
+        private static final long serialVersionUID = 1L;
+
+        PortTakenException(String message) {
+            super(io.deia.core.ErrorCode.UNAVAILABLE, message);
         }
     }
 }

@@ -151,6 +151,37 @@ class BotLauncherTest {
     }
 
     @Test
+    void aPortTakenAfterTheRegistryCheckedItIsRetriedOnAnotherPort() throws Exception {
+        // Another program grabs the first reserved port between the registry's bind check and the
+        // runner's own bind: the runner exits with EXIT_PORT_IN_USE and the launcher moves on.
+        List<java.net.ServerSocket> grabbed = new ArrayList<>();
+        RunnerCommand runner = testRunner();
+        BotLauncher launcher = launcher((id, port, p, h, c) -> {
+            if (grabbed.isEmpty()) {
+                try {
+                    grabbed.add(new java.net.ServerSocket(port, 1, java.net.InetAddress.getLoopbackAddress()));
+                } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            }
+            return runner.argv(id, port, p, h, c);
+        });
+        try {
+            BotRecord r = launcher.launch("BOT-PORT", "echo");
+            int taken = grabbed.get(0).getLocalPort();
+            assertNotEquals(taken, r.port());
+            assertEquals(200, get(r, "/health").statusCode());
+            assertEquals(r.port(), registry.get("BOT-PORT").orElseThrow().port());
+            assertTrue(Files.readString(hive.botLogFile("BOT-PORT")).contains("port " + taken + " is taken"));
+            launcher.stop("BOT-PORT");
+        } finally {
+            for (java.net.ServerSocket s : grabbed) {
+                s.close();
+            }
+        }
+    }
+
+    @Test
     void refusesBadIdsUnknownProfilesMissingExecutablesAndUnknownBots() {
         BotLauncher launcher = launcher(testRunner());
         assertEquals(ErrorCode.INVALID_ARGUMENT,

@@ -39,7 +39,14 @@ public final class TestRunnerMain {
         JsonFileServiceRegistry registry = new JsonFileServiceRegistry(hive, DeiaConfig.of(Map.of()));
         long pid = ProcessHandle.current().pid();
         System.out.println("test runner " + botId + " pid " + pid + " port " + port);
-        HttpServer server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 16);
+        HttpServer server;
+        try {
+            server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 16);
+        } catch (java.net.BindException e) {
+            System.out.println("port " + port + " is taken: " + e.getMessage());
+            System.exit(BotLauncher.EXIT_PORT_IN_USE);
+            return;
+        }
         server.setExecutor(Executors.newFixedThreadPool(2));
         server.createContext("/health", ex -> reply(ex, 200,
                 "{\"status\":\"ok\",\"bot_id\":\"" + botId + "\",\"pid\":" + pid + "}"));

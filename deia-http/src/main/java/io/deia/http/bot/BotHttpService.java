@@ -103,8 +103,8 @@ public final class BotHttpService implements AutoCloseable {
             } catch (Exception ignored) {
                 // The bind failure is what matters; a failed cleanup adds nothing.
             }
-            throw DeiaException.unavailable("bot %s: cannot serve HTTP on %s:%d: %s", runtime.botId(), host,
-                    requestedPort, e.getMessage());
+            throw new DeiaException(io.deia.core.ErrorCode.UNAVAILABLE, String.format("bot %s: cannot serve HTTP on %s:%d: %s",
+                    runtime.botId(), host, requestedPort, e.getMessage()), e);
         }
         log.info("[{}] HTTP service listening on {}:{}", runtime.botId(), host, port());
         return this;

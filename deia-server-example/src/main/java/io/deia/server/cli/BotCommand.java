@@ -8,6 +8,7 @@ import io.deia.core.agent.Agents;
 import io.deia.core.bot.BotRuntime;
 import io.deia.core.config.DeiaConfig;
 import io.deia.core.config.Profile;
+import io.deia.core.launch.BotLauncher;
 import io.deia.core.registry.JsonFileServiceRegistry;
 import io.deia.http.bot.BotHttpService;
 import io.deia.server.DefaultConfig;
@@ -78,6 +79,12 @@ public final class BotCommand implements Callable<Integer> {
             http = BotHttpService.builder(runtime).port(port).stopGrace(grace).build().start();
         } catch (RuntimeException e) {
             agent.close();
+            if (e.getCause() instanceof java.net.BindException) {
+                // Another program took the port after the registry checked it: a distinct exit code
+                // tells the launcher to reserve another port and try again.
+                log.error("[{}] port {} is taken: {}", botId, port, e.getMessage());
+                return BotLauncher.EXIT_PORT_IN_USE;
+            }
             throw e;
         }
         // Before the runtime starts answering /health: a SIGTERM from then on is a graceful stop.
