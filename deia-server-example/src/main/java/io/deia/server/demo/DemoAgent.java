@@ -25,19 +25,30 @@ public final class DemoAgent {
     }
 
     public static void main(String[] args) throws IOException, InterruptedException {
-        String prompt = new String(System.in.readAllBytes(), StandardCharsets.UTF_8).strip();
+        String prompt = new String(System.in.readAllBytes(), StandardCharsets.UTF_8);
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         String bot = System.getenv().getOrDefault("DEIA_BOT_ID", "demo bot");
+        System.exit(answer(prompt, bot, Path.of("").toAbsolutePath(), out));
+    }
+
+    /**
+     * Answers one prompt.
+     *
+     * @param workspace where {@code write NAME: TEXT} puts its file
+     * @return the exit code: 0, or 1 for an empty prompt (with the reason on stderr)
+     */
+    static int answer(String prompt, String bot, Path workspace, PrintStream out) throws IOException, InterruptedException {
+        prompt = prompt.strip();
         if (prompt.isEmpty()) {
             System.err.println("empty prompt");
-            System.exit(1);
+            return 1;
         }
         Matcher write = WRITE.matcher(prompt);
         if (write.matches()) {
-            Path file = Path.of(write.group(1));
+            Path file = workspace.resolve(write.group(1));
             Files.writeString(file, write.group(2) + "\n", StandardCharsets.UTF_8);
-            say(out, bot + " wrote " + Files.size(file) + " bytes to " + file.toAbsolutePath() + ".");
-            return;
+            say(out, bot + " wrote " + Files.size(file) + " bytes to " + file + ".");
+            return 0;
         }
         String[] words = prompt.split("\\s+");
         long lines = prompt.lines().count();
@@ -46,6 +57,7 @@ public final class DemoAgent {
                 + (lines == 1 ? " line" : " lines") + ".");
         say(out, "In capitals: " + prompt.toUpperCase(Locale.ROOT));
         say(out, "Try \"write notes.txt: some text\" to have me write a file in my workspace.");
+        return 0;
     }
 
     /** One line of the answer, with a short pause so the reply visibly streams. */

@@ -59,7 +59,12 @@ public final class ServeProcess implements AutoCloseable {
         Path runLog = log.resolveSibling(log.getFileName() + "." + starts);
         List<String> argv = new ArrayList<>(List.of(
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Xmx256m", "-cp", System.getProperty("java.class.path"),
+                "-Xmx256m"));
+        // The build's coverage agent, when present, goes along so serve's own code is measured too
+        // (the data is appended to the module's file when serve exits on SIGTERM).
+        java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments().stream()
+                .filter(a -> a.startsWith("-javaagent:") && a.contains("jacoco")).forEach(argv::add);
+        argv.addAll(List.of("-cp", System.getProperty("java.class.path"),
                 "io.deia.server.Main", "serve",
                 "--hive", hive.toString(), "--bind", "127.0.0.1", "--port", Integer.toString(port)));
         if (config != null) {
