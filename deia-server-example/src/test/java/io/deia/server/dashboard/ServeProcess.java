@@ -23,7 +23,7 @@ import java.util.regex.Pattern;
  * stop it the way an operator would (SIGTERM) and start it again on the same port while the bot
  * runners it launched keep running.
  */
-final class ServeProcess implements AutoCloseable {
+public final class ServeProcess implements AutoCloseable {
     private static final Pattern DASHBOARD_URL = Pattern.compile("(http://127\\.0\\.0\\.1:(\\d+)/\\?token=([A-Za-z0-9._~-]+))");
 
     private final Path hive;
@@ -36,14 +36,14 @@ final class ServeProcess implements AutoCloseable {
     private String token;
     private int starts;
 
-    ServeProcess(Path hive, Path config, Path log) {
+    public ServeProcess(Path hive, Path config, Path log) {
         this.hive = hive;
         this.config = config;
         this.log = log;
     }
 
     /** Starts {@code serve} on a free port the first time, on the same port after that. */
-    void start() throws IOException {
+    public void start() throws IOException {
         if (port == 0) {
             port = freePort();
         }
@@ -80,7 +80,7 @@ final class ServeProcess implements AutoCloseable {
     }
 
     /** Stops the controller like an operator would (SIGTERM); its bots are separate processes and live on. */
-    void stop() throws InterruptedException {
+    public void stop() throws InterruptedException {
         if (process == null) {
             return;
         }
@@ -91,7 +91,7 @@ final class ServeProcess implements AutoCloseable {
         process = null;
     }
 
-    HttpResponse<String> get(String path, boolean withToken) throws IOException, InterruptedException {
+    public HttpResponse<String> get(String path, boolean withToken) throws IOException, InterruptedException {
         HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(baseUrl() + path)).timeout(Duration.ofSeconds(10));
         if (withToken) {
             b.header("Authorization", "Bearer " + token);
@@ -99,27 +99,41 @@ final class ServeProcess implements AutoCloseable {
         return http.send(b.GET().build(), HttpResponse.BodyHandlers.ofString());
     }
 
-    HttpResponse<String> post(String path, String json) throws IOException, InterruptedException {
+    public HttpResponse<String> post(String path, String json) throws IOException, InterruptedException {
         return http.send(HttpRequest.newBuilder(URI.create(baseUrl() + path)).timeout(Duration.ofSeconds(60))
                         .header("Authorization", "Bearer " + token).header("Content-Type", "application/json")
                         .POST(HttpRequest.BodyPublishers.ofString(json)).build(),
                 HttpResponse.BodyHandlers.ofString());
     }
 
-    String dashboardUrl() {
+    public String dashboardUrl() {
         return dashboardUrl;
     }
 
-    String baseUrl() {
+    public String baseUrl() {
         return "http://127.0.0.1:" + port;
     }
 
-    String token() {
+    public String token() {
         return token;
     }
 
+    /** Kills the controller with SIGKILL (a crash), leaving its bots running; {@link #start()} brings it back on the same port. */
+    public void crash() throws InterruptedException {
+        if (process == null) {
+            return;
+        }
+        process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+        process = null;
+    }
+
+    /** The controller's pid, or -1 when it is not running. */
+    public long pid() {
+        return process == null ? -1 : process.pid();
+    }
+
     /** Asks the controller (while it runs) to stop these bots; errors are ignored, leftovers are killed after. */
-    void stopBots(List<String> botIds) {
+    public void stopBots(List<String> botIds) {
         if (process == null) {
             return;
         }
@@ -133,7 +147,7 @@ final class ServeProcess implements AutoCloseable {
     }
 
     /** Ends every process still running for this hive (bot runners and their agents): nothing outlives the test. */
-    void killLeftovers() {
+    public void killLeftovers() {
         String marker = hive.toString();
         List<ProcessHandle> doomed = new ArrayList<>();
         ProcessHandle.allProcesses()
