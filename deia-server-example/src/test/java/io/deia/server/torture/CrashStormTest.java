@@ -243,7 +243,6 @@ class CrashStormTest {
         log.info("crash storm: scale {}, seed {}, kills {}, tasks checked {} {}, chat statuses {}, agent runs {}, hive scan {}",
                 scale, seed, killed, checked, statuses, chatStatuses, starts.size(), scan);
         log.info("crash storm chat samples {}", chatSamples);
-        assertTrue(!chatStatuses.containsKey(500), "no chat answered 500: " + chatSamples.get(500));
         AtomicFiles.writeString(Path.of("target", "torture-crash-storm.txt"), String.format(
                 "scale=%d seed=%d kills=%s tasks_checked=%d statuses=%s chat_statuses=%s agent_runs=%d hive_scan=%s%n",
                 scale, seed, killed, checked, statuses, chatStatuses, starts.size(), scan));
