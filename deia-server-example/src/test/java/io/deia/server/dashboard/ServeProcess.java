@@ -35,11 +35,18 @@ public final class ServeProcess implements AutoCloseable {
     private String dashboardUrl;
     private String token;
     private int starts;
+    private final java.util.Map<String, String> extraEnv = new java.util.HashMap<>();
 
     public ServeProcess(Path hive, Path config, Path log) {
         this.hive = hive;
         this.config = config;
         this.log = log;
+    }
+
+    /** Adds variables to the controller's environment (its bot runners inherit them), for the next {@link #start()}. */
+    public ServeProcess environment(java.util.Map<String, String> env) {
+        extraEnv.putAll(env);
+        return this;
     }
 
     /** Starts {@code serve} on a free port the first time, on the same port after that. */
@@ -55,8 +62,9 @@ public final class ServeProcess implements AutoCloseable {
                 "io.deia.server.Main", "serve",
                 "--hive", hive.toString(), "--config", config.toString(),
                 "--bind", "127.0.0.1", "--port", Integer.toString(port)));
-        process = new ProcessBuilder(argv).redirectErrorStream(true)
-                .redirectOutput(runLog.toFile()).start();
+        ProcessBuilder pb = new ProcessBuilder(argv).redirectErrorStream(true).redirectOutput(runLog.toFile());
+        pb.environment().putAll(extraEnv);
+        process = pb.start();
         await("serve prints its dashboard URL (log " + runLog + ")").atMost(Duration.ofSeconds(60))
                 .pollInterval(Duration.ofMillis(100))
                 .failFast("serve exited early, see " + runLog, () -> !process.isAlive())
