@@ -159,8 +159,15 @@ public final class HistoryStore implements AutoCloseable {
                 }
                 channel.force(false);
             } catch (IOException e) {
-                // The file may now end in a partial line; drop the channel so the next append
-                // re-opens and recovers it instead of appending after the torn bytes.
+                // A full disk leaves part of the line written: cut it off at once (truncating needs
+                // no free space) so readers never see a torn line. Should that fail as well, the
+                // next open still finds and drops the torn tail.
+                try {
+                    reader.truncate(size);
+                    reader.force(true);
+                } catch (IOException | RuntimeException undo) {
+                    e.addSuppressed(undo);
+                }
                 closeChannel();
                 throw DeiaException.io("cannot append to history", file, e);
             }

@@ -36,6 +36,7 @@ public final class ServeProcess implements AutoCloseable {
     private String dashboardUrl;
     private String token;
     private int starts;
+    private final java.util.Map<String, String> extraEnv = new java.util.HashMap<>();
 
     /**
      * @param hive      the hive folder
@@ -48,6 +49,12 @@ public final class ServeProcess implements AutoCloseable {
         this.config = config;
         this.log = log;
         this.extraArgs = List.of(extraArgs);
+    }
+
+    /** Adds variables to the controller's environment (its bot runners inherit them), for the next {@link #start()}. */
+    public ServeProcess environment(java.util.Map<String, String> env) {
+        extraEnv.putAll(env);
+        return this;
     }
 
     /** Starts {@code serve} on a free port the first time, on the same port after that. */
@@ -71,8 +78,9 @@ public final class ServeProcess implements AutoCloseable {
             argv.addAll(List.of("--config", config.toString()));
         }
         argv.addAll(extraArgs);
-        process = new ProcessBuilder(argv).redirectErrorStream(true)
-                .redirectOutput(runLog.toFile()).start();
+        ProcessBuilder pb = new ProcessBuilder(argv).redirectErrorStream(true).redirectOutput(runLog.toFile());
+        pb.environment().putAll(extraEnv);
+        process = pb.start();
         await("serve prints its dashboard URL (log " + runLog + ")").atMost(Duration.ofSeconds(60))
                 .pollInterval(Duration.ofMillis(100))
                 .failFast("serve exited early, see " + runLog, () -> !process.isAlive())
@@ -132,6 +140,20 @@ public final class ServeProcess implements AutoCloseable {
 
     public String token() {
         return token;
+    }
+
+    /** Kills the controller with SIGKILL (a crash), leaving its bots running; {@link #start()} brings it back on the same port. */
+    public void crash() throws InterruptedException {
+        if (process == null) {
+            return;
+        }
+        process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+        process = null;
+    }
+
+    /** The controller's pid, or -1 when it is not running. */
+    public long pid() {
+        return process == null ? -1 : process.pid();
     }
 
     /** Asks the controller (while it runs) to stop these bots; errors are ignored, leftovers are killed after. */
