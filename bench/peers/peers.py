@@ -679,19 +679,43 @@ def main():
            "grandchild_best": {}, "supervisor_kill": {}, "idle": {}}
     for tool in a.tools.split(","):
         log(f"== {tool}")
-        scenario_start_restart_idle(tool, a, res)
-        scenario_defaults_and_crashloop(tool, a, res)
-        scenario_grandchild(tool, a, res, fast=False)
-        scenario_grandchild(tool, a, res, fast="group")
-        scenario_supervisor_kill(tool, a, res)
+        for scenario in (lambda: scenario_start_restart_idle(tool, a, res),
+                         lambda: scenario_defaults_and_crashloop(tool, a, res),
+                         lambda: scenario_grandchild(tool, a, res, fast=False),
+                         lambda: scenario_grandchild(tool, a, res, fast="group"),
+                         lambda: scenario_supervisor_kill(tool, a, res)):
+            try:
+                scenario()
+            except Exception as e:  # the run goes on; check() reports the missing figures and fails it
+                log(f"  {tool}: scenario failed: {e!r}")
+                res.setdefault("errors", []).append(f"{tool}: {e!r}")
     with open("/proc/loadavg") as f:
         res["meta"]["load_at_end"] = " ".join(f.read().split()[:3])
     md = markdown(res)
+    problems = check(res, a.tools.split(","))
     with open(a.out + ".json", "w") as f:
         json.dump(res, f, indent=2)
     with open(a.out + ".md", "w") as f:
         f.write(md)
     print(md)
+    if problems:
+        print("INCOMPLETE RUN: " + "; ".join(problems), file=sys.stderr)
+        sys.exit(1)
+
+
+def check(res, tools):
+    """What a run must have produced for every tool; a missing figure fails the run (CI relies on it)."""
+    problems = list(res.get("errors", []))
+    for tool in tools:
+        if res["start"].get(tool, {}).get("n", 0) == 0:
+            problems.append(f"{tool}: workloads never all running")
+        for key in ("restart_fast", "restart_default"):
+            if res[key].get(tool, {}).get("n", 0) == 0:
+                problems.append(f"{tool}: no {key} figure")
+        for key in ("crashloop", "grandchild_default", "grandchild_best", "supervisor_kill", "idle"):
+            if tool not in res[key]:
+                problems.append(f"{tool}: no {key} result")
+    return problems
 
 
 if __name__ == "__main__":
