@@ -4,6 +4,10 @@
 # then runs the whole Maven build with its tests and coverage gates.
 #   scripts/test.sh            core suite (Claude Code contract tests included)
 #   scripts/test.sh -Pagents   also the Codex and Gemini CLI contract tests
+# After the Maven build it runs the side-by-side supervision benchmark at its small size
+# (bench/peers/run.sh --small: deia, PM2 and supervisord, about 3 minutes) so the harness cannot rot:
+# it fails the run when any scenario produced no figure (timings are printed, never asserted).
+# DEIA_SKIP_PEERS=1 skips it, and says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,4 +25,17 @@ if [ ! -x agent-clis/node_modules/.bin/claude ] || [ ! -x agent-clis/node_module
   npm install --prefix agent-clis --no-audit --no-fund --loglevel=error >/dev/null
 fi
 
-exec mvn -B verify "$@"
+if [ "${DEIA_SKIP_PEERS:-0}" != 1 ] && ! command -v supervisord >/dev/null; then
+  echo "== installing supervisor (Debian package) for bench/peers"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq supervisor >/dev/null
+fi
+
+mvn -B verify "$@"
+
+if [ "${DEIA_SKIP_PEERS:-0}" = 1 ]; then
+  echo "== SKIPPED: bench/peers/run.sh --small (DEIA_SKIP_PEERS=1)"
+else
+  echo "== bench/peers/run.sh --small (deia vs PM2 vs supervisord; fails when a scenario has no result)"
+  bench/peers/run.sh --small
+fi
