@@ -317,9 +317,18 @@ class HttpAttackTest {
         void assertUnchanged(String when) throws IOException {
             assertEquals(registry, registryIdentity(), "registry " + when);
             // Agent processes of a turn come and go (cat answers tasks); runners and the controller must not.
+            // A runner forking an agent shows the runner's own command line for a moment (between fork
+            // and exec), so a new process must stay to count: wait until the transient ones are gone.
+            org.awaitility.Awaitility.await("processes " + when).atMost(java.time.Duration.ofSeconds(10))
+                    .pollInterval(java.time.Duration.ofMillis(100))
+                    .untilAsserted(() -> assertEquals(processes, lastingProcesses(), "processes " + when));
+        }
+
+        /** This hive's processes now, less agent processes that were not there before. */
+        private Set<Long> lastingProcesses() {
             Set<Long> now = new TreeSet<>(Torture.processesInto(dir));
             now.removeIf(pid -> !processes.contains(pid) && !commandLineOf(pid).contains("io.deia.server.Main"));
-            assertEquals(processes, now, "processes " + when);
+            return now;
         }
     }
 
