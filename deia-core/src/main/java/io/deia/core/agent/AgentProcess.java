@@ -68,10 +68,11 @@ final class AgentProcess {
      * Starts {@code argv} in {@code cwd} (created when missing) with exactly {@code env}.
      *
      * @param pipeStdin true to keep stdin as a pipe for {@link #writeLine}; false gives it /dev/null
+     * @param recordFile where the running agent is recorded for {@link AgentLeftovers}, or null
      * @throws IOException when the program cannot be started
      */
     static AgentProcess start(String botId, String name, List<String> argv, Path cwd, Map<String, String> env,
-                              boolean pipeStdin, int maxLineBytes, LineSink sink) throws IOException {
+                              boolean pipeStdin, int maxLineBytes, LineSink sink, Path recordFile) throws IOException {
         Files.createDirectories(cwd);
         List<String> command = new ArrayList<>(ProcessTrees.newSessionPrefix());
         command.addAll(argv);
@@ -82,6 +83,10 @@ final class AgentProcess {
             pb.redirectInput(ProcessBuilder.Redirect.from(DEV_NULL));
         }
         Process p = pb.start();
+        if (recordFile != null) {
+            AgentLeftovers.record(recordFile, p.toHandle());
+            p.onExit().thenRun(() -> AgentLeftovers.forget(recordFile, p.pid()));
+        }
         AgentProcess ap = new AgentProcess(botId, name, p, sink, maxLineBytes);
         log.info("[{}] started {} pid {} in {} (env: {})", botId, name, ap.pid, cwd, AgentEnv.names(env));
         return ap;

@@ -291,7 +291,8 @@ public final class ClaudeCodeAgent implements Agent {
             ClaudeStreamParser parser = new ClaudeStreamParser(botId, !context.profile().includePartialMessages());
             Running[] holder = new Running[1];
             AgentProcess p = AgentProcess.start(botId, "claude", argv(session), context.workspace(), env, true, MAX_LINE_BYTES,
-                    (line, newline, truncated) -> onLine(holder[0], line, truncated));
+                    (line, newline, truncated) -> onLine(holder[0], line, truncated),
+                    AgentLeftovers.recordFile(context.hive(), botId));
             Running r = new Running(p, parser, session != null);
             holder[0] = r;
             running = r;

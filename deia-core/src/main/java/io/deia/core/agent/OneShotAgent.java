@@ -78,7 +78,8 @@ abstract class OneShotAgent implements Agent {
             String stdin = stdinText(request);
             AgentProcess p;
             try {
-                p = AgentProcess.start(botId, type(), argv, context.workspace(), env, stdin != null, maxLineBytes(), output);
+                p = AgentProcess.start(botId, type(), argv, context.workspace(), env, stdin != null, maxLineBytes(), output,
+                        AgentLeftovers.recordFile(context.hive(), botId));
             } catch (IOException e) {
                 TurnResult failed = TurnResult.failed("cannot start " + executable + ": " + e.getMessage(), millisSince(t0), null);
                 log.warn("[{}] {}", botId, failed.error());

@@ -138,6 +138,9 @@ public final class BotRuntime implements AutoCloseable {
         chatWorker = new Thread(this::chatLoop, "bot-" + botId + "-chat");
         chatWorker.setDaemon(true);
         chatWorker.start();
+        // An agent left by a runner that was killed would still be working on the task the monitor
+        // is about to retry: end it first.
+        io.deia.core.agent.AgentLeftovers.endLeftover(hive, botId);
         monitor = new TaskQueueMonitor(botId, hive, config, profile, this::runTask, this::onTaskEvent);
         monitor.start();
         heartbeat = Executors.newSingleThreadScheduledExecutor(r -> {

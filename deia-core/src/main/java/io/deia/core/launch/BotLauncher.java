@@ -548,6 +548,9 @@ public final class BotLauncher implements AutoCloseable {
                         w.pid(), code);
                 return;
             }
+            // Agents run in their own session: a runner that died (kill -9, OOM) leaves its agent
+            // running, working on a task the restarted runner will retry.
+            io.deia.core.agent.AgentLeftovers.endLeftover(hive, w.botId);
             afterExit(w, code, uptime, "exited with code " + (code == null ? "unknown" : code) + " after "
                     + uptime.toMillis() + " ms");
         } finally {

@@ -153,7 +153,7 @@ class CommandAgentTest {
             assertFalse(a.interrupt());
             CompletableFuture<TurnResult> turn = CompletableFuture.supplyAsync(() -> a.runTurn(turn("x"), events::add));
             await().atMost(10, TimeUnit.SECONDS).until(() -> events.contains(new AgentEvent.TextDelta("started\n")));
-            assertTrue(a.health().pid() != null);
+            await().atMost(10, TimeUnit.SECONDS).until(() -> a.health().pid() != null);
             assertThrows(IllegalStateException.class, () -> a.runTurn(turn("y"), null));
             assertTrue(a.interrupt());
             TurnResult r = turn.get(20, TimeUnit.SECONDS);

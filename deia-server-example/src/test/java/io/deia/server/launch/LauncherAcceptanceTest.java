@@ -152,6 +152,31 @@ class LauncherAcceptanceTest {
     }
 
     @Test
+    void anAgentDoesNotOutliveItsKilledRunner() throws Exception {
+        // Agents run in their own session, so a runner killed with -9 would leave its agent working
+        // on the task that the restarted runner retries: the launcher must end it.
+        setUp();
+        BotLauncher launcher = launcher(Duration.ofMillis(500));
+        BotRecord first = launcher.launch("BOT-O", "spawner");
+        new FileTaskQueue(hive.layout, hive.config).submit("BOT-O", "spawn two sleeps and wait for them\n");
+        await().atMost(Duration.ofSeconds(30)).until(() -> ProcessChecks.runningWithMarker(sleepTag).size() >= 3);
+        Set<Long> oldAgent = new HashSet<>(ProcessChecks.runningWithMarker(sleepTag));
+
+        ProcessHandle.of(first.pid()).orElseThrow().destroyForcibly();
+        BotRecord restarted = await().atMost(Duration.ofSeconds(30)).until(() -> registry.get("BOT-O").orElseThrow(),
+                r -> r.pid() > 0 && r.pid() != first.pid() && r.state().isLive());
+        await().atMost(Duration.ofSeconds(10)).until(() -> oldAgent.stream().noneMatch(ProcessChecks::isRunning));
+        // The restarted runner retries the task with an agent of its own: one agent, not two.
+        await().atMost(Duration.ofSeconds(30)).until(() -> ProcessChecks.runningWithMarker(sleepTag).size() >= 3);
+        Set<Long> now = new HashSet<>(ProcessChecks.runningWithMarker(sleepTag));
+        assertEquals(3, now.size(), "one agent shell and its two sleeps: " + now);
+        assertTrue(now.stream().noneMatch(oldAgent::contains));
+        assertEquals(1, restarted.restarts());
+        launcher.stop("BOT-O");
+        assertTrue(ProcessChecks.runningWithMarker(sleepTag).isEmpty());
+    }
+
+    @Test
     void stoppingBotsWhoseAgentSpawnedGrandchildrenLeavesNothing() {
         setUp();
         BotLauncher launcher = launcher(Duration.ofMillis(500));
