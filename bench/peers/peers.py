@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import signal
 import statistics
 import subprocess
@@ -677,7 +678,9 @@ def main():
     with open("/proc/meminfo") as f:
         mem = int(f.readline().split()[1]) // 1024
     jv = subprocess.run(["java", "-version"], stderr=subprocess.PIPE, text=True).stderr.splitlines()[0]
-    pm2v = sh(a.pm2, "--version", env=dict(os.environ, PM2_HOME=os.path.join(a.work, "pm2v"))).strip().splitlines()[-1]
+    # Read from its package.json: `pm2 --version` would start a daemon of its own.
+    with open(os.path.join(os.path.dirname(os.path.realpath(a.pm2)), "..", "package.json")) as f:
+        pm2v = json.load(f)["version"]
     supv = sh("supervisord", "--version").strip()
     res = {"meta": {"mode": a.mode, "n": a.n, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                     "machine": f"{os.cpu_count()} cores, {mem} MB RAM, {platform.platform()}, {jv}, "
@@ -708,8 +711,9 @@ def main():
         f.write(md)
     print(md)
     if problems:
-        print("INCOMPLETE RUN: " + "; ".join(problems), file=sys.stderr)
+        print("INCOMPLETE RUN: " + "; ".join(problems) + f" (logs and hives kept in {a.work})", file=sys.stderr)
         sys.exit(1)
+    shutil.rmtree(a.work, ignore_errors=True)
 
 
 def check(res, tools):
