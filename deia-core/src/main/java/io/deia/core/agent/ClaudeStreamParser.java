@@ -47,18 +47,8 @@ final class ClaudeStreamParser {
     /** The events in one stdout line; none for blank, malformed or uninteresting lines. */
     List<AgentEvent> parse(String line) {
         List<AgentEvent> events = new ArrayList<>(2);
-        if (line.isBlank()) {
-            return events;
-        }
-        JsonNode node;
-        try {
-            node = Json.mapper().readTree(line);
-        } catch (Exception e) {
-            log.warn("[{}] skipping a malformed claude output line ({} chars): {}", botId, line.length(), abbreviate(line));
-            return events;
-        }
-        if (node == null || !node.isObject()) {
-            log.warn("[{}] skipping a claude output line that is not a JSON object: {}", botId, abbreviate(line));
+        JsonNode node = StreamLines.object(botId, "claude", line);
+        if (node == null) {
             return events;
         }
         String sid = node.path("session_id").asText(null);
@@ -170,7 +160,4 @@ final class ClaudeStreamParser {
         return sb.toString();
     }
 
-    static String abbreviate(String line) {
-        return line.length() <= 200 ? line : line.substring(0, 200) + "…";
-    }
 }

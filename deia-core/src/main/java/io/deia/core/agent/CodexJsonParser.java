@@ -61,17 +61,8 @@ final class CodexJsonParser {
 
     List<AgentEvent> parse(String line) {
         List<AgentEvent> events = new ArrayList<>(2);
-        if (line.isBlank()) {
-            return events;
-        }
-        JsonNode node;
-        try {
-            node = Json.mapper().readTree(line);
-        } catch (Exception e) {
-            node = null;
-        }
-        if (node == null || !node.isObject()) {
-            log.warn("[{}] skipping a malformed codex output line: {}", botId, ClaudeStreamParser.abbreviate(line));
+        JsonNode node = StreamLines.object(botId, "codex", line);
+        if (node == null) {
             return events;
         }
         switch (node.path("type").asText("")) {

@@ -58,17 +58,8 @@ final class GeminiStreamParser {
 
     List<AgentEvent> parse(String line) {
         List<AgentEvent> events = new ArrayList<>(2);
-        if (line.isBlank()) {
-            return events;
-        }
-        JsonNode node;
-        try {
-            node = Json.mapper().readTree(line);
-        } catch (Exception e) {
-            node = null;
-        }
-        if (node == null || !node.isObject()) {
-            log.warn("[{}] skipping a malformed gemini output line: {}", botId, ClaudeStreamParser.abbreviate(line));
+        JsonNode node = StreamLines.object(botId, "gemini", line);
+        if (node == null) {
             return events;
         }
         switch (node.path("type").asText("")) {
