@@ -831,7 +831,9 @@
   async function pollSelectedStatus() {
     const bot = app.bots.get(app.selected);
     // Only while connected (no point hammering a server that is down) and while a runner should exist.
-    if (!bot || app.connState !== 'connected' || !shouldPoll(bot)) return;
+    // Not while our own stop request runs: the runner leaves the registry for a moment before the
+    // launcher records it as stopped, and that moment is no reason for a 404 in the console.
+    if (!bot || app.connState !== 'connected' || !shouldPoll(bot) || bot.stopInFlight) return;
     try {
       const data = await api('GET', '/api/bot/' + encodeURIComponent(bot.id) + '/status');
       mergeInfo(bot, data);
@@ -1000,6 +1002,7 @@
     const bot = app.bots.get(id);
     if (!bot) return;
     ui.stopConfirm.disabled = true;
+    bot.stopInFlight = true;
     try {
       const data = await api('POST', '/api/bot/' + encodeURIComponent(id) + '/stop');
       ui.stopDialog.close();
@@ -1012,6 +1015,8 @@
       ui.stopError.textContent = 'Stop failed: ' + e.message;
       ui.stopError.hidden = false;
       ui.stopConfirm.disabled = false;
+    } finally {
+      bot.stopInFlight = false;
     }
   }
 
