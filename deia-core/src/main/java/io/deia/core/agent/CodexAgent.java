@@ -83,11 +83,6 @@ public final class CodexAgent extends OneShotAgent {
     }
 
     @Override
-    protected String stdinText(TurnRequest request) {
-        return null;
-    }
-
-    @Override
     protected void afterTurn(TurnResult result) {
         if (result.sessionId() != null) {
             sessions.save(result.sessionId());

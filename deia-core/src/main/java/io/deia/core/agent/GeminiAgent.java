@@ -68,11 +68,6 @@ public final class GeminiAgent extends OneShotAgent {
     }
 
     @Override
-    protected String stdinText(TurnRequest request) {
-        return null;
-    }
-
-    @Override
     protected void afterTurn(TurnResult result) {
         if (result.sessionId() != null) {
             sessionStarted = true;

@@ -46,8 +46,13 @@ abstract class OneShotAgent implements Agent {
     /** The argv of this turn's process, executable first. */
     protected abstract List<String> argv(TurnRequest request);
 
-    /** The text written to stdin (which is then closed), or null to give the process /dev/null. */
-    protected abstract String stdinText(TurnRequest request);
+    /**
+     * The text written to stdin (which is then closed), or null to give the process /dev/null. By
+     * default null: the CLIs that run one process per turn take the prompt as an argument.
+     */
+    protected String stdinText(TurnRequest request) {
+        return null;
+    }
 
     /** A fresh reader of this turn's output. */
     protected abstract TurnOutput newTurnOutput(TurnRequest request, AgentEventListener listener);
