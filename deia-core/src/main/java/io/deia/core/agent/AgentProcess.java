@@ -79,13 +79,16 @@ final class AgentProcess {
         ProcessBuilder pb = new ProcessBuilder(command).directory(cwd.toFile());
         pb.environment().clear();
         pb.environment().putAll(env);
+        if (recordFile != null) {
+            // Last, so no profile variable can hide whose agent this is.
+            pb.environment().putAll(AgentLeftovers.mark(recordFile));
+        }
         if (!pipeStdin) {
             pb.redirectInput(ProcessBuilder.Redirect.from(DEV_NULL));
         }
         Process p = pb.start();
         if (recordFile != null) {
-            AgentLeftovers.record(recordFile, p.toHandle());
-            p.onExit().thenRun(() -> AgentLeftovers.forget(recordFile, p.pid()));
+            AgentLeftovers.recordUnlessMarked(recordFile, p.toHandle());
         }
         AgentProcess ap = new AgentProcess(botId, name, p, sink, maxLineBytes);
         log.info("[{}] started {} pid {} in {} (env: {})", botId, name, ap.pid, cwd, AgentEnv.names(env));

@@ -6,6 +6,7 @@ import io.deia.core.HiveLayout;
 import io.deia.core.agent.Agent;
 import io.deia.core.agent.AgentEventListener;
 import io.deia.core.agent.AgentHealth;
+import io.deia.core.agent.AgentLeftovers;
 import io.deia.core.agent.TurnRequest;
 import io.deia.core.agent.TurnResult;
 import io.deia.core.agent.TurnStatus;
@@ -135,12 +136,12 @@ public final class BotRuntime implements AutoCloseable {
         startedAt = Instant.now();
         refreshState();
         register(BotState.STARTING);
+        // An agent left by a runner that was killed would still be working on the task the monitor
+        // is about to retry: end it before this runner starts agents of its own.
+        AgentLeftovers.endLeftover(hive, botId);
         chatWorker = new Thread(this::chatLoop, "bot-" + botId + "-chat");
         chatWorker.setDaemon(true);
         chatWorker.start();
-        // An agent left by a runner that was killed would still be working on the task the monitor
-        // is about to retry: end it first.
-        io.deia.core.agent.AgentLeftovers.endLeftover(hive, botId);
         monitor = new TaskQueueMonitor(botId, hive, config, profile, this::runTask, this::onTaskEvent);
         monitor.start();
         heartbeat = Executors.newSingleThreadScheduledExecutor(r -> {

@@ -183,8 +183,13 @@ class CrashStormTest {
         assertTrue(controllerKilled, "the controller was killed");
 
         // Recovery: bots whose restart budget or launcher went away are launched again by the operator.
-        await("every bot runs again").atMost(Duration.ofSeconds(120)).pollInterval(Duration.ofMillis(500))
-                .until(() -> relaunchMissing(hive, config) == 0);
+        try {
+            await("every bot runs again").atMost(Duration.ofSeconds(120)).pollInterval(Duration.ofMillis(500))
+                    .until(() -> relaunchMissing(hive, config) == 0);
+        } catch (org.awaitility.core.ConditionTimeoutException e) {
+            keepEvidence(hive);
+            throw e;
+        }
         await("every task has its final response").atMost(Duration.ofSeconds(180L * scale)).pollInterval(Duration.ofMillis(500))
                 .until(() -> responseFiles(hive) >= tasks);
 
@@ -265,6 +270,22 @@ class CrashStormTest {
             }
         }
         return launched;
+    }
+
+    /** Logs the registry and copies the logs where a failed run can be read after the temp folder is gone. */
+    private void keepEvidence(HiveLayout hive) {
+        try {
+            log.error("registry at failure: {}", Files.readString(hive.registryFile(), StandardCharsets.UTF_8));
+            Path evidence = Path.of("target", "crash-storm-evidence");
+            Files.createDirectories(evidence);
+            Files.copy(dir.resolve("serve.log"), evidence.resolve("serve.log"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            for (Path botLog : Torture.files(hive.botLogsDir())) {
+                Files.copy(botLog, evidence.resolve(botLog.getFileName()), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            }
+            log.error("logs of the failed run kept in {}", evidence.toAbsolutePath());
+        } catch (java.io.IOException | RuntimeException e) {
+            log.error("cannot keep the evidence of the failed run: {}", e.toString());
+        }
     }
 
     private static int responseFiles(HiveLayout hive) throws java.io.IOException {
