@@ -78,7 +78,7 @@ public final class AtomicFiles {
      * @return false when the target already existed (nothing was written)
      */
     public static boolean writeNew(Path target, byte[] data) {
-        return writeNew(target, data, new FileAttribute<?>[0]);
+        return writeNew(target, data, new FileAttribute<?>[0], null);
     }
 
     /**
@@ -94,10 +94,14 @@ public final class AtomicFiles {
         FileAttribute<?>[] attrs = posix
                 ? new FileAttribute<?>[] {PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------"))}
                 : new FileAttribute<?>[0];
-        return writeNew(target, data, attrs);
+        return writeNew(target, data, attrs, null);
     }
 
-    private static boolean writeNew(Path target, byte[] data, FileAttribute<?>[] attrs) {
+    /**
+     * Writes a new file; the folder fsync is done here when {@code deferredFolders} is null, else
+     * the folder is added to it for the caller's one fsync (see {@link GroupCommit}).
+     */
+    static boolean writeNew(Path target, byte[] data, FileAttribute<?>[] attrs, java.util.Set<Path> deferredFolders) {
         Path dir = parentOf(target);
         Path temp = dir.resolve(TEMP_PREFIX + target.getFileName() + "." + Long.toHexString(ThreadLocalRandom.current().nextLong()));
         try {
@@ -123,7 +127,11 @@ public final class AtomicFiles {
                 Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
             }
             deleteQuietly(temp);
-            fsyncDirectory(dir);
+            if (deferredFolders == null) {
+                fsyncDirectory(dir);
+            } else {
+                deferredFolders.add(dir);
+            }
             return true;
         } catch (IOException | RuntimeException e) {
             deleteQuietly(temp);
@@ -141,6 +149,14 @@ public final class AtomicFiles {
      * @throws IOException                         for other I/O failures
      */
     public static void move(Path source, Path target) throws IOException {
+        move(source, target, null);
+    }
+
+    /**
+     * Renames like {@link #move(Path, Path)}; the two folder fsyncs are done here when
+     * {@code deferredFolders} is null, else both folders are added to it (see {@link GroupCommit}).
+     */
+    static void move(Path source, Path target, java.util.Set<Path> deferredFolders) throws IOException {
         Path targetDir = parentOf(target);
         Files.createDirectories(targetDir);
         try {
@@ -149,8 +165,13 @@ public final class AtomicFiles {
             throw new IOException("cannot rename " + source + " to " + target
                     + " atomically: both must be on one file system", e);
         }
-        fsyncDirectory(targetDir);
         Path sourceDir = parentOf(source);
+        if (deferredFolders != null) {
+            deferredFolders.add(targetDir);
+            deferredFolders.add(sourceDir);
+            return;
+        }
+        fsyncDirectory(targetDir);
         if (!sourceDir.equals(targetDir)) {
             fsyncDirectory(sourceDir);
         }

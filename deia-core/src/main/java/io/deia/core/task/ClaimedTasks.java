@@ -3,6 +3,7 @@ package io.deia.core.task;
 import io.deia.core.DeiaException;
 import io.deia.core.HiveLayout;
 import io.deia.core.io.AtomicFiles;
+import io.deia.core.io.GroupCommit;
 import io.deia.core.io.Json;
 import io.deia.core.process.ProcessTrees;
 import org.slf4j.Logger;
@@ -133,6 +134,16 @@ final class ClaimedTasks {
      * @return the claim, or empty when another monitor took it first or it is gone
      */
     Optional<Claim> claim(String name) throws IOException {
+        return claim(name, null);
+    }
+
+    /**
+     * Claims {@code name} from the inbox; with a {@code batch}, the rename is durable only after
+     * the batch's {@link GroupCommit#commit()} (one fsync of both folders for several claims).
+     *
+     * @return the claim, or empty when another monitor took it first or it is gone
+     */
+    Optional<Claim> claim(String name, GroupCommit batch) throws IOException {
         long s = ++seq;
         String claimName = claimFileName(s, name);
         String key = ownerName() + "/" + s;
@@ -142,7 +153,11 @@ final class ClaimedTasks {
         }
         Path target = mine.resolve(claimName);
         try {
-            AtomicFiles.move(inbox.resolve(name), target);
+            if (batch == null) {
+                AtomicFiles.move(inbox.resolve(name), target);
+            } else {
+                batch.move(inbox.resolve(name), target);
+            }
         } catch (NoSuchFileException e) {
             if (needsState) {
                 Files.deleteIfExists(stateFile(mine, s));
@@ -164,12 +179,45 @@ final class ClaimedTasks {
 
     /** Moves a finished task to the archive under {@code archiveName} and drops its state. */
     Path archive(Claim c, Path archiveDir, String archiveName) throws IOException {
+        Path target = archiveTarget(c, archiveDir, archiveName);
+        AtomicFiles.move(c.file, target);
+        dropState(c);
+        return target;
+    }
+
+    /**
+     * Moves a finished task to the archive within {@code batch}. Its state file is kept: call
+     * {@link #dropState} only after the batch's commit, because the state holds the claim key
+     * that tells a restarted monitor the task is answered, should the rename not survive.
+     */
+    Path archive(Claim c, Path archiveDir, String archiveName, GroupCommit batch) throws IOException {
+        Path target = archiveTarget(c, archiveDir, archiveName);
+        batch.move(c.file, target);
+        return target;
+    }
+
+    /** Deletes the state file of an archived task. */
+    void dropState(Claim c) throws IOException {
+        Files.deleteIfExists(stateFile(mine, c.seq));
+    }
+
+    /**
+     * Records, durably, that a claimed task has not started any attempt (attempt 0), so the monitor
+     * that adopts it after this one closes does not count an attempt that never ran.
+     */
+    void recordNotStarted(Claim c) {
+        if (c.attempts > 0) {
+            return;
+        }
+        writeState(c.seq, new State(c.originalName, 0, c.key));
+        c.hasState = true;
+    }
+
+    private Path archiveTarget(Claim c, Path archiveDir, String archiveName) {
         Path target = archiveDir.resolve(archiveName);
         if (Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
             target = archiveDir.resolve(archiveName + "." + ownerName() + "-" + c.seq);
         }
-        AtomicFiles.move(c.file, target);
-        Files.deleteIfExists(stateFile(mine, c.seq));
         return target;
     }
 
@@ -215,7 +263,11 @@ final class ClaimedTasks {
             long oldSeq = Long.parseLong(m.group(1));
             State old = readState(stateFile(dir, oldSeq));
             String original = old != null && old.originalName() != null ? old.originalName() : m.group(2);
-            int attempts = old != null ? Math.max(old.attempt(), 1) : 1;
+            // A state file is rewritten durably before every attempt from the second on (and before
+            // the first when it exists), so attempt 0 in it means no attempt started: the task was
+            // claimed ahead (see TaskQueueMonitor) and never run. Without a state file, attempt 1
+            // may have started.
+            int attempts = old != null ? Math.max(old.attempt(), 0) : 1;
             String key = old != null && old.claim() != null ? old.claim() : ownerName + "/" + oldSeq;
             long s = ++seq;
             writeState(s, new State(original, attempts, key));

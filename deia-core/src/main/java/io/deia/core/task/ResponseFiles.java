@@ -3,6 +3,7 @@ package io.deia.core.task;
 import io.deia.core.DeiaException;
 import io.deia.core.HiveLayout;
 import io.deia.core.io.AtomicFiles;
+import io.deia.core.io.GroupCommit;
 import io.deia.core.io.Json;
 
 import java.io.IOException;
@@ -72,6 +73,15 @@ public final class ResponseFiles {
      * @return the written file; its name gives the id actually used
      */
     public Path write(TaskResponse response, String claim, String taskFile) {
+        return write(response, claim, taskFile, null);
+    }
+
+    /**
+     * Like {@link #write(TaskResponse, String, String)}; with a {@code batch}, the file itself is
+     * still forced to disk before its name appears, but the folder fsync is left to the batch's
+     * {@link GroupCommit#commit()}, and the response is durable only after it.
+     */
+    Path write(TaskResponse response, String claim, String taskFile, GroupCommit batch) {
         Path dir = layout.responsesDir(response.botId());
         String base = response.taskId();
         if (!TaskIds.isValid(base)) {
@@ -84,7 +94,8 @@ public final class ResponseFiles {
                 continue;
             }
             TaskResponse named = n == 1 ? response : withTaskId(response, id);
-            if (AtomicFiles.writeNew(target, format(named, claim, taskFile).getBytes(StandardCharsets.UTF_8))) {
+            byte[] bytes = format(named, claim, taskFile).getBytes(StandardCharsets.UTF_8);
+            if (batch == null ? AtomicFiles.writeNew(target, bytes) : batch.writeNew(target, bytes)) {
                 return target;
             }
         }

@@ -1,0 +1,297 @@
+package io.deia.core.task;
+
+import io.deia.core.HiveLayout;
+import io.deia.core.io.GroupCommit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * The completion stage of a {@link TaskQueueMonitor}: makes each finished task's response durable,
+ * archives the task, and only then reports it. It runs on its own thread, so the monitor's worker
+ * claims and runs task N+1 while task N is being synced; a spawn and an fsync wait on different
+ * things (CPU, disk), so they overlap well even on one core.
+ *
+ * <p><b>Order and durability, per batch</b> of the finished tasks waiting (at most
+ * {@value #MAX_BATCH}):
+ * <ol>
+ *   <li>every response file is written and forced to disk before its name appears;</li>
+ *   <li>one fsync of the responses folder: now every response of the batch is durable;</li>
+ *   <li>only then each task is renamed into the archive (so a response is always durable before its
+ *       task leaves the claimed folder), followed by one fsync of the archive and claimed folders;</li>
+ *   <li>only then the state files go and each task's final event is published, in order.</li>
+ * </ol>
+ * With no backlog a batch is one task and costs what the synchronous path cost; with a backlog the
+ * folder fsyncs are shared by the whole batch (group commit).
+ *
+ * <p><b>Crashes.</b> Until step 3 is durable the task is still claimed. A monitor that adopts it
+ * finds its response by claim key (when step 2 was durable) and only archives it; otherwise it runs
+ * the task again, as it would after a crash during the agent's turn. Nothing is reported before it
+ * is durable, so no event or counter ever describes a step that a crash could undo.
+ *
+ * <p><b>Failures.</b> A task whose response or archive step fails is logged and left claimed (no
+ * event: it has no final outcome yet); the next monitor of the bot adopts it as above.
+ *
+ * <p>{@link #close()} drains: every task handed over before it is completed before it returns.
+ */
+final class TaskCompletions implements AutoCloseable {
+    /** Finished tasks that may wait before the worker blocks (bounds how far it runs ahead). */
+    static final int CAPACITY = 64;
+    /** Most tasks sharing one group commit. */
+    static final int MAX_BATCH = 32;
+    private static final Logger log = LoggerFactory.getLogger(TaskCompletions.class);
+    private static final Item STOP = new Item(null, null, null, null, null);
+
+    private final String botId;
+    private final HiveLayout layout;
+    private final ResponseFiles responses;
+    private final ClaimedTasks claims;
+    private final TaskEventListener listener;
+    private final BlockingQueue<Item> queue = new ArrayBlockingQueue<>(CAPACITY + 1);
+    private final AtomicInteger pending = new AtomicInteger();
+    private final Thread thread;
+    private boolean closed;
+
+    /** One finished task: its response to write (or the one it already has) and its final event. */
+    static final class Item {
+        final ClaimedTasks.Claim claim;
+        final TaskResponse response;
+        final Path existingResponse;
+        final String event;
+        final String taskFile;
+        Path written;
+        boolean settled;
+
+        private Item(ClaimedTasks.Claim claim, TaskResponse response, Path existingResponse, String event, String taskFile) {
+            this.claim = claim;
+            this.response = response;
+            this.existingResponse = existingResponse;
+            this.event = event;
+            this.taskFile = taskFile;
+        }
+
+        /** A task with a final outcome: write {@code response}, archive, then publish {@code event}. */
+        static Item finished(ClaimedTasks.Claim claim, TaskResponse response, String event) {
+            return new Item(claim, response, null, event, claim.originalName);
+        }
+
+        /** A recovered task whose response is already durable: archive only, no event. */
+        static Item answered(ClaimedTasks.Claim claim, Path response) {
+            return new Item(claim, null, response, null, claim.originalName);
+        }
+    }
+
+    TaskCompletions(String botId, HiveLayout layout, ResponseFiles responses, ClaimedTasks claims, TaskEventListener listener) {
+        this.botId = botId;
+        this.layout = layout;
+        this.responses = responses;
+        this.claims = claims;
+        this.listener = listener;
+        this.thread = new Thread(this::loop, "deia-task-complete-" + botId);
+        this.thread.setDaemon(true);
+    }
+
+    void start() {
+        thread.start();
+    }
+
+    /**
+     * Hands a finished task over. Blocks while {@value #CAPACITY} tasks wait, so the worker never
+     * runs unboundedly ahead of durability.
+     *
+     * @throws IllegalStateException after {@link #close()}
+     */
+    void submit(Item item) {
+        // Under the lock, so the stop mark that close() queues comes after every accepted task.
+        synchronized (this) {
+            if (closed) {
+                throw new IllegalStateException("completion stage of " + botId + " is closed");
+            }
+            pending.incrementAndGet();
+            putUninterruptibly(item);
+        }
+    }
+
+    /** Tasks handed over and not yet completed (or given up). */
+    int pending() {
+        return pending.get();
+    }
+
+    /** True on the completion thread (which publishes the events). */
+    boolean isCompletionThread() {
+        return Thread.currentThread() == thread;
+    }
+
+    /** Completes every task handed over so far, then stops the thread. Idempotent. */
+    @Override
+    public void close() {
+        synchronized (this) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            if (!thread.isAlive()) {
+                return;
+            }
+            putUninterruptibly(STOP);
+        }
+        if (isCompletionThread()) {
+            return;
+        }
+        boolean interrupted = false;
+        while (thread.isAlive()) {
+            try {
+                thread.join();
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private void putUninterruptibly(Item item) {
+        boolean interrupted = false;
+        while (true) {
+            try {
+                queue.put(item);
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private void loop() {
+        List<Item> batch = new ArrayList<>(MAX_BATCH);
+        while (true) {
+            Item first;
+            try {
+                first = queue.take();
+            } catch (InterruptedException e) {
+                continue;
+            }
+            batch.add(first);
+            queue.drainTo(batch, MAX_BATCH - 1);
+            boolean stop = batch.remove(STOP);
+            try {
+                complete(batch);
+            } catch (RuntimeException e) {
+                // Must not end the stage: later tasks still need their responses.
+                log.error("[{}] completing {} task(s) failed; they stay claimed and are retried when the bot restarts",
+                        botId, batch.size(), e);
+            } finally {
+                for (Item item : batch) {
+                    uncount(item);
+                }
+                batch.clear();
+            }
+            if (stop) {
+                return;
+            }
+        }
+    }
+
+    private void complete(List<Item> batch) {
+        List<Item> answered = new ArrayList<>(batch.size());
+        GroupCommit responseCommit = new GroupCommit();
+        for (Item item : batch) {
+            if (item.response == null) {
+                item.written = item.existingResponse;
+                answered.add(item);
+                continue;
+            }
+            try {
+                item.written = responses.write(item.response, item.claim.key, item.taskFile, responseCommit);
+                answered.add(item);
+            } catch (RuntimeException e) {
+                log.error("[{}] cannot write the response of task {}; it stays claimed and is retried when the bot restarts",
+                        botId, item.response.taskId(), e);
+            }
+        }
+        try {
+            responseCommit.commit();
+        } catch (IOException e) {
+            log.error("[{}] cannot sync {}; {} task(s) stay claimed and are retried when the bot restarts", botId,
+                    layout.responsesDir(botId), answered.size(), e);
+            return;
+        }
+        // Every response of the batch is durable from here; only now may a task leave the claimed folder.
+        List<Item> archived = new ArrayList<>(answered.size());
+        GroupCommit archiveCommit = new GroupCommit();
+        Path archiveDir = layout.archiveDir(botId);
+        for (Item item : answered) {
+            String id = idOf(item.written);
+            boolean isDir = Files.isDirectory(item.claim.file, LinkOption.NOFOLLOW_LINKS);
+            try {
+                Path to = claims.archive(item.claim, archiveDir, isDir ? id : id + ".md", archiveCommit);
+                log.debug("[{}] archived {} as {}", botId, item.claim.originalName, to.getFileName());
+                archived.add(item);
+            } catch (IOException e) {
+                log.error("[{}] cannot archive task {} ({}); its response is durable, so the next start only archives it",
+                        botId, id, item.claim.file, e);
+            }
+        }
+        try {
+            archiveCommit.commit();
+        } catch (IOException e) {
+            log.error("[{}] cannot sync the archive of {} task(s); not reported", botId, archived.size(), e);
+            return;
+        }
+        for (Item item : archived) {
+            try {
+                claims.dropState(item.claim);
+            } catch (IOException e) {
+                log.warn("[{}] cannot delete the claim state of {}: {}", botId, item.claim.originalName, e.toString());
+            }
+            report(item);
+        }
+    }
+
+    /** Once per item: it is no longer pending (done, or given up and left claimed). */
+    private void uncount(Item item) {
+        if (!item.settled) {
+            item.settled = true;
+            pending.decrementAndGet();
+        }
+    }
+
+    private void report(Item item) {
+        // Durable now: not pending any more by the time a listener hears of it.
+        uncount(item);
+        if (item.event == null) {
+            return;
+        }
+        TaskResponse r = item.response;
+        String id = idOf(item.written);
+        if (TaskEvent.REJECTED.equals(item.event)) {
+            log.warn("[{}] rejected task {}: {}", botId, item.claim.originalName, r.error());
+        } else {
+            log.info("[{}] task {} {} after {} attempt(s) in {} ms; response {}", botId, r.taskId(), r.status().id(),
+                    r.attempt(), r.durationMs(), item.written.getFileName());
+        }
+        try {
+            listener.onTaskEvent(new TaskEvent(botId, id, item.event, r.status(), r.attempt(), r.error()));
+        } catch (RuntimeException e) {
+            log.warn("[{}] task event listener failed on {} {}: {}", botId, item.event, id, e.toString());
+        }
+    }
+
+    static String idOf(Path response) {
+        String n = response.getFileName().toString();
+        return n.substring(0, n.length() - ResponseFiles.SUFFIX.length());
+    }
+}
