@@ -36,6 +36,7 @@ import java.util.regex.Pattern;
  *   o-&lt;pid&gt;-&lt;start-ms&gt;-&lt;monitor&gt;/           one folder per live (or dead) monitor = the owner
  *     t&lt;seq&gt;~&lt;original name&gt;               a claimed task, renamed in whole from the inbox
  *     s&lt;seq&gt;.json                          its state: original name, attempts started, claim key
+ *     g&lt;seq&gt;                               empty: its first attempt started (no state file yet)
  *     r&lt;n&gt;~&lt;dead owner folder&gt;/            a dead monitor's folder while it is being adopted
  * </pre>
  *
@@ -43,7 +44,10 @@ import java.util.regex.Pattern;
  *   <li>Claim: rename {@code tasks/<BOT>/<name>} to {@code <owner>/t<seq>~<name>}. Of several
  *       monitors renaming the same file exactly one succeeds; the others get
  *       {@link NoSuchFileException}. No state file is needed for the first attempt: a claimed
- *       task without one has started (at most) attempt 1. Its claim key is {@code <owner>/<seq>}.</li>
+ *       task without one has started attempt 1 when its {@code g<seq>} mark exists and none when it
+ *       does not (it was claimed ahead and never run). The mark is created before the agent starts
+ *       and is not fsynced: it must only outlive a killed process, and after a power cut no agent
+ *       runs on, so at worst an attempt goes uncounted. Its claim key is {@code <owner>/<seq>}.</li>
  *   <li>Owner alive: the pid runs with the recorded start instant and, when it is this JVM, the
  *       monitor is still open. Only dead owners' folders are adopted, so a live monitor's in-flight
  *       task is never taken.</li>
@@ -171,7 +175,15 @@ final class ClaimedTasks {
     void recordAttempt(Claim c, int attempt) {
         c.attempts = attempt;
         if (attempt <= 1 && !c.hasState) {
-            return;
+            try {
+                Files.createFile(startedMark(mine, c.seq));
+                return;
+            } catch (java.nio.file.FileAlreadyExistsException e) {
+                return;
+            } catch (IOException e) {
+                log.warn("[{}] cannot mark task {} as started ({}); recording its attempt durably instead", botId,
+                        c.originalName, e.toString());
+            }
         }
         writeState(c.seq, new State(c.originalName, attempt, c.key));
         c.hasState = true;
@@ -199,6 +211,7 @@ final class ClaimedTasks {
     /** Deletes the state file of an archived task. */
     void dropState(Claim c) throws IOException {
         Files.deleteIfExists(stateFile(mine, c.seq));
+        Files.deleteIfExists(startedMark(mine, c.seq));
     }
 
     /**
@@ -266,8 +279,8 @@ final class ClaimedTasks {
             // A state file is rewritten durably before every attempt from the second on (and before
             // the first when it exists), so attempt 0 in it means no attempt started: the task was
             // claimed ahead (see TaskQueueMonitor) and never run. Without a state file, attempt 1
-            // may have started.
-            int attempts = old != null ? Math.max(old.attempt(), 0) : 1;
+            // started exactly when its started mark exists.
+            int attempts = old != null ? Math.max(old.attempt(), 0) : Files.exists(startedMark(dir, oldSeq)) ? 1 : 0;
             String key = old != null && old.claim() != null ? old.claim() : ownerName + "/" + oldSeq;
             long s = ++seq;
             writeState(s, new State(original, attempts, key));
@@ -332,6 +345,11 @@ final class ClaimedTasks {
 
     private void writeState(long s, State state) {
         AtomicFiles.write(stateFile(mine, s), Json.write(state).getBytes(StandardCharsets.UTF_8));
+    }
+
+    /** The empty file that says a claim's first attempt started (see the class comment). */
+    private static Path startedMark(Path dir, long s) {
+        return dir.resolve("g" + s);
     }
 
     private static Path stateFile(Path dir, long s) {

@@ -191,8 +191,11 @@ class TaskQueueMonitorTest {
         TaskTestHive hive = new TaskTestHive(dir, 64 * 1024);
         Path dead = hive.layout.claimedDir(TaskTestHive.BOT).resolve("o-999999999-1000-deadbeef");
         Files.createDirectories(dead);
-        // Cut short during attempt 1: retried as attempt 2.
+        // Cut short during attempt 1 (its started mark exists): retried as attempt 2.
         Files.writeString(dead.resolve("t1~cut.md"), "---\ntask_id: cut\n---\necho again");
+        Files.createFile(dead.resolve("g1"));
+        // Claimed ahead and never started (no state, no started mark): its first attempt is still to come.
+        Files.writeString(dead.resolve("t4~ahead.md"), "---\ntask_id: ahead\n---\necho ahead");
         // Attempt 3 of 3 was cut short: failed on purpose.
         Files.writeString(dead.resolve("t2~spent.md"), "---\ntask_id: spent\n---\necho never");
         AtomicFiles.writeString(dead.resolve("s2.json"), Json.write(new ClaimedTasks.State("spent.md", 3, "o-1-1-aa/9")));
@@ -209,15 +212,18 @@ class TaskQueueMonitorTest {
         Files.writeString(live.resolve("t1~busy.md"), "echo busy");
         try (TaskQueueMonitor m = hive.monitor(TaskTestHive.profile(30, 3, 10))) {
             m.start();
-            await().atMost(WAIT).until(() -> hive.responseCount() == 3);
-            hive.queue.submit(TaskTestHive.BOT, "---\ntask_id: after\n---\necho after");
             await().atMost(WAIT).until(() -> hive.responseCount() == 4);
+            hive.queue.submit(TaskTestHive.BOT, "---\ntask_id: after\n---\necho after");
+            await().atMost(WAIT).until(() -> hive.responseCount() == 5);
             assertEquals(0, m.pendingCount(), "another live monitor's claim is not this monitor's work");
             assertEquals(1, hive.queue.pending(TaskTestHive.BOT).size());
         }
         TaskResponse cut = hive.queue.response(TaskTestHive.BOT, "cut").orElseThrow();
         assertEquals(TaskStatus.COMPLETED, cut.status());
         assertEquals(2, cut.attempt());
+        TaskResponse ahead = hive.queue.response(TaskTestHive.BOT, "ahead").orElseThrow();
+        assertEquals(TaskStatus.COMPLETED, ahead.status());
+        assertEquals(1, ahead.attempt(), "a claim that never started counts no attempt");
         TaskResponse spent = hive.queue.response(TaskTestHive.BOT, "spent").orElseThrow();
         assertEquals(TaskStatus.FAILED, spent.status());
         assertEquals(3, spent.attempt());
@@ -227,7 +233,7 @@ class TaskQueueMonitorTest {
         assertFalse(Files.exists(dead));
         assertTrue(Files.exists(live.resolve("t1~busy.md")));
         assertEquals("running", hive.queue.pending(TaskTestHive.BOT).get(0).state());
-        assertEquals(4, hive.count(hive.layout.archiveDir(TaskTestHive.BOT)));
+        assertEquals(5, hive.count(hive.layout.archiveDir(TaskTestHive.BOT)));
     }
 
     @Test
