@@ -2,6 +2,8 @@ package io.deia.http.common;
 
 import io.deia.core.io.Json;
 import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.http.HttpHeaderValue;
+import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.util.Blocker;
 import org.eclipse.jetty.util.Callback;
@@ -22,11 +24,26 @@ public final class JsonResponses {
 
     /** Sends {@code body} serialised with {@link Json} as the whole response, then completes {@code callback}. */
     public static void send(Response response, Callback callback, int status, Object body) {
+        closeIfBodyUnread(response);
         response.setStatus(status);
         response.getHeaders().put(HttpHeader.CONTENT_TYPE, JSON);
         response.getHeaders().put(HttpHeader.CACHE_CONTROL, "no-store");
         byte[] bytes = Json.write(body).getBytes(StandardCharsets.UTF_8);
         response.write(true, ByteBuffer.wrap(bytes), callback);
+    }
+
+    /**
+     * Marks the response {@code Connection: close} when part of the request body is still unread.
+     * Jetty closes such a connection once the response is done (it cannot skip a body that has not
+     * arrived); without the header a client that reuses the connection sends its next request into
+     * the closing socket and gets no answer. Whatever body has already arrived is discarded here,
+     * so answering early (an error, a handler that takes no body) keeps the connection when it can.
+     */
+    private static void closeIfBodyUnread(Response response) {
+        Request request = response.getRequest();
+        if (request != null && !response.isCommitted() && !request.consumeAvailable()) {
+            response.getHeaders().put(HttpHeader.CONNECTION, HttpHeaderValue.CLOSE.asString());
+        }
     }
 
     /** Sets the status and headers of a streamed NDJSON response; write lines with {@link #writeLine}. */

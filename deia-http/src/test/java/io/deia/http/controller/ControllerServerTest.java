@@ -349,6 +349,27 @@ class ControllerServerTest {
         return Files.readString(hive.registryFile()).replaceAll("\"(last_heartbeat|updated_at)\"\\s*:\\s*(\"[^\"]*\"|null)", "");
     }
 
+    @Test
+    void answerBeforeAnUnreadBodyTellsTheClientTheConnectionCloses() throws Exception {
+        // The handler answers without the body (it has not even arrived). Jetty then closes the
+        // connection; without "Connection: close" in the answer a client reusing the connection sent
+        // its next request into the closing socket (FuzzTest: "header parser received no bytes").
+        String answer = rawExchange("POST /api/bot/BOT-NOPE/interrupt HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                + "Authorization: Bearer " + token + "\r\nContent-Type: application/json\r\nContent-Length: 64\r\n\r\n");
+        String head = answer.substring(0, answer.indexOf("\r\n\r\n")).toLowerCase(java.util.Locale.ROOT);
+        assertTrue(head.startsWith("http/1.1 "), answer);
+        assertTrue(head.contains("\r\nconnection: close"), answer);
+
+        // A body that did arrive is consumed, and the connection stays usable.
+        String body = "{\"x\":1}";
+        String twoRequests = "POST /api/bot/BOT-NOPE/interrupt HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token
+                + "\r\nContent-Type: application/json\r\nContent-Length: " + body.length() + "\r\n\r\n" + body
+                + "GET /api/bots HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token + "\r\nConnection: close\r\n\r\n";
+        String both = rawExchange(twoRequests);
+        assertEquals(2, both.split("HTTP/1.1 ", -1).length - 1, both);
+        assertTrue(both.contains("\"bots\""), both);
+    }
+
     /** Sends {@code request} as is over a plain socket and returns everything the server answers. */
     private String rawExchange(String request) throws Exception {
         try (java.net.Socket socket = new java.net.Socket("127.0.0.1", server.port())) {
