@@ -4,6 +4,7 @@ import io.deia.core.HiveLayout;
 import io.deia.core.config.DeiaConfig;
 import io.deia.core.io.AtomicFiles;
 import io.deia.core.launch.BotLauncher;
+import io.deia.core.launch.JvmRunnerCommand;
 import io.deia.core.launch.RunnerCommand;
 import io.deia.core.registry.BotRecord;
 import io.deia.core.registry.BotState;
@@ -44,13 +45,20 @@ public final class LaunchBenchmark {
         DeiaConfig config = DeiaConfig.load(hive.defaultConfigFile());
         JsonFileServiceRegistry registry = new JsonFileServiceRegistry(hive, config);
         try (BotLauncher launcher = BotLauncher.builder(hive, config, registry,
-                RunnerCommand.currentJvm(Main.class.getName())).build()) {
+                runnerCommand()).build()) {
             System.out.printf("cores %d, java %s, runner JVM options %s%n", Runtime.getRuntime().availableProcessors(),
                     System.getProperty("java.version"), config.requireProfile("echo").runnerJvmOptions());
 
             // Warm the page cache once so the first figure is not a cold-disk outlier.
             launcher.launch("WARM", "echo");
             launcher.stop("WARM");
+            // The figures are for the steady state: the launcher makes the runner's class data
+            // sharing archive in the background after its first launch (once per jar and JVM).
+            long a0 = System.nanoTime();
+            System.out.printf("class data sharing archive: %s (%.0f ms)%n", launcher.classArchive()
+                    .map(a -> a.create(config.requireProfile("echo"), "WARM").map(Path::toString)
+                            .orElse("none (creation failed, see log)"))
+                    .orElse("off (class path is not jars only)"), ms(a0));
 
             List<Double> single = new ArrayList<>();
             for (int i = 0; i < rounds; i++) {
@@ -114,6 +122,16 @@ public final class LaunchBenchmark {
                     Collections.max(restarts), rounds);
             launcher.stopAll();
         }
+    }
+
+    /**
+     * The runner as {@code serve} starts it from the shaded jar: this JVM's java, the jar that holds
+     * {@link Main} as the whole class path (the benchmark's own classes are not the runner's).
+     */
+    private static JvmRunnerCommand runnerCommand() throws Exception {
+        JvmRunnerCommand current = RunnerCommand.currentJvm(Main.class.getName());
+        Path jar = Path.of(Main.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+        return new JvmRunnerCommand(current.javaCommand(), List.of(jar), Main.class.getName());
     }
 
     private static double ms(long since) {

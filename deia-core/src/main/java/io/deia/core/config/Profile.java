@@ -57,7 +57,11 @@ public record Profile(
     public static final List<String> DEFAULT_RUNNER_JVM_OPTIONS = List.of(
             "-XX:+UseSerialGC", "-Xms8m", "-Xmx64m", "-Xss512k", "-XX:TieredStopAtLevel=1",
             "-XX:CICompilerCount=1", "-XX:ReservedCodeCacheSize=24m", "-XX:MaxMetaspaceSize=64m",
-            "-Xshare:auto");
+            "-Xshare:auto",
+            // Jetty otherwise starts the JMX platform MBean server (~300 classes, ~60 ms of CPU) only
+            // to ask whether oops are compressed; they are (heap far below 32 GB): 64-byte cache
+            // line / 4-byte references. It only sizes padding against false sharing.
+            "-Dorg.eclipse.jetty.util.referencesPerCacheLine=16");
 
     public Profile {
         Objects.requireNonNull(agent, "agent");

@@ -33,7 +33,6 @@ import java.util.concurrent.Callable;
 @Command(name = "status", mixinStandardHelpOptions = true,
         description = "Show the bots of the hive (registry entry plus the bot's live /status).")
 public final class StatusCommand implements Callable<Integer> {
-    private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(1)).build();
 
     @Mixin
     HiveOptions hiveOptions;
@@ -105,7 +104,7 @@ public final class StatusCommand implements Callable<Integer> {
             return null;
         }
         try {
-            HttpResponse<String> response = HTTP.send(HttpRequest.newBuilder(URI.create(r.url() + "/status"))
+            HttpResponse<String> response = Http.CLIENT.send(HttpRequest.newBuilder(URI.create(r.url() + "/status"))
                     .timeout(Duration.ofSeconds(2)).GET().build(), HttpResponse.BodyHandlers.ofString());
             return response.statusCode() == 200 ? Json.readTree(response.body(), "status of " + r.botId()) : null;
         } catch (IOException | RuntimeException e) {
@@ -114,5 +113,14 @@ public final class StatusCommand implements Callable<Integer> {
             Thread.currentThread().interrupt();
             return null;
         }
+    }
+
+    /**
+     * Holder of the client, so that it is built on first use only: picocli instantiates every
+     * subcommand when {@code Main} starts, and building an {@link HttpClient} initialises the TLS
+     * stack (~250 classes), which every bot runner start would otherwise pay for.
+     */
+    private static final class Http {
+        static final HttpClient CLIENT = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(1)).build();
     }
 }
