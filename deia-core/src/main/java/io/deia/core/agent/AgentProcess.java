@@ -199,16 +199,8 @@ final class AgentProcess {
         if (process.isAlive() || ProcessTrees.newSessionPrefix().isEmpty()) {
             return;
         }
-        try {
-            Process kill = new ProcessBuilder("kill", "-s", "KILL", "--", "-" + pid)
-                    .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-            if (kill.waitFor(5, TimeUnit.SECONDS) && kill.exitValue() == 0) {
-                log.info("[{}] killed leftover processes of {} group {}", botId, name, pid);
-            }
-        } catch (IOException e) {
-            log.warn("[{}] cannot kill group {}: {}", botId, pid, e.toString());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
+        if (ProcessTrees.signalGroup(pid, "KILL")) {
+            log.info("[{}] killed leftover processes of {} group {}", botId, name, pid);
         }
     }
 

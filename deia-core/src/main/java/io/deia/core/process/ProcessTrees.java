@@ -27,6 +27,7 @@ import java.util.concurrent.TimeUnit;
 public final class ProcessTrees {
     private static final Logger log = LoggerFactory.getLogger(ProcessTrees.class);
     private static final boolean PROC_FS = Files.isDirectory(Path.of("/proc/self"));
+    private static final Signaller SIGNALLER = new Signaller();
 
     private ProcessTrees() {
     }
@@ -109,26 +110,33 @@ public final class ProcessTrees {
     }
 
     /**
-     * Sends a named signal ({@code INT}, {@code TERM}, {@code KILL}, …) to one pid with the system
-     * {@code kill} command; the JDK has no API for SIGINT.
+     * Sends a named signal ({@code INT}, {@code TERM}, {@code KILL}, …) to one pid; the JDK has no
+     * API for SIGINT. Goes through a resident shell's built-in {@code kill} (see {@link Signaller}).
      *
-     * @return true when {@code kill} reported success
+     * @return true when the signal was delivered
      */
     public static boolean signal(long pid, String signal) {
-        if (!signal.matches("[A-Z0-9]{1,8}")) {
+        return SIGNALLER.send(checkedSignal(signal), Long.toString(pid));
+    }
+
+    /**
+     * Sends a named signal to every member of process group {@code pgid} at once (one
+     * {@code kill(-pgid)}): also reaches members whose parent is gone.
+     *
+     * @return true when at least one member received it, false when the group has no member left
+     */
+    public static boolean signalGroup(long pgid, String signal) {
+        if (pgid <= 1) {
+            throw new IllegalArgumentException("not a process group of ours: " + pgid);
+        }
+        return SIGNALLER.send(checkedSignal(signal), "-" + pgid);
+    }
+
+    private static String checkedSignal(String signal) {
+        if (signal == null || !signal.matches("[A-Z0-9]{1,8}")) {
             throw new IllegalArgumentException("bad signal name " + signal);
         }
-        try {
-            Process p = new ProcessBuilder("kill", "-" + signal, Long.toString(pid))
-                    .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-            return p.waitFor(5, TimeUnit.SECONDS) && p.exitValue() == 0;
-        } catch (IOException e) {
-            log.warn("cannot run kill -{} {}: {}", signal, pid, e.toString());
-            return false;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return false;
-        }
+        return signal;
     }
 
     /**

@@ -89,6 +89,47 @@ class ProcessTreesTest {
     }
 
     @Test
+    void groupSignalReachesReparentedMembersAndWorksAfterTheSignallingShellDied() throws Exception {
+        List<String> prefix = ProcessTrees.newSessionPrefix();
+        org.junit.jupiter.api.Assumptions.assumeFalse(prefix.isEmpty(), "setsid is not installed");
+        List<String> cmd = new java.util.ArrayList<>(prefix);
+        cmd.addAll(List.of("sh", "-c", "sh -c 'sleep 300 &'; sleep 300"));
+        Process leader = new ProcessBuilder(cmd).start();
+        try {
+            await().atMost(Duration.ofSeconds(10)).until(() -> ProcessTrees.processGroup(leader.pid()).size() >= 3);
+            List<ProcessHandle> members = ProcessTrees.processGroup(leader.pid());
+            assertTrue(ProcessTrees.signalGroup(leader.pid(), "KILL"));
+            for (ProcessHandle h : members) {
+                await().atMost(Duration.ofSeconds(10)).until(() -> !ProcessTrees.isRunning(h));
+            }
+            assertTrue(leader.waitFor(10, TimeUnit.SECONDS));
+        } finally {
+            leader.destroyForcibly();
+        }
+        assertThrows(IllegalArgumentException.class, () -> ProcessTrees.signalGroup(1, "KILL"));
+
+        // The resident shell is killed: the next signal still arrives (kill program), then a new shell serves.
+        List<ProcessHandle> shells = ProcessHandle.current().children()
+                .filter(h -> h.info().command().map(c -> c.endsWith("/sh") || c.endsWith("/dash")).orElse(false)
+                        && h.info().arguments().map(a -> a.length == 0).orElse(true))
+                .toList();
+        assertFalse(shells.isEmpty(), "a resident signalling shell runs");
+        shells.forEach(ProcessHandle::destroyForcibly);
+        for (ProcessHandle h : shells) {
+            await().atMost(Duration.ofSeconds(10)).until(() -> !ProcessTrees.isRunning(h));
+        }
+        for (int round = 0; round < 2; round++) {
+            Process sleeper = new ProcessBuilder("sleep", "300").start();
+            try {
+                assertTrue(ProcessTrees.signal(sleeper.pid(), "TERM"), "round " + round);
+                assertTrue(sleeper.waitFor(10, TimeUnit.SECONDS));
+            } finally {
+                sleeper.destroyForcibly();
+            }
+        }
+    }
+
+    @Test
     void aNewSessionStartsAGroupWhoseReparentedMembersAreStillFound() throws Exception {
         List<String> prefix = ProcessTrees.newSessionPrefix();
         org.junit.jupiter.api.Assumptions.assumeFalse(prefix.isEmpty(), "setsid is not installed");
