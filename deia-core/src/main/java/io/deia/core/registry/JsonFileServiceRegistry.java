@@ -58,8 +58,8 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
     private static final Logger log = LoggerFactory.getLogger(JsonFileServiceRegistry.class);
 
     private final DeiaConfig config;
+    private final RegistryCommitter committer;
     private final RegistryFile file;
-    private final RegistryLock lock;
     private volatile boolean tempFilesCleaned;
 
     /**
@@ -70,8 +70,8 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
     public JsonFileServiceRegistry(HiveLayout hive, DeiaConfig config) {
         Objects.requireNonNull(hive, "hive");
         this.config = Objects.requireNonNull(config, "config");
-        this.file = new RegistryFile(hive);
-        this.lock = new RegistryLock(hive.registryLockFile());
+        this.committer = RegistryCommitter.of(hive);
+        this.file = committer.file();
     }
 
     /** The registry file this instance reads and writes. */
@@ -159,9 +159,12 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
             if (removed == null) {
                 return false;
             }
-            file.deleteHeartbeat(botId);
             log.info("[{}] deregistered (pid {}, port {}, was {})", botId, removed.pid(), removed.port(), removed.state().id());
             return true;
+        }, (removed, committed) -> {
+            if (removed && !committed.containsKey(botId)) {
+                file.deleteHeartbeat(botId);
+            }
         });
     }
 
@@ -188,7 +191,7 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
     public Optional<BotRecord> heartbeat(String botId, BotState state) {
         BotIds.requireValid(botId);
         Objects.requireNonNull(state, "state");
-        Optional<BotRecord> stored = mutate(bots -> {
+        return mutate(bots -> {
             BotRecord existing = bots.get(botId);
             if (existing == null) {
                 log.debug("[{}] heartbeat ignored: not registered", botId);
@@ -197,25 +200,16 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
             BotRecord beat = existing.toBuilder().state(state).lastHeartbeat(now()).build();
             bots.put(botId, beat);
             logStateChange(existing, beat);
-            return Optional.of(beat);
+            return Optional.<BotRecord>of(beat);
+        }, (beat, committed) -> {
+            // Under the lock, after the durable registry write: a deregister cannot slip in between
+            // and have its deletion undone by this write, and only an entry that is in the file
+            // gets a heartbeat file (a later change of the same batch may have removed it).
+            BotRecord current = committed.get(botId);
+            if (beat.isPresent() && current != null) {
+                file.writeHeartbeat(current);
+            }
         });
-        stored.ifPresent(this::writeHeartbeatFile);
-        return stored;
-    }
-
-    /**
-     * Writes the heartbeat file outside the registry lock: it is this bot's own file, and a second
-     * durable write inside the lock would halve the hive's update rate. A deregister may slip in
-     * between and delete the file first; the re-check afterwards removes the file again then, so a
-     * later rebuild from heartbeat files cannot bring the removed entry back.
-     */
-    private void writeHeartbeatFile(BotRecord beat) {
-        file.writeHeartbeat(beat);
-        // readConsistent, not a bare read: a damaged file would list too few bots, and deleting a
-        // heartbeat file on that basis would destroy what the rebuild needs.
-        if (!readConsistent().containsKey(beat.botId())) {
-            file.deleteHeartbeat(beat.botId());
-        }
     }
 
     @Override
@@ -238,13 +232,18 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
                 String reason = staleReason(r, now);
                 if (reason != null) {
                     bots.remove(r.botId());
-                    file.deleteHeartbeat(r.botId());
                     log.warn("[{}] removed stale entry (pid {}, port {}, was {}): {}", r.botId(), r.pid(), r.port(),
                             r.state().id(), reason);
                     reaped.add(r.toBuilder().state(BotState.STALE).lastError(reason).build());
                 }
             }
             return List.copyOf(reaped);
+        }, (reaped, committed) -> {
+            for (BotRecord r : reaped) {
+                if (!committed.containsKey(r.botId())) {
+                    file.deleteHeartbeat(r.botId());
+                }
+            }
         });
     }
 
@@ -318,61 +317,25 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
         }
     }
 
-    /**
-     * Reads without the lock (writers rename whole files in); only a damaged file sends the reader
-     * through the locked repair.
-     */
+    /** Reads without the lock (writers rename whole files in); a damaged file is repaired first. */
     private SortedMap<String, BotRecord> readConsistent() {
-        RegistryFile.Contents contents = file.read();
-        if (!contents.damaged()) {
-            return contents.bots();
-        }
-        return lock.withLock(this::loadForUpdate);
+        return committer.readConsistent();
     }
 
     /**
-     * The read-modify-write every change goes through: under the lock, load (repairing a damaged
-     * file first), apply {@code change} to a mutable copy, and write the file back only when the
-     * entries changed. An exception from {@code change} leaves the file as it was.
+     * The read-modify-write every change goes through (see {@link RegistryCommitter}): under the
+     * lock, load (repairing a damaged file first), apply {@code change} to a mutable copy, and write
+     * the file back, durably, only when the entries changed. An exception from {@code change} leaves
+     * the entries as they were.
      */
     private <T> T mutate(Function<SortedMap<String, BotRecord>, T> change) {
-        return lock.withLock(() -> {
-            if (!tempFilesCleaned) {
-                // Under the lock no other registry writer is mid-write, so any temp file is a dead one's.
-                int removed = file.cleanOwnTempFiles();
-                if (removed > 0) {
-                    log.warn("removed {} temp file(s) left by an interrupted registry write in {}", removed, file.path().getParent());
-                }
-                tempFilesCleaned = true;
-            }
-            SortedMap<String, BotRecord> bots = loadForUpdate();
-            Map<String, BotRecord> before = Map.copyOf(bots);
-            T result = change.apply(bots);
-            if (!before.equals(bots)) {
-                file.write(bots);
-            }
-            return result;
-        });
+        return mutate(change, null);
     }
 
-    /** Loads the entries; a damaged file is kept aside and rebuilt before they are returned. Lock held. */
-    private SortedMap<String, BotRecord> loadForUpdate() throws java.io.IOException {
-        RegistryFile.Contents contents = file.read();
-        if (!contents.damaged()) {
-            return new TreeMap<>(contents.bots());
-        }
-        SortedMap<String, BotRecord> rebuilt = new TreeMap<>(contents.bots());
-        Path evidence = file.keepAside();
-        List<String> fromHeartbeats = new ArrayList<>();
-        file.readHeartbeats().forEach((id, r) -> {
-            if (rebuilt.putIfAbsent(id, r) == null) {
-                fromHeartbeats.add(id);
-            }
-        });
-        file.write(rebuilt);
-        log.error("registry {} was damaged ({}); kept it as {} and rebuilt it with {} entries ({} read from it, {} from heartbeat files {})",
-                file.path(), String.join("; ", contents.problems()), evidence.getFileName(), rebuilt.size(),
-                contents.bots().size(), fromHeartbeats.size(), fromHeartbeats);
-        return rebuilt;
+    /** Like {@link #mutate(Function)}, then {@code afterWrite} under the lock once the file is durable. */
+    private <T> T mutate(Function<SortedMap<String, BotRecord>, T> change, RegistryCommitter.AfterWrite<T> afterWrite) {
+        T result = committer.commit(change, afterWrite, !tempFilesCleaned);
+        tempFilesCleaned = true;
+        return result;
     }
 }
