@@ -15,6 +15,7 @@ import java.util.SortedMap;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Function;
 
 /**
@@ -44,6 +45,7 @@ final class RegistryCommitter {
     private final RegistryFile file;
     private final RegistryLock lock;
     private final ConcurrentLinkedQueue<Pending<?>> queue = new ConcurrentLinkedQueue<>();
+    private final AtomicLong writes = new AtomicLong();
 
     private RegistryCommitter(HiveLayout hive) {
         this.file = new RegistryFile(hive);
@@ -69,6 +71,16 @@ final class RegistryCommitter {
 
     RegistryFile file() {
         return file;
+    }
+
+    /** Changes queued and not yet taken into a batch (diagnostics). */
+    int queued() {
+        return queue.size();
+    }
+
+    /** Registry writes made by batches of this committer so far (diagnostics: changes per write). */
+    long writes() {
+        return writes.get();
     }
 
     /**
@@ -138,6 +150,7 @@ final class RegistryCommitter {
             }
             if (!before.equals(bots)) {
                 file.write(bots);
+                writes.incrementAndGet();
             }
             Map<String, BotRecord> committed = Map.copyOf(bots);
             for (Pending<?> p : batch) {
