@@ -26,6 +26,7 @@ import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SortedMap;
@@ -59,11 +60,21 @@ final class RegistryFile {
      * number freed by one rename can be reused by the next temp file within one timestamp tick.
      */
     private volatile Snapshot last;
+    /**
+     * Per bot id, the JSON text of its entry as last parsed and the record it gave. Another process's
+     * write usually changes one entry of many; the others are recognised by their text and not
+     * mapped again (the mapping, not the tokenising, is what a parse spends its time on).
+     */
+    private volatile Map<String, ParsedEntry> entries = Map.of();
     /** Per bot, the entry last written to its heartbeat file durably by this JVM. */
     private final Map<String, BotRecord> durableHeartbeats = new ConcurrentHashMap<>();
 
     /** Bytes of a whole, undamaged file and its entries (unmodifiable). */
     private record Snapshot(byte[] bytes, SortedMap<String, BotRecord> bots) {
+    }
+
+    /** The text of one entry of the {@code bots} object and the record read from it. */
+    record ParsedEntry(String text, BotRecord record) {
     }
 
     RegistryFile(HiveLayout hive) {
@@ -109,10 +120,12 @@ final class RegistryFile {
         if (known != null && Arrays.equals(known.bytes(), bytes)) {
             return new Contents(known.bots(), List.of());
         }
-        Contents contents = parse(bytes);
+        Map<String, ParsedEntry> seen = new HashMap<>();
+        Contents contents = parse(bytes, entries, seen);
         if (contents.damaged()) {
             return contents;
         }
+        entries = seen;
         Snapshot parsed = new Snapshot(bytes, Collections.unmodifiableSortedMap(contents.bots()));
         last = parsed;
         return new Contents(parsed.bots(), List.of());
@@ -123,6 +136,14 @@ final class RegistryFile {
      * cut off half way, still yields every entry before (and, for a bad entry, after) the damage.
      */
     static Contents parse(byte[] bytes) {
+        return parse(bytes, Map.of(), new HashMap<>());
+    }
+
+    /**
+     * Like {@link #parse(byte[])}; an entry whose text equals its text in {@code known} is taken
+     * from there instead of being mapped again. Every entry read is put into {@code seen}.
+     */
+    static Contents parse(byte[] bytes, Map<String, ParsedEntry> known, Map<String, ParsedEntry> seen) {
         SortedMap<String, BotRecord> bots = new TreeMap<>();
         List<String> problems = new ArrayList<>();
         if (bytes.length == 0) {
@@ -147,7 +168,7 @@ final class RegistryFile {
                 JsonToken value = p.nextToken();
                 if ("bots".equals(name) && value == JsonToken.START_OBJECT) {
                     sawBots = true;
-                    readEntries(p, bots, problems);
+                    readEntries(p, text, known, seen, bots, problems);
                 } else {
                     p.skipChildren();
                 }
@@ -166,11 +187,34 @@ final class RegistryFile {
         return new Contents(bots, problems);
     }
 
-    private static void readEntries(JsonParser p, Map<String, BotRecord> bots, List<String> problems) throws IOException {
+    private static void readEntries(JsonParser p, String text, Map<String, ParsedEntry> known, Map<String, ParsedEntry> seen,
+                                    Map<String, BotRecord> bots, List<String> problems) throws IOException {
         while (p.nextToken() == JsonToken.FIELD_NAME) {
             String id = p.currentName();
-            p.nextToken();
-            // Reading the subtree throws when the file ends inside it; the caller then keeps what it has.
+            if (p.nextToken() == JsonToken.START_OBJECT) {
+                long start = p.currentTokenLocation().getCharOffset();
+                // Skipping throws when the file ends inside the entry; the caller then keeps what it has.
+                p.skipChildren();
+                long end = p.currentLocation().getCharOffset();
+                String entry = text.substring((int) start, (int) end);
+                ParsedEntry same = known.get(id);
+                if (same != null && same.text().equals(entry)) {
+                    bots.put(id, same.record());
+                    seen.put(id, same);
+                    continue;
+                }
+                try {
+                    BotRecord record = toRecord(id, Json.mapper().readTree(entry));
+                    bots.put(id, record);
+                    seen.put(id, new ParsedEntry(entry, record));
+                } catch (JsonProcessingException e) {
+                    problems.add("entry '" + printable(id) + "' is unreadable: " + e.getOriginalMessage());
+                } catch (RuntimeException e) {
+                    problems.add("entry '" + printable(id) + "' is unreadable: " + e.getMessage());
+                }
+                continue;
+            }
+            // Not an object: read it whole so the problem names what is there.
             JsonNode node = p.readValueAsTree();
             try {
                 bots.put(id, toRecord(id, node));

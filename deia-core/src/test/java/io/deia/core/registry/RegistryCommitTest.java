@@ -110,6 +110,31 @@ class RegistryCommitTest {
     }
 
     @Test
+    void aReparseReusesUnchangedEntriesAndReadsChangedOrDamagedOnesAgain() throws Exception {
+        JsonFileServiceRegistry r = registry();
+        r.register(self("A").build());
+        r.register(self("B").build());
+        byte[] first = Files.readAllBytes(hive().registryFile());
+        java.util.Map<String, RegistryFile.ParsedEntry> known = new java.util.HashMap<>();
+        RegistryFile.Contents before = RegistryFile.parse(first, java.util.Map.of(), known);
+        assertEquals(List.of("A", "B"), List.copyOf(known.keySet().stream().sorted().toList()));
+
+        String text = new String(first, java.nio.charset.StandardCharsets.UTF_8);
+        byte[] changed = text.replace("\"restarts\" : 0", "\"restarts\" : 7").replaceFirst("\"restarts\" : 7", "\"restarts\" : 0")
+                .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        // Only B's entry changed (A's first "restarts" was put back).
+        RegistryFile.Contents after = RegistryFile.parse(changed, known, new java.util.HashMap<>());
+        assertTrue(before.bots().get("A") == after.bots().get("A"), "A's unchanged entry is reused");
+        assertEquals(7, after.bots().get("B").restarts());
+
+        byte[] damaged = text.replace("\"state\" : \"idle\"", "\"state\" : \"no-such-state\"")
+                .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        RegistryFile.Contents bad = RegistryFile.parse(damaged, known, new java.util.HashMap<>());
+        assertTrue(bad.damaged());
+        assertEquals(List.of(), List.copyOf(bad.bots().keySet()), "both entries changed and are unreadable now");
+    }
+
+    @Test
     void changesQueuedWhileTheLockIsHeldAreCommittedTogetherEachWithItsOwnOutcome() throws Exception {
         JsonFileServiceRegistry r = registry();
         r.register(self("HOLDER").build());
