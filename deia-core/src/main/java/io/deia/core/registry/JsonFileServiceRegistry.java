@@ -32,13 +32,17 @@ import java.util.function.UnaryOperator;
  * lock on {@link HiveLayout#registryLockFile()} (plus an in-JVM lock, see {@link RegistryLock}), and
  * the file is replaced by an atomic, durable rename. So no update is lost, whichever process or
  * thread makes it, and {@link #get}/{@link #list} read without the lock: they always see one whole
- * version of the file.
+ * version of the file. Changes that threads of one JVM make at the same time share one locked read
+ * and one durable write ({@link RegistryCommitter}); a file nobody changed since this JVM last read
+ * or wrote it is not parsed again.
  *
  * <p><b>File.</b> {@code {"version":1,"updated_at":…,"bots":{"BOT-001":{…}}}}; each entry is a
  * {@link BotRecord} in snake_case plus {@code status} (a copy of {@code state} for readers of the
  * original DEIA registry). {@link BotRecord#url()} is not stored: it is derived from host and port.
  * {@link #heartbeat} also writes {@link HiveLayout#heartbeatFile(String)}, which doubles as the
- * source for rebuilding a registry file that was damaged beyond reading.
+ * source for rebuilding a registry file that was damaged beyond reading: under the lock, after the
+ * durable registry write, atomically; with fsync only when it is new or more than state and
+ * heartbeat time changed (see {@link RegistryFile#writeHeartbeat} for why).
  *
  * <p><b>Damage.</b> A corrupt or truncated file is reported (error log), renamed aside as
  * {@code registry.json.corrupt-<timestamp>}, and rebuilt from every entry that could still be read,
