@@ -166,7 +166,9 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
             log.info("[{}] deregistered (pid {}, port {}, was {})", botId, removed.pid(), removed.port(), removed.state().id());
             return true;
         }, (removed, committed) -> {
-            if (removed && !committed.containsKey(botId)) {
+            // After the durable write, so a failed write keeps the file. Also when a later change of
+            // the batch registered the id again: the file describes the removed process.
+            if (removed) {
                 file.deleteHeartbeat(botId);
             }
         });
@@ -242,13 +244,7 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
                 }
             }
             return List.copyOf(reaped);
-        }, (reaped, committed) -> {
-            for (BotRecord r : reaped) {
-                if (!committed.containsKey(r.botId())) {
-                    file.deleteHeartbeat(r.botId());
-                }
-            }
-        });
+        }, (reaped, committed) -> reaped.forEach(r -> file.deleteHeartbeat(r.botId())));
     }
 
     /** Why {@code r} is stale, or null when it is not. */
