@@ -27,8 +27,9 @@ import java.util.stream.Stream;
  * <p>Each run makes a fresh hive in a temp folder and starts N child JVMs (this class in worker
  * mode). Every worker registers its own bot, waits for a common start signal, then calls
  * {@link JsonFileServiceRegistry#heartbeat} in a loop for a fixed time. Each heartbeat is a full
- * locked read-modify-write of {@code registry.json} plus the bot's heartbeat file, both written
- * durably (fsync of file and folder). The run's figure is the sum of all workers' updates divided
+ * locked read-modify-write of {@code registry.json}, written durably (fsync of file and folder)
+ * before the call returns, plus the bot's heartbeat file (atomic; fsynced when new, a refresh of
+ * state and time is not, see {@code RegistryFile.writeHeartbeat}). The run's figure is the sum of all workers' updates divided
  * by the measured time. Five runs per process count; the median, min and max are printed.
  *
  * <pre>

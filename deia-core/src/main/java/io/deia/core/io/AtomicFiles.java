@@ -49,6 +49,25 @@ public final class AtomicFiles {
      * @throws DeiaException naming the file when the write fails (disk full, read-only folder, …)
      */
     public static void write(Path target, byte[] data) {
+        replace(target, data, true);
+    }
+
+    /**
+     * Replaces {@code target} with {@code data} atomically but NOT durably: no {@code force}, no
+     * folder fsync. Every reader sees the old file whole or the new file whole, exactly as with
+     * {@link #write}; only a power cut or kernel crash can undo it, leaving an older version or
+     * (on file systems that do not write a renamed file's data before the rename) an empty or
+     * missing file. For frequently refreshed files whose content only matters while the processes
+     * they describe are running (a crash of the machine ends those too) and whose reader treats an
+     * unreadable file as absent: the registry's heartbeat files. Every other file uses {@link #write}.
+     *
+     * @throws DeiaException naming the file when the write fails
+     */
+    public static void writeUnsynced(Path target, byte[] data) {
+        replace(target, data, false);
+    }
+
+    private static void replace(Path target, byte[] data, boolean durable) {
         Path dir = parentOf(target);
         Path temp = dir.resolve(TEMP_PREFIX + target.getFileName() + "." + Long.toHexString(ThreadLocalRandom.current().nextLong()));
         try {
@@ -58,10 +77,14 @@ public final class AtomicFiles {
                 while (buf.hasRemaining()) {
                     ch.write(buf);
                 }
-                ch.force(true);
+                if (durable) {
+                    ch.force(true);
+                }
             }
             Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            fsyncDirectory(dir);
+            if (durable) {
+                fsyncDirectory(dir);
+            }
         } catch (IOException | RuntimeException e) {
             deleteQuietly(temp);
             if (e instanceof DeiaException de) {

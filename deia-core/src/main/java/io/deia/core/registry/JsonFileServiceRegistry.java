@@ -32,13 +32,17 @@ import java.util.function.UnaryOperator;
  * lock on {@link HiveLayout#registryLockFile()} (plus an in-JVM lock, see {@link RegistryLock}), and
  * the file is replaced by an atomic, durable rename. So no update is lost, whichever process or
  * thread makes it, and {@link #get}/{@link #list} read without the lock: they always see one whole
- * version of the file.
+ * version of the file. Changes that threads of one JVM make at the same time share one locked read
+ * and one durable write ({@link RegistryCommitter}); a file nobody changed since this JVM last read
+ * or wrote it is not parsed again.
  *
  * <p><b>File.</b> {@code {"version":1,"updated_at":…,"bots":{"BOT-001":{…}}}}; each entry is a
  * {@link BotRecord} in snake_case plus {@code status} (a copy of {@code state} for readers of the
  * original DEIA registry). {@link BotRecord#url()} is not stored: it is derived from host and port.
  * {@link #heartbeat} also writes {@link HiveLayout#heartbeatFile(String)}, which doubles as the
- * source for rebuilding a registry file that was damaged beyond reading.
+ * source for rebuilding a registry file that was damaged beyond reading: under the lock, after the
+ * durable registry write, atomically; with fsync only when it is new or more than state and
+ * heartbeat time changed (see {@link RegistryFile#writeHeartbeat} for why).
  *
  * <p><b>Damage.</b> A corrupt or truncated file is reported (error log), renamed aside as
  * {@code registry.json.corrupt-<timestamp>}, and rebuilt from every entry that could still be read,
@@ -58,8 +62,8 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
     private static final Logger log = LoggerFactory.getLogger(JsonFileServiceRegistry.class);
 
     private final DeiaConfig config;
+    private final RegistryCommitter committer;
     private final RegistryFile file;
-    private final RegistryLock lock;
     private volatile boolean tempFilesCleaned;
 
     /**
@@ -70,8 +74,8 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
     public JsonFileServiceRegistry(HiveLayout hive, DeiaConfig config) {
         Objects.requireNonNull(hive, "hive");
         this.config = Objects.requireNonNull(config, "config");
-        this.file = new RegistryFile(hive);
-        this.lock = new RegistryLock(hive.registryLockFile());
+        this.committer = RegistryCommitter.of(hive);
+        this.file = committer.file();
     }
 
     /** The registry file this instance reads and writes. */
@@ -159,9 +163,14 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
             if (removed == null) {
                 return false;
             }
-            file.deleteHeartbeat(botId);
             log.info("[{}] deregistered (pid {}, port {}, was {})", botId, removed.pid(), removed.port(), removed.state().id());
             return true;
+        }, (removed, committed) -> {
+            // After the durable write, so a failed write keeps the file. Also when a later change of
+            // the batch registered the id again: the file describes the removed process.
+            if (removed) {
+                file.deleteHeartbeat(botId);
+            }
         });
     }
 
@@ -188,7 +197,7 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
     public Optional<BotRecord> heartbeat(String botId, BotState state) {
         BotIds.requireValid(botId);
         Objects.requireNonNull(state, "state");
-        Optional<BotRecord> stored = mutate(bots -> {
+        return mutate(bots -> {
             BotRecord existing = bots.get(botId);
             if (existing == null) {
                 log.debug("[{}] heartbeat ignored: not registered", botId);
@@ -197,25 +206,16 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
             BotRecord beat = existing.toBuilder().state(state).lastHeartbeat(now()).build();
             bots.put(botId, beat);
             logStateChange(existing, beat);
-            return Optional.of(beat);
+            return Optional.<BotRecord>of(beat);
+        }, (beat, committed) -> {
+            // Under the lock, after the durable registry write: a deregister cannot slip in between
+            // and have its deletion undone by this write, and only an entry that is in the file
+            // gets a heartbeat file (a later change of the same batch may have removed it).
+            BotRecord current = committed.get(botId);
+            if (beat.isPresent() && current != null) {
+                file.writeHeartbeat(current);
+            }
         });
-        stored.ifPresent(this::writeHeartbeatFile);
-        return stored;
-    }
-
-    /**
-     * Writes the heartbeat file outside the registry lock: it is this bot's own file, and a second
-     * durable write inside the lock would halve the hive's update rate. A deregister may slip in
-     * between and delete the file first; the re-check afterwards removes the file again then, so a
-     * later rebuild from heartbeat files cannot bring the removed entry back.
-     */
-    private void writeHeartbeatFile(BotRecord beat) {
-        file.writeHeartbeat(beat);
-        // readConsistent, not a bare read: a damaged file would list too few bots, and deleting a
-        // heartbeat file on that basis would destroy what the rebuild needs.
-        if (!readConsistent().containsKey(beat.botId())) {
-            file.deleteHeartbeat(beat.botId());
-        }
     }
 
     @Override
@@ -238,14 +238,13 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
                 String reason = staleReason(r, now);
                 if (reason != null) {
                     bots.remove(r.botId());
-                    file.deleteHeartbeat(r.botId());
                     log.warn("[{}] removed stale entry (pid {}, port {}, was {}): {}", r.botId(), r.pid(), r.port(),
                             r.state().id(), reason);
                     reaped.add(r.toBuilder().state(BotState.STALE).lastError(reason).build());
                 }
             }
             return List.copyOf(reaped);
-        });
+        }, (reaped, committed) -> reaped.forEach(r -> file.deleteHeartbeat(r.botId())));
     }
 
     /** Why {@code r} is stale, or null when it is not. */
@@ -318,61 +317,25 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
         }
     }
 
-    /**
-     * Reads without the lock (writers rename whole files in); only a damaged file sends the reader
-     * through the locked repair.
-     */
+    /** Reads without the lock (writers rename whole files in); a damaged file is repaired first. */
     private SortedMap<String, BotRecord> readConsistent() {
-        RegistryFile.Contents contents = file.read();
-        if (!contents.damaged()) {
-            return contents.bots();
-        }
-        return lock.withLock(this::loadForUpdate);
+        return committer.readConsistent();
     }
 
     /**
-     * The read-modify-write every change goes through: under the lock, load (repairing a damaged
-     * file first), apply {@code change} to a mutable copy, and write the file back only when the
-     * entries changed. An exception from {@code change} leaves the file as it was.
+     * The read-modify-write every change goes through (see {@link RegistryCommitter}): under the
+     * lock, load (repairing a damaged file first), apply {@code change} to a mutable copy, and write
+     * the file back, durably, only when the entries changed. An exception from {@code change} leaves
+     * the entries as they were.
      */
     private <T> T mutate(Function<SortedMap<String, BotRecord>, T> change) {
-        return lock.withLock(() -> {
-            if (!tempFilesCleaned) {
-                // Under the lock no other registry writer is mid-write, so any temp file is a dead one's.
-                int removed = file.cleanOwnTempFiles();
-                if (removed > 0) {
-                    log.warn("removed {} temp file(s) left by an interrupted registry write in {}", removed, file.path().getParent());
-                }
-                tempFilesCleaned = true;
-            }
-            SortedMap<String, BotRecord> bots = loadForUpdate();
-            Map<String, BotRecord> before = Map.copyOf(bots);
-            T result = change.apply(bots);
-            if (!before.equals(bots)) {
-                file.write(bots);
-            }
-            return result;
-        });
+        return mutate(change, null);
     }
 
-    /** Loads the entries; a damaged file is kept aside and rebuilt before they are returned. Lock held. */
-    private SortedMap<String, BotRecord> loadForUpdate() throws java.io.IOException {
-        RegistryFile.Contents contents = file.read();
-        if (!contents.damaged()) {
-            return new TreeMap<>(contents.bots());
-        }
-        SortedMap<String, BotRecord> rebuilt = new TreeMap<>(contents.bots());
-        Path evidence = file.keepAside();
-        List<String> fromHeartbeats = new ArrayList<>();
-        file.readHeartbeats().forEach((id, r) -> {
-            if (rebuilt.putIfAbsent(id, r) == null) {
-                fromHeartbeats.add(id);
-            }
-        });
-        file.write(rebuilt);
-        log.error("registry {} was damaged ({}); kept it as {} and rebuilt it with {} entries ({} read from it, {} from heartbeat files {})",
-                file.path(), String.join("; ", contents.problems()), evidence.getFileName(), rebuilt.size(),
-                contents.bots().size(), fromHeartbeats.size(), fromHeartbeats);
-        return rebuilt;
+    /** Like {@link #mutate(Function)}, then {@code afterWrite} under the lock once the file is durable. */
+    private <T> T mutate(Function<SortedMap<String, BotRecord>, T> change, RegistryCommitter.AfterWrite<T> afterWrite) {
+        T result = committer.commit(change, afterWrite, !tempFilesCleaned);
+        tempFilesCleaned = true;
+        return result;
     }
 }

@@ -15,6 +15,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -23,10 +24,14 @@ import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SortedMap;
 import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * The on-disk form of the registry: reading (tolerant, entry by entry), writing (atomic, durable),
@@ -48,6 +53,29 @@ final class RegistryFile {
 
     private final HiveLayout hive;
     private final Path file;
+    /**
+     * The bytes this object last read or wrote and the entries they hold. Parsing is a pure function
+     * of the bytes, so when a read finds exactly these bytes again (no process has written since)
+     * the entries are reused instead of parsed again. Byte equality, not file metadata: an inode
+     * number freed by one rename can be reused by the next temp file within one timestamp tick.
+     */
+    private volatile Snapshot last;
+    /**
+     * Per bot id, the JSON text of its entry as last parsed and the record it gave. Another process's
+     * write usually changes one entry of many; the others are recognised by their text and not
+     * mapped again (the mapping, not the tokenising, is what a parse spends its time on).
+     */
+    private volatile Map<String, ParsedEntry> entries = Map.of();
+    /** Per bot, the entry last written to its heartbeat file durably by this JVM. */
+    private final Map<String, BotRecord> durableHeartbeats = new ConcurrentHashMap<>();
+
+    /** Bytes of a whole, undamaged file and its entries (unmodifiable). */
+    private record Snapshot(byte[] bytes, SortedMap<String, BotRecord> bots) {
+    }
+
+    /** The text of one entry of the {@code bots} object and the record read from it. */
+    record ParsedEntry(String text, BotRecord record) {
+    }
 
     RegistryFile(HiveLayout hive) {
         this.hive = hive;
@@ -76,7 +104,8 @@ final class RegistryFile {
 
     /**
      * Reads the file without any lock: safe because writers replace it by atomic rename, so this sees
-     * one whole version. A missing file is an empty registry.
+     * one whole version. A missing file is an empty registry. The entries of a file without damage
+     * are unmodifiable.
      */
     Contents read() {
         byte[] bytes;
@@ -87,7 +116,19 @@ final class RegistryFile {
         } catch (IOException e) {
             throw DeiaException.io("cannot read", file, e);
         }
-        return parse(bytes);
+        Snapshot known = last;
+        if (known != null && Arrays.equals(known.bytes(), bytes)) {
+            return new Contents(known.bots(), List.of());
+        }
+        Map<String, ParsedEntry> seen = new HashMap<>();
+        Contents contents = parse(bytes, entries, seen);
+        if (contents.damaged()) {
+            return contents;
+        }
+        entries = seen;
+        Snapshot parsed = new Snapshot(bytes, Collections.unmodifiableSortedMap(contents.bots()));
+        last = parsed;
+        return new Contents(parsed.bots(), List.of());
     }
 
     /**
@@ -95,6 +136,14 @@ final class RegistryFile {
      * cut off half way, still yields every entry before (and, for a bad entry, after) the damage.
      */
     static Contents parse(byte[] bytes) {
+        return parse(bytes, Map.of(), new HashMap<>());
+    }
+
+    /**
+     * Like {@link #parse(byte[])}; an entry whose text equals its text in {@code known} is taken
+     * from there instead of being mapped again. Every entry read is put into {@code seen}.
+     */
+    static Contents parse(byte[] bytes, Map<String, ParsedEntry> known, Map<String, ParsedEntry> seen) {
         SortedMap<String, BotRecord> bots = new TreeMap<>();
         List<String> problems = new ArrayList<>();
         if (bytes.length == 0) {
@@ -119,7 +168,7 @@ final class RegistryFile {
                 JsonToken value = p.nextToken();
                 if ("bots".equals(name) && value == JsonToken.START_OBJECT) {
                     sawBots = true;
-                    readEntries(p, bots, problems);
+                    readEntries(p, text, known, seen, bots, problems);
                 } else {
                     p.skipChildren();
                 }
@@ -138,11 +187,34 @@ final class RegistryFile {
         return new Contents(bots, problems);
     }
 
-    private static void readEntries(JsonParser p, Map<String, BotRecord> bots, List<String> problems) throws IOException {
+    private static void readEntries(JsonParser p, String text, Map<String, ParsedEntry> known, Map<String, ParsedEntry> seen,
+                                    Map<String, BotRecord> bots, List<String> problems) throws IOException {
         while (p.nextToken() == JsonToken.FIELD_NAME) {
             String id = p.currentName();
-            p.nextToken();
-            // Reading the subtree throws when the file ends inside it; the caller then keeps what it has.
+            if (p.nextToken() == JsonToken.START_OBJECT) {
+                long start = p.currentTokenLocation().getCharOffset();
+                // Skipping throws when the file ends inside the entry; the caller then keeps what it has.
+                p.skipChildren();
+                long end = p.currentLocation().getCharOffset();
+                String entry = text.substring((int) start, (int) end);
+                ParsedEntry same = known.get(id);
+                if (same != null && same.text().equals(entry)) {
+                    bots.put(id, same.record());
+                    seen.put(id, same);
+                    continue;
+                }
+                try {
+                    BotRecord record = toRecord(id, Json.mapper().readTree(entry));
+                    bots.put(id, record);
+                    seen.put(id, new ParsedEntry(entry, record));
+                } catch (JsonProcessingException e) {
+                    problems.add("entry '" + printable(id) + "' is unreadable: " + e.getOriginalMessage());
+                } catch (RuntimeException e) {
+                    problems.add("entry '" + printable(id) + "' is unreadable: " + e.getMessage());
+                }
+                continue;
+            }
+            // Not an object: read it whole so the problem names what is there.
             JsonNode node = p.readValueAsTree();
             try {
                 bots.put(id, toRecord(id, node));
@@ -170,7 +242,14 @@ final class RegistryFile {
 
     /** Replaces the file with {@code bots}, atomically and durably. */
     void write(Map<String, BotRecord> bots) {
-        AtomicFiles.writeString(file, Json.writePretty(new Document(VERSION, Instant.now(), new TreeMap<>(bots))));
+        SortedMap<String, BotRecord> copy = new TreeMap<>(bots);
+        byte[] bytes = Json.writePretty(new Document(VERSION, Instant.now(), copy)).getBytes(StandardCharsets.UTF_8);
+        last = null;
+        AtomicFiles.write(file, bytes);
+        // The entries read back from these bytes equal the ones just written (values are stored in
+        // file precision), so the next read-modify-write of this process skips the parse when no
+        // other process wrote in between.
+        last = new Snapshot(bytes, Collections.unmodifiableSortedMap(copy));
     }
 
     /**
@@ -224,6 +303,7 @@ final class RegistryFile {
 
     /** Removes a bot's heartbeat file so a later rebuild cannot bring back a removed entry. */
     void deleteHeartbeat(String botId) {
+        durableHeartbeats.remove(botId);
         Path hb = hive.heartbeatFile(botId);
         try {
             Files.deleteIfExists(hb);
@@ -232,9 +312,37 @@ final class RegistryFile {
         }
     }
 
-    /** Writes a bot's heartbeat file (atomic, durable): its latest registry entry. */
+    /**
+     * Writes a bot's heartbeat file, its latest registry entry, always atomically (no reader ever
+     * sees a partial file). Durably (fsync of file and folder) when the file is new or the entry
+     * differs from the one last written durably here in anything but {@code state} and
+     * {@code last_heartbeat}; a refresh that changes only those two is written without fsync
+     * ({@link AtomicFiles#writeUnsynced}).
+     *
+     * <p>Why a refresh may skip the fsync: the heartbeat file is not the record of truth. The same
+     * beat is already durable in {@code registry.json}, which is written first; the heartbeat file
+     * is only the material for rebuilding a registry file damaged beyond reading. A refresh lost by a
+     * power cut or kernel crash leaves the previous, durable version (same pid, start instant, port,
+     * profile), and state and heartbeat time of a process that such a crash has ended anyway are
+     * what the reaper recomputes from the pid. The two fsyncs per beat, on the other hand, compete in
+     * the file system journal with every other process's registry write.
+     */
     void writeHeartbeat(BotRecord record) {
-        AtomicFiles.writeString(hive.heartbeatFile(record.botId()), Json.writePretty(record));
+        String botId = record.botId();
+        byte[] bytes = Json.writePretty(record).getBytes(StandardCharsets.UTF_8);
+        Path hb = hive.heartbeatFile(botId);
+        BotRecord durable = durableHeartbeats.get(botId);
+        if (durable != null && sameButLiveness(durable, record) && Files.exists(hb)) {
+            AtomicFiles.writeUnsynced(hb, bytes);
+            return;
+        }
+        AtomicFiles.write(hb, bytes);
+        durableHeartbeats.put(botId, record);
+    }
+
+    /** Equal apart from the two fields a heartbeat refreshes. */
+    private static boolean sameButLiveness(BotRecord a, BotRecord b) {
+        return a.toBuilder().state(b.state()).lastHeartbeat(b.lastHeartbeat()).build().equals(b);
     }
 
     /** Removes temp files a registry writer left when it died mid-write. Caller holds the lock. */

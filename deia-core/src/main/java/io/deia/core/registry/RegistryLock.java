@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.BooleanSupplier;
 
 /**
  * Mutual exclusion for the registry's read-modify-write, across threads AND processes.
@@ -40,8 +41,22 @@ final class RegistryLock {
 
     /** Runs {@code action} while this thread holds both the in-JVM lock and the OS file lock. */
     <T> T withLock(LockedAction<T> action) {
+        return withLockUnless(() -> false, action);
+    }
+
+    /**
+     * Like {@link #withLock}, except that once this thread has the in-JVM lock it first asks
+     * {@code alreadyDone}: when that is true (another thread of this JVM did the work meanwhile) it
+     * returns null without taking the OS lock, so a thread whose update was committed by another
+     * one does not queue behind other processes for nothing.
+     */
+    <T> T withLockUnless(BooleanSupplier alreadyDone, LockedAction<T> action) {
         ReentrantLock local = jvmLock();
         local.lock();
+        if (alreadyDone.getAsBoolean()) {
+            local.unlock();
+            return null;
+        }
         try (FileChannel ch = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
              FileLock ignored = ch.lock()) {
             return action.run();

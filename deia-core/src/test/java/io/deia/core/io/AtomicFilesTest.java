@@ -43,6 +43,21 @@ class AtomicFilesTest {
     }
 
     @Test
+    void writeUnsyncedReplacesAtomicallyAndLeavesNoTempFile() throws Exception {
+        Path target = dir.resolve("hb/BOT-001.json");
+        AtomicFiles.writeUnsynced(target, "{\"a\":1}".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        AtomicFiles.writeUnsynced(target, "{\"a\":2}".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        assertEquals("{\"a\":2}", AtomicFiles.readString(target));
+        assertEquals(List.of("BOT-001.json"), names(target.getParent()));
+
+        Path folder = dir.resolve("folder");
+        Files.createDirectories(folder.resolve("inside"));
+        DeiaException e = assertThrows(DeiaException.class, () -> AtomicFiles.writeUnsynced(folder, new byte[] {1}));
+        assertTrue(e.getMessage().contains("folder"), e.getMessage());
+        assertEquals(List.of("folder", "hb"), names(dir));
+    }
+
+    @Test
     void aFailedWriteLeavesTheTargetAndNoTempFile() throws Exception {
         Path aFile = dir.resolve("plain");
         Files.writeString(aFile, "x");

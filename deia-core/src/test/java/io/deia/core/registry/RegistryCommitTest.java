@@ -1,0 +1,281 @@
+package io.deia.core.registry;
+
+import io.deia.core.DeiaException;
+import io.deia.core.ErrorCode;
+import io.deia.core.HiveLayout;
+import io.deia.core.config.DeiaConfig;
+import io.deia.core.io.AtomicFiles;
+import io.deia.core.io.Json;
+import io.deia.core.testing.ChildJvm;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Group commit, the skipped parse of an unchanged file, and the heartbeat file written under the
+ * lock: the behaviour behind the registry's throughput, with its error paths.
+ */
+class RegistryCommitTest {
+    @TempDir
+    Path tmp;
+
+    private HiveLayout hive() {
+        return new HiveLayout(tmp.resolve(".deia"));
+    }
+
+    private JsonFileServiceRegistry registry() {
+        return new JsonFileServiceRegistry(hive(), DeiaConfig.of(Map.of()));
+    }
+
+    private static BotRecord.Builder self(String botId) {
+        ProcessHandle me = ProcessHandle.current();
+        return BotRecord.builder(botId).pid(me.pid()).processStart(me.info().startInstant().orElseThrow()).port(8101)
+                .state(BotState.IDLE).profile("echo").agent("command");
+    }
+
+    private void runChild(String... args) throws Exception {
+        Path log = tmp.resolve("child-" + System.nanoTime() + ".log");
+        String[] all = new String[args.length + 1];
+        all[0] = tmp.resolve(".deia").toString();
+        System.arraycopy(args, 0, all, 1, args.length);
+        Process p = ChildJvm.start(RegistryOneChangeWorker.class, log, all);
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS), "child did not finish");
+        assertEquals(0, p.exitValue(), "child failed:\n" + Files.readString(log));
+    }
+
+    private static <T> CompletableFuture<T> inThread(Supplier<T> work) {
+        CompletableFuture<T> f = new CompletableFuture<>();
+        Thread t = new Thread(() -> {
+            try {
+                f.complete(work.get());
+            } catch (Throwable e) {
+                f.completeExceptionally(e);
+            }
+        });
+        t.start();
+        return f;
+    }
+
+    private static Throwable failureOf(CompletableFuture<?> f) throws Exception {
+        ExecutionException e = assertThrows(ExecutionException.class, () -> f.get(30, TimeUnit.SECONDS));
+        return e.getCause();
+    }
+
+    @Test
+    void aWriteByAnotherProcessIsSeenAlthoughThisProcessHasTheFileCached() throws Exception {
+        JsonFileServiceRegistry r = registry();
+        r.register(self("BOT-001").build());
+        assertEquals(BotState.IDLE, r.get("BOT-001").orElseThrow().state());
+
+        // "busy" and "idle" have the same length: the file changes content, not necessarily size.
+        runChild("beat", "BOT-001", "busy");
+        assertEquals(BotState.BUSY, r.get("BOT-001").orElseThrow().state());
+
+        // A read-modify-write of this process builds on the other process's write, and the other
+        // process on this one's: neither increment is lost.
+        r.update("BOT-001", b -> b.toBuilder().restarts(b.restarts() + 1).build());
+        runChild("restarts", "BOT-001");
+        BotRecord after = r.update("BOT-001", b -> b.toBuilder().restarts(b.restarts() + 1).build()).orElseThrow();
+        assertEquals(3, after.restarts());
+        assertEquals(BotState.BUSY, after.state());
+        assertEquals(after, new JsonFileServiceRegistry(hive(), DeiaConfig.of(Map.of())).get("BOT-001").orElseThrow());
+    }
+
+    @Test
+    void aFileReplacedOutsideTheRegistryIsReadAgain() throws Exception {
+        JsonFileServiceRegistry r = registry();
+        r.register(self("BOT-001").build());
+        r.list();
+        String text = Files.readString(hive().registryFile()).replace("\"port\" : 8101", "\"port\" : 8102");
+        AtomicFiles.writeString(hive().registryFile(), text);
+        assertEquals(8102, r.get("BOT-001").orElseThrow().port());
+    }
+
+    @Test
+    void aReparseReusesUnchangedEntriesAndReadsChangedOrDamagedOnesAgain() throws Exception {
+        JsonFileServiceRegistry r = registry();
+        r.register(self("A").build());
+        r.register(self("B").build());
+        byte[] first = Files.readAllBytes(hive().registryFile());
+        java.util.Map<String, RegistryFile.ParsedEntry> known = new java.util.HashMap<>();
+        RegistryFile.Contents before = RegistryFile.parse(first, java.util.Map.of(), known);
+        assertEquals(List.of("A", "B"), List.copyOf(known.keySet().stream().sorted().toList()));
+
+        String text = new String(first, java.nio.charset.StandardCharsets.UTF_8);
+        byte[] changed = text.replace("\"restarts\" : 0", "\"restarts\" : 7").replaceFirst("\"restarts\" : 7", "\"restarts\" : 0")
+                .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        // Only B's entry changed (A's first "restarts" was put back).
+        RegistryFile.Contents after = RegistryFile.parse(changed, known, new java.util.HashMap<>());
+        assertTrue(before.bots().get("A") == after.bots().get("A"), "A's unchanged entry is reused");
+        assertEquals(7, after.bots().get("B").restarts());
+
+        byte[] damaged = text.replace("\"state\" : \"idle\"", "\"state\" : \"no-such-state\"")
+                .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        RegistryFile.Contents bad = RegistryFile.parse(damaged, known, new java.util.HashMap<>());
+        assertTrue(bad.damaged());
+        assertEquals(List.of(), List.copyOf(bad.bots().keySet()), "both entries changed and are unreadable now");
+    }
+
+    @Test
+    void changesQueuedWhileTheLockIsHeldAreCommittedTogetherEachWithItsOwnOutcome() throws Exception {
+        JsonFileServiceRegistry r = registry();
+        r.register(self("HOLDER").build());
+        RegistryCommitter committer = RegistryCommitter.of(hive());
+        CountDownLatch inside = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        CompletableFuture<Optional<BotRecord>> holder = inThread(() -> r.update("HOLDER", b -> {
+            inside.countDown();
+            try {
+                release.await();
+            } catch (InterruptedException e) {
+                throw new IllegalStateException(e);
+            }
+            return b.toBuilder().restarts(1).build();
+        }));
+        assertTrue(inside.await(30, TimeUnit.SECONDS));
+
+        // Queued one after the other behind the holder, so their order in the batch is known.
+        CompletableFuture<BotRecord> registerB = inThread(() -> r.register(self("B").build()));
+        await().atMost(Duration.ofSeconds(30)).until(() -> committer.queued() == 1);
+        JsonFileServiceRegistry other = registry();
+        CompletableFuture<Optional<BotRecord>> bumpB = inThread(() -> other.update("B", b -> b.toBuilder().restarts(b.restarts() + 1).build()));
+        await().atMost(Duration.ofSeconds(30)).until(() -> committer.queued() == 2);
+        CompletableFuture<Optional<BotRecord>> refused = inThread(() -> r.update("HOLDER", b -> {
+            throw DeiaException.invalid("refused on purpose");
+        }));
+        await().atMost(Duration.ofSeconds(30)).until(() -> committer.queued() == 3);
+        CompletableFuture<Boolean> deregisterB = inThread(() -> other.deregister("B"));
+        await().atMost(Duration.ofSeconds(30)).until(() -> committer.queued() == 4);
+        CompletableFuture<BotRecord> registerC = inThread(() -> r.register(self("C").build()));
+        await().atMost(Duration.ofSeconds(30)).until(() -> committer.queued() == 5);
+        long writesBefore = committer.writes();
+
+        release.countDown();
+        assertEquals(1, holder.get(30, TimeUnit.SECONDS).orElseThrow().restarts());
+        assertEquals("B", registerB.get(30, TimeUnit.SECONDS).botId());
+        assertEquals(1, bumpB.get(30, TimeUnit.SECONDS).orElseThrow().restarts(), "a change sees the ones before it in its batch");
+        Throwable refusal = failureOf(refused);
+        assertInstanceOf(DeiaException.class, refusal);
+        assertEquals(ErrorCode.INVALID_ARGUMENT, ((DeiaException) refusal).code());
+        assertTrue(deregisterB.get(30, TimeUnit.SECONDS));
+        assertEquals("C", registerC.get(30, TimeUnit.SECONDS).botId());
+
+        assertEquals(2, committer.writes() - writesBefore, "the holder's write, then one write for all five queued changes");
+        List<String> ids = registry().list().stream().map(BotRecord::botId).toList();
+        assertEquals(List.of("C", "HOLDER"), ids);
+        assertEquals(1, registry().get("HOLDER").orElseThrow().restarts(), "the refused change left HOLDER as it was");
+    }
+
+    @Test
+    void whenTheFileCannotBeLoadedEveryCallerOfTheBatchGetsTheErrorAndNoChangeAppearsLater() throws Exception {
+        JsonFileServiceRegistry r = registry();
+        r.register(self("HOLDER").build());
+        RegistryCommitter committer = RegistryCommitter.of(hive());
+        CountDownLatch inside = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        CompletableFuture<Optional<BotRecord>> holder = inThread(() -> r.update("HOLDER", b -> {
+            inside.countDown();
+            try {
+                release.await();
+            } catch (InterruptedException e) {
+                throw new IllegalStateException(e);
+            }
+            return b.toBuilder().restarts(1).build();
+        }));
+        assertTrue(inside.await(30, TimeUnit.SECONDS));
+        CompletableFuture<BotRecord> a = inThread(() -> r.register(self("A").build()));
+        CompletableFuture<BotRecord> b = inThread(() -> registry().register(self("B").build()));
+        await().atMost(Duration.ofSeconds(30)).until(() -> committer.queued() == 2);
+        // The registry file becomes something no one can read or replace: a folder.
+        Files.delete(hive().registryFile());
+        Files.createDirectories(hive().registryFile().resolve("in-the-way"));
+
+        release.countDown();
+        assertInstanceOf(DeiaException.class, failureOf(holder));
+        assertEquals(ErrorCode.INTERNAL, ((DeiaException) failureOf(a)).code());
+        assertEquals(ErrorCode.INTERNAL, ((DeiaException) failureOf(b)).code());
+
+        Files.delete(hive().registryFile().resolve("in-the-way"));
+        Files.delete(hive().registryFile());
+        r.register(self("D").build());
+        assertEquals(List.of("D"), registry().list().stream().map(BotRecord::botId).toList(),
+                "failed changes are not applied by a later batch");
+        try (var files = Files.list(hive().hiveDir())) {
+            assertEquals(List.of(), files.filter(AtomicFiles::isTempFile).toList());
+        }
+    }
+
+    @Test
+    void manyThreadsOfOneJvmLoseNoUpdate() throws Exception {
+        int threads = 8;
+        int each = 20;
+        registry().register(self("COUNTER").build());
+        // A second spelling of the hive folder gets a committer of its own; both must still agree.
+        Files.createDirectories(tmp.resolve("x"));
+        CompletableFuture<?>[] all = new CompletableFuture<?>[threads];
+        for (int t = 0; t < threads; t++) {
+            String id = "T" + t;
+            JsonFileServiceRegistry own = t % 2 == 0 ? registry() : new JsonFileServiceRegistry(
+                    new HiveLayout(tmp.resolve("x/../.deia")), DeiaConfig.of(Map.of()));
+            all[t] = inThread(() -> {
+                own.register(self(id).build());
+                for (int i = 0; i < each; i++) {
+                    own.update("COUNTER", b -> b.toBuilder().restarts(b.restarts() + 1).build());
+                    own.heartbeat(id, i % 2 == 0 ? BotState.BUSY : BotState.IDLE).orElseThrow();
+                }
+                return null;
+            });
+        }
+        CompletableFuture.allOf(all).get(120, TimeUnit.SECONDS);
+        JsonFileServiceRegistry fresh = registry();
+        assertEquals(threads * each, fresh.get("COUNTER").orElseThrow().restarts());
+        for (int t = 0; t < threads; t++) {
+            BotRecord r = fresh.get("T" + t).orElseThrow();
+            assertEquals(BotState.IDLE, r.state());
+            assertEquals(r, Json.read(AtomicFiles.readString(hive().heartbeatFile("T" + t)), BotRecord.class, "heartbeat"));
+        }
+    }
+
+    @Test
+    void theHeartbeatFileFollowsEveryBeatAndIsRecreatedWhenRemoved() throws Exception {
+        JsonFileServiceRegistry r = registry();
+        r.register(self("BOT-001").build());
+        Path hb = hive().heartbeatFile("BOT-001");
+        for (BotState s : List.of(BotState.BUSY, BotState.IDLE, BotState.BUSY)) {
+            BotRecord beat = r.heartbeat("BOT-001", s).orElseThrow();
+            assertEquals(beat, Json.read(AtomicFiles.readString(hb), BotRecord.class, "heartbeat"));
+        }
+        Files.delete(hb);
+        BotRecord beat = r.heartbeat("BOT-001", BotState.IDLE).orElseThrow();
+        assertEquals(beat, Json.read(AtomicFiles.readString(hb), BotRecord.class, "heartbeat"));
+
+        // A change of more than liveness (here the port) is written to the heartbeat file as well.
+        r.update("BOT-001", b -> b.toBuilder().port(8102).build());
+        assertEquals(8102, r.heartbeat("BOT-001", BotState.IDLE).orElseThrow().port());
+        assertEquals(8102, Json.read(AtomicFiles.readString(hb), BotRecord.class, "heartbeat").port());
+
+        // Removed by another registry instance: a beat after that neither re-adds the entry nor the file.
+        assertTrue(registry().deregister("BOT-001"));
+        assertFalse(Files.exists(hb));
+        assertEquals(Optional.empty(), r.heartbeat("BOT-001", BotState.IDLE));
+        assertFalse(Files.exists(hb));
+    }
+}
