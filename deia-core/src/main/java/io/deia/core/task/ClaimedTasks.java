@@ -36,18 +36,19 @@ import java.util.regex.Pattern;
  *   o-&lt;pid&gt;-&lt;start-ms&gt;-&lt;monitor&gt;/           one folder per live (or dead) monitor = the owner
  *     t&lt;seq&gt;~&lt;original name&gt;               a claimed task, renamed in whole from the inbox
  *     s&lt;seq&gt;.json                          its state: original name, attempts started, claim key
- *     g&lt;seq&gt;                               empty: its first attempt started (no state file yet)
+ *     g&lt;seq&gt;-&lt;n&gt;                          empty: its attempt n started
  *     r&lt;n&gt;~&lt;dead owner folder&gt;/            a dead monitor's folder while it is being adopted
  * </pre>
  *
  * <ul>
  *   <li>Claim: rename {@code tasks/<BOT>/<name>} to {@code <owner>/t<seq>~<name>}. Of several
  *       monitors renaming the same file exactly one succeeds; the others get
- *       {@link NoSuchFileException}. No state file is needed for the first attempt: a claimed
- *       task without one has started attempt 1 when its {@code g<seq>} mark exists and none when it
- *       does not (it was claimed ahead and never run). The mark is created before the agent starts
- *       and is not fsynced: it must only outlive a killed process, and after a power cut no agent
- *       runs on, so at worst an attempt goes uncounted. Its claim key is {@code <owner>/<seq>}.</li>
+ *       {@link NoSuchFileException}. Before attempt n starts, an empty mark {@code g<seq>-<n>} is
+ *       created; the attempts a task has made are the highest mark, or the state file's count when
+ *       that is higher (none at all: it was claimed ahead and never run). A mark is not fsynced:
+ *       it must only outlive a killed process (that is when a task is retried), and after a power
+ *       cut no agent runs on, so at worst an attempt goes uncounted. This keeps every fsync off the
+ *       path from a crashed agent to its retry. Its claim key is {@code <owner>/<seq>}.</li>
  *   <li>Owner alive: the pid runs with the recorded start instant and, when it is this JVM, the
  *       monitor is still open. Only dead owners' folders are adopted, so a live monitor's in-flight
  *       task is never taken.</li>
@@ -174,16 +175,14 @@ final class ClaimedTasks {
     /** Records that attempt {@code attempt} starts, before it starts. */
     void recordAttempt(Claim c, int attempt) {
         c.attempts = attempt;
-        if (attempt <= 1 && !c.hasState) {
-            try {
-                Files.createFile(startedMark(mine, c.seq));
-                return;
-            } catch (java.nio.file.FileAlreadyExistsException e) {
-                return;
-            } catch (IOException e) {
-                log.warn("[{}] cannot mark task {} as started ({}); recording its attempt durably instead", botId,
-                        c.originalName, e.toString());
-            }
+        try {
+            Files.createFile(startedMark(mine, c.seq, attempt));
+            return;
+        } catch (java.nio.file.FileAlreadyExistsException e) {
+            return;
+        } catch (IOException e) {
+            log.warn("[{}] cannot mark attempt {} of task {} as started ({}); recording it durably instead", botId,
+                    attempt, c.originalName, e.toString());
         }
         writeState(c.seq, new State(c.originalName, attempt, c.key));
         c.hasState = true;
@@ -211,7 +210,9 @@ final class ClaimedTasks {
     /** Deletes the state file of an archived task. */
     void dropState(Claim c) throws IOException {
         Files.deleteIfExists(stateFile(mine, c.seq));
-        Files.deleteIfExists(startedMark(mine, c.seq));
+        for (int n = 1; n <= c.attempts; n++) {
+            Files.deleteIfExists(startedMark(mine, c.seq, n));
+        }
     }
 
     /**
@@ -276,11 +277,13 @@ final class ClaimedTasks {
             long oldSeq = Long.parseLong(m.group(1));
             State old = readState(stateFile(dir, oldSeq));
             String original = old != null && old.originalName() != null ? old.originalName() : m.group(2);
-            // A state file is rewritten durably before every attempt from the second on (and before
-            // the first when it exists), so attempt 0 in it means no attempt started: the task was
-            // claimed ahead (see TaskQueueMonitor) and never run. Without a state file, attempt 1
-            // started exactly when its started mark exists.
-            int attempts = old != null ? Math.max(old.attempt(), 0) : Files.exists(startedMark(dir, oldSeq)) ? 1 : 0;
+            // Attempts made: the state file's count (written on adoption, or when a mark could not
+            // be made), raised by the started marks of later attempts; none of either means it
+            // was claimed ahead (see TaskQueueMonitor) and never run.
+            int attempts = old != null ? Math.max(old.attempt(), 0) : 0;
+            while (Files.exists(startedMark(dir, oldSeq, attempts + 1))) {
+                attempts++;
+            }
             String key = old != null && old.claim() != null ? old.claim() : ownerName + "/" + oldSeq;
             long s = ++seq;
             writeState(s, new State(original, attempts, key));
@@ -347,9 +350,9 @@ final class ClaimedTasks {
         AtomicFiles.write(stateFile(mine, s), Json.write(state).getBytes(StandardCharsets.UTF_8));
     }
 
-    /** The empty file that says a claim's first attempt started (see the class comment). */
-    private static Path startedMark(Path dir, long s) {
-        return dir.resolve("g" + s);
+    /** The empty file that says attempt {@code n} of a claim started (see the class comment). */
+    private static Path startedMark(Path dir, long s, int n) {
+        return dir.resolve("g" + s + "-" + n);
     }
 
     private static Path stateFile(Path dir, long s) {

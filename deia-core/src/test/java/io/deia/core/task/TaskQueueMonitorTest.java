@@ -193,12 +193,14 @@ class TaskQueueMonitorTest {
         Files.createDirectories(dead);
         // Cut short during attempt 1 (its started mark exists): retried as attempt 2.
         Files.writeString(dead.resolve("t1~cut.md"), "---\ntask_id: cut\n---\necho again");
-        Files.createFile(dead.resolve("g1"));
+        Files.createFile(dead.resolve("g1-1"));
         // Claimed ahead and never started (no state, no started mark): its first attempt is still to come.
         Files.writeString(dead.resolve("t4~ahead.md"), "---\ntask_id: ahead\n---\necho ahead");
         // Attempt 3 of 3 was cut short: failed on purpose.
         Files.writeString(dead.resolve("t2~spent.md"), "---\ntask_id: spent\n---\necho never");
-        AtomicFiles.writeString(dead.resolve("s2.json"), Json.write(new ClaimedTasks.State("spent.md", 3, "o-1-1-aa/9")));
+        // (Its state file says 2, written when it was adopted; the mark of attempt 3 counts on top.)
+        AtomicFiles.writeString(dead.resolve("s2.json"), Json.write(new ClaimedTasks.State("spent.md", 2, "o-1-1-aa/9")));
+        Files.createFile(dead.resolve("g2-3"));
         // Crashed after its response was written: only archived.
         Files.writeString(dead.resolve("t3~answered.md"), "---\ntask_id: answered\n---\necho twice");
         new ResponseFiles(hive.layout).write(new TaskResponse("answered", TaskTestHive.BOT, TaskStatus.COMPLETED, 1,
