@@ -270,7 +270,7 @@ class Deia:
         self.url = None
 
     def start_daemon(self):
-        self.serve = subprocess.Popen(["java", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", "-jar", self.jar,
+        self.serve = subprocess.Popen(["java", "-XX:TieredStopAtLevel=1", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn", "-jar", self.jar,
                                        "serve", "--hive", self.hive, "--port", "0"],
                                       stdout=subprocess.PIPE, stderr=self.log, text=True, start_new_session=True)
         line = self.serve.stdout.readline().strip()

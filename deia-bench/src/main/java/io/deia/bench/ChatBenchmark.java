@@ -205,6 +205,9 @@ public final class ChatBenchmark {
 
     // ---- controller CPU ----------------------------------------------------------------------
 
+    /** The controller JVM options docs/operations.md recommends (C1 only: see there why). */
+    static final String SERVE_JVM_OPTIONS = "-XX:TieredStopAtLevel=1";
+
     static String controllerCpu(Path dir, int bots, int windowS) throws Exception {
         HiveLayout hive = new HiveLayout(dir.resolve(".deia"));
         Path configFile = dir.resolve("deia.json");
@@ -227,8 +230,9 @@ public final class ChatBenchmark {
             }
         }, 5, 5, TimeUnit.SECONDS);
         List<String> cmd = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"), "-Xmx256m"));
-        // JVM options of the controller under test, e.g. -Ddeia.bench.serveJvm="-XX:TieredStopAtLevel=1".
-        for (String option : System.getProperty("deia.bench.serveJvm", "").trim().split("\\s+")) {
+        // JVM options of the controller under test: by default the ones docs/operations.md recommends
+        // for serve; -Ddeia.bench.serveJvm="" measures the JVM's defaults (C2 keeps compiling for minutes).
+        for (String option : System.getProperty("deia.bench.serveJvm", SERVE_JVM_OPTIONS).trim().split("\\s+")) {
             if (!option.isEmpty()) {
                 cmd.add(option);
             }
@@ -280,9 +284,10 @@ public final class ChatBenchmark {
             double seconds = (System.nanoTime() - t0) / 1e9;
             double cpuPercent = (total1[0] - total0[0]) / seconds;
             double jitPercent = (total1[1] - total0[1]) / seconds;
-            return String.format("%d bots registered (%d live in /api/bots), %d polls over %.0f s: %.2f%% of one core "
+            return String.format("serve JVM options [%s]: " + "%d bots registered (%d live in /api/bots), %d polls over %.0f s: %.2f%% of one core "
                             + "(%d ticks; JIT compiler threads %.2f%%); per minute: %s; without JIT, per minute: %s",
-                    bots, live, polls, seconds, cpuPercent, total1[0] - total0[0], jitPercent, windows,
+                    System.getProperty("deia.bench.serveJvm", SERVE_JVM_OPTIONS), bots, live, polls, seconds, cpuPercent,
+                    total1[0] - total0[0], jitPercent, windows,
                     withoutJit.stream().map(v -> String.format("%.2f%%", v)).toList());
         } finally {
             serve.destroy();
