@@ -1,28 +1,52 @@
 #!/usr/bin/env bash
-# Side-by-side supervision benchmark: deia vs PM2 vs supervisord, same workload, one run.
-#   bench/peers/run.sh [--small|--full] [--tools deia,pm2,supervisord]
-# --small (default): 5 workloads, 3 repetitions, about 3 minutes. --full: 20 workloads, 5 repetitions.
+# The benchmark harness, one command for both parts:
+#  1. side by side: deia vs PM2 vs supervisord, same workload, one run (peers.py);
+#  2. deia-only figures (deia_only.py): registry, task queue, launcher and controller benchmark mains
+#     of deia-bench, each run several times; medians, spreads, targets, and the machine described.
+#   bench/peers/run.sh [--small|--full] [--tools deia,pm2,supervisord] [--no-deia-only | --deia-only]
+# --small (default): 5 workloads, 3 repetitions (about 3 minutes), then the deia-only mains 3 times each
+#   at small sizes (about 4 minutes). --full: 20 workloads, 5 repetitions, then the deia-only mains 5 times
+#   each at their documented sizes (about 15 minutes).
+# --tools limits part 1 to the named tools; part 2 runs when deia is among them.
+# --no-deia-only skips part 2; --deia-only runs part 2 alone (installs neither PM2 nor supervisor).
+# Exit 1 when a scenario produced no figure or a deia-only benchmark crashed or printed no result;
+# a missed target is reported in the tables, never a failure.
 # Installs what is missing: supervisor (Debian package; the system service is stopped and disabled, the
 # benchmark runs its own supervisord with a config, socket, pidfile and logs in a temp folder) and PM2
 # (pinned, npm, into a private prefix; PM2_HOME is private per run). Builds the deia jar when absent.
-# Results: printed as Markdown tables and written to bench/peers/results/peers-<mode>.{md,json}.
+# Results: printed as Markdown tables and written to bench/peers/results/peers-<mode>.{md,json} and
+# bench/peers/results/deia-only-<mode>.{md,json}.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PM2_VERSION=5.4.3
 mode=small
 extra=()
+peers=1
+deia_only=1
+usage="usage: bench/peers/run.sh [--small|--full] [--tools deia,pm2,supervisord] [--no-deia-only | --deia-only]"
 while [ $# -gt 0 ]; do
   case "$1" in
     --small) mode=small ;;
     --full) mode=full ;;
-    --tools) extra+=(--tools "$2"); shift ;;
-    *) echo "usage: bench/peers/run.sh [--small|--full] [--tools deia,pm2,supervisord]" >&2; exit 2 ;;
+    --tools)
+      [ $# -ge 2 ] || { echo "$usage" >&2; exit 2; }
+      extra+=(--tools "$2")
+      case ",$2," in *,deia,*) ;; *) deia_only=0 ;; esac
+      shift ;;
+    --no-deia-only) deia_only=0 ;;
+    --deia-only) peers=0 ;;
+    *) echo "$usage" >&2; exit 2 ;;
   esac
   shift
 done
+if [ "$peers" = 0 ] && [ "$deia_only" = 0 ]; then
+  echo "nothing to run: --deia-only together with --no-deia-only or --tools without deia" >&2
+  exit 2
+fi
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
+if [ "$peers" = 1 ]; then
 if ! command -v supervisord >/dev/null; then
   echo "== installing supervisor (Debian package)" >&2
   as_root apt-get update -qq
@@ -41,13 +65,25 @@ if [ ! -x "$pm2" ]; then
   mkdir -p "$tools_dir"
   npm install --prefix "$tools_dir" --no-audit --no-fund --loglevel=error "pm2@$PM2_VERSION" >/dev/null
 fi
+fi
 
 jar=deia-server-example/target/deia-server.jar
-if [ ! -f "$jar" ]; then
-  echo "== building $jar" >&2
-  mvn -B -q package -pl deia-server-example -am -DskipTests -Djacoco.skip=true
+classes=deia-bench/target/classes
+if [ ! -f "$jar" ] || { [ "$deia_only" = 1 ] && [ ! -f "$classes/io/deia/bench/BenchResult.class" ]; }; then
+  echo "== building $jar and $classes" >&2
+  mvn -B -q package -pl deia-bench,deia-server-example -am -DskipTests -Djacoco.skip=true
 fi
 
 mkdir -p bench/peers/results
-exec python3 bench/peers/peers.py --mode "$mode" --jar "$jar" --pm2 "$pm2" \
-  --out "bench/peers/results/peers-$mode" "${extra[@]}"
+status=0
+if [ "$peers" = 1 ]; then
+  python3 bench/peers/peers.py --mode "$mode" --jar "$jar" --pm2 "$pm2" \
+    --out "bench/peers/results/peers-$mode" "${extra[@]}" || status=1
+fi
+if [ "$deia_only" = 1 ]; then
+  python3 bench/peers/deia_only.py --mode "$mode" --jar "$jar" --classes "$classes" \
+    --out "bench/peers/results/deia-only-$mode" || status=1
+else
+  echo "== SKIPPED: deia-only benchmarks (--no-deia-only, or --tools without deia)" >&2
+fi
+exit "$status"

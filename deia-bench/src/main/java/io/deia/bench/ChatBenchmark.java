@@ -69,9 +69,17 @@ public final class ChatBenchmark {
         int iterations = args.length > 0 ? Integer.parseInt(args[0]) : 2000;
         int cpuWindowS = args.length > 1 ? Integer.parseInt(args[1]) : 60;
         Path dir = Files.createTempDirectory("deia-chat-bench");
-        System.out.println("chat path, instant in-process bot endpoint: " + chatLatency(dir.resolve("a"), iterations, false));
-        System.out.println("chat path, real bot runner with /usr/bin/cat: " + chatLatency(dir.resolve("b"), Math.max(100, iterations / 4), true));
-        System.out.println("controller CPU, 50 bots, GET /api/bots every 5 s: " + controllerCpu(dir.resolve("c"), 50, cpuWindowS));
+        String instant = chatLatency(dir.resolve("a"), iterations, false);
+        System.out.println("chat path, instant in-process bot endpoint: " + instant);
+        String realBot = chatLatency(dir.resolve("b"), Math.max(100, iterations / 4), true);
+        System.out.println("chat path, real bot runner with /usr/bin/cat: " + realBot);
+        String cpu = controllerCpu(dir.resolve("c"), 50, cpuWindowS);
+        System.out.println("controller CPU, 50 bots, GET /api/bots every 5 s: " + cpu);
+        // Read back from the summaries above, so the measuring code stays as it is.
+        BenchResult.of("chat").put("cpu_window_s", (double) cpuWindowS).putAll("chat_instant_", BenchResult.numbers(instant))
+                .putAll("chat_real_bot_", BenchResult.numbers(realBot))
+                .put("controller_cpu_pct", BenchResult.number(cpu, "([0-9.]+)% of one core"))
+                .put("controller_cpu_live_bots", BenchResult.number(cpu, "\\(([0-9]+) live in")).print();
         System.exit(0);
     }
 

@@ -99,7 +99,8 @@ public final class LaunchBenchmark {
 
             BotRecord idle = launcher.launch("IDLE", "echo");
             TimeUnit.SECONDS.sleep(5);
-            System.out.printf("idle runner RSS after 5 s: %d MB (VmHWM %d MB)%n", statusKb(idle.pid(), "VmRSS") / 1024,
+            long idleRssKb = statusKb(idle.pid(), "VmRSS");
+            System.out.printf("idle runner RSS after 5 s: %d MB (VmHWM %d MB)%n", idleRssKb / 1024,
                     statusKb(idle.pid(), "VmHWM") / 1024);
 
             List<Double> restarts = new ArrayList<>();
@@ -121,6 +122,10 @@ public final class LaunchBenchmark {
             System.out.printf("kill -9 to healthy again (backoff 0 ms): p50 %.0f ms, max %.0f (n=%d)%n", p50(restarts),
                     Collections.max(restarts), rounds);
             launcher.stopAll();
+            BenchResult.of("launch").put("rounds", (double) rounds).put("launch_1_bot_p50_ms", p50(single))
+                    .put("launch_10_bots_all_healthy_ms", p50(allTen)).put("launch_10_bots_per_bot_p50_ms", p50(perBot))
+                    .put("runner_idle_rss_mb", idleRssKb / 1024.0).put("restart_p50_ms", p50(restarts))
+                    .put("restart_max_ms", Collections.max(restarts)).print();
         }
     }
 

@@ -41,7 +41,8 @@ import java.util.stream.Stream;
  * cost of an update grows with the file.
  */
 public final class RegistryBenchmark {
-    private static final int RUNS = 5;
+    /** Runs per process count; {@code -Ddeia.bench.runs=1} when a harness repeats the whole main itself. */
+    private static final int RUNS = Integer.getInteger("deia.bench.runs", 5);
 
     private RegistryBenchmark() {
     }
@@ -61,6 +62,7 @@ public final class RegistryBenchmark {
         System.out.printf("load average before the runs: %s%n", loadAverage());
         System.out.printf("hive parent folder %s; one durable 1 KB AtomicFiles.write there takes %.2f ms now (median of 200)%n",
                 baseDir(), durableWriteMillis());
+        BenchResult result = BenchResult.of("registry").put("runs_per_process_count", (double) RUNS);
         for (int processes : new int[] {1, 4}) {
             double[] rates = new double[RUNS];
             for (int run = 0; run < RUNS; run++) {
@@ -72,7 +74,9 @@ public final class RegistryBenchmark {
             System.out.printf("load average after the runs: %s%n", loadAverage());
             System.out.printf("%d process(es): median %.0f durable updates/s (min %.0f, max %.0f)%n",
                     processes, sorted[RUNS / 2], sorted[0], sorted[RUNS - 1]);
+            result.put("updates_per_s_" + processes + "_proc", sorted[RUNS / 2]);
         }
+        result.print();
     }
 
     /** One run: a fresh hive, {@code processes} workers, the summed rate in updates per second. */

@@ -16,7 +16,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
@@ -31,7 +33,8 @@ import java.util.concurrent.TimeUnit;
  *   <li>throughput: N tasks whose executor spawns {@code /bin/true} and waits for it, each with its
  *       durable response and archive move, against a bare loop spawning {@code /bin/true} N times.</li>
  * </ol>
- * Usage: {@code TaskQueueBenchmark [tasks=1000] [hive-dir]}.
+ * Usage: {@code TaskQueueBenchmark [tasks=1000] [hive-dir] [throughput-rounds=3]}. Ends with one
+ * {@link BenchResult} line (pickup percentiles; throughput and ratio as the median of the rounds).
  */
 public final class TaskQueueBenchmark {
     private static final String BOT = "BENCH-1";
@@ -42,16 +45,19 @@ public final class TaskQueueBenchmark {
     public static void main(String[] args) throws Exception {
         int n = args.length > 0 ? Integer.parseInt(args[0]) : 1000;
         Path base = args.length > 1 ? Path.of(args[1]) : Files.createTempDirectory("deia-taskq-bench");
+        int rounds = args.length > 2 ? Integer.parseInt(args[2]) : 3;
         Profile profile = new Profile("bench", AgentType.COMMAND, "/bin/true", null, null, null, null, null, null,
                 null, null, 60, 1, 0, null, null, null, null, null);
         DeiaConfig config = DeiaConfig.of(Map.of());
         System.out.printf("deia task queue benchmark: %d tasks, hive %s, %d cores, %s%n", n, base,
                 Runtime.getRuntime().availableProcessors(), System.getProperty("java.vm.version"));
-        pickup(base.resolve("pickup"), config, profile, n);
-        throughput(base.resolve("throughput"), config, profile, n);
+        BenchResult result = BenchResult.of("taskqueue").put("tasks", (double) n);
+        result.putAll("pickup_", pickup(base.resolve("pickup"), config, profile, n));
+        result.putAll("", throughput(base.resolve("throughput"), config, profile, n, rounds));
+        result.print();
     }
 
-    private static void pickup(Path root, DeiaConfig config, Profile profile, int n) throws Exception {
+    private static Map<String, Double> pickup(Path root, DeiaConfig config, Profile profile, int n) throws Exception {
         HiveLayout layout = new HiveLayout(root);
         BlockingQueue<Long> invoked = new ArrayBlockingQueue<>(4);
         BlockingQueue<String> done = new ArrayBlockingQueue<>(4);
@@ -84,10 +90,16 @@ public final class TaskQueueBenchmark {
         System.out.printf("pickup latency (rename into inbox -> executor invoked), %d tasks: p50 %.3f ms, p90 %.3f ms, "
                         + "p99 %.3f ms, max %.3f ms%n", n, ms(lat[n / 2]), ms(lat[(int) (n * 0.9)]), ms(lat[(int) (n * 0.99)]),
                 ms(lat[n - 1]));
+        return Map.of("p50_ms", ms(lat[n / 2]), "p90_ms", ms(lat[(int) (n * 0.9)]), "p99_ms", ms(lat[(int) (n * 0.99)]),
+                "max_ms", ms(lat[n - 1]));
     }
 
-    private static void throughput(Path root, DeiaConfig config, Profile profile, int n) throws Exception {
-        for (int round = 1; round <= 3; round++) {
+    private static Map<String, Double> throughput(Path root, DeiaConfig config, Profile profile, int n, int rounds)
+            throws Exception {
+        List<Double> queueRates = new ArrayList<>();
+        List<Double> bareRates = new ArrayList<>();
+        List<Double> ratios = new ArrayList<>();
+        for (int round = 1; round <= rounds; round++) {
             long bare = System.nanoTime();
             for (int i = 0; i < n; i++) {
                 new ProcessBuilder("/bin/true").start().waitFor();
@@ -130,7 +142,12 @@ public final class TaskQueueBenchmark {
             System.out.printf("throughput round %d, %d tasks: queue %.0f tasks/s (spawn /bin/true + durable response + "
                             + "archive), bare spawn loop %.0f spawns/s, ratio %.2f%n", round, n, n / queueS, n / bareS,
                     bareS / queueS);
+            queueRates.add(n / queueS);
+            bareRates.add(n / bareS);
+            ratios.add(bareS / queueS);
         }
+        return Map.of("queue_tasks_per_s", BenchResult.median(queueRates), "bare_spawns_per_s", BenchResult.median(bareRates),
+                "queue_bare_ratio", BenchResult.median(ratios));
     }
 
     private static double ms(long nanos) {
