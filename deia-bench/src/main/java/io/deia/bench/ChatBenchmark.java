@@ -79,6 +79,7 @@ public final class ChatBenchmark {
         BenchResult.of("chat").put("cpu_window_s", (double) cpuWindowS).putAll("chat_instant_", BenchResult.numbers(instant))
                 .putAll("chat_real_bot_", BenchResult.numbers(realBot))
                 .put("controller_cpu_pct", BenchResult.number(cpu, "([0-9.]+)% of one core"))
+                .put("controller_cpu_jit_pct", BenchResult.number(cpu, "JIT compiler threads ([0-9.]+)%"))
                 .put("controller_cpu_live_bots", BenchResult.number(cpu, "\\(([0-9]+) live in")).print();
         System.exit(0);
     }
