@@ -66,8 +66,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * which the bot is {@link BotState#FAILED} with the reason. A runner that deregistered itself
  * (graceful {@code /stop} or SIGTERM sent by someone else) is not restarted.
  *
- * <p><b>Adoption</b>: {@link #adopt()} takes over bots a previous launcher started, when (pid,
- * start instant, {@code /health}) all match, and reaps the rest.
+ * <p><b>Adoption</b>: {@link #adopt()} takes over bots a previous launcher started, when pid and
+ * start instant match (a runner that does not answer {@code /health} yet is adopted too, and
+ * logged), and reaps the rest.
  *
  * <p>{@link #close()} stops supervising and leaves the bots running; {@link #stopAll()} stops them.
  * Thread safe: calls for different bots run in parallel, calls for one bot one after the other.
@@ -286,8 +287,9 @@ public final class BotLauncher implements AutoCloseable {
     }
 
     /**
-     * Takes over the bots of the registry whose runner still runs (same pid and start instant) and
-     * answers {@code /health} with its id: they are supervised from now on, with no second launch.
+     * Takes over the bots of the registry whose runner still runs (same pid and start instant):
+     * they are supervised from now on, with no second launch (also when the runner does not answer
+     * {@code /health} at this moment: it is busy or still starting, and it is logged).
      * Then removes stale entries ({@link ServiceRegistry#reapStale()}) and marks entries that
      * were waiting for a restart by a launcher that is gone as {@link BotState#FAILED}.
      *
@@ -304,9 +306,11 @@ public final class BotLauncher implements AutoCloseable {
                 continue;
             }
             if (!probe.isHealthy(r.host(), r.port(), r.botId())) {
-                log.warn("[{}] pid {} is alive but port {} does not answer /health as {}; not adopted",
-                        r.botId(), r.pid(), r.port(), r.botId());
-                continue;
+                // Same pid and start instant: it is this bot's runner, only busy or still starting
+                // (e.g. restarted by the previous launcher just before it died). Leaving it
+                // unsupervised would let it die later with nobody to restart it.
+                log.warn("[{}] pid {} is alive but port {} does not answer /health yet; adopting its process anyway",
+                        r.botId(), r.pid(), r.port());
             }
             Optional<ProcessHandle> handle = ProcessHandle.of(r.pid());
             if (handle.isEmpty()) {

@@ -96,19 +96,21 @@ final class RegistryCommitter {
         queue.add(mine);
         // More than one round only when more than MAX_BATCH changes were queued ahead of this one.
         while (!mine.done) {
-            lock.withLockUnless(() -> mine.done, () -> {
-                try {
+            try {
+                lock.withLockUnless(() -> mine.done, () -> {
                     commitQueued();
-                } catch (RuntimeException | Error e) {
-                    // This change was not in the failed batch: withdraw it while no other thread can
-                    // take it, so the caller's error does not hide a change applied later.
-                    if (!mine.done) {
-                        queue.remove(mine);
-                    }
+                    return null;
+                });
+            } catch (RuntimeException | Error e) {
+                // Failed before or after this change's batch (e.g. the lock file cannot be opened on
+                // a read-only or full disk): withdraw it, so the caller's error does not hide a
+                // change applied by a later commit. When another thread's batch has already taken
+                // it, that batch's outcome is the answer: it is set before that thread lets go of
+                // the in-JVM lock, which the next round waits for.
+                if (queue.remove(mine)) {
                     throw e;
                 }
-                return null;
-            });
+            }
         }
         return mine.outcome();
     }

@@ -332,6 +332,37 @@ class BotLauncherTest {
     }
 
     @Test
+    void aLiveRunnerThatDoesNotAnswerHealthIsAdoptedAndRestartedWhenItDies() throws Exception {
+        // A process registered as BOT-Q's runner (pid and start instant match) whose port is deaf:
+        // e.g. a runner the previous launcher restarted just before it died, still starting.
+        Process deaf = new ProcessBuilder("sleep", "300").start();
+        try {
+            registry.register(BotRecord.builder("BOT-Q").pid(deaf.pid())
+                    .processStart(deaf.toHandle().info().startInstant().orElseThrow())
+                    .port(freePort()).state(BotState.STARTING).profile("echo").agent("command").build());
+            BotLauncher next = launcher(testRunner());
+            List<BotRecord> adopted = next.adopt();
+            assertEquals(List.of("BOT-Q"), adopted.stream().map(BotRecord::botId).toList());
+            assertTrue(next.supervised().contains("BOT-Q"));
+
+            deaf.destroyForcibly();
+            BotRecord restarted = await().atMost(Duration.ofSeconds(30)).until(() -> registry.get("BOT-Q").orElseThrow(),
+                    r -> r.pid() > 0 && r.pid() != deaf.pid() && r.state() == BotState.IDLE);
+            assertTrue(ProcessChecks.isRunning(restarted.pid()));
+            next.stop("BOT-Q");
+            assertFalse(ProcessChecks.isRunning(restarted.pid()));
+        } finally {
+            deaf.destroyForcibly();
+        }
+    }
+
+    private static int freePort() throws java.io.IOException {
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+            return s.getLocalPort();
+        }
+    }
+
+    @Test
     void unsupervisedLauncherLeavesExitsAlone() {
         BotLauncher cli = BotLauncher.builder(hive, config, registry, testRunner()).supervise(false).build();
         launchers.add(cli);

@@ -224,6 +224,24 @@ class RegistryCommitTest {
     }
 
     @Test
+    void aChangeWhoseLockCannotBeTakenFailsAndIsNotAppliedByALaterCommit() throws Exception {
+        JsonFileServiceRegistry r = registry();
+        r.register(self("A").build());
+        // The lock file cannot be opened (on a read-only or full disk it cannot be either).
+        Path lockFile = hive().registryLockFile();
+        Files.delete(lockFile);
+        Files.createDirectories(lockFile);
+        DeiaException refused = assertThrows(DeiaException.class, () -> r.register(self("B").build()));
+        assertEquals(ErrorCode.INTERNAL, refused.code());
+
+        Files.delete(lockFile);
+        r.register(self("C").build());
+        assertEquals(List.of("A", "C"), registry().list().stream().map(BotRecord::botId).toList(),
+                "the refused change stays refused");
+        assertEquals(0, RegistryCommitter.of(hive()).queued());
+    }
+
+    @Test
     void manyThreadsOfOneJvmLoseNoUpdate() throws Exception {
         int threads = 8;
         int each = 20;
