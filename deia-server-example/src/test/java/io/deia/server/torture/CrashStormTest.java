@@ -272,20 +272,37 @@ class CrashStormTest {
         return launched;
     }
 
-    /** Logs the registry and copies the logs where a failed run can be read after the temp folder is gone. */
+    /**
+     * Copies the registry, the controller's logs (one per start) and the bot logs where a failed run
+     * can be read after the temp folder is gone; one folder per failure, so a rerun keeps it.
+     */
     private void keepEvidence(HiveLayout hive) {
+        Path evidence = Path.of("target", "crash-storm-evidence", "failure-" + System.currentTimeMillis());
         try {
-            log.error("registry at failure: {}", Files.readString(hive.registryFile(), StandardCharsets.UTF_8));
-            Path evidence = Path.of("target", "crash-storm-evidence");
             Files.createDirectories(evidence);
-            Files.copy(dir.resolve("serve.log"), evidence.resolve("serve.log"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-            for (Path botLog : Torture.files(hive.botLogsDir())) {
-                Files.copy(botLog, evidence.resolve(botLog.getFileName()), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-            }
-            log.error("logs of the failed run kept in {}", evidence.toAbsolutePath());
-        } catch (java.io.IOException | RuntimeException e) {
+        } catch (java.io.IOException e) {
             log.error("cannot keep the evidence of the failed run: {}", e.toString());
+            return;
         }
+        List<Path> sources = new ArrayList<>(List.of(hive.registryFile()));
+        try (var files = Files.list(dir)) {
+            files.filter(f -> f.getFileName().toString().startsWith("serve.log")).forEach(sources::add);
+        } catch (java.io.IOException e) {
+            log.error("cannot list the controller logs: {}", e.toString());
+        }
+        try {
+            sources.addAll(Torture.files(hive.botLogsDir()));
+        } catch (java.io.IOException e) {
+            log.error("cannot list the bot logs: {}", e.toString());
+        }
+        for (Path source : sources) {
+            try {
+                Files.copy(source, evidence.resolve(source.getFileName()), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            } catch (java.io.IOException e) {
+                log.error("cannot keep {}: {}", source, e.toString());
+            }
+        }
+        log.error("evidence of the failed run kept in {}", evidence.toAbsolutePath());
     }
 
     private static int responseFiles(HiveLayout hive) throws java.io.IOException {
