@@ -52,6 +52,9 @@ public final class AgentLeftovers {
     /** Whether agents are found by their environment mark; otherwise by the record file. */
     static final boolean BY_MARK = Files.isDirectory(PROC.resolve("self"));
     private static final Duration GRACE = Duration.ofSeconds(2);
+    /** This process as {@link #RUNNER_ENV} names it; fixed for its lifetime, so read once, not per agent. */
+    private static final String THIS_RUNNER = ProcessHandle.current().pid() + ":"
+            + ProcessHandle.current().info().startInstant().map(Instant::toEpochMilli).orElse(0L);
 
     private AgentLeftovers() {
     }
@@ -63,11 +66,9 @@ public final class AgentLeftovers {
 
     /** The environment mark for an agent started now by this process for the bot of {@code recordFile}. */
     static Map<String, String> mark(Path recordFile) {
-        ProcessHandle self = ProcessHandle.current();
-        long start = self.info().startInstant().map(Instant::toEpochMilli).orElse(0L);
         Map<String, String> env = new LinkedHashMap<>();
         env.put(OWNER_ENV, recordFile.toAbsolutePath().normalize().toString());
-        env.put(RUNNER_ENV, self.pid() + ":" + start);
+        env.put(RUNNER_ENV, THIS_RUNNER);
         return env;
     }
 

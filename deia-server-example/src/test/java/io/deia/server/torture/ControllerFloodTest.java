@@ -14,7 +14,6 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpResponse;
 import java.net.http.WebSocket;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -103,7 +102,7 @@ class ControllerFloodTest {
 
         AtomicLong peakKb = new AtomicLong();
         ScheduledExecutorService sampler = Executors.newSingleThreadScheduledExecutor();
-        sampler.scheduleAtFixedRate(() -> peakKb.accumulateAndGet(rssKb(serve.pid()), Math::max), 0, 100, TimeUnit.MILLISECONDS);
+        sampler.scheduleAtFixedRate(() -> peakKb.accumulateAndGet(Torture.rssKb(serve.pid()), Math::max), 0, 100, TimeUnit.MILLISECONDS);
         long t0 = System.nanoTime();
         HttpResponse<String> chat;
         try {
@@ -129,18 +128,5 @@ class ControllerFloodTest {
         AtomicFiles.writeString(Path.of("target", "torture-controller-flood.txt"), String.format(
                 "flood_mb_per_turn=%d turns=2 deltas_read=%d reply_chars=%d controller_peak_rss_kb=%d ms=%d%n",
                 floodBytes / (1024 * 1024), deltas.get(), reply.length(), peakKb.get(), ms));
-    }
-
-    private static long rssKb(long pid) {
-        try {
-            for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
-                if (line.startsWith("VmRSS:")) {
-                    return Long.parseLong(line.replaceAll("[^0-9]", ""));
-                }
-            }
-        } catch (java.io.IOException | RuntimeException e) {
-            // serve is gone: the assertions say so
-        }
-        return 0;
     }
 }

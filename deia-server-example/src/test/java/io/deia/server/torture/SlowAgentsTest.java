@@ -90,7 +90,7 @@ class SlowAgentsTest {
 
         AtomicLong maxRssKb = new AtomicLong();
         ScheduledExecutorService sampler = Executors.newSingleThreadScheduledExecutor();
-        sampler.scheduleAtFixedRate(() -> maxRssKb.accumulateAndGet(rssKb(floodPid), Math::max), 0, 100, TimeUnit.MILLISECONDS);
+        sampler.scheduleAtFixedRate(() -> maxRssKb.accumulateAndGet(Torture.rssKb(floodPid), Math::max), 0, 100, TimeUnit.MILLISECONDS);
         FileTaskQueue queue = new FileTaskQueue(hive, config);
         for (String bot : bots.keySet()) {
             queue.submit(bot, "---\ntask_id: T-" + bot + "\n---\nmisbehave\n");
@@ -133,18 +133,5 @@ class SlowAgentsTest {
                 responses.get("BOT-HUNG").status(), responses.get("BOT-HUNG").durationMs(),
                 responses.get("BOT-DEAF").status(), responses.get("BOT-DEAF").durationMs(),
                 floodBytes * 5 / 4 / (1024 * 1024), flood.status(), flood.durationMs(), maxRssKb.get()));
-    }
-
-    private static long rssKb(long pid) {
-        try {
-            for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
-                if (line.startsWith("VmRSS:")) {
-                    return Long.parseLong(line.replaceAll("[^0-9]", ""));
-                }
-            }
-        } catch (java.io.IOException | RuntimeException e) {
-            // the runner is gone; the assertions after the wait say so
-        }
-        return 0;
     }
 }

@@ -112,4 +112,18 @@ final class Torture {
             ProcessHandle.of(pid).ifPresent(ProcessTrees::kill);
         }
     }
+
+    /** VmRSS of a process in kB, from /proc; 0 when it is gone (callers assert on what they sampled). */
+    static long rssKb(long pid) {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
+                if (line.startsWith("VmRSS:")) {
+                    return Long.parseLong(line.replaceAll("[^0-9]", ""));
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            // gone: the caller's assertions say so
+        }
+        return 0;
+    }
 }
