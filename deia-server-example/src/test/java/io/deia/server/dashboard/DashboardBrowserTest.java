@@ -61,12 +61,14 @@ class DashboardBrowserTest {
         Files.createDirectories(hive);
         Path config = tmp.resolve("deia.json");
         // echo streams the prompt as its first line, then a second line two seconds later: the test sees the stream.
+        // A prompt with "halfway" waits a minute instead, so the interrupt test's click always lands
+        // before the second line, however slow a loaded machine makes the browser.
         Files.writeString(config, """
                 {
                   "ports": {"from": 18600, "to": 18699},
                   "profiles": {
                     "echo":   {"agent": "command", "executable": "/bin/sh",
-                               "args": ["-c", "cat; echo; sleep 2; echo '[done]'"]},
+                               "args": ["-c", "p=$(cat); printf %s \\"$p\\"; echo; case \\"$p\\" in *halfway*) sleep 60;; *) sleep 2;; esac; echo '[done]'"]},
                     "upper":  {"agent": "command", "executable": "/usr/bin/tr", "args": ["a-z", "A-Z"],
                                "deny_patterns": ["rm -rf"]},
                     "broken": {"agent": "command", "executable": "/nonexistent/deia-agent"}
