@@ -68,7 +68,10 @@ import java.util.concurrent.locks.ReentrantLock;
  *
  * <p><b>Adoption</b>: {@link #adopt()} takes over bots a previous launcher started, when pid and
  * start instant match (a runner that does not answer {@code /health} yet is adopted too, and
- * logged), and reaps the rest.
+ * logged), and reaps the rest. While it runs, a supervising launcher also {@link #reconcile()}s
+ * every heartbeat interval: it takes over runners whose own launcher died (a launcher killed in the
+ * middle of a launch leaves a runner that registers itself after this launcher adopted) and marks
+ * entries nobody will finish as failed, with the reason.
  *
  * <p>{@link #close()} stops supervising and leaves the bots running; {@link #stopAll()} stops them.
  * Thread safe: calls for different bots run in parallel, calls for one bot one after the other.
@@ -132,6 +135,10 @@ public final class BotLauncher implements AutoCloseable {
             archive = archive.applies() ? archive : null;
         }
         this.classArchive = archive;
+        Duration every = b.reconcileEvery != null ? b.reconcileEvery : Duration.ofSeconds(config.heartbeatIntervalS());
+        if (supervise && !every.isZero()) {
+            timer.scheduleWithFixedDelay(this::reconcileQuietly, every.toMillis(), every.toMillis(), TimeUnit.MILLISECONDS);
+        }
     }
 
     /** A launcher for a hive; see {@link Builder} for the options. */
@@ -312,17 +319,7 @@ public final class BotLauncher implements AutoCloseable {
                 log.warn("[{}] pid {} is alive but port {} does not answer /health yet; adopting its process anyway",
                         r.botId(), r.pid(), r.port());
             }
-            Optional<ProcessHandle> handle = ProcessHandle.of(r.pid());
-            if (handle.isEmpty()) {
-                continue;
-            }
-            Profile profile = config.profile(r.profile()).orElse(null);
-            if (supervise) {
-                Instant started = r.processStart() != null ? r.processStart() : Instant.now();
-                watch(new Watch(r.botId(), profile, handle.get(), null, started));
-            }
-            log.info("[{}] adopted pid {} on port {}", r.botId(), r.pid(), r.port());
-            adopted.add(r);
+            adoptRunner(r).ifPresent(adopted::add);
         }
         for (BotRecord gone : registry.reapStale()) {
             log.info("[{}] not adopted: {}", gone.botId(), gone.lastError());
@@ -336,6 +333,118 @@ public final class BotLauncher implements AutoCloseable {
             }
         }
         return adopted;
+    }
+
+    /**
+     * Supervises a live runner from now on and records this process as the launcher responsible
+     * for it; empty when the process went away meanwhile.
+     */
+    private Optional<BotRecord> adoptRunner(BotRecord r) {
+        Optional<ProcessHandle> handle = ProcessHandle.of(r.pid());
+        if (handle.isEmpty()) {
+            return Optional.empty();
+        }
+        BotRecord taken = r;
+        if (supervise) {
+            Profile profile = config.profile(r.profile()).orElse(null);
+            Instant started = r.processStart() != null ? r.processStart() : Instant.now();
+            taken = registry.update(r.botId(), e -> e.pid() == r.pid()
+                    ? e.toBuilder().launcherIsThisProcess().build() : e).orElse(r);
+            watch(new Watch(r.botId(), profile, handle.get(), null, started));
+        }
+        log.info("[{}] adopted pid {} on port {}", r.botId(), r.pid(), r.port());
+        return Optional.of(taken);
+    }
+
+    /**
+     * Brings supervision in line with the registry, for what changed after {@link #adopt()}: a
+     * launcher killed between reserving a bot's port and recording its runner leaves a runner that
+     * registers itself with nobody watching it, or a reservation nobody will take up. For each entry
+     * this launcher does not supervise and whose own launcher is gone (or unknown):
+     * <ul>
+     *   <li>a runner that is alive (same pid and start instant) is adopted and supervised;</li>
+     *   <li>a runner that is gone, a reservation, or a pending restart is marked
+     *       {@link BotState#FAILED} with the reason, so it can be launched again.</li>
+     * </ul>
+     * Entries of a launcher that still runs, and bots this launcher is launching or stopping, are
+     * left alone. Decided on process facts only (never on a heartbeat's age), so it cannot race a
+     * live bot. Runs every heartbeat interval on a supervising launcher; callable at any time.
+     *
+     * @return the entries adopted and the entries marked failed
+     */
+    public Reconciled reconcile() {
+        ensureOpen();
+        List<BotRecord> adopted = new ArrayList<>();
+        List<BotRecord> failed = new ArrayList<>();
+        for (BotRecord listed : registry.list()) {
+            String botId = listed.botId();
+            if (watches.containsKey(botId) || listed.launcherRuns()) {
+                continue;
+            }
+            ReentrantLock lock = lockFor(botId);
+            if (!lock.tryLock()) {
+                continue; // launched, restarted or stopped here right now
+            }
+            try {
+                BotRecord r = registry.get(botId).orElse(null);
+                if (r == null || watches.containsKey(botId) || r.launcherRuns()) {
+                    continue;
+                }
+                if (r.pid() > 0 && ProcessTrees.isSameProcessAlive(r.pid(), r.processStart())) {
+                    if (supervise) {
+                        log.warn("[{}] pid {} runs with no launcher supervising it (launcher pid {} is gone); adopting it",
+                                botId, r.pid(), r.launcherPid());
+                        adoptRunner(r).ifPresent(adopted::add);
+                    }
+                    continue;
+                }
+                String reason = abandonedReason(r);
+                if (reason == null) {
+                    continue;
+                }
+                registry.update(botId, e -> e.pid() == r.pid() && e.state() == r.state() && !e.launcherRuns()
+                                ? e.toBuilder().state(BotState.FAILED).pid(0).processStart(null).lastError(reason).build()
+                                : e)
+                        .filter(e -> e.state() == BotState.FAILED)
+                        .ifPresent(e -> {
+                            log.warn("[{}] marked failed: {}", botId, reason);
+                            failed.add(e);
+                        });
+            } finally {
+                lock.unlock();
+            }
+        }
+        return new Reconciled(List.copyOf(adopted), List.copyOf(failed));
+    }
+
+    private void reconcileQuietly() {
+        if (closed) {
+            return;
+        }
+        try {
+            reconcile();
+        } catch (RuntimeException e) {
+            // The next round tries again; a registry that cannot be read is reported by every caller.
+            log.warn("reconciling supervision with the registry failed: {}", e.toString());
+        }
+    }
+
+    /** Why an unsupervised entry whose runner does not run will never be finished, or null. */
+    private static String abandonedReason(BotRecord r) {
+        if (r.pid() > 0 && (r.state().isLive() || r.state() == BotState.RESTARTING)) {
+            return "runner pid " + r.pid() + " exited while no launcher supervised it";
+        }
+        if (r.pid() == 0 && r.launcherPid() > 0 && r.state() == BotState.STARTING) {
+            return "its launcher (pid " + r.launcherPid() + ") exited before the runner started";
+        }
+        if (r.pid() == 0 && r.launcherPid() > 0 && r.state() == BotState.RESTARTING) {
+            return "the launcher supervising it (pid " + r.launcherPid() + ") exited while it waited to restart";
+        }
+        return null;
+    }
+
+    /** What one {@link #reconcile()} changed. */
+    public record Reconciled(List<BotRecord> adopted, List<BotRecord> markedFailed) {
     }
 
     /**
@@ -741,6 +850,7 @@ public final class BotLauncher implements AutoCloseable {
         private boolean supervise = true;
         private boolean classDataSharing = true;
         private Path classArchiveDir;
+        private Duration reconcileEvery;
 
         private Builder(HiveLayout hive, DeiaConfig config, ServiceRegistry registry, RunnerCommand command) {
             this.hive = hive;
@@ -799,6 +909,18 @@ public final class BotLauncher implements AutoCloseable {
         /** The folder of the class data sharing archives ({@link RunnerClassArchive#defaultDir()}). */
         public Builder classArchiveDir(Path dir) {
             this.classArchiveDir = dir;
+            return this;
+        }
+
+        /**
+         * How often a supervising launcher runs {@link #reconcile()} (the config's heartbeat
+         * interval); {@link Duration#ZERO} turns it off.
+         */
+        public Builder reconcileEvery(Duration every) {
+            if (every == null || every.isNegative()) {
+                throw new IllegalArgumentException("reconcileEvery must be >= 0");
+            }
+            this.reconcileEvery = every;
             return this;
         }
 

@@ -3,6 +3,7 @@ package io.deia.core.registry;
 import com.fasterxml.jackson.annotation.JsonIgnore;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import io.deia.core.BotIds;
+import io.deia.core.process.ProcessTrees;
 
 import java.time.Instant;
 import java.util.Objects;
@@ -25,6 +26,10 @@ import java.util.Objects;
  * @param restarts       how many times the supervisor restarted it
  * @param lastError      the last failure reason, if any
  * @param lastExitCode   the runner's last exit code, if known
+ * @param launcherPid    the process that reserved this entry to launch or restart the bot, 0 when
+ *                       unknown (written by the runner itself, or by an older version)
+ * @param launcherStart  that process's start instant: with {@code launcherPid} it tells whether the
+ *                       launcher still runs, so a launch it cannot finish is not waited for
  */
 public record BotRecord(
         String botId,
@@ -39,7 +44,9 @@ public record BotRecord(
         Instant lastHeartbeat,
         int restarts,
         String lastError,
-        Integer lastExitCode) {
+        Integer lastExitCode,
+        long launcherPid,
+        Instant launcherStart) {
 
     public BotRecord {
         BotIds.requireValid(botId);
@@ -67,6 +74,21 @@ public record BotRecord(
         return "http://" + host + ":" + port;
     }
 
+    /**
+     * True when this entry names its launcher and that process no longer runs (gone, or its pid now
+     * belongs to another process): nobody will finish a launch or restart it began.
+     */
+    @JsonIgnore
+    public boolean launcherGone() {
+        return launcherPid > 0 && !ProcessTrees.isSameProcessAlive(launcherPid, launcherStart);
+    }
+
+    /** True when this entry names its launcher and that process runs (this process included). */
+    @JsonIgnore
+    public boolean launcherRuns() {
+        return launcherPid > 0 && !launcherGone();
+    }
+
     public static Builder builder(String botId) {
         return new Builder().botId(botId);
     }
@@ -74,11 +96,15 @@ public record BotRecord(
     public Builder toBuilder() {
         return new Builder().botId(botId).pid(pid).processStart(processStart).host(host).port(port).state(state)
                 .profile(profile).agent(agent).registeredAt(registeredAt).lastHeartbeat(lastHeartbeat)
-                .restarts(restarts).lastError(lastError).lastExitCode(lastExitCode);
+                .restarts(restarts).lastError(lastError).lastExitCode(lastExitCode)
+                .launcherPid(launcherPid).launcherStart(launcherStart);
     }
 
     /** Builder for {@link BotRecord}; {@code state} defaults to {@link BotState#STARTING}. */
     public static final class Builder {
+        private static final long SELF_PID = ProcessHandle.current().pid();
+        private static final Instant SELF_START = ProcessTrees.startInstant(SELF_PID).orElse(null);
+
         private String botId;
         private long pid;
         private Instant processStart;
@@ -92,6 +118,8 @@ public record BotRecord(
         private int restarts;
         private String lastError;
         private Integer lastExitCode;
+        private long launcherPid;
+        private Instant launcherStart;
 
         public Builder botId(String v) { this.botId = v; return this; }
         public Builder pid(long v) { this.pid = v; return this; }
@@ -106,10 +134,19 @@ public record BotRecord(
         public Builder restarts(int v) { this.restarts = v; return this; }
         public Builder lastError(String v) { this.lastError = v; return this; }
         public Builder lastExitCode(Integer v) { this.lastExitCode = v; return this; }
+        public Builder launcherPid(long v) { this.launcherPid = v; return this; }
+        public Builder launcherStart(Instant v) { this.launcherStart = v; return this; }
+
+        /** Records the calling process as the launcher responsible for the bot. */
+        public Builder launcherIsThisProcess() {
+            this.launcherPid = SELF_PID;
+            this.launcherStart = SELF_START;
+            return this;
+        }
 
         public BotRecord build() {
             return new BotRecord(botId, pid, processStart, host, port, state, profile, agent, registeredAt,
-                    lastHeartbeat, restarts, lastError, lastExitCode);
+                    lastHeartbeat, restarts, lastError, lastExitCode, launcherPid, launcherStart);
         }
     }
 }

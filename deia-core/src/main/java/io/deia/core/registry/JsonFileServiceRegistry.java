@@ -127,9 +127,13 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
                     throw DeiaException.conflict("bot %s is already running (pid %d, port %d)", botId, existing.pid(),
                             existing.port());
                 }
-                if (isReservation(existing) && !reservationExpired(existing, now)) {
-                    throw DeiaException.conflict("bot %s is already being launched (port %d reserved at %s)", botId,
-                            existing.port(), existing.registeredAt());
+                if (isReservation(existing) && !reservationExpired(existing, now) && !existing.launcherGone()) {
+                    throw DeiaException.conflict("bot %s is already being launched (port %d reserved at %s by pid %d)",
+                            botId, existing.port(), existing.registeredAt(), existing.launcherPid());
+                }
+                if (isReservation(existing)) {
+                    log.warn("[{}] taking over the port reservation of launcher pid {}: {}", botId,
+                            existing.launcherPid(), existing.launcherGone() ? "that launcher is gone" : "it expired");
                 }
             }
             Set<Integer> held = new HashSet<>();
@@ -148,6 +152,7 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
                     .lastHeartbeat(now)
                     // The supervisor's restart count belongs to the bot, not to one process of it.
                     .restarts(existing == null ? 0 : existing.restarts())
+                    .launcherIsThisProcess()
                     .build();
             bots.put(botId, reserved);
             log.info("[{}] reserved port {} (profile {})", botId, port, profile);
@@ -265,6 +270,9 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
             }
             return null;
         }
+        if (isReservation(r) && r.launcherGone()) {
+            return "its launcher (pid " + r.launcherPid() + ") exited before the runner started";
+        }
         if (isReservation(r) && reservationExpired(r, now)) {
             return "port reservation not taken up by a process within " + RESERVATION_TTL.toSeconds() + " s";
         }
@@ -278,7 +286,7 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
 
     private static BotRecord inFilePrecision(BotRecord r) {
         return r.toBuilder().processStart(millis(r.processStart())).registeredAt(millis(r.registeredAt()))
-                .lastHeartbeat(millis(r.lastHeartbeat())).build();
+                .lastHeartbeat(millis(r.lastHeartbeat())).launcherStart(millis(r.launcherStart())).build();
     }
 
     private static Instant millis(Instant i) {

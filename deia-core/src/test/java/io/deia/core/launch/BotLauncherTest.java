@@ -363,6 +363,107 @@ class BotLauncherTest {
     }
 
     @Test
+    void reconcileAdoptsARunnerWhoseLauncherDiedMidLaunchAndLeavesALiveLaunchersOne() throws Exception {
+        BotLauncher controller = launcher(testRunner());
+        assertEquals(List.of(), controller.adopt());
+        // After that adoption, a runner of a launcher killed mid-launch registers itself (pid and start
+        // instant of a real process; its port is deaf, like a runner still starting).
+        ProcessChecks.Ended deadLauncher = ProcessChecks.endedProcess();
+        Process orphan = new ProcessBuilder("sleep", "300").start();
+        Process otherLauncher = new ProcessBuilder("sleep", "300").start();
+        Process othersRunner = new ProcessBuilder("sleep", "300").start();
+        try {
+            registry.register(runnerEntry("BOT-O", orphan).launcherPid(deadLauncher.pid())
+                    .launcherStart(deadLauncher.start()).build());
+            registry.register(runnerEntry("BOT-P", othersRunner).launcherPid(otherLauncher.pid())
+                    .launcherStart(otherLauncher.toHandle().info().startInstant().orElseThrow()).build());
+
+            BotLauncher.Reconciled done = controller.reconcile();
+            assertEquals(List.of("BOT-O"), done.adopted().stream().map(BotRecord::botId).toList());
+            assertEquals(List.of(), done.markedFailed());
+            assertEquals(java.util.Set.of("BOT-O"), controller.supervised(), "a live launcher's bot is left to it");
+            assertEquals(ProcessHandle.current().pid(), registry.get("BOT-O").orElseThrow().launcherPid());
+            assertEquals(otherLauncher.pid(), registry.get("BOT-P").orElseThrow().launcherPid());
+            assertEquals(new BotLauncher.Reconciled(List.of(), List.of()), controller.reconcile(), "nothing twice");
+
+            // Supervised from now on: its death is a restart per policy, with a real runner.
+            orphan.destroyForcibly();
+            BotRecord restarted = await().atMost(Duration.ofSeconds(30)).until(() -> registry.get("BOT-O").orElseThrow(),
+                    r -> r.pid() > 0 && r.pid() != orphan.pid() && r.state() == BotState.IDLE);
+            controller.stop("BOT-O");
+            assertFalse(ProcessChecks.isRunning(restarted.pid()));
+        } finally {
+            orphan.destroyForcibly();
+            otherLauncher.destroyForcibly();
+            othersRunner.destroyForcibly();
+        }
+    }
+
+    @Test
+    void reconcileMarksWhatADeadLauncherLeftUnfinishedAsFailedSoItCanBeLaunchedAgain() throws Exception {
+        BotLauncher controller = launcher(testRunner());
+        controller.adopt();
+        ProcessChecks.Ended deadLauncher = ProcessChecks.endedProcess();
+        ProcessChecks.Ended deadRunner = ProcessChecks.endedProcess();
+        registry.register(BotRecord.builder("BOT-R").port(freePort()).state(BotState.STARTING).profile("echo")
+                .agent("command").launcherPid(deadLauncher.pid()).launcherStart(deadLauncher.start()).build());
+        registry.register(BotRecord.builder("BOT-S").port(freePort()).state(BotState.RESTARTING).profile("echo")
+                .agent("command").launcherPid(deadLauncher.pid()).launcherStart(deadLauncher.start()).build());
+        registry.register(BotRecord.builder("BOT-T").pid(deadRunner.pid()).processStart(deadRunner.start())
+                .port(freePort()).state(BotState.IDLE).profile("echo").agent("command").build());
+        // A reservation of a launcher that runs (this process, another launcher object) is not touched.
+        registry.register(BotRecord.builder("BOT-V").port(freePort()).state(BotState.STARTING).profile("echo")
+                .agent("command").launcherIsThisProcess().build());
+
+        BotLauncher.Reconciled done = controller.reconcile();
+        assertEquals(List.of(), done.adopted());
+        Map<String, String> reasons = new LinkedHashMap<>();
+        done.markedFailed().forEach(r -> reasons.put(r.botId(), r.lastError()));
+        assertEquals(List.of("BOT-R", "BOT-S", "BOT-T"), List.copyOf(new java.util.TreeSet<>(reasons.keySet())));
+        assertTrue(reasons.get("BOT-R").contains("exited before the runner started"), reasons.toString());
+        assertTrue(reasons.get("BOT-S").contains("exited while it waited to restart"), reasons.toString());
+        assertTrue(reasons.get("BOT-T").contains("runner pid " + deadRunner.pid() + " exited while no launcher"),
+                reasons.toString());
+        for (String id : List.of("BOT-R", "BOT-S", "BOT-T")) {
+            BotRecord r = registry.get(id).orElseThrow();
+            assertEquals(BotState.FAILED, r.state(), r.toString());
+            assertEquals(0, r.pid());
+        }
+        assertEquals(BotState.STARTING, registry.get("BOT-V").orElseThrow().state());
+        assertTrue(controller.supervised().isEmpty());
+
+        // Failed, not stuck: a launch goes ahead at once.
+        BotRecord relaunched = controller.launch("BOT-R", "echo");
+        assertEquals(BotState.IDLE, relaunched.state());
+        controller.stop("BOT-R");
+    }
+
+    @Test
+    void aSupervisingLauncherReconcilesOnItsOwnAndAClosedOneRefuses() throws Exception {
+        BotLauncher controller = BotLauncher.builder(hive, config, registry, testRunner())
+                .reconcileEvery(Duration.ofMillis(100)).build();
+        launchers.add(controller);
+        Process orphan = new ProcessBuilder("sleep", "300").start();
+        try {
+            registry.register(runnerEntry("BOT-W", orphan).build());
+            await().atMost(Duration.ofSeconds(10)).until(() -> controller.supervised().contains("BOT-W"));
+            assertEquals(ProcessHandle.current().pid(), registry.get("BOT-W").orElseThrow().launcherPid());
+        } finally {
+            orphan.destroyForcibly();
+        }
+        controller.close();
+        assertEquals(ErrorCode.UNAVAILABLE, assertThrows(DeiaException.class, controller::reconcile).code());
+        assertThrows(IllegalArgumentException.class,
+                () -> BotLauncher.builder(hive, config, registry, testRunner()).reconcileEvery(Duration.ofMillis(-1)));
+    }
+
+    private static BotRecord.Builder runnerEntry(String botId, Process runner) throws java.io.IOException {
+        return BotRecord.builder(botId).pid(runner.pid())
+                .processStart(runner.toHandle().info().startInstant().orElseThrow())
+                .port(freePort()).state(BotState.IDLE).profile("echo").agent("command");
+    }
+
+    @Test
     void unsupervisedLauncherLeavesExitsAlone() {
         BotLauncher cli = BotLauncher.builder(hive, config, registry, testRunner()).supervise(false).build();
         launchers.add(cli);

@@ -7,6 +7,7 @@ import io.deia.core.HiveLayout;
 import io.deia.core.config.DeiaConfig;
 import io.deia.core.io.AtomicFiles;
 import io.deia.core.io.Json;
+import io.deia.core.testkit.ProcessChecks;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -300,5 +301,33 @@ class JsonFileServiceRegistryTest {
         assertEquals(ProcessHandle.current().pid(), running.pid());
         assertNotEquals(0, running.port());
         assertEquals(running, r.get("BOT-001").orElseThrow());
+    }
+
+    @Test
+    void aReservationOfALauncherThatDiedIsTakenOverAtOnceAndReaped() throws Exception {
+        JsonFileServiceRegistry r = registry();
+        BotRecord mine = r.reserve("BOT-LIVE", "echo", "command");
+        assertEquals(ProcessHandle.current().pid(), mine.launcherPid(), "the reserving process is recorded");
+        assertTrue(mine.launcherRuns());
+        // A live launcher's reservation is honoured.
+        assertEquals(ErrorCode.CONFLICT,
+                assertThrows(DeiaException.class, () -> r.reserve("BOT-LIVE", "echo", "command")).code());
+
+        // A launcher killed between reserving and spawning: nobody will take the reservation up.
+        ProcessChecks.Ended dead = ProcessChecks.endedProcess();
+        r.register(BotRecord.builder("BOT-ORPHAN").port(8150).state(BotState.STARTING).profile("echo").agent("command")
+                .launcherPid(dead.pid()).launcherStart(dead.start()).build());
+        r.register(BotRecord.builder("BOT-GONE").port(8151).state(BotState.STARTING).profile("echo").agent("command")
+                .launcherPid(dead.pid()).launcherStart(dead.start()).build());
+        assertTrue(r.get("BOT-ORPHAN").orElseThrow().launcherGone());
+        BotRecord taken = r.reserve("BOT-ORPHAN", "echo", "command");
+        assertEquals(ProcessHandle.current().pid(), taken.launcherPid());
+
+        List<BotRecord> reaped = r.reapStale();
+        assertEquals(List.of("BOT-GONE"), reaped.stream().map(BotRecord::botId).toList());
+        assertTrue(reaped.get(0).lastError().contains("launcher (pid " + dead.pid() + ") exited"), reaped.toString());
+        assertTrue(r.get("BOT-LIVE").isPresent() && r.get("BOT-ORPHAN").isPresent(), "live reservations stay");
+        // The launcher fields survive a new instance (they are in the file).
+        assertEquals(taken, registry().get("BOT-ORPHAN").orElseThrow());
     }
 }

@@ -62,4 +62,17 @@ public final class ProcessChecks {
     public static boolean isRunning(long pid) {
         return ProcessHandle.of(pid).map(ProcessTrees::isRunning).orElse(false);
     }
+
+    /** A process that ran and has ended: its pid and start instant identify no running process. */
+    public record Ended(long pid, java.time.Instant start) {
+    }
+
+    /** Starts a process, notes its pid and start instant, ends it and waits until it is gone. */
+    public static Ended endedProcess() throws IOException, InterruptedException {
+        Process p = new ProcessBuilder("sleep", "60").start();
+        java.time.Instant start = p.toHandle().info().startInstant().orElseThrow();
+        p.destroyForcibly();
+        p.waitFor();
+        return new Ended(p.pid(), start);
+    }
 }

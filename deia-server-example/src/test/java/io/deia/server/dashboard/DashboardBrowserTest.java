@@ -61,12 +61,14 @@ class DashboardBrowserTest {
         Files.createDirectories(hive);
         Path config = tmp.resolve("deia.json");
         // echo streams the prompt as its first line, then a second line two seconds later: the test sees the stream.
+        // A prompt with "halfway" waits a minute instead, so the interrupt test's click always lands
+        // before the second line, however slow a loaded machine makes the browser.
         Files.writeString(config, """
                 {
                   "ports": {"from": 18600, "to": 18699},
                   "profiles": {
                     "echo":   {"agent": "command", "executable": "/bin/sh",
-                               "args": ["-c", "cat; echo; sleep 2; echo '[done]'"]},
+                               "args": ["-c", "p=$(cat); printf %s \\"$p\\"; echo; case \\"$p\\" in *halfway*) sleep 60;; *) sleep 2;; esac; echo '[done]'"]},
                     "upper":  {"agent": "command", "executable": "/usr/bin/tr", "args": ["a-z", "A-Z"],
                                "deny_patterns": ["rm -rf"]},
                     "broken": {"agent": "command", "executable": "/nonexistent/deia-agent"}
@@ -207,7 +209,9 @@ class DashboardBrowserTest {
         awaitUi().until(() -> browser.driver.findElement(By.id("task-msg")).getText().contains("shout-1"));
         By response = By.cssSelector("#task-responses li.response[data-task-id='shout-1']");
         awaitUi().until(() -> !browser.driver.findElements(response).isEmpty());
-        assertContains(browser.driver.findElement(response).getAttribute("class"), "status-completed");
+        // Read in a retried step: a task event may re-render the list between finding and reading.
+        assertContains(awaitUi().until(() -> browser.driver.findElement(response).getAttribute("class"),
+                java.util.Objects::nonNull), "status-completed");
         assertContains(openResponse(response), "PLEASE SHOUT THIS");
     }
 
@@ -373,17 +377,19 @@ class DashboardBrowserTest {
 
     /**
      * Opens a task response (a click on its summary, as a user would) and returns its output. A
-     * task event may re-render the list in between; the page keeps an opened response open.
+     * task event may re-render the list at any moment (the page keeps an opened response open), so
+     * the text is read in the same retried step that finds the element: an element found before a
+     * re-render is stale after it.
      */
     private String openResponse(By response) {
-        awaitUi().until(() -> {
+        return awaitUi().until(() -> {
             WebElement details = browser.driver.findElement(response).findElement(By.tagName("details"));
             if (details.getAttribute("open") == null) {
                 details.findElement(By.tagName("summary")).click();
             }
-            return browser.driver.findElement(response).findElement(By.className("task-output")).isDisplayed();
-        });
-        return browser.driver.findElement(response).findElement(By.className("task-output")).getText();
+            WebElement output = browser.driver.findElement(response).findElement(By.className("task-output"));
+            return output.isDisplayed() ? output.getText() : null;
+        }, java.util.Objects::nonNull);
     }
 
     private String botItemState(String botId) {

@@ -183,6 +183,7 @@ class CrashStormTest {
         assertTrue(controllerKilled, "the controller was killed");
 
         // Recovery: bots whose restart budget or launcher went away are launched again by the operator.
+        long recoveryStart = System.nanoTime();
         try {
             await("every bot runs again").atMost(Duration.ofSeconds(120)).pollInterval(Duration.ofMillis(500))
                     .until(() -> relaunchMissing(hive, config) == 0);
@@ -190,6 +191,7 @@ class CrashStormTest {
             keepEvidence(hive);
             throw e;
         }
+        long recoveryMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - recoveryStart);
         await("every task has its final response").atMost(Duration.ofSeconds(180L * scale)).pollInterval(Duration.ofMillis(500))
                 .until(() -> responseFiles(hive) >= tasks);
 
@@ -245,12 +247,13 @@ class CrashStormTest {
         await("no orphan process").atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(250))
                 .until(() -> Torture.processesInto(dir).isEmpty());
 
-        log.info("crash storm: scale {}, seed {}, kills {}, tasks checked {} {}, chat statuses {}, agent runs {}, hive scan {}",
-                scale, seed, killed, checked, statuses, chatStatuses, starts.size(), scan);
+        log.info("crash storm: scale {}, seed {}, kills {}, tasks checked {} {}, chat statuses {}, agent runs {}, hive scan {}, "
+                + "bots running again after {} ms", scale, seed, killed, checked, statuses, chatStatuses, starts.size(), scan,
+                recoveryMs);
         log.info("crash storm chat samples {}", chatSamples);
         AtomicFiles.writeString(Path.of("target", "torture-crash-storm.txt"), String.format(
-                "scale=%d seed=%d kills=%s tasks_checked=%d statuses=%s chat_statuses=%s agent_runs=%d hive_scan=%s%n",
-                scale, seed, killed, checked, statuses, chatStatuses, starts.size(), scan));
+                "scale=%d seed=%d kills=%s tasks_checked=%d statuses=%s chat_statuses=%s agent_runs=%d hive_scan=%s recovery_ms=%d%n",
+                scale, seed, killed, checked, statuses, chatStatuses, starts.size(), scan, recoveryMs));
     }
 
     /** Launches through the controller every bot that is not running; returns how many it launched. */
