@@ -36,13 +36,15 @@ class MultiProcessTaskQueueTest {
                 hive.queue.submit(TaskTestHive.BOT, "---\ntask_id: " + id + "\n---\necho \"$TASK_ID\" >> \"$HIVE/exec.log\"");
             }
             await().atMost(Duration.ofSeconds(120)).until(() -> hive.responseCount() == 500);
+            // Statuses first: a task that did not complete says why (its error) before the count fails.
+            for (String id : ids) {
+                TaskResponse r = hive.queue.response(TaskTestHive.BOT, id).orElseThrow();
+                assertEquals(TaskStatus.COMPLETED, r.status(), id + ": " + r.error());
+            }
             List<String> executed = Files.readAllLines(root.resolve("exec.log"));
             assertEquals(500, executed.size(), "every task executed exactly once");
             assertEquals(new HashSet<>(ids), new HashSet<>(executed));
             assertEquals(500, hive.count(hive.layout.archiveDir(TaskTestHive.BOT)));
-            for (String id : ids) {
-                assertEquals(TaskStatus.COMPLETED, hive.queue.response(TaskTestHive.BOT, id).orElseThrow().status());
-            }
         } finally {
             other.destroy();
             other.waitFor(30, TimeUnit.SECONDS);
