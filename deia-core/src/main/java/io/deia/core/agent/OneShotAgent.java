@@ -92,6 +92,7 @@ abstract class OneShotAgent implements Agent {
                 return failed;
             }
             current = p;
+            TurnEndPreparation.startOnce();
             log.info("[{}] {} turn started{} (pid {})", botId, type(), request.taskId() == null ? "" : " for task " + request.taskId(), p.pid());
             if (stdin != null) {
                 Thread writer = new Thread(() -> p.writeAndClose(stdin), "deia-" + botId + "-stdin");

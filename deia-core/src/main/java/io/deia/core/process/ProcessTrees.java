@@ -132,6 +132,18 @@ public final class ProcessTrees {
         return SIGNALLER.send(checkedSignal(signal), "-" + pgid);
     }
 
+    /**
+     * Gets the signalling path of {@link #signal}/{@link #signalGroup} ready ahead of its first use:
+     * its resident shell is otherwise started lazily, and that start (a program start, a few ms)
+     * would fall on the path of the first turn end, e.g. between a crashed agent's exit and the
+     * start of its retry. Cheap when the shell already runs (one pipe round trip).
+     *
+     * @return true when the shell is up and answered
+     */
+    public static boolean prepareSignals() {
+        return SIGNALLER.prepare();
+    }
+
     private static String checkedSignal(String signal) {
         if (signal == null || !signal.matches("[A-Z0-9]{1,8}")) {
             throw new IllegalArgumentException("bad signal name " + signal);

@@ -17,17 +17,26 @@ import java.util.concurrent.TimeUnit;
  * <p>Why: the JDK can only SIGTERM/SIGKILL single pids, so SIGINT and process-group signals need
  * {@code kill}; starting {@code /bin/kill} costs two program starts (2–5 ms here) on every turn's
  * end, which is on the path of every task and of every restart of a crashed agent. A command to
- * the resident shell is a pipe round trip. The shell is started on first use; when it is gone
+ * the resident shell is a pipe round trip. The shell is started on first use or ahead of it by
+ * {@link #prepare} (so its start is not on the path of the first signal); when it is gone
  * (killed, closed), the next call starts {@code kill} as a program instead and a later call starts
  * a new shell. It exits by itself when this JVM dies (its stdin reaches end of file).
  */
 final class Signaller {
     private static final Logger log = LoggerFactory.getLogger(Signaller.class);
-    private static final String SHELL = "/bin/sh";
-
+    private final String shellPath;
     private Process shell;
     private OutputStream commands;
     private BufferedReader answers;
+
+    Signaller() {
+        this("/bin/sh");
+    }
+
+    /** With another shell program (tests: one that is missing or does not answer). */
+    Signaller(String shellPath) {
+        this.shellPath = shellPath;
+    }
 
     /**
      * Sends {@code signal} ({@code INT}, {@code TERM}, {@code KILL}, …; validated by the caller) to
@@ -53,12 +62,41 @@ final class Signaller {
         return killProgram(signal, target);
     }
 
+    /**
+     * Starts the shell now unless it runs, with one harmless round trip (signal 0 to this JVM, a
+     * liveness check), so that the classes and the process of the signalling path are ready before
+     * the first real signal is due.
+     *
+     * @return true when the shell answered
+     */
+    synchronized boolean prepare() {
+        try {
+            ensureShell();
+        } catch (IOException e) {
+            log.debug("cannot start the signalling shell ahead of use: {}", e.toString());
+            return false;
+        }
+        String line = "kill -s 0 -- " + ProcessHandle.current().pid() + " 2>/dev/null; echo $?\n";
+        try {
+            commands.write(line.getBytes(StandardCharsets.US_ASCII));
+            commands.flush();
+            if ("0".equals(answers.readLine())) {
+                return true;
+            }
+            log.debug("the signalling shell (pid {}) did not answer; the next signal starts another", shell.pid());
+        } catch (IOException e) {
+            log.debug("the signalling shell did not answer its first command: {}", e.toString());
+        }
+        discardShell();
+        return false;
+    }
+
     private void ensureShell() throws IOException {
         if (shell != null && shell.isAlive()) {
             return;
         }
         discardShell();
-        ProcessBuilder pb = new ProcessBuilder(SHELL).redirectError(ProcessBuilder.Redirect.DISCARD);
+        ProcessBuilder pb = new ProcessBuilder(shellPath).redirectError(ProcessBuilder.Redirect.DISCARD);
         pb.environment().clear();
         pb.environment().put("PATH", "/usr/bin:/bin");
         shell = pb.start();

@@ -89,6 +89,18 @@ class ProcessTreesTest {
     }
 
     @Test
+    void prepareSignalsHasTheSignallingShellReadyBeforeTheFirstSignal() throws Exception {
+        assertTrue(ProcessTrees.prepareSignals());
+        Process sleeper = new ProcessBuilder("sleep", "300").start();
+        try {
+            assertTrue(ProcessTrees.signal(sleeper.pid(), "INT"));
+            assertTrue(sleeper.waitFor(10, TimeUnit.SECONDS));
+        } finally {
+            sleeper.destroyForcibly();
+        }
+    }
+
+    @Test
     void groupSignalReachesReparentedMembersAndWorksAfterTheSignallingShellDied() throws Exception {
         List<String> prefix = ProcessTrees.newSessionPrefix();
         org.junit.jupiter.api.Assumptions.assumeFalse(prefix.isEmpty(), "setsid is not installed");
