@@ -2,6 +2,7 @@ package io.deia.server;
 
 import io.deia.core.DeiaException;
 import io.deia.core.ErrorCode;
+import io.deia.server.cli.BotArgv;
 import io.deia.server.cli.BotCommand;
 import io.deia.server.cli.LaunchCommand;
 import io.deia.server.cli.ServeCommand;
@@ -17,6 +18,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintWriter;
 import java.util.List;
+import java.util.Optional;
 import java.util.Properties;
 
 /**
@@ -40,6 +42,9 @@ public final class Main implements Runnable {
             BotCommand.class, LaunchCommand.class, StopCommand.class, StatusCommand.class, TaskCommand.class,
             ServeCommand.class);
 
+    /** The name picocli gives {@link BotCommand}, which its error lines start with. */
+    private static final String BOT_COMMAND = "bot";
+
     @Spec
     CommandSpec spec;
 
@@ -50,8 +55,28 @@ public final class Main implements Runnable {
 
     /** Runs the command line and returns the exit code (no {@code System.exit}). */
     public static int run(String... args) {
+        // The runner's own command line, as every launch gives it, skips picocli: a bot runner's
+        // start is what ten launches at once wait for (see BotArgv). Anything else goes to picocli.
+        Optional<BotCommand> bot = BotArgv.parse(args);
+        if (bot.isPresent()) {
+            return runBot(bot.get(), new PrintWriter(System.err, true));
+        }
         CommandLine cli = commandLine();
         return cli.execute(args);
+    }
+
+    /**
+     * Runs a bot read by {@link BotArgv}, with the same exit codes and the same one line on
+     * {@code err} as picocli's execution-exception handler of {@link #commandLine()}.
+     */
+    static int runBot(BotCommand bot, PrintWriter err) {
+        try {
+            return bot.call();
+        } catch (RuntimeException e) {
+            err.println(BOT_COMMAND + ": " + oneLine(e.getMessage() == null ? e.toString() : e.getMessage()));
+            err.flush();
+            return exitCodeOf(e);
+        }
     }
 
     /** The configured picocli command line, with every subcommand and the exit code mapping. */

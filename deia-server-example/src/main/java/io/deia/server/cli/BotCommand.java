@@ -1,6 +1,7 @@
 package io.deia.server.cli;
 
 import io.deia.core.BotIds;
+import io.deia.core.DeiaException;
 import io.deia.core.HiveLayout;
 import io.deia.core.agent.Agent;
 import io.deia.core.agent.AgentContext;
@@ -62,7 +63,9 @@ public final class BotCommand implements Callable<Integer> {
     public Integer call() {
         BotIds.requireValid(botId);
         if (port < 1 || port > 65535) {
-            throw new ParameterException(spec.commandLine(), "--port must be 1..65535, was " + port);
+            String message = "--port must be 1..65535, was " + port;
+            // spec is null when BotArgv read the command line (it only passes valid ports).
+            throw spec != null ? new ParameterException(spec.commandLine(), message) : DeiaException.invalid("%s", message);
         }
         HiveLayout hive = hiveOptions.layout();
         DeiaConfig config = hiveOptions.config();

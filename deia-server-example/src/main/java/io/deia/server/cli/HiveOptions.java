@@ -11,7 +11,10 @@ import java.nio.file.Path;
 
 /** The options every command takes: where the hive is and which config file to read. */
 public final class HiveOptions {
-    @Option(names = "--hive", paramLabel = "DIR", defaultValue = "./.deia",
+    /** The hive folder when {@code --hive} is not given. */
+    static final String DEFAULT_HIVE = "./.deia";
+
+    @Option(names = "--hive", paramLabel = "DIR", defaultValue = DEFAULT_HIVE,
             description = "The hive folder (default: ${DEFAULT-VALUE}).")
     Path hive;
 

@@ -4,6 +4,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.deia.core.io.Json;
 
 import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.Socket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -45,6 +47,9 @@ public final class BotProbe {
      * body is not the health JSON.
      */
     public Optional<Health> health(String host, int port) {
+        if (!accepts(host, port)) {
+            return Optional.empty();
+        }
         HttpRequest request = HttpRequest.newBuilder(uri(host, port, "/health"))
                 .timeout(requestTimeout).GET().build();
         try {
@@ -84,6 +89,23 @@ public final class BotProbe {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             return -1;
+        }
+    }
+
+    /**
+     * True when something accepts a TCP connection on {@code host:port}. Asked before every
+     * {@code /health} request because a launcher polls each starting runner every 25 ms and a
+     * runner spends most of its start with the port still closed: a refused plain connect costs
+     * ~0.04 ms of CPU, a refused {@link HttpClient} request ~0.4-1.2 ms (measured on 2 cores), which
+     * added up to 1.3-1.9 s of the launcher's CPU while ten runners started together on the same
+     * two cores.
+     */
+    static boolean accepts(String host, int port) {
+        try (Socket socket = new Socket()) {
+            socket.connect(new InetSocketAddress(host, port), (int) CONNECT_TIMEOUT.toMillis());
+            return true;
+        } catch (IOException | RuntimeException e) {
+            return false;
         }
     }
 
