@@ -284,11 +284,13 @@ public final class MessageRouter implements AutoCloseable {
         try {
             BotRecord rec = resolve(botId);
             TurnResult result = stream(rec, text, msgId);
-            publish(ChatEvent.of(ChatEvent.REPLY, botId, "client_msg_id", msgId, "text", result.text(),
-                    "result", result));
             boolean answered = result.status() == TurnStatus.COMPLETED || result.status() == TurnStatus.INTERRUPTED;
             String recorded = answered || result.error() == null ? result.text() : result.error();
+            // Recorded before it is shown: a client that saw the reply finds it in the history even
+            // when the controller dies right after.
             record(botId, answered ? HistoryStore.ASSISTANT : HistoryStore.ERROR, recorded, msgId, result.costUsd());
+            publish(ChatEvent.of(ChatEvent.REPLY, botId, "client_msg_id", msgId, "text", result.text(),
+                    "result", result));
             log.info("[{}] message {} answered: {} in {} ms", botId, msgId, result.status().id(), result.durationMs());
             done.complete(result);
         } catch (DeiaException e) {
@@ -300,9 +302,9 @@ public final class MessageRouter implements AutoCloseable {
 
     private void fail(String botId, String msgId, DeiaException e, CompletableFuture<TurnResult> done) {
         log.warn("[{}] message {} failed: {} {}", botId, msgId, e.code().id(), e.getMessage());
+        record(botId, HistoryStore.ERROR, e.getMessage(), msgId, null);
         publish(ChatEvent.of(ChatEvent.ERROR, botId, "client_msg_id", msgId, "code", e.code().id(),
                 "message", e.getMessage()));
-        record(botId, HistoryStore.ERROR, e.getMessage(), msgId, null);
         done.completeExceptionally(e);
     }
 

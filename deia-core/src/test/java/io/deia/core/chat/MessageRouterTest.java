@@ -151,6 +151,22 @@ class MessageRouterTest {
     }
 
     @Test
+    void aReplyIsInTheHistoryBeforeAnyoneSeesIt() throws Exception {
+        register("BOT-1", bot.getAddress().getPort(), BotState.IDLE);
+        // What a subscriber finds in the history at the moment a reply reaches it (the controller
+        // could die right after a client saw the reply).
+        CompletableFuture<String> newestWhenShown = new CompletableFuture<>();
+        router.subscribe("BOT-1", e -> {
+            if (e.type().equals(ChatEvent.REPLY)) {
+                var newest = history.read("BOT-1", null, 1).messages();
+                newestWhenShown.complete(newest.isEmpty() ? "nothing" : newest.get(0).role() + ":" + newest.get(0).text());
+            }
+        });
+        assertEquals("HELLO", router.send("BOT-1", "hello", "m1").get(10, TimeUnit.SECONDS).text());
+        assertEquals("assistant:HELLO", newestWhenShown.get(10, TimeUnit.SECONDS));
+    }
+
+    @Test
     void relaysStreamToSubscribersInOrderAndRecordsHistory() throws Exception {
         register("BOT-1", bot.getAddress().getPort(), BotState.IDLE);
         List<ChatEvent> mine = new CopyOnWriteArrayList<>();

@@ -43,6 +43,8 @@ class ServeRestartTest {
     @AfterEach
     void cleanUp() {
         serves.forEach(Process::destroyForcibly);
+        // A failed run must not leave its bot behind (it outlives the controllers by design).
+        io.deia.server.torture.Torture.killAllInto(dir);
     }
 
     /** Alive and not a zombie waiting for a parent that no longer reaps it. */

@@ -19,7 +19,7 @@ import java.util.stream.Stream;
  * Shared pieces of the torture suite: the size knob and the "is every file in the hive whole?" scan.
  * The CI size is 1; {@code -Ddeia.torture.scale=10} multiplies workloads, kills and fuzz budgets.
  */
-final class Torture {
+public final class Torture {
     private Torture() {
     }
 
@@ -107,7 +107,7 @@ final class Torture {
     }
 
     /** Ends every process that points into {@code dir} (test teardown: nothing outlives a test). */
-    static void killAllInto(Path dir) {
+    public static void killAllInto(Path dir) {
         for (long pid : processesInto(dir)) {
             ProcessHandle.of(pid).ifPresent(ProcessTrees::kill);
         }
