@@ -36,6 +36,9 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
 
@@ -62,9 +65,13 @@ import java.util.concurrent.TimeUnit;
  * durability. When several tasks wait in the inbox the worker claims up to {@value #CLAIM_AHEAD} of
  * them in one batch that shares one fsync of each folder, still durably before any of them starts;
  * tasks claimed ahead run in priority-then-age order, after any better task that arrives meanwhile,
- * and are not run while the inbox is paused. A clean close records them as not started, so the next
- * monitor does not count an attempt for them; after a crash they count as attempt 1, like any task
- * claimed without a state file.
+ * and are not run while the inbox is paused. When the worker takes the last but one task claimed ahead and
+ * more wait, it claims the next batch at once and lets {@link ClaimCommits} make it durable while
+ * that task runs, so the folder fsyncs of a claim overlap an agent's turn instead of delaying the
+ * next one; a task of that batch still waits for the batch to be durable before it starts. So with
+ * a backlog at most {@value #CLAIM_AHEAD} + 1 tasks wait claimed besides the running one. A clean close
+ * records them as not started, so the next monitor does not count an attempt for them; after a
+ * crash they count as attempt 1, like any task claimed without a state file.
  *
  * <p><b>Bad input</b> (empty, binary, invalid UTF-8, over {@code max_task_bytes}, unreadable front
  * matter, a symbolic link, a folder, a name without {@code .md}) is claimed like any task and gets a
@@ -117,6 +124,7 @@ public final class TaskQueueMonitor implements AutoCloseable {
     private Thread watchThread;
     private Thread worker;
     private volatile TaskCompletions completions;
+    private ClaimCommits claimCommits;
 
     /**
      * @param botId    the bot whose inbox this runs
@@ -164,8 +172,9 @@ public final class TaskQueueMonitor implements AutoCloseable {
             throw DeiaException.io("cannot watch", inbox, e);
         }
         started = true;
-        completions = new TaskCompletions(botId, layout, responses, claims, listener);
+        completions = new TaskCompletions(botId, layout, responses, claims, listener, () -> queued > 0);
         completions.start();
+        claimCommits = new ClaimCommits(botId);
         watchThread = new Thread(this::watchLoop, "deia-task-watch-" + botId);
         watchThread.setDaemon(true);
         worker = new Thread(this::workLoop, "deia-task-worker-" + botId);
@@ -308,6 +317,8 @@ public final class TaskQueueMonitor implements AutoCloseable {
             log.error("[{}] task monitor could not start its worker", botId, e);
         } finally {
             currentTaskId = null;
+            // Claims being made durable finish first: the tasks claimed ahead are then recorded as such.
+            claimCommits.close();
             // Every finished task gets its durable response and archive before the claim folder goes.
             completions.close();
             releaseHeld();
@@ -317,6 +328,7 @@ public final class TaskQueueMonitor implements AutoCloseable {
 
     /** Tasks claimed ahead and not started: recorded as such for the monitor that adopts them. */
     private void releaseHeld() {
+        held.removeIf(h -> !isDurable(h));
         for (Held h : held) {
             try {
                 claims.recordNotStarted(h.claim);
@@ -440,22 +452,54 @@ public final class TaskQueueMonitor implements AutoCloseable {
             Candidate best = order.isEmpty() ? null : order.first();
             if (first != null && (best == null || Candidate.ORDER.compare(first.candidate, best) <= 0)) {
                 held.pollFirst();
+                if (!isDurable(first)) {
+                    held.removeIf(h -> h.durable == first.durable);
+                    continue;
+                }
+                if (held.size() <= 1 && !order.isEmpty()) {
+                    // The next batch becomes durable while this task runs.
+                    claimBatch(true);
+                }
                 return first.claim;
             }
             if (best == null) {
                 return null;
             }
-            claimBatch();
+            claimBatch(false);
         }
         return null;
+    }
+
+    /**
+     * Waits until the batch of a task claimed ahead is durable.
+     *
+     * @return false when its commit failed: the batch's tasks stay in this monitor's folder, not
+     * run, and the next start adopts them (as when a commit on the worker fails)
+     */
+    private boolean isDurable(Held h) {
+        if (h.durable == null) {
+            return true;
+        }
+        try {
+            h.durable.join();
+            return true;
+        } catch (CompletionException | CancellationException e) {
+            log.warn("[{}] cannot make the claim of {} durable; it stays claimed for the next start: {}", botId,
+                    h.claim.originalName, e.getCause() == null ? e.toString() : e.getCause().toString());
+            rescanRequested = true;
+            return false;
+        }
     }
 
     /**
      * Claims the best inbox task and, when more wait, up to {@value #CLAIM_AHEAD} in all, in one
      * group commit: each claim is its own atomic rename (exactly one monitor wins each file), and
      * one fsync of the claim folder and of the inbox makes all of them durable before any runs.
+     *
+     * @param background commit on {@link ClaimCommits} (the tasks are held with the pending
+     *                   commit, see {@link #isDurable}) rather than here
      */
-    private void claimBatch() {
+    private void claimBatch(boolean background) {
         int tries = Math.min(CLAIM_AHEAD, order.size());
         GroupCommit batch = new GroupCommit();
         List<Held> got = new java.util.ArrayList<>(tries);
@@ -465,7 +509,7 @@ public final class TaskQueueMonitor implements AutoCloseable {
             try {
                 Optional<ClaimedTasks.Claim> claim = claims.claim(c.name, batch);
                 if (claim.isPresent()) {
-                    got.add(new Held(c, claim.get()));
+                    got.add(new Held(c, claim.get(), null));
                 } else {
                     log.debug("[{}] {} was taken by another monitor", botId, c.name);
                 }
@@ -473,6 +517,13 @@ public final class TaskQueueMonitor implements AutoCloseable {
                 log.warn("[{}] cannot claim {}: {}", botId, c.name, e.toString());
                 rescanRequested = true;
             }
+        }
+        if (background && !got.isEmpty()) {
+            CompletableFuture<Void> durable = claimCommits.commit(batch);
+            for (Held h : got) {
+                held.add(new Held(h.candidate, h.claim, durable));
+            }
+            return;
         }
         try {
             batch.commit();
@@ -677,8 +728,11 @@ public final class TaskQueueMonitor implements AutoCloseable {
         return Duration.between(start, Instant.now()).toMillis();
     }
 
-    /** A task claimed ahead, waiting for its turn; ordered like the inbox candidates. */
-    private record Held(Candidate candidate, ClaimedTasks.Claim claim) {
+    /**
+     * A task claimed ahead, waiting for its turn; ordered like the inbox candidates. {@code durable}
+     * is its batch's background commit, or null when the batch was committed before it was held.
+     */
+    private record Held(Candidate candidate, ClaimedTasks.Claim claim, CompletableFuture<Void> durable) {
         static final Comparator<Held> ORDER = Comparator.comparing(Held::candidate, Candidate.ORDER)
                 .thenComparingLong(h -> h.claim.seq);
     }

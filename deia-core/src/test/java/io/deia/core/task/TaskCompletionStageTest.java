@@ -1,5 +1,6 @@
 package io.deia.core.task;
 
+import io.deia.core.HiveLayout;
 import io.deia.core.agent.TurnResult;
 import io.deia.core.agent.TurnStatus;
 import io.deia.core.io.AtomicFiles;
@@ -295,6 +296,78 @@ class TaskCompletionStageTest {
         }
         assertEquals(List.of("h1", "h2", "h3", "h4", "h5"), plain.ran);
         assertEquals(0, hive.claimedTasks());
+    }
+
+    @Test
+    void theNextBatchIsClaimedWhileATaskRunsAndHeldUntilDurableThenReleasedOnClose(@TempDir Path dir) throws Exception {
+        TaskTestHive hive = new TaskTestHive(dir, 64 * 1024);
+        AtomicFiles.writeString(hive.layout.pauseFile(BOT), "");
+        for (int i = 0; i < 10; i++) {
+            hive.queue.submit(BOT, task("b" + i, "P2", i));
+        }
+        // b0 runs with b1..b3 claimed ahead; taking b2 leaves one held, so b4..b7 are claimed while b2 runs.
+        RecordingExecutor blocking = new RecordingExecutor("b2");
+        TaskQueueMonitor first = monitor(hive, 1, blocking, hive.events::add);
+        first.start();
+        await().atMost(WAIT).until(() -> first.pendingCount() == 10);
+        Files.delete(hive.layout.pauseFile(BOT));
+        await().atMost(WAIT).until(() -> blocking.ran.contains("b2"));
+        // Once b0 and b1 are archived: b2 running, b3 and b4..b7 held.
+        await().atMost(WAIT).until(() -> hive.events.stream().filter(e -> e.event().equals(TaskEvent.COMPLETED)).count() == 2);
+        assertEquals(TaskQueueMonitor.CLAIM_AHEAD + 2, hive.claimedTasks());
+        assertEquals(List.of("b0", "b1", "b2"), blocking.ran);
+        first.close();
+        // b2 was cut short by the close; the 5 held tasks are recorded as never started.
+        assertEquals(TaskQueueMonitor.CLAIM_AHEAD + 1, notStartedStates(hive));
+        RecordingExecutor plain = new RecordingExecutor(null);
+        try (TaskQueueMonitor second = monitor(hive, 1, plain, hive.events::add)) {
+            second.start();
+            await().atMost(WAIT).until(() -> hive.responseCount() == 10 && second.pendingCount() == 0);
+        }
+        assertEquals(TaskStatus.FAILED, hive.queue.response(BOT, "b2").orElseThrow().status(), "b2's one attempt was used");
+        for (int i = 0; i < 10; i++) {
+            if (i == 2) {
+                continue;
+            }
+            TaskResponse r = hive.queue.response(BOT, "b" + i).orElseThrow();
+            assertEquals(TaskStatus.COMPLETED, r.status(), "b" + i);
+            assertEquals(1, r.attempt(), "b" + i + " ran once");
+        }
+        assertEquals(List.of("b3", "b4", "b5", "b6", "b7", "b8", "b9"), plain.ran);
+        assertEquals(0, hive.claimedTasks());
+        assertEquals(10, hive.count(hive.layout.archiveDir(BOT)));
+    }
+
+    @Test
+    void aLoneFinishedTaskIsCompletedAfterTheLingerEvenWhileABacklogIsReported(@TempDir Path dir) throws Exception {
+        TaskTestHive hive = new TaskTestHive(dir, 64 * 1024);
+        HiveLayout layout = hive.layout;
+        Files.createDirectories(layout.inboxDir(BOT));
+        Files.createDirectories(layout.responsesDir(BOT));
+        Files.createDirectories(layout.archiveDir(BOT));
+        ClaimedTasks claims = new ClaimedTasks(BOT, layout);
+        claims.open();
+        List<TaskEvent> events = new CopyOnWriteArrayList<>();
+        TaskCompletions stage = new TaskCompletions(BOT, layout, new ResponseFiles(layout), claims, events::add, () -> true);
+        stage.start();
+        try {
+            for (String id : List.of("l1", "l2")) {
+                Files.writeString(layout.inboxDir(BOT).resolve(id + ".md"), task(id, "P2", 1));
+                ClaimedTasks.Claim c = claims.claim(id + ".md").orElseThrow();
+                Instant now = Instant.now();
+                stage.submit(TaskCompletions.Item.finished(c, new TaskResponse(id, BOT, TaskStatus.COMPLETED, 1, now, now, 0, 0,
+                        "command", null, null, null, null, "ok", null), TaskEvent.COMPLETED));
+                // Fewer than a linger batch and the backlog never ends: the linger still runs out.
+                await().atMost(WAIT).until(() -> events.stream().anyMatch(e -> e.taskId().equals(id)));
+                assertTrue(Files.isRegularFile(layout.responsesDir(BOT).resolve(id + ResponseFiles.SUFFIX)));
+                assertTrue(Files.isRegularFile(layout.archiveDir(BOT).resolve(id + ".md")));
+            }
+        } finally {
+            stage.close();
+            claims.close(true);
+        }
+        assertEquals(0, stage.pending());
+        assertEquals(2, events.size());
     }
 
     private static long notStartedStates(TaskTestHive hive) throws Exception {

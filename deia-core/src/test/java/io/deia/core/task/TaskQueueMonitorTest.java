@@ -217,6 +217,8 @@ class TaskQueueMonitorTest {
             await().atMost(WAIT).until(() -> hive.responseCount() == 4);
             hive.queue.submit(TaskTestHive.BOT, "---\ntask_id: after\n---\necho after");
             await().atMost(WAIT).until(() -> hive.responseCount() == 5);
+            // A response file is visible before its task is archived and stops being pending.
+            await().atMost(WAIT).until(() -> m.currentTaskId() == null && m.pendingCount() == 0);
             assertEquals(0, m.pendingCount(), "another live monitor's claim is not this monitor's work");
             assertEquals(1, hive.queue.pending(TaskTestHive.BOT).size());
         }
