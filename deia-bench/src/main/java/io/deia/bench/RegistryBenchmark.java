@@ -43,6 +43,8 @@ import java.util.stream.Stream;
 public final class RegistryBenchmark {
     /** Runs per process count; {@code -Ddeia.bench.runs=1} when a harness repeats the whole main itself. */
     private static final int RUNS = Integer.getInteger("deia.bench.runs", 5);
+    /** Unmeasured heartbeats per worker before the start signal ({@code -Ddeia.bench.warmupMs}, 5000). */
+    private static final long WARMUP_MS = Long.getLong("deia.bench.warmupMs", 5000);
 
     private RegistryBenchmark() {
     }
@@ -156,7 +158,7 @@ public final class RegistryBenchmark {
     private static Process startWorker(Path hiveDir, String botId, long millis) throws IOException {
         List<String> cmd = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-XX:+UseSerialGC", "-Xmx128m", "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
-                "-Ddeia.bench.dir=" + baseDir(),
+                "-Ddeia.bench.dir=" + baseDir(), "-Ddeia.bench.warmupMs=" + WARMUP_MS,
                 "-cp", System.getProperty("java.class.path"), RegistryBenchmark.class.getName(),
                 "worker", hiveDir.toString(), botId, Long.toString(millis));
         return new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
@@ -189,8 +191,11 @@ public final class RegistryBenchmark {
         ProcessHandle self = ProcessHandle.current();
         registry.register(BotRecord.builder(botId).pid(self.pid()).processStart(self.info().startInstant().orElse(null))
                 .port(0).state(BotState.IDLE).profile("bench").agent("command").build());
-        // Warm-up outside the measured time, so JIT compilation is not what gets measured.
-        long warmEnd = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(1500);
+        // Warm-up outside the measured time, so JIT compilation is not what gets measured. The
+        // workers warm up together, so the path taken when another process changed the file (read
+        // and parse it again) gets compiled too; 1.5 s was too short for that with 4 JVMs on 2 cores
+        // (3 s runs measured 190-250 /s, 10 s runs 455 /s on the same build).
+        long warmEnd = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(WARMUP_MS);
         while (System.nanoTime() < warmEnd) {
             registry.heartbeat(botId, BotState.IDLE);
         }
