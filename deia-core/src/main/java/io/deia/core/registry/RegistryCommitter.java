@@ -1,5 +1,6 @@
 package io.deia.core.registry;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import io.deia.core.DeiaException;
 import io.deia.core.HiveLayout;
 import org.slf4j.Logger;
@@ -8,6 +9,7 @@ import org.slf4j.LoggerFactory;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -34,22 +36,45 @@ import java.util.function.Function;
  * <p>Each change sees the effects of the changes before it in the batch. A change that throws
  * leaves the entries as they were before it (the others of the batch are still committed) and its
  * caller gets the exception. When the write itself fails, every caller of the batch gets the error.
+ *
+ * <p><b>Cross-process combining.</b> Group commit across processes: a thread that finds the OS
+ * lock held by another process and whose batch consists only of {@link PortableChange}s
+ * (heartbeat, deregister) first writes the batch as a request file ({@link RegistryRequests})
+ * and then waits. Whoever holds the lock applies, besides its own batch, every request it finds,
+ * in its one durable write, and records per writer the applied request number and its results in
+ * the ledger ({@code "combined"}) of {@code registry.json} itself. So "applied" and the change
+ * reach the disk in one atomic rename: a writer killed at any point either left the file without
+ * the change and without the ledger mark (the next lock holder applies the request), or with both
+ * (a request file that survived is recognised by its number and removed, never applied twice).
+ * When the waiter gets the lock it reads the ledger: its request applied, it takes its results
+ * from there and returns without a write of its own; not applied (or the request file was lost),
+ * it applies its batch itself. Request files are hints; the ledger decides. {@code registry.json}
+ * stays the complete, current registry at every instant. Ledger entries of processes that are gone
+ * are dropped once there are more than {@link #LEDGER_PRUNE_AT}.
  */
 final class RegistryCommitter {
     /** Upper bound of changes in one write, so a steady stream of new changes cannot starve a batch. */
     static final int MAX_BATCH = 256;
+    /** Ledger size from which entries of writers that are no longer running are dropped. */
+    static final int LEDGER_PRUNE_AT = 16;
 
     private static final Logger log = LoggerFactory.getLogger(RegistryCommitter.class);
     private static final ConcurrentHashMap<Path, RegistryCommitter> BY_FILE = new ConcurrentHashMap<>();
 
     private final RegistryFile file;
     private final RegistryLock lock;
+    private final RegistryRequests requests;
+    /** Requests of other processes applied by this JVM's writes (diagnostics). */
+    private final AtomicLong combinedForeign = new AtomicLong();
+    /** Batches of this JVM that another process applied (diagnostics). */
+    private final AtomicLong appliedByOthers = new AtomicLong();
     private final ConcurrentLinkedQueue<Pending<?>> queue = new ConcurrentLinkedQueue<>();
     private final AtomicLong writes = new AtomicLong();
 
     private RegistryCommitter(HiveLayout hive) {
         this.file = new RegistryFile(hive);
         this.lock = new RegistryLock(hive.registryLockFile());
+        this.requests = new RegistryRequests(hive);
     }
 
     /**
@@ -83,6 +108,20 @@ final class RegistryCommitter {
         return writes.get();
     }
 
+    /** Requests of other processes this committer applied in its writes (diagnostics). */
+    long combinedForeign() {
+        return combinedForeign.get();
+    }
+
+    /** Batches of this committer that another process applied (diagnostics). */
+    long appliedByOthers() {
+        return appliedByOthers.get();
+    }
+
+    RegistryRequests requests() {
+        return requests;
+    }
+
     /**
      * Applies {@code change} to the current entries and returns its result once the file holding the
      * change is durable (or right away when the change left the entries as they were). Then
@@ -92,16 +131,44 @@ final class RegistryCommitter {
      *                       (each registry instance asks for this once)
      */
     <T> T commit(Function<SortedMap<String, BotRecord>, T> change, AfterWrite<T> afterWrite, boolean cleanTempFiles) {
-        Pending<T> mine = new Pending<>(Objects.requireNonNull(change, "change"), afterWrite, cleanTempFiles);
+        return commit(new Pending<>(Objects.requireNonNull(change, "change"), afterWrite, cleanTempFiles, null));
+    }
+
+    /**
+     * Commits {@code portable}, a change another process may apply on this one's behalf (see the
+     * class comment). Same contract as {@link #commit(Function, AfterWrite, boolean)}.
+     */
+    Object commit(PortableChange portable, RegistryFile file, boolean cleanTempFiles) {
+        Objects.requireNonNull(portable, "portable");
+        return commit(new Pending<Object>(portable::apply, (result, committed) -> portable.afterWrite(result, committed, file),
+                cleanTempFiles, portable));
+    }
+
+    private <T> T commit(Pending<T> mine) {
         queue.add(mine);
         // More than one round only when more than MAX_BATCH changes were queued ahead of this one.
         while (!mine.done) {
+            Batch[] taken = new Batch[1];
             try {
-                lock.withLockUnless(() -> mine.done, () -> {
-                    commitQueued();
+                lock.withLockUnless(() -> mine.done, () -> taken[0] = takeBatch(true), () -> {
+                    if (taken[0] == null) {
+                        taken[0] = takeBatch(false);
+                    }
+                    commitBatch(taken[0]);
                     return null;
                 });
             } catch (RuntimeException | Error e) {
+                Batch batch = taken[0];
+                if (batch != null) {
+                    // Taken from the queue but not committed (the wait for the OS lock failed, e.g.
+                    // interrupted): its callers get the error. A request file already left for the
+                    // holder is withdrawn; a holder that took it just before applies it anyway, which
+                    // for a heartbeat or deregister equals a caller interrupted right after its write.
+                    batch.failIfOpen(e);
+                    if (batch.staged != null) {
+                        requests.delete(batch.staged.file());
+                    }
+                }
                 // Failed before or after this change's batch (e.g. the lock file cannot be opened on
                 // a read-only or full disk): withdraw it, so the caller's error does not hide a
                 // change applied by a later commit. When another thread's batch has already taken
@@ -124,15 +191,57 @@ final class RegistryCommitter {
         if (!contents.damaged()) {
             return contents.bots();
         }
-        return lock.withLock(this::loadForUpdate);
+        return lock.withLock(() -> new TreeMap<>(loadForUpdate().bots()));
     }
 
-    /** The batch: load once, apply each queued change, write once. Lock held. */
-    private void commitQueued() {
+    /** A batch taken from the queue and, when it was left for another process, its request file. */
+    private static final class Batch {
+        final List<Pending<?>> changes;
+        final RegistryRequests.Found staged;
+
+        Batch(List<Pending<?>> changes, RegistryRequests.Found staged) {
+            this.changes = changes;
+            this.staged = staged;
+        }
+
+        void failIfOpen(Throwable e) {
+            for (Pending<?> p : changes) {
+                if (!p.done) {
+                    p.failIfOpen(e);
+                    p.done = true;
+                }
+            }
+        }
+    }
+
+    /**
+     * Takes the queued changes (in-JVM lock held). With {@code stage} (the OS lock is held by
+     * another process) a batch of portable changes is also written as a request file for the holder;
+     * when that write fails the batch is simply applied by this thread once it has the lock.
+     */
+    private Batch takeBatch(boolean stage) {
         List<Pending<?>> batch = new ArrayList<>();
         for (Pending<?> p; batch.size() < MAX_BATCH && (p = queue.poll()) != null; ) {
             batch.add(p);
         }
+        RegistryRequests.Found staged = null;
+        if (stage && !batch.isEmpty() && batch.stream().allMatch(p -> p.portable != null)) {
+            try {
+                staged = requests.stage(batch.stream().map(p -> p.portable).toList());
+            } catch (RuntimeException e) {
+                log.warn("cannot leave registry changes for the lock holder, applying them here: {}", e.getMessage());
+            }
+        }
+        return new Batch(batch, staged);
+    }
+
+    /**
+     * The batch: load once; when another process already applied it, take the results from the
+     * ledger; else apply the other processes' requests and each queued change, and write once. Lock held.
+     */
+    private void commitBatch(Batch taken) {
+        List<Pending<?>> batch = taken.changes;
+        List<Path> settledRequests = new ArrayList<>();
         try {
             if (batch.stream().anyMatch(p -> p.cleanTempFiles)) {
                 // Under the lock no other registry writer is mid-write, so any temp file is a dead one's.
@@ -141,8 +250,50 @@ final class RegistryCommitter {
                     log.warn("removed {} temp file(s) left by an interrupted registry write in {}", removed, file.path().getParent());
                 }
             }
-            SortedMap<String, BotRecord> bots = loadForUpdate();
+            RegistryFile.Contents loaded = loadForUpdate();
+            Map<String, RegistryFile.Applied> ledger = new HashMap<>(loaded.combined());
+            if (taken.staged != null) {
+                RegistryFile.Applied applied = ledger.get(RegistryRequests.WRITER);
+                if (applied != null && applied.seq() >= taken.staged.request().seq()) {
+                    for (int i = 0; i < batch.size(); i++) {
+                        batch.get(i).deliver(applied.results().get(i));
+                    }
+                    appliedByOthers.incrementAndGet();
+                    return;
+                }
+                ledger.put(RegistryRequests.WRITER, new RegistryFile.Applied(taken.staged.request().seq(), List.of()));
+                settledRequests.add(taken.staged.file());
+            }
+            SortedMap<String, BotRecord> bots = new TreeMap<>(loaded.bots());
             Map<String, BotRecord> before = Map.copyOf(bots);
+            Map<String, RegistryFile.Applied> ledgerBefore = Map.copyOf(loaded.combined());
+            List<Pending<?>> foreign = new ArrayList<>();
+            for (RegistryRequests.Found found : requests.list()) {
+                RegistryRequests.Request r = found.request();
+                RegistryFile.Applied applied = ledger.get(r.writer());
+                if (r.writer().equals(RegistryRequests.WRITER) || (applied != null && applied.seq() >= r.seq())) {
+                    // Settled already: this JVM's own (its batch is applied here or was answered), or
+                    // applied by a writer killed before it could remove the file.
+                    settledRequests.add(found.file());
+                    continue;
+                }
+                List<JsonNode> results = new ArrayList<>();
+                for (PortableChange change : r.changes()) {
+                    Pending<Object> p = new Pending<>(change::apply, (result, committed) -> change.afterWrite(result, committed, file),
+                            false, change);
+                    SortedMap<String, BotRecord> attempt = new TreeMap<>(bots);
+                    if (p.apply(attempt)) {
+                        bots = attempt;
+                        results.add(change.encodeResult(p.result));
+                        foreign.add(p);
+                    } else {
+                        results.add(PortableChange.encodeError((RuntimeException) p.error));
+                    }
+                }
+                ledger.put(r.writer(), new RegistryFile.Applied(r.seq(), List.copyOf(results)));
+                settledRequests.add(found.file());
+                combinedForeign.incrementAndGet();
+            }
             for (Pending<?> p : batch) {
                 // A copy per change, so a change that throws leaves no half-made edit behind.
                 SortedMap<String, BotRecord> attempt = new TreeMap<>(bots);
@@ -150,16 +301,25 @@ final class RegistryCommitter {
                     bots = attempt;
                 }
             }
-            if (!before.equals(bots)) {
-                file.write(bots);
+            if (ledger.size() > LEDGER_PRUNE_AT) {
+                ledger.keySet().removeIf(w -> !w.equals(RegistryRequests.WRITER) && !RegistryRequests.writerAlive(w));
+            }
+            if (!before.equals(bots) || !ledgerBefore.equals(ledger)) {
+                file.write(bots, ledger);
                 writes.incrementAndGet();
             }
             Map<String, BotRecord> committed = Map.copyOf(bots);
             for (Pending<?> p : batch) {
                 p.afterWrite(committed);
             }
-            if (batch.size() > 1) {
-                log.debug("committed {} registry changes in one write", batch.size());
+            for (Pending<?> p : foreign) {
+                p.afterWrite(committed);
+            }
+            // After the durable write: a file removed earlier could be lost with its change.
+            settledRequests.forEach(requests::delete);
+            if (batch.size() + foreign.size() > 1) {
+                log.debug("committed {} registry changes ({} of other processes) in one write", batch.size() + foreign.size(),
+                        foreign.size());
             }
         } catch (IOException e) {
             DeiaException failure = DeiaException.io("cannot update registry", file.path(), e);
@@ -179,11 +339,19 @@ final class RegistryCommitter {
         }
     }
 
-    /** Loads the entries; a damaged file is kept aside and rebuilt before they are returned. Lock held. */
-    private SortedMap<String, BotRecord> loadForUpdate() throws IOException {
+    /**
+     * Loads the entries and the ledger; a damaged file is kept aside and rebuilt before they are
+     * returned. Lock held.
+     *
+     * <p>The rebuild keeps the ledger entries that could be read, and removes every waiting request
+     * file: with part of the file lost, a request can no longer be proven unapplied. A writer waiting
+     * for a removed request finds no ledger mark for it once it has the lock and applies its changes
+     * itself, so nothing is lost and nothing applied twice.
+     */
+    private RegistryFile.Contents loadForUpdate() throws IOException {
         RegistryFile.Contents contents = file.read();
         if (!contents.damaged()) {
-            return new TreeMap<>(contents.bots());
+            return contents;
         }
         SortedMap<String, BotRecord> rebuilt = new TreeMap<>(contents.bots());
         Path evidence = file.keepAside();
@@ -193,11 +361,15 @@ final class RegistryCommitter {
                 fromHeartbeats.add(id);
             }
         });
-        file.write(rebuilt);
+        file.write(rebuilt, contents.combined());
+        int discarded = requests.discardAll();
+        if (discarded > 0) {
+            log.warn("removed {} waiting registry request file(s) after the rebuild; their writers apply them themselves", discarded);
+        }
         log.error("registry {} was damaged ({}); kept it as {} and rebuilt it with {} entries ({} read from it, {} from heartbeat files {})",
                 file.path(), String.join("; ", contents.problems()), evidence.getFileName(), rebuilt.size(),
                 contents.bots().size(), fromHeartbeats.size(), fromHeartbeats);
-        return rebuilt;
+        return new RegistryFile.Contents(rebuilt, contents.combined(), List.of());
     }
 
     /** One queued change and, once its batch is written, its outcome. */
@@ -205,16 +377,33 @@ final class RegistryCommitter {
         private final Function<SortedMap<String, BotRecord>, T> change;
         private final AfterWrite<T> afterWrite;
         private final boolean cleanTempFiles;
+        /** The same change as data, when another process may apply it; else null. */
+        private final PortableChange portable;
         /** Set by the committing thread before the lock is released; read by the owner after taking it. */
         private volatile boolean done;
         private T result;
         private boolean applied;
         private Throwable error;
 
-        Pending(Function<SortedMap<String, BotRecord>, T> change, AfterWrite<T> afterWrite, boolean cleanTempFiles) {
+        Pending(Function<SortedMap<String, BotRecord>, T> change, AfterWrite<T> afterWrite, boolean cleanTempFiles,
+                PortableChange portable) {
             this.change = change;
             this.afterWrite = afterWrite;
             this.cleanTempFiles = cleanTempFiles;
+            this.portable = portable;
+        }
+
+        /**
+         * Takes the result another process stored in the ledger for this change; its side effects
+         * (heartbeat file) were done by that process.
+         */
+        @SuppressWarnings("unchecked")
+        void deliver(JsonNode stored) {
+            try {
+                result = (T) portable.decodeResult(stored);
+            } catch (RuntimeException e) {
+                error = e;
+            }
         }
 
         /** Applies the change to {@code bots}; false (and the error kept) when it threw. */

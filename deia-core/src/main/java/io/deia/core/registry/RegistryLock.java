@@ -51,6 +51,15 @@ final class RegistryLock {
      * one does not queue behind other processes for nothing.
      */
     <T> T withLockUnless(BooleanSupplier alreadyDone, LockedAction<T> action) {
+        return withLockUnless(alreadyDone, () -> { }, action);
+    }
+
+    /**
+     * Like {@link #withLockUnless(BooleanSupplier, LockedAction)}; when the OS lock is held by
+     * another process, {@code beforeBlocking} runs (holding the in-JVM lock) before this thread
+     * blocks waiting for it. The registry uses that moment to leave its change for the holder.
+     */
+    <T> T withLockUnless(BooleanSupplier alreadyDone, Runnable beforeBlocking, LockedAction<T> action) {
         ReentrantLock local = jvmLock();
         local.lock();
         if (alreadyDone.getAsBoolean()) {
@@ -58,13 +67,23 @@ final class RegistryLock {
             return null;
         }
         try (FileChannel ch = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-             FileLock ignored = ch.lock()) {
+             FileLock ignored = lock(ch, beforeBlocking)) {
             return action.run();
         } catch (IOException e) {
             throw DeiaException.io("cannot update registry under lock", lockFile, e);
         } finally {
             local.unlock();
         }
+    }
+
+    /** The OS lock on {@code ch}: at once when it is free, else after {@code beforeBlocking}. */
+    private static FileLock lock(FileChannel ch, Runnable beforeBlocking) throws IOException {
+        FileLock free = ch.tryLock();
+        if (free != null) {
+            return free;
+        }
+        beforeBlocking.run();
+        return ch.lock();
     }
 
     private ReentrantLock jvmLock() {
