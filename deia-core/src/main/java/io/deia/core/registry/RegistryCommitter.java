@@ -7,7 +7,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardWatchEventKinds;
+import java.nio.file.WatchKey;
+import java.nio.file.WatchService;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -17,6 +21,7 @@ import java.util.SortedMap;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Function;
 
@@ -57,6 +62,8 @@ final class RegistryCommitter {
     static final int MAX_BATCH = 256;
     /** Ledger size from which entries of writers that are no longer running are dropped. */
     static final int LEDGER_PRUNE_AT = 16;
+    /** Longest wait for a removal in the request folder before a waiter looks at the lock again. */
+    static final long WAIT_SLICE_MS = 5;
 
     private static final Logger log = LoggerFactory.getLogger(RegistryCommitter.class);
     private static final ConcurrentHashMap<Path, RegistryCommitter> BY_FILE = new ConcurrentHashMap<>();
@@ -68,6 +75,8 @@ final class RegistryCommitter {
     private final AtomicLong combinedForeign = new AtomicLong();
     /** Batches of this JVM that another process applied (diagnostics). */
     private final AtomicLong appliedByOthers = new AtomicLong();
+    /** Removals in the request folder, watched from the first time this JVM leaves a request; in-JVM lock guards it. */
+    private WatchService watcher;
     private final ConcurrentLinkedQueue<Pending<?>> queue = new ConcurrentLinkedQueue<>();
     private final AtomicLong writes = new AtomicLong();
 
@@ -150,13 +159,34 @@ final class RegistryCommitter {
         while (!mine.done) {
             Batch[] taken = new Batch[1];
             try {
-                lock.withLockUnless(() -> mine.done, () -> taken[0] = takeBatch(true), () -> {
+                RegistryLock.Handover handover = new RegistryLock.Handover() {
+                    @Override
+                    public boolean leave() {
+                        taken[0] = takeBatch(true);
+                        return taken[0].staged != null;
+                    }
+
+                    @Override
+                    public RegistryLock.Left check() {
+                        return whereLeft(taken[0]);
+                    }
+
+                    @Override
+                    public void await() {
+                        awaitRemovals();
+                    }
+                };
+                lock.withLockUnless(() -> mine.done, handover, () -> {
                     if (taken[0] == null) {
                         taken[0] = takeBatch(false);
                     }
                     commitBatch(taken[0]);
                     return null;
                 });
+                if (taken[0] != null) {
+                    removeSettled(taken[0]);
+                    serveLeftRequests();
+                }
             } catch (RuntimeException | Error e) {
                 Batch batch = taken[0];
                 if (batch != null) {
@@ -198,6 +228,8 @@ final class RegistryCommitter {
     private static final class Batch {
         final List<Pending<?>> changes;
         final RegistryRequests.Found staged;
+        /** Request files whose changes are in the durable file (or were answered): removed after the lock is let go. */
+        final List<Path> settled = new ArrayList<>();
 
         Batch(List<Pending<?>> changes, RegistryRequests.Found staged) {
             this.changes = changes;
@@ -225,7 +257,7 @@ final class RegistryCommitter {
             batch.add(p);
         }
         RegistryRequests.Found staged = null;
-        if (stage && !batch.isEmpty() && batch.stream().allMatch(p -> p.portable != null)) {
+        if (stage && !batch.isEmpty() && batch.stream().allMatch(p -> p.portable != null) && watchRemovals()) {
             try {
                 staged = requests.stage(batch.stream().map(p -> p.portable).toList());
             } catch (RuntimeException e) {
@@ -236,12 +268,96 @@ final class RegistryCommitter {
     }
 
     /**
+     * Where the request of {@code taken} stands, read without the lock. Its file still there: not
+     * known yet. Gone: a holder removes a request file only after the write holding its change (and
+     * the ledger mark) is durable, so a mark found now is a durable answer; no mark means the file
+     * was discarded (registry rebuilt) and this thread must apply the batch itself.
+     */
+    private RegistryLock.Left whereLeft(Batch taken) {
+        if (Files.exists(taken.staged.file())) {
+            return RegistryLock.Left.WAITING;
+        }
+        RegistryFile.Contents contents = file.read();
+        RegistryFile.Applied applied = contents.damaged() ? null : contents.combined().get(RegistryRequests.WRITER);
+        if (applied == null || applied.seq() < taken.staged.request().seq()) {
+            return RegistryLock.Left.TAKE_LOCK;
+        }
+        for (int i = 0; i < taken.changes.size(); i++) {
+            Pending<?> p = taken.changes.get(i);
+            p.deliver(applied.results().get(i));
+            p.done = true;
+        }
+        appliedByOthers.incrementAndGet();
+        return RegistryLock.Left.DONE;
+    }
+
+    /** Watches the request folder for removals (in-JVM lock held); false when it cannot be watched. */
+    private boolean watchRemovals() {
+        if (watcher != null) {
+            return true;
+        }
+        try {
+            Files.createDirectories(requests.dir());
+            WatchService w = requests.dir().getFileSystem().newWatchService();
+            requests.dir().register(w, StandardWatchEventKinds.ENTRY_DELETE);
+            watcher = w;
+            return true;
+        } catch (IOException | RuntimeException e) {
+            log.warn("cannot watch {}, registry changes of this process are not left for other processes: {}",
+                    requests.dir(), e.toString());
+            return false;
+        }
+    }
+
+    /**
+     * Blocks until a request file is removed (a holder finished a write) or {@link #WAIT_SLICE_MS}
+     * passed. The time limit only matters when the holder is a process that does not serve requests
+     * (e.g. an older version of deia); every other holder removes files or serves the new ones
+     * ({@link #serveLeftRequests()}) when it lets go of the lock.
+     */
+    private void awaitRemovals() {
+        try {
+            WatchKey key = watcher.poll(WAIT_SLICE_MS, TimeUnit.MILLISECONDS);
+            if (key != null) {
+                key.pollEvents();
+                key.reset();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw DeiaException.unavailable("interrupted while waiting for the registry");
+        }
+    }
+
+    /** Removes the request files a batch settled; the lock is no longer held. */
+    private void removeSettled(Batch batch) {
+        batch.settled.forEach(requests::delete);
+        batch.settled.clear();
+    }
+
+    /**
+     * After letting go of the lock: when requests are waiting (left after this holder listed the
+     * folder), serve them now if the lock is free, so their writers are not left waiting for a
+     * holder that will not come. When the lock is taken, its holder does the same when it lets go.
+     */
+    private void serveLeftRequests() {
+        if (!requests.anyWaiting()) {
+            return;
+        }
+        Batch serve = new Batch(List.of(), null);
+        lock.tryWithLock(() -> {
+            commitBatch(serve);
+            return null;
+        });
+        removeSettled(serve);
+    }
+
+    /**
      * The batch: load once; when another process already applied it, take the results from the
      * ledger; else apply the other processes' requests and each queued change, and write once. Lock held.
      */
     private void commitBatch(Batch taken) {
         List<Pending<?>> batch = taken.changes;
-        List<Path> settledRequests = new ArrayList<>();
+        List<Path> settledRequests = taken.settled;
         try {
             if (batch.stream().anyMatch(p -> p.cleanTempFiles)) {
                 // Under the lock no other registry writer is mid-write, so any temp file is a dead one's.
@@ -315,8 +431,8 @@ final class RegistryCommitter {
             for (Pending<?> p : foreign) {
                 p.afterWrite(committed);
             }
-            // After the durable write: a file removed earlier could be lost with its change.
-            settledRequests.forEach(requests::delete);
+            // Removed by the caller after the durable write AND after the lock is let go: a waiter
+            // woken by the removal may find the lock free at once.
             if (batch.size() + foreign.size() > 1) {
                 log.debug("committed {} registry changes ({} of other processes) in one write", batch.size() + foreign.size(),
                         foreign.size());

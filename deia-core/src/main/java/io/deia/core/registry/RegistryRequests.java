@@ -141,6 +141,18 @@ final class RegistryRequests {
         }
     }
 
+    /** Whether any file is in the request folder (cheap: no file is read). */
+    boolean anyWaiting() {
+        if (!Files.isDirectory(dir)) {
+            return false;
+        }
+        try (DirectoryStream<Path> files = Files.newDirectoryStream(dir)) {
+            return files.iterator().hasNext();
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
     /** Removes a request file; a file already gone is fine. */
     void delete(Path f) {
         try {
