@@ -75,8 +75,15 @@ final class RegistryCommitter {
     private final AtomicLong combinedForeign = new AtomicLong();
     /** Batches of this JVM that another process applied (diagnostics). */
     private final AtomicLong appliedByOthers = new AtomicLong();
-    /** Removals in the request folder, watched from the first time this JVM leaves a request; in-JVM lock guards it. */
-    private WatchService watcher;
+    /**
+     * One watch service for the request folders of every hive of this JVM (each inotify instance
+     * counts against a small per-user limit, and the task queue monitors need theirs), created the
+     * first time this JVM leaves a request. Null until then, or for good when it could not be made.
+     */
+    private static WatchService watcher;
+    private static boolean watcherFailed;
+    /** Whether this committer's request folder is registered with {@link #watcher}; in-JVM lock guards it. */
+    private boolean watched;
     private final ConcurrentLinkedQueue<Pending<?>> queue = new ConcurrentLinkedQueue<>();
     private final AtomicLong writes = new AtomicLong();
 
@@ -293,19 +300,28 @@ final class RegistryCommitter {
 
     /** Watches the request folder for removals (in-JVM lock held); false when it cannot be watched. */
     private boolean watchRemovals() {
-        if (watcher != null) {
+        if (watched) {
             return true;
         }
-        try {
-            Files.createDirectories(requests.dir());
-            WatchService w = requests.dir().getFileSystem().newWatchService();
-            requests.dir().register(w, StandardWatchEventKinds.ENTRY_DELETE);
-            watcher = w;
-            return true;
-        } catch (IOException | RuntimeException e) {
-            log.warn("cannot watch {}, registry changes of this process are not left for other processes: {}",
-                    requests.dir(), e.toString());
-            return false;
+        synchronized (RegistryCommitter.class) {
+            if (watcherFailed) {
+                return false;
+            }
+            try {
+                if (watcher == null) {
+                    watcher = requests.dir().getFileSystem().newWatchService();
+                }
+                Files.createDirectories(requests.dir());
+                requests.dir().register(watcher, StandardWatchEventKinds.ENTRY_DELETE);
+                watched = true;
+                return true;
+            } catch (IOException | RuntimeException e) {
+                // Without a way to wait for the holder, this JVM waits for the lock as before (once logged).
+                watcherFailed = true;
+                log.warn("cannot watch {}; registry changes of this process are not left for other processes: {}",
+                        requests.dir(), e.toString());
+                return false;
+            }
         }
     }
 
@@ -317,6 +333,7 @@ final class RegistryCommitter {
      */
     private void awaitRemovals() {
         try {
+            // A removal in another hive's folder (same watch service) only ends this wait early.
             WatchKey key = watcher.poll(WAIT_SLICE_MS, TimeUnit.MILLISECONDS);
             if (key != null) {
                 key.pollEvents();
