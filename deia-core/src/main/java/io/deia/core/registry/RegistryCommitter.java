@@ -64,6 +64,12 @@ final class RegistryCommitter {
     static final int LEDGER_PRUNE_AT = 16;
     /** Longest wait for a removal in the request folder before a waiter looks at the lock again. */
     static final long WAIT_SLICE_MS = 5;
+    /**
+     * {@code -Ddeia.registry.combining=false} makes this JVM wait for the lock instead of leaving
+     * its changes for the holder (it still applies requests other processes left): for measuring
+     * the two side by side with one build, and as a way back should the hand-over misbehave.
+     */
+    static final boolean LEAVE_REQUESTS = !"false".equals(System.getProperty("deia.registry.combining"));
 
     private static final Logger log = LoggerFactory.getLogger(RegistryCommitter.class);
     private static final ConcurrentHashMap<Path, RegistryCommitter> BY_FILE = new ConcurrentHashMap<>();
@@ -264,7 +270,7 @@ final class RegistryCommitter {
             batch.add(p);
         }
         RegistryRequests.Found staged = null;
-        if (stage && !batch.isEmpty() && batch.stream().allMatch(p -> p.portable != null) && watchRemovals()) {
+        if (stage && LEAVE_REQUESTS && !batch.isEmpty() && batch.stream().allMatch(p -> p.portable != null) && watchRemovals()) {
             try {
                 staged = requests.stage(batch.stream().map(p -> p.portable).toList());
             } catch (RuntimeException e) {
