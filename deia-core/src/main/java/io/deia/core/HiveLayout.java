@@ -52,14 +52,6 @@ public final class HiveLayout {
         return hiveDir().resolve("registry.lock");
     }
 
-    /**
-     * Where a process that waits for the registry lock leaves its registry change as a small request
-     * file, so the current lock holder can apply it in its own write (cross-process combining).
-     */
-    public Path registryPendingDir() {
-        return hiveDir().resolve("registry.pending");
-    }
-
     public Path tasksRoot() {
         return hiveDir().resolve("tasks");
     }

@@ -158,9 +158,20 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
     @Override
     public boolean deregister(String botId) {
         BotIds.requireValid(botId);
-        // The heartbeat file is deleted after the durable write (PortableChange.afterWrite), so a
-        // failed write keeps it.
-        return (Boolean) mutatePortable(PortableChange.deregister(botId));
+        return mutate(bots -> {
+            BotRecord removed = bots.remove(botId);
+            if (removed == null) {
+                return false;
+            }
+            log.info("[{}] deregistered (pid {}, port {}, was {})", botId, removed.pid(), removed.port(), removed.state().id());
+            return true;
+        }, (removed, committed) -> {
+            // After the durable write, so a failed write keeps the file. Also when a later change of
+            // the batch registered the id again: the file describes the removed process.
+            if (removed) {
+                file.deleteHeartbeat(botId);
+            }
+        });
     }
 
     @Override
@@ -183,13 +194,28 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
     }
 
     @Override
-    @SuppressWarnings("unchecked")
     public Optional<BotRecord> heartbeat(String botId, BotState state) {
         BotIds.requireValid(botId);
         Objects.requireNonNull(state, "state");
-        // The heartbeat file is written under the lock after the durable registry write, only for an
-        // entry that is in the file (PortableChange.afterWrite): a deregister cannot slip in between.
-        return (Optional<BotRecord>) mutatePortable(PortableChange.heartbeat(botId, state));
+        return mutate(bots -> {
+            BotRecord existing = bots.get(botId);
+            if (existing == null) {
+                log.debug("[{}] heartbeat ignored: not registered", botId);
+                return Optional.empty();
+            }
+            BotRecord beat = existing.toBuilder().state(state).lastHeartbeat(now()).build();
+            bots.put(botId, beat);
+            logStateChange(existing, beat);
+            return Optional.<BotRecord>of(beat);
+        }, (beat, committed) -> {
+            // Under the lock, after the durable registry write: a deregister cannot slip in between
+            // and have its deletion undone by this write, and only an entry that is in the file
+            // gets a heartbeat file (a later change of the same batch may have removed it).
+            BotRecord current = committed.get(botId);
+            if (beat.isPresent() && current != null) {
+                file.writeHeartbeat(current);
+            }
+        });
     }
 
     @Override
@@ -309,16 +335,6 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
     /** Like {@link #mutate(Function)}, then {@code afterWrite} under the lock once the file is durable. */
     private <T> T mutate(Function<SortedMap<String, BotRecord>, T> change, RegistryCommitter.AfterWrite<T> afterWrite) {
         T result = committer.commit(change, afterWrite, !tempFilesCleaned);
-        tempFilesCleaned = true;
-        return result;
-    }
-
-    /**
-     * Like {@link #mutate(Function, RegistryCommitter.AfterWrite)} for a change given as data, which
-     * the process holding the lock may apply on this one's behalf (cross-process combining).
-     */
-    private Object mutatePortable(PortableChange change) {
-        Object result = committer.commit(change, file, !tempFilesCleaned);
         tempFilesCleaned = true;
         return result;
     }

@@ -1,6 +1,5 @@
 package io.deia.core.registry;
 
-import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.JsonToken;
@@ -70,17 +69,8 @@ final class RegistryFile {
     /** Per bot, the entry last written to its heartbeat file durably by this JVM. */
     private final Map<String, BotRecord> durableHeartbeats = new ConcurrentHashMap<>();
 
-    /** Bytes of a whole, undamaged file, its entries and its ledger (unmodifiable). */
-    private record Snapshot(byte[] bytes, SortedMap<String, BotRecord> bots, Map<String, Applied> combined) {
-    }
-
-    /**
-     * The ledger of cross-process combining, per writer (one JVM): the sequence number of its last
-     * request applied to this file and that request's results, one per change (see
-     * {@link RegistryCommitter}). Written in the same file as the changes, so "applied" and the
-     * change become durable together.
-     */
-    record Applied(long seq, List<JsonNode> results) {
+    /** Bytes of a whole, undamaged file and its entries (unmodifiable). */
+    private record Snapshot(byte[] bytes, SortedMap<String, BotRecord> bots) {
     }
 
     /** The text of one entry of the {@code bots} object and the record read from it. */
@@ -102,22 +92,14 @@ final class RegistryFile {
      * @param bots     readable entries by bot id
      * @param problems empty when the file was missing or whole and valid
      */
-    record Contents(SortedMap<String, BotRecord> bots, Map<String, Applied> combined, List<String> problems) {
-        Contents(SortedMap<String, BotRecord> bots, List<String> problems) {
-            this(bots, Map.of(), problems);
-        }
-
+    record Contents(SortedMap<String, BotRecord> bots, List<String> problems) {
         boolean damaged() {
             return !problems.isEmpty();
         }
     }
 
-    /**
-     * The document as written: field order is the order in the file. {@code combined} (the ledger
-     * of cross-process combining) is left out while empty, so a file of one process looks as before.
-     */
-    record Document(int version, Instant updatedAt, SortedMap<String, BotRecord> bots,
-                    @JsonInclude(JsonInclude.Include.NON_EMPTY) SortedMap<String, Applied> combined) {
+    /** The document as written: field order is the order in the file. */
+    record Document(int version, Instant updatedAt, SortedMap<String, BotRecord> bots) {
     }
 
     /**
@@ -136,7 +118,7 @@ final class RegistryFile {
         }
         Snapshot known = last;
         if (known != null && Arrays.equals(known.bytes(), bytes)) {
-            return new Contents(known.bots(), known.combined(), List.of());
+            return new Contents(known.bots(), List.of());
         }
         Map<String, ParsedEntry> seen = new HashMap<>();
         Contents contents = parse(bytes, entries, seen);
@@ -144,9 +126,9 @@ final class RegistryFile {
             return contents;
         }
         entries = seen;
-        Snapshot parsed = new Snapshot(bytes, Collections.unmodifiableSortedMap(contents.bots()), Map.copyOf(contents.combined()));
+        Snapshot parsed = new Snapshot(bytes, Collections.unmodifiableSortedMap(contents.bots()));
         last = parsed;
-        return new Contents(parsed.bots(), parsed.combined(), List.of());
+        return new Contents(parsed.bots(), List.of());
     }
 
     /**
@@ -163,7 +145,6 @@ final class RegistryFile {
      */
     static Contents parse(byte[] bytes, Map<String, ParsedEntry> known, Map<String, ParsedEntry> seen) {
         SortedMap<String, BotRecord> bots = new TreeMap<>();
-        Map<String, Applied> combined = new HashMap<>();
         List<String> problems = new ArrayList<>();
         if (bytes.length == 0) {
             problems.add("the file is empty");
@@ -188,8 +169,6 @@ final class RegistryFile {
                 if ("bots".equals(name) && value == JsonToken.START_OBJECT) {
                     sawBots = true;
                     readEntries(p, text, known, seen, bots, problems);
-                } else if ("combined".equals(name) && value == JsonToken.START_OBJECT) {
-                    readLedger(p, combined, problems);
                 } else {
                     p.skipChildren();
                 }
@@ -205,24 +184,7 @@ final class RegistryFile {
         } catch (IOException e) {
             problems.add("not valid JSON: " + e);
         }
-        return new Contents(bots, combined, problems);
-    }
-
-    private static void readLedger(JsonParser p, Map<String, Applied> combined, List<String> problems) throws IOException {
-        while (p.nextToken() == JsonToken.FIELD_NAME) {
-            String writer = p.currentName();
-            p.nextToken();
-            JsonNode node = p.readValueAsTree();
-            JsonNode seq = node == null ? null : node.get("seq");
-            JsonNode results = node == null ? null : node.get("results");
-            if (seq == null || !seq.canConvertToLong() || results == null || !results.isArray()) {
-                problems.add("ledger entry '" + printable(writer) + "' is unreadable");
-                continue;
-            }
-            List<JsonNode> list = new ArrayList<>();
-            results.forEach(list::add);
-            combined.put(writer, new Applied(seq.asLong(), List.copyOf(list)));
-        }
+        return new Contents(bots, problems);
     }
 
     private static void readEntries(JsonParser p, String text, Map<String, ParsedEntry> known, Map<String, ParsedEntry> seen,
@@ -278,22 +240,16 @@ final class RegistryFile {
         return Json.mapper().treeToValue(object, BotRecord.class);
     }
 
-    /** Replaces the file with {@code bots} and an empty ledger, atomically and durably. */
+    /** Replaces the file with {@code bots}, atomically and durably. */
     void write(Map<String, BotRecord> bots) {
-        write(bots, Map.of());
-    }
-
-    /** Replaces the file with {@code bots} and the ledger {@code combined}, atomically and durably. */
-    void write(Map<String, BotRecord> bots, Map<String, Applied> combined) {
         SortedMap<String, BotRecord> copy = new TreeMap<>(bots);
-        SortedMap<String, Applied> ledger = new TreeMap<>(combined);
-        byte[] bytes = Json.writePretty(new Document(VERSION, Instant.now(), copy, ledger)).getBytes(StandardCharsets.UTF_8);
+        byte[] bytes = Json.writePretty(new Document(VERSION, Instant.now(), copy)).getBytes(StandardCharsets.UTF_8);
         last = null;
         AtomicFiles.write(file, bytes);
         // The entries read back from these bytes equal the ones just written (values are stored in
         // file precision), so the next read-modify-write of this process skips the parse when no
         // other process wrote in between.
-        last = new Snapshot(bytes, Collections.unmodifiableSortedMap(copy), Map.copyOf(ledger));
+        last = new Snapshot(bytes, Collections.unmodifiableSortedMap(copy));
     }
 
     /**

@@ -51,57 +51,6 @@ final class RegistryLock {
      * one does not queue behind other processes for nothing.
      */
     <T> T withLockUnless(BooleanSupplier alreadyDone, LockedAction<T> action) {
-        return withLockUnless(alreadyDone, NO_HANDOVER, action);
-    }
-
-    /** Where work left for the lock holder stands (see {@link Handover}). */
-    enum Left {
-        /** The holder did it; nothing more to do. */
-        DONE,
-        /** Nobody will do it: take the lock and do it. */
-        TAKE_LOCK,
-        /** Not known yet: keep waiting. */
-        WAITING
-    }
-
-    /** What a thread does when it finds the OS lock held by another process (see {@link #withLockUnless}). */
-    interface Handover {
-        /** Leaves this thread's work for the holder; false when there is nothing it could leave. */
-        boolean leave();
-
-        /** Where the work left stands. */
-        Left check();
-
-        /** Blocks until something may have changed (a holder finished), at most briefly. */
-        void await();
-    }
-
-    private static final Handover NO_HANDOVER = new Handover() {
-        @Override
-        public boolean leave() {
-            return false;
-        }
-
-        @Override
-        public Left check() {
-            return Left.TAKE_LOCK;
-        }
-
-        @Override
-        public void await() {
-            // never called: nothing was left
-        }
-    };
-
-    /**
-     * Like {@link #withLockUnless(BooleanSupplier, LockedAction)}, with a hand-over: when the OS
-     * lock is held by another process and {@link Handover#leave()} left the work for the holder,
-     * this thread does not queue for the lock. It waits ({@link Handover#await()}) until
-     * {@link Handover#check()} reports the work done, and then returns null without having taken
-     * the OS lock; or until the lock is free or nobody will do the work, and then runs
-     * {@code action} under the lock as usual.
-     */
-    <T> T withLockUnless(BooleanSupplier alreadyDone, Handover handover, LockedAction<T> action) {
         ReentrantLock local = jvmLock();
         local.lock();
         if (alreadyDone.getAsBoolean()) {
@@ -109,59 +58,8 @@ final class RegistryLock {
             return null;
         }
         try (FileChannel ch = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-             FileLock held = acquire(ch, handover)) {
-            if (held == null) {
-                return null;
-            }
+             FileLock ignored = ch.lock()) {
             return action.run();
-        } catch (IOException e) {
-            throw DeiaException.io("cannot update registry under lock", lockFile, e);
-        } finally {
-            local.unlock();
-        }
-    }
-
-    /** The OS lock, or null when the holder did the work left with {@code handover}. */
-    private static FileLock acquire(FileChannel ch, Handover handover) throws IOException {
-        FileLock lock = ch.tryLock();
-        if (lock != null) {
-            return lock;
-        }
-        if (!handover.leave()) {
-            return ch.lock();
-        }
-        while (true) {
-            Left left = handover.check();
-            if (left == Left.DONE) {
-                return null;
-            }
-            if (left == Left.TAKE_LOCK) {
-                return ch.lock();
-            }
-            lock = ch.tryLock();
-            if (lock != null) {
-                return lock;
-            }
-            handover.await();
-        }
-    }
-
-    /**
-     * Runs {@code action} under both locks only when both are free right now; false (nothing ran)
-     * when they were not.
-     */
-    boolean tryWithLock(LockedAction<?> action) {
-        ReentrantLock local = jvmLock();
-        if (!local.tryLock()) {
-            return false;
-        }
-        try (FileChannel ch = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-             FileLock held = ch.tryLock()) {
-            if (held == null) {
-                return false;
-            }
-            action.run();
-            return true;
         } catch (IOException e) {
             throw DeiaException.io("cannot update registry under lock", lockFile, e);
         } finally {

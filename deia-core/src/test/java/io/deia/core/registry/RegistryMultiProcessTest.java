@@ -14,7 +14,6 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -137,79 +136,5 @@ class RegistryMultiProcessTest {
                     .filter(n -> n.contains("corrupt") || AtomicFiles.isTempFile(Path.of(n))).toList();
             assertEquals(List.of(), leftovers);
         }
-    }
-
-    /**
-     * Cross-process combining under SIGKILL: two processes heartbeat in a tight loop (so at any
-     * moment each is leaving a request, waiting for it, or applying other processes' requests in its
-     * write) and are killed with SIGKILL mid-way while three others register, heartbeat, count and
-     * deregister. Every acknowledged change of the survivors is in the file, the shared counter lost
-     * no increment, the file was valid JSON throughout, and no request is left unapplied.
-     */
-    @Test
-    void combinersKilledMidWayLoseNoAcknowledgedUpdate() throws Exception {
-        int workers = 3;
-        int bots = 60;
-        Path hiveDir = tmp.resolve(".deia");
-        HiveLayout hive = new HiveLayout(hiveDir);
-        JsonFileServiceRegistry registry = new JsonFileServiceRegistry(hive, DeiaConfig.of(Map.of()));
-        ProcessHandle self = ProcessHandle.current();
-        registry.register(BotRecord.builder(RegistryStressWorker.COUNTER).pid(self.pid())
-                .processStart(self.info().startInstant().orElseThrow()).port(1).build());
-        List<Process> hammers = new ArrayList<>();
-        for (String id : List.of("HAMMER-1", "HAMMER-2")) {
-            hammers.add(ChildJvm.start(RegistryHammerWorker.class, tmp.resolve(id + ".log"), hiveDir.toString(), id));
-        }
-        List<Process> stress = new ArrayList<>();
-        for (int w = 0; w < workers; w++) {
-            stress.add(ChildJvm.start(RegistryStressWorker.class, tmp.resolve("worker-" + w + ".log"),
-                    hiveDir.toString(), Integer.toString(w), Integer.toString(bots)));
-        }
-        try {
-            await().atMost(Duration.ofSeconds(60)).until(() -> Files.exists(hiveDir.resolve("ready-HAMMER-1"))
-                    && Files.exists(hiveDir.resolve("ready-HAMMER-2"))
-                    && Stream.of(0, 1, 2).allMatch(w -> Files.exists(hiveDir.resolve("ready-" + w))));
-            Files.writeString(hiveDir.resolve("go"), "go");
-            // Kill each hammer at an arbitrary point of its loop, once the stress workers are under way.
-            for (int h = 0; h < hammers.size(); h++) {
-                Process hammer = hammers.get(h);
-                String id = "HAMMER-" + (h + 1);
-                Instant before = registry.get(id).orElseThrow().lastHeartbeat();
-                await().atMost(Duration.ofSeconds(60)).until(() -> !registry.get(id).orElseThrow().lastHeartbeat().equals(before));
-                hammer.destroyForcibly();
-                assertTrue(hammer.waitFor(30, TimeUnit.SECONDS));
-            }
-            for (int w = 0; w < workers; w++) {
-                Process p = stress.get(w);
-                assertTrue(p.waitFor(120, TimeUnit.SECONDS), "worker " + w + " did not finish");
-                assertEquals(0, p.exitValue(), "worker " + w + " failed:\n" + Files.readString(tmp.resolve("worker-" + w + ".log")));
-            }
-        } finally {
-            hammers.forEach(Process::destroyForcibly);
-            stress.forEach(Process::destroyForcibly);
-        }
-        // One more write: any request a killed hammer left is applied now (or found applied) and removed.
-        registry.update(RegistryStressWorker.COUNTER, r -> r);
-        registry.heartbeat(RegistryStressWorker.COUNTER, BotState.IDLE);
-
-        Set<String> expected = new TreeSet<>(List.of(RegistryStressWorker.COUNTER, "HAMMER-1", "HAMMER-2"));
-        for (int w = 0; w < workers; w++) {
-            for (int i = 0; i < bots; i += 2) {
-                expected.add(RegistryStressWorker.botId(w, i));
-            }
-        }
-        JsonFileServiceRegistry fresh = new JsonFileServiceRegistry(hive, DeiaConfig.of(Map.of()));
-        assertEquals(expected, fresh.list().stream().map(BotRecord::botId).collect(Collectors.toCollection(TreeSet::new)));
-        assertEquals(workers * ((bots + 1) / 2), fresh.get(RegistryStressWorker.COUNTER).orElseThrow().restarts(),
-                "increments of the shared counter entry were lost");
-        for (BotRecord r : fresh.list()) {
-            if (r.botId().startsWith("W")) {
-                assertEquals(BotState.IDLE, r.state(), r.botId() + " lost its heartbeat");
-            }
-        }
-        try (Stream<Path> files = Files.list(hive.registryPendingDir())) {
-            assertEquals(List.of(), files.filter(p -> !AtomicFiles.isTempFile(p)).toList(), "requests left unapplied");
-        }
-        Json.readTree(Files.readString(hive.registryFile()), "registry.json");
     }
 }
