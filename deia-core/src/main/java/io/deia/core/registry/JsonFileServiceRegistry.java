@@ -127,13 +127,14 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
                     throw DeiaException.conflict("bot %s is already running (pid %d, port %d)", botId, existing.pid(),
                             existing.port());
                 }
-                if (isReservation(existing) && !reservationExpired(existing, now) && !existing.launcherGone()) {
-                    throw DeiaException.conflict("bot %s is already being launched (port %d reserved at %s by pid %d)",
-                            botId, existing.port(), existing.registeredAt(), existing.launcherPid());
-                }
                 if (isReservation(existing)) {
+                    boolean launcherGone = existing.launcherGone();
+                    if (!launcherGone && !reservationExpired(existing, now)) {
+                        throw DeiaException.conflict("bot %s is already being launched (port %d reserved at %s by pid %d)",
+                                botId, existing.port(), existing.registeredAt(), existing.launcherPid());
+                    }
                     log.warn("[{}] taking over the port reservation of launcher pid {}: {}", botId,
-                            existing.launcherPid(), existing.launcherGone() ? "that launcher is gone" : "it expired");
+                            existing.launcherPid(), launcherGone ? "that launcher is gone" : "it expired");
                 }
             }
             Set<Integer> held = new HashSet<>();

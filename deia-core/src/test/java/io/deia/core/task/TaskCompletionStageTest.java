@@ -264,19 +264,30 @@ class TaskCompletionStageTest {
         assertTrue(hive.tempFiles().isEmpty());
     }
 
+    /**
+     * Submits {@code count} tasks ({@code prefix}0, 1, …, oldest first) while the inbox is paused, so
+     * they all wait at once; starts a monitor running them with {@code blocking}, unpauses, and
+     * returns once {@code blocking} has started the task it blocks on.
+     */
+    private TaskQueueMonitor startBacklogUntilBlocked(TaskTestHive hive, String prefix, int count,
+                                                      RecordingExecutor blocking) throws Exception {
+        AtomicFiles.writeString(hive.layout.pauseFile(BOT), "");
+        for (int i = 0; i < count; i++) {
+            hive.queue.submit(BOT, task(prefix + i, "P2", i));
+        }
+        TaskQueueMonitor monitor = monitor(hive, 1, blocking, hive.events::add);
+        monitor.start();
+        await().atMost(WAIT).until(() -> monitor.pendingCount() == count);
+        Files.delete(hive.layout.pauseFile(BOT));
+        await().atMost(WAIT).until(() -> blocking.ran.contains(blocking.blockOn));
+        return monitor;
+    }
+
     @Test
     void tasksClaimedAheadWhenTheMonitorClosesAreNotCountedAsAttempts(@TempDir Path dir) throws Exception {
         TaskTestHive hive = new TaskTestHive(dir, 64 * 1024);
-        AtomicFiles.writeString(hive.layout.pauseFile(BOT), "");
-        for (int i = 0; i < 6; i++) {
-            hive.queue.submit(BOT, task("h" + i, "P2", i));
-        }
         RecordingExecutor blocking = new RecordingExecutor("h0");
-        TaskQueueMonitor first = monitor(hive, 1, blocking, hive.events::add);
-        first.start();
-        await().atMost(WAIT).until(() -> first.pendingCount() == 6);
-        Files.delete(hive.layout.pauseFile(BOT));
-        await().atMost(WAIT).until(() -> blocking.ran.contains("h0"));
+        TaskQueueMonitor first = startBacklogUntilBlocked(hive, "h", 6, blocking);
         first.close();
         // h0 was cut short by the close; h1..h3 were claimed with it and never started.
         assertEquals(TaskQueueMonitor.CLAIM_AHEAD, hive.claimedTasks());
@@ -301,17 +312,9 @@ class TaskCompletionStageTest {
     @Test
     void theNextBatchIsClaimedWhileATaskRunsAndHeldUntilDurableThenReleasedOnClose(@TempDir Path dir) throws Exception {
         TaskTestHive hive = new TaskTestHive(dir, 64 * 1024);
-        AtomicFiles.writeString(hive.layout.pauseFile(BOT), "");
-        for (int i = 0; i < 10; i++) {
-            hive.queue.submit(BOT, task("b" + i, "P2", i));
-        }
         // b0 runs with b1..b3 claimed ahead; taking b2 leaves one held, so b4..b7 are claimed while b2 runs.
         RecordingExecutor blocking = new RecordingExecutor("b2");
-        TaskQueueMonitor first = monitor(hive, 1, blocking, hive.events::add);
-        first.start();
-        await().atMost(WAIT).until(() -> first.pendingCount() == 10);
-        Files.delete(hive.layout.pauseFile(BOT));
-        await().atMost(WAIT).until(() -> blocking.ran.contains("b2"));
+        TaskQueueMonitor first = startBacklogUntilBlocked(hive, "b", 10, blocking);
         // Once b0 and b1 are archived: b2 running, b3 and b4..b7 held.
         await().atMost(WAIT).until(() -> hive.events.stream().filter(e -> e.event().equals(TaskEvent.COMPLETED)).count() == 2);
         assertEquals(TaskQueueMonitor.CLAIM_AHEAD + 2, hive.claimedTasks());

@@ -47,11 +47,7 @@ class ControllerFloodTest {
 
     @AfterEach
     void tearDown() throws Exception {
-        if (serve != null) {
-            serve.stopBots(List.of("BOT-CF"));
-            serve.close();
-        }
-        Torture.killAllInto(dir);
+        Torture.endServe(serve, List.of("BOT-CF"), dir);
     }
 
     @Test

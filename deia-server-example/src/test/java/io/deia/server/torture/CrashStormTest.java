@@ -65,11 +65,7 @@ class CrashStormTest {
 
     @AfterEach
     void tearDown() throws Exception {
-        if (serve != null) {
-            serve.stopBots(BOTS);
-            serve.close();
-        }
-        Torture.killAllInto(dir);
+        Torture.endServe(serve, BOTS, dir);
     }
 
     @Test

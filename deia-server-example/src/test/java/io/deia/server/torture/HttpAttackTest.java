@@ -62,11 +62,7 @@ class HttpAttackTest {
 
     @AfterEach
     void tearDown() throws Exception {
-        if (serve != null) {
-            serve.stopBots(List.of(BOT));
-            serve.close();
-        }
-        Torture.killAllInto(dir);
+        Torture.endServe(serve, List.of(BOT), dir);
     }
 
     @Test

@@ -7,6 +7,7 @@ import io.deia.core.io.Utf8;
 import io.deia.core.process.ProcessTrees;
 import io.deia.core.task.ResponseFiles;
 import io.deia.core.testkit.ProcessChecks;
+import io.deia.server.dashboard.ServeProcess;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -104,6 +105,18 @@ public final class Torture {
             throw new IllegalStateException(e);
         }
         return pids;
+    }
+
+    /**
+     * Teardown of a test that started {@code serve} (null when it never got that far): stops its
+     * bots and the controller, then ends whatever still points into {@code dir}.
+     */
+    static void endServe(ServeProcess serve, List<String> bots, Path dir) throws InterruptedException {
+        if (serve != null) {
+            serve.stopBots(bots);
+            serve.close();
+        }
+        killAllInto(dir);
     }
 
     /** Ends every process that points into {@code dir} (test teardown: nothing outlives a test). */
