@@ -103,6 +103,8 @@ public final class BotRuntime implements AutoCloseable {
     private ScheduledExecutorService heartbeat;
     private Thread chatWorker;
     private final CompletableFuture<Void> stopped = new CompletableFuture<>();
+    /** Completes when {@link #start} has returned or thrown, or a stop began: the end of {@code starting}. */
+    private final CompletableFuture<Void> startEnded = new CompletableFuture<>();
 
     private BotRuntime(Builder b) {
         this.botId = BotIds.requireValid(b.botId);
@@ -133,6 +135,14 @@ public final class BotRuntime implements AutoCloseable {
         if (started || stopping) {
             throw new IllegalStateException("bot " + botId + " was started already");
         }
+        try {
+            return startOnce();
+        } finally {
+            startEnded.complete(null);
+        }
+    }
+
+    private BotRuntime startOnce() {
         startedAt = Instant.now();
         refreshState();
         register(BotState.STARTING);
@@ -191,6 +201,26 @@ public final class BotRuntime implements AutoCloseable {
 
     /** The current state (re-reading the pause file). */
     public BotState state() {
+        return refreshState();
+    }
+
+    /**
+     * Waits until the bot has left {@code starting} (its start finished or failed, or a stop began),
+     * at most {@code maxWait}, and returns the state then: still {@link BotState#STARTING} on timeout.
+     * Lets a launcher ask {@code /health} once and be answered when the bot is ready, instead of
+     * polling a starting bot (every poll of a starting bot is a request, an error answer and a log line
+     * on the bot's side while it competes for the CPU with its own start).
+     *
+     * @throws InterruptedException when the waiting thread is interrupted
+     */
+    public BotState awaitStarted(Duration maxWait) throws InterruptedException {
+        if (!startEnded.isDone() && maxWait.compareTo(Duration.ZERO) > 0) {
+            try {
+                startEnded.get(maxWait.toNanos(), TimeUnit.NANOSECONDS);
+            } catch (java.util.concurrent.TimeoutException | java.util.concurrent.ExecutionException e) {
+                // timed out: the state below says it is still starting
+            }
+        }
         return refreshState();
     }
 
@@ -327,6 +357,7 @@ public final class BotRuntime implements AutoCloseable {
             }
             stopping = true;
         }
+        startEnded.complete(null);
         log.info("[{}] stopping (grace {} ms)", botId, grace.toMillis());
         synchronized (this) {
             // A stop that races start() waits for it, so that everything start() opened is closed here.

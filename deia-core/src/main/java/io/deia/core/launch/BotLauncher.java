@@ -93,6 +93,8 @@ public final class BotLauncher implements AutoCloseable {
     /** Lines of the bot's log quoted in a launch error. */
     static final int LOG_TAIL_LINES = 20;
     private static final Duration HEALTH_POLL = Duration.ofMillis(25);
+    /** How long one {@code /health} request of a launch may wait on a starting bot's side. */
+    private static final Duration HEALTH_WAIT = Duration.ofSeconds(2);
     private static final File NULL_DEVICE = new File("/dev/null");
 
     private final HiveLayout hive;
@@ -548,7 +550,11 @@ public final class BotLauncher implements AutoCloseable {
     private String awaitHealthy(String botId, int port, Process process, Duration timeout) {
         long deadline = System.nanoTime() + timeout.toNanos();
         while (true) {
-            if (probe.isHealthy("127.0.0.1", port, botId)) {
+            // Once the port accepts, the request waits on the bot's side for its start to end
+            // (one request instead of a poll every HEALTH_POLL); until then only a plain connect.
+            long left = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime());
+            Duration wait = Duration.ofMillis(Math.max(0, Math.min(left, HEALTH_WAIT.toMillis())));
+            if (probe.isHealthy("127.0.0.1", port, botId, wait)) {
                 return null;
             }
             if (!process.isAlive()) {

@@ -26,6 +26,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
 
@@ -64,6 +65,11 @@ class BotRuntimeTest {
     }
 
     private BotRuntime start(int queueCapacity) {
+        return build(queueCapacity).start();
+    }
+
+    /** The runtime of {@link #start}, built but not started (state {@code starting}). */
+    private BotRuntime build(int queueCapacity) {
         hive = new HiveLayout(dir.resolve("hive"));
         gate = dir.resolve("gate");
         order = dir.resolve("order.log");
@@ -76,7 +82,7 @@ class BotRuntimeTest {
         runtime = BotRuntime.builder().botId("BOT-001").profile(named).config(config).hive(hive).registry(registry)
                 .agent(Agents.create(new AgentContext("BOT-001", named, hive, System.getenv()))).port(18999)
                 .eventBufferSize(100).build();
-        return runtime.start();
+        return runtime;
     }
 
     private List<String> turnOrder() throws Exception {
@@ -106,6 +112,37 @@ class BotRuntimeTest {
         assertEquals("scripted", record.profile());
         assertEquals("command", record.agent());
         assertTrue(runtime.events().after(0).stream().anyMatch(e -> "status".equals(e.type()) && "idle".equals(e.state())));
+    }
+
+    @Test
+    void awaitStartedReturnsWhenTheStartEndsAndSaysStartingOnTimeout() throws Exception {
+        BotRuntime built = build(4);
+        assertEquals(BotState.STARTING, built.awaitStarted(Duration.ofMillis(50)), "nothing started it yet");
+        assertEquals(BotState.STARTING, built.awaitStarted(Duration.ZERO));
+        CompletableFuture<BotState> waiting = CompletableFuture.supplyAsync(() -> {
+            try {
+                return built.awaitStarted(Duration.ofSeconds(30));
+            } catch (InterruptedException e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        built.start();
+        assertEquals(BotState.IDLE, waiting.get(30, TimeUnit.SECONDS), "the waiter is released by the end of the start");
+        assertEquals(BotState.IDLE, built.awaitStarted(Duration.ofSeconds(30)), "after the start it answers at once");
+    }
+
+    @Test
+    void aStopReleasesAWaiterOfAStartThatNeverCame() throws Exception {
+        BotRuntime built = build(4);
+        CompletableFuture<BotState> waiting = CompletableFuture.supplyAsync(() -> {
+            try {
+                return built.awaitStarted(Duration.ofSeconds(30));
+            } catch (InterruptedException e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        built.stop(Duration.ofMillis(100));
+        assertEquals(BotState.STOPPING, waiting.get(30, TimeUnit.SECONDS));
     }
 
     @Test

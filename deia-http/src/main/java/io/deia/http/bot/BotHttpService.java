@@ -54,6 +54,12 @@ public final class BotHttpService implements AutoCloseable {
     /** Silence on {@code /events} after which a keepalive line is written. */
     public static final Duration KEEPALIVE = Duration.ofSeconds(15);
 
+    /**
+     * The longest {@code GET /health?wait_ms=} wait for a starting bot: long enough for a runner's
+     * start on a busy machine, short enough that a caller's request timeout covers it.
+     */
+    public static final Duration MAX_HEALTH_WAIT = Duration.ofSeconds(10);
+
     private final BotRuntime runtime;
     private final String host;
     private final int requestedPort;
@@ -146,8 +152,15 @@ public final class BotHttpService implements AutoCloseable {
 
     // ---------------------------------------------------------------- endpoints
 
-    private void health(Request request, Response response, Callback callback) {
+    private void health(Request request, Response response, Callback callback) throws InterruptedException {
         BotState state = runtime.state();
+        if (state == BotState.STARTING) {
+            Duration wait = healthWait(Request.extractQueryParameters(request).getValue("wait_ms"));
+            if (!wait.isZero()) {
+                request.addIdleTimeoutListener(timeout -> false);
+                state = runtime.awaitStarted(wait);
+            }
+        }
         if (state == BotState.STARTING) {
             throw DeiaException.unavailable("bot %s is starting", runtime.botId());
         }
@@ -289,6 +302,23 @@ public final class BotHttpService implements AutoCloseable {
     }
 
     // ---------------------------------------------------------------- helpers
+
+    /** {@code wait_ms} of {@code /health}: absent means no wait; at most {@link #MAX_HEALTH_WAIT}. */
+    static Duration healthWait(String text) {
+        if (text == null || text.isBlank()) {
+            return Duration.ZERO;
+        }
+        long ms;
+        try {
+            ms = Long.parseLong(text.trim());
+        } catch (NumberFormatException e) {
+            throw DeiaException.invalid("query parameter 'wait_ms' must be a whole number of milliseconds, was '%s'", text);
+        }
+        if (ms < 0 || ms > MAX_HEALTH_WAIT.toMillis()) {
+            throw DeiaException.invalid("query parameter 'wait_ms' must be 0..%d, was %d", MAX_HEALTH_WAIT.toMillis(), ms);
+        }
+        return Duration.ofMillis(ms);
+    }
 
     private void requireRunning() {
         if (runtime.isStopping()) {

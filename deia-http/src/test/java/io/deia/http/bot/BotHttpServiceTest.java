@@ -63,6 +63,12 @@ class BotHttpServiceTest {
     }
 
     private void start(int queueCapacity, int timeoutS) {
+        serveBeforeStart(queueCapacity, timeoutS);
+        runtime.start();
+    }
+
+    /** The HTTP service up and the runtime built but not started: the bot is {@code starting}. */
+    private void serveBeforeStart(int queueCapacity, int timeoutS) {
         hive = new HiveLayout(dir.resolve("hive"));
         gate = dir.resolve("gate");
         Profile profile = new Profile("scripted", AgentType.COMMAND, "/bin/sh", List.of("-c", SCRIPT, "sh",
@@ -75,7 +81,6 @@ class BotHttpServiceTest {
                 .agent(Agents.create(new AgentContext("BOT-007", named, hive, System.getenv()))).port(0).build();
         service = BotHttpService.builder(runtime).port(0).stopGrace(Duration.ofMillis(200))
                 .idleTimeout(Duration.ofMillis(700)).build().start();
-        runtime.start();
     }
 
     private HttpResponse<String> get(String path) throws Exception {
@@ -201,6 +206,28 @@ class BotHttpServiceTest {
         assertEquals("POST", wrongMethod.headers().firstValue("allow").orElse(""));
         assertError(post("/health", "{}"), 405, "method_not_allowed");
         assertError(get("/events?after=abc"), 400, "invalid_argument");
+    }
+
+    @Test
+    void healthOfAStartingBotWaitsForTheStartWhenAskedTo() throws Exception {
+        serveBeforeStart(4, 5);
+        assertError(get("/health"), 503, "unavailable");
+        assertError(get("/health?wait_ms=50"), 503, "unavailable");
+        assertError(get("/health?wait_ms=soon"), 400, "invalid_argument");
+        assertError(get("/health?wait_ms=-1"), 400, "invalid_argument");
+        assertError(get("/health?wait_ms=" + (BotHttpService.MAX_HEALTH_WAIT.toMillis() + 1)), 400, "invalid_argument");
+
+        // Longer than the connector's idle timeout (700 ms), which must not cut the wait short.
+        java.util.concurrent.CompletableFuture<HttpResponse<String>> waiting = http.sendAsync(
+                HttpRequest.newBuilder(URI.create(service.url() + "/health?wait_ms=10000")).GET().build(),
+                HttpResponse.BodyHandlers.ofString());
+        Thread.sleep(1000);
+        assertFalse(waiting.isDone(), "answered before the start ended: " + (waiting.isDone() ? waiting.get().body() : ""));
+        runtime.start();
+        HttpResponse<String> health = waiting.get(30, java.util.concurrent.TimeUnit.SECONDS);
+        assertEquals(200, health.statusCode(), health.body());
+        assertEquals("BOT-007", json(health).path("bot_id").asText());
+        assertEquals(200, get("/health?wait_ms=10000").statusCode(), "a started bot answers at once");
     }
 
     @Test

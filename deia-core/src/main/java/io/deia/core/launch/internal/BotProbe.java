@@ -47,11 +47,21 @@ public final class BotProbe {
      * body is not the health JSON.
      */
     public Optional<Health> health(String host, int port) {
+        return health(host, port, Duration.ZERO);
+    }
+
+    /**
+     * Asks {@code GET /health?wait_ms=…} once: a bot that is still starting answers when its start
+     * ends or {@code wait} has passed (a bot without that parameter answers at once). Empty when
+     * the port is closed, the answer is not 200, or the body is not the health JSON.
+     */
+    public Optional<Health> health(String host, int port, Duration wait) {
         if (!accepts(host, port)) {
             return Optional.empty();
         }
-        HttpRequest request = HttpRequest.newBuilder(uri(host, port, "/health"))
-                .timeout(requestTimeout).GET().build();
+        String path = wait.isZero() ? "/health" : "/health?wait_ms=" + wait.toMillis();
+        HttpRequest request = HttpRequest.newBuilder(uri(host, port, path))
+                .timeout(requestTimeout.plus(wait)).GET().build();
         try {
             HttpResponse<String> response = client.send(request, HttpResponse.BodyHandlers.ofString());
             if (response.statusCode() != 200) {
@@ -70,7 +80,12 @@ public final class BotProbe {
 
     /** True when {@code /health} answers 200 naming {@code botId}. */
     public boolean isHealthy(String host, int port, String botId) {
-        return health(host, port).map(h -> botId.equals(h.botId())).orElse(false);
+        return isHealthy(host, port, botId, Duration.ZERO);
+    }
+
+    /** True when {@code /health}, waiting up to {@code wait} for a starting bot, answers 200 naming {@code botId}. */
+    public boolean isHealthy(String host, int port, String botId, Duration wait) {
+        return health(host, port, wait).map(h -> botId.equals(h.botId())).orElse(false);
     }
 
     /**

@@ -78,6 +78,35 @@ class BotProbeTest {
     }
 
     @Test
+    void aWaitIsSentAsWaitMsAndTheRequestTimeoutCoversIt() throws IOException {
+        java.util.List<String> queries = new java.util.concurrent.CopyOnWriteArrayList<>();
+        server = HttpServer.create(new InetSocketAddress(InetAddress.getByName("127.0.0.1"), 0), 0);
+        server.setExecutor(java.util.concurrent.Executors.newCachedThreadPool());
+        server.createContext("/health", exchange -> {
+            String query = exchange.getRequestURI().getQuery();
+            queries.add(String.valueOf(query));
+            if (query != null) {
+                try {
+                    // Longer than the probe's 2 s request timeout: only a timeout that adds the wait survives it.
+                    Thread.sleep(2500);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            byte[] bytes = "{\"status\":\"ok\",\"bot_id\":\"BOT-1\",\"pid\":7}".getBytes(StandardCharsets.UTF_8);
+            exchange.sendResponseHeaders(200, bytes.length);
+            try (OutputStream out = exchange.getResponseBody()) {
+                out.write(bytes);
+            }
+        });
+        server.start();
+        int port = server.getAddress().getPort();
+        assertTrue(probe.isHealthy("127.0.0.1", port, "BOT-1", Duration.ofSeconds(3)));
+        assertTrue(probe.isHealthy("127.0.0.1", port, "BOT-1", Duration.ZERO));
+        assertEquals(java.util.List.of("wait_ms=3000", "null"), queries, "no wait, no parameter");
+    }
+
+    @Test
     void startingBotOrForeignAnswerIsNotHealthy() throws IOException {
         AtomicInteger requests = new AtomicInteger();
         int port = serveHealth(503, "{\"error\":{\"code\":\"unavailable\",\"message\":\"bot BOT-1 is starting\"}}",
