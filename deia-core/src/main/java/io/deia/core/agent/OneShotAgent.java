@@ -34,6 +34,10 @@ abstract class OneShotAgent implements Agent {
     private final AtomicReference<TurnStatus> forcedEnd = new AtomicReference<>();
     private volatile AgentProcess current;
     private volatile boolean closed;
+    /** The next turn's process, started ahead (see {@link AgentStandby}); null when none is ready. */
+    private final AtomicReference<AgentStandby> standby = new AtomicReference<>();
+    private final AtomicBoolean preparingStandby = new AtomicBoolean();
+    private final boolean standbys = AgentStandby.available();
 
     protected OneShotAgent(AgentContext context, Map<String, String> adapterEnv) {
         this.context = context;
@@ -81,21 +85,29 @@ abstract class OneShotAgent implements Agent {
             TurnOutput output = newTurnOutput(request, events);
             List<String> argv = argv(request);
             String stdin = stdinText(request);
-            AgentProcess p;
+            AgentProcess p = null;
+            AgentStandby ready = standby.getAndSet(null);
+            if (ready != null) {
+                p = ready.activate(type(), argv, context.workspace(), env, stdin != null, maxLineBytes(), output);
+            }
             try {
-                p = AgentProcess.start(botId, type(), argv, context.workspace(), env, stdin != null, maxLineBytes(), output,
-                        AgentLeftovers.recordFile(context.hive(), botId));
+                if (p == null) {
+                    p = AgentProcess.start(botId, type(), argv, context.workspace(), env, stdin != null, maxLineBytes(), output,
+                            AgentLeftovers.recordFile(context.hive(), botId));
+                }
             } catch (IOException e) {
                 TurnResult failed = TurnResult.failed("cannot start " + executable + ": " + e.getMessage(), millisSince(t0), null);
                 log.warn("[{}] {}", botId, failed.error());
                 events.onEvent(new AgentEvent.Result(failed));
                 return failed;
             }
-            current = p;
+            AgentProcess proc = p;
+            current = proc;
             TurnEndPreparation.startOnce();
+            prepareStandby();
             log.info("[{}] {} turn started{} (pid {})", botId, type(), request.taskId() == null ? "" : " for task " + request.taskId(), p.pid());
             if (stdin != null) {
-                Thread writer = new Thread(() -> p.writeAndClose(stdin), "deia-" + botId + "-stdin");
+                Thread writer = new Thread(() -> proc.writeAndClose(stdin), "deia-" + botId + "-stdin");
                 writer.setDaemon(true);
                 writer.start();
             }
@@ -157,12 +169,53 @@ abstract class OneShotAgent implements Agent {
             return;
         }
         closed = true;
+        discardStandby();
         AgentProcess p = current;
         if (p != null) {
             forcedEnd.compareAndSet(null, TurnStatus.INTERRUPTED);
             p.terminate(TERM_GRACE);
         }
         log.info("[{}] {} agent closed", botId, type());
+    }
+
+    /**
+     * Starts the next turn's process ahead, on a background thread, while this turn runs (see
+     * {@link AgentStandby}); nothing when standbys are off, one is ready or being started, or the
+     * agent is closed. A standby that cannot be started is logged; turns then start the usual way.
+     */
+    private void prepareStandby() {
+        if (!standbys || closed || standby.get() != null || !preparingStandby.compareAndSet(false, true)) {
+            return;
+        }
+        Thread t = new Thread(() -> {
+            try {
+                AgentStandby s = AgentStandby.start(botId, context.workspace(), env, AgentLeftovers.recordFile(context.hive(), botId));
+                if (!standby.compareAndSet(null, s)) {
+                    s.discard();
+                } else if (closed) {
+                    discardStandby();
+                }
+            } catch (IOException | RuntimeException e) {
+                log.warn("[{}] cannot start the next {} process ahead; turns start the usual way: {}", botId, type(), e.toString());
+            } finally {
+                preparingStandby.set(false);
+            }
+        }, "deia-" + botId + "-standby");
+        t.setDaemon(true);
+        t.start();
+    }
+
+    private void discardStandby() {
+        AgentStandby s = standby.getAndSet(null);
+        if (s != null) {
+            s.discard();
+        }
+    }
+
+    /** The pid of the process waiting for the next turn, or 0 when none is ready (for tests). */
+    long standbyPid() {
+        AgentStandby s = standby.get();
+        return s == null ? 0 : s.pid();
     }
 
     /** SIGINT, a short grace, then the whole tree. */
