@@ -161,6 +161,8 @@ public final class BotRuntime implements AutoCloseable {
         });
         started = true;
         BotState state = refreshState();
+        // Ready now (the registry says so): a /health waiting for the start answers before the first heartbeat.
+        startEnded.complete(null);
         beat();
         long interval = config.heartbeatIntervalS();
         heartbeat.scheduleAtFixedRate(this::beatQuietly, interval, interval, TimeUnit.SECONDS);

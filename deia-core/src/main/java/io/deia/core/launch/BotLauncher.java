@@ -534,6 +534,7 @@ public final class BotLauncher implements AutoCloseable {
             log.info("[{}] launched pid {} on port {}", botId, pid, reserved.port());
             return process;
         }
+        Integer ownExit = process.isAlive() ? null : process.exitValue();
         ProcessTrees.kill(process.toHandle());
         awaitExit(process, Duration.ofSeconds(5));
         String tail = BotLogFiles.tail(logFile, LOG_TAIL_LINES);
@@ -542,8 +543,8 @@ public final class BotLauncher implements AutoCloseable {
             throw new PortTakenException(String.format("bot %s (profile %s) %s: port %d was taken by another program; last lines of %s:%n%s",
                     botId, profile.name(), failure, reserved.port(), logFile, tail));
         }
-        throw DeiaException.unavailable("bot %s (profile %s) %s; last lines of %s:%n%s", botId, profile.name(), failure,
-                logFile, tail.isEmpty() ? "(log is empty)" : tail);
+        throw new RunnerStartException(String.format("bot %s (profile %s) %s; last lines of %s:%n%s", botId, profile.name(),
+                failure, logFile, tail.isEmpty() ? "(log is empty)" : tail), ownExit);
     }
 
     /** Null once {@code /health} answers as {@code botId}; otherwise why it did not. */
@@ -772,7 +773,9 @@ public final class BotLauncher implements AutoCloseable {
                         .lastError(lastError).build()).orElse(reserved);
                 process = startRunner(reserved, w.profile);
             } catch (DeiaException e) {
-                afterExit(w, null, Duration.ZERO, "restart failed: " + e.getMessage());
+                // A runner that died during its start (e.g. killed right after it said it was up) has an exit code.
+                Integer code = e instanceof RunnerStartException failed ? failed.exitCode : null;
+                afterExit(w, code, Duration.ZERO, "restart failed: " + e.getMessage());
                 return;
             }
             markRunning(w.botId, w.restarts, lastCode, lastError);
@@ -943,6 +946,17 @@ public final class BotLauncher implements AutoCloseable {
     }
 
     /** The runner could not bind its reserved port: worth another try on another port. */
+    /** A runner that did not come up; {@link #exitCode} when it exited (null when it was ended for it). */
+    private static final class RunnerStartException extends DeiaException {
+        private static final long serialVersionUID = 1L;
+        private final transient Integer exitCode;
+
+        RunnerStartException(String message, Integer exitCode) {
+            super(io.deia.core.ErrorCode.UNAVAILABLE, message);
+            this.exitCode = exitCode;
+        }
+    }
+
     private static final class PortTakenException extends DeiaException {
         private static final long serialVersionUID = 1L;
 

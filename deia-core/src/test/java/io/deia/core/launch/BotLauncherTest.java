@@ -255,6 +255,25 @@ class BotLauncherTest {
     }
 
     @Test
+    void aRestartWhoseRunnerDiesDuringItsStartKeepsThatExitCode() {
+        RunnerCommand normal = testRunner();
+        java.util.concurrent.atomic.AtomicInteger starts = new java.util.concurrent.atomic.AtomicInteger();
+        // The second start (the first restart) exits with 7 before it answers /health.
+        RunnerCommand secondDies = (id, port, p, h, c) -> starts.incrementAndGet() == 2
+                ? List.of("/bin/sh", "-c", "echo dying on purpose; exit 7") : normal.argv(id, port, p, h, c);
+        BotLauncher launcher = launcher(secondDies);
+        BotRecord first = launcher.launch("BOT-1", "echo");
+        ProcessHandle.of(first.pid()).orElseThrow().destroyForcibly();
+
+        BotRecord third = await().atMost(Duration.ofSeconds(20)).until(() -> registry.get("BOT-1").orElseThrow(),
+                r -> r.pid() > 0 && r.pid() != first.pid() && r.state() == BotState.IDLE);
+        assertEquals(3, starts.get());
+        assertEquals(2, third.restarts());
+        assertEquals(7, third.lastExitCode(), "the exit code of the runner that died during its start, not unknown");
+        assertTrue(third.lastError().contains("exited with code 7 before answering /health"), third.lastError());
+    }
+
+    @Test
     void policyDecidesWhatFollowsAnExit() {
         BotLauncher launcher = launcher(testRunner());
         BotRecord never = launcher.launch("BOT-N", "never");
