@@ -177,7 +177,7 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
             if (removed) {
                 file.deleteHeartbeat(botId);
             }
-        });
+        }, true);
     }
 
     @Override
@@ -203,25 +203,44 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
     public Optional<BotRecord> heartbeat(String botId, BotState state) {
         BotIds.requireValid(botId);
         Objects.requireNonNull(state, "state");
-        return mutate(bots -> {
-            BotRecord existing = bots.get(botId);
-            if (existing == null) {
-                log.debug("[{}] heartbeat ignored: not registered", botId);
-                return Optional.empty();
-            }
-            BotRecord beat = existing.toBuilder().state(state).lastHeartbeat(now()).build();
-            bots.put(botId, beat);
-            logStateChange(existing, beat);
-            return Optional.<BotRecord>of(beat);
-        }, (beat, committed) -> {
-            // Under the lock, after the durable registry write: a deregister cannot slip in between
-            // and have its deletion undone by this write, and only an entry that is in the file
-            // gets a heartbeat file (a later change of the same batch may have removed it).
-            BotRecord current = committed.get(botId);
-            if (beat.isPresent() && current != null) {
-                file.writeHeartbeat(current);
-            }
-        });
+        // The beat's time is taken before the lock (never earlier than the entry's last beat), so
+        // the heartbeat file's next version can be written to its temp file before the lock too;
+        // under the lock only its rename is left (see RegistryFile#prepareHeartbeat).
+        Instant beatAt = now();
+        try (RegistryFile.PreparedHeartbeat prepared = prepareHeartbeat(botId, state, beatAt)) {
+            return mutate(bots -> {
+                BotRecord existing = bots.get(botId);
+                if (existing == null) {
+                    log.debug("[{}] heartbeat ignored: not registered", botId);
+                    return Optional.empty();
+                }
+                Instant last = existing.lastHeartbeat();
+                BotRecord beat = existing.toBuilder().state(state)
+                        .lastHeartbeat(last != null && last.isAfter(beatAt) ? last : beatAt).build();
+                bots.put(botId, beat);
+                logStateChange(existing, beat);
+                return Optional.<BotRecord>of(beat);
+            }, (beat, committed) -> {
+                // Under the lock, after the durable registry write: a deregister cannot slip in between
+                // and have its deletion undone by this write, and only an entry that is in the file
+                // gets a heartbeat file (a later change of the same batch may have removed it).
+                BotRecord current = committed.get(botId);
+                if (beat.isPresent() && current != null) {
+                    file.writeHeartbeat(current, prepared);
+                }
+            }, true);
+        }
+    }
+
+    /** The heartbeat file's expected next version, written ahead; null when none is expected or it failed. */
+    private RegistryFile.PreparedHeartbeat prepareHeartbeat(String botId, BotState state, Instant beatAt) {
+        try {
+            return file.prepareHeartbeat(botId, state, beatAt);
+        } catch (DeiaException e) {
+            // The heartbeat file is then written under the lock as before, which reports the problem.
+            log.debug("[{}] cannot write the heartbeat file ahead: {}", botId, e.getMessage());
+            return null;
+        }
     }
 
     @Override
@@ -250,7 +269,7 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
                 }
             }
             return List.copyOf(reaped);
-        }, (reaped, committed) -> reaped.forEach(r -> file.deleteHeartbeat(r.botId())));
+        }, (reaped, committed) -> reaped.forEach(r -> file.deleteHeartbeat(r.botId())), false);
     }
 
     /** Why {@code r} is stale, or null when it is not. */
@@ -338,12 +357,18 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
      * the entries as they were.
      */
     private <T> T mutate(Function<SortedMap<String, BotRecord>, T> change) {
-        return mutate(change, null);
+        return mutate(change, null, true);
     }
 
-    /** Like {@link #mutate(Function)}, then {@code afterWrite} under the lock once the file is durable. */
-    private <T> T mutate(Function<SortedMap<String, BotRecord>, T> change, RegistryCommitter.AfterWrite<T> afterWrite) {
-        T result = committer.commit(change, afterWrite, !tempFilesCleaned);
+    /**
+     * Like {@link #mutate(Function)}, then {@code afterWrite} under the lock once the file is
+     * durable. {@code nearlyAlwaysWrites}: make the registry's temp file before taking the lock
+     * (see {@link RegistryCommitter#commit(Function, RegistryCommitter.AfterWrite, boolean, boolean)});
+     * false for changes that usually leave the file as it is (reaping), where it would be wasted.
+     */
+    private <T> T mutate(Function<SortedMap<String, BotRecord>, T> change, RegistryCommitter.AfterWrite<T> afterWrite,
+                         boolean nearlyAlwaysWrites) {
+        T result = committer.commit(change, afterWrite, !tempFilesCleaned, nearlyAlwaysWrites);
         tempFilesCleaned = true;
         return result;
     }

@@ -68,6 +68,8 @@ final class RegistryFile {
     private volatile Map<String, ParsedEntry> entries = Map.of();
     /** Per bot, the entry last written to its heartbeat file durably by this JVM. */
     private final Map<String, BotRecord> durableHeartbeats = new ConcurrentHashMap<>();
+    /** Per bot, the entry last written to its heartbeat file by this JVM (durably or not). */
+    private final Map<String, BotRecord> writtenHeartbeats = new ConcurrentHashMap<>();
 
     /** Bytes of a whole, undamaged file and its entries (unmodifiable). */
     private record Snapshot(byte[] bytes, SortedMap<String, BotRecord> bots) {
@@ -242,10 +244,30 @@ final class RegistryFile {
 
     /** Replaces the file with {@code bots}, atomically and durably. */
     void write(Map<String, BotRecord> bots) {
+        write(bots, null);
+    }
+
+    /**
+     * Creates the temp file of a later {@link #write(Map, AtomicFiles.Prepared)} now, outside the
+     * lock (see {@link AtomicFiles#prepare} for why that pays).
+     */
+    AtomicFiles.Prepared prepareWrite() {
+        return AtomicFiles.prepare(file);
+    }
+
+    /**
+     * Like {@link #write(Map)}, through {@code prepared} (a temp file made ahead by
+     * {@link #prepareWrite()}) when it is given and still unused; else the ordinary way.
+     */
+    void write(Map<String, BotRecord> bots, AtomicFiles.Prepared prepared) {
         SortedMap<String, BotRecord> copy = new TreeMap<>(bots);
         byte[] bytes = Json.writePretty(new Document(VERSION, Instant.now(), copy)).getBytes(StandardCharsets.UTF_8);
         last = null;
-        AtomicFiles.write(file, bytes);
+        if (prepared != null && prepared.target().equals(file.toAbsolutePath()) && !prepared.filled() && prepared.open()) {
+            prepared.commit(bytes, true);
+        } else {
+            AtomicFiles.write(file, bytes);
+        }
         // The entries read back from these bytes equal the ones just written (values are stored in
         // file precision), so the next read-modify-write of this process skips the parse when no
         // other process wrote in between.
@@ -304,6 +326,7 @@ final class RegistryFile {
     /** Removes a bot's heartbeat file so a later rebuild cannot bring back a removed entry. */
     void deleteHeartbeat(String botId) {
         durableHeartbeats.remove(botId);
+        writtenHeartbeats.remove(botId);
         Path hb = hive.heartbeatFile(botId);
         try {
             Files.deleteIfExists(hb);
@@ -328,16 +351,68 @@ final class RegistryFile {
      * the file system journal with every other process's registry write.
      */
     void writeHeartbeat(BotRecord record) {
+        writeHeartbeat(record, null);
+    }
+
+    /**
+     * Like {@link #writeHeartbeat(BotRecord)}; when {@code prepared} (from
+     * {@link #prepareHeartbeat}) holds exactly {@code record} and the write is a refresh, its temp
+     * file, filled before the lock was taken, is renamed into place, so no file is made and nothing
+     * is serialised under the lock. Any other case writes the ordinary way.
+     */
+    void writeHeartbeat(BotRecord record, PreparedHeartbeat prepared) {
         String botId = record.botId();
-        byte[] bytes = Json.writePretty(record).getBytes(StandardCharsets.UTF_8);
         Path hb = hive.heartbeatFile(botId);
         BotRecord durable = durableHeartbeats.get(botId);
         if (durable != null && sameButLiveness(durable, record) && Files.exists(hb)) {
-            AtomicFiles.writeUnsynced(hb, bytes);
+            if (prepared != null && prepared.record().equals(record) && prepared.write().filled()
+                    && prepared.write().target().equals(hb.toAbsolutePath())) {
+                prepared.write().commit(false);
+            } else {
+                AtomicFiles.writeUnsynced(hb, Json.writePretty(record).getBytes(StandardCharsets.UTF_8));
+            }
+            writtenHeartbeats.put(botId, record);
             return;
         }
-        AtomicFiles.write(hb, bytes);
+        AtomicFiles.write(hb, Json.writePretty(record).getBytes(StandardCharsets.UTF_8));
         durableHeartbeats.put(botId, record);
+        writtenHeartbeats.put(botId, record);
+    }
+
+    /**
+     * A heartbeat file's next version, written to a temp file before the registry lock is taken:
+     * the entry this JVM last wrote for the bot with {@code state} and {@code beatAt}, which is what
+     * the heartbeat will commit unless another writer changed the entry meanwhile (then the temp
+     * file is not used). Null when no refresh of a known entry is expected (first beat of this JVM,
+     * or other fields changed: that write is durable and made under the lock).
+     */
+    PreparedHeartbeat prepareHeartbeat(String botId, BotState state, Instant beatAt) {
+        BotRecord base = writtenHeartbeats.get(botId);
+        BotRecord durable = durableHeartbeats.get(botId);
+        if (base == null || durable == null) {
+            return null;
+        }
+        Instant at = base.lastHeartbeat() != null && base.lastHeartbeat().isAfter(beatAt) ? base.lastHeartbeat() : beatAt;
+        BotRecord expected = base.toBuilder().state(state).lastHeartbeat(at).build();
+        if (!sameButLiveness(durable, expected)) {
+            return null;
+        }
+        AtomicFiles.Prepared write = AtomicFiles.prepare(hive.heartbeatFile(botId));
+        try {
+            write.fill(Json.writePretty(expected).getBytes(StandardCharsets.UTF_8));
+        } catch (RuntimeException e) {
+            write.close();
+            throw e;
+        }
+        return new PreparedHeartbeat(expected, write);
+    }
+
+    /** A heartbeat file version written ahead (see {@link #prepareHeartbeat}); close it when done. */
+    record PreparedHeartbeat(BotRecord record, AtomicFiles.Prepared write) implements AutoCloseable {
+        @Override
+        public void close() {
+            write.close();
+        }
     }
 
     /** Equal apart from the two fields a heartbeat refreshes. */
