@@ -30,6 +30,8 @@ import java.util.concurrent.ThreadLocalRandom;
 public final class AtomicFiles {
     /** Temp files start with this, so scans of a folder can tell them apart and skip them. */
     public static final String TEMP_PREFIX = ".deia-tmp-";
+    /** In the name of a {@link #prepare}d temp file, before the pid of the process that made it. */
+    private static final String PREPARED_MARK = ".pid";
 
     private static final boolean DIR_FSYNC_SUPPORTED =
             !System.getProperty("os.name", "").toLowerCase(java.util.Locale.ROOT).startsWith("windows");
@@ -86,7 +88,9 @@ public final class AtomicFiles {
      */
     public static Prepared prepare(Path target) {
         Path dir = parentOf(target);
-        Path temp = dir.resolve(TEMP_PREFIX + target.getFileName() + "." + Long.toHexString(ThreadLocalRandom.current().nextLong()));
+        // The pid in the name lets a clean-up tell a live process's prepared write from a dead one's.
+        Path temp = dir.resolve(TEMP_PREFIX + target.getFileName() + PREPARED_MARK + ProcessHandle.current().pid() + "."
+                + Long.toHexString(ThreadLocalRandom.current().nextLong()));
         try {
             Files.createDirectories(dir);
             return new Prepared(target.toAbsolutePath(), dir, temp, FileChannel.open(temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE));
@@ -94,6 +98,33 @@ public final class AtomicFiles {
             deleteQuietly(temp);
             throw DeiaException.io("cannot create a temp file for", target, e);
         }
+    }
+
+    /**
+     * True for the temp file of a {@link #prepare}d write whose process is still running: it may be
+     * committed any moment, so a clean-up of dead writers' temp files must leave it alone (a
+     * prepared write whose temp file is removed anyway still completes, the ordinary way, but a
+     * clean-up that ran under a lock would have said the file was left by a crash). A pid reused by
+     * a new process keeps a dead one's file until that process ends too.
+     */
+    public static boolean isPreparedByLiveProcess(Path file) {
+        String name = file.getFileName() == null ? "" : file.getFileName().toString();
+        int at = name.startsWith(TEMP_PREFIX) ? name.lastIndexOf(PREPARED_MARK) : -1;
+        if (at < 0) {
+            return false;
+        }
+        int from = at + PREPARED_MARK.length();
+        int end = name.indexOf('.', from);
+        if (end <= from) {
+            return false;
+        }
+        long pid;
+        try {
+            pid = Long.parseLong(name.substring(from, end));
+        } catch (NumberFormatException e) {
+            return false;
+        }
+        return ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
     }
 
     /**

@@ -203,9 +203,9 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
     public Optional<BotRecord> heartbeat(String botId, BotState state) {
         BotIds.requireValid(botId);
         Objects.requireNonNull(state, "state");
-        // The beat's time is taken before the lock (never earlier than the entry's last beat), so
-        // the heartbeat file's next version can be written to its temp file before the lock too;
-        // under the lock only its rename is left (see RegistryFile#prepareHeartbeat).
+        // The beat's time is taken before the lock (the bot was alive then), so the heartbeat
+        // file's next version can be written to its temp file before the lock too; under the lock
+        // only its rename is left (see RegistryFile#prepareHeartbeat).
         Instant beatAt = now();
         try (RegistryFile.PreparedHeartbeat prepared = prepareHeartbeat(botId, state, beatAt)) {
             return mutate(bots -> {
@@ -214,9 +214,7 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
                     log.debug("[{}] heartbeat ignored: not registered", botId);
                     return Optional.empty();
                 }
-                Instant last = existing.lastHeartbeat();
-                BotRecord beat = existing.toBuilder().state(state)
-                        .lastHeartbeat(last != null && last.isAfter(beatAt) ? last : beatAt).build();
+                BotRecord beat = existing.toBuilder().state(state).lastHeartbeat(beatAt).build();
                 bots.put(botId, beat);
                 logStateChange(existing, beat);
                 return Optional.<BotRecord>of(beat);

@@ -169,10 +169,12 @@ final class RegistryCommitter {
         }
         try {
             if (batch.stream().anyMatch(p -> p.cleanTempFiles)) {
-                // Under the lock no other registry writer is mid-write, so any temp file is a dead one's.
+                // Under the lock no other registry writer is mid-write, so any temp file is a dead
+                // one's (a live process's temp file made ahead of the lock is left alone).
                 int removed = file.cleanOwnTempFiles();
                 if (removed > 0) {
-                    log.warn("removed {} temp file(s) left by an interrupted registry write in {}", removed, file.path().getParent());
+                    log.warn("removed {} temp file(s) left by an interrupted registry or heartbeat write in {}", removed,
+                            file.path().getParent());
                 }
             }
             SortedMap<String, BotRecord> bots = loadForUpdate();

@@ -392,8 +392,7 @@ final class RegistryFile {
         if (base == null || durable == null) {
             return null;
         }
-        Instant at = base.lastHeartbeat() != null && base.lastHeartbeat().isAfter(beatAt) ? base.lastHeartbeat() : beatAt;
-        BotRecord expected = base.toBuilder().state(state).lastHeartbeat(at).build();
+        BotRecord expected = base.toBuilder().state(state).lastHeartbeat(beatAt).build();
         if (!sameButLiveness(durable, expected)) {
             return null;
         }
@@ -420,17 +419,26 @@ final class RegistryFile {
         return a.toBuilder().state(b.state()).lastHeartbeat(b.lastHeartbeat()).build().equals(b);
     }
 
-    /** Removes temp files a registry writer left when it died mid-write. Caller holds the lock. */
+    /**
+     * Removes temp files a registry writer left when it died mid-write: of {@code registry.json} and
+     * of heartbeat files. Caller holds the lock, so no writer is in the middle of a write; a temp
+     * file a running process made ahead of its next write ({@link AtomicFiles#prepare}, outside the
+     * lock) is left alone.
+     */
     int cleanOwnTempFiles() {
-        Path dir = file.getParent();
+        String prefix = AtomicFiles.TEMP_PREFIX + file.getFileName() + ".";
+        return removeDeadTemps(file.getParent(), name -> name.startsWith(prefix))
+                + removeDeadTemps(hive.heartbeatsDir(), name -> name.startsWith(AtomicFiles.TEMP_PREFIX));
+    }
+
+    private static int removeDeadTemps(Path dir, java.util.function.Predicate<String> isTemp) {
         if (!Files.isDirectory(dir)) {
             return 0;
         }
-        String prefix = AtomicFiles.TEMP_PREFIX + file.getFileName() + ".";
         int removed = 0;
-        try (DirectoryStream<Path> temps = Files.newDirectoryStream(dir, p -> p.getFileName().toString().startsWith(prefix))) {
+        try (DirectoryStream<Path> temps = Files.newDirectoryStream(dir, p -> isTemp.test(p.getFileName().toString()))) {
             for (Path t : temps) {
-                if (Files.deleteIfExists(t)) {
+                if (!AtomicFiles.isPreparedByLiveProcess(t) && Files.deleteIfExists(t)) {
                     removed++;
                 }
             }

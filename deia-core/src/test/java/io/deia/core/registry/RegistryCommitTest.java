@@ -100,6 +100,38 @@ class RegistryCommitTest {
     }
 
     @Test
+    void aHeartbeatFileWrittenAheadIsUsedOnlyWhenItHoldsWhatWasCommitted() throws Exception {
+        JsonFileServiceRegistry r = registry();
+        r.register(self("BOT-001").build());
+        Path hb = hive().heartbeatFile("BOT-001");
+        BotRecord first = r.heartbeat("BOT-001", BotState.BUSY).orElseThrow();
+        assertEquals(first, Json.read(AtomicFiles.readString(hb), BotRecord.class, "heartbeat"));
+
+        // Another process beats the same entry (only liveness changes; "busy" and "idle" have the
+        // same length) and then changes a field this JVM's expectation cannot know.
+        runChild("beat", "BOT-001", "idle");
+        BotRecord afterTheirBeat = r.heartbeat("BOT-001", BotState.BUSY).orElseThrow();
+        assertEquals(afterTheirBeat, r.get("BOT-001").orElseThrow());
+        assertEquals(afterTheirBeat, Json.read(AtomicFiles.readString(hb), BotRecord.class, "heartbeat"));
+        runChild("restarts", "BOT-001");
+        BotRecord afterTheirChange = r.heartbeat("BOT-001", BotState.IDLE).orElseThrow();
+        assertEquals(1, afterTheirChange.restarts());
+        assertEquals(afterTheirChange, r.get("BOT-001").orElseThrow());
+        assertEquals(afterTheirChange, Json.read(AtomicFiles.readString(hb), BotRecord.class, "heartbeat"),
+                "the file holds the committed entry, not the one expected before the lock");
+        BotRecord refresh = r.heartbeat("BOT-001", BotState.BUSY).orElseThrow();
+        assertEquals(refresh, Json.read(AtomicFiles.readString(hb), BotRecord.class, "heartbeat"));
+
+        // No temp file made ahead is left behind, used or not.
+        try (java.util.stream.Stream<Path> files = Files.list(hive().heartbeatsDir())) {
+            assertEquals(List.of("BOT-001.json"), files.map(p -> p.getFileName().toString()).toList());
+        }
+        try (java.util.stream.Stream<Path> files = Files.list(hive().hiveDir())) {
+            assertEquals(List.of(), files.filter(AtomicFiles::isTempFile).toList());
+        }
+    }
+
+    @Test
     void aFileReplacedOutsideTheRegistryIsReadAgain() throws Exception {
         JsonFileServiceRegistry r = registry();
         r.register(self("BOT-001").build());
