@@ -1,8 +1,10 @@
 package io.deia.core.registry;
 
+import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.core.util.DefaultPrettyPrinter;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.deia.core.BotIds;
@@ -15,6 +17,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
@@ -61,9 +64,12 @@ final class RegistryFile {
      */
     private volatile Snapshot last;
     /**
-     * Per bot id, the JSON text of its entry as last parsed and the record it gave. Another process's
-     * write usually changes one entry of many; the others are recognised by their text and not
-     * mapped again (the mapping, not the tokenising, is what a parse spends its time on).
+     * Per bot id, the JSON text of its entry as last parsed or written here and the record it gives.
+     * Another process's write usually changes one entry of many; the others are recognised by their
+     * text and not mapped again (the mapping, not the tokenising, is what a parse spends its time
+     * on). A write reuses the text of every entry whose record is unchanged instead of serialising
+     * it again, and records the text of each entry it serialised, so this process's own entry is
+     * not mapped again when another process's write is read next.
      */
     private volatile Map<String, ParsedEntry> entries = Map.of();
     /** Per bot, the entry last written to its heartbeat file durably by this JVM. */
@@ -261,7 +267,8 @@ final class RegistryFile {
      */
     void write(Map<String, BotRecord> bots, AtomicFiles.Prepared prepared) {
         SortedMap<String, BotRecord> copy = new TreeMap<>(bots);
-        byte[] bytes = Json.writePretty(new Document(VERSION, Instant.now(), copy)).getBytes(StandardCharsets.UTF_8);
+        Map<String, ParsedEntry> written = new HashMap<>();
+        byte[] bytes = serialise(Instant.now(), copy, entries, written);
         last = null;
         if (prepared != null && prepared.target().equals(file.toAbsolutePath()) && !prepared.filled() && prepared.open()) {
             prepared.commit(bytes, true);
@@ -272,6 +279,48 @@ final class RegistryFile {
         // file precision), so the next read-modify-write of this process skips the parse when no
         // other process wrote in between.
         last = new Snapshot(bytes, Collections.unmodifiableSortedMap(copy));
+        entries = written;
+    }
+
+    /**
+     * The file's bytes for {@code bots}: the same text as {@code Json.writePretty} of the
+     * {@link Document}, except that an entry whose record equals its record in {@code known} is
+     * copied as that entry's text instead of being serialised again (a text gives its record, so the
+     * file reads back the same). Every entry written is put into {@code written} with its text.
+     */
+    static byte[] serialise(Instant updatedAt, SortedMap<String, BotRecord> bots, Map<String, ParsedEntry> known,
+                            Map<String, ParsedEntry> written) {
+        StringWriter out = new StringWriter(256 + 512 * bots.size());
+        try (JsonGenerator g = Json.mapper().getFactory().createGenerator(out)) {
+            g.setPrettyPrinter(new DefaultPrettyPrinter());
+            g.writeStartObject();
+            g.writeNumberField("version", VERSION);
+            g.writeStringField("updated_at", Json.formatInstant(updatedAt));
+            g.writeFieldName("bots");
+            g.writeStartObject();
+            for (Map.Entry<String, BotRecord> e : bots.entrySet()) {
+                g.writeFieldName(e.getKey());
+                ParsedEntry same = known.get(e.getKey());
+                if (same != null && (same.record() == e.getValue() || same.record().equals(e.getValue()))) {
+                    g.writeRawValue(same.text());
+                    written.put(e.getKey(), same);
+                    continue;
+                }
+                g.flush();
+                int from = out.getBuffer().length();
+                g.writeObject(e.getValue());
+                g.flush();
+                StringBuffer buf = out.getBuffer();
+                // The value starts at its '{' (after the pretty printer's " : ").
+                written.put(e.getKey(), new ParsedEntry(buf.substring(buf.indexOf("{", from)), e.getValue()));
+            }
+            g.writeEndObject();
+            g.writeEndObject();
+        } catch (IOException e) {
+            throw DeiaException.internal("cannot serialise the registry", e);
+        }
+        out.write('\n');
+        return out.toString().getBytes(StandardCharsets.UTF_8);
     }
 
     /**
