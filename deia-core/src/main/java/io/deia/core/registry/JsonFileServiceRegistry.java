@@ -44,6 +44,12 @@ import java.util.function.UnaryOperator;
  * durable registry write, atomically; with fsync only when it is new or more than state and
  * heartbeat time changed (see {@link RegistryFile#writeHeartbeat} for why).
  *
+ * <p><b>Work kept out of the lock.</b> The temp files of a change's writes are made before the lock
+ * is taken ({@link io.deia.core.io.AtomicFiles#prepare}): making a file is the costliest CPU step
+ * of a small write on ext4 without a journal. A heartbeat's file is even filled ahead with the
+ * entry it expects to commit; under the lock it is renamed in only when the committed entry is
+ * exactly that one, else written as before.
+ *
  * <p><b>Damage.</b> A corrupt or truncated file is reported (error log), renamed aside as
  * {@code registry.json.corrupt-<timestamp>}, and rebuilt from every entry that could still be read,
  * with entries it lost filled in from the heartbeat files. Callers never see the failure.
