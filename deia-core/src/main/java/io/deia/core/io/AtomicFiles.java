@@ -30,6 +30,8 @@ import java.util.concurrent.ThreadLocalRandom;
 public final class AtomicFiles {
     /** Temp files start with this, so scans of a folder can tell them apart and skip them. */
     public static final String TEMP_PREFIX = ".deia-tmp-";
+    /** In the name of a {@link #prepare}d temp file, before the pid of the process that made it. */
+    private static final String PREPARED_MARK = ".pid";
 
     private static final boolean DIR_FSYNC_SUPPORTED =
             !System.getProperty("os.name", "").toLowerCase(java.util.Locale.ROOT).startsWith("windows");
@@ -65,6 +67,189 @@ public final class AtomicFiles {
      */
     public static void writeUnsynced(Path target, byte[] data) {
         replace(target, data, false);
+    }
+
+    /**
+     * Creates the temp file of a later {@link #write}/{@link #writeUnsynced} of {@code target} now,
+     * so that the costly step of a write, making a new file, can be done before entering a critical
+     * section, and only the bytes, {@code force}, rename and folder fsync are left for inside it.
+     *
+     * <p>Why it pays: on ext4 without a journal (this project's benchmark machine) allocating an
+     * inode scans past every inode freed in the last seconds, and every atomic replace frees one;
+     * under steady rewriting that creation costs ~0.4-0.5 ms of CPU, more than everything else of a
+     * small durable write but its fsyncs. The guarantees are those of {@link #write}: the target is
+     * only ever replaced by a rename of a complete temp file.
+     *
+     * <p>Close the returned object when done (try-with-resources): a temp file that was not
+     * committed is removed then. A process that dies in between leaves an empty or partial temp
+     * file, like a write interrupted by a crash; {@link #cleanTempFiles} removes those.
+     *
+     * @throws DeiaException naming the file when the temp file cannot be created
+     */
+    public static Prepared prepare(Path target) {
+        Path dir = parentOf(target);
+        // The pid in the name lets a clean-up tell a live process's prepared write from a dead one's.
+        Path temp = dir.resolve(TEMP_PREFIX + target.getFileName() + PREPARED_MARK + ProcessHandle.current().pid() + "."
+                + Long.toHexString(ThreadLocalRandom.current().nextLong()));
+        try {
+            Files.createDirectories(dir);
+            return new Prepared(target.toAbsolutePath(), dir, temp, FileChannel.open(temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE));
+        } catch (IOException e) {
+            deleteQuietly(temp);
+            throw DeiaException.io("cannot create a temp file for", target, e);
+        }
+    }
+
+    /**
+     * True for the temp file of a {@link #prepare}d write whose process is still running: it may be
+     * committed any moment, so a clean-up of dead writers' temp files must leave it alone (a
+     * prepared write whose temp file is removed anyway still completes, the ordinary way, but a
+     * clean-up that ran under a lock would have said the file was left by a crash). A pid reused by
+     * a new process keeps a dead one's file until that process ends too.
+     */
+    public static boolean isPreparedByLiveProcess(Path file) {
+        String name = file.getFileName() == null ? "" : file.getFileName().toString();
+        int at = name.startsWith(TEMP_PREFIX) ? name.lastIndexOf(PREPARED_MARK) : -1;
+        if (at < 0) {
+            return false;
+        }
+        int from = at + PREPARED_MARK.length();
+        int end = name.indexOf('.', from);
+        if (end <= from) {
+            return false;
+        }
+        long pid;
+        try {
+            pid = Long.parseLong(name.substring(from, end));
+        } catch (NumberFormatException e) {
+            return false;
+        }
+        return ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
+    }
+
+    /**
+     * A write of one target whose temp file already exists (see {@link #prepare}). Use: optionally
+     * {@link #fill} the bytes ahead, then {@link #commit} once; {@link #close} in any case. Not
+     * thread-safe: hand it between threads only through a happens-before edge.
+     */
+    public static final class Prepared implements AutoCloseable {
+        private final Path target;
+        private final Path dir;
+        private final Path temp;
+        private FileChannel channel;
+        private byte[] data;
+        private boolean finished;
+
+        private Prepared(Path target, Path dir, Path temp, FileChannel channel) {
+            this.target = target;
+            this.dir = dir;
+            this.temp = temp;
+            this.channel = channel;
+        }
+
+        /** The file this write replaces. */
+        public Path target() {
+            return target;
+        }
+
+        /** True while the temp file is open and nothing was committed or discarded yet. */
+        public boolean open() {
+            return !finished && channel != null;
+        }
+
+        /** True once {@link #fill} stored bytes that {@link #commit(boolean)} has not published yet. */
+        public boolean filled() {
+            return data != null && !finished;
+        }
+
+        /**
+         * Writes {@code bytes} into the temp file (no fsync yet); allowed once, before commit.
+         *
+         * @throws DeiaException when the bytes cannot be written (the prepared write is then over)
+         */
+        public void fill(byte[] bytes) {
+            if (finished || data != null) {
+                throw new IllegalStateException("prepared write of " + target + " is already filled or finished");
+            }
+            data = bytes.clone();
+            try {
+                ByteBuffer buf = ByteBuffer.wrap(data);
+                while (buf.hasRemaining()) {
+                    channel.write(buf);
+                }
+            } catch (IOException e) {
+                close();
+                throw DeiaException.io("cannot write", target, e);
+            }
+        }
+
+        /**
+         * Publishes the bytes given to {@link #fill}: {@code force} of the temp file when
+         * {@code durable}, atomic rename over the target, folder fsync when {@code durable}.
+         */
+        public void commit(boolean durable) {
+            if (!filled()) {
+                throw new IllegalStateException("prepared write of " + target + " has no bytes or is finished");
+            }
+            finished = true;
+            try {
+                if (durable) {
+                    channel.force(true);
+                }
+                channel.close();
+                channel = null;
+                Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                if (durable) {
+                    fsyncDirectory(dir);
+                }
+            } catch (java.nio.file.NoSuchFileException e) {
+                // The temp file was removed meanwhile (a clean-up of dead writers' temp files
+                // ran); the target is untouched, so write it the ordinary way.
+                closeChannel();
+                replace(target, data, durable);
+            } catch (IOException | RuntimeException e) {
+                closeChannel();
+                deleteQuietly(temp);
+                if (e instanceof DeiaException de) {
+                    throw de;
+                }
+                throw DeiaException.io("cannot write", target, e);
+            }
+        }
+
+        /**
+         * Writes {@code bytes} and publishes them in one step, like {@link #write} (durable) or
+         * {@link #writeUnsynced}, with the temp file made ahead.
+         */
+        public void commit(byte[] bytes, boolean durable) {
+            fill(bytes);
+            commit(durable);
+        }
+
+        /** Removes the temp file unless it was committed; idempotent. */
+        @Override
+        public void close() {
+            if (channel == null && finished) {
+                return;
+            }
+            boolean published = finished;
+            finished = true;
+            closeChannel();
+            if (!published) {
+                deleteQuietly(temp);
+            }
+        }
+
+        private void closeChannel() {
+            if (channel != null) {
+                try {
+                    channel.close();
+                } catch (IOException ignored) {
+                    // Nothing was promised about this temp file; it is removed or renamed next.
+                }
+                channel = null;
+            }
+        }
     }
 
     private static void replace(Path target, byte[] data, boolean durable) {

@@ -44,6 +44,12 @@ import java.util.function.UnaryOperator;
  * durable registry write, atomically; with fsync only when it is new or more than state and
  * heartbeat time changed (see {@link RegistryFile#writeHeartbeat} for why).
  *
+ * <p><b>Work kept out of the lock.</b> The temp files of a change's writes are made before the lock
+ * is taken ({@link io.deia.core.io.AtomicFiles#prepare}): making a file is the costliest CPU step
+ * of a small write on ext4 without a journal. A heartbeat's file is even filled ahead with the
+ * entry it expects to commit; under the lock it is renamed in only when the committed entry is
+ * exactly that one, else written as before.
+ *
  * <p><b>Damage.</b> A corrupt or truncated file is reported (error log), renamed aside as
  * {@code registry.json.corrupt-<timestamp>}, and rebuilt from every entry that could still be read,
  * with entries it lost filled in from the heartbeat files. Callers never see the failure.
@@ -177,7 +183,7 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
             if (removed) {
                 file.deleteHeartbeat(botId);
             }
-        });
+        }, true);
     }
 
     @Override
@@ -203,25 +209,42 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
     public Optional<BotRecord> heartbeat(String botId, BotState state) {
         BotIds.requireValid(botId);
         Objects.requireNonNull(state, "state");
-        return mutate(bots -> {
-            BotRecord existing = bots.get(botId);
-            if (existing == null) {
-                log.debug("[{}] heartbeat ignored: not registered", botId);
-                return Optional.empty();
-            }
-            BotRecord beat = existing.toBuilder().state(state).lastHeartbeat(now()).build();
-            bots.put(botId, beat);
-            logStateChange(existing, beat);
-            return Optional.<BotRecord>of(beat);
-        }, (beat, committed) -> {
-            // Under the lock, after the durable registry write: a deregister cannot slip in between
-            // and have its deletion undone by this write, and only an entry that is in the file
-            // gets a heartbeat file (a later change of the same batch may have removed it).
-            BotRecord current = committed.get(botId);
-            if (beat.isPresent() && current != null) {
-                file.writeHeartbeat(current);
-            }
-        });
+        // The beat's time is taken before the lock (the bot was alive then), so the heartbeat
+        // file's next version can be written to its temp file before the lock too; under the lock
+        // only its rename is left (see RegistryFile#prepareHeartbeat).
+        Instant beatAt = now();
+        try (RegistryFile.PreparedHeartbeat prepared = prepareHeartbeat(botId, state, beatAt)) {
+            return mutate(bots -> {
+                BotRecord existing = bots.get(botId);
+                if (existing == null) {
+                    log.debug("[{}] heartbeat ignored: not registered", botId);
+                    return Optional.empty();
+                }
+                BotRecord beat = existing.toBuilder().state(state).lastHeartbeat(beatAt).build();
+                bots.put(botId, beat);
+                logStateChange(existing, beat);
+                return Optional.<BotRecord>of(beat);
+            }, (beat, committed) -> {
+                // Under the lock, after the durable registry write: a deregister cannot slip in between
+                // and have its deletion undone by this write, and only an entry that is in the file
+                // gets a heartbeat file (a later change of the same batch may have removed it).
+                BotRecord current = committed.get(botId);
+                if (beat.isPresent() && current != null) {
+                    file.writeHeartbeat(current, prepared);
+                }
+            }, true);
+        }
+    }
+
+    /** The heartbeat file's expected next version, written ahead; null when none is expected or it failed. */
+    private RegistryFile.PreparedHeartbeat prepareHeartbeat(String botId, BotState state, Instant beatAt) {
+        try {
+            return file.prepareHeartbeat(botId, state, beatAt);
+        } catch (DeiaException e) {
+            // The heartbeat file is then written under the lock as before, which reports the problem.
+            log.debug("[{}] cannot write the heartbeat file ahead: {}", botId, e.getMessage());
+            return null;
+        }
     }
 
     @Override
@@ -250,7 +273,7 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
                 }
             }
             return List.copyOf(reaped);
-        }, (reaped, committed) -> reaped.forEach(r -> file.deleteHeartbeat(r.botId())));
+        }, (reaped, committed) -> reaped.forEach(r -> file.deleteHeartbeat(r.botId())), false);
     }
 
     /** Why {@code r} is stale, or null when it is not. */
@@ -338,12 +361,18 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
      * the entries as they were.
      */
     private <T> T mutate(Function<SortedMap<String, BotRecord>, T> change) {
-        return mutate(change, null);
+        return mutate(change, null, true);
     }
 
-    /** Like {@link #mutate(Function)}, then {@code afterWrite} under the lock once the file is durable. */
-    private <T> T mutate(Function<SortedMap<String, BotRecord>, T> change, RegistryCommitter.AfterWrite<T> afterWrite) {
-        T result = committer.commit(change, afterWrite, !tempFilesCleaned);
+    /**
+     * Like {@link #mutate(Function)}, then {@code afterWrite} under the lock once the file is
+     * durable. {@code nearlyAlwaysWrites}: make the registry's temp file before taking the lock
+     * (see {@link RegistryCommitter#commit(Function, RegistryCommitter.AfterWrite, boolean, boolean)});
+     * false for changes that usually leave the file as it is (reaping), where it would be wasted.
+     */
+    private <T> T mutate(Function<SortedMap<String, BotRecord>, T> change, RegistryCommitter.AfterWrite<T> afterWrite,
+                         boolean nearlyAlwaysWrites) {
+        T result = committer.commit(change, afterWrite, !tempFilesCleaned, nearlyAlwaysWrites);
         tempFilesCleaned = true;
         return result;
     }

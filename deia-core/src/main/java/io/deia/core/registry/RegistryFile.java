@@ -1,8 +1,10 @@
 package io.deia.core.registry;
 
+import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.core.util.DefaultPrettyPrinter;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.deia.core.BotIds;
@@ -15,6 +17,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
@@ -61,13 +64,18 @@ final class RegistryFile {
      */
     private volatile Snapshot last;
     /**
-     * Per bot id, the JSON text of its entry as last parsed and the record it gave. Another process's
-     * write usually changes one entry of many; the others are recognised by their text and not
-     * mapped again (the mapping, not the tokenising, is what a parse spends its time on).
+     * Per bot id, the JSON text of its entry as last parsed or written here and the record it gives.
+     * Another process's write usually changes one entry of many; the others are recognised by their
+     * text and not mapped again (the mapping, not the tokenising, is what a parse spends its time
+     * on). A write reuses the text of every entry whose record is unchanged instead of serialising
+     * it again, and records the text of each entry it serialised, so this process's own entry is
+     * not mapped again when another process's write is read next.
      */
     private volatile Map<String, ParsedEntry> entries = Map.of();
     /** Per bot, the entry last written to its heartbeat file durably by this JVM. */
     private final Map<String, BotRecord> durableHeartbeats = new ConcurrentHashMap<>();
+    /** Per bot, the entry last written to its heartbeat file by this JVM (durably or not). */
+    private final Map<String, BotRecord> writtenHeartbeats = new ConcurrentHashMap<>();
 
     /** Bytes of a whole, undamaged file and its entries (unmodifiable). */
     private record Snapshot(byte[] bytes, SortedMap<String, BotRecord> bots) {
@@ -242,14 +250,77 @@ final class RegistryFile {
 
     /** Replaces the file with {@code bots}, atomically and durably. */
     void write(Map<String, BotRecord> bots) {
+        write(bots, null);
+    }
+
+    /**
+     * Creates the temp file of a later {@link #write(Map, AtomicFiles.Prepared)} now, outside the
+     * lock (see {@link AtomicFiles#prepare} for why that pays).
+     */
+    AtomicFiles.Prepared prepareWrite() {
+        return AtomicFiles.prepare(file);
+    }
+
+    /**
+     * Like {@link #write(Map)}, through {@code prepared} (a temp file made ahead by
+     * {@link #prepareWrite()}) when it is given and still unused; else the ordinary way.
+     */
+    void write(Map<String, BotRecord> bots, AtomicFiles.Prepared prepared) {
         SortedMap<String, BotRecord> copy = new TreeMap<>(bots);
-        byte[] bytes = Json.writePretty(new Document(VERSION, Instant.now(), copy)).getBytes(StandardCharsets.UTF_8);
+        Map<String, ParsedEntry> written = new HashMap<>();
+        byte[] bytes = serialise(Instant.now(), copy, entries, written);
         last = null;
-        AtomicFiles.write(file, bytes);
+        if (prepared != null && prepared.target().equals(file.toAbsolutePath()) && !prepared.filled() && prepared.open()) {
+            prepared.commit(bytes, true);
+        } else {
+            AtomicFiles.write(file, bytes);
+        }
         // The entries read back from these bytes equal the ones just written (values are stored in
         // file precision), so the next read-modify-write of this process skips the parse when no
         // other process wrote in between.
         last = new Snapshot(bytes, Collections.unmodifiableSortedMap(copy));
+        entries = written;
+    }
+
+    /**
+     * The file's bytes for {@code bots}: the same text as {@code Json.writePretty} of the
+     * {@link Document}, except that an entry whose record equals its record in {@code known} is
+     * copied as that entry's text instead of being serialised again (a text gives its record, so the
+     * file reads back the same). Every entry written is put into {@code written} with its text.
+     */
+    static byte[] serialise(Instant updatedAt, SortedMap<String, BotRecord> bots, Map<String, ParsedEntry> known,
+                            Map<String, ParsedEntry> written) {
+        StringWriter out = new StringWriter(256 + 512 * bots.size());
+        try (JsonGenerator g = Json.mapper().getFactory().createGenerator(out)) {
+            g.setPrettyPrinter(new DefaultPrettyPrinter());
+            g.writeStartObject();
+            g.writeNumberField("version", VERSION);
+            g.writeStringField("updated_at", Json.formatInstant(updatedAt));
+            g.writeFieldName("bots");
+            g.writeStartObject();
+            for (Map.Entry<String, BotRecord> e : bots.entrySet()) {
+                g.writeFieldName(e.getKey());
+                ParsedEntry same = known.get(e.getKey());
+                if (same != null && (same.record() == e.getValue() || same.record().equals(e.getValue()))) {
+                    g.writeRawValue(same.text());
+                    written.put(e.getKey(), same);
+                    continue;
+                }
+                g.flush();
+                int from = out.getBuffer().length();
+                g.writeObject(e.getValue());
+                g.flush();
+                StringBuffer buf = out.getBuffer();
+                // The value starts at its '{' (after the pretty printer's " : ").
+                written.put(e.getKey(), new ParsedEntry(buf.substring(buf.indexOf("{", from)), e.getValue()));
+            }
+            g.writeEndObject();
+            g.writeEndObject();
+        } catch (IOException e) {
+            throw DeiaException.internal("cannot serialise the registry", e);
+        }
+        out.write('\n');
+        return out.toString().getBytes(StandardCharsets.UTF_8);
     }
 
     /**
@@ -304,6 +375,7 @@ final class RegistryFile {
     /** Removes a bot's heartbeat file so a later rebuild cannot bring back a removed entry. */
     void deleteHeartbeat(String botId) {
         durableHeartbeats.remove(botId);
+        writtenHeartbeats.remove(botId);
         Path hb = hive.heartbeatFile(botId);
         try {
             Files.deleteIfExists(hb);
@@ -328,16 +400,67 @@ final class RegistryFile {
      * the file system journal with every other process's registry write.
      */
     void writeHeartbeat(BotRecord record) {
+        writeHeartbeat(record, null);
+    }
+
+    /**
+     * Like {@link #writeHeartbeat(BotRecord)}; when {@code prepared} (from
+     * {@link #prepareHeartbeat}) holds exactly {@code record} and the write is a refresh, its temp
+     * file, filled before the lock was taken, is renamed into place, so no file is made and nothing
+     * is serialised under the lock. Any other case writes the ordinary way.
+     */
+    void writeHeartbeat(BotRecord record, PreparedHeartbeat prepared) {
         String botId = record.botId();
-        byte[] bytes = Json.writePretty(record).getBytes(StandardCharsets.UTF_8);
         Path hb = hive.heartbeatFile(botId);
         BotRecord durable = durableHeartbeats.get(botId);
         if (durable != null && sameButLiveness(durable, record) && Files.exists(hb)) {
-            AtomicFiles.writeUnsynced(hb, bytes);
+            if (prepared != null && prepared.record().equals(record) && prepared.write().filled()
+                    && prepared.write().target().equals(hb.toAbsolutePath())) {
+                prepared.write().commit(false);
+            } else {
+                AtomicFiles.writeUnsynced(hb, Json.writePretty(record).getBytes(StandardCharsets.UTF_8));
+            }
+            writtenHeartbeats.put(botId, record);
             return;
         }
-        AtomicFiles.write(hb, bytes);
+        AtomicFiles.write(hb, Json.writePretty(record).getBytes(StandardCharsets.UTF_8));
         durableHeartbeats.put(botId, record);
+        writtenHeartbeats.put(botId, record);
+    }
+
+    /**
+     * A heartbeat file's next version, written to a temp file before the registry lock is taken:
+     * the entry this JVM last wrote for the bot with {@code state} and {@code beatAt}, which is what
+     * the heartbeat will commit unless another writer changed the entry meanwhile (then the temp
+     * file is not used). Null when no refresh of a known entry is expected (first beat of this JVM,
+     * or other fields changed: that write is durable and made under the lock).
+     */
+    PreparedHeartbeat prepareHeartbeat(String botId, BotState state, Instant beatAt) {
+        BotRecord base = writtenHeartbeats.get(botId);
+        BotRecord durable = durableHeartbeats.get(botId);
+        if (base == null || durable == null) {
+            return null;
+        }
+        BotRecord expected = base.toBuilder().state(state).lastHeartbeat(beatAt).build();
+        if (!sameButLiveness(durable, expected)) {
+            return null;
+        }
+        AtomicFiles.Prepared write = AtomicFiles.prepare(hive.heartbeatFile(botId));
+        try {
+            write.fill(Json.writePretty(expected).getBytes(StandardCharsets.UTF_8));
+        } catch (RuntimeException e) {
+            write.close();
+            throw e;
+        }
+        return new PreparedHeartbeat(expected, write);
+    }
+
+    /** A heartbeat file version written ahead (see {@link #prepareHeartbeat}); close it when done. */
+    record PreparedHeartbeat(BotRecord record, AtomicFiles.Prepared write) implements AutoCloseable {
+        @Override
+        public void close() {
+            write.close();
+        }
     }
 
     /** Equal apart from the two fields a heartbeat refreshes. */
@@ -345,17 +468,26 @@ final class RegistryFile {
         return a.toBuilder().state(b.state()).lastHeartbeat(b.lastHeartbeat()).build().equals(b);
     }
 
-    /** Removes temp files a registry writer left when it died mid-write. Caller holds the lock. */
+    /**
+     * Removes temp files a registry writer left when it died mid-write: of {@code registry.json} and
+     * of heartbeat files. Caller holds the lock, so no writer is in the middle of a write; a temp
+     * file a running process made ahead of its next write ({@link AtomicFiles#prepare}, outside the
+     * lock) is left alone.
+     */
     int cleanOwnTempFiles() {
-        Path dir = file.getParent();
+        String prefix = AtomicFiles.TEMP_PREFIX + file.getFileName() + ".";
+        return removeDeadTemps(file.getParent(), name -> name.startsWith(prefix))
+                + removeDeadTemps(hive.heartbeatsDir(), name -> name.startsWith(AtomicFiles.TEMP_PREFIX));
+    }
+
+    private static int removeDeadTemps(Path dir, java.util.function.Predicate<String> isTemp) {
         if (!Files.isDirectory(dir)) {
             return 0;
         }
-        String prefix = AtomicFiles.TEMP_PREFIX + file.getFileName() + ".";
         int removed = 0;
-        try (DirectoryStream<Path> temps = Files.newDirectoryStream(dir, p -> p.getFileName().toString().startsWith(prefix))) {
+        try (DirectoryStream<Path> temps = Files.newDirectoryStream(dir, p -> isTemp.test(p.getFileName().toString()))) {
             for (Path t : temps) {
-                if (Files.deleteIfExists(t)) {
+                if (!AtomicFiles.isPreparedByLiveProcess(t) && Files.deleteIfExists(t)) {
                     removed++;
                 }
             }

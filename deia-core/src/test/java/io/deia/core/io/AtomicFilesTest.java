@@ -43,6 +43,93 @@ class AtomicFilesTest {
     }
 
     @Test
+    void preparedWriteMakesItsTempFileAheadAndReplacesTheTargetOnCommit() throws Exception {
+        Path target = dir.resolve("p/registry.json");
+        AtomicFiles.writeString(target, "old");
+        try (AtomicFiles.Prepared w = AtomicFiles.prepare(target)) {
+            List<String> before = names(target.getParent());
+            assertEquals(2, before.size(), before.toString());
+            String temp = before.stream().filter(n -> !n.equals("registry.json")).findFirst().orElseThrow();
+            assertTrue(AtomicFiles.isTempFile(Path.of(temp)), temp);
+            assertTrue(AtomicFiles.isPreparedByLiveProcess(target.resolveSibling(temp)), temp);
+            assertTrue(w.open());
+            assertFalse(w.filled());
+            assertEquals("old", AtomicFiles.readString(target), "nothing is visible before the commit");
+            w.commit("new ✓".getBytes(StandardCharsets.UTF_8), true);
+            assertFalse(w.open());
+            assertThrows(IllegalStateException.class, () -> w.commit(true));
+            assertThrows(IllegalStateException.class, () -> w.fill(new byte[] {1}));
+        }
+        assertEquals("new ✓", AtomicFiles.readString(target));
+        assertEquals(List.of("registry.json"), names(target.getParent()));
+    }
+
+    @Test
+    void preparedWriteFilledAheadIsPublishedUnsyncedOrDiscardedOnClose() throws Exception {
+        Path target = dir.resolve("hb/BOT-001.json");
+        try (AtomicFiles.Prepared w = AtomicFiles.prepare(target)) {
+            w.fill("{\"a\":1}".getBytes(StandardCharsets.UTF_8));
+            assertTrue(w.filled());
+            assertFalse(Files.exists(target), "filled, not yet published");
+            assertThrows(IllegalStateException.class, () -> w.fill(new byte[] {2}));
+            w.commit(false);
+        }
+        assertEquals("{\"a\":1}", AtomicFiles.readString(target));
+        AtomicFiles.Prepared discarded = AtomicFiles.prepare(target);
+        discarded.fill("{\"a\":2}".getBytes(StandardCharsets.UTF_8));
+        discarded.close();
+        discarded.close();
+        assertThrows(IllegalStateException.class, () -> discarded.commit(false));
+        assertEquals("{\"a\":1}", AtomicFiles.readString(target), "a discarded write leaves the target as it was");
+        assertEquals(List.of("BOT-001.json"), names(target.getParent()));
+    }
+
+    @Test
+    void preparedWriteWhoseTempFileWasRemovedStillWritesTheTarget() throws Exception {
+        Path target = dir.resolve("r/registry.json");
+        AtomicFiles.writeString(target, "old");
+        try (AtomicFiles.Prepared w = AtomicFiles.prepare(target)) {
+            // What a clean-up of temp files does to it meanwhile.
+            try (Stream<Path> temps = Files.list(target.getParent())) {
+                for (Path t : temps.filter(AtomicFiles::isTempFile).toList()) {
+                    Files.delete(t);
+                }
+            }
+            w.commit("new".getBytes(StandardCharsets.UTF_8), true);
+        }
+        assertEquals("new", AtomicFiles.readString(target));
+        assertEquals(List.of("registry.json"), names(target.getParent()));
+    }
+
+    @Test
+    void preparedWriteIntoAFolderThatCannotHoldFilesFails() throws Exception {
+        Path notAFolder = dir.resolve("plain-file");
+        Files.writeString(notAFolder, "x");
+        DeiaException e = assertThrows(DeiaException.class, () -> AtomicFiles.prepare(notAFolder.resolve("registry.json")));
+        assertTrue(e.getMessage().contains("registry.json"), e.getMessage());
+        Path folder = dir.resolve("target-is-a-folder");
+        Files.createDirectories(folder.resolve("inside"));
+        try (AtomicFiles.Prepared w = AtomicFiles.prepare(folder)) {
+            assertThrows(DeiaException.class, () -> w.commit(new byte[] {1}, true));
+        }
+        assertEquals(List.of("inside"), names(folder));
+        assertEquals(List.of("plain-file", "target-is-a-folder"), names(dir));
+    }
+
+    @Test
+    void onlyATempFilePreparedByARunningProcessCountsAsLive() throws Exception {
+        Process gone = new ProcessBuilder("true").start();
+        gone.waitFor();
+        long self = ProcessHandle.current().pid();
+        assertTrue(AtomicFiles.isPreparedByLiveProcess(dir.resolve(".deia-tmp-registry.json.pid" + self + ".abc")));
+        assertFalse(AtomicFiles.isPreparedByLiveProcess(dir.resolve(".deia-tmp-registry.json.pid" + gone.pid() + ".abc")));
+        assertFalse(AtomicFiles.isPreparedByLiveProcess(dir.resolve(".deia-tmp-registry.json.1f2e3d")), "an ordinary temp file");
+        assertFalse(AtomicFiles.isPreparedByLiveProcess(dir.resolve(".deia-tmp-registry.json.pidX.abc")));
+        assertFalse(AtomicFiles.isPreparedByLiveProcess(dir.resolve(".deia-tmp-registry.json.pid.abc")));
+        assertFalse(AtomicFiles.isPreparedByLiveProcess(dir.resolve("registry.json.pid" + self + ".abc")), "not a temp file");
+    }
+
+    @Test
     void writeUnsyncedReplacesAtomicallyAndLeavesNoTempFile() throws Exception {
         Path target = dir.resolve("hb/BOT-001.json");
         AtomicFiles.writeUnsynced(target, "{\"a\":1}".getBytes(java.nio.charset.StandardCharsets.UTF_8));

@@ -134,4 +134,30 @@ class RegistryDamageTest {
         assertTrue(Files.notExists(leftover));
         assertEquals(List.of("A", "B"), ids(registry()));
     }
+
+    @Test
+    void tempFilesMadeAheadAreRemovedOnlyWhenTheirProcessIsGone() throws Exception {
+        seed("A");
+        Process gone = new ProcessBuilder("true").start();
+        gone.waitFor();
+        long self = ProcessHandle.current().pid();
+        Path hiveDir = hive().hiveDir();
+        Path heartbeats = hive().heartbeatsDir();
+        Files.createDirectories(heartbeats);
+        Path deadRegistryTemp = hiveDir.resolve(AtomicFiles.TEMP_PREFIX + "registry.json.pid" + gone.pid() + ".ab12");
+        Path liveRegistryTemp = hiveDir.resolve(AtomicFiles.TEMP_PREFIX + "registry.json.pid" + self + ".cd34");
+        Path deadHeartbeatTemp = heartbeats.resolve(AtomicFiles.TEMP_PREFIX + "A.json.pid" + gone.pid() + ".ef56");
+        Path liveHeartbeatTemp = heartbeats.resolve(AtomicFiles.TEMP_PREFIX + "A.json.pid" + self + ".0789");
+        Path interruptedHeartbeatTemp = heartbeats.resolve(AtomicFiles.TEMP_PREFIX + "A.json.1f2e");
+        for (Path p : List.of(deadRegistryTemp, liveRegistryTemp, deadHeartbeatTemp, liveHeartbeatTemp, interruptedHeartbeatTemp)) {
+            Files.writeString(p, "{\"half");
+        }
+        registry().register(BotRecord.builder("B").port(1).build());
+        assertTrue(Files.notExists(deadRegistryTemp));
+        assertTrue(Files.notExists(deadHeartbeatTemp));
+        assertTrue(Files.notExists(interruptedHeartbeatTemp), "heartbeat files are written under the lock: a plain temp one is a dead writer's");
+        assertTrue(Files.exists(liveRegistryTemp), "a running process may still commit it");
+        assertTrue(Files.exists(liveHeartbeatTemp), "a running process may still commit it");
+        assertEquals(List.of("A", "B"), ids(registry()));
+    }
 }
