@@ -107,9 +107,20 @@ public final class TaskQueueMonitor implements AutoCloseable {
     private volatile boolean closed;
     private volatile boolean started;
     private volatile boolean rescanRequested = true;
+    /**
+     * Set by the watch thread when anything changed in the controls folder (and at start): the
+     * worker then looks at the pause file again, as it does in every step that found new inbox
+     * files (by event or rescan). Otherwise it goes by what it saw last, so a backlog does not
+     * cost a {@code stat} (and, on JDK 17, a thrown exception) per task. So a pause file created
+     * before a task arrived is always seen before that task can be taken; a pause that comes while
+     * the worker is about to take a task it already knew may let that one task start, as a pause
+     * between the look and the claim always could.
+     */
+    private volatile boolean controlsChanged = true;
     private volatile String currentTaskId;
     private volatile int queued;
-    private final ConcurrentLinkedQueue<String> arrivals = new ConcurrentLinkedQueue<>();
+    /** Inbox changes from the watch thread, in event order. */
+    private final ConcurrentLinkedQueue<InboxChange> arrivals = new ConcurrentLinkedQueue<>();
 
     // Worker-thread state.
     private final Map<String, Candidate> candidates = new HashMap<>();
@@ -117,6 +128,7 @@ public final class TaskQueueMonitor implements AutoCloseable {
     private final Deque<ClaimedTasks.Claim> adopted = new ArrayDeque<>();
     private final TreeSet<Held> held = new TreeSet<>(Held.ORDER);
     private long lastRescanNanos;
+    private boolean paused;
     private boolean wasPaused;
 
     private WatchService watcher;
@@ -256,7 +268,9 @@ public final class TaskQueueMonitor implements AutoCloseable {
                     if (event.kind() == StandardWatchEventKinds.OVERFLOW) {
                         rescanRequested = true;
                     } else if (key == inboxKey && event.context() instanceof Path name) {
-                        arrivals.add(name.toString());
+                        arrivals.add(new InboxChange(name.toString(), event.kind() == StandardWatchEventKinds.ENTRY_CREATE));
+                    } else if (key != inboxKey) {
+                        controlsChanged = true;
                     }
                 }
                 if (!key.reset() && key == inboxKey) {
@@ -344,15 +358,28 @@ public final class TaskQueueMonitor implements AutoCloseable {
     }
 
     private void step() {
-        String name;
-        while ((name = arrivals.poll()) != null) {
-            discover(name);
+        InboxChange change;
+        boolean found = false;
+        while ((change = arrivals.poll()) != null) {
+            if (change.created) {
+                discover(change.name);
+                found = true;
+            } else {
+                // Gone (claimed, by this monitor or another): nothing to look at on disk. Every
+                // task this monitor claims leaves such an event, so it must cost no stat.
+                forget(change.name);
+            }
         }
         if (rescanRequested || System.nanoTime() - lastRescanNanos >= TimeUnit.MILLISECONDS.toNanos(RESCAN_INTERVAL_MS)) {
             rescan();
+            found = true;
         }
         queued = order.size() + adopted.size() + held.size();
-        boolean paused = isPaused();
+        if (controlsChanged || found) {
+            // Cleared before the look, so a change during it is looked at again next step.
+            controlsChanged = false;
+            paused = isPaused();
+        }
         if (paused != wasPaused) {
             log.info("[{}] task inbox {}", botId, paused ? "paused: no new task is taken" : "resumed");
             wasPaused = paused;
@@ -733,14 +760,26 @@ public final class TaskQueueMonitor implements AutoCloseable {
      * is its batch's background commit, or null when the batch was committed before it was held.
      */
     private record Held(Candidate candidate, ClaimedTasks.Claim claim, CompletableFuture<Void> durable) {
-        static final Comparator<Held> ORDER = Comparator.comparing(Held::candidate, Candidate.ORDER)
-                .thenComparingLong(h -> h.claim.seq);
+        static final Comparator<Held> ORDER = (a, b) -> {
+            int c = Candidate.ORDER.compare(a.candidate, b.candidate);
+            return c != 0 ? c : Long.compare(a.claim.seq, b.claim.seq);
+        };
+    }
+
+    /** A name that appeared in ({@code created}) or left the inbox. */
+    private record InboxChange(String name, boolean created) {
     }
 
     /** An inbox file waiting to be claimed. */
     private record Candidate(String name, int priority, Instant created) {
-        static final Comparator<Candidate> ORDER = Comparator.comparingInt(Candidate::priority)
-                .thenComparing(Candidate::created)
-                .thenComparing(Candidate::name);
+        // Priority, then age, then name; written out rather than chained from Comparator's
+        // combinators, whose nested lambdas cost far more to run and to compile on this hot path.
+        static final Comparator<Candidate> ORDER = (a, b) -> {
+            int c = Integer.compare(a.priority, b.priority);
+            if (c == 0) {
+                c = a.created.compareTo(b.created);
+            }
+            return c != 0 ? c : a.name.compareTo(b.name);
+        };
     }
 }
