@@ -130,6 +130,7 @@ public final class AtomicFiles {
     static boolean writeNew(Path target, byte[] data, FileAttribute<?>[] attrs, java.util.Set<Path> deferredFolders) {
         Path dir = parentOf(target);
         Path temp = dir.resolve(TEMP_PREFIX + target.getFileName() + "." + Long.toHexString(ThreadLocalRandom.current().nextLong()));
+        boolean tempRemoved = false;
         try {
             try (FileChannel ch = openNew(temp, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE), attrs)) {
                 ByteBuffer buf = ByteBuffer.wrap(data);
@@ -152,6 +153,7 @@ public final class AtomicFiles {
                 Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
             }
             deleteQuietly(temp);
+            tempRemoved = true;
             if (deferredFolders == null) {
                 fsyncDirectory(dir);
             } else {
@@ -159,10 +161,11 @@ public final class AtomicFiles {
             }
             return true;
         } catch (IOException | RuntimeException e) {
-            deleteQuietly(temp);
             throw DeiaException.io("cannot write", target, e);
         } finally {
-            deleteQuietly(temp);
+            if (!tempRemoved) {
+                deleteQuietly(temp);
+            }
         }
     }
 

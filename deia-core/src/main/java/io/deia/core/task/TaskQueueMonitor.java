@@ -65,11 +65,13 @@ import java.util.concurrent.TimeUnit;
  * durability. When several tasks wait in the inbox the worker claims up to {@value #CLAIM_AHEAD} of
  * them in one batch that shares one fsync of each folder, still durably before any of them starts;
  * tasks claimed ahead run in priority-then-age order, after any better task that arrives meanwhile,
- * and are not run while the inbox is paused. When the worker takes the last but one task claimed ahead and
- * more wait, it claims the next batch at once and lets {@link ClaimCommits} make it durable while
- * that task runs, so the folder fsyncs of a claim overlap an agent's turn instead of delaying the
- * next one; a task of that batch still waits for the batch to be durable before it starts. So with
- * a backlog at most {@value #CLAIM_AHEAD} + 1 tasks wait claimed besides the running one. A clean close
+ * and are not run while the inbox is paused. When the worker takes a task claimed ahead that leaves
+ * {@value #CLAIM_REFILL_AT} or fewer held and more wait, it claims the next batch at once and lets
+ * {@link ClaimCommits} make it durable while the held tasks run, so the folder fsyncs of a claim
+ * overlap agents' turns instead of delaying the next one (two turns rather than one: a folder fsync
+ * on a busy disk can take longer than one short turn); a task of that batch still waits for the
+ * batch to be durable before it starts. So with a backlog at most {@value #CLAIM_AHEAD} +
+ * {@value #CLAIM_REFILL_AT} tasks wait claimed besides the running one. A clean close
  * records them as not started, so the next monitor does not count an attempt for them; after a
  * crash they count as attempt 1, like any task claimed without a state file.
  *
@@ -88,6 +90,8 @@ public final class TaskQueueMonitor implements AutoCloseable {
      * the other monitors of the inbox, and after a crash each counts as one attempt.
      */
     static final int CLAIM_AHEAD = 4;
+    /** Held tasks left when the next batch is claimed in the background (see the class comment). */
+    static final int CLAIM_REFILL_AT = 2;
 
     private final String botId;
     private final HiveLayout layout;
@@ -483,8 +487,8 @@ public final class TaskQueueMonitor implements AutoCloseable {
                     held.removeIf(h -> h.durable == first.durable);
                     continue;
                 }
-                if (held.size() <= 1 && !order.isEmpty()) {
-                    // The next batch becomes durable while this task runs.
+                if (held.size() <= CLAIM_REFILL_AT && !order.isEmpty()) {
+                    // The next batch becomes durable while this task and the held ones run.
                     claimBatch(true);
                 }
                 return first.claim;
