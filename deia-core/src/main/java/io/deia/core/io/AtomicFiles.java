@@ -11,11 +11,14 @@ import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.FileSystems;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.FileAttribute;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
 
 /**
@@ -33,6 +36,7 @@ public final class AtomicFiles {
     /** In the name of a {@link #prepare}d temp file, before the pid of the process that made it. */
     private static final String PREPARED_MARK = ".pid";
 
+    private static final FileAttribute<?>[] NO_ATTRIBUTES = new FileAttribute<?>[0];
     private static final boolean DIR_FSYNC_SUPPORTED =
             !System.getProperty("os.name", "").toLowerCase(java.util.Locale.ROOT).startsWith("windows");
 
@@ -256,8 +260,7 @@ public final class AtomicFiles {
         Path dir = parentOf(target);
         Path temp = dir.resolve(TEMP_PREFIX + target.getFileName() + "." + Long.toHexString(ThreadLocalRandom.current().nextLong()));
         try {
-            Files.createDirectories(dir);
-            try (FileChannel ch = FileChannel.open(temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+            try (FileChannel ch = openNew(temp, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE), NO_ATTRIBUTES)) {
                 ByteBuffer buf = ByteBuffer.wrap(data);
                 while (buf.hasRemaining()) {
                     ch.write(buf);
@@ -312,9 +315,9 @@ public final class AtomicFiles {
     static boolean writeNew(Path target, byte[] data, FileAttribute<?>[] attrs, java.util.Set<Path> deferredFolders) {
         Path dir = parentOf(target);
         Path temp = dir.resolve(TEMP_PREFIX + target.getFileName() + "." + Long.toHexString(ThreadLocalRandom.current().nextLong()));
+        boolean tempRemoved = false;
         try {
-            Files.createDirectories(dir);
-            try (FileChannel ch = FileChannel.open(temp, java.util.Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE), attrs)) {
+            try (FileChannel ch = openNew(temp, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE), attrs)) {
                 ByteBuffer buf = ByteBuffer.wrap(data);
                 while (buf.hasRemaining()) {
                     ch.write(buf);
@@ -335,6 +338,7 @@ public final class AtomicFiles {
                 Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
             }
             deleteQuietly(temp);
+            tempRemoved = true;
             if (deferredFolders == null) {
                 fsyncDirectory(dir);
             } else {
@@ -342,10 +346,11 @@ public final class AtomicFiles {
             }
             return true;
         } catch (IOException | RuntimeException e) {
-            deleteQuietly(temp);
             throw DeiaException.io("cannot write", target, e);
         } finally {
-            deleteQuietly(temp);
+            if (!tempRemoved) {
+                deleteQuietly(temp);
+            }
         }
     }
 
@@ -366,12 +371,16 @@ public final class AtomicFiles {
      */
     static void move(Path source, Path target, java.util.Set<Path> deferredFolders) throws IOException {
         Path targetDir = parentOf(target);
-        Files.createDirectories(targetDir);
         try {
-            Files.move(source, target, StandardCopyOption.ATOMIC_MOVE);
-        } catch (AtomicMoveNotSupportedException e) {
-            throw new IOException("cannot rename " + source + " to " + target
-                    + " atomically: both must be on one file system", e);
+            renameAtomically(source, target);
+        } catch (NoSuchFileException e) {
+            // Either the source is gone (another claimer won: the caller's answer) or the target
+            // folder is missing; only the latter is repaired, then the rename is tried once more.
+            if (Files.isDirectory(targetDir) || !Files.exists(source, LinkOption.NOFOLLOW_LINKS)) {
+                throw e;
+            }
+            Files.createDirectories(targetDir);
+            renameAtomically(source, target);
         }
         Path sourceDir = parentOf(source);
         if (deferredFolders != null) {
@@ -383,6 +392,39 @@ public final class AtomicFiles {
         if (!sourceDir.equals(targetDir)) {
             fsyncDirectory(sourceDir);
         }
+    }
+
+    private static void renameAtomically(Path source, Path target) throws IOException {
+        try {
+            Files.move(source, target, StandardCopyOption.ATOMIC_MOVE);
+        } catch (AtomicMoveNotSupportedException e) {
+            throw new IOException("cannot rename " + source + " to " + target
+                    + " atomically: both must be on one file system", e);
+        }
+    }
+
+    /**
+     * Creates a temp file; its folder is created only when it is missing. Folders almost always
+     * exist, and an unconditional {@link Files#createDirectories} costs a failing {@code mkdir}, a
+     * {@code stat} and an exception on every write.
+     */
+    private static FileChannel openNew(Path temp, Set<StandardOpenOption> options, FileAttribute<?>[] attrs) throws IOException {
+        try {
+            return FileChannel.open(temp, options, attrs);
+        } catch (NoSuchFileException e) {
+            Files.createDirectories(temp.getParent());
+            return FileChannel.open(temp, options, attrs);
+        }
+    }
+
+    /**
+     * True when {@code file} exists (following symbolic links, like {@link Files#exists(Path,
+     * LinkOption...)} without options). On JDK 17 {@code Files.exists} builds and throws an
+     * exception internally for every missing file; this asks {@code stat(2)} without one, for
+     * checks on hot paths where the file is usually absent.
+     */
+    public static boolean exists(Path file) {
+        return file.toFile().exists();
     }
 
     /** Moves {@code source} into {@code dir} under {@code name}; see {@link #move(Path, Path)}. */

@@ -20,6 +20,8 @@ import io.deia.core.DeiaException;
 
 import java.io.IOException;
 import java.time.Instant;
+import java.time.LocalDateTime;
+import java.time.ZoneOffset;
 import java.time.format.DateTimeParseException;
 import java.time.temporal.ChronoUnit;
 
@@ -93,9 +95,39 @@ public final class Json {
         }
     }
 
+    /** Epoch second of 10000-01-01T00:00:00Z: from there on ISO text needs a sign and a fifth digit. */
+    private static final long YEAR_10000 = 253_402_300_800L;
+
     /** Formats an instant the way every deia file does: ISO-8601 UTC, milliseconds. */
     public static String formatInstant(Instant instant) {
-        return instant.truncatedTo(ChronoUnit.MILLIS).toString();
+        long seconds = instant.getEpochSecond();
+        if (seconds < 0 || seconds >= YEAR_10000) {
+            return instant.truncatedTo(ChronoUnit.MILLIS).toString();
+        }
+        // The same text as Instant.toString() for years 1970..9999, without the general formatter
+        // (written twice per task response; the formatter is heavy to run and to compile).
+        LocalDateTime t = LocalDateTime.ofEpochSecond(seconds, 0, ZoneOffset.UTC);
+        int millis = instant.getNano() / 1_000_000;
+        StringBuilder sb = new StringBuilder(24);
+        pad(sb, t.getYear(), 4).append('-');
+        pad(sb, t.getMonthValue(), 2).append('-');
+        pad(sb, t.getDayOfMonth(), 2).append('T');
+        pad(sb, t.getHour(), 2).append(':');
+        pad(sb, t.getMinute(), 2).append(':');
+        pad(sb, t.getSecond(), 2);
+        if (millis != 0) {
+            pad(sb.append('.'), millis, 3);
+        }
+        return sb.append('Z').toString();
+    }
+
+    private static StringBuilder pad(StringBuilder sb, int value, int width) {
+        for (int limit = 10, digits = 1; digits < width; digits++, limit *= 10) {
+            if (value < limit) {
+                sb.append('0');
+            }
+        }
+        return sb.append(value);
     }
 
     private static ObjectMapper build() {

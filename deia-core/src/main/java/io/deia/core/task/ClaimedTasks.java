@@ -209,7 +209,9 @@ final class ClaimedTasks {
 
     /** Deletes the state file of an archived task. */
     void dropState(Claim c) throws IOException {
-        Files.deleteIfExists(stateFile(mine, c.seq));
+        if (c.hasState) {
+            Files.deleteIfExists(stateFile(mine, c.seq));
+        }
         for (int n = 1; n <= c.attempts; n++) {
             Files.deleteIfExists(startedMark(mine, c.seq, n));
         }
@@ -229,7 +231,7 @@ final class ClaimedTasks {
 
     private Path archiveTarget(Claim c, Path archiveDir, String archiveName) {
         Path target = archiveDir.resolve(archiveName);
-        if (Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
+        if (AtomicFiles.exists(target)) {
             target = archiveDir.resolve(archiveName + "." + ownerName() + "-" + c.seq);
         }
         return target;

@@ -90,7 +90,7 @@ public final class ResponseFiles {
         for (int n = 1; n < 100_000; n++) {
             String id = n == 1 ? base : base + "-" + n;
             Path target = dir.resolve(id + SUFFIX);
-            if (Files.exists(target)) {
+            if (AtomicFiles.exists(target)) {
                 continue;
             }
             TaskResponse named = n == 1 ? response : withTaskId(response, id);
@@ -268,8 +268,24 @@ public final class ResponseFiles {
             return;
         }
         String v = value.toString();
-        boolean plain = v.matches("[A-Za-z0-9._:+/@-]+") && !(value instanceof String s && s.startsWith("\""));
+        boolean plain = isPlain(v);
         sb.append(key).append(": ").append(plain ? v : Json.write(v)).append('\n');
+    }
+
+    /** True when {@code v} is written unquoted: non-empty, only {@code [A-Za-z0-9._:+/@-]}. */
+    private static boolean isPlain(String v) {
+        if (v.isEmpty()) {
+            return false;
+        }
+        for (int i = 0; i < v.length(); i++) {
+            char c = v.charAt(i);
+            boolean ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+                    || c == '.' || c == '_' || c == ':' || c == '+' || c == '/' || c == '@' || c == '-';
+            if (!ok) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static TaskResponse withTaskId(TaskResponse r, String id) {

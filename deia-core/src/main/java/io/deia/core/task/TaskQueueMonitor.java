@@ -65,11 +65,13 @@ import java.util.concurrent.TimeUnit;
  * durability. When several tasks wait in the inbox the worker claims up to {@value #CLAIM_AHEAD} of
  * them in one batch that shares one fsync of each folder, still durably before any of them starts;
  * tasks claimed ahead run in priority-then-age order, after any better task that arrives meanwhile,
- * and are not run while the inbox is paused. When the worker takes the last but one task claimed ahead and
- * more wait, it claims the next batch at once and lets {@link ClaimCommits} make it durable while
- * that task runs, so the folder fsyncs of a claim overlap an agent's turn instead of delaying the
- * next one; a task of that batch still waits for the batch to be durable before it starts. So with
- * a backlog at most {@value #CLAIM_AHEAD} + 1 tasks wait claimed besides the running one. A clean close
+ * and are not run while the inbox is paused. When the worker takes a task claimed ahead that leaves
+ * {@value #CLAIM_REFILL_AT} or fewer held and more wait, it claims the next batch at once and lets
+ * {@link ClaimCommits} make it durable while the held tasks run, so the folder fsyncs of a claim
+ * overlap agents' turns instead of delaying the next one (two turns rather than one: a folder fsync
+ * on a busy disk can take longer than one short turn); a task of that batch still waits for the
+ * batch to be durable before it starts. So with a backlog at most {@value #CLAIM_AHEAD} +
+ * {@value #CLAIM_REFILL_AT} tasks wait claimed besides the running one. A clean close
  * records them as not started, so the next monitor does not count an attempt for them; after a
  * crash they count as attempt 1, like any task claimed without a state file.
  *
@@ -88,6 +90,8 @@ public final class TaskQueueMonitor implements AutoCloseable {
      * the other monitors of the inbox, and after a crash each counts as one attempt.
      */
     static final int CLAIM_AHEAD = 4;
+    /** Held tasks left when the next batch is claimed in the background (see the class comment). */
+    static final int CLAIM_REFILL_AT = 2;
 
     private final String botId;
     private final HiveLayout layout;
@@ -107,9 +111,20 @@ public final class TaskQueueMonitor implements AutoCloseable {
     private volatile boolean closed;
     private volatile boolean started;
     private volatile boolean rescanRequested = true;
+    /**
+     * Set by the watch thread when anything changed in the controls folder (and at start): the
+     * worker then looks at the pause file again, as it does in every step that found new inbox
+     * files (by event or rescan). Otherwise it goes by what it saw last, so a backlog does not
+     * cost a {@code stat} (and, on JDK 17, a thrown exception) per task. So a pause file created
+     * before a task arrived is always seen before that task can be taken; a pause that comes while
+     * the worker is about to take a task it already knew may let that one task start, as a pause
+     * between the look and the claim always could.
+     */
+    private volatile boolean controlsChanged = true;
     private volatile String currentTaskId;
     private volatile int queued;
-    private final ConcurrentLinkedQueue<String> arrivals = new ConcurrentLinkedQueue<>();
+    /** Inbox changes from the watch thread, in event order. */
+    private final ConcurrentLinkedQueue<InboxChange> arrivals = new ConcurrentLinkedQueue<>();
 
     // Worker-thread state.
     private final Map<String, Candidate> candidates = new HashMap<>();
@@ -117,6 +132,7 @@ public final class TaskQueueMonitor implements AutoCloseable {
     private final Deque<ClaimedTasks.Claim> adopted = new ArrayDeque<>();
     private final TreeSet<Held> held = new TreeSet<>(Held.ORDER);
     private long lastRescanNanos;
+    private boolean paused;
     private boolean wasPaused;
 
     private WatchService watcher;
@@ -256,7 +272,9 @@ public final class TaskQueueMonitor implements AutoCloseable {
                     if (event.kind() == StandardWatchEventKinds.OVERFLOW) {
                         rescanRequested = true;
                     } else if (key == inboxKey && event.context() instanceof Path name) {
-                        arrivals.add(name.toString());
+                        arrivals.add(new InboxChange(name.toString(), event.kind() == StandardWatchEventKinds.ENTRY_CREATE));
+                    } else if (key != inboxKey) {
+                        controlsChanged = true;
                     }
                 }
                 if (!key.reset() && key == inboxKey) {
@@ -344,15 +362,28 @@ public final class TaskQueueMonitor implements AutoCloseable {
     }
 
     private void step() {
-        String name;
-        while ((name = arrivals.poll()) != null) {
-            discover(name);
+        InboxChange change;
+        boolean found = false;
+        while ((change = arrivals.poll()) != null) {
+            if (change.created) {
+                discover(change.name);
+                found = true;
+            } else {
+                // Gone (claimed, by this monitor or another): nothing to look at on disk. Every
+                // task this monitor claims leaves such an event, so it must cost no stat.
+                forget(change.name);
+            }
         }
         if (rescanRequested || System.nanoTime() - lastRescanNanos >= TimeUnit.MILLISECONDS.toNanos(RESCAN_INTERVAL_MS)) {
             rescan();
+            found = true;
         }
         queued = order.size() + adopted.size() + held.size();
-        boolean paused = isPaused();
+        if (controlsChanged || found) {
+            // Cleared before the look, so a change during it is looked at again next step.
+            controlsChanged = false;
+            paused = isPaused();
+        }
         if (paused != wasPaused) {
             log.info("[{}] task inbox {}", botId, paused ? "paused: no new task is taken" : "resumed");
             wasPaused = paused;
@@ -456,8 +487,8 @@ public final class TaskQueueMonitor implements AutoCloseable {
                     held.removeIf(h -> h.durable == first.durable);
                     continue;
                 }
-                if (held.size() <= 1 && !order.isEmpty()) {
-                    // The next batch becomes durable while this task runs.
+                if (held.size() <= CLAIM_REFILL_AT && !order.isEmpty()) {
+                    // The next batch becomes durable while this task and the held ones run.
                     claimBatch(true);
                 }
                 return first.claim;
@@ -733,14 +764,27 @@ public final class TaskQueueMonitor implements AutoCloseable {
      * is its batch's background commit, or null when the batch was committed before it was held.
      */
     private record Held(Candidate candidate, ClaimedTasks.Claim claim, CompletableFuture<Void> durable) {
-        static final Comparator<Held> ORDER = Comparator.comparing(Held::candidate, Candidate.ORDER)
-                .thenComparingLong(h -> h.claim.seq);
+        static final Comparator<Held> ORDER = (a, b) -> {
+            int c = Candidate.ORDER.compare(a.candidate, b.candidate);
+            return c != 0 ? c : Long.compare(a.claim.seq, b.claim.seq);
+        };
+    }
+
+    /** A name that appeared in ({@code created}) or left the inbox. */
+    private record InboxChange(String name, boolean created) {
     }
 
     /** An inbox file waiting to be claimed. */
     private record Candidate(String name, int priority, Instant created) {
-        static final Comparator<Candidate> ORDER = Comparator.comparingInt(Candidate::priority)
-                .thenComparing(Candidate::created)
-                .thenComparing(Candidate::name);
+        // Priority, then age, then name; written out rather than chained from Comparator's
+        // combinators: with the nested lambdas, TreeMap insertions were among the largest JIT
+        // compilations of the queue's per-task code (docs/benchmarks.md, session 4).
+        static final Comparator<Candidate> ORDER = (a, b) -> {
+            int c = Integer.compare(a.priority, b.priority);
+            if (c == 0) {
+                c = a.created.compareTo(b.created);
+            }
+            return c != 0 ? c : a.name.compareTo(b.name);
+        };
     }
 }

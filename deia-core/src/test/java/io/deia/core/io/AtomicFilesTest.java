@@ -244,6 +244,32 @@ class AtomicFilesTest {
     }
 
     @Test
+    void moveCreatesAMissingTargetFolderOnlyForASourceThatExists() throws Exception {
+        Path gone = dir.resolve("inbox/gone.md");
+        assertThrows(NoSuchFileException.class, () -> AtomicFiles.move(gone, dir.resolve("nowhere/gone.md")));
+        assertFalse(Files.exists(dir.resolve("nowhere")), "a lost claim creates no folder");
+        Path src = dir.resolve("inbox/t.md");
+        AtomicFiles.writeString(src, "task");
+        AtomicFiles.move(src, dir.resolve("deep/er/t.md"));
+        assertEquals("task", AtomicFiles.readString(dir.resolve("deep/er/t.md")));
+        Path aFile = dir.resolve("plain");
+        Files.writeString(aFile, "x");
+        AtomicFiles.writeString(src, "again");
+        assertThrows(java.io.IOException.class, () -> AtomicFiles.move(src, aFile.resolve("t.md")));
+        assertEquals("again", AtomicFiles.readString(src), "a failed move leaves the source");
+    }
+
+    @Test
+    void existsSeesFilesAndFoldersAndNoMissingOnes() throws Exception {
+        Path f = dir.resolve("a/b.txt");
+        assertFalse(AtomicFiles.exists(f));
+        AtomicFiles.writeString(f, "x");
+        assertTrue(AtomicFiles.exists(f));
+        assertTrue(AtomicFiles.exists(f.getParent()));
+        assertFalse(AtomicFiles.exists(f.resolveSibling("c.txt")));
+    }
+
+    @Test
     void cleanTempFilesRemovesOnlyTempFiles() throws Exception {
         Files.writeString(dir.resolve(AtomicFiles.TEMP_PREFIX + "x.1"), "half");
         Files.writeString(dir.resolve(AtomicFiles.TEMP_PREFIX + "y.2"), "half");

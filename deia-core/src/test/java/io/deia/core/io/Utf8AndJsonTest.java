@@ -53,6 +53,21 @@ class Utf8AndJsonTest {
     }
 
     @Test
+    void formatInstantWritesWhatInstantToStringWritesAtMillisecondPrecision() {
+        long[] seconds = {0, 1, 59, 951_782_400L, 1_795_745_148L, 4_107_542_400L, 253_402_300_799L, 253_402_300_800L, -1,
+                -62_135_596_800L};
+        int[] nanos = {0, 999_999, 1_000_000, 10_000_000, 120_000_000, 123_456_789, 999_999_999};
+        for (long s : seconds) {
+            for (int n : nanos) {
+                Instant i = Instant.ofEpochSecond(s, n);
+                assertEquals(i.truncatedTo(java.time.temporal.ChronoUnit.MILLIS).toString(), Json.formatInstant(i), i::toString);
+            }
+        }
+        assertEquals("2026-11-27T02:05:09.007Z", Json.formatInstant(Instant.parse("2026-11-27T02:05:09.007900Z")));
+        assertEquals("2026-01-02T03:04:05Z", Json.formatInstant(Instant.parse("2026-01-02T03:04:05.000999Z")));
+    }
+
+    @Test
     void jsonRefusesDeepNestingEmptyInputAndBrokenText() {
         String deep = "[".repeat(Json.MAX_NESTING_DEPTH + 10) + "]".repeat(Json.MAX_NESTING_DEPTH + 10);
         DeiaException e = assertThrows(DeiaException.class, () -> Json.readTree(deep, "request body"));

@@ -312,16 +312,16 @@ class TaskCompletionStageTest {
     @Test
     void theNextBatchIsClaimedWhileATaskRunsAndHeldUntilDurableThenReleasedOnClose(@TempDir Path dir) throws Exception {
         TaskTestHive hive = new TaskTestHive(dir, 64 * 1024);
-        // b0 runs with b1..b3 claimed ahead; taking b2 leaves one held, so b4..b7 are claimed while b2 runs.
+        // b0 runs with b1..b3 claimed ahead; taking b1 leaves two held, so b4..b7 are claimed while b1 runs.
         RecordingExecutor blocking = new RecordingExecutor("b2");
         TaskQueueMonitor first = startBacklogUntilBlocked(hive, "b", 10, blocking);
         // Once b0 and b1 are archived: b2 running, b3 and b4..b7 held.
         await().atMost(WAIT).until(() -> hive.events.stream().filter(e -> e.event().equals(TaskEvent.COMPLETED)).count() == 2);
-        assertEquals(TaskQueueMonitor.CLAIM_AHEAD + 2, hive.claimedTasks());
+        assertEquals(1 + TaskQueueMonitor.CLAIM_AHEAD + TaskQueueMonitor.CLAIM_REFILL_AT - 1, hive.claimedTasks());
         assertEquals(List.of("b0", "b1", "b2"), blocking.ran);
         first.close();
         // b2 was cut short by the close; the 5 held tasks are recorded as never started.
-        assertEquals(TaskQueueMonitor.CLAIM_AHEAD + 1, notStartedStates(hive));
+        assertEquals(TaskQueueMonitor.CLAIM_AHEAD + TaskQueueMonitor.CLAIM_REFILL_AT - 1, notStartedStates(hive));
         RecordingExecutor plain = new RecordingExecutor(null);
         try (TaskQueueMonitor second = monitor(hive, 1, plain, hive.events::add)) {
             second.start();

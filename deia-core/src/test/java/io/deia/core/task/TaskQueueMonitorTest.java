@@ -29,6 +29,26 @@ class TaskQueueMonitorTest {
     }
 
     @Test
+    void aPauseFileMadeWhileRunningHoldsTheNextArrivalUntilItIsRemoved(@TempDir Path dir) throws Exception {
+        TaskTestHive hive = new TaskTestHive(dir, 64 * 1024);
+        try (TaskQueueMonitor m = hive.monitor(TaskTestHive.profile(30, 1, 10))) {
+            m.start();
+            hive.queue.submit(TaskTestHive.BOT, task("before", "P2", "2025-01-01T00:00:00Z", "echo one"));
+            await().atMost(WAIT).until(() -> hive.responseCount() == 1 && m.pendingCount() == 0);
+            // The worker has looked at the pause file (absent) and goes by that until something
+            // changes: the pause made now must still hold the task that arrives after it.
+            AtomicFiles.writeString(hive.layout.pauseFile(TaskTestHive.BOT), "");
+            hive.queue.submit(TaskTestHive.BOT, task("after", "P2", "2025-01-01T00:00:00Z", "echo two"));
+            await().during(Duration.ofMillis(700)).atMost(WAIT)
+                    .until(() -> hive.responseCount() == 1 && m.pendingCount() == 1 && m.currentTaskId() == null);
+            assertEquals(1, hive.count(hive.layout.inboxDir(TaskTestHive.BOT)), "still in the inbox, not claimed");
+            Files.delete(hive.layout.pauseFile(TaskTestHive.BOT));
+            await().atMost(WAIT).until(() -> hive.responseCount() == 2 && m.pendingCount() == 0);
+            assertEquals("two", hive.queue.response(TaskTestHive.BOT, "after").orElseThrow().output());
+        }
+    }
+
+    @Test
     void tasksRunInPriorityThenAgeOrderAndGetResponses(@TempDir Path dir) throws Exception {
         TaskTestHive hive = new TaskTestHive(dir, 64 * 1024);
         AtomicFiles.writeString(hive.layout.pauseFile(TaskTestHive.BOT), "");
