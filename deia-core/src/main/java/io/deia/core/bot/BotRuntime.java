@@ -103,7 +103,7 @@ public final class BotRuntime implements AutoCloseable {
     private ScheduledExecutorService heartbeat;
     private Thread chatWorker;
     private final CompletableFuture<Void> stopped = new CompletableFuture<>();
-    /** Completes when {@link #start} has returned or thrown, or a stop began: the end of {@code starting}. */
+    /** Completes when {@link #start} has entered the bot's first state or failed, or a stop began: the end of {@code starting}. */
     private final CompletableFuture<Void> startEnded = new CompletableFuture<>();
 
     private BotRuntime(Builder b) {

@@ -47,7 +47,8 @@ class AgentLeftoversTest {
 
         assertTrue(AgentLeftovers.endLeftover(hive, "BOT-L1"));
 
-        assertFalse(agent.isAlive());
+        // isAlive() stays true until the JDK's reaper has waited for the ended child: wait for that.
+        assertTrue(agent.waitFor(5, java.util.concurrent.TimeUnit.SECONDS), "the marked agent was ended");
         await().atMost(Duration.ofSeconds(10)).until(() -> ProcessChecks.runningWithMarker(marker).isEmpty());
         assertFalse(AgentLeftovers.endLeftover(hive, "BOT-L1"), "nothing left the second time");
     }
@@ -68,7 +69,7 @@ class AgentLeftoversTest {
         assertTrue(ownAgent.isAlive(), "the agent of a live runner runs on");
         assertTrue(otherBot.isAlive(), "another bot's agent runs on");
         assertTrue(AgentLeftovers.endLeftover(hive, "BOT-L3"));
-        assertFalse(otherBot.isAlive());
+        assertTrue(otherBot.waitFor(5, java.util.concurrent.TimeUnit.SECONDS), "the dead runner's agent was ended");
     }
 
     @Test
@@ -105,7 +106,9 @@ class AgentLeftoversTest {
         assertTrue(Files.exists(record));
 
         assertTrue(AgentLeftovers.endLeftover(record, "BOT-L5", false));
-        assertFalse(agent.isAlive());
+        // Ended means gone or a zombie; Process.isAlive() stays true until the JDK's reaper has waited
+        // for it, so wait for that (a sleep 60 that was not ended would time this out).
+        assertTrue(agent.waitFor(5, java.util.concurrent.TimeUnit.SECONDS), "the recorded agent was ended");
         assertFalse(Files.exists(record), "record removed");
 
         // A record naming a pid that now belongs to another start instant is not acted on.

@@ -46,6 +46,8 @@ import java.util.concurrent.LinkedBlockingQueue;
  * stream for the life of the bot), so the connector's idle timeout is ignored on those two while
  * they wait; {@code /events} writes {@code {"type":"keepalive"}} after {@link #KEEPALIVE} of
  * silence so a reader that went away is noticed (readers skip types they do not know).
+ * {@code /health?wait_ms=N} of a bot that is still starting waits up to N ms for the end of its start
+ * (also past the idle timeout), so a launcher asks once instead of polling.
  */
 public final class BotHttpService implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(BotHttpService.class);
@@ -153,13 +155,11 @@ public final class BotHttpService implements AutoCloseable {
     // ---------------------------------------------------------------- endpoints
 
     private void health(Request request, Response response, Callback callback) throws InterruptedException {
+        Duration wait = healthWait(Request.extractQueryParameters(request).getValue("wait_ms"));
         BotState state = runtime.state();
-        if (state == BotState.STARTING) {
-            Duration wait = healthWait(Request.extractQueryParameters(request).getValue("wait_ms"));
-            if (!wait.isZero()) {
-                request.addIdleTimeoutListener(timeout -> false);
-                state = runtime.awaitStarted(wait);
-            }
+        if (state == BotState.STARTING && !wait.isZero()) {
+            request.addIdleTimeoutListener(timeout -> false);
+            state = runtime.awaitStarted(wait);
         }
         if (state == BotState.STARTING) {
             throw DeiaException.unavailable("bot %s is starting", runtime.botId());

@@ -228,6 +228,7 @@ class BotHttpServiceTest {
         assertEquals(200, health.statusCode(), health.body());
         assertEquals("BOT-007", json(health).path("bot_id").asText());
         assertEquals(200, get("/health?wait_ms=10000").statusCode(), "a started bot answers at once");
+        assertError(get("/health?wait_ms=soon"), 400, "invalid_argument");
     }
 
     @Test
