@@ -96,8 +96,8 @@ public final class AtomicFiles {
         Path temp = dir.resolve(TEMP_PREFIX + target.getFileName() + PREPARED_MARK + ProcessHandle.current().pid() + "."
                 + Long.toHexString(ThreadLocalRandom.current().nextLong()));
         try {
-            Files.createDirectories(dir);
-            return new Prepared(target.toAbsolutePath(), dir, temp, FileChannel.open(temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE));
+            return new Prepared(target.toAbsolutePath(), dir, temp,
+                    openNew(temp, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE), NO_ATTRIBUTES));
         } catch (IOException e) {
             deleteQuietly(temp);
             throw DeiaException.io("cannot create a temp file for", target, e);

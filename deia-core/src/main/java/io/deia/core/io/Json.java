@@ -19,6 +19,7 @@ import com.fasterxml.jackson.annotation.JsonInclude;
 import io.deia.core.DeiaException;
 
 import java.io.IOException;
+import java.time.DateTimeException;
 import java.time.Instant;
 import java.time.LocalDateTime;
 import java.time.ZoneOffset;
@@ -121,6 +122,61 @@ public final class Json {
         return sb.append('Z').toString();
     }
 
+    /**
+     * Parses the notation {@link #formatInstant} writes ({@code 2026-11-27T10:15:00.123Z}: four-digit
+     * year, upper-case {@code T} and {@code Z}, zero to nine fraction digits) to the same instant
+     * {@link Instant#parse} gives, without the general ISO parser (heavy to run and to compile, and
+     * the registry reads several instants per update). Null for any other text, including text
+     * {@code Instant.parse} would accept (an offset, lower case, a leap second): ask it then.
+     */
+    public static Instant parseCanonicalInstant(String text) {
+        int n = text.length();
+        if (n < 20 || n > 30 || n == 21 || text.charAt(n - 1) != 'Z' || text.charAt(4) != '-' || text.charAt(7) != '-'
+                || text.charAt(10) != 'T' || text.charAt(13) != ':' || text.charAt(16) != ':') {
+            return null;
+        }
+        int year = digits(text, 0, 4);
+        int month = digits(text, 5, 2);
+        int day = digits(text, 8, 2);
+        int hour = digits(text, 11, 2);
+        int minute = digits(text, 14, 2);
+        int second = digits(text, 17, 2);
+        int nanos = 0;
+        if (n > 20) {
+            int fraction = n - 21;
+            int value = text.charAt(19) == '.' ? digits(text, 20, fraction) : -1;
+            if (value < 0) {
+                return null;
+            }
+            nanos = value;
+            for (int i = fraction; i < 9; i++) {
+                nanos *= 10;
+            }
+        }
+        if ((year | month | day | hour | minute | second) < 0 || hour > 23 || minute > 59 || second > 59) {
+            return null;
+        }
+        try {
+            return Instant.ofEpochSecond(LocalDateTime.of(year, month, day, hour, minute, second).toEpochSecond(ZoneOffset.UTC), nanos);
+        } catch (DateTimeException e) {
+            // A day the month does not have: Instant.parse reports it.
+            return null;
+        }
+    }
+
+    /** The decimal value of {@code count} ASCII digits at {@code from}, or -1 when one is not a digit. */
+    private static int digits(String s, int from, int count) {
+        int value = 0;
+        for (int i = from; i < from + count; i++) {
+            char c = s.charAt(i);
+            if (c < '0' || c > '9') {
+                return -1;
+            }
+            value = value * 10 + (c - '0');
+        }
+        return value;
+    }
+
     private static StringBuilder pad(StringBuilder sb, int value, int width) {
         for (int limit = 10, digits = 1; digits < width; digits++, limit *= 10) {
             if (value < limit) {
@@ -145,6 +201,10 @@ public final class Json {
                     return Instant.ofEpochMilli(p.getLongValue());
                 }
                 String text = p.getValueAsString();
+                Instant canonical = text == null ? null : parseCanonicalInstant(text);
+                if (canonical != null) {
+                    return canonical;
+                }
                 try {
                     return Instant.parse(text);
                 } catch (DateTimeParseException e) {

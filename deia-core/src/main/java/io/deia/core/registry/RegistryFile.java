@@ -4,7 +4,6 @@ import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.JsonToken;
-import com.fasterxml.jackson.core.util.DefaultPrettyPrinter;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.deia.core.BotIds;
@@ -212,7 +211,11 @@ final class RegistryFile {
                     continue;
                 }
                 try {
-                    BotRecord record = toRecord(id, Json.mapper().readTree(entry));
+                    BotRecord record = BotRecordJson.read(id, entry);
+                    if (record == null || !id.equals(record.botId())) {
+                        // Not the common form (or filed under another id): databind reads or reports it.
+                        record = toRecord(id, Json.mapper().readTree(entry));
+                    }
                     bots.put(id, record);
                     seen.put(id, new ParsedEntry(entry, record));
                 } catch (JsonProcessingException e) {
@@ -291,8 +294,7 @@ final class RegistryFile {
     static byte[] serialise(Instant updatedAt, SortedMap<String, BotRecord> bots, Map<String, ParsedEntry> known,
                             Map<String, ParsedEntry> written) {
         StringWriter out = new StringWriter(256 + 512 * bots.size());
-        try (JsonGenerator g = Json.mapper().getFactory().createGenerator(out)) {
-            g.setPrettyPrinter(new DefaultPrettyPrinter());
+        try (JsonGenerator g = BotRecordJson.prettyGenerator(out)) {
             g.writeStartObject();
             g.writeNumberField("version", VERSION);
             g.writeStringField("updated_at", Json.formatInstant(updatedAt));
@@ -308,7 +310,7 @@ final class RegistryFile {
                 }
                 g.flush();
                 int from = out.getBuffer().length();
-                g.writeObject(e.getValue());
+                BotRecordJson.write(g, e.getValue());
                 g.flush();
                 StringBuffer buf = out.getBuffer();
                 // The value starts at its '{' (after the pretty printer's " : ").
@@ -418,12 +420,12 @@ final class RegistryFile {
                     && prepared.write().target().equals(hb.toAbsolutePath())) {
                 prepared.write().commit(false);
             } else {
-                AtomicFiles.writeUnsynced(hb, Json.writePretty(record).getBytes(StandardCharsets.UTF_8));
+                AtomicFiles.writeUnsynced(hb, BotRecordJson.pretty(record).getBytes(StandardCharsets.UTF_8));
             }
             writtenHeartbeats.put(botId, record);
             return;
         }
-        AtomicFiles.write(hb, Json.writePretty(record).getBytes(StandardCharsets.UTF_8));
+        AtomicFiles.write(hb, BotRecordJson.pretty(record).getBytes(StandardCharsets.UTF_8));
         durableHeartbeats.put(botId, record);
         writtenHeartbeats.put(botId, record);
     }
@@ -447,7 +449,7 @@ final class RegistryFile {
         }
         AtomicFiles.Prepared write = AtomicFiles.prepare(hive.heartbeatFile(botId));
         try {
-            write.fill(Json.writePretty(expected).getBytes(StandardCharsets.UTF_8));
+            write.fill(BotRecordJson.pretty(expected).getBytes(StandardCharsets.UTF_8));
         } catch (RuntimeException e) {
             write.close();
             throw e;

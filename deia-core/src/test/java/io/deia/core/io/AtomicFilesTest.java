@@ -102,6 +102,17 @@ class AtomicFilesTest {
     }
 
     @Test
+    void preparedWriteCreatesAMissingFolder() throws Exception {
+        Path target = dir.resolve("new/deeper/registry.json");
+        try (AtomicFiles.Prepared w = AtomicFiles.prepare(target)) {
+            assertEquals(1, names(target.getParent()).size());
+            w.commit("made".getBytes(StandardCharsets.UTF_8), true);
+        }
+        assertEquals("made", AtomicFiles.readString(target));
+        assertEquals(List.of("registry.json"), names(target.getParent()));
+    }
+
+    @Test
     void preparedWriteIntoAFolderThatCannotHoldFilesFails() throws Exception {
         Path notAFolder = dir.resolve("plain-file");
         Files.writeString(notAFolder, "x");

@@ -68,6 +68,37 @@ class Utf8AndJsonTest {
     }
 
     @Test
+    void parseCanonicalInstantReadsWhatFormatInstantWritesAsInstantParseDoes() {
+        java.util.SplittableRandom random = new java.util.SplittableRandom(27);
+        for (int k = 0; k < 5000; k++) {
+            // Years 0000..9999, any nano of a second: every text formatInstant writes, and more digits.
+            Instant i = Instant.ofEpochSecond(random.nextLong(-62_167_219_200L, 253_402_300_800L), random.nextInt(1_000_000_000));
+            String millis = Json.formatInstant(i);
+            assertEquals(Instant.parse(millis), Json.parseCanonicalInstant(millis), millis);
+            String nanos = i.toString();
+            assertEquals(Instant.parse(nanos), Json.parseCanonicalInstant(nanos), nanos);
+        }
+        for (String s : new String[] {"2026-11-27T02:05:09Z", "2026-11-27T02:05:09.1Z", "2026-11-27T02:05:09.000000001Z",
+                "2024-02-29T23:59:59.999999999Z", "0000-01-01T00:00:00Z", "9999-12-31T23:59:59.999Z"}) {
+            assertEquals(Instant.parse(s), Json.parseCanonicalInstant(s), s);
+        }
+        // Other notations (some of which Instant.parse accepts) and impossible values: null, never a wrong instant.
+        for (String s : new String[] {"", "2026-11-27T02:05:09", "2026-11-27T02:05:09.Z", "2026-11-27t02:05:09Z",
+                "2026-11-27T02:05:09z", "2026-11-27T02:05:09+01:00", "2026-11-27 02:05:09Z", "2026-11-27T02:05:09.0000000001Z",
+                "+10000-01-01T00:00:00Z", "2026-02-30T00:00:00Z", "2025-02-29T00:00:00Z", "2026-13-01T00:00:00Z",
+                "2026-00-01T00:00:00Z", "2026-11-00T00:00:00Z", "2026-11-27T24:00:00Z", "2026-11-27T23:60:00Z",
+                "2026-11-27T23:59:60Z", "2026-11-27T02:05:09,5Z", "2026-1a-27T02:05:09Z", "2026-11-27T02:05:0xZ",
+                "2026-11-27T02:05:09.12a4Z", "-026-11-27T02:05:09Z"}) {
+            assertEquals(null, Json.parseCanonicalInstant(s), s);
+        }
+        assertEquals(Instant.parse("2026-11-27T02:05:09.5Z"),
+                Json.read("{\"when_it_happened\":\"2026-11-27T02:05:09.5Z\"}", Sample.class, "s").whenItHappened());
+        assertEquals(Instant.parse("2026-11-27T01:05:09Z"),
+                Json.read("{\"when_it_happened\":\"2026-11-27T02:05:09+01:00\"}", Sample.class, "s").whenItHappened(),
+                "an offset is still read, by Instant.parse");
+    }
+
+    @Test
     void jsonRefusesDeepNestingEmptyInputAndBrokenText() {
         String deep = "[".repeat(Json.MAX_NESTING_DEPTH + 10) + "]".repeat(Json.MAX_NESTING_DEPTH + 10);
         DeiaException e = assertThrows(DeiaException.class, () -> Json.readTree(deep, "request body"));
