@@ -261,6 +261,31 @@ class TaskQueueMonitorTest {
     }
 
     @Test
+    void attemptsInADeadMonitorsStartedLogCountOnAdoption(@TempDir Path dir) throws Exception {
+        TaskTestHive hive = new TaskTestHive(dir, 64 * 1024);
+        Path dead = hive.layout.claimedDir(TaskTestHive.BOT).resolve("o-999999998-1000-deadbee2");
+        Files.createDirectories(dead);
+        Files.writeString(dead.resolve("t1~cut.md"), "---\ntask_id: cut\n---\necho again");
+        Files.writeString(dead.resolve("t2~spent.md"), "---\ntask_id: spent\n---\necho never");
+        Files.writeString(dead.resolve("t3~torn.md"), "---\ntask_id: torn\n---\necho torn");
+        // Attempt 1 of task 1 and attempts 1-3 of task 2 started; the line of task 3 was cut (power cut).
+        Files.writeString(dead.resolve(StartedLog.FILE), "1 1\n2 1\n2 2\n2 3\n3 ");
+        try (TaskQueueMonitor m = hive.monitor(TaskTestHive.profile(30, 3, 10))) {
+            m.start();
+            await().atMost(WAIT).until(() -> hive.responseCount() == 3);
+        }
+        assertEquals(2, hive.queue.response(TaskTestHive.BOT, "cut").orElseThrow().attempt());
+        TaskResponse spent = hive.queue.response(TaskTestHive.BOT, "spent").orElseThrow();
+        assertEquals(TaskStatus.FAILED, spent.status());
+        assertEquals(3, spent.attempt());
+        TaskResponse torn = hive.queue.response(TaskTestHive.BOT, "torn").orElseThrow();
+        assertEquals(TaskStatus.COMPLETED, torn.status());
+        assertEquals(1, torn.attempt(), "a cut line counts no attempt");
+        assertFalse(Files.exists(dead));
+        assertEquals(0, hive.claimedTasks());
+    }
+
+    @Test
     void closingDuringATurnLeavesTheTaskClaimedForTheNextMonitor(@TempDir Path dir) throws Exception {
         TaskTestHive hive = new TaskTestHive(dir, 64 * 1024);
         hive.queue.submit(TaskTestHive.BOT, "---\ntask_id: long\n---\nif [ \"$ATTEMPT\" = 1 ]; then sleep 30; fi; echo resumed");
