@@ -105,7 +105,12 @@ final class AgentStandby {
         }
         OutputStream stdin = process.getOutputStream();
         try {
-            Files.createDirectories(workspace);
+            if (!Files.isDirectory(workspace)) {
+                // Removed since the standby started in it: made again, as a fresh start would.
+                // (Not unconditionally: on an existing folder createDirectories throws and catches
+                // an exception, which costs a cold runner's retry ~0.1-1 ms.)
+                Files.createDirectories(workspace);
+            }
             stdin.write((line + "\n").getBytes(StandardCharsets.UTF_8));
             stdin.flush();
             if (!pipeStdin) {

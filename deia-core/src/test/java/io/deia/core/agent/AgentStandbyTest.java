@@ -67,6 +67,17 @@ class AgentStandbyTest {
     }
 
     @Test
+    void aWorkspaceRemovedSinceTheStandbyStartedIsMadeAgainAndEntered() throws Exception {
+        AgentStandby s = standby(env());
+        Files.delete(workspace());
+        AgentProcess p = s.activate("command", List.of("/bin/sh", "-c", "pwd -P; ls -A | wc -l"), workspace(), env(), false, 65536, sink);
+        assertNotNull(p, "the standby still takes the turn");
+        assertEquals(0, run(p));
+        assertEquals(List.of(workspace().toRealPath().toString(), "0"), lines.stream().map(String::strip).toList());
+        assertTrue(Files.isDirectory(workspace()));
+    }
+
+    @Test
     void theStandbyBecomesTheAgentWithEveryArgumentTakenLiterally() throws Exception {
         AgentStandby s = standby(env());
         List<String> args = List.of("plain", "two words", "it's", "line one\nline two", "$HOME", "`id`", "back\\slash",
