@@ -204,7 +204,7 @@ class CrashStormTest {
             }
             assertEquals(expected.get(bot), seen, "responses of " + bot);
             assertEquals(List.of(), Torture.files(hive.inboxDir(bot)), "inbox of " + bot + " is empty");
-            assertEquals(List.of(), Torture.files(hive.claimedDir(bot)), "no claim is left for " + bot);
+            assertEquals(List.of(), Torture.claimFiles(hive.claimedDir(bot)), "no claim is left for " + bot);
         }
         assertEquals(tasks, checked);
 

@@ -115,7 +115,7 @@ class HammerTest {
         }
         assertEquals(expectedIds, answered);
         assertEquals(List.of(), Torture.files(hive.inboxDir(HammerWorker.BOT)), "inbox empty");
-        assertEquals(List.of(), Torture.files(hive.claimedDir(HammerWorker.BOT)), "no claim left");
+        assertEquals(List.of(), Torture.claimFiles(hive.claimedDir(HammerWorker.BOT)), "no claim left");
 
         // The registry: the counter saw every increment, the even bots stay, the odd ones are gone.
         Set<String> expectedBots = new TreeSet<>(Set.of(HammerWorker.COUNTER));

@@ -84,6 +84,15 @@ public final class Torture {
         }
     }
 
+    /**
+     * The claimed tasks and claim state files under a bot's {@code claimed} folder: every file but
+     * a monitor's {@code started.log} (the attempts it started, appended to while the monitor runs;
+     * not a claim).
+     */
+    static List<Path> claimFiles(Path claimedDir) throws IOException {
+        return files(claimedDir).stream().filter(p -> !p.getFileName().toString().equals("started.log")).toList();
+    }
+
     /** Running processes whose command line or working directory points into {@code dir}. */
     static List<Long> processesInto(Path dir) {
         String marker = dir.toAbsolutePath().toString();
