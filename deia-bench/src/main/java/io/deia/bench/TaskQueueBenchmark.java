@@ -7,17 +7,21 @@ import io.deia.core.config.AgentType;
 import io.deia.core.config.DeiaConfig;
 import io.deia.core.config.Profile;
 import io.deia.core.io.AtomicFiles;
+import io.deia.core.io.Json;
 import io.deia.core.task.FileTaskQueue;
 import io.deia.core.task.TaskEvent;
 import io.deia.core.task.TaskExecutor;
 import io.deia.core.task.TaskQueueMonitor;
 
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ArrayBlockingQueue;
@@ -35,14 +39,22 @@ import java.util.concurrent.TimeUnit;
  * </ol>
  * Usage: {@code TaskQueueBenchmark [tasks=1000] [hive-dir] [throughput-rounds=3]}. Ends with one
  * {@link BenchResult} line (pickup percentiles; throughput and ratio as the median of the rounds).
+ * Both are measured in a child JVM with a bot runner's JVM options (where the queue runs in a hive)
+ * and then in one with the JVM's defaults (keys ending in {@code _default_jvm}).
  */
 public final class TaskQueueBenchmark {
     private static final String BOT = "BENCH-1";
+    /** Set in the child JVMs that measure (see {@link #runAsRunnerAndAsDefaultJvm}). */
+    private static final String CHILD = "deia.bench.child";
 
     private TaskQueueBenchmark() {
     }
 
     public static void main(String[] args) throws Exception {
+        if (!Boolean.getBoolean(CHILD)) {
+            runAsRunnerAndAsDefaultJvm(args);
+            return;
+        }
         int n = args.length > 0 ? Integer.parseInt(args[0]) : 1000;
         Path base = args.length > 1 ? Path.of(args[1]) : Files.createTempDirectory("deia-taskq-bench");
         int rounds = args.length > 2 ? Integer.parseInt(args[2]) : 3;
@@ -55,6 +67,64 @@ public final class TaskQueueBenchmark {
         result.putAll("pickup_", pickup(base.resolve("pickup"), config, profile, n));
         result.putAll("", throughput(base.resolve("throughput"), config, profile, n, rounds));
         result.print();
+    }
+
+    /**
+     * The queue runs inside a bot runner, whose JVM the launcher starts with
+     * {@link Profile#DEFAULT_RUNNER_JVM_OPTIONS} (C1 only, one compiler thread, serial GC, small heap):
+     * the figures are measured in such a JVM (a child process), then once more in a JVM with the
+     * default options, the way a program embedding the library may run the queue. The one result
+     * line holds the first run's figures and the second's with the suffix {@code _default_jvm}.
+     */
+    private static void runAsRunnerAndAsDefaultJvm(String[] args) throws Exception {
+        Map<String, Object> runner = runChild(Profile.DEFAULT_RUNNER_JVM_OPTIONS, "runner JVM options", args);
+        Map<String, Object> plain = runChild(List.of("-XX:+UseSerialGC"), "default JVM options", args);
+        Map<String, Object> merged = new LinkedHashMap<>(runner);
+        plain.forEach((k, v) -> {
+            if (!k.equals("benchmark") && !k.equals("tasks")) {
+                merged.put(k + "_default_jvm", v);
+            }
+        });
+        System.out.println(BenchResult.PREFIX + Json.write(merged));
+    }
+
+    /** Runs this benchmark in a child JVM with {@code jvmOptions}; its output is passed on, its result line returned. */
+    private static Map<String, Object> runChild(List<String> jvmOptions, String label, String[] args) throws Exception {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        cmd.addAll(jvmOptions);
+        cmd.add("-D" + CHILD + "=true");
+        for (String inherited : List.of("java.io.tmpdir", "org.slf4j.simpleLogger.defaultLogLevel")) {
+            if (System.getProperty(inherited) != null) {
+                cmd.add("-D" + inherited + "=" + System.getProperty(inherited));
+            }
+        }
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), TaskQueueBenchmark.class.getName()));
+        List<String> childArgs = new ArrayList<>(List.of(args));
+        if (childArgs.size() > 1) {
+            // Each child gets its own hive folder under the one given.
+            childArgs.set(1, Path.of(childArgs.get(1)).resolve(label.startsWith("runner") ? "runner-jvm" : "default-jvm").toString());
+        }
+        cmd.addAll(childArgs);
+        System.out.println("== in a JVM with the " + label + ": " + String.join(" ", jvmOptions));
+        Process child = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        String result = null;
+        try (BufferedReader out = new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8))) {
+            for (String line; (line = out.readLine()) != null; ) {
+                if (line.startsWith(BenchResult.PREFIX)) {
+                    result = line.substring(BenchResult.PREFIX.length());
+                } else {
+                    System.out.println(line);
+                }
+            }
+        }
+        int exit = child.waitFor();
+        if (exit != 0 || result == null) {
+            throw new IllegalStateException("the benchmark in a JVM with the " + label + " failed (exit " + exit + ")");
+        }
+        @SuppressWarnings("unchecked")
+        Map<String, Object> figures = Json.mapper().readValue(result, LinkedHashMap.class);
+        return figures;
     }
 
     private static Map<String, Double> pickup(Path root, DeiaConfig config, Profile profile, int n) throws Exception {
