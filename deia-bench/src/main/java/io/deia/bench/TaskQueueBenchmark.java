@@ -77,8 +77,8 @@ public final class TaskQueueBenchmark {
      * line holds the first run's figures and the second's with the suffix {@code _default_jvm}.
      */
     private static void runAsRunnerAndAsDefaultJvm(String[] args) throws Exception {
-        Map<String, Object> runner = runChild(Profile.DEFAULT_RUNNER_JVM_OPTIONS, "runner JVM options", args);
-        Map<String, Object> plain = runChild(List.of("-XX:+UseSerialGC"), "default JVM options", args);
+        Map<String, Object> runner = runChild(Profile.DEFAULT_RUNNER_JVM_OPTIONS, "runner JVM options", "runner-jvm", args);
+        Map<String, Object> plain = runChild(List.of("-XX:+UseSerialGC"), "default JVM options", "default-jvm", args);
         Map<String, Object> merged = new LinkedHashMap<>(runner);
         plain.forEach((k, v) -> {
             if (!k.equals("benchmark") && !k.equals("tasks")) {
@@ -88,8 +88,12 @@ public final class TaskQueueBenchmark {
         System.out.println(BenchResult.PREFIX + Json.write(merged));
     }
 
-    /** Runs this benchmark in a child JVM with {@code jvmOptions}; its output is passed on, its result line returned. */
-    private static Map<String, Object> runChild(List<String> jvmOptions, String label, String[] args) throws Exception {
+    /**
+     * Runs this benchmark in a child JVM with {@code jvmOptions}, its hive under {@code folder} of the
+     * given hive folder; its output is passed on, its result line returned.
+     */
+    private static Map<String, Object> runChild(List<String> jvmOptions, String label, String folder, String[] args)
+            throws Exception {
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.addAll(jvmOptions);
@@ -103,7 +107,7 @@ public final class TaskQueueBenchmark {
         List<String> childArgs = new ArrayList<>(List.of(args));
         if (childArgs.size() > 1) {
             // Each child gets its own hive folder under the one given.
-            childArgs.set(1, Path.of(childArgs.get(1)).resolve(label.startsWith("runner") ? "runner-jvm" : "default-jvm").toString());
+            childArgs.set(1, Path.of(childArgs.get(1)).resolve(folder).toString());
         }
         cmd.addAll(childArgs);
         System.out.println("== in a JVM with the " + label + ": " + String.join(" ", jvmOptions));
