@@ -95,10 +95,12 @@ final class AgentStandby {
      *
      * @param env       the agent environment the standby was started with (for {@code PWD}/{@code OLDPWD})
      * @param pipeStdin true when the turn writes to stdin; otherwise the agent gets {@code /dev/null}
+     * @param killGroup a process group the standby kills (SIGKILL) before it becomes the agent: the
+     *                  group of the failed attempt this turn retries at once; 0 for none
      */
     AgentProcess activate(String name, List<String> argv, Path workspace, Map<String, String> env, boolean pipeStdin,
-                          int maxLineBytes, AgentProcess.LineSink sink) {
-        String line = execLine(argv, workspace, env, pipeStdin);
+                          long killGroup, int maxLineBytes, AgentProcess.LineSink sink) {
+        String line = execLine(argv, workspace, env, pipeStdin, killGroup);
         if (line == null || !workspace.equals(cwd) || !Files.isExecutable(Path.of(argv.get(0))) || !process.isAlive()) {
             discard();
             return null;
@@ -140,15 +142,20 @@ final class AgentStandby {
     }
 
     /**
-     * The line the standby evaluates: enter {@code workspace}, restore {@code PWD}/{@code OLDPWD} to the agent environment's
-     * values (or remove them, as a fresh start would have none), then {@code exec} the argv. Null when
-     * the argv cannot be handed over this way.
+     * The line the standby evaluates: kill {@code killGroup} unless it is 0, enter {@code workspace},
+     * restore {@code PWD}/{@code OLDPWD} to the agent environment's values (or remove them, as a fresh
+     * start would have none), then {@code exec} the argv. Null when the argv cannot be handed over
+     * this way.
      */
-    static String execLine(List<String> argv, Path workspace, Map<String, String> env, boolean pipeStdin) {
+    static String execLine(List<String> argv, Path workspace, Map<String, String> env, boolean pipeStdin, long killGroup) {
         if (argv.isEmpty()) {
             return null;
         }
-        StringBuilder b = new StringBuilder(128);
+        StringBuilder b = new StringBuilder(160);
+        if (killGroup > 0) {
+            // The shell's built-in kill: no program start between the failed attempt and its retry.
+            b.append("kill -s KILL -- -").append(killGroup).append(" 2>/dev/null; ");
+        }
         // The folder may have been removed and made again since the standby started in it.
         b.append("cd -P -- ").append(quote(workspace.toString())).append(" || exit 127; ");
         for (String var : List.of("PWD", "OLDPWD")) {

@@ -43,6 +43,12 @@ public final class CommandAgent extends OneShotAgent {
         return "arg".equals(context.profile().promptMode()) ? null : request.prompt();
     }
 
+    /** The argv and stdin are the profile's with the prompt: nothing carries over from an earlier turn. */
+    @Override
+    protected boolean retriesAtOnce() {
+        return true;
+    }
+
     @Override
     protected int maxLineBytes() {
         return MAX_LINE_BYTES;

@@ -66,10 +66,29 @@ abstract class OneShotAgent implements Agent {
         return 8 * 1024 * 1024;
     }
 
+    /**
+     * Whether a failed attempt may be started again before its output is read (see
+     * {@link ImmediateRetry}): only when {@link #argv} and {@link #stdinText} do not depend on what an
+     * earlier turn left behind, such as a session to resume. False by default.
+     */
+    protected boolean retriesAtOnce() {
+        return false;
+    }
+
     /** Called with the finished turn's result, before it is returned (e.g. to remember a session). */
     protected void afterTurn(TurnResult result) {
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * <p>With an {@link ImmediateRetry} in the request and {@link #retriesAtOnce()}, an attempt whose
+     * process exits by itself with a nonzero code is started again at once when the retry accepts: from the standby, which first
+     * kills the failed attempt's process group, so the group is gone before the retry runs, as it is
+     * on the usual path. The failed attempt's output is then collected and its result published
+     * while the retry already runs; each attempt ends with its own {@link AgentEvent.Result} and the
+     * last attempt's result is returned.
+     */
     @Override
     public TurnResult runTurn(TurnRequest request, AgentEventListener listener) {
         if (closed) {
@@ -80,66 +99,126 @@ abstract class OneShotAgent implements Agent {
         }
         AgentEventListener events = listener == null ? AgentEventListener.NONE : listener;
         forcedEnd.set(null);
-        long t0 = System.nanoTime();
         try {
-            TurnOutput output = newTurnOutput(request, events);
-            List<String> argv = argv(request);
-            String stdin = stdinText(request);
-            AgentProcess p = null;
-            AgentStandby ready = standby.getAndSet(null);
-            if (ready != null) {
-                p = ready.activate(type(), argv, context.workspace(), env, stdin != null, maxLineBytes(), output);
-            }
+            long t0 = System.nanoTime();
+            Attempt attempt;
             try {
-                if (p == null) {
-                    p = AgentProcess.start(botId, type(), argv, context.workspace(), env, stdin != null, maxLineBytes(), output,
-                            AgentLeftovers.recordFile(context.hive(), botId));
-                }
+                attempt = startAttempt(request, events, null);
             } catch (IOException e) {
-                TurnResult failed = TurnResult.failed("cannot start " + executable + ": " + e.getMessage(), millisSince(t0), null);
-                log.warn("[{}] {}", botId, failed.error());
-                events.onEvent(new AgentEvent.Result(failed));
-                return failed;
+                return cannotStart(e, t0, events);
             }
-            AgentProcess proc = p;
-            current = proc;
-            TurnEndPreparation.startOnce();
-            prepareStandby();
-            log.info("[{}] {} turn started{} (pid {})", botId, type(), request.taskId() == null ? "" : " for task " + request.taskId(), p.pid());
-            if (stdin != null) {
-                Thread writer = new Thread(() -> proc.writeAndClose(stdin), "deia-" + botId + "-stdin");
-                writer.setDaemon(true);
-                writer.start();
-            }
-            if (closed || forcedEnd.get() != null) {
-                stop(p);
-            }
-            Integer exit = p.awaitExitUninterruptibly(request.timeout());
-            if (exit == null) {
-                if (forcedEnd.compareAndSet(null, TurnStatus.TIMEOUT)) {
-                    log.warn("[{}] {} turn timed out after {} s; stopping pid {}", botId, type(), request.timeout().toSeconds(), p.pid());
+            ImmediateRetry retry = retriesAtOnce() ? request.immediateRetry() : null;
+            while (true) {
+                Integer exit = awaitEnd(attempt.process, request.timeout());
+                TurnStatus forced = forcedEnd.get();
+                boolean retrying = retry != null && forced == null && exit != null && exit != 0 && !closed && retry.beginRetry();
+                Attempt next = null;
+                IOException notRestarted = null;
+                long retryT0 = System.nanoTime();
+                if (retrying) {
+                    try {
+                        next = startAttempt(request, events, attempt.process);
+                    } catch (IOException e) {
+                        notRestarted = e;
+                    }
                 }
-                stop(p);
-                exit = p.awaitExitUninterruptibly(TERM_GRACE);
+                TurnResult result = endAttempt(attempt, exit, forced, events);
+                if (!retrying) {
+                    return result;
+                }
+                retry.retryStarted(result);
+                if (next == null) {
+                    return cannotStart(notRestarted, retryT0, events);
+                }
+                attempt = next;
             }
-            p.killGroupRemnants();
-            p.awaitOutput(Duration.ofSeconds(5));
-            TurnStatus forced = forcedEnd.get();
-            stats.exited(exit);
-            if (forced == null && exit != null && exit >= 128) {
-                stats.crashed();
-                log.warn("[{}] {} pid {} died with exit code {}", botId, type(), p.pid(), exit);
-            }
-            TurnResult result = output.finish(new TurnOutput.TurnEnd(exit, forced, p.stderrTail(), millisSince(t0)));
-            stats.add(result);
-            afterTurn(result);
-            log.info("[{}] {} turn ended: {} (exit {}, {} ms)", botId, type(), result.status().id(), exit, result.durationMs());
-            events.onEvent(new AgentEvent.Result(result));
-            return result;
         } finally {
             current = null;
             busy.set(false);
         }
+    }
+
+    /** One attempt of a turn: its process, what reads its output, and when it started. */
+    private record Attempt(AgentProcess process, TurnOutput output, long t0) {
+    }
+
+    /**
+     * Starts an attempt's process: from the standby when one is ready, else the usual way.
+     *
+     * @param failed the failed attempt this one retries at once, whose process group is killed
+     *               before the new process runs; null for the turn's first attempt
+     */
+    private Attempt startAttempt(TurnRequest request, AgentEventListener events, AgentProcess failed) throws IOException {
+        long t0 = System.nanoTime();
+        TurnOutput output = newTurnOutput(request, events);
+        List<String> argv = argv(request);
+        String stdin = stdinText(request);
+        AgentProcess p = null;
+        AgentStandby ready = standby.getAndSet(null);
+        if (ready != null) {
+            p = ready.activate(type(), argv, context.workspace(), env, stdin != null, failed == null ? 0 : failed.pid(),
+                    maxLineBytes(), output);
+        }
+        if (p == null) {
+            if (failed != null) {
+                failed.killGroupRemnants();
+            }
+            p = AgentProcess.start(botId, type(), argv, context.workspace(), env, stdin != null, maxLineBytes(), output,
+                    AgentLeftovers.recordFile(context.hive(), botId));
+        }
+        AgentProcess proc = p;
+        current = proc;
+        TurnEndPreparation.startOnce();
+        prepareStandby();
+        log.info("[{}] {} turn started{}{} (pid {})", botId, type(), request.taskId() == null ? "" : " for task " + request.taskId(),
+                failed == null ? "" : ", retrying the attempt of pid " + failed.pid() + " at once", p.pid());
+        if (stdin != null) {
+            Thread writer = new Thread(() -> proc.writeAndClose(stdin), "deia-" + botId + "-stdin");
+            writer.setDaemon(true);
+            writer.start();
+        }
+        if (closed || forcedEnd.get() != null) {
+            stop(p);
+        }
+        return new Attempt(proc, output, t0);
+    }
+
+    /** Waits for the attempt's process to exit; past {@code timeout} it is stopped and the turn marked timed out. */
+    private Integer awaitEnd(AgentProcess p, Duration timeout) {
+        Integer exit = p.awaitExitUninterruptibly(timeout);
+        if (exit == null) {
+            if (forcedEnd.compareAndSet(null, TurnStatus.TIMEOUT)) {
+                log.warn("[{}] {} turn timed out after {} s; stopping pid {}", botId, type(), timeout.toSeconds(), p.pid());
+            }
+            stop(p);
+            exit = p.awaitExitUninterruptibly(TERM_GRACE);
+        }
+        return exit;
+    }
+
+    /** After the attempt's process exited: ends its group, reads the rest of its output, and publishes its result. */
+    private TurnResult endAttempt(Attempt attempt, Integer exit, TurnStatus forced, AgentEventListener events) {
+        AgentProcess p = attempt.process;
+        p.killGroupRemnants();
+        p.awaitOutput(Duration.ofSeconds(5));
+        stats.exited(exit);
+        if (forced == null && exit != null && exit >= 128) {
+            stats.crashed();
+            log.warn("[{}] {} pid {} died with exit code {}", botId, type(), p.pid(), exit);
+        }
+        TurnResult result = attempt.output.finish(new TurnOutput.TurnEnd(exit, forced, p.stderrTail(), millisSince(attempt.t0)));
+        stats.add(result);
+        afterTurn(result);
+        log.info("[{}] {} turn ended: {} (exit {}, {} ms)", botId, type(), result.status().id(), exit, result.durationMs());
+        events.onEvent(new AgentEvent.Result(result));
+        return result;
+    }
+
+    private TurnResult cannotStart(IOException e, long t0, AgentEventListener events) {
+        TurnResult failed = TurnResult.failed("cannot start " + executable + ": " + e.getMessage(), millisSince(t0), null);
+        log.warn("[{}] {}", botId, failed.error());
+        events.onEvent(new AgentEvent.Result(failed));
+        return failed;
     }
 
     @Override

@@ -7,7 +7,9 @@ package io.deia.core.agent;
 interface TurnOutput extends AgentProcess.LineSink {
 
     /**
-     * Builds the turn's result after the process exited and all its output was read.
+     * Builds the turn's result after the process exited and all its output was read. A process
+     * that was not forced to end and exited with a nonzero code gives a {@link TurnStatus#FAILED}
+     * result: its retry may already be running (see {@link ImmediateRetry}).
      *
      * @param end how the process ended
      */

@@ -7,6 +7,7 @@ import io.deia.core.agent.Agent;
 import io.deia.core.agent.AgentEventListener;
 import io.deia.core.agent.AgentHealth;
 import io.deia.core.agent.AgentLeftovers;
+import io.deia.core.agent.ImmediateRetry;
 import io.deia.core.agent.TurnRequest;
 import io.deia.core.agent.TurnResult;
 import io.deia.core.agent.TurnStatus;
@@ -18,6 +19,7 @@ import io.deia.core.registry.BotRecord;
 import io.deia.core.registry.BotState;
 import io.deia.core.registry.ServiceRegistry;
 import io.deia.core.task.Task;
+import io.deia.core.task.TaskExecutor;
 import io.deia.core.task.TaskQueueMonitor;
 import io.deia.core.task.TaskEvent;
 import org.slf4j.Logger;
@@ -152,7 +154,7 @@ public final class BotRuntime implements AutoCloseable {
         chatWorker = new Thread(this::chatLoop, "bot-" + botId + "-chat");
         chatWorker.setDaemon(true);
         chatWorker.start();
-        monitor = new TaskQueueMonitor(botId, hive, config, profile, this::runTask, this::onTaskEvent);
+        monitor = new TaskQueueMonitor(botId, hive, config, profile, new TaskTurns(), this::onTaskEvent);
         monitor.start();
         heartbeat = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "bot-" + botId + "-heartbeat");
@@ -445,8 +447,21 @@ public final class BotRuntime implements AutoCloseable {
         }
     }
 
-    /** The monitor's executor: a task turn through the same agent, in turn with chat. */
-    private TurnResult runTask(Task task, int attempt, Duration timeout, AgentEventListener listener) {
+    /** The monitor's executor: a task's attempts are turns through the same agent, in turn with chat. */
+    private final class TaskTurns implements TaskExecutor {
+        @Override
+        public TurnResult execute(Task task, int attempt, Duration timeout, AgentEventListener events) {
+            return runTask(task, attempt, timeout, events, null);
+        }
+
+        @Override
+        public TurnResult execute(Task task, int attempt, Duration timeout, AgentEventListener events, ImmediateRetry retry) {
+            return runTask(task, attempt, timeout, events, retry);
+        }
+    }
+
+    /** One task turn: an attempt, or with {@code retry} the attempts it starts at once after it, under the turn lock. */
+    private TurnResult runTask(Task task, int attempt, Duration timeout, AgentEventListener listener, ImmediateRetry retry) {
         if (stopping) {
             throw notStarted(task);
         }
@@ -462,7 +477,7 @@ public final class BotRuntime implements AutoCloseable {
             } else {
                 Duration effective = timeout != null ? timeout : profile.timeout();
                 log.info("[{}] task {} attempt {} starting", botId, task.taskId(), attempt);
-                result = runTurn(new TurnRequest(task.prompt(), effective, task.taskId()), listener, task.taskId());
+                result = runTurn(new TurnRequest(task.prompt(), effective, task.taskId(), retry), listener, task.taskId());
             }
         } finally {
             turnLock.unlock();

@@ -4,6 +4,7 @@ import io.deia.core.BotIds;
 import io.deia.core.DeiaException;
 import io.deia.core.HiveLayout;
 import io.deia.core.agent.AgentEventListener;
+import io.deia.core.agent.ImmediateRetry;
 import io.deia.core.agent.TurnResult;
 import io.deia.core.agent.TurnStatus;
 import io.deia.core.config.DeiaConfig;
@@ -631,7 +632,12 @@ public final class TaskQueueMonitor implements AutoCloseable {
             if (firstStart == null) {
                 firstStart = start;
             }
-            result = execute(task, attempt, timeout, start);
+            AttemptsAtOnce atOnce = attempt < max && profile.retryBackoffMs() == 0
+                    ? new AttemptsAtOnce(claim, task.taskId(), attempt, max, timeout) : null;
+            result = execute(task, attempt, timeout, start, atOnce);
+            if (atOnce != null) {
+                attempt = atOnce.attempt;
+            }
             if (closed && result.status() == TurnStatus.INTERRUPTED) {
                 log.info("[{}] task {} interrupted by shutdown; it stays claimed and is retried on restart", botId, task.taskId());
                 return;
@@ -652,7 +658,7 @@ public final class TaskQueueMonitor implements AutoCloseable {
         }
     }
 
-    private TurnResult execute(Task task, int attempt, Duration timeout, Instant start) {
+    private TurnResult execute(Task task, int attempt, Duration timeout, Instant start, ImmediateRetry atOnce) {
         synchronized (interruptLock) {
             if (closed) {
                 return new TurnResult(TurnStatus.INTERRUPTED, "", null, null, null, null, 0, null, "monitor closing");
@@ -660,7 +666,8 @@ public final class TaskQueueMonitor implements AutoCloseable {
             inExecutor = true;
         }
         try {
-            TurnResult r = executor.execute(task, attempt, timeout, AgentEventListener.NONE);
+            TurnResult r = atOnce == null ? executor.execute(task, attempt, timeout, AgentEventListener.NONE)
+                    : executor.execute(task, attempt, timeout, AgentEventListener.NONE, atOnce);
             if (r == null) {
                 return TurnResult.failed("the executor returned no result", elapsed(start), null);
             }
@@ -675,6 +682,48 @@ public final class TaskQueueMonitor implements AutoCloseable {
                 inExecutor = false;
                 Thread.interrupted();
             }
+        }
+    }
+
+    /**
+     * The next attempts of a task retried without back-off, started by the executor the moment an
+     * attempt fails (see {@link ImmediateRetry}): each is counted as {@link #run} counts one (recorded
+     * as started before it runs, then logged with the failed attempt's retry and its own start), only
+     * while an attempt is left and the monitor is open. Used on the monitor's worker thread only.
+     */
+    private final class AttemptsAtOnce implements ImmediateRetry {
+        private final ClaimedTasks.Claim claim;
+        private final String taskId;
+        private final int max;
+        private final Duration timeout;
+        /** The attempt running now. */
+        int attempt;
+
+        AttemptsAtOnce(ClaimedTasks.Claim claim, String taskId, int attempt, int max, Duration timeout) {
+            this.claim = claim;
+            this.taskId = taskId;
+            this.attempt = attempt;
+            this.max = max;
+            this.timeout = timeout;
+        }
+
+        @Override
+        public boolean beginRetry() {
+            if (closed || attempt >= max) {
+                return false;
+            }
+            attempt++;
+            claims.recordAttempt(claim, attempt);
+            return true;
+        }
+
+        @Override
+        public void retryStarted(TurnResult failed) {
+            log.warn("[{}] task {} attempt {}/{} {}: {}; retried at once", botId, taskId, attempt - 1, max,
+                    failed.status().id(), failed.error());
+            emit(taskId, TaskEvent.RETRYING, null, attempt - 1, failed.error());
+            emit(taskId, TaskEvent.STARTED, null, attempt, null);
+            log.info("[{}] task {} attempt {}/{} started (timeout {} s)", botId, taskId, attempt, max, timeout.toSeconds());
         }
     }
 

@@ -70,7 +70,7 @@ class AgentStandbyTest {
     void aWorkspaceRemovedSinceTheStandbyStartedIsMadeAgainAndEntered() throws Exception {
         AgentStandby s = standby(env());
         Files.delete(workspace());
-        AgentProcess p = s.activate("command", List.of("/bin/sh", "-c", "pwd -P; ls -A | wc -l"), workspace(), env(), false, 65536, sink);
+        AgentProcess p = s.activate("command", List.of("/bin/sh", "-c", "pwd -P; ls -A | wc -l"), workspace(), env(), false, 0, 65536, sink);
         assertNotNull(p, "the standby still takes the turn");
         assertEquals(0, run(p));
         assertEquals(List.of(workspace().toRealPath().toString(), "0"), lines.stream().map(String::strip).toList());
@@ -84,7 +84,7 @@ class AgentStandbyTest {
                 "\"quoted\"", "ü €", "", "*");
         List<String> argv = new ArrayList<>(List.of("/bin/sh", "-c", PRINT_ARGS, "sh"));
         argv.addAll(args);
-        AgentProcess p = s.activate("command", argv, workspace(), env(), false, 65536, sink);
+        AgentProcess p = s.activate("command", argv, workspace(), env(), false, 0, 65536, sink);
         assertNotNull(p);
         assertEquals(s.pid(), p.pid(), "the standby's pid is the agent's: exec in place");
         assertEquals(0, run(p));
@@ -99,7 +99,7 @@ class AgentStandbyTest {
     void theAgentSeesExactlyItsEnvironmentAndWorkspaceInItsOwnSession() throws Exception {
         AgentStandby s = standby(env());
         AgentProcess p = s.activate("command", List.of("/bin/sh", "-c",
-                "env | sort; pwd; cut -d' ' -f5 /proc/$$/stat; cut -d' ' -f6 /proc/$$/stat", "sh"), workspace(), env(), false, 65536, sink);
+                "env | sort; pwd; cut -d' ' -f5 /proc/$$/stat; cut -d' ' -f6 /proc/$$/stat", "sh"), workspace(), env(), false, 0, 65536, sink);
         assertNotNull(p);
         assertEquals(0, run(p));
         List<String> expected = new ArrayList<>(List.of(AgentLeftovers.OWNER_ENV + "=" + dir.resolve("bots/BOT-1/agent-process.json"),
@@ -116,7 +116,7 @@ class AgentStandbyTest {
 
     @Test
     void pwdIsRemovedOrKeptAsTheAgentEnvironmentSays() throws Exception {
-        AgentProcess p = standby(env()).activate("command", List.of("/usr/bin/env"), workspace(), env(), false, 65536, sink);
+        AgentProcess p = standby(env()).activate("command", List.of("/usr/bin/env"), workspace(), env(), false, 0, 65536, sink);
         assertNotNull(p);
         assertEquals(0, run(p));
         assertTrue(lines.stream().noneMatch(l -> l.startsWith("PWD=") || l.startsWith("OLDPWD=")), lines.toString());
@@ -124,7 +124,7 @@ class AgentStandbyTest {
         lines.clear();
         Map<String, String> withPwd = env();
         withPwd.put("PWD", "/somewhere/else");
-        p = standby(withPwd).activate("command", List.of("/usr/bin/env"), workspace(), withPwd, false, 65536, sink);
+        p = standby(withPwd).activate("command", List.of("/usr/bin/env"), workspace(), withPwd, false, 0, 65536, sink);
         assertNotNull(p);
         assertEquals(0, run(p));
         assertTrue(lines.contains("PWD=/somewhere/else"), lines.toString());
@@ -133,14 +133,14 @@ class AgentStandbyTest {
 
     @Test
     void stdinIsThePipeWhenTheTurnWritesToItAndDevNullOtherwise() throws Exception {
-        AgentProcess piped = standby(env()).activate("command", List.of("/bin/cat"), workspace(), env(), true, 65536, sink);
+        AgentProcess piped = standby(env()).activate("command", List.of("/bin/cat"), workspace(), env(), true, 0, 65536, sink);
         assertNotNull(piped);
         piped.writeAndClose("hello\nworld\n");
         assertEquals(0, run(piped));
         assertEquals(List.of("hello", "world"), lines);
 
         lines.clear();
-        AgentProcess devNull = standby(env()).activate("command", List.of("/bin/cat"), workspace(), env(), false, 65536, sink);
+        AgentProcess devNull = standby(env()).activate("command", List.of("/bin/cat"), workspace(), env(), false, 0, 65536, sink);
         assertNotNull(devNull);
         assertEquals(0, run(devNull), "cat ends at once on /dev/null");
         assertEquals(List.of(), lines);
@@ -150,26 +150,26 @@ class AgentStandbyTest {
     void aStandbyThatCannotTakeTheTurnIsEndedAndSaysSo() throws Exception {
         AgentStandby tooLong = standby(env());
         assertNull(tooLong.activate("command", List.of("/bin/echo", "x".repeat(AgentStandby.MAX_LINE_BYTES)), workspace(),
-                env(), false, 65536, sink));
+                env(), false, 0, 65536, sink));
         awaitGone(tooLong.pid());
 
         AgentStandby nul = standby(env());
-        assertNull(nul.activate("command", List.of("/bin/echo", "a\0b"), workspace(), env(), false, 65536, sink));
+        assertNull(nul.activate("command", List.of("/bin/echo", "a\0b"), workspace(), env(), false, 0, 65536, sink));
         awaitGone(nul.pid());
 
         AgentStandby missing = standby(env());
         assertNull(missing.activate("command", List.of(dir.resolve("no-such-program").toString()), workspace(), env(), false,
-                65536, sink));
+                0, 65536, sink));
         awaitGone(missing.pid());
 
         AgentStandby otherFolder = standby(env());
-        assertNull(otherFolder.activate("command", List.of("/bin/true"), dir.resolve("elsewhere"), env(), false, 65536, sink));
+        assertNull(otherFolder.activate("command", List.of("/bin/true"), dir.resolve("elsewhere"), env(), false, 0, 65536, sink));
         awaitGone(otherFolder.pid());
 
         AgentStandby dead = standby(env());
         ProcessHandle.of(dead.pid()).ifPresent(ProcessHandle::destroyForcibly);
         awaitGone(dead.pid());
-        assertNull(dead.activate("command", List.of("/bin/true"), workspace(), env(), false, 65536, sink));
+        assertNull(dead.activate("command", List.of("/bin/true"), workspace(), env(), false, 0, 65536, sink));
         assertEquals(List.of(), lines);
     }
 
@@ -177,7 +177,7 @@ class AgentStandbyTest {
     void aRemovedWorkspaceIsMadeAgainAndEntered() throws Exception {
         AgentStandby s = standby(env());
         Files.delete(workspace());
-        AgentProcess p = s.activate("command", List.of("/bin/pwd"), workspace(), env(), false, 65536, sink);
+        AgentProcess p = s.activate("command", List.of("/bin/pwd"), workspace(), env(), false, 0, 65536, sink);
         assertNotNull(p);
         assertEquals(0, run(p));
         assertEquals(List.of(workspace().toString()), lines);
@@ -195,10 +195,12 @@ class AgentStandbyTest {
         assertEquals("'a b'", AgentStandby.quote("a b"));
         assertEquals("'it'\\''s'", AgentStandby.quote("it's"));
         assertEquals("'a'\"$nl\"'b'", AgentStandby.quote("a\nb"));
-        String line = AgentStandby.execLine(List.of("/bin/echo", "x"), Path.of("/w"), Map.of("PATH", "/bin"), false);
+        String line = AgentStandby.execLine(List.of("/bin/echo", "x"), Path.of("/w"), Map.of("PATH", "/bin"), false, 0);
         assertEquals("cd -P -- '/w' || exit 127; unset PWD; unset OLDPWD; exec '/bin/echo' 'x' </dev/null", line);
         assertFalse(line.contains("\n"));
-        assertNull(AgentStandby.execLine(List.of(), Path.of("/w"), Map.of(), false));
+        assertNull(AgentStandby.execLine(List.of(), Path.of("/w"), Map.of(), false, 0));
+        assertEquals("kill -s KILL -- -4242 2>/dev/null; cd -P -- '/w' || exit 127; unset PWD; unset OLDPWD; exec '/bin/echo' 'x' </dev/null",
+                AgentStandby.execLine(List.of("/bin/echo", "x"), Path.of("/w"), Map.of("PATH", "/bin"), false, 4242));
     }
 
     @Test

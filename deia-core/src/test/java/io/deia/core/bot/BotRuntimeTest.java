@@ -16,6 +16,8 @@ import io.deia.core.registry.BotRecord;
 import io.deia.core.registry.BotState;
 import io.deia.core.registry.JsonFileServiceRegistry;
 import io.deia.core.task.FileTaskQueue;
+import io.deia.core.task.TaskResponse;
+import io.deia.core.task.TaskStatus;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -234,6 +236,36 @@ class BotRuntimeTest {
         List<BotEvent> events = runtime.events().after(0);
         assertTrue(events.stream().anyMatch(e -> "t-1".equals(e.taskId()) && "completed".equals(e.event())
                 && "completed".equals(e.status())), events.toString());
+        assertEquals(1, runtime.status().tasksCompleted());
+    }
+
+    @Test
+    void aTaskWhoseAgentCrashesIsRetriedAtOnceWhenItsProfileHasNoBackoff() throws Exception {
+        hive = new HiveLayout(dir.resolve("hive"));
+        Path count = dir.resolve("count");
+        // Kills itself (SIGKILL) on its first two attempts; the third answers.
+        String crashTwice = "p=$(cat); n=$(cat \"$1\" 2>/dev/null || echo 0); echo $((n+1)) > \"$1\"; "
+                + "[ $n -ge 2 ] || kill -9 $$; printf 'reply:%s after %s crashes' \"$p\" $n";
+        Profile profile = new Profile("crashing", AgentType.COMMAND, "/bin/sh", List.of("-c", crashTwice, "sh", count.toString()),
+                "stdin", null, null, null, null, null, null, 30, 3, 0, 4, null, null, null, null);
+        DeiaConfig config = new DeiaConfig(null, 1, 30, null, 1000, null, Map.of("crashing", profile));
+        Profile named = config.requireProfile("crashing");
+        registry = new JsonFileServiceRegistry(hive, config);
+        runtime = BotRuntime.builder().botId("BOT-001").profile(named).config(config).hive(hive).registry(registry)
+                .agent(Agents.create(new AgentContext("BOT-001", named, hive, System.getenv()))).port(18999)
+                .eventBufferSize(100).build().start();
+        FileTaskQueue tasks = new FileTaskQueue(hive, runtime.config());
+        String taskId = tasks.submit("BOT-001", "---\ntask_id: t-crash\n---\nhello\n");
+        await().until(() -> tasks.response("BOT-001", taskId).isPresent());
+
+        TaskResponse r = tasks.response("BOT-001", taskId).orElseThrow();
+        assertEquals(TaskStatus.COMPLETED, r.status());
+        assertEquals(3, r.attempt());
+        assertEquals("reply:hello after 2 crashes", r.output());
+        assertEquals(List.of("started 1", "retrying 1", "started 2", "retrying 2", "started 3", "completed 3"),
+                runtime.events().after(0).stream().filter(e -> taskId.equals(e.taskId()) && !"claimed".equals(e.event()))
+                        .map(e -> e.event() + " " + e.attempt()).toList());
+        assertEquals(2, runtime.status().agentHealth().crashes());
         assertEquals(1, runtime.status().tasksCompleted());
     }
 

@@ -14,6 +14,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
+import java.util.Map;
 
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -258,6 +259,44 @@ class TaskQueueMonitorTest {
         assertTrue(Files.exists(live.resolve("t1~busy.md")));
         assertEquals("running", hive.queue.pending(TaskTestHive.BOT).get(0).state());
         assertEquals(5, hive.count(hive.layout.archiveDir(TaskTestHive.BOT)));
+    }
+
+    @Test
+    void withoutBackoffTheExecutorRetriesAtOnceAndEachAttemptIsCountedAsWithBackoff(@TempDir Path dir) throws Exception {
+        TaskTestHive hive = new TaskTestHive(dir, 64 * 1024);
+        Path claimed = hive.layout.claimedDir(TaskTestHive.BOT);
+        ShellTaskExecutor noBackoff = new ShellTaskExecutor(dir.resolve("scratch"), Map.of("CLAIMED", claimed.toString()));
+        try (TaskQueueMonitor m = new TaskQueueMonitor(TaskTestHive.BOT, hive.layout, hive.config, TaskTestHive.profile(30, 3, 0),
+                noBackoff, hive.events::add)) {
+            m.start();
+            hive.queue.submit(TaskTestHive.BOT, "---\ntask_id: flaky\n---\n[ \"$ATTEMPT\" = 2 ] || exit 1; echo fine");
+            // Prints the last line of its monitor's started.log: the attempt running was logged before it ran.
+            hive.queue.submit(TaskTestHive.BOT, "---\ntask_id: broken\n---\ntail -n 1 \"$CLAIMED\"/o-*/started.log; exit 3");
+            await().atMost(WAIT).until(() -> hive.responseCount() == 2);
+        }
+        assertEquals(2, noBackoff.offers.get(), "one executor call per task: its retries ran within it");
+        TaskResponse flaky = hive.queue.response(TaskTestHive.BOT, "flaky").orElseThrow();
+        assertEquals(TaskStatus.COMPLETED, flaky.status());
+        assertEquals(2, flaky.attempt());
+        TaskResponse broken = hive.queue.response(TaskTestHive.BOT, "broken").orElseThrow();
+        assertEquals(TaskStatus.FAILED, broken.status());
+        assertEquals(3, broken.attempt());
+        assertEquals(3, broken.exitCode());
+        assertTrue(broken.output().matches("\\d+ 3"), broken.output());
+        assertEquals("exit code 3", broken.error());
+        assertEquals(List.of("started 1", "retrying 1", "started 2", "retrying 2", "started 3", "failed 3"),
+                hive.events.stream().filter(e -> e.taskId().equals("broken") && !e.event().equals("claimed"))
+                        .map(e -> e.event() + " " + e.attempt()).toList());
+
+        ShellTaskExecutor withBackoff = new ShellTaskExecutor(dir.resolve("scratch"), Map.of());
+        try (TaskQueueMonitor m = new TaskQueueMonitor(TaskTestHive.BOT, hive.layout, hive.config, TaskTestHive.profile(30, 3, 10),
+                withBackoff, hive.events::add)) {
+            m.start();
+            hive.queue.submit(TaskTestHive.BOT, "---\ntask_id: slow-retries\n---\nexit 2");
+            await().atMost(WAIT).until(() -> hive.responseCount() == 3);
+        }
+        assertEquals(3, hive.queue.response(TaskTestHive.BOT, "slow-retries").orElseThrow().attempt());
+        assertEquals(0, withBackoff.offers.get(), "with a back-off no retry is offered");
     }
 
     @Test
