@@ -83,11 +83,11 @@ abstract class OneShotAgent implements Agent {
      * {@inheritDoc}
      *
      * <p>With an {@link ImmediateRetry} in the request and {@link #retriesAtOnce()}, an attempt whose
-     * process exits by itself with a nonzero code is started again at once when the retry accepts: from the standby, which first
-     * kills the failed attempt's process group, so the group is gone before the retry runs, as it is
-     * on the usual path. The failed attempt's output is then collected and its result published
-     * while the retry already runs; each attempt ends with its own {@link AgentEvent.Result} and the
-     * last attempt's result is returned.
+     * process exits by itself with a nonzero code is started again at once when the retry accepts:
+     * from the standby, which first kills the failed attempt's process group, so the group is gone
+     * before the retry runs, as it is on the usual path. The failed attempt's output is then
+     * collected and its result published while the retry already runs; each attempt ends with its
+     * own {@link AgentEvent.Result} and the last attempt's result is returned.
      */
     @Override
     public TurnResult runTurn(TurnRequest request, AgentEventListener listener) {
