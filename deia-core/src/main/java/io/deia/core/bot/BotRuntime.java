@@ -477,7 +477,8 @@ public final class BotRuntime implements AutoCloseable {
             } else {
                 Duration effective = timeout != null ? timeout : profile.timeout();
                 log.info("[{}] task {} attempt {} starting", botId, task.taskId(), attempt);
-                result = runTurn(new TurnRequest(task.prompt(), effective, task.taskId(), retry), listener, task.taskId());
+                result = runTurn(new TurnRequest(task.prompt(), effective, task.taskId(), unlessStopping(retry)), listener,
+                        task.taskId());
             }
         } finally {
             turnLock.unlock();
@@ -491,6 +492,28 @@ public final class BotRuntime implements AutoCloseable {
             awaitMonitorClose();
         }
         return result;
+    }
+
+    /**
+     * The monitor's offer of immediate retries, refused once this bot is stopping: as a task's next
+     * attempt that would start after a stop began is not started (see {@link #notStarted}), so a
+     * crashing agent is not started again while the stop waits for the turn to end.
+     */
+    private ImmediateRetry unlessStopping(ImmediateRetry retry) {
+        if (retry == null) {
+            return null;
+        }
+        return new ImmediateRetry() {
+            @Override
+            public boolean beginRetry() {
+                return !stopping && retry.beginRetry();
+            }
+
+            @Override
+            public void retryStarted(TurnResult failed) {
+                retry.retryStarted(failed);
+            }
+        };
     }
 
     private DeiaException notStarted(Task task) {

@@ -25,6 +25,7 @@ import org.junit.jupiter.api.io.TempDir;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -239,21 +240,31 @@ class BotRuntimeTest {
         assertEquals(1, runtime.status().tasksCompleted());
     }
 
-    @Test
-    void aTaskWhoseAgentCrashesIsRetriedAtOnceWhenItsProfileHasNoBackoff() throws Exception {
+    /** Starts a runtime whose only profile is a {@code command} agent running {@code script} with {@code args}, with no retry back-off. */
+    private void startWithoutBackoff(String script, int maxAttempts, String... args) {
         hive = new HiveLayout(dir.resolve("hive"));
-        Path count = dir.resolve("count");
-        // Kills itself (SIGKILL) on its first two attempts; the third answers.
-        String crashTwice = "p=$(cat); n=$(cat \"$1\" 2>/dev/null || echo 0); echo $((n+1)) > \"$1\"; "
-                + "[ $n -ge 2 ] || kill -9 $$; printf 'reply:%s after %s crashes' \"$p\" $n";
-        Profile profile = new Profile("crashing", AgentType.COMMAND, "/bin/sh", List.of("-c", crashTwice, "sh", count.toString()),
-                "stdin", null, null, null, null, null, null, 30, 3, 0, 4, null, null, null, null);
-        DeiaConfig config = new DeiaConfig(null, 1, 30, null, 1000, null, Map.of("crashing", profile));
-        Profile named = config.requireProfile("crashing");
+        List<String> argv = new ArrayList<>(List.of("-c", script, "sh"));
+        argv.addAll(List.of(args));
+        Profile profile = new Profile("no-backoff", AgentType.COMMAND, "/bin/sh", argv, "stdin", null, null, null, null, null,
+                null, 30, maxAttempts, 0, 4, null, null, null, null);
+        DeiaConfig config = new DeiaConfig(null, 1, 30, null, 1000, null, Map.of("no-backoff", profile));
+        Profile named = config.requireProfile("no-backoff");
         registry = new JsonFileServiceRegistry(hive, config);
         runtime = BotRuntime.builder().botId("BOT-001").profile(named).config(config).hive(hive).registry(registry)
                 .agent(Agents.create(new AgentContext("BOT-001", named, hive, System.getenv()))).port(18999)
                 .eventBufferSize(100).build().start();
+    }
+
+    private static int attemptsCounted(Path count) throws Exception {
+        return Files.exists(count) ? Integer.parseInt(Files.readString(count).strip()) : 0;
+    }
+
+    @Test
+    void aTaskWhoseAgentCrashesIsRetriedAtOnceWhenItsProfileHasNoBackoff() throws Exception {
+        Path count = dir.resolve("count");
+        // Kills itself (SIGKILL) on its first two attempts; the third answers.
+        startWithoutBackoff("p=$(cat); n=$(cat \"$1\" 2>/dev/null || echo 0); echo $((n+1)) > \"$1\"; "
+                + "[ $n -ge 2 ] || kill -9 $$; printf 'reply:%s after %s crashes' \"$p\" $n", 3, count.toString());
         FileTaskQueue tasks = new FileTaskQueue(hive, runtime.config());
         String taskId = tasks.submit("BOT-001", "---\ntask_id: t-crash\n---\nhello\n");
         await().until(() -> tasks.response("BOT-001", taskId).isPresent());
@@ -267,6 +278,26 @@ class BotRuntimeTest {
                         .map(e -> e.event() + " " + e.attempt()).toList());
         assertEquals(2, runtime.status().agentHealth().crashes());
         assertEquals(1, runtime.status().tasksCompleted());
+    }
+
+    @Test
+    void aStopEndsTheImmediateRetriesOfACrashingAgentAndLeavesItsTaskClaimed() throws Exception {
+        Path count = dir.resolve("count");
+        // Crashes (SIGKILL) 50 ms into every attempt.
+        startWithoutBackoff("n=$(cat \"$1\" 2>/dev/null || echo 0); echo $((n+1)) > \"$1\"; sleep 0.05; kill -9 $$",
+                100_000, count.toString());
+        FileTaskQueue tasks = new FileTaskQueue(hive, runtime.config());
+        String taskId = tasks.submit("BOT-001", "---\ntask_id: t-loop\n---\nagain\n");
+        await().until(() -> runtime.events().after(0).stream().filter(e -> "retrying".equals(e.event())).count() >= 3);
+        int before = attemptsCounted(count);
+        // A graceful stop waits for the turn; the crashing attempt must not be started again meanwhile.
+        runtime.stop(Duration.ofSeconds(5));
+        int after = attemptsCounted(count);
+        assertTrue(after - before <= 2, "attempts started after the stop began: " + (after - before));
+        TimeUnit.MILLISECONDS.sleep(300);
+        assertEquals(after, attemptsCounted(count), "no attempt after the stop returned");
+        assertTrue(tasks.response("BOT-001", taskId).isEmpty(), "no final response: it is retried on restart");
+        assertEquals(1, tasks.pending("BOT-001").size());
     }
 
     @Test
