@@ -450,6 +450,7 @@ def scenario_start_restart_idle(tool, args, res):
             kernel = clock.delays(kills)
             res["restart_fast_kernel"][tool] = (stats(kernel) if any(k is not None for k in kernel)
                                                 else {"n": 0, "why": clock.why or "no exec of a replacement recorded"})
+            res["meta"]["exec_events_priority"] = seen.priority or "not started"
             events = seen.delays(kills)
             res["restart_fast_events"][tool] = (stats(events) if any(e is not None for e in events)
                                                 else {"n": 0, "why": seen.why or "no exec of a replacement seen"})
@@ -573,13 +574,15 @@ class ExecEvents:
     """A third view of scenario 2a's kills, from user space without a poll: exec_watch.py listens to the
     kernel's process events (netlink) and reads the argv of each exec'd process at once, so the time from
     the kill until the replacement's tagged exec is *seen* does not depend on a poll interval or on how many
-    processes a /proc scan has to read. Runs as its own process, so the poll's scans (which hold the GIL)
-    cannot delay it; both use CLOCK_MONOTONIC. Needs root; otherwise `why` says why there is no figure."""
+    processes a /proc scan has to read. Runs as its own process at real-time priority (SCHED_FIFO), so
+    neither the poll's scans (which hold the GIL) nor the tools' own work can delay it; both use
+    CLOCK_MONOTONIC. Needs root; otherwise `why` says why there is no figure."""
 
     def __init__(self, work, name):
         self.out = os.path.join(work, f"exec-events-{name}.txt")
         self.proc = None
         self.why = None
+        self.priority = None
         try:
             with open(self.out, "wb") as out:
                 self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "exec_watch.py"), "peers-wl-"],
@@ -587,7 +590,9 @@ class ExecEvents:
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline and self.proc.poll() is None:
                 with open(self.out, "rb") as f:
-                    if f.readline().strip() == b"ready":
+                    first = f.readline().split()
+                    if first[:1] == [b"ready"]:
+                        self.priority = b" ".join(first[1:]).decode()
                         return
                 time.sleep(0.05)
             self.why = "exec_watch.py did not start: " + (self.proc.stderr.read().decode(errors="replace").strip()[:200]
@@ -760,8 +765,9 @@ def markdown(res):
     out += [f"| {t} | {fmt(res['start'].get(key[t]))} |" for t in tools]
     out += ["", "### 2a. kill -9 one workload → replacement running (fastest settings)", "",
             "The same kills seen three ways. *Exec event*: a listener on the kernel's process events (netlink; "
-            "bench/peers/exec_watch.py, its own process) reads the argv of every exec'd process at once; time from the kill "
-            "until it has seen the replacement's exec of the tagged command. *Kernel clock*: the kernel's timestamp of that "
+            "bench/peers/exec_watch.py, its own process, here at " + res["meta"].get("exec_events_priority", "?") + ") reads "
+            "the argv of every exec'd process at once; time from the kill until it has seen the replacement's exec of the "
+            "tagged command. *Kernel clock*: the kernel's timestamp of that "
             "exec (`perf` tracepoint). *Poll*: a /proc scan every 5 ms until the replacement shows; it adds the sleep and a "
             "scan whose length grows with the processes running (deia runs a runner JVM and two shells per bot).", "",
             "| tool | exec event seen | kernel clock | 5 ms /proc poll |", "|---|---|---|---|"]
