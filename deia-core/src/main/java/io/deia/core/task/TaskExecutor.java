@@ -26,8 +26,8 @@ public interface TaskExecutor {
      * Like {@link #execute(Task, int, Duration, AgentEventListener)}, with the monitor's offer to
      * start the next attempt as soon as this one fails, without the failed attempt's result first
      * travelling back to the monitor (see {@link ImmediateRetry}). The attempts started through
-     * {@code retry} are counted by the monitor; the result returned is the last attempt's. An
-     * executor that does not override this runs one attempt.
+     * {@code retry} are counted by the monitor; the result returned is the last attempt's. Call
+     * {@code retry} on the calling thread. An executor that does not override this runs one attempt.
      *
      * @param retry offered when the task would be retried without back-off; otherwise null
      */
