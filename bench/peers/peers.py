@@ -772,16 +772,16 @@ def markdown(res):
             "scan whose length grows with the processes running (deia runs a runner JVM and two shells per bot).", "",
             "| tool | exec event seen | kernel clock | 5 ms /proc poll |", "|---|---|---|---|"]
 
-    def measured(section, tool_key, what):
+    def measured(section, tool_key):
         k = res.get(section, {}).get(tool_key)
         if k and k.get("n"):
             return fmt(k)
-        return f"not measured{': ' + k['why'] if k and k.get('why') else ''}" if what else "—"
+        return f"not measured{': ' + k['why'] if k and k.get('why') else ''}"
 
     for t in tools:
         if key[t] in res["restart_fast"]:
-            out.append(f"| {t} | {measured('restart_fast_events', key[t], True)} | "
-                       f"{measured('restart_fast_kernel', key[t], True)} | {fmt(res['restart_fast'][key[t]])} |")
+            out.append(f"| {t} | {measured('restart_fast_events', key[t])} | "
+                       f"{measured('restart_fast_kernel', key[t])} | {fmt(res['restart_fast'][key[t]])} |")
     for k, v in res["restart_fast"].items():
         if k not in key.values():
             out.append(f"| {k} | — | — | {fmt(v)} |")
