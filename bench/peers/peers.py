@@ -512,6 +512,19 @@ def kill_and_wait(t, tag, timeout, gave_up=None, kills=None):
     return dt, new
 
 
+def end_helper(proc, settle_s, sig, wait_s):
+    """Ends a recording helper the harness started (idempotent): after `settle_s` (so it records the last
+    events) it gets `sig`, and SIGKILL when it has not exited `wait_s` later."""
+    if proc is not None and proc.poll() is None:
+        time.sleep(settle_s)
+        proc.send_signal(sig)
+        try:
+            proc.wait(wait_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class KernelClock:
     """A second clock for scenario 2a, when `perf` can record tracepoints here: the time from the kill
     to the replacement's last exec before the poll saw it (the exec of the tagged `sh -c`), from the
@@ -540,14 +553,7 @@ class KernelClock:
 
     def stop(self):
         """Ends the recording (idempotent); call it in a finally so no perf outlives the scenario."""
-        if self.proc is not None and self.proc.poll() is None:
-            time.sleep(0.2)
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        end_helper(self.proc, 0.2, signal.SIGINT, 30)
 
     def delays(self, kills):
         """Seconds from each kill to the replacement's last exec; None for a kill without one."""
@@ -604,14 +610,7 @@ class ExecEvents:
 
     def stop(self):
         """Ends the listener (idempotent); call it in a finally so none outlives the scenario."""
-        if self.proc is not None and self.proc.poll() is None:
-            time.sleep(0.1)
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        end_helper(self.proc, 0.1, signal.SIGTERM, 10)
 
     def delays(self, kills):
         """Seconds from each kill until the replacement's tagged exec was seen; None when it was not."""

@@ -95,6 +95,24 @@ class TaskQueueMonitorTest {
         assertTrue(hive.tempFiles().isEmpty());
     }
 
+    /**
+     * What both retry tests expect of their tasks "flaky" (fails once) and "broken" (always exits 3)
+     * with 3 attempts: flaky completed at attempt 2, broken failed for good at attempt 3.
+     *
+     * @return broken's response
+     */
+    private static TaskResponse assertFlakyCompletedAndBrokenFailed(TaskTestHive hive) {
+        TaskResponse flaky = hive.queue.response(TaskTestHive.BOT, "flaky").orElseThrow();
+        assertEquals(TaskStatus.COMPLETED, flaky.status());
+        assertEquals(2, flaky.attempt());
+        TaskResponse broken = hive.queue.response(TaskTestHive.BOT, "broken").orElseThrow();
+        assertEquals(TaskStatus.FAILED, broken.status());
+        assertEquals(3, broken.attempt());
+        assertEquals(3, broken.exitCode());
+        assertEquals("exit code 3", broken.error());
+        return broken;
+    }
+
     @Test
     void failedAttemptsAreRetriedWithBackoffThenFailForGood(@TempDir Path dir) throws Exception {
         TaskTestHive hive = new TaskTestHive(dir, 64 * 1024);
@@ -104,15 +122,8 @@ class TaskQueueMonitorTest {
             hive.queue.submit(TaskTestHive.BOT, "---\ntask_id: broken\n---\necho trying; exit 3");
             await().atMost(WAIT).until(() -> hive.responseCount() == 2);
         }
-        TaskResponse flaky = hive.queue.response(TaskTestHive.BOT, "flaky").orElseThrow();
-        assertEquals(TaskStatus.COMPLETED, flaky.status());
-        assertEquals(2, flaky.attempt());
-        TaskResponse broken = hive.queue.response(TaskTestHive.BOT, "broken").orElseThrow();
-        assertEquals(TaskStatus.FAILED, broken.status());
-        assertEquals(3, broken.attempt());
-        assertEquals(3, broken.exitCode());
+        TaskResponse broken = assertFlakyCompletedAndBrokenFailed(hive);
         assertEquals("trying", broken.output());
-        assertEquals("exit code 3", broken.error());
         assertEquals(2, hive.events.stream().filter(e -> e.taskId().equals("broken") && e.event().equals("retrying")).count());
         assertEquals(TaskStatus.FAILED, hive.events.stream().filter(e -> e.event().equals("failed")).findFirst().orElseThrow().status());
     }
@@ -275,15 +286,8 @@ class TaskQueueMonitorTest {
             await().atMost(WAIT).until(() -> hive.responseCount() == 2);
         }
         assertEquals(2, noBackoff.offers.get(), "one executor call per task: its retries ran within it");
-        TaskResponse flaky = hive.queue.response(TaskTestHive.BOT, "flaky").orElseThrow();
-        assertEquals(TaskStatus.COMPLETED, flaky.status());
-        assertEquals(2, flaky.attempt());
-        TaskResponse broken = hive.queue.response(TaskTestHive.BOT, "broken").orElseThrow();
-        assertEquals(TaskStatus.FAILED, broken.status());
-        assertEquals(3, broken.attempt());
-        assertEquals(3, broken.exitCode());
+        TaskResponse broken = assertFlakyCompletedAndBrokenFailed(hive);
         assertTrue(broken.output().matches("\\d+ 3"), broken.output());
-        assertEquals("exit code 3", broken.error());
         assertEquals(List.of("started 1", "retrying 1", "started 2", "retrying 2", "started 3", "failed 3"),
                 hive.events.stream().filter(e -> e.taskId().equals("broken") && !e.event().equals("claimed"))
                         .map(e -> e.event() + " " + e.attempt()).toList());
