@@ -4,9 +4,9 @@
 # then runs the whole Maven build with its tests and coverage gates.
 #   scripts/test.sh            core suite (Claude Code contract tests included)
 #   scripts/test.sh -Pagents   also the Codex and Gemini CLI contract tests
-# After the Maven build it runs the benchmark harness at its small size so it cannot rot
-# (bench/peers/run.sh --small: deia, PM2 and supervisord side by side, about 3 minutes; then the
-# deia-only benchmark mains of deia-bench 3 times each at small sizes, about 4-5 minutes): it fails the
+# After the Maven build it runs the benchmark harness at its smoke size so it cannot rot
+# (bench/peers/run.sh --smoke: deia, PM2 and supervisord side by side with 3 workloads once, then each
+# deia-only benchmark main of deia-bench once at its small size, about 2-3 minutes): it fails the
 # run when any scenario produced no figure or a benchmark main crashed or printed no result line
 # (timings and missed targets are printed, never asserted).
 # DEIA_SKIP_PEERS=1 skips it, and says so.
@@ -36,8 +36,8 @@ fi
 mvn -B verify "$@"
 
 if [ "${DEIA_SKIP_PEERS:-0}" = 1 ]; then
-  echo "== SKIPPED: bench/peers/run.sh --small (DEIA_SKIP_PEERS=1)"
+  echo "== SKIPPED: bench/peers/run.sh --smoke (DEIA_SKIP_PEERS=1)"
 else
-  echo "== bench/peers/run.sh --small (deia vs PM2 vs supervisord, then deia-only figures; fails when a scenario or benchmark has no result)"
-  bench/peers/run.sh --small
+  echo "== bench/peers/run.sh --smoke (deia vs PM2 vs supervisord, then deia-only figures; fails when a scenario or benchmark has no result)"
+  bench/peers/run.sh --smoke
 fi

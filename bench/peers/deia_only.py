@@ -246,7 +246,7 @@ def markdown(res):
     out += ["", "Sizes (arguments of each main; every run is a fresh JVM):", ""]
     for name in res["meta"]["benchmarks"]:
         cls, sizes = BENCHMARKS[name]
-        props, args = sizes[m["mode"]]
+        props, args = sizes["full" if m["mode"] == "full" else "small"]
         loads = [r["load_before"].split()[0] for r in res["runs"].get(name, [])]
         secs = [r["seconds"] for r in res["runs"].get(name, [])]
         shown = " ".join(props + args).replace("{tmp}", "<tmp>")
@@ -260,14 +260,15 @@ def markdown(res):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--mode", choices=["small", "full"], default="small")
+    ap.add_argument("--mode", choices=["smoke", "small", "full"], default="small")
     ap.add_argument("--jar", required=True, help="deia-server-example/target/deia-server.jar")
     ap.add_argument("--classes", required=True, help="deia-bench/target/classes")
     ap.add_argument("--out", required=True, help="output path without .md/.json")
-    ap.add_argument("--repetitions", type=int, help="runs of each benchmark (default: small 3, full 5)")
+    ap.add_argument("--repetitions", type=int, help="runs of each benchmark (default: smoke 1, small 3, full 5)")
     ap.add_argument("--benchmarks", default=",".join(BENCHMARKS), help="subset of " + ",".join(BENCHMARKS))
     a = ap.parse_args()
-    reps = a.repetitions or (5 if a.mode == "full" else 3)
+    reps = a.repetitions or {"full": 5, "small": 3, "smoke": 1}[a.mode]
+    size = "full" if a.mode == "full" else "small"  # smoke runs the small sizes once
     names = [n for n in a.benchmarks.split(",") if n]
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
@@ -285,7 +286,7 @@ def main():
     for i in range(1, reps + 1):
         for name in names:
             log(f"== deia-only: {name} run {i}/{reps} (load {loadavg()})")
-            rec = run_once(name, a.mode, java, classpath, work, i, timeout)
+            rec = run_once(name, size, java, classpath, work, i, timeout)
             res["runs"][name].append(rec)
             log(f"   {rec.get('error') or rec['result']} ({rec['seconds']} s)")
     res["meta"]["load_at_end"] = loadavg()

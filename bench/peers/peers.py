@@ -832,8 +832,9 @@ def main():
     ap.add_argument("--port-base", type=int, default=19400)
     a = ap.parse_args()
     full = a.mode == "full"
-    a.n = 20 if full else 5
-    a.reps = 5 if full else 3
+    smoke = a.mode == "smoke"
+    a.n = 20 if full else 3 if smoke else 5
+    a.reps = 5 if full else 1 if smoke else 3
     a.reps_start = 3 if full else 1
     a.settle = 10 if full else 2
     a.idle_window = 10 if full else 3

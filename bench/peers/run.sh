@@ -3,7 +3,9 @@
 #  1. side by side: deia vs PM2 vs supervisord, same workload, one run (peers.py);
 #  2. deia-only figures (deia_only.py): registry, task queue, launcher and controller benchmark mains
 #     of deia-bench, each run several times; medians, spreads, targets, and the machine described.
-#   bench/peers/run.sh [--small|--full] [--tools deia,pm2,supervisord] [--no-deia-only | --deia-only]
+#   bench/peers/run.sh [--smoke|--small|--full] [--tools deia,pm2,supervisord] [--no-deia-only | --deia-only]
+# --smoke: what CI runs so the harness cannot rot: 3 workloads, 1 repetition, then each deia-only main
+#   once at its small size (about 2-3 minutes together). Its figures are too few to quote.
 # --small (default): 5 workloads, 3 repetitions (about 3 minutes), then the deia-only mains 3 times each
 #   at small sizes (about 4 minutes). --full: 20 workloads, 5 repetitions, then the deia-only mains 5 times
 #   each at their documented sizes (about 15 minutes).
@@ -23,9 +25,10 @@ mode=small
 extra=()
 peers=1
 deia_only=1
-usage="usage: bench/peers/run.sh [--small|--full] [--tools deia,pm2,supervisord] [--no-deia-only | --deia-only]"
+usage="usage: bench/peers/run.sh [--smoke|--small|--full] [--tools deia,pm2,supervisord] [--no-deia-only | --deia-only]"
 while [ $# -gt 0 ]; do
   case "$1" in
+    --smoke) mode=smoke ;;
     --small) mode=small ;;
     --full) mode=full ;;
     --tools)
