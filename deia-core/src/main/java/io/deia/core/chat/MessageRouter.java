@@ -181,10 +181,8 @@ public final class MessageRouter implements AutoCloseable {
         }
         BotRecord rec = resolve(botId);
         validator.validate(botId, rec.profile(), text);
-        String msgId = clientMsgId == null || clientMsgId.isBlank() ? UUID.randomUUID().toString() : clientMsgId;
-        if (msgId.length() > 128) {
-            throw DeiaException.invalid("client_msg_id is %d characters long; at most 128 are allowed", msgId.length());
-        }
+        String given = ChatRequest.requireClientMsgId(clientMsgId);
+        String msgId = given == null ? UUID.randomUUID().toString() : given;
         Lane lane = lanes.computeIfAbsent(botId, Lane::new);
         CompletableFuture<TurnResult> done = new CompletableFuture<>();
         lane.reserve();

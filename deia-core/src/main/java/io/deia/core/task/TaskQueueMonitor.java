@@ -1,5 +1,7 @@
 package io.deia.core.task;
 
+import io.deia.core.config.DenyPatterns;
+import io.deia.core.io.LogSafe;
 import io.deia.core.BotIds;
 import io.deia.core.DeiaException;
 import io.deia.core.HiveLayout;
@@ -77,7 +79,8 @@ import java.util.concurrent.TimeUnit;
  * crash they count as attempt 1, like any task claimed without a state file.
  *
  * <p><b>Bad input</b> (empty, binary, invalid UTF-8, over {@code max_task_bytes}, unreadable front
- * matter, a symbolic link, a folder, a name without {@code .md}) is claimed like any task and gets a
+ * matter, a symbolic link, a folder, a name without {@code .md}) and a prompt matching a deny pattern
+ * of the profile are claimed like any task and get a
  * {@code rejected} response naming the reason; it is archived and the monitor goes on. Names
  * starting with {@code .} are in-progress temp files of writers and are not tasks.
  */
@@ -100,6 +103,7 @@ public final class TaskQueueMonitor implements AutoCloseable {
     private final TaskExecutor executor;
     private final TaskEventListener listener;
     private final TaskFileParser parser;
+    private final DenyPatterns denyPatterns;
     private final ResponseFiles responses;
     private final ClaimedTasks claims;
     private final Path inbox;
@@ -159,6 +163,7 @@ public final class TaskQueueMonitor implements AutoCloseable {
         this.executor = java.util.Objects.requireNonNull(executor, "executor");
         this.listener = listener == null ? TaskEventListener.NONE : listener;
         this.parser = new TaskFileParser(config.maxTaskBytes());
+        this.denyPatterns = DenyPatterns.of(profile);
         this.responses = new ResponseFiles(layout);
         this.claims = new ClaimedTasks(botId, layout);
         this.inbox = layout.inboxDir(botId);
@@ -543,10 +548,10 @@ public final class TaskQueueMonitor implements AutoCloseable {
                 if (claim.isPresent()) {
                     got.add(new Held(c, claim.get(), null));
                 } else {
-                    log.debug("[{}] {} was taken by another monitor", botId, c.name);
+                    log.debug("[{}] {} was taken by another monitor", botId, LogSafe.printable(c.name));
                 }
             } catch (IOException | RuntimeException e) {
-                log.warn("[{}] cannot claim {}: {}", botId, c.name, e.toString());
+                log.warn("[{}] cannot claim {}: {}", botId, LogSafe.printable(c.name), LogSafe.printable(e.toString()));
                 rescanRequested = true;
             }
         }
@@ -573,6 +578,11 @@ public final class TaskQueueMonitor implements AutoCloseable {
         TaskFileException refused = null;
         try {
             task = parser.parse(claim.file, claim.originalName);
+            // Every task reaches the agent through here, however it entered the inbox (API, CLI, a file).
+            Optional<String> denied = denyPatterns.refusal("task " + task.taskId(), task.prompt());
+            if (denied.isPresent()) {
+                refused = new TaskFileException(TaskFileException.Reason.DENIED, denied.get());
+            }
         } catch (TaskFileException e) {
             refused = e;
         }
@@ -587,7 +597,7 @@ public final class TaskQueueMonitor implements AutoCloseable {
                     return;
                 }
             }
-            log.info("[{}] claimed task {} ({}{})", botId, taskId, claim.originalName,
+            log.info("[{}] claimed task {} ({}{})", botId, taskId, LogSafe.printable(claim.originalName),
                     claim.recovered ? ", recovered after " + claim.attempts + " attempt(s)" : "");
             emit(taskId, TaskEvent.CLAIMED, null, claim.attempts, null);
             if (refused != null) {

@@ -1,6 +1,7 @@
 package io.deia.http.bot;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.deia.core.chat.ChatRequest;
 import io.deia.core.DeiaException;
 import io.deia.core.ErrorCode;
 import io.deia.core.agent.AgentEvent;
@@ -202,11 +203,12 @@ public final class BotHttpService implements AutoCloseable {
     private void message(Request request, Response response, Callback callback) throws Exception {
         requireRunning();
         JsonNode body = RequestBodies.readJsonObject(request, runtime.config().maxBodyBytes());
-        String text = RequestBodies.requireText(body, "text");
+        ChatRequest chat = ChatRequest.fromJson(body);
+        String text = chat.text();
         if (text.isBlank()) {
             throw DeiaException.invalid("field 'text' is empty");
         }
-        String clientMsgId = RequestBodies.optionalText(body, "client_msg_id");
+        String clientMsgId = chat.clientMsgId();
         Fields query = Request.extractQueryParameters(request);
         boolean stream = "true".equalsIgnoreCase(query.getValue("stream"));
         request.addIdleTimeoutListener(timeout -> false);

@@ -3,6 +3,7 @@ package io.deia.http.controller;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.deia.core.DeiaException;
 import io.deia.core.chat.ChatEvent;
+import io.deia.core.chat.ChatRequest;
 import io.deia.core.chat.MessageRouter;
 import io.deia.core.io.Json;
 import org.eclipse.jetty.websocket.api.Callback;
@@ -64,7 +65,7 @@ public final class ChatSocket implements Session.Listener.AutoDemanding, EventHu
     public void onWebSocketText(String text) {
         JsonNode msg;
         try {
-            msg = Json.readTree(text, "WebSocket message");
+            msg = Json.readStrictTree(text, "WebSocket message");
             if (!msg.isObject()) {
                 throw DeiaException.invalid("a WebSocket message must be a JSON object");
             }
@@ -73,20 +74,20 @@ public final class ChatSocket implements Session.Listener.AutoDemanding, EventHu
             return;
         }
         String type = msg.path("type").asText("");
-        String botId = msg.hasNonNull("bot_id") ? msg.path("bot_id").asText() : null;
-        String clientMsgId = msg.hasNonNull("client_msg_id") ? msg.path("client_msg_id").asText() : null;
+        JsonNode botNode = msg.get("bot_id");
+        String botId = botNode != null && botNode.isTextual() ? botNode.asText() : null;
+        // Echoed in the error event only when it is a valid id: the error may be about the id itself.
+        String clientMsgId = validIdOrNull(msg.get("client_msg_id"));
         try {
             switch (type) {
                 case "message" -> {
-                    JsonNode textNode = msg.get("text");
-                    if (textNode == null || !textNode.isTextual()) {
-                        throw DeiaException.invalid("field 'text' is required and must be a string");
-                    }
-                    requireBot(botId);
-                    router.send(botId, textNode.asText(), clientMsgId);
+                    // The same rules as REST and the bot's own /message (one validator for all).
+                    ChatRequest chat = ChatRequest.fromJson(msg);
+                    requireBot(botNode);
+                    router.send(botId, chat.text(), chat.clientMsgId());
                 }
                 case "interrupt" -> {
-                    requireBot(botId);
+                    requireBot(botNode);
                     blockingWork.execute(() -> {
                         try {
                             router.interrupt(botId);
@@ -103,9 +104,23 @@ public final class ChatSocket implements Session.Listener.AutoDemanding, EventHu
         }
     }
 
-    private static void requireBot(String botId) {
-        if (botId == null) {
+    private static String validIdOrNull(JsonNode id) {
+        if (id == null || !id.isTextual()) {
+            return null;
+        }
+        try {
+            return ChatRequest.requireClientMsgId(id.asText());
+        } catch (DeiaException e) {
+            return null;
+        }
+    }
+
+    private static void requireBot(JsonNode botId) {
+        if (botId == null || botId.isNull()) {
             throw DeiaException.invalid("field 'bot_id' is required");
+        }
+        if (!botId.isTextual()) {
+            throw DeiaException.invalid("field 'bot_id' must be a string");
         }
     }
 

@@ -7,6 +7,7 @@ import io.deia.core.config.DeiaConfig;
 import io.deia.core.launch.BotLauncher;
 import io.deia.core.registry.ServiceRegistry;
 import io.deia.core.task.TaskQueue;
+import io.deia.http.common.HivePathRedactor;
 import io.deia.http.common.HttpErrors;
 import io.deia.http.common.JsonErrorHandler;
 import org.eclipse.jetty.http.pathmap.PathSpec;
@@ -130,7 +131,7 @@ public final class ControllerServer implements AutoCloseable {
 
     private PathMappingsHandler routes() {
         ControllerApi api = new ControllerApi(settings.config, settings.registry, settings.launcher, settings.tasks,
-                settings.router, settings.statusTimeout);
+                settings.router, settings.statusTimeout, new HivePathRedactor(settings.hive.root()));
         PathMappingsHandler routes = new PathMappingsHandler();
         routes.addMapping(PathSpec.from("/health"), api.health());
         routes.addMapping(PathSpec.from("/api/bots"), api.bots());
