@@ -23,14 +23,21 @@ import java.util.concurrent.TimeUnit;
  * One dashboard's WebSocket connection on {@code /ws}. Client messages: {@code message},
  * {@code interrupt}, {@code ping}. Server events come from the {@link EventHub}; they are queued
  * per connection and written one at a time, so a slow client never blocks the others. A client
- * whose queue overflows is disconnected (it reconnects with its last event id). The server pings
- * every ping interval so idle connections stay open through proxies and dead ones are noticed.
+ * whose queue holds more than {@code maxQueuedBytes} of events (or {@link #MAX_QUEUED} events) is
+ * dropped: its queue is freed at once, it leaves the hub, and it is closed with 1013 (try again later) and a reason
+ * saying to reconnect with its last event id (a client that does not read at all may not see the
+ * close frame; its connection is cut after {@link #DROP_GRACE_MS}). The server pings every ping
+ * interval so idle connections stay open through proxies and dead ones are noticed.
  */
 public final class ChatSocket implements Session.Listener.AutoDemanding, EventHub.Client {
     private static final Logger log = LoggerFactory.getLogger(ChatSocket.class);
 
     /** Events a connection may have waiting before it is dropped as too slow. */
     static final int MAX_QUEUED = 10_000;
+    /** How long a dropped client's close handshake may take before the connection is cut. */
+    static final long DROP_GRACE_MS = 2000;
+    /** Close reason sent to a client dropped for falling behind. */
+    static final String TOO_SLOW = "too far behind; reconnect with last_event_id";
 
     private final EventHub hub;
     private final MessageRouter router;
@@ -38,25 +45,37 @@ public final class ChatSocket implements Session.Listener.AutoDemanding, EventHu
     private final ScheduledExecutorService pinger;
     private final long pingIntervalMs;
     private final Long lastEventId;
+    private final long maxQueuedBytes;
+    private final Runnable onClosed;
     private final ArrayDeque<String> outbox = new ArrayDeque<>();
+    /** Size of the queued events, counted in characters (bytes for the ASCII most JSON events are). */
+    private long queuedBytes;
     private boolean writing;
+    private boolean dropped;
+    private final java.util.concurrent.atomic.AtomicBoolean released = new java.util.concurrent.atomic.AtomicBoolean();
     private volatile Session session;
     private ScheduledFuture<?> pings;
 
+    /**
+     * @param maxQueuedBytes events a connection may have waiting, in bytes, before it is dropped
+     * @param onClosed       run once when the connection ends (frees its place under the connection limit)
+     */
     ChatSocket(EventHub hub, MessageRouter router, Executor blockingWork, ScheduledExecutorService pinger,
-               long pingIntervalMs, Long lastEventId) {
+               long pingIntervalMs, Long lastEventId, long maxQueuedBytes, Runnable onClosed) {
         this.hub = hub;
         this.router = router;
         this.blockingWork = blockingWork;
         this.pinger = pinger;
         this.pingIntervalMs = pingIntervalMs;
         this.lastEventId = lastEventId;
+        this.maxQueuedBytes = maxQueuedBytes;
+        this.onClosed = onClosed;
     }
 
     @Override
     public void onWebSocketOpen(Session session) {
         this.session = session;
-        hub.connect(this, lastEventId);
+        hub.connect(this, lastEventId, maxQueuedBytes);
         pings = pinger.scheduleAtFixedRate(this::ping, pingIntervalMs, pingIntervalMs, TimeUnit.MILLISECONDS);
         log.info("dashboard connected from {} (last_event_id {})", session.getRemoteSocketAddress(), lastEventId);
     }
@@ -135,21 +154,41 @@ public final class ChatSocket implements Session.Listener.AutoDemanding, EventHu
     public void deliver(String json) {
         Session s = session;
         synchronized (outbox) {
-            if (outbox.size() >= MAX_QUEUED) {
-                log.warn("dropping a dashboard connection that fell {} events behind", MAX_QUEUED);
-                outbox.clear();
-                if (s != null) {
-                    s.close(StatusCode.TRY_AGAIN_LATER, "too far behind; reconnect with last_event_id", Callback.NOOP);
-                }
+            if (dropped) {
+                return;
+            }
+            if (outbox.size() >= MAX_QUEUED || queuedBytes + json.length() > maxQueuedBytes) {
+                drop(s);
                 return;
             }
             outbox.addLast(json);
+            queuedBytes += json.length();
             if (writing || s == null) {
                 return;
             }
             writing = true;
         }
         writeNext();
+    }
+
+    /** Called with the outbox locked: frees the queue, leaves the hub and closes the connection. */
+    private void drop(Session s) {
+        log.warn("dropping a dashboard connection from {} that fell behind: {} events, {} bytes waiting (limit {} bytes)",
+                s == null ? "?" : s.getRemoteSocketAddress(), outbox.size(), queuedBytes, maxQueuedBytes);
+        dropped = true;
+        outbox.clear();
+        queuedBytes = 0;
+        // Not under the hub's lock necessarily, but removing from its copy-on-write set is safe anywhere.
+        hub.disconnect(this);
+        if (s != null) {
+            s.close(StatusCode.TRY_AGAIN_LATER, TOO_SLOW, Callback.NOOP);
+            // A client that reads nothing never lets the close frame out: cut the connection then.
+            pinger.schedule(() -> {
+                if (s.isOpen()) {
+                    s.disconnect();
+                }
+            }, DROP_GRACE_MS, TimeUnit.MILLISECONDS);
+        }
     }
 
     private void writeNext() {
@@ -160,12 +199,14 @@ public final class ChatSocket implements Session.Listener.AutoDemanding, EventHu
                 writing = false;
                 return;
             }
+            queuedBytes -= next.length();
         }
         Session s = session;
         s.sendText(next, Callback.from(this::writeNext, failure -> {
             log.debug("write to dashboard failed: {}", failure.toString());
             synchronized (outbox) {
                 outbox.clear();
+                queuedBytes = 0;
                 writing = false;
             }
         }));
@@ -192,6 +233,9 @@ public final class ChatSocket implements Session.Listener.AutoDemanding, EventHu
 
     private void close() {
         hub.disconnect(this);
+        if (released.compareAndSet(false, true)) {
+            onClosed.run();
+        }
         if (pings != null) {
             pings.cancel(false);
         }

@@ -67,6 +67,8 @@ public final class ControllerServer implements AutoCloseable {
     private final EventHub hub;
     private final ScheduledExecutorService pinger;
     private final ExecutorService blockingWork;
+    /** Open WebSocket connections, counted against {@link Builder#wsMaxConnections}. */
+    private final AtomicInteger sockets = new AtomicInteger();
     private ServerConnector connector;
     private ApiToken token;
     private MessageRouter.Subscription subscription;
@@ -192,8 +194,17 @@ public final class ControllerServer implements AutoCloseable {
                         return null;
                     }
                 }
+                // Every connection carries the hive's one token, so this is the per-token limit.
+                if (sockets.incrementAndGet() > settings.wsMaxConnections) {
+                    sockets.decrementAndGet();
+                    log.warn("refused a WebSocket from {}: {} connections are open (the limit)",
+                            Request.getRemoteAddr(req), settings.wsMaxConnections);
+                    HttpErrors.send(resp, cb, io.deia.core.ErrorCode.TOO_MANY_REQUESTS, "too many WebSocket connections ("
+                            + settings.wsMaxConnections + " are open); close one or try again later");
+                    return null;
+                }
                 return new ChatSocket(hub, settings.router, blockingWork, pinger, settings.pingInterval.toMillis(),
-                        lastEventId);
+                        lastEventId, settings.wsMaxQueuedBytes, sockets::decrementAndGet);
             });
         });
         ws.setHandler(routes);
@@ -266,6 +277,8 @@ public final class ControllerServer implements AutoCloseable {
         private Duration idleTimeout = Duration.ofSeconds(60);
         private Duration statusTimeout = Duration.ofMillis(1500);
         private int maxThreads = 200;
+        private long wsMaxQueuedBytes = 16L * 1024 * 1024;
+        private int wsMaxConnections = 64;
 
         private Builder(HiveLayout hive, DeiaConfig config, ServiceRegistry registry, BotLauncher launcher,
                         TaskQueue tasks, MessageRouter router) {
@@ -313,6 +326,40 @@ public final class ControllerServer implements AutoCloseable {
         /** How long a bot's live {@code /status} may take before it is shown as null (1.5 s). */
         public Builder statusTimeout(Duration timeout) {
             this.statusTimeout = timeout;
+            return this;
+        }
+
+        /**
+         * Server threads (200). Chat over REST holds none while it waits for a bot, so this bounds
+         * concurrent requests being read or answered, not messages waiting.
+         */
+        public Builder maxThreads(int threads) {
+            if (threads < 8) {
+                throw DeiaException.invalid("max threads must be >= 8, was %d", threads);
+            }
+            this.maxThreads = threads;
+            return this;
+        }
+
+        /**
+         * Events one WebSocket connection may have waiting to be written, in bytes (16 MiB). A client
+         * reading too slowly to stay under it is dropped (close 1013) and reconnects with its last
+         * event id; a replay larger than this is replaced by a {@code resync} event.
+         */
+        public Builder wsMaxQueuedBytes(long bytes) {
+            if (bytes < 1024) {
+                throw DeiaException.invalid("WebSocket queue limit must be >= 1024 bytes, was %d", bytes);
+            }
+            this.wsMaxQueuedBytes = bytes;
+            return this;
+        }
+
+        /** Open WebSocket connections allowed (64); one more is refused with 429 before the upgrade. */
+        public Builder wsMaxConnections(int connections) {
+            if (connections < 1) {
+                throw DeiaException.invalid("WebSocket connection limit must be >= 1, was %d", connections);
+            }
+            this.wsMaxConnections = connections;
             return this;
         }
 
