@@ -130,6 +130,9 @@ public final class HistoryStore implements AutoCloseable {
      */
     private BotLog openLogOrNull(String botId) {
         BotIds.requireValid(botId);
+        if (closed) {
+            throw DeiaException.unavailable("history store is closed");
+        }
         if (!logs.containsKey(botId) && !Files.exists(hive.historyFile(botId), LinkOption.NOFOLLOW_LINKS)) {
             return null;
         }
