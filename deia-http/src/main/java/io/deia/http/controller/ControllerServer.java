@@ -246,6 +246,11 @@ public final class ControllerServer implements AutoCloseable {
         return hub.lastEventId();
     }
 
+    /** The event hub (for tests in this package: they feed it events directly). */
+    EventHub hub() {
+        return hub;
+    }
+
     /** Stops listening; bots, launcher and router are left as they are. */
     @Override
     public void close() {
