@@ -1,5 +1,6 @@
 package io.deia.core.chat;
 
+import io.deia.core.io.LogSafe;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.deia.core.BotIds;
@@ -299,7 +300,7 @@ public final class MessageRouter implements AutoCloseable {
     }
 
     private void fail(String botId, String msgId, DeiaException e, CompletableFuture<TurnResult> done) {
-        log.warn("[{}] message {} failed: {} {}", botId, msgId, e.code().id(), e.getMessage());
+        log.warn("[{}] message {} failed: {} {}", botId, msgId, e.code().id(), LogSafe.printable(e.getMessage(), 2000));
         record(botId, HistoryStore.ERROR, e.getMessage(), msgId, null);
         publish(ChatEvent.of(ChatEvent.ERROR, botId, "client_msg_id", msgId, "code", e.code().id(),
                 "message", e.getMessage()));

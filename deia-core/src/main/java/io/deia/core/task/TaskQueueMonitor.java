@@ -659,7 +659,7 @@ public final class TaskQueueMonitor implements AutoCloseable {
             lastError = result.error();
             long backoff = profile.retryBackoffMs() * (1L << Math.min(20, attempt - 1));
             log.warn("[{}] task {} attempt {}/{} {}: {}; retrying in {} ms", botId, task.taskId(), attempt, max,
-                    result.status().id(), result.error(), backoff);
+                    result.status().id(), LogSafe.printable(result.error(), 2000), backoff);
             emit(task.taskId(), TaskEvent.RETRYING, null, attempt, result.error());
             if (!backoff(backoff)) {
                 log.info("[{}] task {} left claimed for the next start (closing during backoff)", botId, task.taskId());
@@ -730,7 +730,7 @@ public final class TaskQueueMonitor implements AutoCloseable {
         @Override
         public void retryStarted(TurnResult failed) {
             log.warn("[{}] task {} attempt {}/{} {}: {}; retried at once", botId, taskId, attempt - 1, max,
-                    failed.status().id(), failed.error());
+                    failed.status().id(), LogSafe.printable(failed.error(), 2000));
             emit(taskId, TaskEvent.RETRYING, null, attempt - 1, failed.error());
             emit(taskId, TaskEvent.STARTED, null, attempt, null);
             log.info("[{}] task {} attempt {}/{} started (timeout {} s)", botId, taskId, attempt, max, timeout.toSeconds());

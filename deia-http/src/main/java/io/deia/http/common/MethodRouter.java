@@ -1,5 +1,6 @@
 package io.deia.http.common;
 
+import io.deia.core.io.LogSafe;
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.server.Handler;
 import org.eclipse.jetty.server.Request;
@@ -81,7 +82,8 @@ public final class MethodRouter extends Handler.Abstract {
         }
         var error = HttpErrors.toDeia(failure);
         if (error.code().httpStatus() >= 500) {
-            log.warn("{} {} failed: {}", request.getMethod(), request.getHttpURI().getPath(), error.getMessage());
+            log.warn("{} {} failed: {}", request.getMethod(), LogSafe.printable(request.getHttpURI().getPath()),
+                    LogSafe.printable(error.getMessage(), 2000));
         }
         response.reset();
         HttpErrors.send(response, callback, error.code(), redact.apply(error.getMessage()));

@@ -406,6 +406,26 @@ class ControllerHardeningTest {
         }
     }
 
+    @Test
+    void fileErrorsReachingTheApiNameHiveFilesRelativeToTheHive() throws Exception {
+        registry.reserve("BOT-R", "guarded", "command");
+        Path history = hive.historyFile("BOT-R");
+        Files.createDirectories(history); // a folder where the history file should be: opening it fails
+        try {
+            HttpResponse<String> resp = call("GET", "/api/bot/BOT-R/history", null);
+            assertEquals(500, resp.statusCode(), resp.body());
+            String message = json(resp).path("error").path("message").asText();
+            assertTrue(message.contains("cannot open history history/BOT-R.jsonl"), message);
+            assertFalse(resp.body().contains(dir.toString()) || resp.body().contains(dir.toRealPath().toString()), resp.body());
+        } finally {
+            registry.deregister("BOT-R");
+            Files.delete(history);
+        }
+        assertEquals("hive/tasks/B/x.md: broken", new io.deia.http.common.HivePathRedactor(hive.root())
+                .apply(hive.root().toAbsolutePath() + "/hive/tasks/B/x.md: broken"));
+        assertEquals("in . itself", new io.deia.http.common.HivePathRedactor(hive.root()).apply("in " + hive.root().toAbsolutePath() + " itself"));
+    }
+
     // ---- 9: strict JSON, one validator ----------------------------------------------------------
 
     @Test
