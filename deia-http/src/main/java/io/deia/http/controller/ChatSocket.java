@@ -18,6 +18,7 @@ import java.util.concurrent.Executor;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.function.UnaryOperator;
 
 /**
  * One dashboard's WebSocket connection on {@code /ws}. Client messages: {@code message},
@@ -47,6 +48,7 @@ public final class ChatSocket implements Session.Listener.AutoDemanding, EventHu
     private final Long lastEventId;
     private final long maxQueuedBytes;
     private final Runnable onClosed;
+    private final UnaryOperator<String> redact;
     private final ArrayDeque<String> outbox = new ArrayDeque<>();
     /** Size of the queued events, counted in characters (bytes for the ASCII most JSON events are). */
     private long queuedBytes;
@@ -59,9 +61,11 @@ public final class ChatSocket implements Session.Listener.AutoDemanding, EventHu
     /**
      * @param maxQueuedBytes events a connection may have waiting, in bytes, before it is dropped
      * @param onClosed       run once when the connection ends (frees its place under the connection limit)
+     * @param redact         applied to error messages sent to the client (hive paths made relative)
      */
     ChatSocket(EventHub hub, MessageRouter router, Executor blockingWork, ScheduledExecutorService pinger,
-               long pingIntervalMs, Long lastEventId, long maxQueuedBytes, Runnable onClosed) {
+               long pingIntervalMs, Long lastEventId, long maxQueuedBytes, Runnable onClosed,
+               UnaryOperator<String> redact) {
         this.hub = hub;
         this.router = router;
         this.blockingWork = blockingWork;
@@ -70,6 +74,7 @@ public final class ChatSocket implements Session.Listener.AutoDemanding, EventHu
         this.lastEventId = lastEventId;
         this.maxQueuedBytes = maxQueuedBytes;
         this.onClosed = onClosed;
+        this.redact = redact;
     }
 
     @Override
@@ -147,7 +152,7 @@ public final class ChatSocket implements Session.Listener.AutoDemanding, EventHu
         DeiaException e = failure instanceof DeiaException d ? d
                 : DeiaException.internal("internal error: " + failure, failure);
         deliver(hub.direct(ChatEvent.of(ChatEvent.ERROR, botId, "client_msg_id", clientMsgId,
-                "code", e.code().id(), "message", e.getMessage())));
+                "code", e.code().id(), "message", redact.apply(e.getMessage()))));
     }
 
     @Override

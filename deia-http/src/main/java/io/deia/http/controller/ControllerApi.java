@@ -192,6 +192,8 @@ final class ControllerApi {
                 .map(Profile::timeout).orElse(Duration.ofMinutes(10));
         // The bot enforces the turn timeout itself; the margin covers the way there and back.
         long waitMs = turn.toMillis() + 30_000;
+        // A turn may be silent for longer than the connection's idle timeout; orTimeout bounds the wait.
+        req.addIdleTimeoutListener(timeout -> false);
         router.send(botId, chat.text(), chat.clientMsgId())
                 .orTimeout(waitMs, TimeUnit.MILLISECONDS)
                 .whenComplete((result, failure) -> {

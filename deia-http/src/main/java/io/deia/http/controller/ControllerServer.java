@@ -69,6 +69,8 @@ public final class ControllerServer implements AutoCloseable {
     private final ExecutorService blockingWork;
     /** Open WebSocket connections, counted against {@link Builder#wsMaxConnections}. */
     private final AtomicInteger sockets = new AtomicInteger();
+    /** Error messages to clients name hive files relative to the hive, never by absolute path. */
+    private final HivePathRedactor redactor;
     private ServerConnector connector;
     private ApiToken token;
     private MessageRouter.Subscription subscription;
@@ -79,6 +81,7 @@ public final class ControllerServer implements AutoCloseable {
         threads.setName("deia-controller");
         this.server = new Server(threads);
         this.hub = new EventHub(b.replayBuffer, Instant.now());
+        this.redactor = new HivePathRedactor(b.hive.root());
         AtomicInteger n = new AtomicInteger();
         this.pinger = Executors.newSingleThreadScheduledExecutor(r -> daemon(r, "deia-ws-ping"));
         this.blockingWork = Executors.newCachedThreadPool(r -> daemon(r, "deia-ws-work-" + n.incrementAndGet()));
@@ -133,7 +136,7 @@ public final class ControllerServer implements AutoCloseable {
 
     private PathMappingsHandler routes() {
         ControllerApi api = new ControllerApi(settings.config, settings.registry, settings.launcher, settings.tasks,
-                settings.router, settings.statusTimeout, new HivePathRedactor(settings.hive.root()));
+                settings.router, settings.statusTimeout, redactor);
         PathMappingsHandler routes = new PathMappingsHandler();
         routes.addMapping(PathSpec.from("/health"), api.health());
         routes.addMapping(PathSpec.from("/api/bots"), api.bots());
@@ -204,7 +207,7 @@ public final class ControllerServer implements AutoCloseable {
                     return null;
                 }
                 return new ChatSocket(hub, settings.router, blockingWork, pinger, settings.pingInterval.toMillis(),
-                        lastEventId, settings.wsMaxQueuedBytes, sockets::decrementAndGet);
+                        lastEventId, settings.wsMaxQueuedBytes, sockets::decrementAndGet, redactor);
             });
         });
         ws.setHandler(routes);
