@@ -1,7 +1,5 @@
 package io.deia.core.bot;
 
-import io.deia.core.chat.ChatRequest;
-import io.deia.core.config.DenyPatterns;
 import io.deia.core.BotIds;
 import io.deia.core.DeiaException;
 import io.deia.core.HiveLayout;
@@ -13,7 +11,9 @@ import io.deia.core.agent.ImmediateRetry;
 import io.deia.core.agent.TurnRequest;
 import io.deia.core.agent.TurnResult;
 import io.deia.core.agent.TurnStatus;
+import io.deia.core.chat.ChatRequest;
 import io.deia.core.config.DeiaConfig;
+import io.deia.core.config.DenyPatterns;
 import io.deia.core.config.Profile;
 import io.deia.core.io.AtomicFiles;
 import io.deia.core.io.Json;

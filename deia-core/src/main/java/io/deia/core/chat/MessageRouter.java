@@ -1,6 +1,5 @@
 package io.deia.core.chat;
 
-import io.deia.core.io.LogSafe;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.deia.core.BotIds;
@@ -10,6 +9,7 @@ import io.deia.core.agent.TurnResult;
 import io.deia.core.agent.TurnStatus;
 import io.deia.core.config.DeiaConfig;
 import io.deia.core.io.Json;
+import io.deia.core.io.LogSafe;
 import io.deia.core.registry.BotRecord;
 import io.deia.core.registry.ServiceRegistry;
 import org.slf4j.Logger;

@@ -1,11 +1,11 @@
 package io.deia.core.task;
 
-import io.deia.core.io.LogSafe;
 import io.deia.core.DeiaException;
 import io.deia.core.HiveLayout;
 import io.deia.core.io.AtomicFiles;
 import io.deia.core.io.GroupCommit;
 import io.deia.core.io.Json;
+import io.deia.core.io.LogSafe;
 import io.deia.core.process.ProcessTrees;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;

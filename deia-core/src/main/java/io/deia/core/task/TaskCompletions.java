@@ -1,8 +1,8 @@
 package io.deia.core.task;
 
-import io.deia.core.io.LogSafe;
 import io.deia.core.HiveLayout;
 import io.deia.core.io.GroupCommit;
+import io.deia.core.io.LogSafe;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 

@@ -1,8 +1,8 @@
 package io.deia.core.task;
 
-import io.deia.core.io.LogSafe;
 import io.deia.core.DeiaException;
 import io.deia.core.ErrorCode;
+import io.deia.core.io.LogSafe;
 
 /**
  * A task file that cannot be run, with the reason as a type so callers can tell "empty" from

@@ -1,7 +1,5 @@
 package io.deia.core.task;
 
-import io.deia.core.config.DenyPatterns;
-import io.deia.core.io.LogSafe;
 import io.deia.core.BotIds;
 import io.deia.core.DeiaException;
 import io.deia.core.HiveLayout;
@@ -10,9 +8,11 @@ import io.deia.core.agent.ImmediateRetry;
 import io.deia.core.agent.TurnResult;
 import io.deia.core.agent.TurnStatus;
 import io.deia.core.config.DeiaConfig;
+import io.deia.core.config.DenyPatterns;
 import io.deia.core.config.Profile;
 import io.deia.core.io.AtomicFiles;
 import io.deia.core.io.GroupCommit;
+import io.deia.core.io.LogSafe;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 

@@ -18,6 +18,7 @@ import java.util.concurrent.Executor;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.UnaryOperator;
 
 /**
@@ -54,7 +55,7 @@ public final class ChatSocket implements Session.Listener.AutoDemanding, EventHu
     private long queuedBytes;
     private boolean writing;
     private boolean dropped;
-    private final java.util.concurrent.atomic.AtomicBoolean released = new java.util.concurrent.atomic.AtomicBoolean();
+    private final AtomicBoolean released = new AtomicBoolean();
     private volatile Session session;
     private ScheduledFuture<?> pings;
 
