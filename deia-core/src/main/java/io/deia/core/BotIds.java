@@ -42,14 +42,6 @@ public final class BotIds {
 
     /** The id with control characters escaped so it can be quoted in a message or log line safely. */
     static String printable(String id) {
-        StringBuilder sb = new StringBuilder();
-        id.codePoints().limit(80).forEach(cp -> {
-            if (cp < 0x20 || cp == 0x7f) {
-                sb.append(String.format("\\u%04x", cp));
-            } else {
-                sb.appendCodePoint(cp);
-            }
-        });
-        return sb.toString();
+        return io.deia.core.io.LogSafe.printable(id, 80);
     }
 }

@@ -1,5 +1,6 @@
 package io.deia.core.agent;
 
+import io.deia.core.io.LogSafe;
 import io.deia.core.process.ProcessTrees;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -291,7 +292,7 @@ final class AgentProcess {
                     }
                 }
                 if (log.isDebugEnabled()) {
-                    log.debug("[{}] {} stderr: {}", botId, name, chunk.strip());
+                    log.debug("[{}] {} stderr: {}", botId, name, LogSafe.printable(chunk.strip(), 4000));
                 }
             }
         } catch (IOException e) {

@@ -11,7 +11,9 @@ import io.deia.core.agent.ImmediateRetry;
 import io.deia.core.agent.TurnRequest;
 import io.deia.core.agent.TurnResult;
 import io.deia.core.agent.TurnStatus;
+import io.deia.core.chat.ChatRequest;
 import io.deia.core.config.DeiaConfig;
+import io.deia.core.config.DenyPatterns;
 import io.deia.core.config.Profile;
 import io.deia.core.io.AtomicFiles;
 import io.deia.core.io.Json;
@@ -68,6 +70,7 @@ public final class BotRuntime implements AutoCloseable {
 
     private final String botId;
     private final Profile profile;
+    private final DenyPatterns denyPatterns;
     private final DeiaConfig config;
     private final HiveLayout hive;
     private final ServiceRegistry registry;
@@ -111,6 +114,7 @@ public final class BotRuntime implements AutoCloseable {
     private BotRuntime(Builder b) {
         this.botId = BotIds.requireValid(b.botId);
         this.profile = Objects.requireNonNull(b.profile, "profile");
+        this.denyPatterns = DenyPatterns.of(profile);
         this.config = Objects.requireNonNull(b.config, "config");
         this.hive = Objects.requireNonNull(b.hive, "hive");
         this.registry = Objects.requireNonNull(b.registry, "registry");
@@ -258,7 +262,9 @@ public final class BotRuntime implements AutoCloseable {
      * @param listener receives the turn's events as they happen (on the agent's thread: keep it quick)
      * @throws DeiaException {@code TOO_MANY_REQUESTS} when the chat queue is full, {@code UNAVAILABLE}
      *                       when the bot is not running or stops before the message's turn,
-     *                       {@code PAYLOAD_TOO_LARGE} over {@link DeiaConfig#maxMessageBytes()}
+     *                       {@code PAYLOAD_TOO_LARGE} over {@link DeiaConfig#maxMessageBytes()},
+     *                       {@code UNPROCESSABLE} when it matches a deny pattern of the profile,
+     *                       {@code INVALID_ARGUMENT} for a {@code clientMsgId} that is not printable ASCII
      */
     public TurnResult sendMessage(String text, String clientMsgId, AgentEventListener listener) {
         CompletableFuture<TurnResult> future = submitMessage(text, clientMsgId, listener);
@@ -284,6 +290,9 @@ public final class BotRuntime implements AutoCloseable {
         if (bytes > config.maxMessageBytes()) {
             throw DeiaException.tooLarge("message is %d bytes; the limit is %d", bytes, config.maxMessageBytes());
         }
+        // Every chat message reaches the agent through here (controller or this bot's own port).
+        denyPatterns.check(botId, "message", text);
+        ChatRequest.requireClientMsgId(clientMsgId);
         PendingMessage message = new PendingMessage(text, clientMsgId,
                 listener == null ? AgentEventListener.NONE : listener, new CompletableFuture<>());
         synchronized (admission) {

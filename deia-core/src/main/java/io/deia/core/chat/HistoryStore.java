@@ -14,6 +14,7 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Instant;
@@ -95,7 +96,7 @@ public final class HistoryStore implements AutoCloseable {
 
     /**
      * Reads up to {@code limit} messages with {@code seq < before} (all when {@code before} is null),
-     * newest first.
+     * newest first. A bot without a history gets an empty page; no file is created for it.
      */
     public Page read(String botId, Long before, int limit) {
         if (limit < 1 || limit > MAX_PAGE) {
@@ -104,12 +105,14 @@ public final class HistoryStore implements AutoCloseable {
         if (before != null && before < 1) {
             throw DeiaException.invalid("before must be >= 1, was %d", before);
         }
-        return logOf(botId).read(before, limit);
+        BotLog open = openLogOrNull(botId);
+        return open == null ? new Page(List.of(), null) : open.read(before, limit);
     }
 
     /** The sequence number of the newest message of the bot, 0 when it has none. */
     public long lastSeq(String botId) {
-        return logOf(botId).lastSeq();
+        BotLog open = openLogOrNull(botId);
+        return open == null ? 0 : open.lastSeq();
     }
 
     /** Closes every open history file. Later calls fail. */
@@ -118,6 +121,22 @@ public final class HistoryStore implements AutoCloseable {
         closed = true;
         logs.values().forEach(BotLog::close);
         logs.clear();
+    }
+
+    /**
+     * The bot's log when it has a history; null (nothing created, nothing opened) when it has none.
+     * Reading never creates a file: a reader asking about any well-formed id must not leave a file
+     * and two open descriptors behind per id.
+     */
+    private BotLog openLogOrNull(String botId) {
+        BotIds.requireValid(botId);
+        if (closed) {
+            throw DeiaException.unavailable("history store is closed");
+        }
+        if (!logs.containsKey(botId) && !Files.exists(hive.historyFile(botId), LinkOption.NOFOLLOW_LINKS)) {
+            return null;
+        }
+        return logOf(botId);
     }
 
     private BotLog logOf(String botId) {

@@ -9,6 +9,7 @@ import io.deia.core.agent.TurnResult;
 import io.deia.core.agent.TurnStatus;
 import io.deia.core.config.DeiaConfig;
 import io.deia.core.io.Json;
+import io.deia.core.io.LogSafe;
 import io.deia.core.registry.BotRecord;
 import io.deia.core.registry.ServiceRegistry;
 import org.slf4j.Logger;
@@ -181,10 +182,8 @@ public final class MessageRouter implements AutoCloseable {
         }
         BotRecord rec = resolve(botId);
         validator.validate(botId, rec.profile(), text);
-        String msgId = clientMsgId == null || clientMsgId.isBlank() ? UUID.randomUUID().toString() : clientMsgId;
-        if (msgId.length() > 128) {
-            throw DeiaException.invalid("client_msg_id is %d characters long; at most 128 are allowed", msgId.length());
-        }
+        String given = ChatRequest.requireClientMsgId(clientMsgId);
+        String msgId = given == null ? UUID.randomUUID().toString() : given;
         Lane lane = lanes.computeIfAbsent(botId, Lane::new);
         CompletableFuture<TurnResult> done = new CompletableFuture<>();
         lane.reserve();
@@ -301,7 +300,7 @@ public final class MessageRouter implements AutoCloseable {
     }
 
     private void fail(String botId, String msgId, DeiaException e, CompletableFuture<TurnResult> done) {
-        log.warn("[{}] message {} failed: {} {}", botId, msgId, e.code().id(), e.getMessage());
+        log.warn("[{}] message {} failed: {} {}", botId, msgId, e.code().id(), LogSafe.printable(e.getMessage(), 2000));
         record(botId, HistoryStore.ERROR, e.getMessage(), msgId, null);
         publish(ChatEvent.of(ChatEvent.ERROR, botId, "client_msg_id", msgId, "code", e.code().id(),
                 "message", e.getMessage()));

@@ -2,6 +2,7 @@ package io.deia.core.chat;
 
 import io.deia.core.DeiaException;
 import io.deia.core.config.DeiaConfig;
+import io.deia.core.config.DenyPatterns;
 import io.deia.core.config.Profile;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -11,11 +12,9 @@ import java.nio.CharBuffer;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
-import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.regex.Pattern;
 
 /**
  * Checks a chat message before anything reaches a bot: not empty, at most
@@ -30,7 +29,7 @@ public final class MessageValidator {
     private static final Logger log = LoggerFactory.getLogger(MessageValidator.class);
 
     private final DeiaConfig config;
-    private final Map<String, List<Pattern>> compiled = new ConcurrentHashMap<>();
+    private final Map<String, DenyPatterns> compiled = new ConcurrentHashMap<>();
 
     public MessageValidator(DeiaConfig config) {
         this.config = Objects.requireNonNull(config, "config");
@@ -60,20 +59,13 @@ public final class MessageValidator {
         if (profileName == null) {
             return;
         }
-        for (Pattern p : patterns(profileName)) {
-            if (p.matcher(text).find()) {
-                // The text itself is not logged: it may hold something the user did not mean to keep.
-                log.warn("[{}] message refused: it matches deny pattern '{}' of profile {}", botId, p.pattern(), profileName);
-                throw DeiaException.unprocessable("message refused: it matches the deny pattern '%s' of profile %s",
-                        p.pattern(), profileName);
-            }
-        }
+        patterns(profileName).check(botId, "message", text);
     }
 
-    private List<Pattern> patterns(String profileName) {
+    private DenyPatterns patterns(String profileName) {
         return compiled.computeIfAbsent(profileName, name -> config.profile(name)
-                .map(p -> p.denyPatterns().stream().map(Pattern::compile).toList())
-                .orElse(List.of()));
+                .map(DenyPatterns::of)
+                .orElse(DenyPatterns.NONE));
     }
 
     private static int utf8Length(String text) {

@@ -29,7 +29,8 @@ import java.util.Objects;
  * @param messageQueueCapacity   chat messages that may wait while the bot is busy (16); one more gets 429
  * @param startTimeoutS          how long launch waits for {@code /health} (20)
  * @param runnerJvmOptions       JVM options for the bot runner process
- * @param denyPatterns           regular expressions; a chat message matching one is refused with 422
+ * @param denyPatterns           regular expressions; a prompt matching one is refused: a chat message (controller or
+ *                               bot port) with 422, a task (API or inbox) with a {@code rejected} response ({@link DenyPatterns})
  * @param restart                restart policy
  */
 public record Profile(

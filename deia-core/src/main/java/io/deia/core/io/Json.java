@@ -4,12 +4,14 @@ import com.fasterxml.jackson.core.JsonGenerator;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.StreamReadConstraints;
+import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.databind.DeserializationContext;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonDeserializer;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.JsonSerializer;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.ObjectReader;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.SerializerProvider;
@@ -37,6 +39,14 @@ public final class Json {
     public static final int MAX_NESTING_DEPTH = 64;
 
     private static final ObjectMapper MAPPER = build();
+    /**
+     * The mapper's reader for what arrives from outside (request bodies, WebSocket messages): one
+     * JSON value and nothing after it, and no key twice in an object. Lenient parsing would let
+     * {@code {"text":"a","text":"b"}} mean whatever the last reader of it decides.
+     */
+    private static final ObjectReader STRICT = MAPPER.reader()
+            .with(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+            .with(StreamReadFeature.STRICT_DUPLICATE_DETECTION);
 
     private Json() {
     }
@@ -87,6 +97,25 @@ public final class Json {
     public static JsonNode readTree(String json, String source) {
         try {
             JsonNode node = MAPPER.readTree(json);
+            if (node == null || node.isMissingNode()) {
+                throw DeiaException.invalid("%s is empty", source);
+            }
+            return node;
+        } catch (JsonProcessingException e) {
+            throw DeiaException.invalid("%s is not valid JSON: %s", source, e.getOriginalMessage());
+        }
+    }
+
+    /**
+     * Parses input from outside deia (a request body, a WebSocket message) strictly: anything after
+     * the first JSON value (a second object, trailing words) and duplicate keys are refused. Files
+     * deia writes itself are read with {@link #readTree}.
+     *
+     * @throws DeiaException {@link io.deia.core.ErrorCode#INVALID_ARGUMENT} with the parser's reason
+     */
+    public static JsonNode readStrictTree(String json, String source) {
+        try {
+            JsonNode node = STRICT.readTree(json);
             if (node == null || node.isMissingNode()) {
                 throw DeiaException.invalid("%s is empty", source);
             }

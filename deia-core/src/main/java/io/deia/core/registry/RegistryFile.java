@@ -501,14 +501,6 @@ final class RegistryFile {
 
     /** Ids as read from a damaged file may hold anything: keep log lines and messages printable. */
     static String printable(String s) {
-        StringBuilder sb = new StringBuilder();
-        s.codePoints().limit(80).forEach(cp -> {
-            if (cp < 0x20 || cp == 0x7f) {
-                sb.append(String.format("\\u%04x", cp));
-            } else {
-                sb.appendCodePoint(cp);
-            }
-        });
-        return sb.toString();
+        return io.deia.core.io.LogSafe.printable(s, 80);
     }
 }

@@ -5,6 +5,7 @@ import io.deia.core.HiveLayout;
 import io.deia.core.io.AtomicFiles;
 import io.deia.core.io.GroupCommit;
 import io.deia.core.io.Json;
+import io.deia.core.io.LogSafe;
 import io.deia.core.process.ProcessTrees;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -260,10 +261,10 @@ final class ClaimedTasks {
             } catch (NoSuchFileException e) {
                 continue;
             } catch (IOException e) {
-                log.warn("[{}] cannot adopt claims of dead monitor {}: {}", botId, name, e.toString());
+                log.warn("[{}] cannot adopt claims of dead monitor {}: {}", botId, LogSafe.printable(name), LogSafe.printable(e.toString()));
                 continue;
             }
-            log.info("[{}] adopting the claims of dead monitor {}", botId, name);
+            log.info("[{}] adopting the claims of dead monitor {}", botId, LogSafe.printable(name));
             flatten(target, name, adopted);
         }
         return adopted;
@@ -302,7 +303,7 @@ final class ClaimedTasks {
             } catch (IOException e) {
                 throw DeiaException.io("cannot adopt", task, e);
             }
-            log.info("[{}] adopted task {} ({} attempt(s) made)", botId, original, attempts);
+            log.info("[{}] adopted task {} ({} attempt(s) made)", botId, LogSafe.printable(original), attempts);
             out.add(new Claim(target, s, original, key, attempts, true, true));
         }
         deleteTree(dir);

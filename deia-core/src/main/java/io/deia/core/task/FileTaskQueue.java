@@ -155,7 +155,16 @@ public final class FileTaskQueue implements TaskQueue {
         if (limit < 0) {
             throw DeiaException.invalid("limit must be >= 0, was %d", limit);
         }
-        return responses.list(botId, limit);
+        return responseListing(botId, limit).responses();
+    }
+
+    @Override
+    public ResponseListing responseListing(String botId, int limit) {
+        BotIds.requireValid(botId);
+        if (limit < 0) {
+            throw DeiaException.invalid("limit must be >= 0, was %d", limit);
+        }
+        return responses.listing(botId, limit);
     }
 
     private Optional<Task> tryParse(Path file, String name) {

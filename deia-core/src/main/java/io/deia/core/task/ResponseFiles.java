@@ -5,6 +5,9 @@ import io.deia.core.HiveLayout;
 import io.deia.core.io.AtomicFiles;
 import io.deia.core.io.GroupCommit;
 import io.deia.core.io.Json;
+import io.deia.core.io.LogSafe;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -55,6 +58,7 @@ import java.util.stream.Stream;
  * carries that id. Nothing is ever overwritten.
  */
 public final class ResponseFiles {
+    private static final Logger log = LoggerFactory.getLogger(ResponseFiles.class);
     /** File name ending of every response. */
     public static final String SUFFIX = ".response.md";
     private static final String ERROR_HEADING = "\n## Error\n";
@@ -111,7 +115,7 @@ public final class ResponseFiles {
         if (!Files.isRegularFile(file)) {
             return Optional.empty();
         }
-        return Optional.of(parse(AtomicFiles.readString(file), file.toString()));
+        return Optional.of(parse(AtomicFiles.readString(file), layout.root().relativize(file).toString()));
     }
 
     /**
@@ -137,25 +141,44 @@ public final class ResponseFiles {
         return Optional.empty();
     }
 
-    /** A bot's responses, newest first (by finish time), at most {@code limit}. */
+    /** A bot's responses, newest first (by finish time), at most {@code limit}; unreadable ones are left out. */
     public List<TaskResponse> list(String botId, int limit) {
+        return listing(botId, limit).responses();
+    }
+
+    /**
+     * A bot's responses, newest first (by finish time), at most {@code limit}, and the response
+     * files that could not be read: each is logged and named (by file name only) instead of
+     * failing the whole list, so one damaged or foreign file does not hide every other response.
+     */
+    public TaskQueue.ResponseListing listing(String botId, int limit) {
         Path dir = layout.responsesDir(botId);
         if (!Files.isDirectory(dir)) {
-            return List.of();
+            return new TaskQueue.ResponseListing(List.of(), List.of());
         }
         List<TaskResponse> all = new ArrayList<>();
+        List<TaskQueue.Skipped> skipped = new ArrayList<>();
         try (Stream<Path> files = Files.list(dir)) {
             for (Path f : (Iterable<Path>) files::iterator) {
                 String name = f.getFileName().toString();
                 if (name.endsWith(SUFFIX) && !AtomicFiles.isTempFile(f)) {
-                    all.add(parse(AtomicFiles.readString(f), f.toString()));
+                    try {
+                        all.add(parse(AtomicFiles.readString(f), name));
+                    } catch (RuntimeException e) {
+                        // The message names the file by its name only: it goes to API clients.
+                        String reason = LogSafe.printable(e instanceof DeiaException && e.getCause() == null ? e.getMessage()
+                                : name + ": cannot read: " + e.getCause().getClass().getSimpleName(), 300);
+                        log.warn("[{}] skipped unreadable response {}", botId, reason);
+                        skipped.add(new TaskQueue.Skipped(LogSafe.printable(name), reason));
+                    }
                 }
             }
         } catch (IOException e) {
             throw DeiaException.io("cannot list", dir, e);
         }
         all.sort(Comparator.comparing((TaskResponse r) -> r.finishedAt() == null ? Instant.EPOCH : r.finishedAt()).reversed());
-        return all.size() > limit ? List.copyOf(all.subList(0, Math.max(0, limit))) : all;
+        List<TaskResponse> page = all.size() > limit ? List.copyOf(all.subList(0, Math.max(0, limit))) : all;
+        return new TaskQueue.ResponseListing(page, skipped);
     }
 
     /** The text of a response file. */

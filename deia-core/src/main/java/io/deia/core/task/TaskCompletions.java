@@ -2,6 +2,7 @@ package io.deia.core.task;
 
 import io.deia.core.HiveLayout;
 import io.deia.core.io.GroupCommit;
+import io.deia.core.io.LogSafe;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -284,11 +285,11 @@ final class TaskCompletions implements AutoCloseable {
             boolean isDir = Files.isDirectory(item.claim.file, LinkOption.NOFOLLOW_LINKS);
             try {
                 Path to = claims.archive(item.claim, archiveDir, isDir ? id : id + ".md", archiveCommit);
-                log.debug("[{}] archived {} as {}", botId, item.claim.originalName, to.getFileName());
+                log.debug("[{}] archived {} as {}", botId, LogSafe.printable(item.claim.originalName), to.getFileName());
                 archived.add(item);
             } catch (IOException e) {
-                log.error("[{}] cannot archive task {} ({}); its response is durable, so the next start only archives it",
-                        botId, id, item.claim.file, e);
+                log.error("[{}] cannot archive task {} ({}); its response is durable, so the next start only archives it: {}",
+                        botId, id, LogSafe.printable(item.claim.file.toString()), LogSafe.printable(e.toString()));
             }
         }
         try {
@@ -301,7 +302,8 @@ final class TaskCompletions implements AutoCloseable {
             try {
                 claims.dropState(item.claim);
             } catch (IOException e) {
-                log.warn("[{}] cannot delete the claim state of {}: {}", botId, item.claim.originalName, e.toString());
+                log.warn("[{}] cannot delete the claim state of {}: {}", botId, LogSafe.printable(item.claim.originalName),
+                        LogSafe.printable(e.toString()));
             }
             report(item);
         }
@@ -324,7 +326,7 @@ final class TaskCompletions implements AutoCloseable {
         TaskResponse r = item.response;
         String id = idOf(item.written);
         if (TaskEvent.REJECTED.equals(item.event)) {
-            log.warn("[{}] rejected task {}: {}", botId, item.claim.originalName, r.error());
+            log.warn("[{}] rejected task {}: {}", botId, LogSafe.printable(item.claim.originalName), LogSafe.printable(r.error()));
         } else {
             log.info("[{}] task {} {} after {} attempt(s) in {} ms; response {}", botId, r.taskId(), r.status().id(),
                     r.attempt(), r.durationMs(), item.written.getFileName());

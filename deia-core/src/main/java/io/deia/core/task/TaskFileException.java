@@ -2,6 +2,7 @@ package io.deia.core.task;
 
 import io.deia.core.DeiaException;
 import io.deia.core.ErrorCode;
+import io.deia.core.io.LogSafe;
 
 /**
  * A task file that cannot be run, with the reason as a type so callers can tell "empty" from
@@ -27,6 +28,8 @@ public final class TaskFileException extends DeiaException {
         NOT_A_FILE(ErrorCode.UNPROCESSABLE),
         /** A name the inbox does not take as a task (no {@code .md} extension). */
         BAD_NAME(ErrorCode.UNPROCESSABLE),
+        /** The prompt matches a deny pattern of the bot's profile. */
+        DENIED(ErrorCode.UNPROCESSABLE),
         /** The file could not be read. */
         UNREADABLE(ErrorCode.INTERNAL);
 
@@ -45,7 +48,8 @@ public final class TaskFileException extends DeiaException {
     private final Reason reason;
 
     public TaskFileException(Reason reason, String message) {
-        super(reason.code(), message);
+        // Messages name the file as it arrived: whatever its name holds must not reach a log raw.
+        super(reason.code(), LogSafe.printable(message, 4096));
         this.reason = reason;
     }
 

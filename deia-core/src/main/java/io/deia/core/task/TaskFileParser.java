@@ -353,15 +353,7 @@ public final class TaskFileParser {
     }
 
     private static String printable(String s) {
-        StringBuilder sb = new StringBuilder();
-        s.codePoints().limit(80).forEach(cp -> {
-            if (cp < 0x20 || cp == 0x7f) {
-                sb.append(String.format("\\u%04x", cp));
-            } else {
-                sb.appendCodePoint(cp);
-            }
-        });
-        return sb.toString();
+        return io.deia.core.io.LogSafe.printable(s, 80);
     }
 
     private static final class Header {

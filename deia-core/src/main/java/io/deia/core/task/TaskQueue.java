@@ -26,8 +26,38 @@ public interface TaskQueue {
     /** The response for a task, once it has reached its final outcome. */
     Optional<TaskResponse> response(String botId, String taskId);
 
-    /** All responses of a bot, newest first, at most {@code limit}. */
+    /** All responses of a bot, newest first, at most {@code limit}; unreadable ones are left out. */
     List<TaskResponse> responses(String botId, int limit);
+
+    /**
+     * Like {@link #responses}, and also names the responses that could not be read (left out of
+     * the list instead of failing it). The default reports none.
+     */
+    default ResponseListing responseListing(String botId, int limit) {
+        return new ResponseListing(responses(botId, limit), List.of());
+    }
+
+    /**
+     * A page of responses and the response files skipped because they could not be read.
+     *
+     * @param responses newest first
+     * @param skipped   unreadable responses, each by its name (never a full path) and why
+     */
+    record ResponseListing(List<TaskResponse> responses, List<Skipped> skipped) {
+        public ResponseListing {
+            responses = List.copyOf(responses);
+            skipped = List.copyOf(skipped);
+        }
+    }
+
+    /**
+     * A response that could not be read.
+     *
+     * @param file   its name, without a folder
+     * @param reason why it could not be read
+     */
+    record Skipped(String file, String reason) {
+    }
 
     /**
      * A task that has not finished yet.

@@ -8,9 +8,11 @@ import io.deia.core.agent.ImmediateRetry;
 import io.deia.core.agent.TurnResult;
 import io.deia.core.agent.TurnStatus;
 import io.deia.core.config.DeiaConfig;
+import io.deia.core.config.DenyPatterns;
 import io.deia.core.config.Profile;
 import io.deia.core.io.AtomicFiles;
 import io.deia.core.io.GroupCommit;
+import io.deia.core.io.LogSafe;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -77,7 +79,8 @@ import java.util.concurrent.TimeUnit;
  * crash they count as attempt 1, like any task claimed without a state file.
  *
  * <p><b>Bad input</b> (empty, binary, invalid UTF-8, over {@code max_task_bytes}, unreadable front
- * matter, a symbolic link, a folder, a name without {@code .md}) is claimed like any task and gets a
+ * matter, a symbolic link, a folder, a name without {@code .md}) and a prompt matching a deny pattern
+ * of the profile are claimed like any task and get a
  * {@code rejected} response naming the reason; it is archived and the monitor goes on. Names
  * starting with {@code .} are in-progress temp files of writers and are not tasks.
  */
@@ -100,6 +103,7 @@ public final class TaskQueueMonitor implements AutoCloseable {
     private final TaskExecutor executor;
     private final TaskEventListener listener;
     private final TaskFileParser parser;
+    private final DenyPatterns denyPatterns;
     private final ResponseFiles responses;
     private final ClaimedTasks claims;
     private final Path inbox;
@@ -159,6 +163,7 @@ public final class TaskQueueMonitor implements AutoCloseable {
         this.executor = java.util.Objects.requireNonNull(executor, "executor");
         this.listener = listener == null ? TaskEventListener.NONE : listener;
         this.parser = new TaskFileParser(config.maxTaskBytes());
+        this.denyPatterns = DenyPatterns.of(profile);
         this.responses = new ResponseFiles(layout);
         this.claims = new ClaimedTasks(botId, layout);
         this.inbox = layout.inboxDir(botId);
@@ -543,10 +548,10 @@ public final class TaskQueueMonitor implements AutoCloseable {
                 if (claim.isPresent()) {
                     got.add(new Held(c, claim.get(), null));
                 } else {
-                    log.debug("[{}] {} was taken by another monitor", botId, c.name);
+                    log.debug("[{}] {} was taken by another monitor", botId, LogSafe.printable(c.name));
                 }
             } catch (IOException | RuntimeException e) {
-                log.warn("[{}] cannot claim {}: {}", botId, c.name, e.toString());
+                log.warn("[{}] cannot claim {}: {}", botId, LogSafe.printable(c.name), LogSafe.printable(e.toString()));
                 rescanRequested = true;
             }
         }
@@ -573,6 +578,11 @@ public final class TaskQueueMonitor implements AutoCloseable {
         TaskFileException refused = null;
         try {
             task = parser.parse(claim.file, claim.originalName);
+            // Every task reaches the agent through here, however it entered the inbox (API, CLI, a file).
+            Optional<String> denied = denyPatterns.refusal("task " + task.taskId(), task.prompt());
+            if (denied.isPresent()) {
+                refused = new TaskFileException(TaskFileException.Reason.DENIED, denied.get());
+            }
         } catch (TaskFileException e) {
             refused = e;
         }
@@ -587,7 +597,7 @@ public final class TaskQueueMonitor implements AutoCloseable {
                     return;
                 }
             }
-            log.info("[{}] claimed task {} ({}{})", botId, taskId, claim.originalName,
+            log.info("[{}] claimed task {} ({}{})", botId, taskId, LogSafe.printable(claim.originalName),
                     claim.recovered ? ", recovered after " + claim.attempts + " attempt(s)" : "");
             emit(taskId, TaskEvent.CLAIMED, null, claim.attempts, null);
             if (refused != null) {
@@ -649,7 +659,7 @@ public final class TaskQueueMonitor implements AutoCloseable {
             lastError = result.error();
             long backoff = profile.retryBackoffMs() * (1L << Math.min(20, attempt - 1));
             log.warn("[{}] task {} attempt {}/{} {}: {}; retrying in {} ms", botId, task.taskId(), attempt, max,
-                    result.status().id(), result.error(), backoff);
+                    result.status().id(), LogSafe.printable(result.error(), 2000), backoff);
             emit(task.taskId(), TaskEvent.RETRYING, null, attempt, result.error());
             if (!backoff(backoff)) {
                 log.info("[{}] task {} left claimed for the next start (closing during backoff)", botId, task.taskId());
@@ -720,7 +730,7 @@ public final class TaskQueueMonitor implements AutoCloseable {
         @Override
         public void retryStarted(TurnResult failed) {
             log.warn("[{}] task {} attempt {}/{} {}: {}; retried at once", botId, taskId, attempt - 1, max,
-                    failed.status().id(), failed.error());
+                    failed.status().id(), LogSafe.printable(failed.error(), 2000));
             emit(taskId, TaskEvent.RETRYING, null, attempt - 1, failed.error());
             emit(taskId, TaskEvent.STARTED, null, attempt, null);
             log.info("[{}] task {} attempt {}/{} started (timeout {} s)", botId, taskId, attempt, max, timeout.toSeconds());

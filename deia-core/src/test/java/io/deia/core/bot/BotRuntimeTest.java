@@ -73,12 +73,16 @@ class BotRuntimeTest {
 
     /** The runtime of {@link #start}, built but not started (state {@code starting}). */
     private BotRuntime build(int queueCapacity) {
+        return build(queueCapacity, null);
+    }
+
+    private BotRuntime build(int queueCapacity, List<String> denyPatterns) {
         hive = new HiveLayout(dir.resolve("hive"));
         gate = dir.resolve("gate");
         order = dir.resolve("order.log");
         Profile profile = new Profile("scripted", AgentType.COMMAND, "/bin/sh", List.of("-c", SCRIPT, "sh",
                 gate.toString(), order.toString()), "stdin", null, null, null, null, null, null, 30, 2, 10,
-                queueCapacity, null, null, null, null);
+                queueCapacity, null, null, denyPatterns, null);
         DeiaConfig config = new DeiaConfig(null, 1, 30, null, 1000, null, Map.of("scripted", profile));
         Profile named = config.requireProfile("scripted");
         registry = new JsonFileServiceRegistry(hive, config);
@@ -90,6 +94,34 @@ class BotRuntimeTest {
 
     private List<String> turnOrder() throws Exception {
         return Files.exists(order) ? Files.readAllLines(order) : List.of();
+    }
+
+    @Test
+    void denyPatternsStopEveryPromptPathBeforeTheAgentRuns() throws Exception {
+        build(4, List.of("(?i)rm\\s+-rf")).start();
+        FileTaskQueue tasks = new FileTaskQueue(hive, runtime.config());
+
+        // Chat as the bot's own /message takes it (no controller in between).
+        DeiaException chat = assertThrows(DeiaException.class, () -> runtime.sendMessage("please RM  -rf /", "m1", null));
+        assertEquals(ErrorCode.UNPROCESSABLE, chat.code());
+        assertTrue(chat.getMessage().contains("deny pattern"), chat.getMessage());
+        // A task submitted over the API, and a file dropped straight into the inbox.
+        String viaApi = tasks.submit("BOT-001", "---\ntask_id: T-DENY-API\n---\nrm -rf the build folder\n");
+        AtomicFiles.write(hive.inboxDir("BOT-001").resolve("dropped.md"),
+                "---\ntask_id: T-DENY-FILE\n---\nthen rm -rf ~\n".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        for (String id : List.of(viaApi, "T-DENY-FILE")) {
+            await().atMost(Duration.ofSeconds(30)).until(() -> tasks.response("BOT-001", id).isPresent());
+            TaskResponse r = tasks.response("BOT-001", id).orElseThrow();
+            assertEquals(TaskStatus.REJECTED, r.status(), id);
+            assertTrue(r.error().contains("task " + id + " refused: it matches the deny pattern"), r.error());
+        }
+        // A client_msg_id that could forge a log line is refused here as well.
+        DeiaException badId = assertThrows(DeiaException.class, () -> runtime.sendMessage("hello", "x\n[BOT-001] forged", null));
+        assertEquals(ErrorCode.INVALID_ARGUMENT, badId.code());
+        // The agent ran for the allowed message only.
+        assertEquals("reply:hello", runtime.sendMessage("hello", "m2", null).text());
+        assertEquals(List.of("hello"), turnOrder());
+        assertEquals(2, runtime.status().tasksRejected());
     }
 
     @Test

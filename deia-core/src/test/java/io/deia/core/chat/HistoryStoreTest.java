@@ -55,6 +55,39 @@ class HistoryStoreTest {
     }
 
     @Test
+    void readingBotsWithoutHistoryCreatesNothingAndKeepsNoFileOpen() throws Exception {
+        HiveLayout hive = new HiveLayout(dir);
+        try (HistoryStore store = new HistoryStore(hive)) {
+            store.read("WARM-UP", null, 1);
+            long fdsBefore = openFds();
+            for (int i = 0; i < 500; i++) {
+                HistoryStore.Page page = store.read("NOBODY-" + i, null, 10);
+                assertTrue(page.messages().isEmpty());
+                assertNull(page.nextBefore());
+                assertEquals(0, store.lastSeq("NOBODY-" + i));
+            }
+            // Before the fix each id left a new file and two open descriptors behind.
+            assertTrue(openFds() <= fdsBefore + 5, "descriptors grew from " + fdsBefore + " to " + openFds());
+            assertTrue(!Files.exists(hive.historyFile("NOBODY-1")), "no history file is created by reading");
+            Path historyDir = hive.historyFile("X").getParent();
+            if (Files.isDirectory(historyDir)) {
+                try (var files = Files.list(historyDir)) {
+                    assertTrue(files.noneMatch(p -> p.getFileName().toString().startsWith("NOBODY")));
+                }
+            }
+            // A bot with a history still reads it.
+            store.append("BOT-1", HistoryStore.USER, "hi", "c1", null);
+            assertEquals("hi", store.read("BOT-1", null, 5).messages().get(0).text());
+        }
+    }
+
+    private static long openFds() throws Exception {
+        try (var fds = Files.list(Path.of("/proc/self/fd"))) {
+            return fds.count();
+        }
+    }
+
+    @Test
     void tornLastLineIsDroppedAndEarlierLinesKept() throws Exception {
         HiveLayout hive = new HiveLayout(dir);
         try (HistoryStore store = new HistoryStore(hive)) {

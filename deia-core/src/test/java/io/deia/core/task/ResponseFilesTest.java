@@ -22,6 +22,34 @@ class ResponseFilesTest {
     }
 
     @Test
+    void listingSkipsAndNamesUnreadableResponsesWithoutTheirPath(@TempDir Path hive) throws Exception {
+        HiveLayout layout = new HiveLayout(hive);
+        ResponseFiles rf = new ResponseFiles(layout);
+        Instant t = Instant.parse("2025-01-01T10:00:00Z");
+        rf.write(response("T-GOOD", TaskStatus.COMPLETED, "fine", null, t), "a/1", null);
+        Path dir = layout.responsesDir("BOT-001");
+        Files.writeString(dir.resolve("T-BAD-STATUS.response.md"), "---\ntask_id: T-BAD-STATUS\nstatus: exploded\n---\nx\n");
+        Files.writeString(dir.resolve("T-NO-FM.response.md"), "just text, no front matter\n");
+        Files.writeString(dir.resolve("T-BAD-TIME.response.md"), "---\ntask_id: T-BAD-TIME\nstatus: completed\nfinished_at: soon\n---\n");
+
+        TaskQueue.ResponseListing listing = rf.listing("BOT-001", 50);
+        assertEquals(java.util.List.of("T-GOOD"), listing.responses().stream().map(TaskResponse::taskId).toList());
+        assertEquals(java.util.Set.of("T-BAD-STATUS.response.md", "T-NO-FM.response.md", "T-BAD-TIME.response.md"),
+                listing.skipped().stream().map(TaskQueue.Skipped::file).collect(java.util.stream.Collectors.toSet()));
+        for (TaskQueue.Skipped s : listing.skipped()) {
+            assertTrue(s.reason().startsWith(s.file()), s.toString());
+            assertTrue(!s.reason().contains(hive.toString()), "no absolute path: " + s);
+        }
+        assertTrue(listing.skipped().stream().anyMatch(s -> s.reason().contains("unknown status 'exploded'")), listing.toString());
+        // The queue's plain list is the same, unreadable ones left out (it used to fail whole).
+        assertEquals(1, new FileTaskQueue(layout, io.deia.core.config.DeiaConfig.of(java.util.Map.of())).responses("BOT-001", 10).size());
+        // Reading one response by id names it relative to the hive.
+        io.deia.core.DeiaException e = org.junit.jupiter.api.Assertions.assertThrows(io.deia.core.DeiaException.class,
+                () -> rf.read("BOT-001", "T-NO-FM"));
+        assertTrue(e.getMessage().startsWith("hive/responses/BOT-001/T-NO-FM.response.md has no front matter"), e.getMessage());
+    }
+
+    @Test
     void roundTripWithErrorSection(@TempDir Path hive) {
         ResponseFiles rf = new ResponseFiles(new HiveLayout(hive));
         Instant t = Instant.parse("2025-01-01T10:00:02.456Z");

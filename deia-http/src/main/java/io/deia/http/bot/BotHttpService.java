@@ -7,6 +7,7 @@ import io.deia.core.agent.AgentEvent;
 import io.deia.core.agent.TurnResult;
 import io.deia.core.bot.BotEvent;
 import io.deia.core.bot.BotRuntime;
+import io.deia.core.chat.ChatRequest;
 import io.deia.core.registry.BotState;
 import io.deia.http.common.HttpErrors;
 import io.deia.http.common.JsonErrorHandler;
@@ -202,11 +203,12 @@ public final class BotHttpService implements AutoCloseable {
     private void message(Request request, Response response, Callback callback) throws Exception {
         requireRunning();
         JsonNode body = RequestBodies.readJsonObject(request, runtime.config().maxBodyBytes());
-        String text = RequestBodies.requireText(body, "text");
+        ChatRequest chat = ChatRequest.fromJson(body);
+        String text = chat.text();
         if (text.isBlank()) {
             throw DeiaException.invalid("field 'text' is empty");
         }
-        String clientMsgId = RequestBodies.optionalText(body, "client_msg_id");
+        String clientMsgId = chat.clientMsgId();
         Fields query = Request.extractQueryParameters(request);
         boolean stream = "true".equalsIgnoreCase(query.getValue("stream"));
         request.addIdleTimeoutListener(timeout -> false);

@@ -1,5 +1,6 @@
 package io.deia.http.common;
 
+import io.deia.core.io.LogSafe;
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.server.Handler;
 import org.eclipse.jetty.server.Request;
@@ -11,6 +12,8 @@ import org.slf4j.LoggerFactory;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Objects;
+import java.util.function.UnaryOperator;
 
 /**
  * The handler for one path: dispatches on the HTTP method (others get 405 with {@code Allow}) and
@@ -21,6 +24,20 @@ public final class MethodRouter extends Handler.Abstract {
     private static final Logger log = LoggerFactory.getLogger(MethodRouter.class);
 
     private final Map<String, Endpoint> byMethod = new LinkedHashMap<>();
+    private final UnaryOperator<String> redact;
+
+    /** A router whose error messages are sent as they are. */
+    public MethodRouter() {
+        this(UnaryOperator.identity());
+    }
+
+    /**
+     * A router that passes every error message through {@code redact} before it is sent (e.g. a
+     * {@link HivePathRedactor}, so no absolute path reaches a client).
+     */
+    public MethodRouter(UnaryOperator<String> redact) {
+        this.redact = Objects.requireNonNull(redact, "redact");
+    }
 
     /** Serves GET (and HEAD is not implied). */
     public MethodRouter get(Endpoint endpoint) {
@@ -55,7 +72,7 @@ public final class MethodRouter extends Handler.Abstract {
         return true;
     }
 
-    private static void fail(Request request, Response response, Callback callback, Throwable failure) {
+    private void fail(Request request, Response response, Callback callback, Throwable failure) {
         if (response.isCommitted()) {
             // The status line is gone already: all that is left is to abort the exchange.
             log.debug("{} {} failed after the response was committed: {}", request.getMethod(),
@@ -65,9 +82,10 @@ public final class MethodRouter extends Handler.Abstract {
         }
         var error = HttpErrors.toDeia(failure);
         if (error.code().httpStatus() >= 500) {
-            log.warn("{} {} failed: {}", request.getMethod(), request.getHttpURI().getPath(), error.getMessage());
+            log.warn("{} {} failed: {}", request.getMethod(), LogSafe.printable(request.getHttpURI().getPath()),
+                    LogSafe.printable(error.getMessage(), 2000));
         }
         response.reset();
-        HttpErrors.send(response, callback, error.code(), error.getMessage());
+        HttpErrors.send(response, callback, error.code(), redact.apply(error.getMessage()));
     }
 }

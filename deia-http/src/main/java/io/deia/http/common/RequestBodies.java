@@ -13,7 +13,8 @@ import java.io.InputStream;
 
 /**
  * Reads request bodies with a size limit (over it: 413 before the rest is read) as strict UTF-8
- * (invalid bytes: 400) and parses them as JSON (malformed: 400). Call from a handler that may block.
+ * (invalid bytes: 400) and parses them as JSON strictly (malformed, trailing content after the
+ * value or a key given twice: 400). Call from a handler that may block.
  */
 public final class RequestBodies {
     private RequestBodies() {
@@ -65,7 +66,7 @@ public final class RequestBodies {
         if (text.isBlank()) {
             throw DeiaException.invalid("request body is empty; a JSON object is expected");
         }
-        JsonNode node = Json.readTree(text, "request body");
+        JsonNode node = Json.readStrictTree(text, "request body");
         if (!node.isObject()) {
             throw DeiaException.invalid("request body must be a JSON object");
         }

@@ -3,6 +3,7 @@ package io.deia.http.controller;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.deia.core.DeiaException;
 import io.deia.core.chat.ChatEvent;
+import io.deia.core.chat.ChatRequest;
 import io.deia.core.chat.MessageRouter;
 import io.deia.core.io.Json;
 import org.eclipse.jetty.websocket.api.Callback;
@@ -17,19 +18,28 @@ import java.util.concurrent.Executor;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.UnaryOperator;
 
 /**
  * One dashboard's WebSocket connection on {@code /ws}. Client messages: {@code message},
  * {@code interrupt}, {@code ping}. Server events come from the {@link EventHub}; they are queued
  * per connection and written one at a time, so a slow client never blocks the others. A client
- * whose queue overflows is disconnected (it reconnects with its last event id). The server pings
- * every ping interval so idle connections stay open through proxies and dead ones are noticed.
+ * whose queue holds more than {@code maxQueuedBytes} of events (or {@link #MAX_QUEUED} events) is
+ * dropped: its queue is freed at once, it leaves the hub, and it is closed with 1013 (try again later) and a reason
+ * saying to reconnect with its last event id (a client that does not read at all may not see the
+ * close frame; its connection is cut after {@link #DROP_GRACE_MS}). The server pings every ping
+ * interval so idle connections stay open through proxies and dead ones are noticed.
  */
 public final class ChatSocket implements Session.Listener.AutoDemanding, EventHub.Client {
     private static final Logger log = LoggerFactory.getLogger(ChatSocket.class);
 
     /** Events a connection may have waiting before it is dropped as too slow. */
     static final int MAX_QUEUED = 10_000;
+    /** How long a dropped client's close handshake may take before the connection is cut. */
+    static final long DROP_GRACE_MS = 2000;
+    /** Close reason sent to a client dropped for falling behind. */
+    static final String TOO_SLOW = "too far behind; reconnect with last_event_id";
 
     private final EventHub hub;
     private final MessageRouter router;
@@ -37,25 +47,41 @@ public final class ChatSocket implements Session.Listener.AutoDemanding, EventHu
     private final ScheduledExecutorService pinger;
     private final long pingIntervalMs;
     private final Long lastEventId;
+    private final long maxQueuedBytes;
+    private final Runnable onClosed;
+    private final UnaryOperator<String> redact;
     private final ArrayDeque<String> outbox = new ArrayDeque<>();
+    /** Size of the queued events, counted in characters (bytes for the ASCII most JSON events are). */
+    private long queuedBytes;
     private boolean writing;
+    private boolean dropped;
+    private final AtomicBoolean released = new AtomicBoolean();
     private volatile Session session;
     private ScheduledFuture<?> pings;
 
+    /**
+     * @param maxQueuedBytes events a connection may have waiting, in bytes, before it is dropped
+     * @param onClosed       run once when the connection ends (frees its place under the connection limit)
+     * @param redact         applied to error messages sent to the client (hive paths made relative)
+     */
     ChatSocket(EventHub hub, MessageRouter router, Executor blockingWork, ScheduledExecutorService pinger,
-               long pingIntervalMs, Long lastEventId) {
+               long pingIntervalMs, Long lastEventId, long maxQueuedBytes, Runnable onClosed,
+               UnaryOperator<String> redact) {
         this.hub = hub;
         this.router = router;
         this.blockingWork = blockingWork;
         this.pinger = pinger;
         this.pingIntervalMs = pingIntervalMs;
         this.lastEventId = lastEventId;
+        this.maxQueuedBytes = maxQueuedBytes;
+        this.onClosed = onClosed;
+        this.redact = redact;
     }
 
     @Override
     public void onWebSocketOpen(Session session) {
         this.session = session;
-        hub.connect(this, lastEventId);
+        hub.connect(this, lastEventId, maxQueuedBytes);
         pings = pinger.scheduleAtFixedRate(this::ping, pingIntervalMs, pingIntervalMs, TimeUnit.MILLISECONDS);
         log.info("dashboard connected from {} (last_event_id {})", session.getRemoteSocketAddress(), lastEventId);
     }
@@ -64,7 +90,7 @@ public final class ChatSocket implements Session.Listener.AutoDemanding, EventHu
     public void onWebSocketText(String text) {
         JsonNode msg;
         try {
-            msg = Json.readTree(text, "WebSocket message");
+            msg = Json.readStrictTree(text, "WebSocket message");
             if (!msg.isObject()) {
                 throw DeiaException.invalid("a WebSocket message must be a JSON object");
             }
@@ -73,20 +99,20 @@ public final class ChatSocket implements Session.Listener.AutoDemanding, EventHu
             return;
         }
         String type = msg.path("type").asText("");
-        String botId = msg.hasNonNull("bot_id") ? msg.path("bot_id").asText() : null;
-        String clientMsgId = msg.hasNonNull("client_msg_id") ? msg.path("client_msg_id").asText() : null;
+        JsonNode botNode = msg.get("bot_id");
+        String botId = botNode != null && botNode.isTextual() ? botNode.asText() : null;
+        // Echoed in the error event only when it is a valid id: the error may be about the id itself.
+        String clientMsgId = validIdOrNull(msg.get("client_msg_id"));
         try {
             switch (type) {
                 case "message" -> {
-                    JsonNode textNode = msg.get("text");
-                    if (textNode == null || !textNode.isTextual()) {
-                        throw DeiaException.invalid("field 'text' is required and must be a string");
-                    }
-                    requireBot(botId);
-                    router.send(botId, textNode.asText(), clientMsgId);
+                    // The same rules as REST and the bot's own /message (one validator for all).
+                    ChatRequest chat = ChatRequest.fromJson(msg);
+                    requireBot(botNode);
+                    router.send(botId, chat.text(), chat.clientMsgId());
                 }
                 case "interrupt" -> {
-                    requireBot(botId);
+                    requireBot(botNode);
                     blockingWork.execute(() -> {
                         try {
                             router.interrupt(botId);
@@ -103,9 +129,23 @@ public final class ChatSocket implements Session.Listener.AutoDemanding, EventHu
         }
     }
 
-    private static void requireBot(String botId) {
-        if (botId == null) {
+    private static String validIdOrNull(JsonNode id) {
+        if (id == null || !id.isTextual()) {
+            return null;
+        }
+        try {
+            return ChatRequest.requireClientMsgId(id.asText());
+        } catch (DeiaException e) {
+            return null;
+        }
+    }
+
+    private static void requireBot(JsonNode botId) {
+        if (botId == null || botId.isNull()) {
             throw DeiaException.invalid("field 'bot_id' is required");
+        }
+        if (!botId.isTextual()) {
+            throw DeiaException.invalid("field 'bot_id' must be a string");
         }
     }
 
@@ -113,28 +153,48 @@ public final class ChatSocket implements Session.Listener.AutoDemanding, EventHu
         DeiaException e = failure instanceof DeiaException d ? d
                 : DeiaException.internal("internal error: " + failure, failure);
         deliver(hub.direct(ChatEvent.of(ChatEvent.ERROR, botId, "client_msg_id", clientMsgId,
-                "code", e.code().id(), "message", e.getMessage())));
+                "code", e.code().id(), "message", redact.apply(e.getMessage()))));
     }
 
     @Override
     public void deliver(String json) {
         Session s = session;
         synchronized (outbox) {
-            if (outbox.size() >= MAX_QUEUED) {
-                log.warn("dropping a dashboard connection that fell {} events behind", MAX_QUEUED);
-                outbox.clear();
-                if (s != null) {
-                    s.close(StatusCode.TRY_AGAIN_LATER, "too far behind; reconnect with last_event_id", Callback.NOOP);
-                }
+            if (dropped) {
+                return;
+            }
+            if (outbox.size() >= MAX_QUEUED || queuedBytes + json.length() > maxQueuedBytes) {
+                drop(s);
                 return;
             }
             outbox.addLast(json);
+            queuedBytes += json.length();
             if (writing || s == null) {
                 return;
             }
             writing = true;
         }
         writeNext();
+    }
+
+    /** Called with the outbox locked: frees the queue, leaves the hub and closes the connection. */
+    private void drop(Session s) {
+        log.warn("dropping a dashboard connection from {} that fell behind: {} events, {} bytes waiting (limit {} bytes)",
+                s == null ? "?" : s.getRemoteSocketAddress(), outbox.size(), queuedBytes, maxQueuedBytes);
+        dropped = true;
+        outbox.clear();
+        queuedBytes = 0;
+        // Not under the hub's lock necessarily, but removing from its copy-on-write set is safe anywhere.
+        hub.disconnect(this);
+        if (s != null) {
+            s.close(StatusCode.TRY_AGAIN_LATER, TOO_SLOW, Callback.NOOP);
+            // A client that reads nothing never lets the close frame out: cut the connection then.
+            pinger.schedule(() -> {
+                if (s.isOpen()) {
+                    s.disconnect();
+                }
+            }, DROP_GRACE_MS, TimeUnit.MILLISECONDS);
+        }
     }
 
     private void writeNext() {
@@ -145,12 +205,14 @@ public final class ChatSocket implements Session.Listener.AutoDemanding, EventHu
                 writing = false;
                 return;
             }
+            queuedBytes -= next.length();
         }
         Session s = session;
         s.sendText(next, Callback.from(this::writeNext, failure -> {
             log.debug("write to dashboard failed: {}", failure.toString());
             synchronized (outbox) {
                 outbox.clear();
+                queuedBytes = 0;
                 writing = false;
             }
         }));
@@ -177,6 +239,9 @@ public final class ChatSocket implements Session.Listener.AutoDemanding, EventHu
 
     private void close() {
         hub.disconnect(this);
+        if (released.compareAndSet(false, true)) {
+            onClosed.run();
+        }
         if (pings != null) {
             pings.cancel(false);
         }

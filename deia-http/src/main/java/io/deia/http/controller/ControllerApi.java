@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.deia.core.BotIds;
 import io.deia.core.DeiaException;
-import io.deia.core.agent.TurnResult;
+import io.deia.core.chat.ChatRequest;
 import io.deia.core.chat.HistoryStore;
 import io.deia.core.chat.MessageRouter;
 import io.deia.core.config.DeiaConfig;
@@ -34,9 +34,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.function.UnaryOperator;
 
 /**
  * The controller's REST endpoints. Each one translates HTTP to a call on the launcher, the
@@ -54,10 +54,11 @@ final class ControllerApi {
     private final MessageRouter router;
     private final HistoryStore history;
     private final Duration statusTimeout;
+    private final UnaryOperator<String> redact;
     private final Instant startedAt = Instant.now();
 
     ControllerApi(DeiaConfig config, ServiceRegistry registry, BotLauncher launcher, TaskQueue tasks,
-                  MessageRouter router, Duration statusTimeout) {
+                  MessageRouter router, Duration statusTimeout, UnaryOperator<String> redact) {
         this.config = config;
         this.registry = registry;
         this.launcher = launcher;
@@ -65,15 +66,21 @@ final class ControllerApi {
         this.router = router;
         this.history = router.history();
         this.statusTimeout = statusTimeout;
+        this.redact = redact;
+    }
+
+    /** A method router whose error messages name hive files relative to the hive, never by absolute path. */
+    private MethodRouter endpoint() {
+        return new MethodRouter(redact);
     }
 
     Handler health() {
-        return new MethodRouter().get((req, resp, cb) -> JsonResponses.send(resp, cb, 200,
+        return endpoint().get((req, resp, cb) -> JsonResponses.send(resp, cb, 200,
                 Map.of("status", "ok", "uptime_s", Duration.between(startedAt, Instant.now()).toSeconds())));
     }
 
     Handler bots() {
-        return new MethodRouter().get((req, resp, cb) -> {
+        return endpoint().get((req, resp, cb) -> {
             List<BotRecord> records = registry.list();
             List<CompletableFuture<Optional<JsonNode>>> lives = new ArrayList<>();
             for (BotRecord r : records) {
@@ -88,7 +95,7 @@ final class ControllerApi {
     }
 
     Handler profiles() {
-        return new MethodRouter().get((req, resp, cb) -> {
+        return endpoint().get((req, resp, cb) -> {
             List<Map<String, Object>> out = new ArrayList<>();
             for (Profile p : config.profiles().values()) {
                 Map<String, Object> m = new LinkedHashMap<>();
@@ -103,14 +110,14 @@ final class ControllerApi {
 
     /** Everything under {@code /api/bot/}: {@code launch} and {@code {id}/<action>}. */
     Handler botRoutes() {
-        MethodRouter launch = new MethodRouter().post(this::launch);
+        MethodRouter launch = endpoint().post(this::launch);
         Map<String, MethodRouter> actions = new LinkedHashMap<>();
-        actions.put("stop", new MethodRouter().post(this::stop));
-        actions.put("status", new MethodRouter().get(this::status));
-        actions.put("message", new MethodRouter().post(this::message));
-        actions.put("interrupt", new MethodRouter().post(this::interrupt));
-        actions.put("tasks", new MethodRouter().get(this::listTasks).post(this::submitTask));
-        actions.put("history", new MethodRouter().get(this::history));
+        actions.put("stop", endpoint().post(this::stop));
+        actions.put("status", endpoint().get(this::status));
+        actions.put("message", endpoint().post(this::message));
+        actions.put("interrupt", endpoint().post(this::interrupt));
+        actions.put("tasks", endpoint().get(this::listTasks).post(this::submitTask));
+        actions.put("history", endpoint().get(this::history));
         return new Handler.Abstract() {
             @Override
             public boolean handle(Request request, Response response, Callback callback) throws Exception {
@@ -171,27 +178,46 @@ final class ControllerApi {
         JsonResponses.send(resp, cb, 200, view(rec, router.liveStatus(rec, statusTimeout).join()));
     }
 
-    private void message(Request req, Response resp, Callback cb) throws InterruptedException {
+    /**
+     * Chat over REST. The server thread is given back as soon as the message is queued: the
+     * response is sent from whichever thread ends the turn, so messages waiting for a busy bot hold
+     * no server thread, {@code /health} and every other endpoint stay responsive under a flood, and
+     * a full lane answers 429 at once (the router's per-bot limit).
+     */
+    private void message(Request req, Response resp, Callback cb) {
         String botId = botId(req);
         JsonNode body = RequestBodies.readJsonObject(req, config.maxBodyBytes());
-        String text = RequestBodies.requireText(body, "text");
-        String clientMsgId = RequestBodies.optionalText(body, "client_msg_id");
+        ChatRequest chat = ChatRequest.fromJson(body);
         Duration turn = registry.get(botId).flatMap(r -> config.profile(r.profile()))
                 .map(Profile::timeout).orElse(Duration.ofMinutes(10));
-        CompletableFuture<TurnResult> done = router.send(botId, text, clientMsgId);
-        TurnResult result;
-        try {
-            // The bot enforces the turn timeout itself; the margin covers the way there and back.
-            result = done.get(turn.toMillis() + 30_000, TimeUnit.MILLISECONDS);
-        } catch (ExecutionException e) {
-            throw HttpErrors.toDeia(e.getCause());
-        } catch (TimeoutException e) {
-            throw DeiaException.timeout("bot %s did not answer within %d s", botId, turn.toSeconds() + 30);
+        // The bot enforces the turn timeout itself; the margin covers the way there and back.
+        long waitMs = turn.toMillis() + 30_000;
+        // A turn may be silent for longer than the connection's idle timeout; orTimeout bounds the wait.
+        req.addIdleTimeoutListener(timeout -> false);
+        router.send(botId, chat.text(), chat.clientMsgId())
+                .orTimeout(waitMs, TimeUnit.MILLISECONDS)
+                .whenComplete((result, failure) -> {
+                    if (failure == null) {
+                        Map<String, Object> out = new LinkedHashMap<>();
+                        out.put("reply", result.text());
+                        out.put("result", result);
+                        JsonResponses.send(resp, cb, 200, out);
+                        return;
+                    }
+                    DeiaException e = isTimeout(failure)
+                            ? DeiaException.timeout("bot %s did not answer within %d s", botId, waitMs / 1000)
+                            : HttpErrors.toDeia(failure);
+                    HttpErrors.send(resp, cb, e.code(), redact.apply(e.getMessage()));
+                });
+    }
+
+    private static boolean isTimeout(Throwable failure) {
+        for (Throwable t = failure; t != null; t = t.getCause()) {
+            if (t instanceof TimeoutException) {
+                return true;
+            }
         }
-        Map<String, Object> out = new LinkedHashMap<>();
-        out.put("reply", result.text());
-        out.put("result", result);
-        JsonResponses.send(resp, cb, 200, out);
+        return false;
     }
 
     private void interrupt(Request req, Response resp, Callback cb) {
@@ -202,9 +228,12 @@ final class ControllerApi {
     private void listTasks(Request req, Response resp, Callback cb) {
         String botId = botId(req);
         requireRegistered(botId);
+        TaskQueue.ResponseListing listing = tasks.responseListing(botId, intParam(req, "limit", 50, 1, 500));
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("pending", tasks.pending(botId));
-        out.put("responses", tasks.responses(botId, intParam(req, "limit", 50, 1, 500)));
+        out.put("responses", listing.responses());
+        // Unreadable response files are named (file name only) instead of failing the whole list.
+        out.put("skipped", listing.skipped());
         JsonResponses.send(resp, cb, 200, out);
     }
 
@@ -219,6 +248,7 @@ final class ControllerApi {
 
     private void history(Request req, Response resp, Callback cb) {
         String botId = botId(req);
+        requireRegistered(botId);
         int limit = intParam(req, "limit", 50, 1, HistoryStore.MAX_PAGE);
         String before = Request.extractQueryParameters(req).getValue("before");
         Long beforeSeq = null;

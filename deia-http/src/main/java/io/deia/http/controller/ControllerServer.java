@@ -7,6 +7,7 @@ import io.deia.core.config.DeiaConfig;
 import io.deia.core.launch.BotLauncher;
 import io.deia.core.registry.ServiceRegistry;
 import io.deia.core.task.TaskQueue;
+import io.deia.http.common.HivePathRedactor;
 import io.deia.http.common.HttpErrors;
 import io.deia.http.common.JsonErrorHandler;
 import org.eclipse.jetty.http.pathmap.PathSpec;
@@ -66,6 +67,10 @@ public final class ControllerServer implements AutoCloseable {
     private final EventHub hub;
     private final ScheduledExecutorService pinger;
     private final ExecutorService blockingWork;
+    /** Open WebSocket connections, counted against {@link Builder#wsMaxConnections}. */
+    private final AtomicInteger sockets = new AtomicInteger();
+    /** Error messages to clients name hive files relative to the hive, never by absolute path. */
+    private final HivePathRedactor redactor;
     private ServerConnector connector;
     private ApiToken token;
     private MessageRouter.Subscription subscription;
@@ -76,6 +81,7 @@ public final class ControllerServer implements AutoCloseable {
         threads.setName("deia-controller");
         this.server = new Server(threads);
         this.hub = new EventHub(b.replayBuffer, Instant.now());
+        this.redactor = new HivePathRedactor(b.hive.root());
         AtomicInteger n = new AtomicInteger();
         this.pinger = Executors.newSingleThreadScheduledExecutor(r -> daemon(r, "deia-ws-ping"));
         this.blockingWork = Executors.newCachedThreadPool(r -> daemon(r, "deia-ws-work-" + n.incrementAndGet()));
@@ -130,7 +136,7 @@ public final class ControllerServer implements AutoCloseable {
 
     private PathMappingsHandler routes() {
         ControllerApi api = new ControllerApi(settings.config, settings.registry, settings.launcher, settings.tasks,
-                settings.router, settings.statusTimeout);
+                settings.router, settings.statusTimeout, redactor);
         PathMappingsHandler routes = new PathMappingsHandler();
         routes.addMapping(PathSpec.from("/health"), api.health());
         routes.addMapping(PathSpec.from("/api/bots"), api.bots());
@@ -191,8 +197,17 @@ public final class ControllerServer implements AutoCloseable {
                         return null;
                     }
                 }
+                // Every connection carries the hive's one token, so this is the per-token limit.
+                if (sockets.incrementAndGet() > settings.wsMaxConnections) {
+                    sockets.decrementAndGet();
+                    log.warn("refused a WebSocket from {}: {} connections are open (the limit)",
+                            Request.getRemoteAddr(req), settings.wsMaxConnections);
+                    HttpErrors.send(resp, cb, io.deia.core.ErrorCode.TOO_MANY_REQUESTS, "too many WebSocket connections ("
+                            + settings.wsMaxConnections + " are open); close one or try again later");
+                    return null;
+                }
                 return new ChatSocket(hub, settings.router, blockingWork, pinger, settings.pingInterval.toMillis(),
-                        lastEventId);
+                        lastEventId, settings.wsMaxQueuedBytes, sockets::decrementAndGet, redactor);
             });
         });
         ws.setHandler(routes);
@@ -234,6 +249,11 @@ public final class ControllerServer implements AutoCloseable {
         return hub.lastEventId();
     }
 
+    /** The event hub (for tests in this package: they feed it events directly). */
+    EventHub hub() {
+        return hub;
+    }
+
     /** Stops listening; bots, launcher and router are left as they are. */
     @Override
     public void close() {
@@ -265,6 +285,8 @@ public final class ControllerServer implements AutoCloseable {
         private Duration idleTimeout = Duration.ofSeconds(60);
         private Duration statusTimeout = Duration.ofMillis(1500);
         private int maxThreads = 200;
+        private long wsMaxQueuedBytes = 16L * 1024 * 1024;
+        private int wsMaxConnections = 64;
 
         private Builder(HiveLayout hive, DeiaConfig config, ServiceRegistry registry, BotLauncher launcher,
                         TaskQueue tasks, MessageRouter router) {
@@ -312,6 +334,40 @@ public final class ControllerServer implements AutoCloseable {
         /** How long a bot's live {@code /status} may take before it is shown as null (1.5 s). */
         public Builder statusTimeout(Duration timeout) {
             this.statusTimeout = timeout;
+            return this;
+        }
+
+        /**
+         * Server threads (200). Chat over REST holds none while it waits for a bot, so this bounds
+         * concurrent requests being read or answered, not messages waiting.
+         */
+        public Builder maxThreads(int threads) {
+            if (threads < 8) {
+                throw DeiaException.invalid("max threads must be >= 8, was %d", threads);
+            }
+            this.maxThreads = threads;
+            return this;
+        }
+
+        /**
+         * Events one WebSocket connection may have waiting to be written, in bytes (16 MiB). A client
+         * reading too slowly to stay under it is dropped (close 1013) and reconnects with its last
+         * event id; a replay larger than this is replaced by a {@code resync} event.
+         */
+        public Builder wsMaxQueuedBytes(long bytes) {
+            if (bytes < 1024) {
+                throw DeiaException.invalid("WebSocket queue limit must be >= 1024 bytes, was %d", bytes);
+            }
+            this.wsMaxQueuedBytes = bytes;
+            return this;
+        }
+
+        /** Open WebSocket connections allowed (64); one more is refused with 429 before the upgrade. */
+        public Builder wsMaxConnections(int connections) {
+            if (connections < 1) {
+                throw DeiaException.invalid("WebSocket connection limit must be >= 1, was %d", connections);
+            }
+            this.wsMaxConnections = connections;
             return this;
         }
 

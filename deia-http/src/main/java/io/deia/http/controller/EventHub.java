@@ -77,6 +77,15 @@ final class EventHub implements ChatListener {
      * {@code resync} event when they are no longer all in the buffer.
      */
     synchronized void connect(Client client, Long lastEventId) {
+        connect(client, lastEventId, Long.MAX_VALUE);
+    }
+
+    /**
+     * As {@link #connect(Client, Long)}, but a replay larger than {@code maxReplayBytes} (counted
+     * in characters) is replaced by a {@code resync} event: the client would be dropped as too
+     * slow before it had read it, and would reconnect into the same replay again.
+     */
+    synchronized void connect(Client client, Long lastEventId, long maxReplayBytes) {
         if (lastEventId != null) {
             long oldestKept = buffer.isEmpty() ? nextId : buffer.peekFirst().id();
             if (lastEventId < firstId - 1 || lastEventId >= nextId) {
@@ -86,6 +95,9 @@ final class EventHub implements ChatListener {
             } else if (lastEventId < oldestKept - 1) {
                 client.deliver(direct(ChatEvent.of("resync", null, "reason", "events after " + lastEventId
                         + " are no longer in the replay buffer (it keeps " + capacity + ")")));
+            } else if (replaySize(lastEventId) > maxReplayBytes) {
+                client.deliver(direct(ChatEvent.of("resync", null, "reason", "the events after " + lastEventId
+                        + " are more than this connection may have waiting (" + maxReplayBytes + " bytes)")));
             } else {
                 int replayed = 0;
                 for (Numbered n : buffer) {
@@ -98,6 +110,16 @@ final class EventHub implements ChatListener {
             }
         }
         clients.add(client);
+    }
+
+    private long replaySize(long after) {
+        long size = 0;
+        for (Numbered n : buffer) {
+            if (n.id() > after) {
+                size += n.json().length();
+            }
+        }
+        return size;
     }
 
     void disconnect(Client client) {
