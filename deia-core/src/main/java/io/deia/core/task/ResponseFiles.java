@@ -1,6 +1,7 @@
 package io.deia.core.task;
 
 import io.deia.core.DeiaException;
+import io.deia.core.HiveGuard;
 import io.deia.core.HiveLayout;
 import io.deia.core.io.AtomicFiles;
 import io.deia.core.io.GroupCommit;
@@ -140,7 +141,7 @@ public final class ResponseFiles {
     /** A bot's responses, newest first (by finish time), at most {@code limit}. */
     public List<TaskResponse> list(String botId, int limit) {
         Path dir = layout.responsesDir(botId);
-        if (!Files.isDirectory(dir)) {
+        if (!HiveGuard.existingDir(layout, dir)) {
             return List.of();
         }
         List<TaskResponse> all = new ArrayList<>();
