@@ -99,11 +99,6 @@ public final class HiveGuard {
                     throw refused("hive %s is not a folder", root);
                 }
                 requireOwnedNotShared("hive", root, attrs);
-                if (!attrs.permissions().stream().noneMatch(ANY_BY_OTHERS::contains)) {
-                    Files.setPosixFilePermissions(root, FOLDER_MODE);
-                    log.warn("hive {} had mode {}; set to rwx------ so that only its owner can read it", root,
-                            PosixFilePermissions.toString(attrs.permissions()));
-                }
             } else if (!Files.isDirectory(root)) {
                 throw refused("hive %s is not a folder", root);
             }
@@ -116,6 +111,12 @@ public final class HiveGuard {
             for (Path file : List.of(hive.tokenFile(), hive.defaultConfigFile(), hive.registryFile(),
                     hive.registryLockFile())) {
                 checkEntry(file, false);
+            }
+            // Only a hive that passed every check is changed: a refused one is left as it was.
+            if (attrs != null && attrs.permissions().stream().anyMatch(ANY_BY_OTHERS::contains)) {
+                Files.setPosixFilePermissions(root, FOLDER_MODE);
+                log.warn("hive {} had mode {}; set to rwx------ so that only its owner can read it", root,
+                        PosixFilePermissions.toString(attrs.permissions()));
             }
         } catch (IOException e) {
             throw DeiaException.io("cannot check hive", root, e);
