@@ -113,11 +113,14 @@ public final class ServeCommand implements Callable<Integer> {
      * is, never the token itself.
      */
     static String startLine(ControllerServer server, HiveLayout hive, boolean terminal) {
+        return startLine(server.baseUrl(), server.dashboardUrl(), hive.tokenFile(), terminal);
+    }
+
+    static String startLine(String baseUrl, String dashboardUrl, Path tokenFile, boolean terminal) {
         if (terminal) {
-            return server.dashboardUrl();
+            return dashboardUrl;
         }
-        return server.baseUrl() + "/ (the token is in " + hive.tokenFile() + "; open " + server.baseUrl()
-                + "/?token=<that token>)";
+        return baseUrl + "/ (the token is in " + tokenFile + "; open " + baseUrl + "/?token=<that token>)";
     }
 
     /** The config file bots are started with: --config, else the hive's deia.json when it exists. */

@@ -140,4 +140,14 @@ class HiveTrustTest {
         assertEquals("rw-r--r--", PosixFilePermissions.toString(Files.getPosixFilePermissions(victim)), "not chmod-ed");
         assertTrue(Files.isSymbolicLink(hive.resolve("token")));
     }
+
+    @Test
+    void serveShowsTheTokenOnATerminalAndOnlyWhereItIsEverywhereElse() {
+        Path tokenFile = dir.resolve(".deia").resolve("token");
+        String url = "http://127.0.0.1:8080/?token=SECRET-TOKEN-VALUE";
+        assertEquals(url, ServeCommand.startLine("http://127.0.0.1:8080", url, tokenFile, true));
+        String piped = ServeCommand.startLine("http://127.0.0.1:8080", url, tokenFile, false);
+        assertFalse(piped.contains("SECRET-TOKEN-VALUE"), piped);
+        assertTrue(piped.startsWith("http://127.0.0.1:8080/ ") && piped.contains("the token is in " + tokenFile), piped);
+    }
 }
