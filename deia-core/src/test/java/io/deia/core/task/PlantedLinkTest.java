@@ -117,4 +117,17 @@ class PlantedLinkTest {
             assertEquals(2, s.count(), "no temp file left behind");
         }
     }
+
+    @Test
+    void aLinkedAgentWorkspaceIsRefusedBeforeTheAgentRuns() throws Exception {
+        io.deia.core.HiveLayout layout = new io.deia.core.HiveLayout(dir.resolve(".deia"));
+        Path victim = Files.createDirectories(dir.resolve("someone-elses-project"));
+        Files.createDirectories(layout.botDir(TaskTestHive.BOT));
+        Files.createSymbolicLink(layout.workspaceDir(TaskTestHive.BOT), victim);
+        var context = new io.deia.core.agent.AgentContext(TaskTestHive.BOT,
+                io.deia.core.testkit.TestProfiles.command("/bin/cat"), layout, System.getenv());
+        DeiaException e = assertThrows(DeiaException.class, () -> io.deia.core.agent.Agents.create(context));
+        assertPlantedLink(e, layout.workspaceDir(TaskTestHive.BOT));
+        assertEquals(0, count(victim));
+    }
 }
