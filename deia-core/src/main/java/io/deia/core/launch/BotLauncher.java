@@ -937,6 +937,7 @@ public final class BotLauncher implements AutoCloseable {
         }
 
         public BotLauncher build() {
+            HiveGuard.check(hive);
             return new BotLauncher(this);
         }
 
