@@ -73,11 +73,10 @@ public final class HiveGuard {
     /**
      * The start-up check of a hive, done by every entry point that opens one (the command line's
      * commands, the registry, the launcher, the bot runtime, the task queue, the chat history, the
-     * controller). A hive that does
-     * not exist yet passes (and is not created: the first write creates it, mode 0700, like every
-     * folder deia makes in it). Refuses a hive folder that is not owned by this
-     * user or that group or others may write to; tightens one others may only read or enter to
-     * 0700 (a hive made by an older deia under umask 022). Refuses when one of the fixed entries
+     * controller). A hive that does not exist yet passes (and is not created: the first write
+     * creates it, mode 0700, like every folder deia makes in it). Refuses a hive folder that is not
+     * owned by this user or that group or others may write to; tightens one others may only read or
+     * enter to 0700 (a hive made by an older deia under umask 022). Refuses when one of the fixed entries
      * ({@code hive/}, {@code history/}, {@code bot-logs/}, {@code token}, {@code deia.json}, …)
      * is a symbolic link, is owned by another user or is writable by group or others.
      *
