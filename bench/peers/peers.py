@@ -276,7 +276,7 @@ class Deia:
         line = self.serve.stdout.readline().strip()
         if not line.startswith("http"):
             raise RuntimeError("serve did not print its URL; see " + self.log.name)
-        self.url = line.split("/?token=")[0]
+        self.url = line.split()[0].split("/?token=")[0].rstrip("/")
         with open(os.path.join(self.hive, "token")) as f:
             self.token = f.read().strip()
 

@@ -251,9 +251,10 @@ public final class ChatBenchmark {
         Process serve = new ProcessBuilder(cmd).redirectError(dir.resolve("serve.err").toFile()).start();
         try {
             String url = new BufferedReader(new InputStreamReader(serve.getInputStream(), StandardCharsets.UTF_8)).readLine();
-            URI u = URI.create(url);
+            // stdout is a pipe, so serve prints its address and where the token file is (not the token)
+            URI u = URI.create(url.split(" ", 2)[0]);
             String base = "http://" + u.getHost() + ":" + u.getPort();
-            String token = u.getQuery().substring("token=".length());
+            String token = java.nio.file.Files.readString(hive.tokenFile(), StandardCharsets.UTF_8).trim();
             HttpClient client = HttpClient.newHttpClient();
             HttpRequest poll = HttpRequest.newBuilder(URI.create(base + "/api/bots")).header("Authorization", "Bearer " + token).build();
             int live = 0;

@@ -93,5 +93,27 @@ class DemoPathTest {
             }
             serve.stopBots(DEMO_BOTS);
         }
+        assertHiveIsPrivate(hiveDir);
+    }
+
+    /** After a demo run under umask 022 nothing in the hive is readable by others: folders 0700, files 0600. */
+    private static void assertHiveIsPrivate(Path hiveDir) throws Exception {
+        List<String> wrong = new java.util.ArrayList<>();
+        List<String> seen = new java.util.ArrayList<>();
+        int files = 0;
+        try (java.util.stream.Stream<Path> all = Files.walk(hiveDir)) {
+            for (Path p : (Iterable<Path>) all::iterator) {
+                boolean folder = Files.isDirectory(p, java.nio.file.LinkOption.NOFOLLOW_LINKS);
+                files += folder ? 0 : 1;
+                seen.add(hiveDir.relativize(p).toString());
+                String mode = java.nio.file.attribute.PosixFilePermissions.toString(
+                        Files.getPosixFilePermissions(p, java.nio.file.LinkOption.NOFOLLOW_LINKS));
+                if (!mode.equals(folder ? "rwx------" : "rw-------")) {
+                    wrong.add(hiveDir.relativize(p) + " " + mode);
+                }
+            }
+        }
+        assertTrue(files >= 8, "the demo wrote its registry, tasks, responses, logs, token: " + seen);
+        assertEquals(List.of(), wrong, "every folder 0700 and every file 0600");
     }
 }

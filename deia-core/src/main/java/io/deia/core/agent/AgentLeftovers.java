@@ -1,5 +1,6 @@
 package io.deia.core.agent;
 
+import io.deia.core.HiveGuard;
 import io.deia.core.HiveLayout;
 import io.deia.core.io.Json;
 import io.deia.core.process.ProcessTrees;
@@ -9,8 +10,10 @@ import org.slf4j.LoggerFactory;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -87,11 +90,15 @@ public final class AgentLeftovers {
         }
         String json = Json.write(Map.of("pid", process.pid(), "process_start", Json.formatInstant(start)));
         try {
-            Files.createDirectories(file.getParent());
+            Files.createDirectories(file.getParent(), HiveGuard.folderAttributes());
             Path temp = file.resolveSibling(file.getFileName() + ".tmp-" + process.pid());
-            Files.writeString(temp, json, StandardCharsets.UTF_8);
+            try (var out = Files.newByteChannel(temp, java.util.Set.of(StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                    StandardOpenOption.TRUNCATE_EXISTING, LinkOption.NOFOLLOW_LINKS), HiveGuard.fileAttributes())) {
+                out.write(java.nio.ByteBuffer.wrap(json.getBytes(StandardCharsets.UTF_8)));
+            }
+            HiveGuard.requireNoLink(file);
             Files.move(temp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } catch (IOException e) {
+        } catch (IOException | io.deia.core.DeiaException e) {
             log.warn("cannot record agent pid {} in {}: {}", process.pid(), file, e.toString());
         }
     }

@@ -74,7 +74,7 @@ final class AgentProcess {
      */
     static AgentProcess start(String botId, String name, List<String> argv, Path cwd, Map<String, String> env,
                               boolean pipeStdin, int maxLineBytes, LineSink sink, Path recordFile) throws IOException {
-        Files.createDirectories(cwd);
+        Files.createDirectories(cwd, io.deia.core.HiveGuard.folderAttributes());
         List<String> command = new ArrayList<>(ProcessTrees.newSessionPrefix());
         command.addAll(argv);
         ProcessBuilder pb = new ProcessBuilder(command).directory(cwd.toFile());

@@ -72,7 +72,7 @@ final class AgentStandby {
      * @throws IOException when it cannot be started
      */
     static AgentStandby start(String botId, Path cwd, Map<String, String> env, Path recordFile) throws IOException {
-        Files.createDirectories(cwd);
+        Files.createDirectories(cwd, io.deia.core.HiveGuard.folderAttributes());
         List<String> command = new ArrayList<>(ProcessTrees.newSessionPrefix());
         command.addAll(List.of(SHELL, "-c", SCRIPT, NAME));
         ProcessBuilder pb = new ProcessBuilder(command).directory(cwd.toFile());
@@ -111,7 +111,7 @@ final class AgentStandby {
                 // Removed since the standby started in it: made again, as a fresh start would.
                 // (Not unconditionally: on an existing folder createDirectories throws and catches
                 // an exception, which costs a cold runner's retry ~0.1-1 ms.)
-                Files.createDirectories(workspace);
+                Files.createDirectories(workspace, io.deia.core.HiveGuard.folderAttributes());
             }
             stdin.write((line + "\n").getBytes(StandardCharsets.UTF_8));
             stdin.flush();

@@ -1,6 +1,7 @@
 package io.deia.core.agent;
 
 import io.deia.core.DeiaException;
+import io.deia.core.HiveGuard;
 import io.deia.core.config.Profile;
 
 import java.io.File;
@@ -21,6 +22,10 @@ public final class Agents {
     public static Agent create(AgentContext context) {
         Profile profile = context.profile();
         resolveExecutable(profile, context.parentEnv());
+        // The agent works and keeps its CLI config inside the hive: real folders of ours (0700), so
+        // a link planted at either cannot send the agent's writes elsewhere.
+        HiveGuard.dir(context.hive(), context.workspace());
+        HiveGuard.dir(context.hive(), context.home());
         return switch (profile.agent()) {
             case COMMAND -> new CommandAgent(context);
             case CLAUDE_CODE -> new ClaudeCodeAgent(context);

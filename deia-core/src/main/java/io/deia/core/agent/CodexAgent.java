@@ -7,8 +7,9 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The {@code codex} agent: {@code codex exec --json … PROMPT} per turn with stdin closed (Codex
- * waits for EOF otherwise), then {@code codex exec resume <thread_id> …} for the next turns; the
+ * The {@code codex} agent: {@code codex exec --json … -} per turn with the prompt on stdin, which
+ * is then closed (Codex reads it to EOF): never in argv, where every user could read it in
+ * {@code ps}. Then {@code codex exec resume <thread_id> … -} for the next turns; the
  * thread id is kept in {@code bots/<id>/agent-session.json}. {@code CODEX_HOME} is
  * {@code bots/<id>/home/.codex}.
  *
@@ -37,7 +38,7 @@ public final class CodexAgent extends OneShotAgent {
     @Override
     protected List<String> argv(TurnRequest request) {
         try {
-            java.nio.file.Files.createDirectories(context.home().resolve(".codex"));
+            java.nio.file.Files.createDirectories(context.home().resolve(".codex"), io.deia.core.HiveGuard.folderAttributes());
         } catch (java.io.IOException e) {
             throw io.deia.core.DeiaException.io("cannot create", context.home().resolve(".codex"), e);
         }
@@ -78,8 +79,14 @@ public final class CodexAgent extends OneShotAgent {
         }
         argv.addAll(profile.args());
         argv.add("--");
-        argv.add(request.prompt());
+        argv.add("-");
         return argv;
+    }
+
+    /** The prompt, on stdin ({@code -} in argv): argv is visible to every user in {@code ps}. */
+    @Override
+    protected String stdinText(TurnRequest request) {
+        return request.prompt();
     }
 
     @Override

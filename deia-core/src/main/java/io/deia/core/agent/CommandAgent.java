@@ -1,5 +1,8 @@
 package io.deia.core.agent;
 
+import io.deia.core.DeiaException;
+import io.deia.core.config.DeiaConfig;
+
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -7,7 +10,8 @@ import java.util.Map;
 /**
  * The {@code command} agent: runs {@code profile.executable} with {@code profile.args} (no shell)
  * once per turn. The prompt goes to stdin (which is then closed) when {@code prompt_mode} is
- * {@code stdin}, or replaces {@code {prompt}} inside the arguments when it is {@code arg}. Every
+ * {@code stdin} (the default), or replaces {@code {prompt}} inside the arguments when the profile
+ * asks for {@code arg} and accepts that every user can read it in {@code ps}. Every
  * stdout line is streamed as a {@link AgentEvent.TextDelta}; the reply is all of stdout (kept up
  * to {@value #MAX_REPLY_CHARS} characters); exit code 0 completes the turn, anything else fails it
  * with the end of stderr as the reason.
@@ -20,6 +24,11 @@ public final class CommandAgent extends OneShotAgent {
     /** Use {@link Agents#create}. */
     CommandAgent(AgentContext context) {
         super(context, Map.of());
+        // Checked here too, for profiles built in code rather than read from a config file.
+        if (!"arg".equals(context.profile().promptMode())
+                && context.profile().args().stream().anyMatch(a -> a.contains(DeiaConfig.PROMPT_PLACEHOLDER))) {
+            throw DeiaException.invalid("profile '%s': %s", context.profile().name(), DeiaConfig.PROMPT_IN_ARGV);
+        }
     }
 
     @Override

@@ -12,8 +12,9 @@ import java.util.Map;
 import java.util.UUID;
 
 /**
- * The {@code gemini} agent: {@code gemini -p PROMPT -o stream-json -m MODEL} per turn with stdin
- * from /dev/null; the first turn names a new session ({@code --session-id <uuid>}), later turns
+ * The {@code gemini} agent: {@code gemini -o stream-json -m MODEL} per turn with the prompt on
+ * stdin, which is then closed (without {@code -p} and with stdin not a terminal Gemini runs
+ * headless on what stdin holds): never in argv, where every user could read it in {@code ps}. The first turn names a new session ({@code --session-id <uuid>}), later turns
  * {@code --resume <uuid>} (kept in {@code bots/<id>/agent-session.json}). The model defaults to
  * {@value #DEFAULT_MODEL} because Gemini's own default first consults a side model for a minute.
  * {@code GEMINI_CLI_NO_RELAUNCH=true} keeps it one process (which then obeys signals) and
@@ -55,7 +56,7 @@ public final class GeminiAgent extends OneShotAgent {
     @Override
     protected List<String> argv(TurnRequest request) {
         Profile profile = context.profile();
-        List<String> argv = new ArrayList<>(List.of(executable, "-p", request.prompt(), "-o", "stream-json", "-m",
+        List<String> argv = new ArrayList<>(List.of(executable, "-o", "stream-json", "-m",
                 profile.model() == null || profile.model().isBlank() ? DEFAULT_MODEL : profile.model()));
         if (profile.permissionMode() != null && !profile.permissionMode().isBlank()) {
             argv.add("--approval-mode");
@@ -65,6 +66,12 @@ public final class GeminiAgent extends OneShotAgent {
         argv.add(stats.sessionId());
         argv.addAll(profile.args());
         return argv;
+    }
+
+    /** The prompt, on stdin: argv is visible to every user in {@code ps}. */
+    @Override
+    protected String stdinText(TurnRequest request) {
+        return request.prompt();
     }
 
     @Override

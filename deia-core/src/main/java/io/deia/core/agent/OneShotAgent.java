@@ -51,8 +51,9 @@ abstract class OneShotAgent implements Agent {
     protected abstract List<String> argv(TurnRequest request);
 
     /**
-     * The text written to stdin (which is then closed), or null to give the process /dev/null. By
-     * default null: the CLIs that run one process per turn take the prompt as an argument.
+     * The text written to stdin (which is then closed), or null to give the process /dev/null (the
+     * default). The prompt goes here, never into {@link #argv}: every user can read a process's
+     * argv ({@code ps}, {@code /proc/<pid>/cmdline}).
      */
     protected String stdinText(TurnRequest request) {
         return null;

@@ -2,6 +2,7 @@ package io.deia.core.bot;
 
 import io.deia.core.BotIds;
 import io.deia.core.DeiaException;
+import io.deia.core.HiveGuard;
 import io.deia.core.HiveLayout;
 import io.deia.core.agent.Agent;
 import io.deia.core.agent.AgentEventListener;
@@ -758,8 +759,11 @@ public final class BotRuntime implements AutoCloseable {
         /** How many events {@code /events} can replay (1000). */
         public Builder eventBufferSize(int v) { this.eventBufferSize = v; return this; }
 
-        /** A runtime, not started yet. */
+        /** A runtime, not started yet; the hive is checked first ({@link HiveGuard#check}). */
         public BotRuntime build() {
+            if (hive != null) {
+                HiveGuard.check(hive);
+            }
             return new BotRuntime(this);
         }
     }

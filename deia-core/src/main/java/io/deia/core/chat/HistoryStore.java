@@ -3,6 +3,7 @@ package io.deia.core.chat;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import io.deia.core.BotIds;
 import io.deia.core.DeiaException;
+import io.deia.core.HiveGuard;
 import io.deia.core.HiveLayout;
 import io.deia.core.io.AtomicFiles;
 import io.deia.core.io.Json;
@@ -23,6 +24,7 @@ import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
@@ -49,8 +51,9 @@ public final class HistoryStore implements AutoCloseable {
     private final Map<String, BotLog> logs = new ConcurrentHashMap<>();
     private volatile boolean closed;
 
+    /** A store of {@code hive}'s histories, after {@link HiveGuard#check} of the hive. */
     public HistoryStore(HiveLayout hive) {
-        this.hive = Objects.requireNonNull(hive, "hive");
+        this.hive = HiveGuard.check(Objects.requireNonNull(hive, "hive"));
     }
 
     /**
@@ -144,12 +147,13 @@ public final class HistoryStore implements AutoCloseable {
         if (closed) {
             throw DeiaException.unavailable("history store is closed");
         }
-        return logs.computeIfAbsent(botId, id -> new BotLog(id, hive.historyFile(id)));
+        return logs.computeIfAbsent(botId, id -> new BotLog(id, hive));
     }
 
     /** One bot's history file: opened lazily, recovered once, then appended to. */
     private static final class BotLog {
         private final String botId;
+        private final HiveLayout hive;
         private final Path file;
         /** seq of each message line in file order, the byte offset where it starts and its length with the newline. */
         private final List<Long> seqs = new ArrayList<>();
@@ -161,9 +165,10 @@ public final class HistoryStore implements AutoCloseable {
         private FileChannel channel;
         private long size;
 
-        BotLog(String botId, Path file) {
+        BotLog(String botId, HiveLayout hive) {
             this.botId = botId;
-            this.file = file;
+            this.hive = hive;
+            this.file = hive.historyFile(botId);
         }
 
         synchronized Entry append(String role, String text, String clientMsgId, Double costUsd) {
@@ -258,18 +263,23 @@ public final class HistoryStore implements AutoCloseable {
             }
             try {
                 Path dir = file.getParent();
-                boolean existed = Files.exists(file);
-                Files.createDirectories(dir);
-                reader = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ,
-                        StandardOpenOption.WRITE);
+                boolean existed = Files.exists(file, LinkOption.NOFOLLOW_LINKS);
+                HiveGuard.dir(hive, dir);
+                // NOFOLLOW_LINKS: a link planted at the history file must not make chat append elsewhere.
+                reader = FileChannel.open(file, Set.of(StandardOpenOption.CREATE, StandardOpenOption.READ,
+                        StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS), HiveGuard.fileAttributes());
                 if (!existed) {
                     // The new name must survive a crash too, not only the bytes written to it.
                     AtomicFiles.fsyncDirectory(dir);
                 }
                 index();
-                channel = FileChannel.open(file, StandardOpenOption.WRITE, StandardOpenOption.APPEND);
+                channel = FileChannel.open(file, StandardOpenOption.WRITE, StandardOpenOption.APPEND,
+                        LinkOption.NOFOLLOW_LINKS);
             } catch (IOException e) {
                 closeChannel();
+                if (Files.isSymbolicLink(file)) {
+                    throw HiveGuard.plantedLink(file);
+                }
                 throw DeiaException.io("cannot open history", file, e);
             }
         }

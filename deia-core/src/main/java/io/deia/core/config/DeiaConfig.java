@@ -1,6 +1,7 @@
 package io.deia.core.config;
 
 import io.deia.core.DeiaException;
+import io.deia.core.HiveGuard;
 import io.deia.core.io.AtomicFiles;
 import io.deia.core.io.Json;
 
@@ -60,12 +61,21 @@ public record DeiaConfig(PortRange ports, Integer heartbeatIntervalS, Integer he
     }
 
     /**
-     * Reads and validates a config file.
+     * Reads and validates a config file. Its profiles name the commands deia runs, so a file owned
+     * by another user or writable by group or others is refused ({@link HiveGuard#checkConfigFile});
+     * a link to the file is followed (the file it leads to is checked and read).
      *
      * @throws DeiaException naming the file and what is wrong in it
      */
     public static DeiaConfig load(Path file) {
-        String text = AtomicFiles.readString(file);
+        Path real = file;
+        try {
+            real = file.toRealPath();
+        } catch (java.io.IOException e) {
+            // missing or unreadable: readString below says which, naming the file as given
+        }
+        HiveGuard.checkConfigFile(real);
+        String text = AtomicFiles.readString(real);
         try {
             return Json.read(text, DeiaConfig.class, "config file " + file);
         } catch (DeiaException e) {
@@ -93,6 +103,13 @@ public record DeiaConfig(PortRange ports, Integer heartbeatIntervalS, Integer he
         return p;
     }
 
+    /** Where a {@code command} profile's args take the prompt when {@code prompt_mode} is {@code arg}. */
+    public static final String PROMPT_PLACEHOLDER = "{prompt}";
+    /** Why a profile with {@code {prompt}} in its args and no {@code "prompt_mode": "arg"} is refused. */
+    public static final String PROMPT_IN_ARGV = "\"{prompt}\" in args puts the prompt in argv, which every user on"
+            + " the machine can read (ps, /proc); remove it to get the prompt on stdin, or set \"prompt_mode\": \"arg\""
+            + " to accept that";
+
     private static void validate(PortRange ports, int hbInterval, int hbTtl, int maxTask, int maxMessage,
                                  Map<String, Profile> profiles) {
         if (hbInterval <= 0 || hbTtl <= hbInterval) {
@@ -110,6 +127,9 @@ public record DeiaConfig(PortRange ports, Integer heartbeatIntervalS, Integer he
             }
             if (!p.promptMode().equals("stdin") && !p.promptMode().equals("arg")) {
                 throw new IllegalArgumentException("profile '" + name + "': prompt_mode must be stdin or arg");
+            }
+            if (p.promptMode().equals("stdin") && p.args().stream().anyMatch(a -> a.contains(PROMPT_PLACEHOLDER))) {
+                throw new IllegalArgumentException("profile '" + name + "': " + PROMPT_IN_ARGV);
             }
             if (p.timeoutS() <= 0 || p.maxAttempts() <= 0 || p.messageQueueCapacity() <= 0 || p.startTimeoutS() <= 0
                     || p.retryBackoffMs() < 0) {

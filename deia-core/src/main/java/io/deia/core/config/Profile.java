@@ -16,7 +16,7 @@ import java.util.Objects;
  * @param agent                  agent type
  * @param executable             program to run; default per agent type ({@code claude}, {@code codex}, {@code gemini}); required for {@code command}
  * @param args                   extra arguments; for {@code command}, the argv after the executable, where {@code {prompt}} is replaced by the prompt
- * @param promptMode             {@code command} only: {@code stdin} or {@code arg}; default {@code arg} when args contain {@code {prompt}}, else {@code stdin}
+ * @param promptMode             {@code command} only: {@code stdin} (default) or {@code arg}, which puts the prompt in argv (visible to every user in {@code ps}) and must be asked for explicitly
  * @param model                  model name passed to the CLI
  * @param permissionMode         Claude {@code --permission-mode}, Codex {@code --sandbox}, Gemini {@code --approval-mode}
  * @param allowedTools           Claude {@code --allowedTools}
@@ -76,7 +76,8 @@ public record Profile(
             executable = agent.defaultExecutable();
         }
         if (promptMode == null) {
-            promptMode = args.stream().anyMatch(a -> a.contains("{prompt}")) ? "arg" : "stdin";
+            // stdin unless the profile says "arg": a prompt in argv is readable by every user in ps.
+            promptMode = "stdin";
         }
         if (includePartialMessages == null) {
             includePartialMessages = Boolean.TRUE;

@@ -2,14 +2,15 @@ package io.deia.core.io;
 
 import io.deia.core.DeiaException;
 import io.deia.core.ErrorCode;
+import io.deia.core.HiveGuard;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
+import java.nio.channels.SeekableByteChannel;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.FileAlreadyExistsException;
-import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
@@ -17,7 +18,6 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.FileAttribute;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
 
@@ -29,6 +29,11 @@ import java.util.concurrent.ThreadLocalRandom;
  * <p>A write is: a temp file in the same folder, the bytes, {@code force}, an atomic rename over
  * the target, then an fsync of the folder so the rename itself survives a power cut. The folder
  * fsync is skipped where the OS refuses to open a folder for it (Windows).
+ *
+ * <p>Files it creates are private (mode 0600, folders 0700: see {@link HiveGuard}), and it never
+ * follows a symbolic link at the file it writes or reads: a target that is a link is refused
+ * ({@link HiveGuard#plantedLink}) and left as it is, so a link planted in a hive cannot redirect a
+ * write to a file outside it.
  */
 public final class AtomicFiles {
     /** Temp files start with this, so scans of a folder can tell them apart and skip them. */
@@ -36,7 +41,8 @@ public final class AtomicFiles {
     /** In the name of a {@link #prepare}d temp file, before the pid of the process that made it. */
     private static final String PREPARED_MARK = ".pid";
 
-    private static final FileAttribute<?>[] NO_ATTRIBUTES = new FileAttribute<?>[0];
+    /** Temp files are created private: the bytes are never visible to others, not even briefly. */
+    private static final FileAttribute<?>[] PRIVATE = HiveGuard.fileAttributes();
     private static final boolean DIR_FSYNC_SUPPORTED =
             !System.getProperty("os.name", "").toLowerCase(java.util.Locale.ROOT).startsWith("windows");
 
@@ -97,7 +103,7 @@ public final class AtomicFiles {
                 + Long.toHexString(ThreadLocalRandom.current().nextLong()));
         try {
             return new Prepared(target.toAbsolutePath(), dir, temp,
-                    openNew(temp, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE), NO_ATTRIBUTES));
+                    openNew(temp, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE), PRIVATE));
         } catch (IOException e) {
             deleteQuietly(temp);
             throw DeiaException.io("cannot create a temp file for", target, e);
@@ -202,6 +208,7 @@ public final class AtomicFiles {
                 }
                 channel.close();
                 channel = null;
+                HiveGuard.requireNoLink(target);
                 Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
                 if (durable) {
                     fsyncDirectory(dir);
@@ -260,7 +267,7 @@ public final class AtomicFiles {
         Path dir = parentOf(target);
         Path temp = dir.resolve(TEMP_PREFIX + target.getFileName() + "." + Long.toHexString(ThreadLocalRandom.current().nextLong()));
         try {
-            try (FileChannel ch = openNew(temp, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE), NO_ATTRIBUTES)) {
+            try (FileChannel ch = openNew(temp, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE), PRIVATE)) {
                 ByteBuffer buf = ByteBuffer.wrap(data);
                 while (buf.hasRemaining()) {
                     ch.write(buf);
@@ -269,6 +276,7 @@ public final class AtomicFiles {
                     ch.force(true);
                 }
             }
+            HiveGuard.requireNoLink(target);
             Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
             if (durable) {
                 fsyncDirectory(dir);
@@ -289,23 +297,21 @@ public final class AtomicFiles {
      * @return false when the target already existed (nothing was written)
      */
     public static boolean writeNew(Path target, byte[] data) {
-        return writeNew(target, data, new FileAttribute<?>[0], null);
+        return writeNew(target, data, PRIVATE, null);
     }
 
     /**
      * Like {@link #writeNew(Path, byte[])} for a secret (an API token): the file is readable and
      * writable by its owner only (mode 0600) from the moment its temp file is created, so the secret
      * is never visible to others, not even briefly. Where the file system has no POSIX permissions
-     * the file gets the default ones.
+     * the file gets the default ones. (Every file this class writes is created so; the name says
+     * what the caller relies on.)
      *
      * @return false when the target already existed (nothing was written)
+     * @throws DeiaException when the target is a symbolic link (nothing is written or changed)
      */
     public static boolean writeNewSecret(Path target, byte[] data) {
-        boolean posix = FileSystems.getDefault().supportedFileAttributeViews().contains("posix");
-        FileAttribute<?>[] attrs = posix
-                ? new FileAttribute<?>[] {PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------"))}
-                : new FileAttribute<?>[0];
-        return writeNew(target, data, attrs, null);
+        return writeNew(target, data, PRIVATE, null);
     }
 
     /**
@@ -330,9 +336,11 @@ public final class AtomicFiles {
             try {
                 Files.createLink(target, temp);
             } catch (FileAlreadyExistsException e) {
+                HiveGuard.requireNoLink(target);
                 return false;
             } catch (UnsupportedOperationException e) {
-                if (Files.exists(target)) {
+                if (Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
+                    HiveGuard.requireNoLink(target);
                     return false;
                 }
                 Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
@@ -346,6 +354,9 @@ public final class AtomicFiles {
             }
             return true;
         } catch (IOException | RuntimeException e) {
+            if (e instanceof DeiaException de) {
+                throw de;
+            }
             throw DeiaException.io("cannot write", target, e);
         } finally {
             if (!tempRemoved) {
@@ -379,7 +390,7 @@ public final class AtomicFiles {
             if (Files.isDirectory(targetDir) || !Files.exists(source, LinkOption.NOFOLLOW_LINKS)) {
                 throw e;
             }
-            Files.createDirectories(targetDir);
+            Files.createDirectories(targetDir, HiveGuard.folderAttributes());
             renameAtomically(source, target);
         }
         Path sourceDir = parentOf(source);
@@ -412,7 +423,7 @@ public final class AtomicFiles {
         try {
             return FileChannel.open(temp, options, attrs);
         } catch (NoSuchFileException e) {
-            Files.createDirectories(temp.getParent());
+            Files.createDirectories(temp.getParent(), HiveGuard.folderAttributes());
             return FileChannel.open(temp, options, attrs);
         }
     }
@@ -435,21 +446,42 @@ public final class AtomicFiles {
     }
 
     /**
-     * Reads a whole file as strict UTF-8. A leading byte order mark is dropped.
+     * Reads a whole file as strict UTF-8. A leading byte order mark is dropped. A symbolic link is
+     * not followed: files in a hive are deia's own, and a link there was planted (a file the user
+     * names on the command line is resolved by the caller first).
      *
      * @throws DeiaException {@link ErrorCode#UNPROCESSABLE} naming the file and the byte offset
-     *                       of the first invalid sequence; {@link ErrorCode#NOT_FOUND} when missing
+     *                       of the first invalid sequence, or the file is a symbolic link;
+     *                       {@link ErrorCode#NOT_FOUND} when missing
      */
     public static String readString(Path file) {
         byte[] bytes;
-        try {
-            bytes = Files.readAllBytes(file);
+        try (SeekableByteChannel ch = Files.newByteChannel(file, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS)) {
+            bytes = readAll(ch);
         } catch (java.nio.file.NoSuchFileException e) {
             throw new DeiaException(ErrorCode.NOT_FOUND, "no such file: " + file, e);
         } catch (IOException e) {
+            // ELOOP (a link, with NOFOLLOW_LINKS) comes as a plain IOException: named for what it is.
+            if (Files.isSymbolicLink(file)) {
+                throw HiveGuard.plantedLink(file);
+            }
             throw DeiaException.io("cannot read", file, e);
         }
         return Utf8.decodeStrict(bytes, file.toString());
+    }
+
+    private static byte[] readAll(SeekableByteChannel ch) throws IOException {
+        long size = ch.size();
+        if (size > Integer.MAX_VALUE - 8) {
+            throw new IOException("file too large: " + size + " bytes");
+        }
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream((int) size);
+        ByteBuffer buf = ByteBuffer.allocate((int) Math.max(1, Math.min(size + 1, 64 * 1024)));
+        while (ch.read(buf) >= 0) {
+            out.write(buf.array(), 0, buf.position());
+            buf.clear();
+        }
+        return out.toByteArray();
     }
 
     /**

@@ -2,7 +2,6 @@ package io.deia.core.io;
 
 import java.io.IOException;
 import java.nio.file.Path;
-import java.nio.file.attribute.FileAttribute;
 import java.util.LinkedHashSet;
 import java.util.Set;
 
@@ -28,7 +27,7 @@ public final class GroupCommit {
      * @return false when the target already existed (nothing was written)
      */
     public boolean writeNew(Path target, byte[] data) {
-        return AtomicFiles.writeNew(target, data, new FileAttribute<?>[0], pendingFolders);
+        return AtomicFiles.writeNew(target, data, io.deia.core.HiveGuard.fileAttributes(), pendingFolders);
     }
 
     /**

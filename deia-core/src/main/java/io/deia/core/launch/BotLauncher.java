@@ -2,6 +2,7 @@ package io.deia.core.launch;
 
 import io.deia.core.BotIds;
 import io.deia.core.DeiaException;
+import io.deia.core.HiveGuard;
 import io.deia.core.HiveLayout;
 import io.deia.core.agent.Agents;
 import io.deia.core.config.DeiaConfig;
@@ -508,11 +509,13 @@ public final class BotLauncher implements AutoCloseable {
         }
         Process process;
         try {
-            Files.createDirectories(logFile.getParent());
-            Files.createDirectories(hive.botDir(botId));
+            HiveGuard.dir(hive, logFile.getParent());
+            HiveGuard.dir(hive, hive.botDir(botId));
             if (BotLogFiles.rotateIfLarger(logFile, maxLogBytes)) {
                 log.info("[{}] rotated {} (over {} bytes)", botId, logFile, maxLogBytes);
             }
+            // The JVM opens the log for the runner (following links, umask mode): it must already be ours.
+            BotLogFiles.prepare(logFile);
             ProcessBuilder pb = new ProcessBuilder(argv)
                     .directory(hive.botDir(botId).toFile())
                     .redirectErrorStream(true)
@@ -934,6 +937,7 @@ public final class BotLauncher implements AutoCloseable {
         }
 
         public BotLauncher build() {
+            HiveGuard.check(hive);
             return new BotLauncher(this);
         }
 

@@ -2,6 +2,7 @@ package io.deia.core.registry;
 
 import io.deia.core.BotIds;
 import io.deia.core.DeiaException;
+import io.deia.core.HiveGuard;
 import io.deia.core.HiveLayout;
 import io.deia.core.config.DeiaConfig;
 import io.deia.core.process.ProcessTrees;
@@ -78,7 +79,7 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
      * @param config supplies the port range and the heartbeat TTL
      */
     public JsonFileServiceRegistry(HiveLayout hive, DeiaConfig config) {
-        Objects.requireNonNull(hive, "hive");
+        HiveGuard.check(Objects.requireNonNull(hive, "hive"));
         this.config = Objects.requireNonNull(config, "config");
         this.committer = RegistryCommitter.of(hive);
         this.file = committer.file();

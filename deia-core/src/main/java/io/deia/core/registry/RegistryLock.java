@@ -1,6 +1,7 @@
 package io.deia.core.registry;
 
 import io.deia.core.DeiaException;
+import io.deia.core.HiveGuard;
 
 import java.io.IOException;
 import java.nio.channels.FileChannel;
@@ -57,7 +58,8 @@ final class RegistryLock {
             local.unlock();
             return null;
         }
-        try (FileChannel ch = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+        try (FileChannel ch = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                java.nio.file.LinkOption.NOFOLLOW_LINKS);
              FileLock ignored = ch.lock()) {
             return action.run();
         } catch (IOException e) {
@@ -71,10 +73,10 @@ final class RegistryLock {
         ReentrantLock l = jvmLock;
         if (l == null) {
             try {
-                Files.createDirectories(lockFile.getParent());
-                if (!Files.exists(lockFile)) {
+                Files.createDirectories(lockFile.getParent(), HiveGuard.folderAttributes());
+                if (!Files.exists(lockFile, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
                     try {
-                        Files.createFile(lockFile);
+                        Files.createFile(lockFile, HiveGuard.fileAttributes());
                     } catch (java.nio.file.FileAlreadyExistsException raced) {
                         // another process created it first: fine, it is only a lock target
                     }

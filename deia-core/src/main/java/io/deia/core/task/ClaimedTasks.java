@@ -1,6 +1,7 @@
 package io.deia.core.task;
 
 import io.deia.core.DeiaException;
+import io.deia.core.HiveGuard;
 import io.deia.core.HiveLayout;
 import io.deia.core.io.AtomicFiles;
 import io.deia.core.io.GroupCommit;
@@ -77,6 +78,7 @@ final class ClaimedTasks {
     private static final Instant MY_START = ProcessHandle.current().info().startInstant().orElse(Instant.EPOCH);
 
     private final String botId;
+    private final HiveLayout layout;
     private final Path root;
     private final Path inbox;
     private final Path mine;
@@ -111,6 +113,7 @@ final class ClaimedTasks {
 
     ClaimedTasks(String botId, HiveLayout layout) {
         this.botId = botId;
+        this.layout = layout;
         this.root = layout.claimedDir(botId);
         this.inbox = layout.inboxDir(botId);
         String owner = "o-" + MY_PID + "-" + MY_START.toEpochMilli() + "-"
@@ -122,7 +125,7 @@ final class ClaimedTasks {
     /** Creates this monitor's owner folder and marks it open. */
     void open() {
         try {
-            Files.createDirectories(mine);
+            HiveGuard.dir(layout, mine);
             AtomicFiles.fsyncDirectory(root);
         } catch (IOException e) {
             throw DeiaException.io("cannot create", mine, e);

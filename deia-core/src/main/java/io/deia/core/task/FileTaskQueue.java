@@ -2,6 +2,7 @@ package io.deia.core.task;
 
 import io.deia.core.BotIds;
 import io.deia.core.DeiaException;
+import io.deia.core.HiveGuard;
 import io.deia.core.HiveLayout;
 import io.deia.core.config.DeiaConfig;
 import io.deia.core.io.AtomicFiles;
@@ -41,7 +42,7 @@ public final class FileTaskQueue implements TaskQueue {
     private final ResponseFiles responses;
 
     public FileTaskQueue(HiveLayout layout, DeiaConfig config) {
-        this.layout = layout;
+        this.layout = HiveGuard.check(layout);
         this.parser = new TaskFileParser(config.maxTaskBytes());
         this.responses = new ResponseFiles(layout);
     }
@@ -72,8 +73,9 @@ public final class FileTaskQueue implements TaskQueue {
                 + Long.toHexString(ThreadLocalRandom.current().nextLong()) + ".md");
         Path inbox = layout.inboxDir(botId);
         try {
+            HiveGuard.dir(layout, layout.stagingDir());
+            HiveGuard.dir(layout, inbox);
             AtomicFiles.write(staged, bytes);
-            Files.createDirectories(inbox);
             Path target = linkUnique(staged, inbox, task.taskId());
             AtomicFiles.fsyncDirectory(inbox);
             log.info("[{}] task {} submitted as {}", botId, task.taskId(), target.getFileName());
@@ -120,7 +122,7 @@ public final class FileTaskQueue implements TaskQueue {
         }
         List<TaskInfo> queued = new ArrayList<>();
         Path inbox = layout.inboxDir(botId);
-        if (Files.isDirectory(inbox)) {
+        if (HiveGuard.existingDir(layout, inbox)) {
             try (DirectoryStream<Path> ds = Files.newDirectoryStream(inbox)) {
                 for (Path p : ds) {
                     String name = p.getFileName().toString();

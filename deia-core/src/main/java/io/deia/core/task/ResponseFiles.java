@@ -1,6 +1,7 @@
 package io.deia.core.task;
 
 import io.deia.core.DeiaException;
+import io.deia.core.HiveGuard;
 import io.deia.core.HiveLayout;
 import io.deia.core.io.AtomicFiles;
 import io.deia.core.io.GroupCommit;
@@ -153,7 +154,7 @@ public final class ResponseFiles {
      */
     public TaskQueue.ResponseListing listing(String botId, int limit) {
         Path dir = layout.responsesDir(botId);
-        if (!Files.isDirectory(dir)) {
+        if (!HiveGuard.existingDir(layout, dir)) {
             return new TaskQueue.ResponseListing(List.of(), List.of());
         }
         List<TaskResponse> all = new ArrayList<>();
@@ -167,7 +168,7 @@ public final class ResponseFiles {
                     } catch (RuntimeException e) {
                         // The message names the file by its name only: it goes to API clients.
                         String reason = LogSafe.printable(e instanceof DeiaException && e.getCause() == null ? e.getMessage()
-                                : name + ": cannot read: " + e.getCause().getClass().getSimpleName(), 300);
+                                : name + ": cannot read: " + (e.getCause() == null ? e : e.getCause()).getClass().getSimpleName(), 300);
                         log.warn("[{}] skipped unreadable response {}", botId, reason);
                         skipped.add(new TaskQueue.Skipped(LogSafe.printable(name), reason));
                     }

@@ -1,5 +1,6 @@
 package io.deia.core.task;
 
+import io.deia.core.HiveGuard;
 import io.deia.core.io.AtomicFiles;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -52,7 +53,8 @@ final class StartedLog implements AutoCloseable {
     synchronized void append(long seq, int attempt) throws IOException {
         open.merge(seq, attempt, Math::max);
         if (channel == null) {
-            channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.APPEND);
+            channel = FileChannel.open(file, java.util.Set.of(StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                    StandardOpenOption.APPEND, java.nio.file.LinkOption.NOFOLLOW_LINKS), HiveGuard.fileAttributes());
             size = channel.size();
         } else if (size > COMPACT_AT_BYTES) {
             compact();
@@ -80,7 +82,8 @@ final class StartedLog implements AutoCloseable {
         byte[] bytes = lines.toString().getBytes(StandardCharsets.US_ASCII);
         AtomicFiles.writeUnsynced(file, bytes);
         channel.close();
-        channel = FileChannel.open(file, StandardOpenOption.WRITE, StandardOpenOption.APPEND);
+        channel = FileChannel.open(file, StandardOpenOption.WRITE, StandardOpenOption.APPEND,
+                java.nio.file.LinkOption.NOFOLLOW_LINKS);
         size = bytes.length;
         log.debug("[{}] compacted {} to the {} claim(s) not yet archived", botId, file, open.size());
     }

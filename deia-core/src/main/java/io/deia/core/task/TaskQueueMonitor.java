@@ -2,6 +2,7 @@ package io.deia.core.task;
 
 import io.deia.core.BotIds;
 import io.deia.core.DeiaException;
+import io.deia.core.HiveGuard;
 import io.deia.core.HiveLayout;
 import io.deia.core.agent.AgentEventListener;
 import io.deia.core.agent.ImmediateRetry;
@@ -181,10 +182,12 @@ public final class TaskQueueMonitor implements AutoCloseable {
             throw DeiaException.conflict("task monitor of %s already started", botId);
         }
         try {
-            Files.createDirectories(inbox);
-            Files.createDirectories(layout.controlsDir());
-            Files.createDirectories(layout.responsesDir(botId));
-            Files.createDirectories(layout.archiveDir(botId));
+            // Each folder is checked (a real folder of ours, no link) before anything is read from or
+            // moved into it: a linked inbox would feed files from elsewhere to the agent as prompts.
+            HiveGuard.dir(layout, inbox);
+            HiveGuard.dir(layout, layout.controlsDir());
+            HiveGuard.dir(layout, layout.responsesDir(botId));
+            HiveGuard.dir(layout, layout.archiveDir(botId));
             claims.open();
             watcher = inbox.getFileSystem().newWatchService();
             inboxKey = registerInbox();
@@ -413,7 +416,7 @@ public final class TaskQueueMonitor implements AutoCloseable {
         lastRescanNanos = System.nanoTime();
         try {
             if (inboxKey == null || !inboxKey.isValid()) {
-                Files.createDirectories(inbox);
+                HiveGuard.dir(layout, inbox);
                 inboxKey = registerInbox();
             }
         } catch (IOException | ClosedWatchServiceException e) {

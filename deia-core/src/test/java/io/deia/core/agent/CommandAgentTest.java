@@ -63,7 +63,7 @@ class CommandAgentTest {
 
     @Test
     void promptReplacesPlaceholderArgumentWithoutAShell() {
-        try (Agent a = agent(TestProfiles.command("/bin/echo", "said:", "{prompt}"))) {
+        try (Agent a = agent(TestProfiles.commandWithPromptInArgv("/bin/echo", "said:", "{prompt}"))) {
             TurnResult r = a.runTurn(turn("hello; rm -rf / $(whoami)"), null);
             assertEquals(TurnStatus.COMPLETED, r.status());
             assertEquals("said: hello; rm -rf / $(whoami)\n", r.text());

@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -59,7 +60,8 @@ class ReplayedCliAgentTest {
         List<String> argv = argvLines();
         assertTrue(argv.get(0).startsWith("exec --json --skip-git-repo-check"), argv.get(0));
         assertTrue(argv.get(0).contains("model_providers.deia.base_url=\"http://127.0.0.1:9/v1\""), argv.get(0));
-        assertTrue(argv.get(0).contains("--sandbox workspace-write") && argv.get(0).endsWith("-- hello "), argv.get(0));
+        assertTrue(argv.get(0).contains("--sandbox workspace-write") && argv.get(0).endsWith("-- - "), argv.get(0));
+        assertFalse(String.join("\n", argv).contains("hello"), "the prompt goes on stdin, never in argv");
         assertTrue(argv.get(1).startsWith("exec resume 01a21885-0dfb-7182-8293-fa359ca7a8f4 --json"), argv.get(1));
         // a new agent (bot restart) resumes the stored thread
         try (Agent a = agent(AgentType.CODEX, exe, Map.of())) {
@@ -88,7 +90,8 @@ class ReplayedCliAgentTest {
             a.runTurn(new TurnRequest("again", Duration.ofSeconds(30), null), null);
         }
         List<String> argv = argvLines();
-        assertTrue(argv.get(0).startsWith("-p say hi -o stream-json -m gemini-2.5-flash --approval-mode workspace-write --session-id "), argv.get(0));
+        assertTrue(argv.get(0).startsWith("-o stream-json -m gemini-2.5-flash --approval-mode workspace-write --session-id "), argv.get(0));
+        assertFalse(String.join("\n", argv).contains("say hi"), "the prompt goes on stdin, never in argv");
         assertTrue(argv.get(1).contains("--resume dfa51a0c-aacf-4950-97ba-1f01809296f5"), argv.get(1));
         Path settings = dir.resolve("hive").resolve("bots/BOT-002/home/.gemini/settings.json");
         assertEquals(GeminiAgent.SETTINGS, Files.readString(settings));

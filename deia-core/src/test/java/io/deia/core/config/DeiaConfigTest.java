@@ -69,7 +69,7 @@ class DeiaConfigTest {
         assertTrue(c.profiles().isEmpty());
         Profile p = new Profile(null, AgentType.COMMAND, "/bin/echo", List.of("{prompt}"), null, null, null, null, null,
                 null, null, null, null, null, null, null, null, null, null);
-        assertEquals("arg", p.promptMode());
+        assertEquals("stdin", p.promptMode(), "the prompt stays out of argv unless a profile asks for it");
     }
 
     @Test
@@ -95,6 +95,9 @@ class DeiaConfigTest {
         assertTrue(refused("{\"profiles\":{\"bad name\":{\"agent\":\"command\",\"executable\":\"x\"}}}").getMessage().contains("profile name"));
         assertTrue(refused("{\"profiles\":{\"p\":{\"agent\":\"command\",\"executable\":\"x\",\"restart\":{\"policy\":\"sometimes\"}}}}").getMessage().contains("restart policy"));
         assertTrue(refused("{\"max_task_bytes\":0}").getMessage().contains("max_task_bytes"));
+        // A prompt in argv is readable by every user (ps): only on the profile's explicit request.
+        assertTrue(refused("{\"profiles\":{\"p\":{\"agent\":\"command\",\"executable\":\"x\",\"args\":[\"-m\",\"{prompt}\"]}}}")
+                .getMessage().contains("\"prompt_mode\": \"arg\""));
         DeiaException notJson = refused("{ nope");
         assertEquals(ErrorCode.INVALID_ARGUMENT, notJson.code());
         assertTrue(notJson.getMessage().contains("deia.json"), notJson.getMessage());

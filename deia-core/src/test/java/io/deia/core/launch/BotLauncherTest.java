@@ -116,6 +116,23 @@ class BotLauncherTest {
     }
 
     @Test
+    void aLinkPlantedAtTheBotLogIsRefusedAndTheFileItLeadsToIsNotAppendedTo() throws Exception {
+        Path victim = dir.resolve("root-only.conf");
+        Files.writeString(victim, "precious\n");
+        Files.setPosixFilePermissions(victim, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
+        Files.createDirectories(hive.botLogsDir());
+        Files.createSymbolicLink(hive.botLogFile("BOT-001"), victim);
+
+        DeiaException e = assertThrows(DeiaException.class, () -> launcher(testRunner()).launch("BOT-001", "echo"));
+        assertEquals(ErrorCode.UNPROCESSABLE, e.code(), e.getMessage());
+        assertTrue(e.getMessage().contains(hive.botLogFile("BOT-001") + " is a symbolic link"), e.getMessage());
+        assertEquals("precious\n", Files.readString(victim), "the runner's output went nowhere outside the hive");
+        assertTrue(Files.isSymbolicLink(hive.botLogFile("BOT-001")), "the link is reported, not replaced");
+        assertTrue(registry.get("BOT-001").isEmpty(), "the reservation is rolled back");
+        assertEquals(List.of(), ProcessChecks.runningWithMarker(marker), "no runner was started");
+    }
+
+    @Test
     void launchesTwoBotsAtOnceAndStopsThemWithNothingLeft() throws Exception {
         BotLauncher launcher = launcher(testRunner());
         Map<String, String> bots = new LinkedHashMap<>();

@@ -16,6 +16,12 @@ public final class TestProfiles {
         return profile(AgentType.COMMAND, argv[0], List.of(argv).subList(1, argv.length), null, null, List.of(), Map.of(), Map.of());
     }
 
+    /** A {@code command} profile whose args take the prompt ({@code {prompt}}, {@code prompt_mode: arg}). */
+    public static Profile commandWithPromptInArgv(String... argv) {
+        return new Profile("test-command", AgentType.COMMAND, argv[0], List.of(argv).subList(1, argv.length), "arg", null,
+                null, List.of(), null, Map.of(), Map.of(), 60, null, null, null, null, null, null, null);
+    }
+
     /** A profile with the fields the agent adapters read; everything else takes its default. */
     public static Profile profile(AgentType type, String executable, List<String> args, String model, String permissionMode,
                                   List<String> allowedTools, Map<String, String> env, Map<String, String> secretEnv) {

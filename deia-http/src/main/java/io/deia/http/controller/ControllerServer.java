@@ -1,6 +1,7 @@
 package io.deia.http.controller;
 
 import io.deia.core.DeiaException;
+import io.deia.core.HiveGuard;
 import io.deia.core.HiveLayout;
 import io.deia.core.chat.MessageRouter;
 import io.deia.core.config.DeiaConfig;
@@ -106,6 +107,8 @@ public final class ControllerServer implements AutoCloseable {
      * @throws DeiaException {@code UNAVAILABLE} when the address cannot be bound
      */
     public ControllerServer start() {
+        // Before the token file is read: a token link planted in a foreign hive must not be followed.
+        HiveGuard.check(settings.hive);
         token = ApiToken.loadOrCreate(settings.hive);
         subscription = settings.router.subscribeAll(hub);
         HttpConfiguration http = new HttpConfiguration();

@@ -1,6 +1,7 @@
 package io.deia.server.cli;
 
 import io.deia.core.DeiaException;
+import io.deia.core.HiveGuard;
 import io.deia.core.HiveLayout;
 import io.deia.core.config.DeiaConfig;
 import io.deia.server.DefaultConfig;
@@ -22,12 +23,18 @@ public final class HiveOptions {
             description = "Config file (default: <hive>/deia.json when it exists, else the built-in defaults).")
     Path config;
 
-    /** The hive folder's layout. */
+    /**
+     * The hive folder's layout, after {@link HiveGuard#check}: a hive owned by another user, writable
+     * by others or holding a planted link is refused (exit 2) before anything in it is read or run.
+     */
     public HiveLayout layout() {
-        return new HiveLayout(hive);
+        return HiveGuard.check(new HiveLayout(hive));
     }
 
-    /** The config: {@code --config}, else {@code <hive>/deia.json} when present, else {@link DefaultConfig}. */
+    /**
+     * The config: {@code --config}, else {@code <hive>/deia.json} when present, else {@link DefaultConfig}.
+     * A config file owned by another user or writable by others is refused ({@link DeiaConfig#load}).
+     */
     public DeiaConfig config() {
         if (config != null) {
             if (!Files.isRegularFile(config)) {

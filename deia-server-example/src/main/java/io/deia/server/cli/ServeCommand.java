@@ -27,7 +27,8 @@ import java.util.concurrent.CountDownLatch;
 /**
  * {@code serve [--port 8080] [--bind 127.0.0.1] [--demo]}: the controller. Starts the launcher (adopting the
  * bots a previous controller left running), the message router and the HTTP/WebSocket server with
- * the dashboard, prints the dashboard link with its token on stdout, and runs until SIGTERM or
+ * the dashboard, prints the dashboard link with its token on stdout (when stdout is not a terminal:
+ * the address and where the token file is, see {@link #startLine}), and runs until SIGTERM or
  * SIGINT. Stopping the controller leaves the bots running: the next {@code serve} adopts them.
  */
 @Command(name = "serve", mixinStandardHelpOptions = true,
@@ -100,10 +101,26 @@ public final class ServeCommand implements Callable<Integer> {
                 throw e;
             }
         }
-        System.out.println(server.dashboardUrl());
+        System.out.println(startLine(server, hive, System.console() != null));
         System.out.flush();
         stopped.await();
         return 0;
+    }
+
+    /**
+     * The line printed once the controller is up: the dashboard link with its token on a terminal;
+     * anywhere else (a pipe, a file, a CI log others may read) the address and where the token file
+     * is, never the token itself.
+     */
+    static String startLine(ControllerServer server, HiveLayout hive, boolean terminal) {
+        return startLine(server.baseUrl(), server.dashboardUrl(), hive.tokenFile(), terminal);
+    }
+
+    static String startLine(String baseUrl, String dashboardUrl, Path tokenFile, boolean terminal) {
+        if (terminal) {
+            return dashboardUrl;
+        }
+        return baseUrl + "/ (the token is in " + tokenFile + "; open " + baseUrl + "/?token=<that token>)";
     }
 
     /** The config file bots are started with: --config, else the hive's deia.json when it exists. */

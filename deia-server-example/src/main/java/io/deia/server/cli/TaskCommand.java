@@ -61,7 +61,14 @@ public final class TaskCommand implements Runnable {
                     throw new UncheckedIOException("cannot read standard input", e);
                 }
             } else {
-                markdown = AtomicFiles.readString(Path.of(file));
+                // The user's own file, outside the hive: a link they made to it is followed.
+                Path path = Path.of(file);
+                try {
+                    path = path.toRealPath();
+                } catch (IOException e) {
+                    // missing or unreadable: readString names the file as given
+                }
+                markdown = AtomicFiles.readString(path);
             }
             var parsed = spec.commandLine().getParseResult();
             HiveOptions hive = parsed.hasMatchedOption("--hive") || parsed.hasMatchedOption("--config")

@@ -46,7 +46,12 @@ public final class DemoAgent {
         Matcher write = WRITE.matcher(prompt);
         if (write.matches()) {
             Path file = workspace.resolve(write.group(1));
-            Files.writeString(file, write.group(2) + "\n", StandardCharsets.UTF_8);
+            // Private like everything else in the hive (the workspace is inside it), whatever the umask.
+            try (var ch = Files.newByteChannel(file, java.util.Set.of(java.nio.file.StandardOpenOption.CREATE,
+                    java.nio.file.StandardOpenOption.WRITE, java.nio.file.StandardOpenOption.TRUNCATE_EXISTING,
+                    java.nio.file.LinkOption.NOFOLLOW_LINKS), io.deia.core.HiveGuard.fileAttributes())) {
+                ch.write(java.nio.ByteBuffer.wrap((write.group(2) + "\n").getBytes(StandardCharsets.UTF_8)));
+            }
             say(out, bot + " wrote " + Files.size(file) + " bytes to " + file + ".");
             return 0;
         }

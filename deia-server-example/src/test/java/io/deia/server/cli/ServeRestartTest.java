@@ -75,9 +75,12 @@ class ServeRestartTest {
         serves.add(p);
         BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
         String url = out.readLine();
-        assertTrue(url != null && url.contains("/?token="), "serve printed " + url);
-        URI u = URI.create(url);
-        return new Serve(p, "http://" + u.getHost() + ":" + u.getPort(), u.getQuery().substring("token=".length()));
+        // stdout is a pipe: serve prints the address and where the token file is, not the token
+        assertTrue(url != null && url.contains("(the token is in " + hive.resolve("token")), "serve printed " + url);
+        String token = Files.readString(hive.resolve("token"), StandardCharsets.UTF_8).trim();
+        assertFalse(url.contains(token), "the token stays off a stdout that is not a terminal: " + url);
+        URI u = URI.create(url.substring(0, url.indexOf(' ')));
+        return new Serve(p, "http://" + u.getHost() + ":" + u.getPort(), token);
     }
 
     private HttpResponse<String> call(Serve s, String method, String path, String body) throws Exception {

@@ -24,7 +24,8 @@ import java.util.regex.Pattern;
  * runners it launched keep running.
  */
 public final class ServeProcess implements AutoCloseable {
-    private static final Pattern DASHBOARD_URL = Pattern.compile("(http://127\\.0\\.0\\.1:(\\d+)/\\?token=([A-Za-z0-9._~-]+))");
+    /** What serve prints when its stdout is not a terminal: the address and where the token file is. */
+    private static final Pattern DASHBOARD_URL = Pattern.compile("(http://127\\.0\\.0\\.1:(\\d+))/ \\(the token is in ");
 
     private final Path hive;
     private final Path config;
@@ -97,9 +98,9 @@ public final class ServeProcess implements AutoCloseable {
         if (!m.find()) {
             return false;
         }
-        dashboardUrl = m.group(1);
         port = Integer.parseInt(m.group(2));
-        token = m.group(3);
+        token = Files.readString(hive.resolve("token"), StandardCharsets.UTF_8).trim();
+        dashboardUrl = m.group(1) + "/?token=" + token;
         return true;
     }
 

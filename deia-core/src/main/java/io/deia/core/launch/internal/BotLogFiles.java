@@ -1,15 +1,19 @@
 package io.deia.core.launch.internal;
 
 import io.deia.core.DeiaException;
+import io.deia.core.HiveGuard;
 import io.deia.core.io.AtomicFiles;
 
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Set;
 
 /** The bot's log file: rotation before a (re)start and the tail quoted in launch errors. */
 public final class BotLogFiles {
@@ -28,7 +32,8 @@ public final class BotLogFiles {
      */
     public static boolean rotateIfLarger(Path log, long maxBytes) {
         try {
-            if (!Files.isRegularFile(log) || Files.size(log) <= maxBytes) {
+            HiveGuard.requireNoLink(log);
+            if (!Files.isRegularFile(log, LinkOption.NOFOLLOW_LINKS) || Files.size(log) <= maxBytes) {
                 return false;
             }
             AtomicFiles.move(log, log.resolveSibling(log.getFileName() + ".1"));
@@ -39,12 +44,31 @@ public final class BotLogFiles {
     }
 
     /**
+     * Makes sure {@code log} is a regular file of its own before a runner's output is appended to
+     * it: created empty and private (0600) when missing; a symbolic link there is refused, since
+     * the runner's output would be appended (and the file created) wherever it points.
+     *
+     * @throws DeiaException when it is a link or cannot be created
+     */
+    public static void prepare(Path log) {
+        try {
+            Files.newByteChannel(log, Set.of(StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                    StandardOpenOption.APPEND, LinkOption.NOFOLLOW_LINKS), HiveGuard.fileAttributes()).close();
+        } catch (IOException e) {
+            if (Files.isSymbolicLink(log)) {
+                throw HiveGuard.plantedLink(log);
+            }
+            throw DeiaException.io("cannot create log", log, e);
+        }
+    }
+
+    /**
      * The last {@code lines} lines of the log, or an empty string when there is no log. Decoded
      * leniently: the window may start inside a multi-byte character, and a crash message must be
      * shown even when the runner printed bytes that are not UTF-8.
      */
     public static String tail(Path log, int lines) {
-        if (!Files.isRegularFile(log)) {
+        if (!Files.isRegularFile(log, LinkOption.NOFOLLOW_LINKS)) {
             return "";
         }
         try (RandomAccessFile file = new RandomAccessFile(log.toFile(), "r")) {
