@@ -1,6 +1,7 @@
 package io.deia.core.task;
 
 import io.deia.core.HiveLayout;
+import io.deia.core.io.AtomicFiles;
 import io.deia.core.io.GroupCommit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -44,8 +45,11 @@ import java.util.function.BooleanSupplier;
  * the task again, as it would after a crash during the agent's turn. Nothing is reported before it
  * is durable, so no event or counter ever describes a step that a crash could undo.
  *
- * <p><b>Failures.</b> A task whose response or archive step fails is logged and left claimed (no
- * event: it has no final outcome yet); the next monitor of the bot adopts it as above.
+ * <p><b>Failures.</b> A task whose response or archive step fails (a full or read-only disk) is
+ * kept in memory by {@link PendingResponses} and retried on this thread with back-off while the
+ * bot runs: it stays claimed, counts as pending, and publishes no event until the retry succeeds,
+ * so it is neither lost nor run again. Only when the bot stops before a retry succeeds does it stay
+ * claimed for the next monitor of the bot, which adopts it as above.
  *
  * <p>{@link #close()} drains: every task handed over before it is completed before it returns.
  */
@@ -69,6 +73,7 @@ final class TaskCompletions implements AutoCloseable {
     private final BooleanSupplier backlog;
     private final BlockingQueue<Item> queue = new ArrayBlockingQueue<>(CAPACITY + 1);
     private final AtomicInteger pending = new AtomicInteger();
+    private final PendingResponses kept;
     private final Thread thread;
     private boolean closed;
 
@@ -80,6 +85,10 @@ final class TaskCompletions implements AutoCloseable {
         final String event;
         final String taskFile;
         Path written;
+        /** True once {@link #written} is durable (its folder synced). */
+        boolean durable;
+        /** True once the task left the claimed folder. */
+        boolean archived;
         boolean settled;
 
         private Item(ClaimedTasks.Claim claim, TaskResponse response, Path existingResponse, String event, String taskFile) {
@@ -117,6 +126,7 @@ final class TaskCompletions implements AutoCloseable {
         this.responses = responses;
         this.claims = claims;
         this.listener = listener;
+        this.kept = new PendingResponses(botId);
         this.thread = new Thread(this::loop, "deia-task-complete-" + botId);
         this.thread.setDaemon(true);
     }
@@ -145,6 +155,11 @@ final class TaskCompletions implements AutoCloseable {
     /** Tasks handed over and not yet completed (or given up). */
     int pending() {
         return pending.get();
+    }
+
+    /** Why finished tasks' responses cannot be written now, or null when they can. */
+    String degradedReason() {
+        return kept.reason();
     }
 
     /** True on the completion thread (which publishes the events). */
@@ -201,30 +216,55 @@ final class TaskCompletions implements AutoCloseable {
         while (true) {
             Item first;
             try {
-                first = queue.take();
+                long wait = kept.millisUntilRetry();
+                first = wait == Long.MAX_VALUE ? queue.take() : queue.poll(wait, TimeUnit.MILLISECONDS);
             } catch (InterruptedException e) {
                 continue;
             }
-            batch.add(first);
-            queue.drainTo(batch, MAX_BATCH - 1);
-            linger(batch);
+            if (first != null) {
+                batch.add(first);
+                queue.drainTo(batch, MAX_BATCH - 1);
+                linger(batch);
+            }
             boolean stop = batch.remove(STOP);
+            // Kept tasks go first, in the order they finished; at the stop, one last try.
+            List<Item> retried = kept.takeDue(stop);
+            batch.addAll(0, retried);
             try {
                 complete(batch);
             } catch (RuntimeException e) {
                 // Must not end the stage: later tasks still need their responses.
-                log.error("[{}] completing {} task(s) failed; they stay claimed and are retried when the bot restarts",
-                        botId, batch.size(), e);
+                for (Item item : batch) {
+                    if (!item.archived && !kept.holds(item)) {
+                        kept.keep(item, e.toString());
+                    }
+                }
+                log.error("[{}] completing {} task(s) failed; they are kept and retried", botId, batch.size(), e);
             } finally {
                 for (Item item : batch) {
-                    uncount(item);
+                    if (!kept.holds(item)) {
+                        uncount(item);
+                    }
                 }
+                kept.roundDone(retried.size());
                 batch.clear();
             }
             if (stop) {
+                giveUpKept();
                 return;
             }
         }
+    }
+
+    /** At close: tasks still kept stay claimed, so the next monitor of the bot runs them again. */
+    private void giveUpKept() {
+        List<Item> left = kept.takeDue(true);
+        for (Item item : left) {
+            log.error("[{}] the bot stops before the response of task {} could be written; it stays claimed and "
+                    + "the next start of the bot retries it", botId, item.claim.originalName);
+            uncount(item);
+        }
+        kept.roundDone(0);
     }
 
     /** Waits a little for more finished tasks when a backlog is being run (see the class comment). */
@@ -254,9 +294,17 @@ final class TaskCompletions implements AutoCloseable {
     private void complete(List<Item> batch) {
         List<Item> answered = new ArrayList<>(batch.size());
         GroupCommit responseCommit = new GroupCommit();
+        boolean resync = false;
         for (Item item : batch) {
             if (item.response == null) {
                 item.written = item.existingResponse;
+                item.durable = true;
+                answered.add(item);
+                continue;
+            }
+            if (item.written != null) {
+                // Written by an earlier try whose folder sync failed: sync again, never write twice.
+                resync |= !item.durable;
                 answered.add(item);
                 continue;
             }
@@ -264,16 +312,26 @@ final class TaskCompletions implements AutoCloseable {
                 item.written = responses.write(item.response, item.claim.key, item.taskFile, responseCommit);
                 answered.add(item);
             } catch (RuntimeException e) {
-                log.error("[{}] cannot write the response of task {}; it stays claimed and is retried when the bot restarts",
-                        botId, item.response.taskId(), e);
+                log.warn("[{}] cannot write the response of task {}; kept in memory and retried: {}", botId,
+                        item.response.taskId(), e.getMessage());
+                kept.keep(item, e.getMessage());
             }
         }
         try {
             responseCommit.commit();
+            if (resync) {
+                AtomicFiles.fsyncDirectory(layout.responsesDir(botId));
+            }
         } catch (IOException e) {
-            log.error("[{}] cannot sync {}; {} task(s) stay claimed and are retried when the bot restarts", botId,
-                    layout.responsesDir(botId), answered.size(), e);
+            log.warn("[{}] cannot sync {}; {} task(s) kept and retried: {}", botId, layout.responsesDir(botId),
+                    answered.size(), e.toString());
+            for (Item item : answered) {
+                kept.keep(item, "cannot sync " + layout.responsesDir(botId) + ": " + e);
+            }
             return;
+        }
+        for (Item item : answered) {
+            item.durable = true;
         }
         // Every response of the batch is durable from here; only now may a task leave the claimed folder.
         List<Item> archived = new ArrayList<>(answered.size());
@@ -285,10 +343,12 @@ final class TaskCompletions implements AutoCloseable {
             try {
                 Path to = claims.archive(item.claim, archiveDir, isDir ? id : id + ".md", archiveCommit);
                 log.debug("[{}] archived {} as {}", botId, item.claim.originalName, to.getFileName());
+                item.archived = true;
                 archived.add(item);
             } catch (IOException e) {
-                log.error("[{}] cannot archive task {} ({}); its response is durable, so the next start only archives it",
-                        botId, id, item.claim.file, e);
+                log.warn("[{}] cannot archive task {} ({}); its response is durable; kept and retried: {}",
+                        botId, id, item.claim.file, e.toString());
+                kept.keep(item, "cannot archive task " + id + ": " + e);
             }
         }
         try {
@@ -307,7 +367,7 @@ final class TaskCompletions implements AutoCloseable {
         }
     }
 
-    /** Once per item: it is no longer pending (done, or given up and left claimed). */
+    /** Once per item: it is no longer pending (done, or given up and left claimed; never while kept for a retry). */
     private void uncount(Item item) {
         if (!item.settled) {
             item.settled = true;

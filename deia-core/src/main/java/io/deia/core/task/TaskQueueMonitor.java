@@ -102,6 +102,7 @@ public final class TaskQueueMonitor implements AutoCloseable {
     private final TaskFileParser parser;
     private final ResponseFiles responses;
     private final ClaimedTasks claims;
+    private final TaskStarts starts;
     private final Path inbox;
     private final Path pauseFile;
 
@@ -161,6 +162,7 @@ public final class TaskQueueMonitor implements AutoCloseable {
         this.parser = new TaskFileParser(config.maxTaskBytes());
         this.responses = new ResponseFiles(layout);
         this.claims = new ClaimedTasks(botId, layout);
+        this.starts = new TaskStarts(botId, claims);
         this.inbox = layout.inboxDir(botId);
         this.pauseFile = layout.pauseFile(botId);
     }
@@ -247,6 +249,20 @@ public final class TaskQueueMonitor implements AutoCloseable {
     public int pendingCount() {
         TaskCompletions c = completions;
         return queued + (currentTaskId != null ? 1 : 0) + (c == null ? 0 : c.pending());
+    }
+
+    /**
+     * Why the inbox cannot work normally now (task starts or responses cannot be written, see
+     * {@link TaskStarts} and {@link PendingResponses}), or null when it can.
+     */
+    public String degradedReason() {
+        String start = starts.reason();
+        TaskCompletions c = completions;
+        String response = c == null ? null : c.degradedReason();
+        if (start == null) {
+            return response;
+        }
+        return response == null ? start : start + "; " + response;
     }
 
     /** The task being worked on, or null when idle. */
@@ -388,6 +404,12 @@ public final class TaskQueueMonitor implements AutoCloseable {
         if (paused != wasPaused) {
             log.info("[{}] task inbox {}", botId, paused ? "paused: no new task is taken" : "resumed");
             wasPaused = paused;
+        }
+        long blocked = starts.millisBlocked();
+        if (!paused && blocked > 0) {
+            // A start mark could not be written: wait before claiming again (see TaskStarts).
+            awaitWake(blocked);
+            return;
         }
         if (!paused) {
             ClaimedTasks.Claim next = adopted.poll();
@@ -625,7 +647,10 @@ public final class TaskQueueMonitor implements AutoCloseable {
                 return;
             }
             attempt++;
-            claims.recordAttempt(claim, attempt);
+            if (!starts.begin(claim, attempt)) {
+                startFailed(claim);
+                return;
+            }
             emit(task.taskId(), TaskEvent.STARTED, null, attempt, null);
             log.info("[{}] task {} attempt {}/{} started (timeout {} s)", botId, task.taskId(), attempt, max, timeout.toSeconds());
             Instant start = Instant.now();
@@ -656,6 +681,24 @@ public final class TaskQueueMonitor implements AutoCloseable {
                 return;
             }
         }
+    }
+
+    /**
+     * A start that could not be recorded: a claim that had run before stays ours and is tried again
+     * after the wait (its count kept); the tasks claimed ahead go back to the inbox with it (see
+     * {@link TaskStarts}), so none waits stranded in the claimed folder.
+     */
+    private void startFailed(ClaimedTasks.Claim claim) {
+        if (claim.attempts > 0) {
+            adopted.addFirst(claim);
+        }
+        for (Held h : held) {
+            // Waits for its batch's commit to end; durable or not, the task is in our folder.
+            isDurable(h);
+            starts.putBack(h.claim);
+        }
+        held.clear();
+        rescanRequested = true;
     }
 
     private TurnResult execute(Task task, int attempt, Duration timeout, Instant start, ImmediateRetry atOnce) {
@@ -712,8 +755,13 @@ public final class TaskQueueMonitor implements AutoCloseable {
             if (closed || attempt >= max) {
                 return false;
             }
+            try {
+                claims.recordAttempt(claim, attempt + 1);
+            } catch (DeiaException e) {
+                // Not retried at once; the monitor's next start of it goes through TaskStarts.
+                return false;
+            }
             attempt++;
-            claims.recordAttempt(claim, attempt);
             return true;
         }
 
