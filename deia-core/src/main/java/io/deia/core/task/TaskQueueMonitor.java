@@ -406,6 +406,11 @@ public final class TaskQueueMonitor implements AutoCloseable {
             wasPaused = paused;
         }
         long blocked = starts.millisBlocked();
+        if (blocked == 0 && completions.degradedReason() != null) {
+            // Responses wait for the disk: a new turn's result could not be stored either, so
+            // none starts (the kept results stay few) until they are written.
+            blocked = PendingResponses.FIRST_RETRY_MS;
+        }
         if (!paused && blocked > 0) {
             // A start mark could not be written: wait before claiming again (see TaskStarts).
             awaitWake(blocked);

@@ -108,13 +108,16 @@ class BotRuntimeDiskFullTest {
         fillDisk();
         Files.delete(hive.pauseFile(BOT));
 
-        await().atMost(WAIT).until(() -> runs().size() == 4 && runtime.status().queueDepth() == 3);
+        // t1 runs; its response cannot be written, so it is kept, and no further task starts (one
+        // claimed ahead meanwhile may), since its result could not be stored either.
+        // Kept and waiting tasks all count in the queue depth.
+        await().atMost(WAIT).until(() -> runtime.status().state() == BotState.DEGRADED && runs().size() >= 2
+                && runtime.status().currentTask() == null && runtime.status().queueDepth() == 3);
         BotStatus full = runtime.status();
-        assertEquals(BotState.DEGRADED, full.state(), "degraded while responses cannot be written");
         assertTrue(full.degraded() != null && full.degraded().contains("cannot write task responses")
                 && full.degraded().contains("No space left"), "reason: " + full.degraded());
         assertEquals(1, responseFiles(), "only the warm-up's response");
-        assertEquals(3, claimedTasks(), "the finished tasks stay claimed until their responses are durable");
+        assertTrue(claimedTasks() >= 1, "a finished task stays claimed until its response is durable");
 
         Files.delete(filler);
         await().atMost(WAIT).until(() -> responseFiles() == 4 && runtime.status().state() == BotState.IDLE);
