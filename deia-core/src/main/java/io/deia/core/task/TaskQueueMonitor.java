@@ -689,18 +689,21 @@ public final class TaskQueueMonitor implements AutoCloseable {
     }
 
     /**
-     * A start that could not be recorded: a claim that had run before stays ours and is tried again
-     * after the wait (its count kept); the tasks claimed ahead go back to the inbox with it (see
-     * {@link TaskStarts}), so none waits stranded in the claimed folder.
+     * A start that could not be recorded: the claim goes back to the inbox with the tasks claimed
+     * ahead (see {@link TaskStarts}), so none waits stranded in the claimed folder. One that had run
+     * before (its count must be kept), or that cannot be renamed back (a read-only disk), stays ours
+     * and is tried again after the wait.
      */
     private void startFailed(ClaimedTasks.Claim claim) {
-        if (claim.attempts > 0) {
+        if (claim.attempts > 0 || !starts.putBack(claim)) {
             adopted.addFirst(claim);
         }
         for (Held h : held) {
             // Waits for its batch's commit to end; durable or not, the task is in our folder.
             isDurable(h);
-            starts.putBack(h.claim);
+            if (!starts.putBack(h.claim)) {
+                adopted.addLast(h.claim);
+            }
         }
         held.clear();
         rescanRequested = true;

@@ -41,9 +41,8 @@ final class TaskStarts {
     /**
      * Records that attempt {@code attempt} of {@code claim} starts.
      *
-     * @return true when recorded (run it); false when it could not be: the claim was put back into
-     * the inbox when it never started, otherwise it stays claimed with its count for the caller to
-     * retry after {@link #millisBlocked()}
+     * @return true when recorded (run it); false when it could not be: the caller puts the claim
+     * back ({@link #putBack}) or keeps it to retry after {@link #millisBlocked()}
      */
     boolean begin(ClaimedTasks.Claim claim, int attempt) {
         try {
@@ -70,16 +69,13 @@ final class TaskStarts {
         reason = now;
         blockedUntilNanos = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(waitMs);
         waitMs = Math.min(MAX_WAIT_MS, waitMs * 2);
-        if (claim.attempts == 0) {
-            putBack(claim);
-        }
     }
 
     /**
      * Puts a claim that never started back into the inbox.
      *
-     * @return false when even the rename failed: the claim stays in this monitor's folder and the
-     * next start of the bot adopts it
+     * @return false when even the rename failed (a read-only disk): the claim stays in this
+     * monitor's folder, for the caller to try again after the wait
      */
     boolean putBack(ClaimedTasks.Claim claim) {
         try {
@@ -87,7 +83,7 @@ final class TaskStarts {
             log.info("[{}] task {} put back into the inbox as {}", botId, claim.originalName, back.getFileName());
             return true;
         } catch (IOException | RuntimeException e) {
-            log.error("[{}] cannot put task {} back into the inbox; it stays claimed for the next start: {}", botId,
+            log.warn("[{}] cannot put task {} back into the inbox; it stays claimed and is tried again: {}", botId,
                     claim.originalName, e.toString());
             return false;
         }

@@ -49,6 +49,8 @@ class BotRuntimeDiskFullTest {
     Path dir;
 
     private Path mounted;
+    /** A read-only bind mount made by a test, unmounted first. */
+    private Path bound;
     private Path filler;
     private Path marker;
     private HiveLayout hive;
@@ -81,6 +83,9 @@ class BotRuntimeDiskFullTest {
                 runtime.close();
             }
         } finally {
+            if (bound != null) {
+                run("umount", "-l", bound.toString());
+            }
             if (mounted != null) {
                 run("umount", "-l", mounted.toString());
             }
@@ -172,6 +177,34 @@ class BotRuntimeDiskFullTest {
         assertEquals(List.of("s1", "s2", "s3"), runs().stream().sorted().toList(), "each ran once");
         assertEquals(0, inboxFiles());
         assertEquals(0, claimedTasks());
+    }
+
+    @Test
+    void aReadOnlyResponsesFolderKeepsTheResultUntilItIsWritableAgain() throws Exception {
+        startRuntime();
+        queue.submit(BOT, "---\ntask_id: warm\n---\nwarm\n");
+        await().atMost(WAIT).until(() -> queue.response(BOT, "warm").isPresent());
+        Path responses = hive.responsesDir(BOT);
+        // A read-only bind mount over the responses folder: writes there fail with EROFS, as on a
+        // disk remounted read-only (a whole remount is refused while the bot holds a file open).
+        boolean ro = run("mount", "--bind", responses.toString(), responses.toString()) == 0;
+        if (ro) {
+            bound = responses;
+            ro = run("mount", "-o", "remount,bind,ro", responses.toString()) == 0;
+        }
+        Assumptions.assumeTrue(ro, "ASSUMPTION: this test needs a read-only bind mount (root); not checked here");
+        queue.submit(BOT, "---\ntask_id: ro1\n---\nro1\n");
+        await().atMost(WAIT).until(() -> runtime.status().state() == BotState.DEGRADED);
+        BotStatus status = runtime.status();
+        assertTrue(status.degraded().contains("Read-only file system"), "reason: " + status.degraded());
+        assertEquals(1, status.queueDepth());
+
+        assertEquals(0, run("umount", responses.toString()));
+        bound = null;
+        await().atMost(WAIT).until(() -> queue.response(BOT, "ro1").isPresent() && runtime.status().state() == BotState.IDLE);
+        assertEquals(1, queue.response(BOT, "ro1").orElseThrow().attempt());
+        assertNull(runtime.status().degraded());
+        assertEquals(List.of("warm", "ro1"), runs());
     }
 
     private void fillDisk() throws IOException {
