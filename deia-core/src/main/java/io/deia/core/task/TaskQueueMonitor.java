@@ -76,6 +76,10 @@ import java.util.concurrent.TimeUnit;
  * records them as not started, so the next monitor does not count an attempt for them; after a
  * crash they count as attempt 1, like any task claimed without a state file.
  *
+ * <p><b>Disk trouble.</b> A start that cannot be recorded puts its claims back into the inbox
+ * ({@link TaskStarts}); a response that cannot be written is kept and retried ({@link
+ * PendingResponses}); meanwhile no task starts and {@link #degradedReason()} says why.
+ *
  * <p><b>Bad input</b> (empty, binary, invalid UTF-8, over {@code max_task_bytes}, unreadable front
  * matter, a symbolic link, a folder, a name without {@code .md}) is claimed like any task and gets a
  * {@code rejected} response naming the reason; it is archived and the monitor goes on. Names
