@@ -233,13 +233,16 @@ final class TaskCompletions implements AutoCloseable {
             try {
                 complete(batch);
             } catch (RuntimeException e) {
-                // Must not end the stage: later tasks still need their responses.
+                // Must not end the stage: later tasks still need their responses. Disk trouble is
+                // retried; anything else would fail again, so those stay claimed for the next start.
+                boolean retry = isIoTrouble(e);
                 for (Item item : batch) {
-                    if (!item.archived && !kept.holds(item)) {
+                    if (retry && !item.archived && !kept.holds(item)) {
                         kept.keep(item, e.toString());
                     }
                 }
-                log.error("[{}] completing {} task(s) failed; they are kept and retried", botId, batch.size(), e);
+                log.error("[{}] completing {} task(s) failed; {}", botId, batch.size(),
+                        retry ? "they are kept and retried" : "unfinished ones stay claimed for the next start", e);
             } finally {
                 for (Item item : batch) {
                     if (!kept.holds(item)) {
@@ -312,6 +315,12 @@ final class TaskCompletions implements AutoCloseable {
                 item.written = responses.write(item.response, item.claim.key, item.taskFile, responseCommit);
                 answered.add(item);
             } catch (RuntimeException e) {
+                if (!isIoTrouble(e)) {
+                    // Not the disk (an id no response can take): a retry would fail forever.
+                    log.error("[{}] cannot write the response of task {}; it stays claimed", botId,
+                            item.response.taskId(), e);
+                    continue;
+                }
                 log.warn("[{}] cannot write the response of task {}; kept in memory and retried: {}", botId,
                         item.response.taskId(), e.getMessage());
                 kept.keep(item, e.getMessage());
@@ -394,6 +403,16 @@ final class TaskCompletions implements AutoCloseable {
         } catch (RuntimeException e) {
             log.warn("[{}] task event listener failed on {} {}: {}", botId, item.event, id, e.toString());
         }
+    }
+
+    /** True when an I/O error (full or read-only disk, a folder in the way) is behind {@code e}. */
+    static boolean isIoTrouble(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof IOException || t instanceof java.io.UncheckedIOException) {
+                return true;
+            }
+        }
+        return false;
     }
 
     static String idOf(Path response) {
