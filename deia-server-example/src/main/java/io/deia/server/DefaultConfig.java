@@ -57,7 +57,7 @@ public final class DefaultConfig {
         profiles.put(DEMO_PROFILE, demoProfile());
         profiles.putAll(base.profiles());
         return new DeiaConfig(base.ports(), base.heartbeatIntervalS(), base.heartbeatTtlS(), base.maxTaskBytes(),
-                base.maxMessageBytes(), base.maxBodyBytes(), profiles);
+                base.maxMessageBytes(), base.maxBodyBytes(), profiles, base.historyMaxBytes());
     }
 
     /**

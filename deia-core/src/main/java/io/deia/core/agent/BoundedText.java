@@ -7,6 +7,19 @@ package io.deia.core.agent;
 final class BoundedText {
     static final String TRUNCATED_MARK = "\n[output truncated]";
 
+    /**
+     * Put where an output line longer than {@code maxBytes} was cut (the rest of it dropped), so
+     * every truncation is visible in the reply, not only the one of the whole text.
+     */
+    static String lineCutMark(int maxBytes) {
+        return "\n[output truncated: a line over " + maxBytes + " bytes was cut]";
+    }
+
+    /** Put at the end of a reply when a structured output line over {@code maxBytes} was skipped. */
+    static String lineDroppedMark(int maxBytes) {
+        return "\n[output truncated: an output line over " + maxBytes + " bytes was dropped]";
+    }
+
     private final int maxChars;
     private final StringBuilder text = new StringBuilder();
     private boolean truncated;

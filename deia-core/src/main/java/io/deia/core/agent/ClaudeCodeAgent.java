@@ -79,6 +79,8 @@ public final class ClaudeCodeAgent implements Agent {
         final long t0 = System.nanoTime();
         volatile TurnStatus forced;
         volatile boolean resumeRefused;
+        /** An output line over the cap was skipped during this turn: the reply says so. */
+        volatile boolean lineDropped;
 
         Turn(AgentEventListener listener) {
             this.listener = listener;
@@ -333,6 +335,10 @@ public final class ClaudeCodeAgent implements Agent {
     private void onLine(Running r, String line, boolean truncated) {
         if (truncated) {
             log.warn("[{}] skipping a claude output line longer than {} bytes", botId, MAX_LINE_BYTES);
+            Turn t = turn;
+            if (t != null) {
+                t.lineDropped = true;
+            }
             return;
         }
         String before = r.parser.sessionId();
@@ -389,7 +395,8 @@ public final class ClaudeCodeAgent implements Agent {
 
     private TurnResult finalResult(Turn t, TurnResult cli) {
         long ms = millisSince(t.t0);
-        String text = cli.text().isEmpty() ? t.text.toString() : cli.text();
+        String text = (cli.text().isEmpty() ? t.text.toString() : cli.text())
+                + (t.lineDropped ? BoundedText.lineDroppedMark(MAX_LINE_BYTES) : "");
         if (t.forced != null) {
             return new TurnResult(t.forced, t.text.toString(), cli.sessionId(), cli.costUsd(), cli.inputTokens(),
                     cli.outputTokens(), ms, null, t.forced == TurnStatus.TIMEOUT ? "claude did not finish in time and was stopped" : "claude was interrupted");

@@ -100,9 +100,13 @@ public final class CodexAgent extends OneShotAgent {
     protected TurnOutput newTurnOutput(TurnRequest request, AgentEventListener listener) {
         CodexJsonParser parser = new CodexJsonParser(botId);
         return new TurnOutput() {
+            private boolean dropped;
+
             @Override
             public void onLine(String line, boolean newline, boolean truncated) {
                 if (truncated) {
+                    // Half a JSON event cannot be parsed; the reply says one was dropped.
+                    dropped = true;
                     return;
                 }
                 parser.parse(line).forEach(listener::onEvent);
@@ -121,7 +125,11 @@ public final class CodexAgent extends OneShotAgent {
                     status = TurnStatus.FAILED;
                     error = parser.failure() != null ? parser.failure() : end.reason("codex");
                 }
-                return new TurnResult(status, parser.lastMessage(), parser.threadId(), null, parser.inputTokens(),
+                String text = parser.lastMessage();
+                if (dropped) {
+                    text = (text == null ? "" : text) + BoundedText.lineDroppedMark(maxLineBytes());
+                }
+                return new TurnResult(status, text, parser.threadId(), null, parser.inputTokens(),
                         parser.outputTokens(), end.durationMs(), end.exitCode(), error);
             }
         };

@@ -19,7 +19,8 @@ import java.util.Map;
 public final class CommandAgent extends OneShotAgent {
     /** The reply kept in memory; the rest of a flood is read and dropped. */
     static final int MAX_REPLY_CHARS = 1024 * 1024;
-    private static final int MAX_LINE_BYTES = 64 * 1024;
+    /** The longest stdout line kept; the rest of a longer one is dropped, and the cut marked. */
+    static final int MAX_LINE_BYTES = 64 * 1024;
 
     /** Use {@link Agents#create}. */
     CommandAgent(AgentContext context) {
@@ -71,7 +72,8 @@ public final class CommandAgent extends OneShotAgent {
 
             @Override
             public void onLine(String line, boolean newline, boolean truncated) {
-                String text = line + (newline ? "\n" : "");
+                // A cut line says so where it was cut (the reader kept its first MAX_LINE_BYTES).
+                String text = line + (truncated ? BoundedText.lineCutMark(MAX_LINE_BYTES) : "") + (newline ? "\n" : "");
                 if (reply.append(text)) {
                     listener.onEvent(new AgentEvent.TextDelta(text));
                 } else if (!announcedTruncation) {

@@ -86,10 +86,15 @@ public final class GeminiAgent extends OneShotAgent {
     protected TurnOutput newTurnOutput(TurnRequest request, AgentEventListener listener) {
         GeminiStreamParser parser = new GeminiStreamParser(botId);
         return new TurnOutput() {
+            private boolean dropped;
+
             @Override
             public void onLine(String line, boolean newline, boolean truncated) {
                 if (!truncated) {
                     parser.parse(line).forEach(listener::onEvent);
+                } else {
+                    // Half a JSON event cannot be parsed; the reply says one was dropped.
+                    dropped = true;
                 }
             }
 
@@ -106,7 +111,8 @@ public final class GeminiAgent extends OneShotAgent {
                     status = TurnStatus.FAILED;
                     error = parser.error() != null ? parser.error() : end.reason("gemini");
                 }
-                return new TurnResult(status, parser.text(), parser.sessionId(), null, parser.inputTokens(),
+                String text = parser.text() + (dropped ? BoundedText.lineDroppedMark(maxLineBytes()) : "");
+                return new TurnResult(status, text, parser.sessionId(), null, parser.inputTokens(),
                         parser.outputTokens(), end.durationMs(), end.exitCode(), error);
             }
         };

@@ -58,7 +58,8 @@ import java.util.function.Supplier;
  * dropped silently.
  *
  * <p>State: {@code starting → idle ↔ busy}, {@code paused} while the pause file exists (the running
- * turn finishes, no new task is taken; chat still works), {@code stopping} at the end. Every change
+ * turn finishes, no new task is taken; chat still works), {@code degraded} while the task inbox
+ * cannot write to the hive (see {@link TaskQueueMonitor#degradedReason()}), {@code stopping} at the end. Every change
  * is logged once and published on the {@link #events() event bus}.
  */
 public final class BotRuntime implements AutoCloseable {
@@ -253,7 +254,7 @@ public final class BotRuntime implements AutoCloseable {
         }
         return new BotStatus(botId, state, currentTaskId, depth, waiting, pid, port, uptime, profile.name(),
                 agent.type(), tasksCompleted.get(), tasksFailed.get(), tasksRejected.get(), messagesCompleted.get(),
-                cost, inputTokens.get(), outputTokens.get(), since, health);
+                cost, inputTokens.get(), outputTokens.get(), since, health, m == null ? null : m.degradedReason());
     }
 
     /**
@@ -663,6 +664,10 @@ public final class BotRuntime implements AutoCloseable {
         }
         if (!started) {
             return BotState.STARTING;
+        }
+        TaskQueueMonitor m = monitor;
+        if (m != null && m.degradedReason() != null) {
+            return BotState.DEGRADED;
         }
         if (Files.exists(hive.pauseFile(botId))) {
             return BotState.PAUSED;

@@ -10,7 +10,8 @@ import java.time.Instant;
  * Everything a bot's {@code GET /status} reports, as one snapshot.
  *
  * @param botId             the bot
- * @param state             {@code starting|idle|busy|paused|stopping}
+ * @param state             {@code starting|idle|busy|paused|stopping}, or {@code degraded} while the
+ *                          hive cannot be written as it must (see {@code degraded})
  * @param currentTask       id of the task whose turn runs now, or null (always present in JSON)
  * @param queueDepth        tasks waiting in the inbox or claimed and unfinished
  * @param messagesWaiting   chat messages accepted and not started yet
@@ -28,10 +29,13 @@ import java.time.Instant;
  * @param outputTokens      output tokens summed over every turn
  * @param startedAt         when the runtime started
  * @param agentHealth       the agent's own view (pid of its process, crashes, session)
+ * @param degraded          why the bot is degraded (task starts or responses cannot be written),
+ *                          or null (always present in JSON)
  */
 public record BotStatus(String botId, BotState state, @JsonInclude(JsonInclude.Include.ALWAYS) String currentTask,
                         int queueDepth, int messagesWaiting, long pid, int port, long uptimeS, String profile,
                         String agent, long tasksCompleted, long tasksFailed, long tasksRejected,
                         long messagesCompleted, double costUsd, long inputTokens, long outputTokens,
-                        Instant startedAt, AgentHealth agentHealth) {
+                        Instant startedAt, AgentHealth agentHealth,
+                        @JsonInclude(JsonInclude.Include.ALWAYS) String degraded) {
 }

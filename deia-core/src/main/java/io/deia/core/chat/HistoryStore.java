@@ -5,7 +5,9 @@ import io.deia.core.BotIds;
 import io.deia.core.DeiaException;
 import io.deia.core.HiveGuard;
 import io.deia.core.HiveLayout;
+import io.deia.core.config.DeiaConfig;
 import io.deia.core.io.AtomicFiles;
+import io.deia.core.io.ControlChars;
 import io.deia.core.io.Json;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -38,6 +40,12 @@ import java.util.concurrent.ConcurrentHashMap;
  * every earlier message is kept. The whole history file is not rewritten, ever: that is why this
  * class appends with a {@link FileChannel} instead of going through {@link AtomicFiles#write}.
  *
+ * <p><b>Size.</b> A history file that an append would grow past {@code maxBytes}
+ * ({@code history_max_bytes}, see {@link DeiaConfig#historyMaxBytes()}) is first renamed to
+ * {@code <BOT-ID>.jsonl.1} (replacing the older one) and a new file started; sequence numbers go
+ * on from the rotated file's last one. {@link #read} pages through the current file only. Text is
+ * stored with its control characters escaped (see {@link ControlChars}).
+ *
  * <p>Thread-safe: appends and reads of one bot are serialised on that bot's log; bots are
  * independent.
  */
@@ -48,12 +56,25 @@ public final class HistoryStore implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(HistoryStore.class);
 
     private final HiveLayout hive;
+    private final long maxBytes;
     private final Map<String, BotLog> logs = new ConcurrentHashMap<>();
     private volatile boolean closed;
 
-    /** A store of {@code hive}'s histories, after {@link HiveGuard#check} of the hive. */
+    /**
+     * A store of {@code hive}'s histories (after {@link HiveGuard#check} of the hive) whose files
+     * rotate at {@link DeiaConfig#DEFAULT_HISTORY_MAX_BYTES}.
+     */
     public HistoryStore(HiveLayout hive) {
+        this(hive, DeiaConfig.DEFAULT_HISTORY_MAX_BYTES);
+    }
+
+    /** @param maxBytes size past which a bot's history file is rotated ({@code history_max_bytes}) */
+    public HistoryStore(HiveLayout hive, long maxBytes) {
         this.hive = HiveGuard.check(Objects.requireNonNull(hive, "hive"));
+        if (maxBytes < 4096) {
+            throw DeiaException.invalid("history_max_bytes must be at least 4096, was %d", maxBytes);
+        }
+        this.maxBytes = maxBytes;
     }
 
     /**
@@ -147,7 +168,7 @@ public final class HistoryStore implements AutoCloseable {
         if (closed) {
             throw DeiaException.unavailable("history store is closed");
         }
-        return logs.computeIfAbsent(botId, id -> new BotLog(id, hive));
+        return logs.computeIfAbsent(botId, id -> new BotLog(id, hive, maxBytes));
     }
 
     /** One bot's history file: opened lazily, recovered once, then appended to. */
@@ -155,6 +176,10 @@ public final class HistoryStore implements AutoCloseable {
         private final String botId;
         private final HiveLayout hive;
         private final Path file;
+        private final Path rotated;
+        private final long maxBytes;
+        /** The last seq of the rotated file, when the current one holds no message yet. */
+        private long baseSeq;
         /** seq of each message line in file order, the byte offset where it starts and its length with the newline. */
         private final List<Long> seqs = new ArrayList<>();
         private final List<Long> offsets = new ArrayList<>();
@@ -165,17 +190,22 @@ public final class HistoryStore implements AutoCloseable {
         private FileChannel channel;
         private long size;
 
-        BotLog(String botId, HiveLayout hive) {
+        BotLog(String botId, HiveLayout hive, long maxBytes) {
             this.botId = botId;
             this.hive = hive;
             this.file = hive.historyFile(botId);
+            this.rotated = file.resolveSibling(file.getFileName() + ".1");
+            this.maxBytes = maxBytes;
         }
 
         synchronized Entry append(String role, String text, String clientMsgId, Double costUsd) {
             open();
-            long seq = seqs.isEmpty() ? 1 : seqs.get(seqs.size() - 1) + 1;
-            Entry entry = new Entry(seq, Instant.now(), role, text, clientMsgId, costUsd);
+            long seq = lastSeq() + 1;
+            Entry entry = new Entry(seq, Instant.now(), role, ControlChars.escape(text), clientMsgId, costUsd);
             byte[] line = (Json.write(entry) + "\n").getBytes(StandardCharsets.UTF_8);
+            if (size > 0 && size + line.length > maxBytes) {
+                rotate();
+            }
             try {
                 ByteBuffer buf = ByteBuffer.wrap(line);
                 while (buf.hasRemaining()) {
@@ -231,7 +261,47 @@ public final class HistoryStore implements AutoCloseable {
 
         synchronized long lastSeq() {
             open();
-            return seqs.isEmpty() ? 0 : seqs.get(seqs.size() - 1);
+            return seqs.isEmpty() ? baseSeq : seqs.get(seqs.size() - 1);
+        }
+
+        /** Renames the file to {@code .1} (replacing the older one) and starts a new one. */
+        private void rotate() {
+            long last = lastSeq();
+            closeChannel();
+            try {
+                AtomicFiles.move(file, rotated);
+            } catch (IOException e) {
+                throw DeiaException.io("cannot rotate history", file, e);
+            }
+            open();
+            log.info("[{}] history {} reached {} bytes: rotated to {}, sequence goes on after {}", botId, file, maxBytes,
+                    rotated.getFileName(), last);
+        }
+
+        /** The seq of the last readable line of the rotated file, 0 without one. */
+        private long lastSeqOfRotated() {
+            byte[] all;
+            try {
+                all = Files.readAllBytes(rotated);
+            } catch (java.nio.file.NoSuchFileException e) {
+                return 0;
+            } catch (IOException e) {
+                log.warn("[{}] cannot read {}; sequence numbers restart after 0: {}", botId, rotated, e.toString());
+                return 0;
+            }
+            int end = all.length;
+            while (end > 0) {
+                int start = end - 1;
+                while (start > 0 && all[start - 1] != '\n') {
+                    start--;
+                }
+                Long seq = seqOf(new String(all, start, end - start, StandardCharsets.UTF_8).strip());
+                if (seq != null) {
+                    return seq;
+                }
+                end = start;
+            }
+            return 0;
         }
 
         synchronized void close() {
@@ -273,6 +343,7 @@ public final class HistoryStore implements AutoCloseable {
                     AtomicFiles.fsyncDirectory(dir);
                 }
                 index();
+                baseSeq = seqs.isEmpty() ? lastSeqOfRotated() : 0;
                 channel = FileChannel.open(file, StandardOpenOption.WRITE, StandardOpenOption.APPEND,
                         LinkOption.NOFOLLOW_LINKS);
             } catch (IOException e) {

@@ -34,9 +34,21 @@ import java.util.regex.PatternSyntaxException;
  * @param maxMessageBytes    chat messages larger than this are refused with 413 (64 KiB)
  * @param maxBodyBytes       HTTP request bodies larger than this are refused with 413 (1 MiB + 64 KiB)
  * @param profiles           profiles by name
+ * @param historyMaxBytes    a bot's chat history file ({@code history/<BOT-ID>.jsonl}) that would grow
+ *                           past this is renamed to {@code .jsonl.1} (replacing the older one) and a
+ *                           new file started (8 MiB; at least 4096)
  */
 public record DeiaConfig(PortRange ports, Integer heartbeatIntervalS, Integer heartbeatTtlS, Integer maxTaskBytes,
-                         Integer maxMessageBytes, Integer maxBodyBytes, Map<String, Profile> profiles) {
+                         Integer maxMessageBytes, Integer maxBodyBytes, Map<String, Profile> profiles,
+                         Integer historyMaxBytes) {
+    /** Default of {@link #historyMaxBytes()}. */
+    public static final int DEFAULT_HISTORY_MAX_BYTES = 8 * 1024 * 1024;
+
+    /** Every setting but {@code history_max_bytes}, which takes its default. */
+    public DeiaConfig(PortRange ports, Integer heartbeatIntervalS, Integer heartbeatTtlS, Integer maxTaskBytes,
+                      Integer maxMessageBytes, Integer maxBodyBytes, Map<String, Profile> profiles) {
+        this(ports, heartbeatIntervalS, heartbeatTtlS, maxTaskBytes, maxMessageBytes, maxBodyBytes, profiles, null);
+    }
 
     public DeiaConfig {
         if (ports == null) {
@@ -47,6 +59,10 @@ public record DeiaConfig(PortRange ports, Integer heartbeatIntervalS, Integer he
         maxTaskBytes = maxTaskBytes == null ? 1024 * 1024 : maxTaskBytes;
         maxMessageBytes = maxMessageBytes == null ? 64 * 1024 : maxMessageBytes;
         maxBodyBytes = maxBodyBytes == null ? maxTaskBytes + 64 * 1024 : maxBodyBytes;
+        historyMaxBytes = historyMaxBytes == null ? DEFAULT_HISTORY_MAX_BYTES : historyMaxBytes;
+        if (historyMaxBytes < 4096) {
+            throw new IllegalArgumentException("history_max_bytes must be at least 4096, was " + historyMaxBytes);
+        }
         Map<String, Profile> named = new LinkedHashMap<>();
         if (profiles != null) {
             profiles.forEach((name, p) -> named.put(name, p.withName(name)));

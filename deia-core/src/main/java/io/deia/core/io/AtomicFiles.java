@@ -3,6 +3,7 @@ package io.deia.core.io;
 import io.deia.core.DeiaException;
 import io.deia.core.ErrorCode;
 import io.deia.core.HiveGuard;
+import io.deia.core.process.ProcessTrees;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -38,8 +39,16 @@ import java.util.concurrent.ThreadLocalRandom;
 public final class AtomicFiles {
     /** Temp files start with this, so scans of a folder can tell them apart and skip them. */
     public static final String TEMP_PREFIX = ".deia-tmp-";
-    /** In the name of a {@link #prepare}d temp file, before the pid of the process that made it. */
-    private static final String PREPARED_MARK = ".pid";
+    /** In every temp file's name, before the pid and start of the process that made it. */
+    private static final String OWNER_MARK = ".pid";
+    /**
+     * This process as temp file names carry it, {@code .pid<pid>-<start epoch ms>.}: a clean-up
+     * removes only temp files of processes that are gone, never a live writer's (a lock is no
+     * guarantee: a removed lock file lets a second process in). The start instant tells a reused
+     * pid from the process that made the file.
+     */
+    private static final String OWNER_TAG = OWNER_MARK + ProcessHandle.current().pid() + "-"
+            + ProcessHandle.current().info().startInstant().map(java.time.Instant::toEpochMilli).orElse(0L) + ".";
 
     /** Temp files are created private: the bytes are never visible to others, not even briefly. */
     private static final FileAttribute<?>[] PRIVATE = HiveGuard.fileAttributes();
@@ -98,9 +107,7 @@ public final class AtomicFiles {
      */
     public static Prepared prepare(Path target) {
         Path dir = parentOf(target);
-        // The pid in the name lets a clean-up tell a live process's prepared write from a dead one's.
-        Path temp = dir.resolve(TEMP_PREFIX + target.getFileName() + PREPARED_MARK + ProcessHandle.current().pid() + "."
-                + Long.toHexString(ThreadLocalRandom.current().nextLong()));
+        Path temp = tempFor(dir, target);
         try {
             return new Prepared(target.toAbsolutePath(), dir, temp,
                     openNew(temp, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE), PRIVATE));
@@ -111,30 +118,41 @@ public final class AtomicFiles {
     }
 
     /**
-     * True for the temp file of a {@link #prepare}d write whose process is still running: it may be
-     * committed any moment, so a clean-up of dead writers' temp files must leave it alone (a
-     * prepared write whose temp file is removed anyway still completes, the ordinary way, but a
-     * clean-up that ran under a lock would have said the file was left by a crash). A pid reused by
-     * a new process keeps a dead one's file until that process ends too.
+     * True for a temp file whose writer is still running (this process included): it may be
+     * committed any moment, so a clean-up of dead writers' temp files must leave it alone. Every
+     * temp file this class makes is named {@code .deia-tmp-<target>.pid<pid>-<start ms>.<random>};
+     * the process is alive when that pid runs with that start instant (a reused pid is not). A
+     * name with a pid and no start (earlier versions' prepared writes) is alive while the pid runs;
+     * a temp name without an owner (earlier versions' other writes) is a dead writer's.
      */
-    public static boolean isPreparedByLiveProcess(Path file) {
+    public static boolean isTempOfLiveProcess(Path file) {
         String name = file.getFileName() == null ? "" : file.getFileName().toString();
-        int at = name.startsWith(TEMP_PREFIX) ? name.lastIndexOf(PREPARED_MARK) : -1;
+        int at = name.startsWith(TEMP_PREFIX) ? name.lastIndexOf(OWNER_MARK) : -1;
         if (at < 0) {
             return false;
         }
-        int from = at + PREPARED_MARK.length();
+        int from = at + OWNER_MARK.length();
         int end = name.indexOf('.', from);
         if (end <= from) {
             return false;
         }
-        long pid;
+        String owner = name.substring(from, end);
+        int dash = owner.indexOf('-');
         try {
-            pid = Long.parseLong(name.substring(from, end));
+            long pid = Long.parseLong(dash < 0 ? owner : owner.substring(0, dash));
+            if (dash < 0) {
+                return ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
+            }
+            long startMs = Long.parseLong(owner.substring(dash + 1));
+            return ProcessTrees.isSameProcessAlive(pid, java.time.Instant.ofEpochMilli(startMs));
         } catch (NumberFormatException e) {
             return false;
         }
-        return ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
+    }
+
+    /** A new temp file name for {@code target} in {@code dir}, carrying this process (see {@link #isTempOfLiveProcess}). */
+    private static Path tempFor(Path dir, Path target) {
+        return dir.resolve(TEMP_PREFIX + target.getFileName() + OWNER_TAG + Long.toHexString(ThreadLocalRandom.current().nextLong()));
     }
 
     /**
@@ -265,7 +283,7 @@ public final class AtomicFiles {
 
     private static void replace(Path target, byte[] data, boolean durable) {
         Path dir = parentOf(target);
-        Path temp = dir.resolve(TEMP_PREFIX + target.getFileName() + "." + Long.toHexString(ThreadLocalRandom.current().nextLong()));
+        Path temp = tempFor(dir, target);
         try {
             try (FileChannel ch = openNew(temp, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE), PRIVATE)) {
                 ByteBuffer buf = ByteBuffer.wrap(data);
@@ -320,7 +338,7 @@ public final class AtomicFiles {
      */
     static boolean writeNew(Path target, byte[] data, FileAttribute<?>[] attrs, java.util.Set<Path> deferredFolders) {
         Path dir = parentOf(target);
-        Path temp = dir.resolve(TEMP_PREFIX + target.getFileName() + "." + Long.toHexString(ThreadLocalRandom.current().nextLong()));
+        Path temp = tempFor(dir, target);
         boolean tempRemoved = false;
         try {
             try (FileChannel ch = openNew(temp, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE), attrs)) {
@@ -504,8 +522,8 @@ public final class AtomicFiles {
     }
 
     /**
-     * Removes temp files left in {@code dir} by a process that died mid-write. Call at start-up,
-     * never while another process may be writing in the same folder.
+     * Removes temp files left in {@code dir} by a process that died mid-write; those of running
+     * processes (this one included) are left alone (see {@link #isTempOfLiveProcess}).
      *
      * @return how many were removed
      */
@@ -516,7 +534,7 @@ public final class AtomicFiles {
         int removed = 0;
         try (var entries = Files.newDirectoryStream(dir, e -> isTempFile(e))) {
             for (Path temp : entries) {
-                if (deleteQuietly(temp)) {
+                if (!isTempOfLiveProcess(temp) && deleteQuietly(temp)) {
                     removed++;
                 }
             }

@@ -7,11 +7,18 @@ import java.util.Locale;
 
 /**
  * Life-cycle state of a bot as the registry and {@code /status} report it.
- * The first five are the runner's own states (contract: {@code starting|idle|busy|paused|stopping});
- * the rest are set by the launcher or registry about a bot that is not running.
+ * The first five are the runner's own states (contract: {@code starting|idle|busy|paused|stopping}),
+ * then {@link #DEGRADED}, also a running bot's; the rest are set by the launcher or registry about a
+ * bot that is not running.
  */
 public enum BotState {
     STARTING, IDLE, BUSY, PAUSED, STOPPING,
+    /**
+     * Running, but the hive cannot be written as it must (a full or read-only disk): finished
+     * tasks' responses are kept in memory and retried, new tasks are not started. The reason is in
+     * {@code /status}'s {@code degraded}; the state clears by itself once writes succeed again.
+     */
+    DEGRADED,
     /** Exited, not to be restarted (stopped by request, or policy {@code never}). */
     STOPPED,
     /** Crashed and waiting out its restart backoff. */
@@ -34,6 +41,6 @@ public enum BotState {
 
     /** True for states in which a live runner process is expected. */
     public boolean isLive() {
-        return this == STARTING || this == IDLE || this == BUSY || this == PAUSED || this == STOPPING;
+        return this == STARTING || this == IDLE || this == BUSY || this == PAUSED || this == STOPPING || this == DEGRADED;
     }
 }

@@ -472,9 +472,10 @@ final class RegistryFile {
 
     /**
      * Removes temp files a registry writer left when it died mid-write: of {@code registry.json} and
-     * of heartbeat files. Caller holds the lock, so no writer is in the middle of a write; a temp
-     * file a running process made ahead of its next write ({@link AtomicFiles#prepare}, outside the
-     * lock) is left alone.
+     * of heartbeat files. Only a dead process's: the caller holds the lock, but a lock file removed
+     * under load lets a second process in, and a temp file a running process made ahead of its next
+     * write ({@link AtomicFiles#prepare}) lives outside the lock anyway. Every temp file names the
+     * process that made it (pid and start instant, see {@link AtomicFiles#isTempOfLiveProcess}).
      */
     int cleanOwnTempFiles() {
         String prefix = AtomicFiles.TEMP_PREFIX + file.getFileName() + ".";
@@ -489,7 +490,7 @@ final class RegistryFile {
         int removed = 0;
         try (DirectoryStream<Path> temps = Files.newDirectoryStream(dir, p -> isTemp.test(p.getFileName().toString()))) {
             for (Path t : temps) {
-                if (!AtomicFiles.isPreparedByLiveProcess(t) && Files.deleteIfExists(t)) {
+                if (!AtomicFiles.isTempOfLiveProcess(t) && Files.deleteIfExists(t)) {
                     removed++;
                 }
             }

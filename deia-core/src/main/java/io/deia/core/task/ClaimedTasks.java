@@ -185,18 +185,50 @@ final class ClaimedTasks {
         return Optional.of(new Claim(target, s, name, key, 0, needsState, false));
     }
 
-    /** Records that attempt {@code attempt} starts, before it starts. */
+    /**
+     * Records that attempt {@code attempt} starts, before it starts.
+     *
+     * @throws DeiaException when neither the log nor the state file can be written (a full or
+     *                       read-only disk); the claim's count is then unchanged and the attempt
+     *                       must not run
+     */
     void recordAttempt(Claim c, int attempt) {
-        c.attempts = attempt;
         try {
             started.append(c.seq, attempt);
+            c.attempts = attempt;
             return;
         } catch (IOException e) {
             log.warn("[{}] cannot log attempt {} of task {} as started ({}); recording it durably instead", botId,
                     attempt, c.originalName, e.toString());
         }
         writeState(c.seq, new State(c.originalName, attempt, c.key));
+        c.attempts = attempt;
         c.hasState = true;
+    }
+
+    /**
+     * Puts a claim that never started an attempt back into the inbox under its original name (or,
+     * when that name was taken meanwhile, {@code <name>.<owner>-<seq>.md}), so a claim that cannot
+     * start is not stranded in this monitor's folder. One rename: it needs no free space.
+     *
+     * @return where the task is now
+     * @throws IOException when the rename fails (a read-only disk): the task stays claimed
+     */
+    Path putBack(Claim c) throws IOException {
+        Path target = inbox.resolve(c.originalName);
+        if (AtomicFiles.exists(target)) {
+            target = inbox.resolve(TaskIds.fromFileName(c.originalName) + "." + ownerName() + "-" + c.seq + ".md");
+        }
+        AtomicFiles.move(c.file, target);
+        started.forget(c.seq);
+        if (c.hasState) {
+            try {
+                Files.deleteIfExists(stateFile(mine, c.seq));
+            } catch (IOException e) {
+                log.warn("[{}] cannot delete the claim state of {}: {}", botId, c.originalName, e.toString());
+            }
+        }
+        return target;
     }
 
     /** Moves a finished task to the archive under {@code archiveName} and drops its state. */

@@ -4,6 +4,7 @@ import io.deia.core.DeiaException;
 import io.deia.core.HiveGuard;
 import io.deia.core.HiveLayout;
 import io.deia.core.io.AtomicFiles;
+import io.deia.core.io.ControlChars;
 import io.deia.core.io.GroupCommit;
 import io.deia.core.io.Json;
 import io.deia.core.io.LogSafe;
@@ -56,7 +57,8 @@ import java.util.stream.Stream;
  * restarted after a crash can tell that a task it finds claimed already has its response and must
  * only be archived. A response is written once ({@link AtomicFiles#writeNew}); when its task id
  * already has one, the id gets the first free suffix {@code -2}, {@code -3}, … and the new file
- * carries that id. Nothing is ever overwritten.
+ * carries that id. Nothing is ever overwritten. Control characters in the output and the error
+ * (but line feed and tab) are written escaped, {@code \}{@code u0000} (see {@link ControlChars}).
  */
 public final class ResponseFiles {
     private static final Logger log = LoggerFactory.getLogger(ResponseFiles.class);
@@ -201,14 +203,16 @@ public final class ResponseFiles {
         field(sb, "claim", claim);
         field(sb, "task_file", taskFile);
         sb.append("---\n\n");
-        String output = r.output() == null ? "" : r.output();
+        // An agent may print NUL or terminal escapes: stored escaped (see ControlChars).
+        String output = r.output() == null ? "" : ControlChars.escape(r.output());
         sb.append(output);
         if (!output.isEmpty() && !output.endsWith("\n")) {
             sb.append('\n');
         }
         if (r.error() != null) {
-            sb.append(ERROR_HEADING).append('\n').append(r.error());
-            if (!r.error().endsWith("\n")) {
+            String error = ControlChars.escape(r.error());
+            sb.append(ERROR_HEADING).append('\n').append(error);
+            if (!error.endsWith("\n")) {
                 sb.append('\n');
             }
         }

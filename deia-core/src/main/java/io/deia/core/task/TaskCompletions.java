@@ -1,6 +1,7 @@
 package io.deia.core.task;
 
 import io.deia.core.HiveLayout;
+import io.deia.core.io.AtomicFiles;
 import io.deia.core.io.GroupCommit;
 import io.deia.core.io.LogSafe;
 import org.slf4j.Logger;
@@ -45,8 +46,11 @@ import java.util.function.BooleanSupplier;
  * the task again, as it would after a crash during the agent's turn. Nothing is reported before it
  * is durable, so no event or counter ever describes a step that a crash could undo.
  *
- * <p><b>Failures.</b> A task whose response or archive step fails is logged and left claimed (no
- * event: it has no final outcome yet); the next monitor of the bot adopts it as above.
+ * <p><b>Failures.</b> A task whose response or archive step fails (a full or read-only disk) is
+ * kept in memory by {@link PendingResponses} and retried on this thread with back-off while the
+ * bot runs: it stays claimed, counts as pending, and publishes no event until the retry succeeds,
+ * so it is neither lost nor run again. Only when the bot stops before a retry succeeds does it stay
+ * claimed for the next monitor of the bot, which adopts it as above.
  *
  * <p>{@link #close()} drains: every task handed over before it is completed before it returns.
  */
@@ -70,6 +74,7 @@ final class TaskCompletions implements AutoCloseable {
     private final BooleanSupplier backlog;
     private final BlockingQueue<Item> queue = new ArrayBlockingQueue<>(CAPACITY + 1);
     private final AtomicInteger pending = new AtomicInteger();
+    private final PendingResponses kept;
     private final Thread thread;
     private boolean closed;
 
@@ -81,6 +86,10 @@ final class TaskCompletions implements AutoCloseable {
         final String event;
         final String taskFile;
         Path written;
+        /** True once {@link #written} is durable (its folder synced). */
+        boolean durable;
+        /** True once the task left the claimed folder. */
+        boolean archived;
         boolean settled;
 
         private Item(ClaimedTasks.Claim claim, TaskResponse response, Path existingResponse, String event, String taskFile) {
@@ -118,6 +127,7 @@ final class TaskCompletions implements AutoCloseable {
         this.responses = responses;
         this.claims = claims;
         this.listener = listener;
+        this.kept = new PendingResponses(botId);
         this.thread = new Thread(this::loop, "deia-task-complete-" + botId);
         this.thread.setDaemon(true);
     }
@@ -146,6 +156,11 @@ final class TaskCompletions implements AutoCloseable {
     /** Tasks handed over and not yet completed (or given up). */
     int pending() {
         return pending.get();
+    }
+
+    /** Why finished tasks' responses cannot be written now, or null when they can. */
+    String degradedReason() {
+        return kept.reason();
     }
 
     /** True on the completion thread (which publishes the events). */
@@ -202,30 +217,58 @@ final class TaskCompletions implements AutoCloseable {
         while (true) {
             Item first;
             try {
-                first = queue.take();
+                long wait = kept.millisUntilRetry();
+                first = wait == Long.MAX_VALUE ? queue.take() : queue.poll(wait, TimeUnit.MILLISECONDS);
             } catch (InterruptedException e) {
                 continue;
             }
-            batch.add(first);
-            queue.drainTo(batch, MAX_BATCH - 1);
-            linger(batch);
+            if (first != null) {
+                batch.add(first);
+                queue.drainTo(batch, MAX_BATCH - 1);
+                linger(batch);
+            }
             boolean stop = batch.remove(STOP);
+            // Kept tasks go first, in the order they finished; at the stop, one last try.
+            List<Item> retried = kept.takeDue(stop);
+            batch.addAll(0, retried);
             try {
                 complete(batch);
             } catch (RuntimeException e) {
-                // Must not end the stage: later tasks still need their responses.
-                log.error("[{}] completing {} task(s) failed; they stay claimed and are retried when the bot restarts",
-                        botId, batch.size(), e);
+                // Must not end the stage: later tasks still need their responses. Disk trouble is
+                // retried; anything else would fail again, so those stay claimed for the next start.
+                boolean retry = isIoTrouble(e);
+                for (Item item : batch) {
+                    if (retry && !item.archived && !kept.holds(item)) {
+                        kept.keep(item, e.toString());
+                    }
+                }
+                log.error("[{}] completing {} task(s) failed; {}", botId, batch.size(),
+                        retry ? "they are kept and retried" : "unfinished ones stay claimed for the next start", e);
             } finally {
                 for (Item item : batch) {
-                    uncount(item);
+                    if (!kept.holds(item)) {
+                        uncount(item);
+                    }
                 }
+                kept.roundDone(retried.size());
                 batch.clear();
             }
             if (stop) {
+                giveUpKept();
                 return;
             }
         }
+    }
+
+    /** At close: tasks still kept stay claimed, so the next monitor of the bot runs them again. */
+    private void giveUpKept() {
+        List<Item> left = kept.takeDue(true);
+        for (Item item : left) {
+            log.error("[{}] the bot stops before the response of task {} could be written; it stays claimed and "
+                    + "the next start of the bot retries it", botId, item.claim.originalName);
+            uncount(item);
+        }
+        kept.roundDone(0);
     }
 
     /** Waits a little for more finished tasks when a backlog is being run (see the class comment). */
@@ -255,9 +298,17 @@ final class TaskCompletions implements AutoCloseable {
     private void complete(List<Item> batch) {
         List<Item> answered = new ArrayList<>(batch.size());
         GroupCommit responseCommit = new GroupCommit();
+        boolean resync = false;
         for (Item item : batch) {
             if (item.response == null) {
                 item.written = item.existingResponse;
+                item.durable = true;
+                answered.add(item);
+                continue;
+            }
+            if (item.written != null) {
+                // Written by an earlier try whose folder sync failed: sync again, never write twice.
+                resync |= !item.durable;
                 answered.add(item);
                 continue;
             }
@@ -265,16 +316,32 @@ final class TaskCompletions implements AutoCloseable {
                 item.written = responses.write(item.response, item.claim.key, item.taskFile, responseCommit);
                 answered.add(item);
             } catch (RuntimeException e) {
-                log.error("[{}] cannot write the response of task {}; it stays claimed and is retried when the bot restarts",
-                        botId, item.response.taskId(), e);
+                if (!isIoTrouble(e)) {
+                    // Not the disk (an id no response can take): a retry would fail forever.
+                    log.error("[{}] cannot write the response of task {}; it stays claimed", botId,
+                            item.response.taskId(), e);
+                    continue;
+                }
+                log.warn("[{}] cannot write the response of task {}; kept in memory and retried: {}", botId,
+                        item.response.taskId(), e.getMessage());
+                kept.keep(item, e.getMessage());
             }
         }
         try {
             responseCommit.commit();
+            if (resync) {
+                AtomicFiles.fsyncDirectory(layout.responsesDir(botId));
+            }
         } catch (IOException e) {
-            log.error("[{}] cannot sync {}; {} task(s) stay claimed and are retried when the bot restarts", botId,
-                    layout.responsesDir(botId), answered.size(), e);
+            log.warn("[{}] cannot sync {}; {} task(s) kept and retried: {}", botId, layout.responsesDir(botId),
+                    answered.size(), e.toString());
+            for (Item item : answered) {
+                kept.keep(item, "cannot sync " + layout.responsesDir(botId) + ": " + e);
+            }
             return;
+        }
+        for (Item item : answered) {
+            item.durable = true;
         }
         // Every response of the batch is durable from here; only now may a task leave the claimed folder.
         List<Item> archived = new ArrayList<>(answered.size());
@@ -286,10 +353,12 @@ final class TaskCompletions implements AutoCloseable {
             try {
                 Path to = claims.archive(item.claim, archiveDir, isDir ? id : id + ".md", archiveCommit);
                 log.debug("[{}] archived {} as {}", botId, LogSafe.printable(item.claim.originalName), to.getFileName());
+                item.archived = true;
                 archived.add(item);
             } catch (IOException e) {
-                log.error("[{}] cannot archive task {} ({}); its response is durable, so the next start only archives it: {}",
+                log.warn("[{}] cannot archive task {} ({}); its response is durable; kept and retried: {}",
                         botId, id, LogSafe.printable(item.claim.file.toString()), LogSafe.printable(e.toString()));
+                kept.keep(item, "cannot archive task " + id + ": " + e);
             }
         }
         try {
@@ -309,7 +378,7 @@ final class TaskCompletions implements AutoCloseable {
         }
     }
 
-    /** Once per item: it is no longer pending (done, or given up and left claimed). */
+    /** Once per item: it is no longer pending (done, or given up and left claimed; never while kept for a retry). */
     private void uncount(Item item) {
         if (!item.settled) {
             item.settled = true;
@@ -336,6 +405,16 @@ final class TaskCompletions implements AutoCloseable {
         } catch (RuntimeException e) {
             log.warn("[{}] task event listener failed on {} {}: {}", botId, item.event, id, e.toString());
         }
+    }
+
+    /** True when an I/O error (full or read-only disk, a folder in the way) is behind {@code e}. */
+    static boolean isIoTrouble(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            if (t instanceof IOException || t instanceof java.io.UncheckedIOException) {
+                return true;
+            }
+        }
+        return false;
     }
 
     static String idOf(Path response) {

@@ -79,6 +79,10 @@ import java.util.concurrent.TimeUnit;
  * records them as not started, so the next monitor does not count an attempt for them; after a
  * crash they count as attempt 1, like any task claimed without a state file.
  *
+ * <p><b>Disk trouble.</b> A start that cannot be recorded puts its claims back into the inbox
+ * ({@link TaskStarts}); a response that cannot be written is kept and retried ({@link
+ * PendingResponses}); meanwhile no task starts and {@link #degradedReason()} says why.
+ *
  * <p><b>Bad input</b> (empty, binary, invalid UTF-8, over {@code max_task_bytes}, unreadable front
  * matter, a symbolic link, a folder, a name without {@code .md}) and a prompt matching a deny pattern
  * of the profile are claimed like any task and get a
@@ -107,6 +111,7 @@ public final class TaskQueueMonitor implements AutoCloseable {
     private final DenyPatterns denyPatterns;
     private final ResponseFiles responses;
     private final ClaimedTasks claims;
+    private final TaskStarts starts;
     private final Path inbox;
     private final Path pauseFile;
 
@@ -167,6 +172,7 @@ public final class TaskQueueMonitor implements AutoCloseable {
         this.denyPatterns = DenyPatterns.of(profile);
         this.responses = new ResponseFiles(layout);
         this.claims = new ClaimedTasks(botId, layout);
+        this.starts = new TaskStarts(botId, claims);
         this.inbox = layout.inboxDir(botId);
         this.pauseFile = layout.pauseFile(botId);
     }
@@ -255,6 +261,20 @@ public final class TaskQueueMonitor implements AutoCloseable {
     public int pendingCount() {
         TaskCompletions c = completions;
         return queued + (currentTaskId != null ? 1 : 0) + (c == null ? 0 : c.pending());
+    }
+
+    /**
+     * Why the inbox cannot work normally now (task starts or responses cannot be written, see
+     * {@link TaskStarts} and {@link PendingResponses}), or null when it can.
+     */
+    public String degradedReason() {
+        String start = starts.reason();
+        TaskCompletions c = completions;
+        String response = c == null ? null : c.degradedReason();
+        if (start == null) {
+            return response;
+        }
+        return response == null ? start : start + "; " + response;
     }
 
     /** The task being worked on, or null when idle. */
@@ -396,6 +416,17 @@ public final class TaskQueueMonitor implements AutoCloseable {
         if (paused != wasPaused) {
             log.info("[{}] task inbox {}", botId, paused ? "paused: no new task is taken" : "resumed");
             wasPaused = paused;
+        }
+        long blocked = starts.millisBlocked();
+        if (blocked == 0 && completions.degradedReason() != null) {
+            // Responses wait for the disk: a new turn's result could not be stored either, so
+            // none starts (the kept results stay few) until they are written.
+            blocked = PendingResponses.FIRST_RETRY_MS;
+        }
+        if (!paused && blocked > 0) {
+            // A start mark could not be written: wait before claiming again (see TaskStarts).
+            awaitWake(blocked);
+            return;
         }
         if (!paused) {
             ClaimedTasks.Claim next = adopted.poll();
@@ -638,7 +669,10 @@ public final class TaskQueueMonitor implements AutoCloseable {
                 return;
             }
             attempt++;
-            claims.recordAttempt(claim, attempt);
+            if (!starts.begin(claim, attempt)) {
+                startFailed(claim);
+                return;
+            }
             emit(task.taskId(), TaskEvent.STARTED, null, attempt, null);
             log.info("[{}] task {} attempt {}/{} started (timeout {} s)", botId, task.taskId(), attempt, max, timeout.toSeconds());
             Instant start = Instant.now();
@@ -669,6 +703,27 @@ public final class TaskQueueMonitor implements AutoCloseable {
                 return;
             }
         }
+    }
+
+    /**
+     * A start that could not be recorded: the claim goes back to the inbox with the tasks claimed
+     * ahead (see {@link TaskStarts}), so none waits stranded in the claimed folder. One that had run
+     * before (its count must be kept), or that cannot be renamed back (a read-only disk), stays ours
+     * and is tried again after the wait.
+     */
+    private void startFailed(ClaimedTasks.Claim claim) {
+        if (claim.attempts > 0 || !starts.putBack(claim)) {
+            adopted.addFirst(claim);
+        }
+        for (Held h : held) {
+            // Waits for its batch's commit to end; durable or not, the task is in our folder.
+            isDurable(h);
+            if (!starts.putBack(h.claim)) {
+                adopted.addLast(h.claim);
+            }
+        }
+        held.clear();
+        rescanRequested = true;
     }
 
     private TurnResult execute(Task task, int attempt, Duration timeout, Instant start, ImmediateRetry atOnce) {
@@ -725,8 +780,13 @@ public final class TaskQueueMonitor implements AutoCloseable {
             if (closed || attempt >= max) {
                 return false;
             }
+            try {
+                claims.recordAttempt(claim, attempt + 1);
+            } catch (DeiaException e) {
+                // Not retried at once; the monitor's next start of it goes through TaskStarts.
+                return false;
+            }
             attempt++;
-            claims.recordAttempt(claim, attempt);
             return true;
         }
 

@@ -192,6 +192,24 @@ class CommandAgentTest {
     }
 
     @Test
+    void aLineOverTheCapIsCutWithAMarkEvenWithoutANewline() {
+        String kept = "x".repeat(CommandAgent.MAX_LINE_BYTES);
+        String mark = BoundedText.lineCutMark(CommandAgent.MAX_LINE_BYTES);
+        // 100 MB and no line break at all: the reply is the first 64 KiB and says it was cut.
+        try (Agent a = agent(TestProfiles.command("sh", "-c", "head -c 100000000 /dev/zero | tr '\\0' x"))) {
+            TurnResult r = a.runTurn(turn("x"), null);
+            assertEquals(TurnStatus.COMPLETED, r.status());
+            assertEquals(kept + mark, r.text());
+            assertTrue(r.text().contains("[output truncated"), "marked");
+        }
+        // A cut line in the middle: the mark where it was cut, the next lines whole.
+        try (Agent a = agent(TestProfiles.command("sh", "-c", "head -c 70000 /dev/zero | tr '\\0' x; echo; echo after"))) {
+            TurnResult r = a.runTurn(turn("x"), null);
+            assertEquals(kept + mark + "\nafter\n", r.text());
+        }
+    }
+
+    @Test
     void missingExecutableIsRefusedNamingExecutableAndProfile() {
         Profile p = TestProfiles.command("deia-no-such-program-xyz");
         DeiaException e = assertThrows(DeiaException.class, () -> Agents.checkExecutable(p));

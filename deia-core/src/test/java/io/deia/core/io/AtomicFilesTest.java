@@ -51,7 +51,7 @@ class AtomicFilesTest {
             assertEquals(2, before.size(), before.toString());
             String temp = before.stream().filter(n -> !n.equals("registry.json")).findFirst().orElseThrow();
             assertTrue(AtomicFiles.isTempFile(Path.of(temp)), temp);
-            assertTrue(AtomicFiles.isPreparedByLiveProcess(target.resolveSibling(temp)), temp);
+            assertTrue(AtomicFiles.isTempOfLiveProcess(target.resolveSibling(temp)), temp);
             assertTrue(w.open());
             assertFalse(w.filled());
             assertEquals("old", AtomicFiles.readString(target), "nothing is visible before the commit");
@@ -128,16 +128,51 @@ class AtomicFilesTest {
     }
 
     @Test
+    void cleanUpLeavesTempFilesOfLiveProcessesAndRemovesOnlyDeadWritersOnes() throws Exception {
+        Process other = new ProcessBuilder("sleep", "60").start();
+        try {
+            Process gone = new ProcessBuilder("true").start();
+            gone.waitFor();
+            long otherStart = other.toHandle().info().startInstant().orElseThrow().toEpochMilli();
+            long goneStart = gone.toHandle().info().startInstant().map(java.time.Instant::toEpochMilli).orElse(1L);
+            ProcessHandle self = ProcessHandle.current();
+            long selfStart = self.info().startInstant().orElseThrow().toEpochMilli();
+            Path liveOther = dir.resolve(".deia-tmp-a.json.pid" + other.pid() + "-" + otherStart + ".ab");
+            Path mine = dir.resolve(".deia-tmp-a.json.pid" + self.pid() + "-" + selfStart + ".cd");
+            Path dead = dir.resolve(".deia-tmp-a.json.pid" + gone.pid() + "-" + goneStart + ".ef");
+            Path reusedPid = dir.resolve(".deia-tmp-a.json.pid" + other.pid() + "-" + (otherStart - 5000) + ".01");
+            Path untagged = dir.resolve(".deia-tmp-a.json.1f2e3d");
+            for (Path p : List.of(liveOther, mine, dead, reusedPid, untagged)) {
+                Files.writeString(p, "half");
+            }
+            assertEquals(3, AtomicFiles.cleanTempFiles(dir));
+            assertTrue(Files.exists(liveOther), "another running process may still rename it");
+            assertTrue(Files.exists(mine), "this process's writers remove their own");
+            assertFalse(Files.exists(dead));
+            assertFalse(Files.exists(reusedPid), "same pid, other start: its writer is gone");
+            assertFalse(Files.exists(untagged));
+            // Every temp file deia makes carries its process: the prepared one here, the others alike.
+            try (AtomicFiles.Prepared w = AtomicFiles.prepare(dir.resolve("b.json"))) {
+                String temp = names(dir).stream().filter(n -> n.startsWith(".deia-tmp-b.json")).findFirst().orElseThrow();
+                assertTrue(temp.startsWith(".deia-tmp-b.json.pid" + self.pid() + "-" + selfStart + "."), temp);
+                w.commit("x".getBytes(StandardCharsets.UTF_8), true);
+            }
+        } finally {
+            other.destroyForcibly().waitFor();
+        }
+    }
+
+    @Test
     void onlyATempFilePreparedByARunningProcessCountsAsLive() throws Exception {
         Process gone = new ProcessBuilder("true").start();
         gone.waitFor();
         long self = ProcessHandle.current().pid();
-        assertTrue(AtomicFiles.isPreparedByLiveProcess(dir.resolve(".deia-tmp-registry.json.pid" + self + ".abc")));
-        assertFalse(AtomicFiles.isPreparedByLiveProcess(dir.resolve(".deia-tmp-registry.json.pid" + gone.pid() + ".abc")));
-        assertFalse(AtomicFiles.isPreparedByLiveProcess(dir.resolve(".deia-tmp-registry.json.1f2e3d")), "an ordinary temp file");
-        assertFalse(AtomicFiles.isPreparedByLiveProcess(dir.resolve(".deia-tmp-registry.json.pidX.abc")));
-        assertFalse(AtomicFiles.isPreparedByLiveProcess(dir.resolve(".deia-tmp-registry.json.pid.abc")));
-        assertFalse(AtomicFiles.isPreparedByLiveProcess(dir.resolve("registry.json.pid" + self + ".abc")), "not a temp file");
+        assertTrue(AtomicFiles.isTempOfLiveProcess(dir.resolve(".deia-tmp-registry.json.pid" + self + ".abc")));
+        assertFalse(AtomicFiles.isTempOfLiveProcess(dir.resolve(".deia-tmp-registry.json.pid" + gone.pid() + ".abc")));
+        assertFalse(AtomicFiles.isTempOfLiveProcess(dir.resolve(".deia-tmp-registry.json.1f2e3d")), "an ordinary temp file");
+        assertFalse(AtomicFiles.isTempOfLiveProcess(dir.resolve(".deia-tmp-registry.json.pidX.abc")));
+        assertFalse(AtomicFiles.isTempOfLiveProcess(dir.resolve(".deia-tmp-registry.json.pid.abc")));
+        assertFalse(AtomicFiles.isTempOfLiveProcess(dir.resolve("registry.json.pid" + self + ".abc")), "not a temp file");
     }
 
     @Test

@@ -160,4 +160,34 @@ class RegistryDamageTest {
         assertTrue(Files.exists(liveHeartbeatTemp), "a running process may still commit it");
         assertEquals(List.of("A", "B"), ids(registry()));
     }
+
+    /**
+     * A lock file removed under load lets two processes in at once: the cleanup of one must not
+     * delete the temp files another running process is writing (they carry its pid and start).
+     */
+    @Test
+    void tempFilesOfAnotherRunningProcessSurviveTheCleanUpEvenUnderTheLock() throws Exception {
+        seed("A");
+        Process other = new ProcessBuilder("sleep", "60").start();
+        try {
+            long start = other.toHandle().info().startInstant().orElseThrow().toEpochMilli();
+            String tag = ".pid" + other.pid() + "-" + start + ".";
+            Path hiveDir = hive().hiveDir();
+            Path heartbeats = hive().heartbeatsDir();
+            Files.createDirectories(heartbeats);
+            Path registryTemp = hiveDir.resolve(AtomicFiles.TEMP_PREFIX + "registry.json" + tag + "ab12");
+            Path heartbeatTemp = heartbeats.resolve(AtomicFiles.TEMP_PREFIX + "A.json" + tag + "cd34");
+            Path reused = heartbeats.resolve(AtomicFiles.TEMP_PREFIX + "A.json.pid" + other.pid() + "-" + (start - 9000) + ".ef56");
+            for (Path p : List.of(registryTemp, heartbeatTemp, reused)) {
+                Files.writeString(p, "{\"half");
+            }
+            registry().register(BotRecord.builder("B").port(1).build());
+            assertTrue(Files.exists(registryTemp), "a running process's write in progress");
+            assertTrue(Files.exists(heartbeatTemp), "a running process's write in progress");
+            assertTrue(Files.notExists(reused), "its pid runs, but it is a later process: the writer is gone");
+            assertEquals(List.of("A", "B"), ids(registry()));
+        } finally {
+            other.destroyForcibly().waitFor();
+        }
+    }
 }

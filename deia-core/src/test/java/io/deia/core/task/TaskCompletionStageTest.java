@@ -225,7 +225,7 @@ class TaskCompletionStageTest {
     }
 
     @Test
-    void aFailedResponseWriteReportsNothingAndLeavesTheTaskClaimedForTheNextStart(@TempDir Path dir) throws Exception {
+    void aFailedResponseWriteIsKeptAndRetriedWhileTheMonitorRunsAndOnlyAStopLeavesItClaimed(@TempDir Path dir) throws Exception {
         TaskTestHive hive = new TaskTestHive(dir, 64 * 1024);
         RecordingExecutor first = new RecordingExecutor(null);
         Path responses = hive.layout.responsesDir(BOT);
@@ -238,12 +238,30 @@ class TaskCompletionStageTest {
             Files.move(responses, aside);
             Files.writeString(responses, "in the way");
             hive.queue.submit(BOT, task("unlucky", "P2", 1));
-            await().atMost(WAIT).until(() -> first.ran.contains("unlucky") && m.currentTaskId() == null && m.pendingCount() == 0);
+            await().atMost(WAIT).until(() -> first.ran.contains("unlucky") && m.currentTaskId() == null
+                    && m.degradedReason() != null);
+            assertTrue(m.degradedReason().contains("cannot write task responses"), m.degradedReason());
+            assertEquals(1, m.pendingCount(), "a kept task is still pending");
             assertEquals(List.of(TaskEvent.CLAIMED, TaskEvent.STARTED),
                     hive.events.stream().filter(e -> e.taskId().equals("unlucky")).map(TaskEvent::event).toList(),
                     "no final event without a durable response");
             assertEquals(1, hive.claimedTasks());
             assertEquals(1, hive.count(hive.layout.archiveDir(BOT)));
+            // The folder comes back: the kept response is written by the running monitor.
+            Files.delete(responses);
+            Files.move(aside, responses);
+            await().atMost(WAIT).until(() -> hive.responseCount() == 2 && m.pendingCount() == 0);
+            assertEquals(null, m.degradedReason());
+            TaskResponse r = hive.queue.response(BOT, "unlucky").orElseThrow();
+            assertEquals(TaskStatus.COMPLETED, r.status());
+            assertEquals(1, r.attempt(), "written once, never run again");
+            assertEquals(List.of("fine", "unlucky"), first.ran);
+
+            // Broken again, and the monitor stops before the retry succeeds.
+            Files.move(responses, aside);
+            Files.writeString(responses, "in the way");
+            hive.queue.submit(BOT, task("stopped", "P2", 2));
+            await().atMost(WAIT).until(() -> first.ran.contains("stopped") && m.degradedReason() != null);
         }
         assertEquals(1, hive.claimedTasks(), "still claimed after close, for the next monitor");
         Files.delete(responses);
@@ -251,16 +269,18 @@ class TaskCompletionStageTest {
         RecordingExecutor second = new RecordingExecutor(null);
         try (TaskQueueMonitor m = monitor(hive, 3, second, hive.events::add)) {
             m.start();
-            await().atMost(WAIT).until(() -> hive.responseCount() == 2 && m.pendingCount() == 0);
+            await().atMost(WAIT).until(() -> hive.responseCount() == 3 && m.pendingCount() == 0);
         }
-        assertEquals(List.of("unlucky"), second.ran);
-        TaskResponse r = hive.queue.response(BOT, "unlucky").orElseThrow();
+        assertEquals(List.of("stopped"), second.ran);
+        TaskResponse r = hive.queue.response(BOT, "stopped").orElseThrow();
         assertEquals(TaskStatus.COMPLETED, r.status());
         assertEquals(2, r.attempt(), "the first run counts: it may have had effects");
         assertEquals(1, hive.events.stream().filter(e -> e.taskId().equals("unlucky") && e.event().equals(TaskEvent.COMPLETED)).count());
+        assertEquals(1, hive.events.stream().filter(e -> e.taskId().equals("stopped") && e.event().equals(TaskEvent.COMPLETED)).count());
         assertEquals(0, hive.claimedTasks());
         assertTrue(Files.exists(hive.layout.archiveDir(BOT).resolve("unlucky.md")));
         assertTrue(Files.exists(hive.layout.archiveDir(BOT).resolve("fine.md")));
+        assertTrue(Files.exists(hive.layout.archiveDir(BOT).resolve("stopped.md")));
         assertTrue(hive.tempFiles().isEmpty());
     }
 

@@ -12,7 +12,7 @@
   /** Same rule as the server's BotIds. */
   const BOT_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
   /** States in which a runner process is expected to be alive (BotState.isLive on the server). */
-  const LIVE_STATES = new Set(['starting', 'idle', 'busy', 'paused', 'stopping']);
+  const LIVE_STATES = new Set(['starting', 'idle', 'busy', 'paused', 'stopping', 'degraded']);
   const STATUS_POLL_MS = 5000;
   const RECONNECT_BASE_MS = 500;
   const RECONNECT_MAX_MS = 15000;
@@ -343,8 +343,10 @@
     const failed = bot.info.tasks_failed;
     ui.factTasks.textContent = done === undefined ? '—' : (done + (failed ? ' (' + failed + ' failed)' : ''));
     const err = bot.info.last_error;
-    ui.botError.hidden = !err || isLive(state);
-    ui.botError.textContent = err ? 'Last error: ' + err : '';
+    // Degraded: running, but its hive writes fail (full or read-only disk); /status says why.
+    const degraded = state === 'degraded' ? (bot.info.degraded || 'the hive cannot be written') : null;
+    ui.botError.hidden = !degraded && (!err || isLive(state));
+    ui.botError.textContent = degraded ? 'Degraded: ' + degraded : (err ? 'Last error: ' + err : '');
     ui.stopBtn.disabled = !shouldPoll(bot) || state === 'stopping';
     ui.interruptBtn.disabled = !(state === 'busy' || bot.chat.inflight.size > 0);
     ui.sendBtn.disabled = !isLive(state) || state === 'stopping';

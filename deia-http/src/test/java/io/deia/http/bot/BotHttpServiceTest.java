@@ -131,11 +131,12 @@ class BotHttpServiceTest {
         JsonNode status = json(get("/status"));
         for (String field : List.of("bot_id", "state", "current_task", "queue_depth", "messages_waiting", "pid", "port",
                 "uptime_s", "profile", "agent", "tasks_completed", "tasks_failed", "tasks_rejected",
-                "messages_completed", "cost_usd", "input_tokens", "output_tokens", "started_at", "agent_health")) {
+                "messages_completed", "cost_usd", "input_tokens", "output_tokens", "started_at", "agent_health", "degraded")) {
             assertTrue(status.has(field), "status has " + field + ": " + status);
         }
         assertEquals("idle", status.path("state").asText());
         assertTrue(status.path("current_task").isNull());
+        assertTrue(status.path("degraded").isNull(), "not degraded: " + status);
         assertEquals("scripted", status.path("profile").asText());
         assertEquals("command", status.path("agent_health").path("type").asText());
     }

@@ -59,7 +59,7 @@ public final class ServeCommand implements Callable<Integer> {
         JsonFileServiceRegistry registry = new JsonFileServiceRegistry(hive, config);
         BotLauncher launcher = BotLauncher.builder(hive, config, registry, RunnerCommand.currentJvm(Main.class.getName()))
                 .configFile(configFile(hive)).build();
-        HistoryStore history = new HistoryStore(hive);
+        HistoryStore history = new HistoryStore(hive, config.historyMaxBytes());
         MessageRouter router = new MessageRouter(registry, history, config);
         ControllerServer server;
         try {

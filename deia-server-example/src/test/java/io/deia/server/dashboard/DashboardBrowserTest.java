@@ -216,6 +216,32 @@ class DashboardBrowserTest {
     }
 
     @Test
+    @Order(45)
+    void aBotThatCannotWriteResponsesShowsDegradedWithTheReasonUntilItCan() throws Exception {
+        selectBot(UPPER);
+        Path responses = new io.deia.core.HiveLayout(tmp.resolve("hive")).responsesDir(UPPER);
+        Path aside = tmp.resolve("responses-aside");
+        Files.move(responses, aside);
+        Files.writeString(responses, "in the way");
+        WebElement text = browser.driver.findElement(By.id("task-text"));
+        text.sendKeys("---\ntask_id: stuck-1\n---\nstuck for a while");
+        browser.driver.findElement(By.id("task-submit")).click();
+        awaitUi().until(() -> "degraded".equals(botItemState(UPPER)));
+        awaitUi().until(() -> browser.driver.findElement(By.id("bot-error")).getText()
+                .contains("Degraded: cannot write task responses"));
+        assertTrue(browser.driver.findElement(By.id("bot-error")).isDisplayed());
+        assertEquals("degraded", browser.driver.findElement(By.id("bot-state")).getText().toLowerCase(java.util.Locale.ROOT));
+
+        Files.delete(responses);
+        Files.move(aside, responses);
+        awaitUi().until(() -> "idle".equals(botItemState(UPPER)));
+        awaitUi().until(() -> !browser.driver.findElement(By.id("bot-error")).isDisplayed());
+        By response = By.cssSelector("#task-responses li.response[data-task-id='stuck-1']");
+        awaitUi().until(() -> !browser.driver.findElements(response).isEmpty());
+        assertContains(openResponse(response), "STUCK FOR A WHILE");
+    }
+
+    @Test
     @Order(50)
     void hostileBotOutputIsShownAsTextAndRunsNothing() {
         selectBot(ECHO);
