@@ -157,7 +157,10 @@ public final class HistoryStore implements AutoCloseable {
         if (closed) {
             throw DeiaException.unavailable("history store is closed");
         }
-        if (!logs.containsKey(botId) && !Files.exists(hive.historyFile(botId), LinkOption.NOFOLLOW_LINKS)) {
+        Path file = hive.historyFile(botId);
+        // A rotated file alone is a history too: its last seq is where numbering goes on.
+        if (!logs.containsKey(botId) && !Files.exists(file, LinkOption.NOFOLLOW_LINKS)
+                && !Files.exists(file.resolveSibling(file.getFileName() + ".1"), LinkOption.NOFOLLOW_LINKS)) {
             return null;
         }
         return logOf(botId);
