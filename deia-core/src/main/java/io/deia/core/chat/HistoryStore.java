@@ -52,6 +52,11 @@ public final class HistoryStore implements AutoCloseable {
         this.hive = Objects.requireNonNull(hive, "hive");
     }
 
+    /** The hive whose history this is. */
+    public HiveLayout hive() {
+        return hive;
+    }
+
     /**
      * One message of a conversation.
      *

@@ -413,7 +413,7 @@ class ControllerServerTest {
         assertEquals(401, badCookie.statusCode());
 
         assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(hive.tokenFile())));
-        assertEquals(token, ApiToken.loadOrCreate(hive).reveal(), "the token is kept across starts");
+        assertEquals(token, io.deia.core.HiveToken.loadOrCreate(hive).reveal(), "the token is kept across starts");
         assertFalse(server.token().toString().contains(token));
     }
 
