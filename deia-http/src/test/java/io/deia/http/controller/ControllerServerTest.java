@@ -524,6 +524,38 @@ class ControllerServerTest {
         assertTrue(localhost.startsWith("HTTP/1.1 200"), localhost);
     }
 
+    @Test
+    @Order(7)
+    void aBindAddressIsAnAllowedHostAndOrigin() throws Exception {
+        // All of 127.0.0.0/8 is loopback on Linux: a second controller bound to 127.0.0.2.
+        try (ControllerServer other = ControllerServer.builder(hive, DeiaConfig.load(dir.resolve("deia.json")), registry,
+                launcher, new FileTaskQueue(hive, DeiaConfig.load(dir.resolve("deia.json"))), router)
+                .bind("127.0.0.2").port(0).build().start()) {
+            String self = "127.0.0.2:" + other.port();
+            for (String host : List.of(self, "127.0.0.1:" + other.port(), "localhost:" + other.port())) {
+                String raw = exchange("127.0.0.2", other.port(), "GET /api/bots HTTP/1.1\r\nHost: " + host
+                        + "\r\nAuthorization: Bearer " + token + "\r\nOrigin: http://" + self + "\r\nConnection: close\r\n\r\n");
+                assertTrue(raw.startsWith("HTTP/1.1 200"), host + " -> " + raw);
+            }
+            String foreign = exchange("127.0.0.2", other.port(), "GET /api/bots HTTP/1.1\r\nHost: 127.0.0.3:" + other.port()
+                    + "\r\nAuthorization: Bearer " + token + "\r\nConnection: close\r\n\r\n");
+            assertTrue(foreign.startsWith("HTTP/1.1 421"), foreign);
+            String otherOrigin = exchange("127.0.0.2", other.port(), "GET /api/bots HTTP/1.1\r\nHost: " + self
+                    + "\r\nAuthorization: Bearer " + token + "\r\nOrigin: http://127.0.0.3:" + other.port()
+                    + "\r\nConnection: close\r\n\r\n");
+            assertTrue(otherOrigin.startsWith("HTTP/1.1 403"), otherOrigin);
+        }
+    }
+
+    private static String exchange(String address, int toPort, String request) throws Exception {
+        try (java.net.Socket socket = new java.net.Socket(address, toPort)) {
+            socket.setSoTimeout(30_000);
+            socket.getOutputStream().write(request.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            socket.getOutputStream().flush();
+            return new String(socket.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        }
+    }
+
     private static Set<String> names(JsonNode array) {
         List<String> out = new ArrayList<>();
         array.forEach(n -> out.add(n.path("name").asText()));
