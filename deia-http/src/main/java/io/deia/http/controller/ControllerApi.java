@@ -18,6 +18,7 @@ import io.deia.http.common.HttpErrors;
 import io.deia.http.common.JsonResponses;
 import io.deia.http.common.MethodRouter;
 import io.deia.http.common.RequestBodies;
+import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.server.Handler;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
@@ -31,6 +32,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
@@ -223,8 +225,8 @@ final class ControllerApi {
      * request guard refuses it with 415.
      */
     private String taskFile(Request req) {
-        String type = req.getHeaders().get(org.eclipse.jetty.http.HttpHeader.CONTENT_TYPE);
-        if (type != null && type.toLowerCase(java.util.Locale.ROOT).startsWith("text/markdown")) {
+        String type = req.getHeaders().get(HttpHeader.CONTENT_TYPE);
+        if (type != null && type.toLowerCase(Locale.ROOT).startsWith("text/markdown")) {
             return RequestBodies.readUtf8(req, config.maxBodyBytes());
         }
         return RequestBodies.requireText(RequestBodies.readJsonObject(req, config.maxBodyBytes()), "task");
