@@ -41,7 +41,10 @@ import java.util.function.Supplier;
  *       {@code unsupported_media_type}. The types an HTML form or a {@code no-cors} fetch may send
  *       without a CORS preflight ({@code text/plain}, {@code application/x-www-form-urlencoded},
  *       {@code multipart/form-data}) are never allowed, and no deia service answers a preflight,
- *       so a page on another origin cannot get a body to an endpoint.</li>
+ *       so a page on another origin cannot get a body to an endpoint;</li>
+ *   <li>such a request authenticated by the cookie (not the bearer token) carries an
+ *       {@code Origin} → else <b>403</b>: browsers send one with every POST, so its absence means a
+ *       client that cannot be trusted to have checked where the request came from.</li>
  * </ol>
  * Each refusal is logged once with the service's name, without the token. Nothing behind the
  * guard runs for a refused request.
@@ -128,7 +131,8 @@ public final class RequestGuard extends Handler.Wrapper {
                     "requests from other sites are refused here (Sec-Fetch-Site " + printable(fetchSite) + ")");
             return true;
         }
-        if (!open.test(path) && !authenticated(request)) {
+        Credential credential = open.test(path) ? Credential.NOT_NEEDED : credential(request);
+        if (credential == Credential.NONE) {
             log.info("[{}] refused {} {} from {}: no valid token", name, method, printable(path),
                     Request.getRemoteAddr(request));
             response.getHeaders().put(HttpHeader.WWW_AUTHENTICATE, "Bearer realm=\"deia\"");
@@ -146,22 +150,33 @@ public final class RequestGuard extends Handler.Wrapper {
                                 : ", was " + printable(type)));
                 return true;
             }
+            if (credential == Credential.COOKIE && origin == null) {
+                // Only a browser holds the cookie, and browsers name the page behind every POST in
+                // Origin: one that does not cannot be told apart from a page on another local port.
+                log.warn("[{}] refused {} {}: cookie without an Origin", name, method, printable(path));
+                HttpErrors.send(response, callback, ErrorCode.FORBIDDEN,
+                        "a state-changing request with the " + cookie + " cookie must carry its Origin");
+                return true;
+            }
         }
         return super.handle(request, response, callback);
     }
 
-    private boolean authenticated(Request request) {
+    /** How a request proved it holds the token. */
+    private enum Credential { NOT_NEEDED, BEARER, COOKIE, NONE }
+
+    private Credential credential(Request request) {
         if (token.matchesBearer(request.getHeaders().get(HttpHeader.AUTHORIZATION))) {
-            return true;
+            return Credential.BEARER;
         }
         if (cookie != null) {
             for (HttpCookie c : Request.getCookies(request)) {
                 if (cookie.equals(c.getName()) && token.matches(c.getValue())) {
-                    return true;
+                    return Credential.COOKIE;
                 }
             }
         }
-        return false;
+        return Credential.NONE;
     }
 
     private boolean bodyTypeAllowed(String mediaType, String path) {

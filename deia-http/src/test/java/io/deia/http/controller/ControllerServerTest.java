@@ -480,6 +480,13 @@ class ControllerServerTest {
         }
         assertEquals(415, call("POST", "/api/bot/BOT-A/message", message, token, "text/markdown").statusCode(),
                 "text/markdown is for task files only");
+        // The cookie with a JSON body but no Origin: no current browser sends that, so it is not trusted.
+        for (String path : List.of("/api/bot/launch", "/api/bot/BOT-A/message", "/api/bot/BOT-A/stop")) {
+            HttpResponse<String> r = asBrowser("POST", path, path.endsWith("launch") ? launch : message,
+                    "Content-Type", "application/json");
+            assertEquals(403, r.statusCode(), path + ": " + r.body());
+            assertTrue(json(r).path("error").path("message").asText().contains("Origin"), r.body());
+        }
         // A fetch from another page of the same site, even with a JSON body, is refused by Sec-Fetch-Site.
         for (String site : List.of("same-site", "cross-site")) {
             assertEquals(403, asBrowser("POST", "/api/bot/BOT-A/message", message, "Content-Type", "application/json",
