@@ -282,8 +282,10 @@ class Deia:
 
     def api(self, method, path, body=None, raw=False, timeout=200):
         data = None if body is None else (body.encode() if raw else json.dumps(body).encode())
+        # urllib would send form-encoded; deia refuses any body that is not JSON (tasks: text/markdown) with 415.
         req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Authorization": "Bearer " + self.token})
+                                     headers={"Authorization": "Bearer " + self.token,
+                                              "Content-Type": "text/markdown" if raw else "application/json"})
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return json.loads(r.read() or b"{}")
 

@@ -2,6 +2,7 @@ package io.deia.server;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.deia.core.HiveLayout;
+import io.deia.core.HiveToken;
 import io.deia.core.config.DeiaConfig;
 import io.deia.core.config.Profile;
 import io.deia.core.io.Json;
@@ -58,13 +59,20 @@ class BotProcessTest {
         return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log).start();
     }
 
+    /** The hive's token, as a local script reads it: from the hive's token file. */
+    private String bearer() {
+        return HiveToken.loadOrCreate(new HiveLayout(dir.resolve(".deia"))).bearer();
+    }
+
     private HttpResponse<String> get(int port, String path) throws Exception {
         return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+                .header("Authorization", bearer())
                 .timeout(Duration.ofSeconds(10)).GET().build(), HttpResponse.BodyHandlers.ofString());
     }
 
     private HttpResponse<String> post(int port, String path, String body) throws Exception {
         return http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+                .header("Authorization", bearer()).header("Content-Type", "application/json")
                 .timeout(Duration.ofSeconds(30)).POST(HttpRequest.BodyPublishers.ofString(body)).build(),
                 HttpResponse.BodyHandlers.ofString());
     }
@@ -112,6 +120,20 @@ class BotProcessTest {
         assertEquals("idle", status.path("state").asText());
         assertEquals("echo", status.path("profile").asText());
         assertEquals(bot.port, status.path("port").asInt());
+
+        // Started by hand in a hive without a token, the runner made one (0600) and obeys only it;
+        // it never got the token on its command line or in its environment.
+        String token = HiveToken.loadOrCreate(bot.hive).reveal();
+        assertEquals("rw-------", java.nio.file.attribute.PosixFilePermissions.toString(
+                Files.getPosixFilePermissions(bot.hive.tokenFile())));
+        HttpResponse<String> noToken = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + bot.port + "/status"))
+                .timeout(Duration.ofSeconds(10)).GET().build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals(401, noToken.statusCode(), noToken.body());
+        String argv = Files.readString(Path.of("/proc/" + process.pid() + "/cmdline"),
+                java.nio.charset.StandardCharsets.ISO_8859_1);
+        assertTrue(argv.contains("BOT-001") && !argv.contains(token), "argv carries no token");
+        assertTrue(!Files.readString(Path.of("/proc/" + process.pid() + "/environ"),
+                java.nio.charset.StandardCharsets.ISO_8859_1).contains(token), "environment carries no token");
 
         BotRecord record = bot.registry.get("BOT-001").orElseThrow();
         assertEquals(process.pid(), record.pid());

@@ -75,6 +75,7 @@ class DemoPathTest {
                 assertTrue(tasks.pending(bot).isEmpty());
 
                 JsonNode status = Json.readTree(http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/status"))
+                        .header("Authorization", io.deia.core.HiveToken.loadOrCreate(hive).bearer())
                         .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.ofString()).body(), "status");
                 assertEquals(bot, status.path("bot_id").asText());
                 assertEquals(1, status.path("tasks_completed").asInt(), status.toString());

@@ -77,6 +77,11 @@ public final class HistoryStore implements AutoCloseable {
         this.maxBytes = maxBytes;
     }
 
+    /** The hive whose history this is. */
+    public HiveLayout hive() {
+        return hive;
+    }
+
     /**
      * One message of a conversation.
      *

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.deia.core.BotIds;
 import io.deia.core.DeiaException;
 import io.deia.core.ErrorCode;
+import io.deia.core.HiveToken;
 import io.deia.core.agent.TurnResult;
 import io.deia.core.agent.TurnStatus;
 import io.deia.core.config.DeiaConfig;
@@ -58,6 +59,9 @@ import java.util.stream.Stream;
  * only after the previous turn ended, so the bot sees them in the order the router accepted them.
  * Different bots never wait for each other.
  *
+ * <p>Every request to a bot carries the hive's token ({@link HiveToken}, read from the token file
+ * of the history's hive, created there when missing): a bot port obeys nobody without it.
+ *
  * <p>Bot events: after {@link #start()}, the router keeps one long-lived {@code GET /events}
  * connection per live bot (reconnecting with backoff) and relays its {@code task} and
  * {@code status} events. A periodic registry scan publishes a {@code status} event whenever a bot's
@@ -85,6 +89,8 @@ public final class MessageRouter implements AutoCloseable {
     private final MessageValidator validator;
     private final Settings settings;
     private final HttpClient http;
+    /** {@code Bearer <token>}: the value of every request's {@code Authorization} header. */
+    private final String authorization;
     private final ExecutorService workers;
     private final ScheduledExecutorService scanner;
     private final List<Subscription> subscriptions = new CopyOnWriteArrayList<>();
@@ -103,6 +109,7 @@ public final class MessageRouter implements AutoCloseable {
         this.history = Objects.requireNonNull(history, "history");
         this.validator = new MessageValidator(config);
         this.settings = Objects.requireNonNull(settings, "settings");
+        this.authorization = HiveToken.loadOrCreate(history.hive()).bearer();
         this.workers = Executors.newCachedThreadPool(daemonThreads("deia-router-"));
         this.scanner = Executors.newSingleThreadScheduledExecutor(daemonThreads("deia-router-scan-"));
         this.http = HttpClient.newBuilder()
@@ -209,6 +216,7 @@ public final class MessageRouter implements AutoCloseable {
         BotRecord rec = resolve(botId);
         HttpRequest req = HttpRequest.newBuilder(URI.create(rec.url() + "/interrupt"))
                 .timeout(Duration.ofSeconds(10))
+                .header("Authorization", authorization)
                 .POST(HttpRequest.BodyPublishers.noBody()).build();
         try {
             HttpResponse<String> resp = http.send(req, HttpResponse.BodyHandlers.ofString());
@@ -235,7 +243,8 @@ public final class MessageRouter implements AutoCloseable {
         if (!rec.state().isLive() || rec.port() <= 0) {
             return CompletableFuture.completedFuture(Optional.empty());
         }
-        HttpRequest req = HttpRequest.newBuilder(URI.create(rec.url() + "/status")).timeout(timeout).GET().build();
+        HttpRequest req = HttpRequest.newBuilder(URI.create(rec.url() + "/status")).timeout(timeout)
+                .header("Authorization", authorization).GET().build();
         return http.sendAsync(req, HttpResponse.BodyHandlers.ofString())
                 .thenApply(resp -> {
                     if (resp.statusCode() != 200) {
@@ -322,6 +331,7 @@ public final class MessageRouter implements AutoCloseable {
         body.put("client_msg_id", msgId);
         HttpRequest req = HttpRequest.newBuilder(URI.create(rec.url() + "/message?stream=true"))
                 .header("Content-Type", "application/json")
+                .header("Authorization", authorization)
                 .POST(HttpRequest.BodyPublishers.ofString(Json.write(body)))
                 .build();
         HttpResponse<Stream<String>> resp;
@@ -576,7 +586,7 @@ public final class MessageRouter implements AutoCloseable {
 
         private void follow(BotRecord rec) throws IOException, InterruptedException {
             String url = rec.url() + "/events" + (after >= 0 ? "?after=" + after : "");
-            HttpRequest req = HttpRequest.newBuilder(URI.create(url)).GET().build();
+            HttpRequest req = HttpRequest.newBuilder(URI.create(url)).header("Authorization", authorization).GET().build();
             HttpResponse<Stream<String>> resp = http.send(req, HttpResponse.BodyHandlers.ofLines());
             try (Stream<String> lines = resp.body()) {
                 if (resp.statusCode() != 200) {

@@ -4,6 +4,7 @@ import io.deia.core.BotIds;
 import io.deia.core.DeiaException;
 import io.deia.core.HiveGuard;
 import io.deia.core.HiveLayout;
+import io.deia.core.HiveToken;
 import io.deia.core.agent.Agents;
 import io.deia.core.config.DeiaConfig;
 import io.deia.core.config.Profile;
@@ -128,7 +129,9 @@ public final class BotLauncher implements AutoCloseable {
         this.killGrace = b.killGrace;
         this.maxLogBytes = b.maxLogBytes;
         this.supervise = b.supervise;
-        this.probe = new BotProbe(Duration.ofSeconds(2));
+        // Before any runner starts: a runner reads the token from this file (never from its argv or
+        // environment), so embedded use without a controller works too.
+        this.probe = new BotProbe(Duration.ofSeconds(2), HiveToken.loadOrCreate(hive));
         this.timer = Executors.newSingleThreadScheduledExecutor(daemonThreads("deia-launcher-timer"));
         this.workers = Executors.newCachedThreadPool(daemonThreads("deia-launcher"));
         RunnerClassArchive archive = null;

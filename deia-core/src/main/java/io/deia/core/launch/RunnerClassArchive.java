@@ -1,5 +1,7 @@
 package io.deia.core.launch;
 
+import io.deia.core.HiveLayout;
+import io.deia.core.HiveToken;
 import io.deia.core.config.DeiaConfig;
 import io.deia.core.config.Profile;
 import io.deia.core.io.AtomicFiles;
@@ -79,7 +81,6 @@ public final class RunnerClassArchive {
 
     private final JvmRunnerCommand command;
     private final Path dir;
-    private final BotProbe probe = new BotProbe(Duration.ofSeconds(2));
     /** Archive files (name, size, mtime) whose CRC matched, so each is read once per process. */
     private final Set<String> verified = ConcurrentHashMap.newKeySet();
     /** Keys whose creation failed in this process: not tried again, so a refusing JVM costs one run. */
@@ -311,12 +312,14 @@ public final class RunnerClassArchive {
                             "executable", command.javaCommand(),
                             "runner_jvm_options", profile.runnerJvmOptions())))));
             Profile training = DeiaConfig.load(config).requireProfile(TRAINING_PROFILE);
+            // The training hive's own token, made before the spawn as for any runner: POST /stop needs it.
+            BotProbe probe = new BotProbe(Duration.ofSeconds(2), HiveToken.loadOrCreate(new HiveLayout(work.resolve(".deia"))));
             List<String> argv = command.argv(TRAINING_BOT_ID, port, training, work.resolve(".deia"), config,
                     List.of("-XX:ArchiveClassesAtExit=" + tmp));
             Path logFile = work.resolve("training.log");
             Process process = start(argv, work, logFile);
             try {
-                runTraining(process, port, profile.startTimeout(), logFile);
+                runTraining(process, probe, port, profile.startTimeout(), logFile);
             } finally {
                 if (process.isAlive()) {
                     ProcessTrees.kill(process.toHandle());
@@ -339,7 +342,7 @@ public final class RunnerClassArchive {
     }
 
     /** Waits for {@code /health}, asks the runner to stop, and waits for the exit that writes the archive. */
-    private void runTraining(Process process, int port, Duration startTimeout, Path logFile)
+    private void runTraining(Process process, BotProbe probe, int port, Duration startTimeout, Path logFile)
             throws IOException, InterruptedException {
         long deadline = System.nanoTime() + startTimeout.toNanos();
         while (!probe.isHealthy("127.0.0.1", port, TRAINING_BOT_ID)) {

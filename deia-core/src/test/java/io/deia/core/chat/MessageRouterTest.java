@@ -1,10 +1,12 @@
 package io.deia.core.chat;
 
+import com.sun.net.httpserver.Filter;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import io.deia.core.DeiaException;
 import io.deia.core.ErrorCode;
 import io.deia.core.HiveLayout;
+import io.deia.core.HiveToken;
 import io.deia.core.agent.TurnResult;
 import io.deia.core.agent.TurnStatus;
 import io.deia.core.config.DeiaConfig;
@@ -56,6 +58,8 @@ class MessageRouterTest {
     private HttpServer bot;
     private final List<ChatEvent> events = new CopyOnWriteArrayList<>();
     private final List<String> received = new CopyOnWriteArrayList<>();
+    /** "<path> <whether the request carried the hive's token>" of every request the bot got. */
+    private final List<String> authorized = new CopyOnWriteArrayList<>();
     private final CountDownLatch eventsOpen = new CountDownLatch(1);
     private final CountDownLatch release = new CountDownLatch(1);
 
@@ -71,10 +75,30 @@ class MessageRouterTest {
         router.subscribeAll(events::add);
         bot = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
         bot.setExecutor(Executors.newCachedThreadPool());
-        bot.createContext("/message", this::message);
-        bot.createContext("/interrupt", ex -> respond(ex, 200, "{\"interrupted\":true}"));
-        bot.createContext("/status", ex -> respond(ex, 200, "{\"bot_id\":\"BOT-1\",\"state\":\"idle\"}"));
-        bot.createContext("/events", this::events);
+        String expected = "Bearer " + HiveToken.loadOrCreate(hive).reveal();
+        // Like a real bot port: nothing but the hive's token gets an answer.
+        Filter tokenOnly = new Filter() {
+            @Override
+            public void doFilter(HttpExchange ex, Chain chain) throws IOException {
+                String given = ex.getRequestHeaders().getFirst("Authorization");
+                authorized.add(ex.getRequestURI().getPath() + " " + expected.equals(given));
+                if (!expected.equals(given)) {
+                    respond(ex, 401, "{\"error\":{\"code\":\"unauthorized\",\"message\":\"a valid token is required\"}}");
+                    return;
+                }
+                chain.doFilter(ex);
+            }
+
+            @Override
+            public String description() {
+                return "the hive's token";
+            }
+        };
+        bot.createContext("/message", this::message).getFilters().add(tokenOnly);
+        bot.createContext("/interrupt", ex -> respond(ex, 200, "{\"interrupted\":true}")).getFilters().add(tokenOnly);
+        bot.createContext("/status", ex -> respond(ex, 200, "{\"bot_id\":\"BOT-1\",\"state\":\"idle\"}"))
+                .getFilters().add(tokenOnly);
+        bot.createContext("/events", this::events).getFilters().add(tokenOnly);
         bot.start();
     }
 
@@ -255,6 +279,21 @@ class MessageRouterTest {
         assertFalse(router.liveStatus(stopped, Duration.ofSeconds(2)).get().isPresent());
         BotRecord wrongPort = rec.toBuilder().port(1).build();
         assertFalse(router.liveStatus(wrongPort, Duration.ofSeconds(2)).get().isPresent());
+    }
+
+    @Test
+    void everyCallToTheBotCarriesTheHivesToken() throws Exception {
+        BotRecord rec = register("BOT-1", bot.getAddress().getPort(), BotState.IDLE);
+        assertEquals("HI", router.send("BOT-1", "hi", "t1").get(10, TimeUnit.SECONDS).text());
+        assertTrue(router.interrupt("BOT-1"));
+        assertTrue(router.liveStatus(rec, Duration.ofSeconds(2)).get().isPresent());
+        router.start();
+        assertTrue(eventsOpen.await(10, TimeUnit.SECONDS));
+        assertTrue(authorized.containsAll(List.of("/message true", "/interrupt true", "/status true", "/events true")),
+                authorized.toString());
+        assertTrue(authorized.stream().allMatch(a -> a.endsWith(" true")), authorized.toString());
+        assertEquals("rw-------", java.nio.file.attribute.PosixFilePermissions.toString(
+                java.nio.file.Files.getPosixFilePermissions(hive.tokenFile())));
     }
 
     @Test

@@ -106,9 +106,11 @@ class BotLauncherTest {
         return HTTP.send(HttpRequest.newBuilder(URI.create(r.url() + path)).build(), HttpResponse.BodyHandlers.ofString());
     }
 
-    private static void post(BotRecord r, String path) {
+    private void post(BotRecord r, String path) {
         try {
-            HTTP.send(HttpRequest.newBuilder(URI.create(r.url() + path)).POST(HttpRequest.BodyPublishers.noBody()).build(),
+            HTTP.send(HttpRequest.newBuilder(URI.create(r.url() + path))
+                            .header("Authorization", io.deia.core.HiveToken.loadOrCreate(hive).bearer())
+                            .POST(HttpRequest.BodyPublishers.noBody()).build(),
                     HttpResponse.BodyHandlers.ofString());
         } catch (Exception e) {
             // the runner may exit before it answers
@@ -162,6 +164,8 @@ class BotLauncherTest {
             assertEquals(BotState.STOPPED, stopped.state());
             assertEquals(0, stopped.pid());
             assertFalse(ProcessChecks.isRunning(r.pid()));
+            // 0, not 143: the runner obeyed POST /stop, which it does only with the hive's token.
+            assertEquals(0, stopped.lastExitCode(), "stopped gracefully");
         }
         assertTrue(ProcessChecks.runningWithMarker(marker).isEmpty());
         assertTrue(launcher.supervised().isEmpty());

@@ -3,6 +3,7 @@ package io.deia.core.launch;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import io.deia.core.HiveLayout;
+import io.deia.core.HiveToken;
 import io.deia.core.config.DeiaConfig;
 import io.deia.core.registry.BotState;
 import io.deia.core.registry.JsonFileServiceRegistry;
@@ -52,7 +53,13 @@ public final class TestRunnerMain {
                 "{\"status\":\"ok\",\"bot_id\":\"" + botId + "\",\"pid\":" + pid + "}"));
         server.createContext("/status", ex -> reply(ex, 200,
                 "{\"bot_id\":\"" + botId + "\",\"state\":\"idle\",\"pid\":" + pid + ",\"port\":" + port + "}"));
+        // Like a real runner, /stop obeys the hive's token only (read from the hive's token file).
+        String authorization = HiveToken.loadOrCreate(hive).bearer();
         server.createContext("/stop", ex -> {
+            if (!authorization.equals(ex.getRequestHeaders().getFirst("Authorization"))) {
+                reply(ex, 401, "{\"error\":{\"code\":\"unauthorized\",\"message\":\"a valid token is required\"}}");
+                return;
+            }
             reply(ex, 202, "{\"stopping\":true}");
             new Thread(() -> {
                 registry.deregister(botId);

@@ -3,6 +3,7 @@ package io.deia.http.bot;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.deia.core.DeiaException;
 import io.deia.core.ErrorCode;
+import io.deia.core.HiveToken;
 import io.deia.core.agent.AgentEvent;
 import io.deia.core.agent.TurnResult;
 import io.deia.core.bot.BotEvent;
@@ -14,6 +15,7 @@ import io.deia.http.common.JsonErrorHandler;
 import io.deia.http.common.JsonResponses;
 import io.deia.http.common.MethodRouter;
 import io.deia.http.common.RequestBodies;
+import io.deia.http.common.RequestGuard;
 import org.eclipse.jetty.http.pathmap.PathSpec;
 import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.server.HttpConnectionFactory;
@@ -31,9 +33,12 @@ import org.slf4j.LoggerFactory;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.Locale;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -49,6 +54,12 @@ import java.util.concurrent.LinkedBlockingQueue;
  * silence so a reader that went away is noticed (readers skip types they do not know).
  * {@code /health?wait_ms=N} of a bot that is still starting waits up to N ms for the end of its start
  * (also past the idle timeout), so a launcher asks once instead of polling.
+ *
+ * <p>A bot port obeys the controller and local scripts, never a browser: every endpoint but
+ * {@code /health} needs the hive's token ({@code Authorization: Bearer …}), and a
+ * {@link RequestGuard} refuses any request with an {@code Origin} or a cross-site
+ * {@code Sec-Fetch-Site} (403), a body that is not JSON (415) and a {@code Host} other than this
+ * port's loopback names (421) before an endpoint sees it.
  */
 public final class BotHttpService implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(BotHttpService.class);
@@ -64,6 +75,7 @@ public final class BotHttpService implements AutoCloseable {
     public static final Duration MAX_HEALTH_WAIT = Duration.ofSeconds(10);
 
     private final BotRuntime runtime;
+    private final HiveToken token;
     private final String host;
     private final int requestedPort;
     private final Duration stopGrace;
@@ -73,6 +85,7 @@ public final class BotHttpService implements AutoCloseable {
 
     private BotHttpService(Builder b) {
         this.runtime = Objects.requireNonNull(b.runtime, "runtime");
+        this.token = Objects.requireNonNull(b.token, "token: a bot port never serves without the hive's token");
         this.host = b.host;
         this.requestedPort = b.port;
         this.stopGrace = b.stopGrace;
@@ -102,7 +115,10 @@ public final class BotHttpService implements AutoCloseable {
         connector.setIdleTimeout(idleTimeout.toMillis());
         server.addConnector(connector);
         server.setErrorHandler(new JsonErrorHandler());
-        server.setHandler(routes());
+        server.setHandler(RequestGuard.builder(runtime.botId(), token)
+                .hosts(this::hosts)
+                .open(path -> path.equals("/health"))
+                .wrap(routes()));
         server.setStopTimeout(2000);
         try {
             server.start();
@@ -127,6 +143,13 @@ public final class BotHttpService implements AutoCloseable {
     /** The base URL, e.g. {@code http://127.0.0.1:8101}. */
     public String url() {
         return "http://" + host + ":" + port();
+    }
+
+    /** The {@code Host} values answered: the loopback names and the bound address, with the port. */
+    private Set<String> hosts() {
+        Set<String> hosts = new LinkedHashSet<>(RequestGuard.loopbackHosts(port()));
+        hosts.add(host.toLowerCase(Locale.ROOT) + ":" + port());
+        return hosts;
     }
 
     /** Stops serving. Does not stop the runtime. */
@@ -345,6 +368,7 @@ public final class BotHttpService implements AutoCloseable {
     /** Builder for {@link BotHttpService}. */
     public static final class Builder {
         private final BotRuntime runtime;
+        private HiveToken token;
         private String host = "127.0.0.1";
         private int port;
         private Duration stopGrace = Duration.ofSeconds(5);
@@ -354,6 +378,9 @@ public final class BotHttpService implements AutoCloseable {
         private Builder(BotRuntime runtime) {
             this.runtime = runtime;
         }
+
+        /** The hive's token every endpoint but {@code /health} requires; required. */
+        public Builder token(HiveToken v) { this.token = v; return this; }
 
         /** The address to bind (127.0.0.1). */
         public Builder host(String v) { this.host = v; return this; }

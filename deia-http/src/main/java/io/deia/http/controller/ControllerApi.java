@@ -18,6 +18,7 @@ import io.deia.http.common.HttpErrors;
 import io.deia.http.common.JsonResponses;
 import io.deia.http.common.MethodRouter;
 import io.deia.http.common.RequestBodies;
+import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.server.Handler;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
@@ -31,6 +32,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
@@ -239,11 +241,24 @@ final class ControllerApi {
 
     private void submitTask(Request req, Response resp, Callback cb) {
         String botId = botId(req);
-        String markdown = RequestBodies.readUtf8(req, config.maxBodyBytes());
+        String markdown = taskFile(req);
         requireRegistered(botId);
         String taskId = tasks.submit(botId, markdown);
         log.info("[{}] task {} submitted over the API", botId, taskId);
         JsonResponses.send(resp, cb, 201, Map.of("task_id", taskId));
+    }
+
+    /**
+     * The task file of a {@code POST …/tasks}: {@code {"task": "<file text>"}} as JSON, or the file
+     * itself as {@code text/markdown} (what the dashboard sends). No other type gets here: the
+     * request guard refuses it with 415.
+     */
+    private String taskFile(Request req) {
+        String type = req.getHeaders().get(HttpHeader.CONTENT_TYPE);
+        if (type != null && type.toLowerCase(Locale.ROOT).startsWith("text/markdown")) {
+            return RequestBodies.readUtf8(req, config.maxBodyBytes());
+        }
+        return RequestBodies.requireText(RequestBodies.readJsonObject(req, config.maxBodyBytes()), "task");
     }
 
     private void history(Request req, Response resp, Callback cb) {

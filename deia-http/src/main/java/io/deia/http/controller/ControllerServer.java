@@ -3,6 +3,7 @@ package io.deia.http.controller;
 import io.deia.core.DeiaException;
 import io.deia.core.HiveGuard;
 import io.deia.core.HiveLayout;
+import io.deia.core.HiveToken;
 import io.deia.core.chat.MessageRouter;
 import io.deia.core.config.DeiaConfig;
 import io.deia.core.launch.BotLauncher;
@@ -11,6 +12,7 @@ import io.deia.core.task.TaskQueue;
 import io.deia.http.common.HivePathRedactor;
 import io.deia.http.common.HttpErrors;
 import io.deia.http.common.JsonErrorHandler;
+import io.deia.http.common.RequestGuard;
 import org.eclipse.jetty.http.pathmap.PathSpec;
 import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.server.HttpConnectionFactory;
@@ -73,7 +75,7 @@ public final class ControllerServer implements AutoCloseable {
     /** Error messages to clients name hive files relative to the hive, never by absolute path. */
     private final HivePathRedactor redactor;
     private ServerConnector connector;
-    private ApiToken token;
+    private HiveToken token;
     private MessageRouter.Subscription subscription;
 
     private ControllerServer(Builder b) {
@@ -109,7 +111,7 @@ public final class ControllerServer implements AutoCloseable {
     public ControllerServer start() {
         // Before the token file is read: a token link planted in a foreign hive must not be followed.
         HiveGuard.check(settings.hive);
-        token = ApiToken.loadOrCreate(settings.hive);
+        token = HiveToken.loadOrCreate(settings.hive);
         subscription = settings.router.subscribeAll(hub);
         HttpConfiguration http = new HttpConfiguration();
         http.setSendServerVersion(false);
@@ -124,7 +126,16 @@ public final class ControllerServer implements AutoCloseable {
         // A root context gives the resource handler its path-in-context and the WebSocket container its home.
         ContextHandler root = new ContextHandler("/");
         root.setHandler(webSockets(root, routes()));
-        server.setHandler(new AccessGuard(token, this::allowedOrigins, root));
+        server.setHandler(RequestGuard.builder("controller", token)
+                .hosts(this::allowedHosts)
+                .origins(this::allowedOrigins)
+                .open(path -> !AccessGuard.needsToken(path))
+                // Dashboard pages may be opened from a link anywhere; the API and /ws may not be called from elsewhere.
+                .navigable(path -> !AccessGuard.needsToken(path))
+                .cookie(AccessGuard.COOKIE)
+                // The dashboard sends a task file as it is; text/markdown needs a CORS preflight, which is never answered.
+                .alsoAccept("text/markdown", ControllerServer::isTaskSubmission)
+                .wrap(new AccessGuard(token, root)));
         server.setStopTimeout(2000);
         try {
             server.start();
@@ -217,13 +228,34 @@ public final class ControllerServer implements AutoCloseable {
         return ws;
     }
 
+    private static boolean isTaskSubmission(String path) {
+        return path.startsWith("/api/bot/") && path.endsWith("/tasks");
+    }
+
+    /** {@code Host} values answered: the loopback names and the {@code --bind} address, with the port. */
+    private Set<String> allowedHosts() {
+        Set<String> hosts = new LinkedHashSet<>(RequestGuard.loopbackHosts(port()));
+        String bind = hostPort(settings.bind);
+        hosts.add(bind);
+        if (port() == 80) {
+            hosts.add(bind.substring(0, bind.lastIndexOf(':')));
+        }
+        return hosts;
+    }
+
+    /** The controller's own origins: {@code http://} plus each allowed {@code Host}. */
     private Set<String> allowedOrigins() {
         Set<String> origins = new LinkedHashSet<>();
-        int p = port();
-        origins.add("http://127.0.0.1:" + p);
-        origins.add("http://localhost:" + p);
-        origins.add("http://" + settings.bind.toLowerCase(Locale.ROOT) + ":" + p);
+        for (String host : allowedHosts()) {
+            origins.add("http://" + host);
+        }
         return origins;
+    }
+
+    /** {@code address:port}, an IPv6 address in brackets, lower-case. */
+    private String hostPort(String address) {
+        String a = address.toLowerCase(Locale.ROOT);
+        return (a.contains(":") && !a.startsWith("[") ? "[" + a + "]" : a) + ":" + port();
     }
 
     /** The port listened on (the real one when 0 was asked for). */
@@ -242,8 +274,8 @@ public final class ControllerServer implements AutoCloseable {
         return baseUrl() + "/?token=" + token.reveal();
     }
 
-    /** The API token (for the command line that prints the URL and for tests). */
-    public ApiToken token() {
+    /** The hive's token (for the command line that prints the URL and for tests). */
+    public HiveToken token() {
         return token;
     }
 

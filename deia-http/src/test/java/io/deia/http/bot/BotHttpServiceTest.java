@@ -2,6 +2,7 @@ package io.deia.http.bot;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.deia.core.HiveLayout;
+import io.deia.core.HiveToken;
 import io.deia.core.agent.AgentContext;
 import io.deia.core.agent.Agents;
 import io.deia.core.bot.BotRuntime;
@@ -38,8 +39,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The per-bot HTTP contract over real HTTP, against a real runtime with a real command agent. */
 class BotHttpServiceTest {
-    /** "wait…" holds the turn until the gate file exists, "fail…" exits 3, "slow…" outlives the 1 s turn timeout. */
-    private static final String SCRIPT = "p=$(cat); "
+    /** Every turn appends a line to {@code <gate>.turns}; "wait…" holds the turn until the gate file exists, "fail…" exits 3, "slow…" outlives the 1 s turn timeout. */
+    private static final String SCRIPT = "p=$(cat); echo turn >> \"$1.turns\"; "
             + "case \"$p\" in wait*) while [ ! -e \"$1\" ]; do sleep 0.02; done;; fail*) echo \"broken: $p\" >&2; exit 3;; "
             + "slow*) sleep 5;; esac; printf '%s\\n' \"line1:$p\"; printf 'line2'";
 
@@ -51,6 +52,7 @@ class BotHttpServiceTest {
     private BotHttpService service;
     private Path gate;
     private HiveLayout hive;
+    private HiveToken token;
 
     @AfterEach
     void tearDown() {
@@ -79,22 +81,30 @@ class BotHttpServiceTest {
         runtime = BotRuntime.builder().botId("BOT-007").profile(named).config(config).hive(hive)
                 .registry(new JsonFileServiceRegistry(hive, config))
                 .agent(Agents.create(new AgentContext("BOT-007", named, hive, System.getenv()))).port(0).build();
-        service = BotHttpService.builder(runtime).port(0).stopGrace(Duration.ofMillis(200))
+        token = HiveToken.loadOrCreate(hive);
+        service = BotHttpService.builder(runtime).token(token).port(0).stopGrace(Duration.ofMillis(200))
                 .idleTimeout(Duration.ofMillis(700)).build().start();
     }
 
+    /** A request to the bot with the hive's token and a JSON content type, as the controller sends it. */
+    private HttpRequest.Builder req(String path) {
+        return HttpRequest.newBuilder(URI.create(service.url() + path))
+                .header("Authorization", "Bearer " + token.reveal())
+                .header("Content-Type", "application/json");
+    }
+
     private HttpResponse<String> get(String path) throws Exception {
-        return http.send(HttpRequest.newBuilder(URI.create(service.url() + path)).GET().build(),
+        return http.send(req(path).GET().build(),
                 HttpResponse.BodyHandlers.ofString());
     }
 
     private HttpResponse<String> post(String path, String body) throws Exception {
-        return http.send(HttpRequest.newBuilder(URI.create(service.url() + path))
+        return http.send(req(path)
                 .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
     }
 
     private HttpResponse<String> postBytes(String path, byte[] body) throws Exception {
-        return http.send(HttpRequest.newBuilder(URI.create(service.url() + path))
+        return http.send(req(path)
                 .POST(HttpRequest.BodyPublishers.ofByteArray(body)).build(), HttpResponse.BodyHandlers.ofString());
     }
 
@@ -157,7 +167,7 @@ class BotHttpServiceTest {
     void messageStreamsEventsAsNdjsonWithTheResultLast() throws Exception {
         start(4, 30);
         HttpResponse<java.util.stream.Stream<String>> r = http.send(
-                HttpRequest.newBuilder(URI.create(service.url() + "/message?stream=true"))
+                req("/message?stream=true")
                         .POST(HttpRequest.BodyPublishers.ofString("{\"text\":\"streamed\"}")).build(),
                 HttpResponse.BodyHandlers.ofLines());
         assertEquals(200, r.statusCode());
@@ -196,7 +206,8 @@ class BotHttpServiceTest {
                 400, "invalid_argument");
         assertError(post("/message", "{\"text\":\"" + "a".repeat(1001) + "\"}"), 413, "payload_too_large");
         // Over the body limit the server answers from the declared length, before reading the body.
-        String raw = rawExchange("POST /message HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        String raw = rawExchange("POST /message HTTP/1.1\r\nHost: 127.0.0.1:" + service.port() + "\r\nContent-Type: application/json\r\n"
+                + "Authorization: Bearer " + token.reveal() + "\r\n"
                 + "Content-Length: 3000\r\nConnection: close\r\n\r\n");
         assertTrue(raw.startsWith("HTTP/1.1 413"), raw);
         assertTrue(raw.contains("\"payload_too_large\""), raw);
@@ -220,7 +231,7 @@ class BotHttpServiceTest {
 
         // Longer than the connector's idle timeout (700 ms), which must not cut the wait short.
         java.util.concurrent.CompletableFuture<HttpResponse<String>> waiting = http.sendAsync(
-                HttpRequest.newBuilder(URI.create(service.url() + "/health?wait_ms=10000")).GET().build(),
+                req("/health?wait_ms=10000").GET().build(),
                 HttpResponse.BodyHandlers.ofString());
         Thread.sleep(1000);
         assertFalse(waiting.isDone(), "answered before the start ended: " + (waiting.isDone() ? waiting.get().body() : ""));
@@ -249,13 +260,13 @@ class BotHttpServiceTest {
     void fullQueueIs429AndInterruptEndsTheTurn() throws Exception {
         start(1, 30);
         CompletableFuture<HttpResponse<String>> first = http.sendAsync(
-                HttpRequest.newBuilder(URI.create(service.url() + "/message"))
+                req("/message")
                         .POST(HttpRequest.BodyPublishers.ofString("{\"text\":\"wait here\"}")).build(),
                 HttpResponse.BodyHandlers.ofString());
         await().until(() -> "busy".equals(json(get("/status")).path("state").asText())
                 && json(get("/status")).path("agent_health").has("pid"));
         CompletableFuture<HttpResponse<String>> second = http.sendAsync(
-                HttpRequest.newBuilder(URI.create(service.url() + "/message"))
+                req("/message")
                         .POST(HttpRequest.BodyPublishers.ofString("{\"text\":\"queued\"}")).build(),
                 HttpResponse.BodyHandlers.ofString());
         await().until(() -> json(get("/status")).path("messages_waiting").asInt() == 1);
@@ -275,7 +286,7 @@ class BotHttpServiceTest {
     void longTurnOutlivesTheIdleTimeout() throws Exception {
         start(4, 30);
         CompletableFuture<HttpResponse<String>> reply = http.sendAsync(
-                HttpRequest.newBuilder(URI.create(service.url() + "/message"))
+                req("/message")
                         .POST(HttpRequest.BodyPublishers.ofString("{\"text\":\"wait past idle\"}")).build(),
                 HttpResponse.BodyHandlers.ofString());
         await().until(() -> "busy".equals(json(get("/status")).path("state").asText()));
@@ -301,7 +312,7 @@ class BotHttpServiceTest {
         await().until(() -> json(get("/status")).path("tasks_completed").asInt() == 1);
 
         // Replay from the start: status changes and the task's life, in order, with increasing seq.
-        HttpRequest eventsRequest = HttpRequest.newBuilder(URI.create(service.url() + "/events?after=0")).GET().build();
+        HttpRequest eventsRequest = req("/events?after=0").GET().build();
         HttpResponse<InputStream> events = http.send(eventsRequest, HttpResponse.BodyHandlers.ofInputStream());
         assertEquals(200, events.statusCode());
         assertTrue(events.headers().firstValue("content-type").orElse("").startsWith("application/x-ndjson"));
@@ -346,5 +357,145 @@ class BotHttpServiceTest {
         runtime.stopped().get();
         assertError(post("/message", "{\"text\":\"late\"}"), 503, "unavailable");
         assertError(post("/pause", ""), 503, "unavailable");
+    }
+    // ---------------------------------------------------------------- the port obeys the token, never a browser
+
+    /** Every endpoint but /health: method, path, body. */
+    private static final List<String[]> GUARDED = List.of(
+            new String[] {"GET", "/status", null},
+            new String[] {"POST", "/message", "{\"text\":\"write pwned.txt: owned\"}"},
+            new String[] {"POST", "/interrupt", ""},
+            new String[] {"POST", "/pause", ""},
+            new String[] {"POST", "/resume", ""},
+            new String[] {"POST", "/stop", ""},
+            new String[] {"GET", "/events?after=0", null});
+
+    private HttpResponse<String> send(String method, String path, String body, Map<String, String> headers)
+            throws Exception {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(service.url() + path)).timeout(Duration.ofSeconds(30))
+                .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body));
+        headers.forEach(b::header);
+        return http.send(b.build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    /** Nothing a refused request could have done happened: no agent turn, no pause, no stop. */
+    private void assertNothingHappened() throws Exception {
+        assertFalse(Files.exists(Path.of(gate + ".turns")), "the agent ran a turn");
+        assertFalse(Files.exists(hive.pauseFile("BOT-007")), "the bot was paused");
+        assertFalse(runtime.isStopping(), "the bot was stopped");
+        JsonNode status = json(get("/status"));
+        assertEquals("idle", status.path("state").asText(), status.toString());
+        assertEquals(0, status.path("messages_completed").asInt(), status.toString());
+    }
+
+    @Test
+    void everyEndpointButHealthRefusesAMissingOrWrongToken() throws Exception {
+        start(4, 30);
+        String wrong = token.reveal().substring(1) + "x";
+        List<Map<String, String>> refused = List.of(
+                Map.of("Content-Type", "application/json"),
+                Map.of("Content-Type", "application/json", "Authorization", "Bearer " + wrong),
+                Map.of("Content-Type", "application/json", "Authorization", "Bearer " + token.reveal() + "x"),
+                Map.of("Content-Type", "application/json", "Authorization", token.reveal()),
+                Map.of("Content-Type", "application/json", "Authorization", "Basic " + token.reveal()),
+                Map.of("Content-Type", "application/json", "Cookie", "deia_token=" + token.reveal()));
+        for (String[] endpoint : GUARDED) {
+            for (Map<String, String> headers : refused) {
+                HttpResponse<String> r = send(endpoint[0], endpoint[1], endpoint[2], headers);
+                assertError(r, 401, "unauthorized");
+                assertEquals("Bearer realm=\"deia\"", r.headers().firstValue("www-authenticate").orElse(""));
+            }
+        }
+        assertNothingHappened();
+        assertEquals(200, send("GET", "/health", null, Map.of()).statusCode(), "/health needs no token");
+
+        // With the token each one works.
+        Map<String, String> good = Map.of("Content-Type", "application/json", "Authorization", token.bearer());
+        assertEquals(200, send("GET", "/status", null, good).statusCode());
+        assertEquals("paused", json(send("POST", "/pause", "", good)).path("state").asText());
+        assertEquals("idle", json(send("POST", "/resume", "", good)).path("state").asText());
+        assertEquals(200, send("POST", "/interrupt", "", good).statusCode());
+        HttpResponse<String> reply = send("POST", "/message", "{\"text\":\"hello\"}", good);
+        assertEquals("line1:hello\nline2", json(reply).path("reply").asText(), reply.body());
+        assertEquals(List.of("turn"), Files.readAllLines(Path.of(gate + ".turns")));
+        HttpResponse<InputStream> events = http.send(req("/events?after=0").GET().build(),
+                HttpResponse.BodyHandlers.ofInputStream());
+        assertEquals(200, events.statusCode());
+        events.body().close();
+        assertEquals(202, send("POST", "/stop", "", good).statusCode());
+        runtime.stopped().get();
+    }
+
+    @Test
+    void theIssuesReproductionIsRefusedAndTheAgentNeverRuns() throws Exception {
+        start(4, 30);
+        // What a web page can send without a CORS preflight: text/plain JSON, with its Origin. With
+        // and without the token (a page cannot have it, but the refusal must not depend on that).
+        for (Map<String, String> auth : List.of(Map.<String, String>of(), Map.of("Authorization", token.bearer()))) {
+            for (String origin : List.of("http://evil.example", "http://127.0.0.1:9999", "null")) {
+                Map<String, String> headers = new java.util.HashMap<>(auth);
+                headers.put("Origin", origin);
+                headers.put("Content-Type", "text/plain;charset=UTF-8");
+                assertError(send("POST", "/message", "{\"text\":\"write pwned.txt: owned by a web page\"}", headers),
+                        403, "forbidden");
+                headers.remove("Content-Type");
+                assertError(send("POST", "/stop", null, headers), 403, "forbidden");
+                assertError(send("POST", "/pause", null, headers), 403, "forbidden");
+                assertError(send("GET", "/health", null, headers), 403, "forbidden");
+            }
+        }
+        assertNothingHappened();
+    }
+
+    @Test
+    void crossSiteFetchesAndNonJsonBodiesAreRefusedEvenWithTheToken() throws Exception {
+        start(4, 30);
+        for (String site : List.of("cross-site", "same-site")) {
+            assertError(send("POST", "/message", "{\"text\":\"x\"}", Map.of("Authorization", token.bearer(),
+                    "Content-Type", "application/json", "Sec-Fetch-Site", site)), 403, "forbidden");
+        }
+        for (String type : List.of("text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded",
+                "multipart/form-data; boundary=x", "text/markdown")) {
+            HttpResponse<String> r = send("POST", "/message", "{\"text\":\"x\"}",
+                    Map.of("Authorization", token.bearer(), "Content-Type", type));
+            assertError(r, 415, "unsupported_media_type");
+            assertError(send("POST", "/stop", "", Map.of("Authorization", token.bearer(), "Content-Type", type)),
+                    415, "unsupported_media_type");
+        }
+        // A body without any Content-Type.
+        assertError(send("POST", "/message", "{\"text\":\"x\"}", Map.of("Authorization", token.bearer())),
+                415, "unsupported_media_type");
+        assertNothingHappened();
+        // What local clients send passes: none/same-origin, JSON with a charset, no body and no type.
+        for (String site : List.of("none", "same-origin")) {
+            assertEquals(200, send("GET", "/status", null, Map.of("Authorization", token.bearer(),
+                    "Sec-Fetch-Site", site)).statusCode());
+        }
+        assertEquals(200, send("POST", "/pause", null, Map.of("Authorization", token.bearer())).statusCode());
+        assertEquals(200, send("POST", "/resume", "{}", Map.of("Authorization", token.bearer(),
+                "Content-Type", "Application/JSON; charset=utf-8")).statusCode());
+    }
+
+    @Test
+    void hostMustNameThisPortOnLoopback() throws Exception {
+        start(4, 30);
+        String auth = "Authorization: Bearer " + token.reveal() + "\r\n";
+        // DNS rebinding: a page whose name now points at 127.0.0.1 still sends its own Host.
+        for (String host : List.of("evil.example", "evil.example:" + service.port(), "127.0.0.1:1",
+                "127.0.0.2:" + service.port())) {
+            String raw = rawExchange("POST /message HTTP/1.1\r\nHost: " + host + "\r\n" + auth
+                    + "Content-Type: application/json\r\nContent-Length: 12\r\nConnection: close\r\n\r\n{\"text\":\"x\"}");
+            assertTrue(raw.startsWith("HTTP/1.1 421"), host + ": " + raw);
+            assertTrue(raw.contains("\"misdirected_request\""), raw);
+            assertTrue(rawExchange("GET /health HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n\r\n")
+                    .startsWith("HTTP/1.1 421"), host);
+        }
+        assertNothingHappened();
+        for (String host : List.of("127.0.0.1:" + service.port(), "localhost:" + service.port(),
+                "LocalHost:" + service.port())) {
+            String raw = rawExchange("GET /status HTTP/1.1\r\nHost: " + host + "\r\n" + auth
+                    + "Connection: close\r\n\r\n");
+            assertTrue(raw.startsWith("HTTP/1.1 200"), host + ": " + raw);
+        }
     }
 }

@@ -107,8 +107,16 @@ class ControllerServerTest {
     }
 
     private HttpResponse<String> call(String method, String path, String body, String tokenToUse) throws Exception {
+        return call(method, path, body, tokenToUse, body == null ? null : "application/json");
+    }
+
+    private HttpResponse<String> call(String method, String path, String body, String tokenToUse, String contentType)
+            throws Exception {
         HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(base + path)).timeout(Duration.ofSeconds(90))
                 .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body));
+        if (contentType != null) {
+            b.header("Content-Type", contentType);
+        }
         if (tokenToUse != null) {
             b.header("Authorization", "Bearer " + tokenToUse);
         }
@@ -167,7 +175,8 @@ class ControllerServerTest {
         assertEquals("VIA REST", json(rest).path("reply").asText().trim());
 
         // A task submitted over the API reaches the bot, and its events reach the socket.
-        HttpResponse<String> task = call("POST", "/api/bot/BOT-A/tasks", "---\ntask_id: T-CTL-1\n---\nsay hi\n");
+        HttpResponse<String> task = call("POST", "/api/bot/BOT-A/tasks",
+                Json.write(java.util.Map.of("task", "---\ntask_id: T-CTL-1\n---\nsay hi\n")));
         assertEquals(201, task.statusCode(), task.body());
         assertEquals("T-CTL-1", json(task).path("task_id").asText());
         JsonNode done = ws.waitFor(e -> e.path("type").asText().equals("task") && e.path("task_id").asText().equals("T-CTL-1")
@@ -285,7 +294,7 @@ class ControllerServerTest {
         // the body; a client still sending then may get a reset instead of the answer (the JDK client did,
         // now and then), so these are checked over a plain socket that sends the headers only.
         for (String path : List.of("/api/bot/BOT-A/tasks", "/api/bot/BOT-A/message", "/api/bot/launch")) {
-            String raw = rawExchange("POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token
+            String raw = rawExchange("POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" + server.port() + "\r\nAuthorization: Bearer " + token
                     + "\r\nContent-Type: application/json\r\nContent-Length: 70000\r\nConnection: close\r\n\r\n");
             assertTrue(raw.startsWith("HTTP/1.1 413"), path + " -> " + raw);
             assertTrue(raw.contains("\"payload_too_large\""), raw);
@@ -311,7 +320,7 @@ class ControllerServerTest {
         assertEquals(409, running.statusCode(), running.body());
 
         assertEquals(404, call("GET", "/api/bot/NOBODY/status", null).statusCode());
-        assertEquals(404, call("POST", "/api/bot/NOBODY/tasks", "do it").statusCode());
+        assertEquals(404, call("POST", "/api/bot/NOBODY/tasks", "do it", token, "text/markdown").statusCode());
         assertEquals(404, call("POST", "/api/bot/NOBODY/message", "{\"text\":\"hi\"}").statusCode());
         assertEquals(404, call("GET", "/api/bot/BOT-A/nothing", null).statusCode());
         assertEquals(405, call("DELETE", "/api/bot/BOT-A/status", null).statusCode());
@@ -354,7 +363,7 @@ class ControllerServerTest {
         // The handler answers without the body (it has not even arrived). Jetty then closes the
         // connection; without "Connection: close" in the answer a client reusing the connection sent
         // its next request into the closing socket (FuzzTest: "header parser received no bytes").
-        String answer = rawExchange("POST /api/bot/BOT-NOPE/interrupt HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        String answer = rawExchange("POST /api/bot/BOT-NOPE/interrupt HTTP/1.1\r\nHost: 127.0.0.1:" + server.port() + "\r\n"
                 + "Authorization: Bearer " + token + "\r\nContent-Type: application/json\r\nContent-Length: 64\r\n\r\n");
         String head = answer.substring(0, answer.indexOf("\r\n\r\n")).toLowerCase(java.util.Locale.ROOT);
         assertTrue(head.startsWith("http/1.1 "), answer);
@@ -362,9 +371,9 @@ class ControllerServerTest {
 
         // A body that did arrive is consumed, and the connection stays usable.
         String body = "{\"x\":1}";
-        String twoRequests = "POST /api/bot/BOT-NOPE/interrupt HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token
+        String twoRequests = "POST /api/bot/BOT-NOPE/interrupt HTTP/1.1\r\nHost: 127.0.0.1:" + server.port() + "\r\nAuthorization: Bearer " + token
                 + "\r\nContent-Type: application/json\r\nContent-Length: " + body.length() + "\r\n\r\n" + body
-                + "GET /api/bots HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token + "\r\nConnection: close\r\n\r\n";
+                + "GET /api/bots HTTP/1.1\r\nHost: 127.0.0.1:" + server.port() + "\r\nAuthorization: Bearer " + token + "\r\nConnection: close\r\n\r\n";
         String both = rawExchange(twoRequests);
         assertEquals(2, both.split("HTTP/1.1 ", -1).length - 1, both);
         assertTrue(both.contains("\"bots\""), both);
@@ -413,7 +422,7 @@ class ControllerServerTest {
         assertEquals(401, badCookie.statusCode());
 
         assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(hive.tokenFile())));
-        assertEquals(token, ApiToken.loadOrCreate(hive).reveal(), "the token is kept across starts");
+        assertEquals(token, io.deia.core.HiveToken.loadOrCreate(hive).reveal(), "the token is kept across starts");
         assertFalse(server.token().toString().contains(token));
     }
 
@@ -426,6 +435,132 @@ class ControllerServerTest {
         assertFalse(ws.closed.isDone(), "closed with " + ws.closed.getNow(null));
         ws.send("{\"type\":\"ping\"}");
         assertNotNull(ws.waitFor(e -> e.path("type").asText().equals("pong")));
+    }
+
+    /** A request as a browser would send it for a page: the dashboard cookie, the given headers, the body. */
+    private HttpResponse<String> asBrowser(String method, String path, String body, String... headers) throws Exception {
+        HttpRequest.Builder b = HttpRequest.newBuilder(URI.create(base + path)).timeout(Duration.ofSeconds(90))
+                .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body))
+                .header("Cookie", AccessGuard.COOKIE + "=" + token);
+        for (int i = 0; i + 1 < headers.length; i += 2) {
+            b.header(headers[i], headers[i + 1]);
+        }
+        return http.send(b.build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    @Test
+    @Order(6)
+    void refusesOtherPagesOfTheSameSiteAndForeignHostsWhateverTheCredentials() throws Exception {
+        String registryBefore = registryWithoutHeartbeats();
+        long childrenBefore = ProcessHandle.current().descendants().count();
+        String launch = "{\"bot_id\":\"BOT-WEB\",\"profile\":\"echo\"}";
+        String message = "{\"text\":\"sent by a web page\"}";
+        // The reproduction: a page on another port of 127.0.0.1 is the same site, so the
+        // browser sends the SameSite=Strict cookie with its simple (text/plain) request.
+        for (String origin : List.of("http://127.0.0.1:9999", "http://localhost:9999", "http://evil.example", "null")) {
+            for (String type : List.of("text/plain;charset=UTF-8", "application/json")) {
+                HttpResponse<String> r = asBrowser("POST", "/api/bot/launch", launch, "Origin", origin, "Content-Type", type);
+                assertEquals(403, r.statusCode(), origin + " " + type + ": " + r.body());
+                assertEquals("forbidden", json(r).path("error").path("code").asText());
+                assertEquals(403, asBrowser("POST", "/api/bot/BOT-A/message", message, "Origin", origin,
+                        "Content-Type", type).statusCode());
+                // And with the bearer token as well: the Origin alone decides.
+                assertEquals(403, asBrowser("POST", "/api/bot/BOT-A/stop", null, "Origin", origin,
+                        "Authorization", "Bearer " + token).statusCode());
+            }
+        }
+        // Sent without an Origin (older browsers on a same-site form): no simple content type gets through.
+        for (String type : List.of("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=b")) {
+            HttpResponse<String> r = asBrowser("POST", "/api/bot/launch", launch, "Content-Type", type);
+            assertEquals(415, r.statusCode(), type + ": " + r.body());
+            assertEquals("unsupported_media_type", json(r).path("error").path("code").asText());
+            assertEquals(415, asBrowser("POST", "/api/bot/BOT-A/message", message, "Content-Type", type).statusCode());
+            assertEquals(415, asBrowser("POST", "/api/bot/BOT-A/tasks", "do it", "Content-Type", type).statusCode());
+            assertEquals(415, call("POST", "/api/bot/BOT-A/message", message, token, type).statusCode());
+        }
+        assertEquals(415, call("POST", "/api/bot/BOT-A/message", message, token, "text/markdown").statusCode(),
+                "text/markdown is for task files only");
+        // The cookie with a JSON body but no Origin: no current browser sends that, so it is not trusted.
+        for (String path : List.of("/api/bot/launch", "/api/bot/BOT-A/message", "/api/bot/BOT-A/stop")) {
+            HttpResponse<String> r = asBrowser("POST", path, path.endsWith("launch") ? launch : message,
+                    "Content-Type", "application/json");
+            assertEquals(403, r.statusCode(), path + ": " + r.body());
+            assertTrue(json(r).path("error").path("message").asText().contains("Origin"), r.body());
+        }
+        // A fetch from another page of the same site, even with a JSON body, is refused by Sec-Fetch-Site.
+        for (String site : List.of("same-site", "cross-site")) {
+            assertEquals(403, asBrowser("POST", "/api/bot/BOT-A/message", message, "Content-Type", "application/json",
+                    "Sec-Fetch-Site", site).statusCode());
+            assertEquals(403, asBrowser("GET", "/api/bots", null, "Sec-Fetch-Site", site).statusCode());
+            // Dashboard pages may be opened from a link elsewhere.
+            assertEquals(200, asBrowser("GET", "/", null, "Sec-Fetch-Site", site).statusCode());
+        }
+
+        // DNS rebinding: the page's own name in Host, on every path (the token does not help).
+        for (String host : List.of("evil.example", "evil.example:" + server.port(), "127.0.0.1:" + (server.port() + 1))) {
+            for (String request : List.of("GET /api/bots", "GET /health", "GET /", "POST /api/bot/BOT-A/interrupt")) {
+                String raw = rawExchange(request + " HTTP/1.1\r\nHost: " + host + "\r\nAuthorization: Bearer " + token
+                        + "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                assertTrue(raw.startsWith("HTTP/1.1 421"), request + " Host " + host + " -> " + raw);
+                assertTrue(raw.contains("\"misdirected_request\""), raw);
+            }
+        }
+
+        await().pollDelay(Duration.ofMillis(300)).until(() -> true);
+        assertEquals(registryBefore, registryWithoutHeartbeats(), "nothing launched or stopped");
+        assertEquals(childrenBefore, ProcessHandle.current().descendants().count(), "no process started");
+        assertFalse(call("GET", "/api/bot/BOT-A/history?limit=50", null).body().contains("sent by a web page"),
+                "no refused message reached the bot");
+        assertTrue(call("GET", "/api/bot/BOT-A/tasks", null).body().contains("\"pending\":[]"), "no task queued");
+
+        // The dashboard's own requests pass: its Origin, JSON or a task file as text/markdown, the cookie.
+        for (String own : List.of(origin(), "http://localhost:" + server.port())) {
+            HttpResponse<String> ok = asBrowser("POST", "/api/bot/BOT-A/interrupt", null, "Origin", own,
+                    "Sec-Fetch-Site", "same-origin");
+            assertEquals(200, ok.statusCode(), ok.body());
+        }
+        HttpResponse<String> task = asBrowser("POST", "/api/bot/BOT-A/tasks", "---\ntask_id: T-MD-1\n---\nfrom the dashboard\n",
+                "Origin", origin(), "Content-Type", "text/markdown; charset=utf-8");
+        assertEquals(201, task.statusCode(), task.body());
+        assertEquals("T-MD-1", json(task).path("task_id").asText());
+        HttpResponse<String> reply = asBrowser("POST", "/api/bot/BOT-A/message", "{\"text\":\"from the dashboard\"}",
+                "Origin", origin(), "Content-Type", "application/json", "Sec-Fetch-Site", "same-origin");
+        assertEquals(200, reply.statusCode(), reply.body());
+        String localhost = rawExchange("GET /api/bots HTTP/1.1\r\nHost: localhost:" + server.port()
+                + "\r\nAuthorization: Bearer " + token + "\r\nConnection: close\r\n\r\n");
+        assertTrue(localhost.startsWith("HTTP/1.1 200"), localhost);
+    }
+
+    @Test
+    @Order(7)
+    void aBindAddressIsAnAllowedHostAndOrigin() throws Exception {
+        // All of 127.0.0.0/8 is loopback on Linux: a second controller bound to 127.0.0.2.
+        try (ControllerServer other = ControllerServer.builder(hive, DeiaConfig.load(dir.resolve("deia.json")), registry,
+                launcher, new FileTaskQueue(hive, DeiaConfig.load(dir.resolve("deia.json"))), router)
+                .bind("127.0.0.2").port(0).build().start()) {
+            String self = "127.0.0.2:" + other.port();
+            for (String host : List.of(self, "127.0.0.1:" + other.port(), "localhost:" + other.port())) {
+                String raw = exchange("127.0.0.2", other.port(), "GET /api/bots HTTP/1.1\r\nHost: " + host
+                        + "\r\nAuthorization: Bearer " + token + "\r\nOrigin: http://" + self + "\r\nConnection: close\r\n\r\n");
+                assertTrue(raw.startsWith("HTTP/1.1 200"), host + " -> " + raw);
+            }
+            String foreign = exchange("127.0.0.2", other.port(), "GET /api/bots HTTP/1.1\r\nHost: 127.0.0.3:" + other.port()
+                    + "\r\nAuthorization: Bearer " + token + "\r\nConnection: close\r\n\r\n");
+            assertTrue(foreign.startsWith("HTTP/1.1 421"), foreign);
+            String otherOrigin = exchange("127.0.0.2", other.port(), "GET /api/bots HTTP/1.1\r\nHost: " + self
+                    + "\r\nAuthorization: Bearer " + token + "\r\nOrigin: http://127.0.0.3:" + other.port()
+                    + "\r\nConnection: close\r\n\r\n");
+            assertTrue(otherOrigin.startsWith("HTTP/1.1 403"), otherOrigin);
+        }
+    }
+
+    private static String exchange(String address, int toPort, String request) throws Exception {
+        try (java.net.Socket socket = new java.net.Socket(address, toPort)) {
+            socket.setSoTimeout(30_000);
+            socket.getOutputStream().write(request.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+            socket.getOutputStream().flush();
+            return new String(socket.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        }
     }
 
     private static Set<String> names(JsonNode array) {

@@ -1,6 +1,7 @@
 package io.deia.http.controller;
 
 import io.deia.core.HiveLayout;
+import io.deia.core.HiveToken;
 import io.deia.core.agent.Agent;
 import io.deia.core.agent.AgentContext;
 import io.deia.core.agent.Agents;
@@ -38,7 +39,7 @@ public final class TestBotRunner {
         Agent agent = Agents.create(new AgentContext(botId, profile, hive, System.getenv()));
         BotRuntime runtime = BotRuntime.builder().botId(botId).profile(profile).config(config).hive(hive)
                 .registry(new JsonFileServiceRegistry(hive, config)).agent(agent).port(port).build();
-        BotHttpService http = BotHttpService.builder(runtime).port(port).stopGrace(Duration.ofSeconds(1)).build().start();
+        BotHttpService http = BotHttpService.builder(runtime).token(HiveToken.loadOrCreate(hive)).port(port).stopGrace(Duration.ofSeconds(1)).build().start();
         runtime.start();
         Runtime.getRuntime().addShutdownHook(new Thread(() -> runtime.stop(Duration.ofSeconds(1))));
         runtime.stopped().join();

@@ -3,6 +3,7 @@ package io.deia.server.cli;
 import io.deia.core.BotIds;
 import io.deia.core.DeiaException;
 import io.deia.core.HiveLayout;
+import io.deia.core.HiveToken;
 import io.deia.core.agent.Agent;
 import io.deia.core.agent.AgentContext;
 import io.deia.core.agent.Agents;
@@ -79,7 +80,10 @@ public final class BotCommand implements Callable<Integer> {
         BotHttpService http;
         try {
             // Bind first: a taken port fails the launch before the bot registers or claims any task.
-            http = BotHttpService.builder(runtime).port(port).stopGrace(grace).build().start();
+            // The token comes from the hive's 0600 file, never from argv or the environment (both
+            // readable by other local users); the launcher made sure the file exists.
+            http = BotHttpService.builder(runtime).token(HiveToken.loadOrCreate(hive)).port(port).stopGrace(grace)
+                    .build().start();
         } catch (RuntimeException e) {
             agent.close();
             if (e.getCause() instanceof java.net.BindException) {

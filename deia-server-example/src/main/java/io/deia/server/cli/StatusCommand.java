@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.deia.core.DeiaException;
+import io.deia.core.HiveToken;
 import io.deia.core.config.DeiaConfig;
 import io.deia.core.io.Json;
 import io.deia.core.registry.BotRecord;
@@ -53,10 +54,14 @@ public final class StatusCommand implements Callable<Integer> {
         List<BotRecord> bots = botId == null ? registry.list()
                 : List.of(registry.get(botId).orElseThrow(() -> DeiaException.notFound("no bot %s in the registry", botId)));
         PrintWriter out = spec.commandLine().getOut();
+        // A bot's /status needs the hive's token, read from the hive's 0600 token file (only when a
+        // bot has a process to ask, so that looking at an empty hive creates nothing).
+        String authorization = bots.stream().anyMatch(r -> r.pid() > 0 && r.port() > 0)
+                ? HiveToken.loadOrCreate(hiveOptions.layout()).bearer() : null;
         if (json) {
             ArrayNode array = Json.mapper().createArrayNode();
             for (BotRecord r : bots) {
-                array.add(withLive(r));
+                array.add(withLive(r, authorization));
             }
             out.println(botId == null ? Json.write(Json.mapper().createObjectNode().set("bots", array))
                     : Json.write(array.get(0)));
@@ -64,16 +69,16 @@ public final class StatusCommand implements Callable<Integer> {
             out.println("no bots in " + hiveOptions.layout().root());
         } else {
             for (BotRecord r : bots) {
-                out.println(line(r, live(r)));
+                out.println(line(r, live(r, authorization)));
             }
         }
         out.flush();
         return 0;
     }
 
-    private ObjectNode withLive(BotRecord r) {
+    private ObjectNode withLive(BotRecord r, String authorization) {
         ObjectNode node = Json.mapper().valueToTree(r);
-        JsonNode live = live(r);
+        JsonNode live = live(r, authorization);
         node.set("live", live == null ? Json.mapper().nullNode() : live);
         return node;
     }
@@ -99,13 +104,14 @@ public final class StatusCommand implements Callable<Integer> {
     }
 
     /** The bot's own {@code /status}, or null when it has no process or does not answer. */
-    private static JsonNode live(BotRecord r) {
+    private static JsonNode live(BotRecord r, String authorization) {
         if (r.pid() <= 0 || r.port() <= 0) {
             return null;
         }
         try {
             HttpResponse<String> response = Http.CLIENT.send(HttpRequest.newBuilder(URI.create(r.url() + "/status"))
-                    .timeout(Duration.ofSeconds(2)).GET().build(), HttpResponse.BodyHandlers.ofString());
+                    .timeout(Duration.ofSeconds(2)).header("Authorization", authorization).GET().build(),
+                    HttpResponse.BodyHandlers.ofString());
             return response.statusCode() == 200 ? Json.readTree(response.body(), "status of " + r.botId()) : null;
         } catch (IOException | RuntimeException e) {
             return null;

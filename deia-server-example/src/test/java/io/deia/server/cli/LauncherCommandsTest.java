@@ -76,6 +76,9 @@ class LauncherCommandsTest {
         assertEquals(0, stop.code, stop.err);
         assertTrue(stop.out.contains("BOT-C1 stopped"), stop.out);
         assertFalse(ProcessChecks.isRunning(pid));
+        // The bot obeyed the command's POST /stop (sent with the hive's token), not a signal.
+        assertTrue(Files.readString(hive.botLogFile("BOT-C1")).contains("[BOT-C1] stop requested over HTTP"),
+                Files.readString(hive.botLogFile("BOT-C1")));
         assertTrue(run("status", "BOT-C1", "--hive", h).out.contains("stopped"));
 
         Run unknown = run("stop", "BOT-NONE", "--hive", h);

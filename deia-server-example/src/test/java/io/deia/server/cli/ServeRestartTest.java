@@ -85,7 +85,7 @@ class ServeRestartTest {
 
     private HttpResponse<String> call(Serve s, String method, String path, String body) throws Exception {
         return http.send(HttpRequest.newBuilder(URI.create(s.base() + path)).timeout(Duration.ofSeconds(90))
-                .header("Authorization", "Bearer " + s.token())
+                .header("Authorization", "Bearer " + s.token()).header("Content-Type", "application/json")
                 .method(method, body == null ? HttpRequest.BodyPublishers.noBody() : HttpRequest.BodyPublishers.ofString(body))
                 .build(), HttpResponse.BodyHandlers.ofString());
     }

@@ -42,6 +42,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class HttpAttackTest {
     private static final Logger log = LoggerFactory.getLogger(HttpAttackTest.class);
     private static final String BOT = "BOT-A1";
+    /** A bot running the demo agent, which writes a file when told to: the target of the bot-port attacks. */
+    private static final String WRITER = "BOT-W1";
+    /** The message: what a web page had a bot write. */
+    private static final String PWN = "{\"text\":\"write pwned.txt: owned by a web page\"}";
+    /** Every endpoint of a bot port but /health, as method and path. */
+    private static final List<String[]> BOT_ROUTES = List.of(
+            new String[]{"GET", "/status"}, new String[]{"POST", "/message"}, new String[]{"POST", "/interrupt"},
+            new String[]{"POST", "/pause"}, new String[]{"POST", "/resume"}, new String[]{"POST", "/stop"},
+            new String[]{"GET", "/events"});
 
     /** Every route of the controller API, as method and path (the bot id is a real, running bot). */
     private static final List<String[]> ROUTES = List.of(
@@ -62,7 +71,7 @@ class HttpAttackTest {
 
     @AfterEach
     void tearDown() throws Exception {
-        Torture.endServe(serve, List.of(BOT), dir);
+        Torture.endServe(serve, List.of(BOT, WRITER), dir);
     }
 
     @Test
@@ -70,13 +79,21 @@ class HttpAttackTest {
         hive = new HiveLayout(dir.resolve(".deia"));
         Path configFile = dir.resolve("deia.json");
         int portBase = 25000 + new Random().nextInt(40) * 100;
+        // "demo" is the offline demo agent, which writes a file on "write NAME: TEXT": what the issue's
+        // web page made a bot do.
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
         AtomicFiles.writeString(configFile, Json.write(Map.of("ports", Map.of("from", portBase, "to", portBase + 99),
-                "profiles", Map.of("cat", Map.of("agent", "command", "executable", "/bin/cat", "start_timeout_s", 60)))));
+                "profiles", Map.of("cat", Map.of("agent", "command", "executable", "/bin/cat", "start_timeout_s", 60),
+                        "demo", Map.of("agent", "command", "executable", java, "start_timeout_s", 60,
+                                "args", List.of("-Xmx32m", "-cp", System.getProperty("java.class.path"),
+                                        "io.deia.server.demo.DemoAgent"))))));
         serve = new ServeProcess(hive.root(), configFile, dir.resolve("serve.log"));
         serve.start();
         port = Integer.parseInt(serve.baseUrl().substring(serve.baseUrl().lastIndexOf(':') + 1));
         HttpResponse<String> launched = serve.post("/api/bot/launch", "{\"bot_id\":\"" + BOT + "\",\"profile\":\"cat\"}");
         assertEquals(201, launched.statusCode(), launched.body());
+        HttpResponse<String> writer = serve.post("/api/bot/launch", "{\"bot_id\":\"" + WRITER + "\",\"profile\":\"demo\"}");
+        assertEquals(201, writer.statusCode(), writer.body());
 
         // Slow-loris: connections that dribble a request's headers, opened first and held through the whole matrix.
         List<Socket> loris = new ArrayList<>();
@@ -123,11 +140,11 @@ class HttpAttackTest {
         byte[] huge = new byte[3 * 1024 * 1024];
         Arrays.fill(huge, (byte) 'a');
         for (String path : List.of("/api/bot/launch", "/api/bot/" + BOT + "/message", "/api/bot/" + BOT + "/tasks")) {
-            RawHttp.Answer declared = RawHttp.exchange(port, "POST " + path + " HTTP/1.1\r\nHost: x\r\n" + bearer()
+            RawHttp.Answer declared = RawHttp.exchange(port, "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" + port + "\r\n" + bearer()
                     + "Content-Type: application/json\r\nContent-Length: " + huge.length + "\r\n", huge);
             assertEquals(413, declared.status(), path + ": " + declared.head());
             byte[] chunked = chunked(huge);
-            RawHttp.Answer streamed = RawHttp.exchange(port, "POST " + path + " HTTP/1.1\r\nHost: x\r\n" + bearer()
+            RawHttp.Answer streamed = RawHttp.exchange(port, "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" + port + "\r\n" + bearer()
                     + "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n", chunked);
             assertEquals(413, streamed.status(), path + " chunked: " + streamed.head());
             inputs += 2;
@@ -146,7 +163,7 @@ class HttpAttackTest {
         String deepObject = "{\"text\":" + "{\"a\":".repeat(3000) + "1" + "}".repeat(3000) + "}";
         for (String path : List.of("/api/bot/launch", "/api/bot/" + BOT + "/message", "/api/bot/" + BOT + "/tasks")) {
             for (byte[] body : badUtf8) {
-                RawHttp.Answer a = RawHttp.exchange(port, "POST " + path + " HTTP/1.1\r\nHost: x\r\n" + bearer()
+                RawHttp.Answer a = RawHttp.exchange(port, "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" + port + "\r\n" + bearer()
                         + "Content-Type: application/json\r\nContent-Length: " + body.length + "\r\n", body);
                 assertEquals(400, a.status(), path + " invalid UTF-8: " + a.head() + a.body());
                 inputs++;
@@ -183,7 +200,7 @@ class HttpAttackTest {
                 "%2e%2e%2fescaped", "escaped\u0000x", "CON", ".hidden", "x".repeat(300), "..", "ok/../../escaped");
         int accepted = 0;
         for (String tid : evilTaskIds) {
-            RawHttp.Answer a = send("POST", "/api/bot/" + BOT + "/tasks", bearer(),
+            RawHttp.Answer a = send("POST", "/api/bot/" + BOT + "/tasks", bearer(), "text/markdown",
                     "---\ntask_id: " + tid + "\n---\nhello\n");
             assertTrue(a.status() == 400 || a.status() == 201 || a.status() == 422, tid + ": " + a.head() + a.body());
             if (a.status() == 201) {
@@ -198,7 +215,7 @@ class HttpAttackTest {
         // 7. Header injection: CR or LF inside a header value is refused; CRLF in the URL is never echoed as a header.
         for (String injected : List.of("X-A: a\rSet-Cookie: evil=1\r\n", "X-A: a\nSet-Cookie: evil=1\r\n",
                 "Authorization: Bearer " + serve.token() + "\rX-B: b\r\n", "X-A: a\u0000b\r\n")) {
-            RawHttp.Answer a = RawHttp.exchange(port, "GET /api/bots HTTP/1.1\r\nHost: x\r\n" + injected, null);
+            RawHttp.Answer a = RawHttp.exchange(port, "GET /api/bots HTTP/1.1\r\nHost: 127.0.0.1:" + port + "\r\n" + injected, null);
             inputs++;
             assertTrue(a.status() == 400 || a.status() == 401, injected + ": " + a.head());
             assertFalse(a.hasHeaderLine("Set-Cookie: evil"), a.head());
@@ -210,6 +227,77 @@ class HttpAttackTest {
             assertTrue(a.status() >= 400 && a.status() < 500, url + ": " + a.head());
         }
         before.assertUnchanged("after header injection");
+
+        // 8. The controller from a browser: another page of the same site (any port of 127.0.0.1) gets
+        // the SameSite=Strict cookie sent along; its simple requests are refused by Origin, by
+        // Content-Type when no Origin comes, by Sec-Fetch-Site; a rebound domain by Host.
+        String cookie = "Cookie: deia_token=" + serve.token() + "\r\n";
+        for (String origin : List.of("http://127.0.0.1:9999", "http://localhost:" + (port + 1), "http://evil.example", "null")) {
+            for (String[] r : ROUTES) {
+                if (r[0].equals("POST")) {
+                    RawHttp.Answer a = send("POST", r[1], cookie + "Origin: " + origin + "\r\n", "text/plain;charset=UTF-8",
+                            "{\"bot_id\":\"BOT-EVIL\",\"profile\":\"cat\",\"text\":\"x\"}");
+                    assertEquals(403, a.status(), r[1] + " from " + origin + ": " + a.head() + a.body());
+                }
+            }
+        }
+        for (String type : List.of("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x")) {
+            for (String path : List.of("/api/bot/launch", "/api/bot/" + BOT + "/message", "/api/bot/" + BOT + "/tasks")) {
+                RawHttp.Answer a = send("POST", path, cookie, type, "{\"bot_id\":\"BOT-EVIL\",\"profile\":\"cat\",\"text\":\"x\"}");
+                assertEquals(415, a.status(), path + " as " + type + ": " + a.head() + a.body());
+            }
+        }
+        for (String site : List.of("same-site", "cross-site")) {
+            RawHttp.Answer a = send("POST", "/api/bot/launch", cookie + "Sec-Fetch-Site: " + site + "\r\n",
+                    "{\"bot_id\":\"BOT-EVIL\",\"profile\":\"cat\"}");
+            assertEquals(403, a.status(), site + ": " + a.head());
+        }
+        for (String[] r : ROUTES) {
+            RawHttp.Answer a = RawHttp.exchange(port, r[0] + " " + r[1] + " HTTP/1.1\r\nHost: evil.example:" + port + "\r\n"
+                    + bearer() + "Content-Length: 0\r\n", null);
+            inputs++;
+            assertEquals(421, a.status(), r[1] + " with a foreign Host: " + a.head());
+        }
+        before.assertUnchanged("after browser attacks on the controller");
+
+        // 9. The bot ports themselves (the reproduction first): no token, a wrong one, a page's
+        // Origin, a simple content type, a foreign Host — each refused, and the agent never runs.
+        for (String botId : List.of(WRITER, BOT)) {
+            int botPort = botPort(botId);
+            RawHttp.Answer pwn = sendTo(botPort, "POST", "/message", "Origin: http://evil.example\r\n",
+                    "text/plain;charset=UTF-8", PWN);
+            assertEquals(403, pwn.status(), botId + " /message from a web page: " + pwn.head() + pwn.body());
+            RawHttp.Answer stop = sendTo(botPort, "POST", "/stop", "Origin: http://evil.example\r\n", null, null);
+            assertEquals(403, stop.status(), botId + " /stop from a web page: " + stop.head() + stop.body());
+            for (String[] r : BOT_ROUTES) {
+                for (String auth : List.of("", "Authorization: Bearer wrong-" + serve.token() + "\r\n",
+                        "Authorization: Bearer " + serve.token().substring(1) + "\r\n", cookie)) {
+                    RawHttp.Answer a = sendTo(botPort, r[0], r[1], auth, "application/json", r[0].equals("POST") ? PWN : null);
+                    assertEquals(401, a.status(), botId + " " + r[1] + " with [" + auth.strip() + "]: " + a.head());
+                    assertTrue(a.body().contains("\"unauthorized\""), a.body());
+                }
+                String withToken = bearer() + "Origin: http://127.0.0.1:" + port + "\r\n";
+                RawHttp.Answer fromDashboard = sendTo(botPort, r[0], r[1], withToken, "application/json",
+                        r[0].equals("POST") ? PWN : null);
+                assertEquals(403, fromDashboard.status(), botId + " " + r[1] + " even from the dashboard's origin: "
+                        + fromDashboard.head());
+                RawHttp.Answer rebound = RawHttp.exchange(botPort, r[0] + " " + r[1] + " HTTP/1.1\r\nHost: evil.example\r\n"
+                        + bearer() + "Content-Length: 0\r\n", null);
+                inputs++;
+                assertEquals(421, rebound.status(), botId + " " + r[1] + " with a foreign Host: " + rebound.head());
+            }
+            for (String type : List.of("text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x")) {
+                RawHttp.Answer a = sendTo(botPort, "POST", "/message", bearer(), type, PWN);
+                assertEquals(415, a.status(), botId + " /message as " + type + ": " + a.head());
+            }
+            RawHttp.Answer status = sendTo(botPort, "GET", "/status", bearer(), null, null);
+            assertEquals(200, status.status(), status.head());
+            com.fasterxml.jackson.databind.JsonNode live = Json.readTree(status.body(), "status");
+            assertEquals(0, live.path("messages_completed").asInt(), live.toString());
+            assertEquals(0, live.path("messages_waiting").asInt(), live.toString());
+        }
+        assertFalse(Files.exists(hive.workspaceDir(WRITER).resolve("pwned.txt")), "the web page's file was written");
+        before.assertUnchanged("after attacks on the bot ports");
 
         // The slow-loris connections held all along; ordinary clients were served meanwhile (above) and
         // still are; the server drops every stalled connection within its idle timeout (60 s).
@@ -228,6 +316,11 @@ class HttpAttackTest {
         before.assertUnchanged("at the end");
         log.info("attack matrix: {} inputs tried, {} hostile task ids accepted under a safe id, slow-loris closed after ~{} s more",
                 inputs, accepted, closedAfterS);
+        // The control: with the token and JSON the same bot does write the file, so the check above can fail.
+        RawHttp.Answer control = sendTo(botPort(WRITER), "POST", "/message", bearer(), "application/json",
+                "{\"text\":\"write control.txt: asked properly\"}");
+        assertEquals(200, control.status(), control.head() + control.body());
+        assertEquals("asked properly\n", Files.readString(hive.workspaceDir(WRITER).resolve("control.txt")));
         AtomicFiles.writeString(Path.of("target", "torture-http-attacks.txt"),
                 "inputs=" + inputs + " hostile_task_ids_accepted_safely=" + accepted + " slow_loris=" + loris.size() + "\n");
     }
@@ -244,17 +337,35 @@ class HttpAttackTest {
         }
     }
 
+    /** The port a bot is registered on. */
+    private int botPort(String botId) throws IOException {
+        int p = Json.readTree(Files.readString(hive.registryFile()), "registry").path("bots").path(botId).path("port").asInt();
+        assertTrue(p > 0, botId + " has a port");
+        return p;
+    }
+
     private String bearer() {
         return "Authorization: Bearer " + serve.token() + "\r\n";
     }
 
     private RawHttp.Answer send(String method, String path, String headers, String json) throws IOException {
+        return send(method, path, headers, "application/json", json);
+    }
+
+    private RawHttp.Answer send(String method, String path, String headers, String contentType, String text)
+            throws IOException {
+        return sendTo(port, method, path, headers, contentType, text);
+    }
+
+    /** A request to {@code 127.0.0.1:<toPort>} (the controller or a bot) with a body of {@code contentType}. */
+    private RawHttp.Answer sendTo(int toPort, String method, String path, String headers, String contentType, String text)
+            throws IOException {
         inputs++;
-        byte[] body = json == null ? null : json.getBytes(StandardCharsets.UTF_8);
-        String head = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" + port + "\r\n" + headers
+        byte[] body = text == null ? null : text.getBytes(StandardCharsets.UTF_8);
+        String head = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" + toPort + "\r\n" + headers
                 + (body == null ? (method.equals("POST") ? "Content-Length: 0\r\n" : "")
-                : "Content-Type: application/json\r\nContent-Length: " + body.length + "\r\n");
-        return RawHttp.exchange(port, head, body);
+                : "Content-Type: " + contentType + "\r\nContent-Length: " + body.length + "\r\n");
+        return RawHttp.exchange(toPort, head, body);
     }
 
     private static byte[] chunked(byte[] data) {

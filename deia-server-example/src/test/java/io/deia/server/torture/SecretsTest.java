@@ -72,7 +72,8 @@ class SecretsTest {
         assertEquals(200, chat.statusCode(), chat.body());
         assertTrue(chat.body().contains("key-received-len-" + secret.length()), "the agent got the secret: " + chat.body());
         answers.add(chat.body());
-        HttpResponse<String> task = serve.post("/api/bot/" + BOT + "/tasks", "---\ntask_id: K-1\n---\nuse the key\n");
+        HttpResponse<String> task = serve.post("/api/bot/" + BOT + "/tasks",
+                Json.write(Map.of("task", "---\ntask_id: K-1\n---\nuse the key\n")));
         assertEquals(201, task.statusCode(), task.body());
         await("the task's response").atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(200))
                 .until(() -> Files.exists(hive.responsesDir(BOT).resolve("K-1.response.md")));

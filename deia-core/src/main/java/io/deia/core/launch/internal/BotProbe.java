@@ -1,6 +1,7 @@
 package io.deia.core.launch.internal;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.deia.core.HiveToken;
 import io.deia.core.io.Json;
 
 import java.io.IOException;
@@ -15,17 +16,26 @@ import java.util.Optional;
 
 /**
  * The launcher's side of a bot's HTTP service: {@code GET /health} to know it is up and is the
- * bot we think it is, {@code POST /stop} to ask it to finish gracefully. JDK client only (no Jetty
- * in core).
+ * bot we think it is, {@code POST /stop} (with the hive's token) to ask it to finish gracefully.
+ * JDK client only (no Jetty in core).
  */
 public final class BotProbe {
     private static final Duration CONNECT_TIMEOUT = Duration.ofMillis(500);
 
     private final HttpClient client;
     private final Duration requestTimeout;
+    /** Null for a probe that only asks {@code /health}, which needs no token. */
+    private final HiveToken token;
 
+    /** A probe for {@code /health} only ({@link #requestStop} is then refused by the bot with 401). */
     public BotProbe(Duration requestTimeout) {
+        this(requestTimeout, null);
+    }
+
+    /** A probe that sends {@code token} with {@code POST /stop}. */
+    public BotProbe(Duration requestTimeout, HiveToken token) {
         this.requestTimeout = requestTimeout;
+        this.token = token;
         this.client = HttpClient.newBuilder()
                 .connectTimeout(CONNECT_TIMEOUT)
                 .version(HttpClient.Version.HTTP_1_1)
@@ -93,12 +103,15 @@ public final class BotProbe {
      * caller then goes on to signals).
      */
     public int requestStop(String host, int port) {
-        HttpRequest request = HttpRequest.newBuilder(uri(host, port, "/stop"))
+        HttpRequest.Builder request = HttpRequest.newBuilder(uri(host, port, "/stop"))
                 .timeout(requestTimeout)
                 .header("Content-Type", "application/json")
-                .POST(HttpRequest.BodyPublishers.ofString("{}")).build();
+                .POST(HttpRequest.BodyPublishers.ofString("{}"));
+        if (token != null) {
+            request.header("Authorization", token.bearer());
+        }
         try {
-            return client.send(request, HttpResponse.BodyHandlers.discarding()).statusCode();
+            return client.send(request.build(), HttpResponse.BodyHandlers.discarding()).statusCode();
         } catch (IOException | RuntimeException e) {
             return -1;
         } catch (InterruptedException e) {

@@ -1,7 +1,5 @@
-package io.deia.http.controller;
+package io.deia.core;
 
-import io.deia.core.DeiaException;
-import io.deia.core.HiveLayout;
 import io.deia.core.io.AtomicFiles;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -19,18 +17,24 @@ import java.util.Base64;
 import java.util.Set;
 
 /**
- * The controller's API token, kept in {@link HiveLayout#tokenFile()}: 256 random bits from
- * {@link SecureRandom}, base64url, created on first start with file mode 0600 (atomically, never
+ * The hive's token, kept in {@link HiveLayout#tokenFile()}: 256 random bits from
+ * {@link SecureRandom}, base64url, created on first use with file mode 0600 (atomically, never
  * readable by others even for an instant) and reused afterwards. Comparison is constant-time.
  * The token's value is never logged and {@link #toString()} does not show it.
+ *
+ * <p>One token guards the whole hive: the controller's API and every bot runner's own HTTP
+ * service. Everyone who may drive the hive reads it from the same file — the controller, the
+ * launcher, the message router, the command line and each runner — so it never travels on a
+ * command line or in an environment variable, where other local users could read it
+ * ({@code ps}, {@code /proc/<pid>/environ}).
  */
-public final class ApiToken {
-    private static final Logger log = LoggerFactory.getLogger(ApiToken.class);
+public final class HiveToken {
+    private static final Logger log = LoggerFactory.getLogger(HiveToken.class);
     private static final Set<PosixFilePermission> OWNER_ONLY = PosixFilePermissions.fromString("rw-------");
 
     private final byte[] value;
 
-    private ApiToken(String value) {
+    private HiveToken(String value) {
         this.value = value.getBytes(StandardCharsets.UTF_8);
     }
 
@@ -40,14 +44,14 @@ public final class ApiToken {
      *
      * @throws DeiaException when the file cannot be read or written, or holds no token
      */
-    public static ApiToken loadOrCreate(HiveLayout hive) {
+    public static HiveToken loadOrCreate(HiveLayout hive) {
         Path file = hive.tokenFile();
         if (!Files.exists(file)) {
             byte[] random = new byte[32];
             new SecureRandom().nextBytes(random);
             String token = Base64.getUrlEncoder().withoutPadding().encodeToString(random);
             if (AtomicFiles.writeNewSecret(file, (token + "\n").getBytes(StandardCharsets.UTF_8))) {
-                log.info("created API token file {} (mode 0600)", file);
+                log.info("created token file {} (mode 0600)", file);
             }
         }
         tighten(file);
@@ -55,7 +59,7 @@ public final class ApiToken {
         if (token.length() < 16) {
             throw DeiaException.unprocessable("token file %s holds no usable token (at least 16 characters)", file);
         }
-        return new ApiToken(token);
+        return new HiveToken(token);
     }
 
     /** True when {@code candidate} is the token; takes the same time wherever the first difference is. */
@@ -66,14 +70,30 @@ public final class ApiToken {
         return MessageDigest.isEqual(value, candidate.getBytes(StandardCharsets.UTF_8));
     }
 
-    /** The token itself: for the one URL printed at start-up and for tests; never log it. */
+    /**
+     * True when {@code authorization} is {@code Bearer <the token>} (scheme case-insensitive, as
+     * HTTP says); false for null, another scheme or another token. Constant-time like {@link #matches}.
+     */
+    public boolean matchesBearer(String authorization) {
+        if (authorization == null || !authorization.regionMatches(true, 0, "Bearer ", 0, 7)) {
+            return false;
+        }
+        return matches(authorization.substring(7).trim());
+    }
+
+    /** The value of an {@code Authorization} header that carries this token: {@code Bearer <token>}. */
+    public String bearer() {
+        return "Bearer " + reveal();
+    }
+
+    /** The token itself: for the one URL printed at start-up, the cookie and tests; never log it. */
     public String reveal() {
         return new String(value, StandardCharsets.UTF_8);
     }
 
     @Override
     public String toString() {
-        return "ApiToken[****]";
+        return "HiveToken[****]";
     }
 
     private static void tighten(Path file) {
