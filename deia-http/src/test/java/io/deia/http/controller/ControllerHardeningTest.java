@@ -357,7 +357,8 @@ class ControllerHardeningTest {
     void denyPatternsHoldForChatTasksInboxFilesAndTheBotPort() throws Exception {
         HttpResponse<String> chat = call("POST", "/api/bot/BOT-G/message", "{\"text\":\"please rm -rf /\"}");
         assertEquals(422, chat.statusCode(), chat.body());
-        HttpResponse<String> task = call("POST", "/api/bot/BOT-G/tasks", "---\ntask_id: T-DENY-API\n---\nrm  -rf the disk\n");
+        HttpResponse<String> task = call("POST", "/api/bot/BOT-G/tasks",
+                "{\"task\":\"---\\ntask_id: T-DENY-API\\n---\\nrm  -rf the disk\\n\"}");
         assertEquals(201, task.statusCode(), task.body());
         AtomicFiles.write(hive.inboxDir("BOT-G").resolve("dropped.md"),
                 "---\ntask_id: T-DENY-FILE\n---\nthen RM -RF ~\n".getBytes(StandardCharsets.UTF_8));

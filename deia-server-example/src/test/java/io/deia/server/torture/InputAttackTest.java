@@ -106,7 +106,8 @@ class InputAttackTest {
         await().atMost(Duration.ofSeconds(30)).until(() -> Files.readString(botLog).contains("evil\\u000a[" + BOT + "] INFO forged\\u001b"));
 
         // 7. Deny patterns: a task over the API and the bot's own /message never reach the agent.
-        HttpResponse<String> task = serve.post("/api/bot/" + BOT + "/tasks", "---\ntask_id: T-RM\n---\nrm -rf /\n");
+        HttpResponse<String> task = serve.post("/api/bot/" + BOT + "/tasks",
+                "{\"task\":\"---\\ntask_id: T-RM\\n---\\nrm -rf /\\n\"}");
         assertEquals(201, task.statusCode(), task.body());
         int botPort = Json.readTree(serve.get("/api/bot/" + BOT + "/status", true).body(), "status").path("port").asInt();
         HttpResponse<String> direct = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + botPort + "/message"))
