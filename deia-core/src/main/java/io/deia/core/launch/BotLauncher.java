@@ -83,10 +83,17 @@ public final class BotLauncher implements AutoCloseable {
      */
     public static final int EXIT_PORT_IN_USE = 75;
 
+    /**
+     * Exit code of a bot runner that found its bot's {@link RunnerLock} held by another live runner:
+     * two controllers raced to start the same bot and the other one won.
+     */
+    public static final int EXIT_RUNNER_LOCKED = 76;
+
     /** How often {@link #launch} tries another port when the reserved one is taken under it. */
     static final int PORT_ATTEMPTS = 3;
 
     private static final Logger log = LoggerFactory.getLogger(BotLauncher.class);
+    private static final long SELF_PID = ProcessHandle.current().pid();
 
     /** Log files larger than this are rotated to {@code <id>.log.1} before the next start. */
     public static final long DEFAULT_MAX_LOG_BYTES = 10L * 1024 * 1024;
@@ -96,6 +103,8 @@ public final class BotLauncher implements AutoCloseable {
     /** How long one {@code /health} request of a launch may wait on a starting bot's side. */
     private static final Duration HEALTH_WAIT = Duration.ofSeconds(2);
     private static final File NULL_DEVICE = new File("/dev/null");
+    /** How often an adopted runner that does not hold its lock yet (still starting) is looked at. */
+    private static final Duration LOCK_RECHECK = Duration.ofMillis(100);
 
     private final HiveLayout hive;
     private final DeiaConfig config;
@@ -189,7 +198,9 @@ public final class BotLauncher implements AutoCloseable {
             BotRecord reserved = registry.get(botId).orElseThrow();
             BotRecord healthy = markRunning(botId, reserved.restarts(), null, null);
             if (supervise) {
-                watch(new Watch(botId, profile, process.toHandle(), process, Instant.now()));
+                Watch w = new Watch(botId, profile, process.toHandle(), process, Instant.now());
+                w.restarts = healthy.restarts();
+                watch(w);
             }
             return healthy;
         } finally {
@@ -242,6 +253,11 @@ public final class BotLauncher implements AutoCloseable {
         ReentrantLock lock = lockFor(botId);
         lock.lock();
         try {
+            // Recorded before anything is ended: a stop that cannot be recorded (read-only or full
+            // hive) fails here and leaves the bot running and its entry true, instead of a dead
+            // runner behind an entry that says idle -- and no controller brings back what the
+            // registry says is not wanted.
+            registry.update(botId, r -> r.wanted() ? r.toBuilder().wanted(false).build() : r);
             Watch watch = watches.remove(botId);
             if (watch != null) {
                 watch.stopRequested = true;
@@ -261,9 +277,9 @@ public final class BotLauncher implements AutoCloseable {
             }
             Integer code = exitCode;
             BotRecord last = entry.orElseGet(() -> watch.lastRecord);
-            BotRecord stopped = last.toBuilder().state(BotState.STOPPED).pid(0).processStart(null)
+            BotRecord stopped = last.toBuilder().state(BotState.STOPPED).pid(0).processStart(null).wanted(false)
                     .lastExitCode(code != null ? code : last.lastExitCode()).build();
-            BotRecord stored = registry.update(botId, r -> r.toBuilder().state(BotState.STOPPED).pid(0)
+            BotRecord stored = registry.update(botId, r -> r.toBuilder().state(BotState.STOPPED).pid(0).wanted(false)
                             .processStart(null).lastExitCode(code != null ? code : r.lastExitCode()).build())
                     // The runner deregisters itself on a graceful stop: keep a record that it stopped.
                     .orElseGet(() -> registry.register(stopped));
@@ -326,14 +342,9 @@ public final class BotLauncher implements AutoCloseable {
         for (BotRecord gone : registry.reapStale()) {
             log.info("[{}] not adopted: {}", gone.botId(), gone.lastError());
         }
-        for (BotRecord r : registry.list()) {
-            if (r.state() == BotState.RESTARTING && r.pid() == 0 && !watches.containsKey(r.botId())) {
-                registry.update(r.botId(), e -> e.state() == BotState.RESTARTING && e.pid() == 0
-                        ? e.toBuilder().state(BotState.FAILED)
-                        .lastError("the launcher supervising it exited while it waited to restart").build() : e);
-                log.warn("[{}] marked failed: it was waiting to restart when its launcher exited", r.botId());
-            }
-        }
+        // Wanted bots whose runner is gone, that waited to restart, or whose launch was cut short
+        // are restarted now; the rest of what nobody finishes is marked failed with the reason.
+        reconcile();
         return adopted;
     }
 
@@ -359,28 +370,32 @@ public final class BotLauncher implements AutoCloseable {
     }
 
     /**
-     * Brings supervision in line with the registry, for what changed after {@link #adopt()}: a
-     * launcher killed between reserving a bot's port and recording its runner leaves a runner that
-     * registers itself with nobody watching it, or a reservation nobody will take up. For each entry
-     * this launcher does not supervise and whose own launcher is gone (or unknown):
+     * Brings the hive to its desired state ({@link Reconciler} has the table). For each entry this
+     * launcher does not supervise and whose own launcher is gone (or unknown):
      * <ul>
      *   <li>a runner that is alive (same pid and start instant) is adopted and supervised;</li>
-     *   <li>a runner that is gone, a reservation, or a pending restart is marked
-     *       {@link BotState#FAILED} with the reason, so it can be launched again.</li>
+     *   <li>a bot {@link BotRecord#wanted() wanted} running whose runner is gone, that waited to
+     *       restart, or whose launch was cut short is restarted under its profile's restart policy
+     *       and budget, the death counted and the reason recorded ({@code died while no controller
+     *       supervised it});</li>
+     *   <li>anything else nobody will finish is marked {@link BotState#FAILED} with the reason.</li>
      * </ul>
      * Entries of a launcher that still runs, and bots this launcher is launching or stopping, are
      * left alone. Decided on process facts only (never on a heartbeat's age), so it cannot race a
-     * live bot. Runs every heartbeat interval on a supervising launcher; callable at any time.
+     * live bot. Two controllers never both take a bot: each claims it with a conditional registry
+     * update (under the registry's lock) that only succeeds on the entry it looked at, and the
+     * loser logs it. Runs every heartbeat interval on a supervising launcher; callable at any time.
      *
-     * @return the entries adopted and the entries marked failed
+     * @return the entries adopted, restarted and marked failed
      */
     public Reconciled reconcile() {
         ensureOpen();
         List<BotRecord> adopted = new ArrayList<>();
+        List<BotRecord> restarted = new ArrayList<>();
         List<BotRecord> failed = new ArrayList<>();
         for (BotRecord listed : registry.list()) {
             String botId = listed.botId();
-            if (watches.containsKey(botId) || listed.launcherRuns()) {
+            if (watches.containsKey(botId) || supervisedElsewhere(listed)) {
                 continue;
             }
             ReentrantLock lock = lockFor(botId);
@@ -389,34 +404,74 @@ public final class BotLauncher implements AutoCloseable {
             }
             try {
                 BotRecord r = registry.get(botId).orElse(null);
-                if (r == null || watches.containsKey(botId) || r.launcherRuns()) {
+                if (r == null || watches.containsKey(botId) || supervisedElsewhere(r)) {
                     continue;
                 }
-                if (r.pid() > 0 && ProcessTrees.isSameProcessAlive(r.pid(), r.processStart())) {
-                    if (supervise) {
-                        log.warn("[{}] pid {} runs with no launcher supervising it (launcher pid {} is gone); adopting it",
-                                botId, r.pid(), r.launcherPid());
-                        adoptRunner(r).ifPresent(adopted::add);
+                Profile profile = config.profile(r.profile()).orElse(null);
+                Reconciler.Decision decision = Reconciler.decide(r, profile != null);
+                switch (decision.action()) {
+                    case ADOPT -> {
+                        if (supervise) {
+                            log.warn("[{}] pid {} runs with no launcher supervising it (launcher pid {} is gone); adopting it",
+                                    botId, r.pid(), r.launcherPid());
+                            adoptRunner(r).ifPresent(adopted::add);
+                        }
                     }
-                    continue;
+                    case RESTART -> {
+                        if (supervise) {
+                            restartUnsupervised(r, profile, decision.reason()).ifPresent(restarted::add);
+                        }
+                    }
+                    case FAIL -> markFailed(r, decision.reason()).ifPresent(failed::add);
+                    case NONE -> { }
                 }
-                String reason = abandonedReason(r);
-                if (reason == null) {
-                    continue;
-                }
-                registry.update(botId, e -> e.pid() == r.pid() && e.state() == r.state() && !e.launcherRuns()
-                                ? e.toBuilder().state(BotState.FAILED).pid(0).processStart(null).lastError(reason).build()
-                                : e)
-                        .filter(e -> e.state() == BotState.FAILED)
-                        .ifPresent(e -> {
-                            log.warn("[{}] marked failed: {}", botId, reason);
-                            failed.add(e);
-                        });
             } finally {
                 lock.unlock();
             }
         }
-        return new Reconciled(List.copyOf(adopted), List.copyOf(failed));
+        return new Reconciled(List.copyOf(adopted), List.copyOf(restarted), List.copyOf(failed));
+    }
+
+    /** A live launcher other than this one answers for the entry (this one's own are in {@link #watches}). */
+    private static boolean supervisedElsewhere(BotRecord r) {
+        return r.launcherRuns() && r.launcherPid() != SELF_PID;
+    }
+
+    /**
+     * Claims a wanted bot whose runner is gone and schedules its restart through the same path a
+     * supervised exit takes. The claim is one conditional update under the registry's lock: it
+     * only applies to the entry as it was read, so of two controllers exactly one gets it.
+     */
+    private Optional<BotRecord> restartUnsupervised(BotRecord seen, Profile profile, String reason) {
+        String botId = seen.botId();
+        BotRecord claimed = registry.update(botId, e -> e.equals(seen)
+                ? e.toBuilder().launcherIsThisProcess().build() : e).orElse(null);
+        if (claimed == null || claimed.launcherPid() != SELF_PID) {
+            log.info("[{}] not restarted here: another controller took it first (launcher pid {})", botId,
+                    claimed == null ? 0 : claimed.launcherPid());
+            return Optional.empty();
+        }
+        if (seen.pid() > 0) {
+            // The dead runner's agent runs in its own session and may still work on a task.
+            io.deia.core.agent.AgentLeftovers.endLeftover(hive, botId);
+        }
+        Watch w = new Watch(botId, profile, null, null, Instant.now());
+        w.restarts = seen.restarts();
+        w.lastRecord = claimed;
+        watches.put(botId, w);
+        log.warn("[{}] {}; restarting it under its restart policy", botId, reason);
+        afterExit(w, seen.lastExitCode(), Duration.ZERO, reason);
+        return registry.get(botId);
+    }
+
+    private Optional<BotRecord> markFailed(BotRecord r, String reason) {
+        return registry.update(r.botId(), e -> e.equals(r)
+                        ? e.toBuilder().state(BotState.FAILED).pid(0).processStart(null).lastError(reason).build() : e)
+                .filter(e -> e.state() == BotState.FAILED && !e.equals(r))
+                .map(e -> {
+                    log.warn("[{}] marked failed: {}", r.botId(), reason);
+                    return e;
+                });
     }
 
     private void reconcileQuietly() {
@@ -431,22 +486,8 @@ public final class BotLauncher implements AutoCloseable {
         }
     }
 
-    /** Why an unsupervised entry whose runner does not run will never be finished, or null. */
-    private static String abandonedReason(BotRecord r) {
-        if (r.pid() > 0 && (r.state().isLive() || r.state() == BotState.RESTARTING)) {
-            return "runner pid " + r.pid() + " exited while no launcher supervised it";
-        }
-        if (r.pid() == 0 && r.launcherPid() > 0 && r.state() == BotState.STARTING) {
-            return "its launcher (pid " + r.launcherPid() + ") exited before the runner started";
-        }
-        if (r.pid() == 0 && r.launcherPid() > 0 && r.state() == BotState.RESTARTING) {
-            return "the launcher supervising it (pid " + r.launcherPid() + ") exited while it waited to restart";
-        }
-        return null;
-    }
-
     /** What one {@link #reconcile()} changed. */
-    public record Reconciled(List<BotRecord> adopted, List<BotRecord> markedFailed) {
+    public record Reconciled(List<BotRecord> adopted, List<BotRecord> restarted, List<BotRecord> markedFailed) {
     }
 
     /**
@@ -679,8 +720,26 @@ public final class BotLauncher implements AutoCloseable {
         watches.put(w.botId, w);
         w.lastRecord = registry.get(w.botId).orElse(w.lastRecord);
         int generation = w.generation.incrementAndGet();
-        CompletableFuture<?> exit = w.process != null ? w.process.onExit() : w.handle.onExit();
-        exit.thenRunAsync(() -> onExit(w, generation), workers);
+        if (w.process != null) {
+            w.process.onExit().thenRunAsync(() -> onExit(w, generation), workers);
+            return;
+        }
+        // Not this JVM's child: ProcessHandle.onExit() would poll slowly (seconds) and never see an
+        // unreaped zombie. The runner's lock is released by the kernel the moment it dies.
+        long pid = w.handle.pid();
+        Instant start = w.handle.info().startInstant().orElse(null);
+        CompletableFuture.runAsync(() -> {
+            try {
+                RunnerLock.awaitRunnerExit(hive, w.botId, pid, start, LOCK_RECHECK);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            } catch (IOException e) {
+                log.warn("[{}] cannot wait on the runner lock ({}); watching pid {} instead", w.botId, e.toString(), pid);
+                awaitExit(w.handle, Duration.ofDays(365));
+            }
+            onExit(w, generation);
+        }, workers);
     }
 
     /** A supervised runner exited: restart it, or record why not. */
@@ -700,7 +759,7 @@ public final class BotLauncher implements AutoCloseable {
                 BotRecord last = w.lastRecord;
                 if (entry.isEmpty() && last != null) {
                     registry.register(last.toBuilder().state(BotState.STOPPED).pid(0).processStart(null)
-                            .lastExitCode(code).build());
+                            .wanted(false).lastExitCode(code).build());
                 }
                 log.info("[{}] pid {} exited with code {} after deregistering itself; not restarting", w.botId,
                         w.pid(), code);
@@ -731,7 +790,7 @@ public final class BotLauncher implements AutoCloseable {
             String reason = what + (policy == null ? "; its profile is not configured here, not restarting"
                     : "; restart policy " + policy.policy().id());
             registry.update(botId, r -> r.toBuilder().state(state).pid(0).processStart(null).lastExitCode(code)
-                    .lastError(failed ? reason : r.lastError()).build());
+                    .wanted(false).lastError(failed ? reason : r.lastError()).build());
             log.warn("[{}] {} -> {}", botId, reason, state.id());
             return;
         }
@@ -741,7 +800,7 @@ public final class BotLauncher implements AutoCloseable {
             String reason = String.format("exited %d times in %d s; last exit code %s", w.budget.inWindow() + 1,
                     policy.windowS(), code == null ? "unknown" : code);
             registry.update(botId, r -> r.toBuilder().state(BotState.FAILED).pid(0).processStart(null)
-                    .lastExitCode(code).lastError(reason).build());
+                    .wanted(false).lastExitCode(code).lastError(reason).build());
             log.error("[{}] restart budget spent ({} restarts per {} s): {} -> failed", botId, policy.maxRestarts(),
                     policy.windowS(), reason);
             return;
@@ -773,6 +832,14 @@ public final class BotLauncher implements AutoCloseable {
                         .lastError(lastError).build()).orElse(reserved);
                 process = startRunner(reserved, w.profile);
             } catch (DeiaException e) {
+                if (e.code() == io.deia.core.ErrorCode.CONFLICT
+                        || (e instanceof RunnerStartException lost && Integer.valueOf(EXIT_RUNNER_LOCKED).equals(lost.exitCode))) {
+                    // Another controller launched it first (the registry's lock, or the runner lock,
+                    // decided): that one supervises it; this one stands back.
+                    watches.remove(w.botId);
+                    log.warn("[{}] not restarted here: another controller runs it ({})", w.botId, e.getMessage());
+                    return;
+                }
                 // A runner that died during its start (e.g. killed right after it said it was up) has an exit code.
                 Integer code = e instanceof RunnerStartException failed ? failed.exitCode : null;
                 afterExit(w, code, Duration.ZERO, "restart failed: " + e.getMessage());

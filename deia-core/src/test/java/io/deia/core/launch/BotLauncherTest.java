@@ -403,7 +403,7 @@ class BotLauncherTest {
             assertEquals(java.util.Set.of("BOT-O"), controller.supervised(), "a live launcher's bot is left to it");
             assertEquals(ProcessHandle.current().pid(), registry.get("BOT-O").orElseThrow().launcherPid());
             assertEquals(otherLauncher.pid(), registry.get("BOT-P").orElseThrow().launcherPid());
-            assertEquals(new BotLauncher.Reconciled(List.of(), List.of()), controller.reconcile(), "nothing twice");
+            assertEquals(new BotLauncher.Reconciled(List.of(), List.of(), List.of()), controller.reconcile(), "nothing twice");
 
             // Supervised from now on: its death is a restart per policy, with a real runner.
             orphan.destroyForcibly();
@@ -441,7 +441,7 @@ class BotLauncherTest {
         assertEquals(List.of("BOT-R", "BOT-S", "BOT-T"), List.copyOf(new java.util.TreeSet<>(reasons.keySet())));
         assertTrue(reasons.get("BOT-R").contains("exited before the runner started"), reasons.toString());
         assertTrue(reasons.get("BOT-S").contains("exited while it waited to restart"), reasons.toString());
-        assertTrue(reasons.get("BOT-T").contains("runner pid " + deadRunner.pid() + " exited while no launcher"),
+        assertTrue(reasons.get("BOT-T").contains("runner pid " + deadRunner.pid() + " died while no controller supervised it"),
                 reasons.toString());
         for (String id : List.of("BOT-R", "BOT-S", "BOT-T")) {
             BotRecord r = registry.get(id).orElseThrow();
