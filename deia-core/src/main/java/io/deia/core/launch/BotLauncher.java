@@ -122,6 +122,8 @@ public final class BotLauncher implements AutoCloseable {
     private final AtomicInteger startsInFlight = new AtomicInteger();
     private final ConcurrentMap<String, ReentrantLock> locks = new ConcurrentHashMap<>();
     private final ConcurrentMap<String, Watch> watches = new ConcurrentHashMap<>();
+    /** Bots seen supervised by another live launcher, so that it is logged once, not every scan. */
+    private final Set<String> leftToOthers = ConcurrentHashMap.newKeySet();
     private final ScheduledExecutorService timer;
     private final ExecutorService workers;
     private volatile boolean closed;
@@ -395,9 +397,17 @@ public final class BotLauncher implements AutoCloseable {
         List<BotRecord> failed = new ArrayList<>();
         for (BotRecord listed : registry.list()) {
             String botId = listed.botId();
-            if (watches.containsKey(botId) || supervisedElsewhere(listed)) {
+            if (watches.containsKey(botId)) {
                 continue;
             }
+            if (supervisedElsewhere(listed)) {
+                if (leftToOthers.add(botId) && listed.launcherPid() != SELF_PID) {
+                    log.info("[{}] left to the controller that runs it (pid {}); this one takes over if that one exits",
+                            botId, listed.launcherPid());
+                }
+                continue;
+            }
+            leftToOthers.remove(botId);
             ReentrantLock lock = lockFor(botId);
             if (!lock.tryLock()) {
                 continue; // launched, restarted or stopped here right now
@@ -432,9 +442,12 @@ public final class BotLauncher implements AutoCloseable {
         return new Reconciled(List.copyOf(adopted), List.copyOf(restarted), List.copyOf(failed));
     }
 
-    /** A live launcher other than this one answers for the entry (this one's own are in {@link #watches}). */
+    /**
+     * A live launcher answers for the entry: another controller, or another launcher of this
+     * process (this one's own are in {@link #watches}).
+     */
     private static boolean supervisedElsewhere(BotRecord r) {
-        return r.launcherRuns() && r.launcherPid() != SELF_PID;
+        return r.launcherRuns();
     }
 
     /**
@@ -456,7 +469,9 @@ public final class BotLauncher implements AutoCloseable {
             io.deia.core.agent.AgentLeftovers.endLeftover(hive, botId);
         }
         Watch w = new Watch(botId, profile, null, null, Instant.now());
-        w.restarts = seen.restarts();
+        // afterExit counts one restart. A runner that died (pid > 0) is a death nobody counted yet;
+        // a pending restart or a cut-short launch (pid 0) was counted by the launcher that began it.
+        w.restarts = seen.pid() > 0 ? seen.restarts() : Math.max(0, seen.restarts() - 1);
         w.lastRecord = claimed;
         watches.put(botId, w);
         log.warn("[{}] {}; restarting it under its restart policy", botId, reason);
@@ -505,15 +520,32 @@ public final class BotLauncher implements AutoCloseable {
 
     /**
      * Stops supervising; the bots keep running (they outlive the launcher) and a later launcher can
-     * {@link #adopt()} them. Pending restarts are dropped.
+     * {@link #adopt()} them. Pending restarts are dropped (the bots stay wanted: the next launcher
+     * restarts them), and the registry no longer names this process as their launcher.
      */
     @Override
     public void close() {
         closed = true;
         watches.values().forEach(Watch::cancelRestart);
+        for (String botId : watches.keySet()) {
+            disown(botId);
+        }
         watches.clear();
         timer.shutdownNow();
         workers.shutdownNow();
+    }
+
+    /**
+     * Clears this process as the bot's launcher, so that another launcher (also one in this JVM)
+     * takes the bot over at once instead of leaving it to a launcher that no longer supervises.
+     */
+    private void disown(String botId) {
+        try {
+            registry.update(botId, e -> e.launcherPid() == SELF_PID
+                    ? e.toBuilder().launcherPid(0).launcherStart(null).build() : e);
+        } catch (RuntimeException e) {
+            log.warn("[{}] cannot clear this controller as its launcher: {}", botId, e.getMessage());
+        }
     }
 
     // ---------------------------------------------------------------- spawning

@@ -323,7 +323,7 @@ class BotLauncherTest {
     }
 
     @Test
-    void newLauncherAdoptsLiveBotsAndReapsDeadOnes() {
+    void newLauncherAdoptsLiveBotsAndRestartsWantedDeadOnes() {
         BotLauncher first = launcher(testRunner());
         BotRecord live = first.launch("BOT-L", "echo");
         BotRecord doomed = first.launch("BOT-D", "echo");
@@ -336,7 +336,15 @@ class BotLauncherTest {
         List<BotRecord> adopted = second.adopt();
         assertEquals(List.of("BOT-L"), adopted.stream().map(BotRecord::botId).toList());
         assertEquals(live.pid(), adopted.get(0).pid());
-        assertTrue(registry.get("BOT-D").isEmpty(), "dead bot reaped");
+        // Wanted running: restarted under its policy, the death counted and the reason recorded.
+        BotRecord back = await().atMost(Duration.ofSeconds(30)).until(() -> registry.get("BOT-D").orElseThrow(),
+                r -> r.pid() > 0 && r.pid() != doomed.pid() && r.state() == BotState.IDLE);
+        assertEquals(1, back.restarts(), back.toString());
+        assertTrue(back.wanted(), back.toString());
+        assertTrue(back.lastError().contains("runner pid " + doomed.pid() + " died while no controller supervised it"),
+                back.toString());
+        second.stop("BOT-D");
+        assertFalse(registry.get("BOT-D").orElseThrow().wanted(), "stopped on purpose: no longer wanted");
         assertEquals(ErrorCode.CONFLICT,
                 assertThrows(DeiaException.class, () -> second.launch("BOT-L", "echo")).code());
 
