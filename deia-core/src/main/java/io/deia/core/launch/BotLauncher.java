@@ -365,7 +365,9 @@ public final class BotLauncher implements AutoCloseable {
             Instant started = r.processStart() != null ? r.processStart() : Instant.now();
             taken = registry.update(r.botId(), e -> e.pid() == r.pid()
                     ? e.toBuilder().launcherIsThisProcess().build() : e).orElse(r);
-            watch(new Watch(r.botId(), profile, handle.get(), null, started));
+            Watch w = new Watch(r.botId(), profile, handle.get(), null, started);
+            w.restarts = r.restarts(); // the count belongs to the bot, not to one controller
+            watch(w);
         }
         log.info("[{}] adopted pid {} on port {}", r.botId(), r.pid(), r.port());
         return Optional.of(taken);

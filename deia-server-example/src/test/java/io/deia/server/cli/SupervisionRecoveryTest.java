@@ -156,7 +156,10 @@ class SupervisionRecoveryTest {
                 writeTask("---\ntask_id: while-down\n---\nhello\n").toString()}), "a known bot takes tasks while down");
 
         first.start();
-        BotRecord back = awaitRunningAgain("BOT-001", dead);
+        awaitRunningAgain("BOT-001", dead);
+        // The runner's own registration comes first; the controller records the reason once it is healthy.
+        BotRecord back = await("the reason is recorded").atMost(Duration.ofSeconds(30)).until(() -> entry("BOT-001"),
+                r -> r.lastError() != null);
         assertTrue(back.wanted(), back.toString());
         assertEquals(1, back.restarts(), back.toString());
         assertTrue(back.lastError().contains("runner pid " + dead + " died while no controller supervised it"), back.toString());
@@ -206,7 +209,7 @@ class SupervisionRecoveryTest {
         ServeProcess s = serve();
         launch(s, "BOT-A", "quick");
         List<Long> noticedMs = new ArrayList<>();
-        for (int i = 0; i < 4; i++) {
+        for (int i = 0; i < 3; i++) {
             s.crash();
             s.start(); // adopts BOT-A's runner: not its child
             BotRecord adopted = entry("BOT-A");
@@ -220,7 +223,7 @@ class SupervisionRecoveryTest {
         }
         log.info("adopted runner death noticed after {} ms", noticedMs);
         assertTrue(noticedMs.stream().allMatch(ms -> ms < 1000), "noticed within 1 s: " + noticedMs);
-        assertEquals(4, entry("BOT-A").restarts());
+        assertEquals(3, entry("BOT-A").restarts(), "each death counted once, across controllers");
     }
 
     /** Two controllers start at once on a hive with a dead wanted bot: one runner, and the loser says so. */
@@ -335,8 +338,13 @@ class SupervisionRecoveryTest {
 
     /** {@code rm -rf}, as a user would: the runner may write into the folder while it goes. */
     private static void deleteTree(Path root) throws IOException, InterruptedException {
-        Process rm = new ProcessBuilder("rm", "-rf", root.toString()).redirectErrorStream(true).start();
-        assertTrue(rm.waitFor(30, TimeUnit.SECONDS) && rm.exitValue() == 0, new String(rm.getInputStream().readAllBytes()));
+        // The runner's heartbeat may recreate a folder while rm walks the tree: rm again until it is gone.
+        for (int i = 0; i < 10 && Files.exists(root); i++) {
+            Process rm = new ProcessBuilder("rm", "-rf", root.toString()).redirectErrorStream(true).start();
+            rm.getInputStream().readAllBytes();
+            assertTrue(rm.waitFor(30, TimeUnit.SECONDS));
+        }
+        assertFalse(Files.exists(root), "deleted");
     }
 
     /** Sets or clears a file attribute; false when chattr is missing or refused here. */
