@@ -799,11 +799,13 @@ public final class BotLauncher implements AutoCloseable {
                         w.pid(), code);
                 return;
             }
-            // Agents run in their own session: a runner that died (kill -9, OOM) leaves its agent
-            // running, working on a task the restarted runner will retry.
-            io.deia.core.agent.AgentLeftovers.endLeftover(hive, w.botId);
             afterExit(w, code, uptime, "exited with code " + (code == null ? "unknown" : code) + " after "
                     + uptime.toMillis() + " ms");
+            // Agents run in their own session: a runner that died (kill -9, OOM) leaves its agent
+            // running, working on a task the restarted runner will retry. Ended after the death is
+            // recorded (finding it scans every process) and before the restart, which waits for
+            // this bot's lock.
+            io.deia.core.agent.AgentLeftovers.endLeftover(hive, w.botId);
         } finally {
             lock.unlock();
         }
