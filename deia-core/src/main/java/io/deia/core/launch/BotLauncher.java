@@ -66,12 +66,17 @@ import java.util.concurrent.locks.ReentrantLock;
  * which the bot is {@link BotState#FAILED} with the reason. A runner that deregistered itself
  * (graceful {@code /stop} or SIGTERM sent by someone else) is not restarted.
  *
- * <p><b>Adoption</b>: {@link #adopt()} takes over bots a previous launcher started, when pid and
- * start instant match (a runner that does not answer {@code /health} yet is adopted too, and
- * logged), and reaps the rest. While it runs, a supervising launcher also {@link #reconcile()}s
- * every heartbeat interval: it takes over runners whose own launcher died (a launcher killed in the
- * middle of a launch leaves a runner that registers itself after this launcher adopted) and marks
- * entries nobody will finish as failed, with the reason.
+ * <p><b>Desired state</b>: a launched bot is {@link BotRecord#wanted() wanted} running, in its
+ * registry entry, until {@link #stop} (which records that first) or a spent restart budget. Any
+ * supervising launcher brings wanted bots back: {@link #adopt()} at its start and
+ * {@link #reconcile()} every heartbeat interval take over runners that still run (same pid and
+ * start instant; a runner that does not answer {@code /health} yet is adopted too, and logged) and
+ * restart, under the profile's policy and budget, the ones that died while no launcher supervised
+ * them, waited out a back-off, or were half launched ({@link Reconciler} holds the table). What
+ * nobody will finish and nobody wants is marked failed, with the reason.
+ *
+ * <p><b>Noticing deaths</b>: a child's exit through {@link Process#onExit()}; an adopted runner's
+ * through its {@link RunnerLock}, which the kernel drops the moment it dies (no polling).
  *
  * <p>{@link #close()} stops supervising and leaves the bots running; {@link #stopAll()} stops them.
  * Thread safe: calls for different bots run in parallel, calls for one bot one after the other.

@@ -122,11 +122,11 @@ class SupervisionStormTest {
                 serve.crash();
                 controllerKills++;
                 pace(100 + random.nextInt(200));
-                killARunner(hive, registry, random, runnerKills);
+                killARunner(hive, random, runnerKills);
                 k++;
                 serve.start();
             } else {
-                killARunner(hive, registry, random, runnerKills);
+                killARunner(hive, random, runnerKills);
             }
         }
         long stormMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - began);
@@ -173,15 +173,29 @@ class SupervisionStormTest {
                 StandardOpenOption.CREATE, StandardOpenOption.APPEND);
     }
 
-    /** Kills the live runner of a random bot (waiting for one to be up, so the count is exact). */
-    private static void killARunner(HiveLayout hive, JsonFileServiceRegistry registry, Random random,
-                                    Map<String, Integer> kills) {
-        String bot = BOTS.get(random.nextInt(BOTS.size()));
-        long pid = await("a live runner of " + bot).atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(20))
+    /**
+     * Kills the live runner of a random bot among those that have one, waiting only when neither
+     * has (both restarting), so that kills stay sub-second apart and the count is exact.
+     */
+    private static void killARunner(HiveLayout hive, Random random, Map<String, Integer> kills) {
+        long[] victim = new long[1];
+        String bot = await("a live runner").atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(20))
                 .until(() -> {
-                    List<Long> live = runners(hive, bot);
-                    return live.size() == 1 ? live.get(0) : 0L;
-                }, p -> p > 0);
+                    List<String> up = new ArrayList<>();
+                    for (String b : BOTS) {
+                        if (runners(hive, b).size() == 1) {
+                            up.add(b);
+                        }
+                    }
+                    if (up.isEmpty()) {
+                        return null;
+                    }
+                    String chosen = up.get(random.nextInt(up.size()));
+                    List<Long> live = runners(hive, chosen);
+                    victim[0] = live.isEmpty() ? 0 : live.get(0);
+                    return victim[0] > 0 ? chosen : null;
+                }, b -> b != null);
+        long pid = victim[0];
         if (ProcessHandle.of(pid).map(ProcessHandle::destroyForcibly).orElse(false)) {
             kills.merge(bot, 1, Integer::sum);
             await().atMost(Duration.ofSeconds(10)).until(() -> !ProcessChecks.isRunning(pid));
