@@ -390,6 +390,20 @@ class BotLauncherTest {
     }
 
     @Test
+    void aSecondRunnerOfARunningBotCannotTakeItsLockAndExits() throws Exception {
+        BotLauncher launcher = launcher(testRunner());
+        BotRecord running = launcher.launch("BOT-LOCK", "echo");
+        List<String> argv = testRunner().argv("BOT-LOCK", freePort(), config.requireProfile("echo"), hive.root(), null);
+        Process second = new ProcessBuilder(argv).redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        assertTrue(second.waitFor(30, java.util.concurrent.TimeUnit.SECONDS), "the second runner gives up");
+        assertEquals(BotLauncher.EXIT_RUNNER_LOCKED, second.exitValue());
+        assertTrue(ProcessChecks.isRunning(running.pid()), "the first runner is untouched");
+        assertEquals(running.pid(), registry.get("BOT-LOCK").orElseThrow().pid());
+        launcher.stop("BOT-LOCK");
+    }
+
+    @Test
     void reconcileAdoptsARunnerWhoseLauncherDiedMidLaunchAndLeavesALiveLaunchersOne() throws Exception {
         BotLauncher controller = launcher(testRunner());
         assertEquals(List.of(), controller.adopt());
