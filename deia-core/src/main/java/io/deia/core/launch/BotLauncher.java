@@ -127,8 +127,7 @@ public final class BotLauncher implements AutoCloseable {
     private final AtomicInteger startsInFlight = new AtomicInteger();
     private final ConcurrentMap<String, ReentrantLock> locks = new ConcurrentHashMap<>();
     private final ConcurrentMap<String, Watch> watches = new ConcurrentHashMap<>();
-    /** Bots seen supervised by another live launcher, so that it is logged once, not every scan. */
-    private final Set<String> leftToOthers = ConcurrentHashMap.newKeySet();
+    private final Reconciler reconciler;
     private final ScheduledExecutorService timer;
     private final ExecutorService workers;
     private volatile boolean closed;
@@ -153,6 +152,32 @@ public final class BotLauncher implements AutoCloseable {
             archive = archive.applies() ? archive : null;
         }
         this.classArchive = archive;
+        this.reconciler = new Reconciler(registry, config, new Reconciler.Supervision() {
+            @Override
+            public boolean supervises(String botId) {
+                return watches.containsKey(botId);
+            }
+
+            @Override
+            public ReentrantLock lockFor(String botId) {
+                return BotLauncher.this.lockFor(botId);
+            }
+
+            @Override
+            public Optional<BotRecord> adopt(BotRecord r) {
+                if (!supervise) {
+                    return Optional.empty();
+                }
+                log.warn("[{}] pid {} runs with no launcher supervising it (launcher pid {} is gone); adopting it",
+                        r.botId(), r.pid(), r.launcherPid());
+                return adoptRunner(r);
+            }
+
+            @Override
+            public Optional<BotRecord> restart(BotRecord seen, Profile profile, String reason) {
+                return supervise ? restartUnsupervised(seen, profile, reason) : Optional.empty();
+            }
+        });
         Duration every = b.reconcileEvery != null ? b.reconcileEvery : Duration.ofSeconds(config.heartbeatIntervalS());
         if (supervise && !every.isZero()) {
             timer.scheduleWithFixedDelay(this::reconcileQuietly, every.toMillis(), every.toMillis(), TimeUnit.MILLISECONDS);
@@ -399,62 +424,7 @@ public final class BotLauncher implements AutoCloseable {
      */
     public Reconciled reconcile() {
         ensureOpen();
-        List<BotRecord> adopted = new ArrayList<>();
-        List<BotRecord> restarted = new ArrayList<>();
-        List<BotRecord> failed = new ArrayList<>();
-        for (BotRecord listed : registry.list()) {
-            String botId = listed.botId();
-            if (watches.containsKey(botId)) {
-                continue;
-            }
-            if (supervisedElsewhere(listed)) {
-                if (leftToOthers.add(botId) && listed.launcherPid() != SELF_PID) {
-                    log.info("[{}] left to the controller that runs it (pid {}); this one takes over if that one exits",
-                            botId, listed.launcherPid());
-                }
-                continue;
-            }
-            leftToOthers.remove(botId);
-            ReentrantLock lock = lockFor(botId);
-            if (!lock.tryLock()) {
-                continue; // launched, restarted or stopped here right now
-            }
-            try {
-                BotRecord r = registry.get(botId).orElse(null);
-                if (r == null || watches.containsKey(botId) || supervisedElsewhere(r)) {
-                    continue;
-                }
-                Profile profile = config.profile(r.profile()).orElse(null);
-                Reconciler.Decision decision = Reconciler.decide(r, profile != null);
-                switch (decision.action()) {
-                    case ADOPT -> {
-                        if (supervise) {
-                            log.warn("[{}] pid {} runs with no launcher supervising it (launcher pid {} is gone); adopting it",
-                                    botId, r.pid(), r.launcherPid());
-                            adoptRunner(r).ifPresent(adopted::add);
-                        }
-                    }
-                    case RESTART -> {
-                        if (supervise) {
-                            restartUnsupervised(r, profile, decision.reason()).ifPresent(restarted::add);
-                        }
-                    }
-                    case FAIL -> markFailed(r, decision.reason()).ifPresent(failed::add);
-                    case NONE -> { }
-                }
-            } finally {
-                lock.unlock();
-            }
-        }
-        return new Reconciled(List.copyOf(adopted), List.copyOf(restarted), List.copyOf(failed));
-    }
-
-    /**
-     * A live launcher answers for the entry: another controller, or another launcher of this
-     * process (this one's own are in {@link #watches}).
-     */
-    private static boolean supervisedElsewhere(BotRecord r) {
-        return r.launcherRuns();
+        return reconciler.reconcile();
     }
 
     /**
@@ -471,10 +441,6 @@ public final class BotLauncher implements AutoCloseable {
                     claimed == null ? 0 : claimed.launcherPid());
             return Optional.empty();
         }
-        if (seen.pid() > 0) {
-            // The dead runner's agent runs in its own session and may still work on a task.
-            io.deia.core.agent.AgentLeftovers.endLeftover(hive, botId);
-        }
         Watch w = new Watch(botId, profile, null, null, Instant.now());
         // afterExit counts one restart. A runner that died (pid > 0) is a death nobody counted yet;
         // a pending restart or a cut-short launch (pid 0) was counted by the launcher that began it.
@@ -483,17 +449,12 @@ public final class BotLauncher implements AutoCloseable {
         watches.put(botId, w);
         log.warn("[{}] {}; restarting it under its restart policy", botId, reason);
         afterExit(w, seen.lastExitCode(), Duration.ZERO, reason);
+        if (seen.pid() > 0) {
+            // The dead runner's agent runs in its own session and may still work on a task; ended
+            // under the bot's lock, so before the restart.
+            io.deia.core.agent.AgentLeftovers.endLeftover(hive, botId);
+        }
         return registry.get(botId);
-    }
-
-    private Optional<BotRecord> markFailed(BotRecord r, String reason) {
-        return registry.update(r.botId(), e -> e.equals(r)
-                        ? e.toBuilder().state(BotState.FAILED).pid(0).processStart(null).lastError(reason).build() : e)
-                .filter(e -> e.state() == BotState.FAILED && !e.equals(r))
-                .map(e -> {
-                    log.warn("[{}] marked failed: {}", r.botId(), reason);
-                    return e;
-                });
     }
 
     private void reconcileQuietly() {
@@ -765,20 +726,8 @@ public final class BotLauncher implements AutoCloseable {
         }
         // Not this JVM's child: ProcessHandle.onExit() would poll slowly (seconds) and never see an
         // unreaped zombie. The runner's lock is released by the kernel the moment it dies.
-        long pid = w.handle.pid();
-        Instant start = w.handle.info().startInstant().orElse(null);
-        CompletableFuture.runAsync(() -> {
-            try {
-                RunnerLock.awaitRunnerExit(hive, w.botId, pid, start, LOCK_RECHECK);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return;
-            } catch (IOException e) {
-                log.warn("[{}] cannot wait on the runner lock ({}); watching pid {} instead", w.botId, e.toString(), pid);
-                awaitExit(w.handle, Duration.ofDays(365));
-            }
-            onExit(w, generation);
-        }, workers);
+        RunnerLock.whenGone(hive, w.botId, w.handle, LOCK_RECHECK, workers)
+                .thenRunAsync(() -> onExit(w, generation), workers);
     }
 
     /** A supervised runner exited: restart it, or record why not. */

@@ -1,13 +1,26 @@
 package io.deia.core.launch;
 
+import io.deia.core.config.DeiaConfig;
+import io.deia.core.config.Profile;
 import io.deia.core.process.ProcessTrees;
 import io.deia.core.registry.BotRecord;
 import io.deia.core.registry.BotState;
+import io.deia.core.registry.ServiceRegistry;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
- * The desired-state decision of {@link BotLauncher#reconcile()}: what a controller does with one
- * registry entry that no live controller supervises, and why. Kept apart from the launcher, which
- * carries the decision out, so the table can be read (and tested) in one place:
+ * The desired-state loop of {@link BotLauncher#reconcile()}: for every registry entry that no live
+ * controller supervises, what this controller does, and why. The launcher carries out what touches
+ * its own supervision (adopting a runner, restarting a bot: {@link Supervision}); the loop, the
+ * decision and marking entries failed live here, so the table can be read (and tested) in one place:
  *
  * <table>
  *   <caption>one unsupervised entry</caption>
@@ -25,7 +38,88 @@ import io.deia.core.registry.BotState;
  * written) is a dead runner, never a running one.
  */
 final class Reconciler {
-    private Reconciler() {
+    private static final Logger log = LoggerFactory.getLogger(Reconciler.class);
+    private static final long SELF_PID = ProcessHandle.current().pid();
+
+    /** The launcher's side of a reconcile. */
+    interface Supervision {
+        /** True when this launcher supervises the bot now. */
+        boolean supervises(String botId);
+
+        /** The launcher's lock of the bot: launches, stops and restarts hold it. */
+        ReentrantLock lockFor(String botId);
+
+        /** Supervises a live runner from now on; empty when it went away, or when not supervising. */
+        Optional<BotRecord> adopt(BotRecord r);
+
+        /** Claims and restarts a wanted bot whose runner is gone; empty when another controller took it. */
+        Optional<BotRecord> restart(BotRecord seen, Profile profile, String reason);
+    }
+
+    private final ServiceRegistry registry;
+    private final DeiaConfig config;
+    private final Supervision supervision;
+    /** Bots seen supervised by another live launcher, so that it is logged once, not every scan. */
+    private final Set<String> leftToOthers = ConcurrentHashMap.newKeySet();
+
+    Reconciler(ServiceRegistry registry, DeiaConfig config, Supervision supervision) {
+        this.registry = registry;
+        this.config = config;
+        this.supervision = supervision;
+    }
+
+    /** One pass over the registry; see {@link BotLauncher#reconcile()}. */
+    BotLauncher.Reconciled reconcile() {
+        List<BotRecord> adopted = new ArrayList<>();
+        List<BotRecord> restarted = new ArrayList<>();
+        List<BotRecord> failed = new ArrayList<>();
+        for (BotRecord listed : registry.list()) {
+            String botId = listed.botId();
+            if (supervision.supervises(botId)) {
+                continue;
+            }
+            if (listed.launcherRuns()) {
+                // Another controller, or another launcher of this process, answers for it.
+                if (leftToOthers.add(botId) && listed.launcherPid() != SELF_PID) {
+                    log.info("[{}] left to the controller that runs it (pid {}); this one takes over if that one exits",
+                            botId, listed.launcherPid());
+                }
+                continue;
+            }
+            leftToOthers.remove(botId);
+            ReentrantLock lock = supervision.lockFor(botId);
+            if (!lock.tryLock()) {
+                continue; // launched, restarted or stopped here right now
+            }
+            try {
+                BotRecord r = registry.get(botId).orElse(null);
+                if (r == null || supervision.supervises(botId) || r.launcherRuns()) {
+                    continue;
+                }
+                Profile profile = config.profile(r.profile()).orElse(null);
+                Decision decision = decide(r, profile != null);
+                switch (decision.action()) {
+                    case ADOPT -> supervision.adopt(r).ifPresent(adopted::add);
+                    case RESTART -> supervision.restart(r, profile, decision.reason()).ifPresent(restarted::add);
+                    case FAIL -> markFailed(r, decision.reason()).ifPresent(failed::add);
+                    case NONE -> { }
+                }
+            } finally {
+                lock.unlock();
+            }
+        }
+        return new BotLauncher.Reconciled(List.copyOf(adopted), List.copyOf(restarted), List.copyOf(failed));
+    }
+
+    /** Marks an entry failed, only as it was read (a conditional update under the registry's lock). */
+    private Optional<BotRecord> markFailed(BotRecord r, String reason) {
+        return registry.update(r.botId(), e -> e.equals(r)
+                        ? e.toBuilder().state(BotState.FAILED).pid(0).processStart(null).lastError(reason).build() : e)
+                .filter(e -> e.state() == BotState.FAILED && !e.equals(r))
+                .map(e -> {
+                    log.warn("[{}] marked failed: {}", r.botId(), reason);
+                    return e;
+                });
     }
 
     /** What to do with an unsupervised entry. */

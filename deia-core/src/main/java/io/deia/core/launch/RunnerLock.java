@@ -15,6 +15,9 @@ import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Optional;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
 
 /**
  * The per-bot runner lock, {@code <hive>/bots/<BOT-ID>/runner.lock}: an exclusive OS file lock
@@ -117,6 +120,33 @@ public final class RunnerLock implements AutoCloseable {
             // Free lock, live runner: it has not taken its lock yet.
             Thread.sleep(recheck.toMillis());
         }
+    }
+
+    /**
+     * Completes once the runner process {@code runner} of {@code botId} is gone, waiting in
+     * {@link #awaitRunnerExit} on {@code executor}; when the lock file cannot be opened it looks at
+     * the process every {@code recheck} instead. Never completes normally when the waiting thread is
+     * interrupted (a launcher that closes): then it is cancelled.
+     */
+    public static CompletableFuture<Void> whenGone(HiveLayout hive, String botId, ProcessHandle runner, Duration recheck,
+                                                   Executor executor) {
+        long pid = runner.pid();
+        Instant start = runner.info().startInstant().orElse(null);
+        return CompletableFuture.runAsync(() -> {
+            try {
+                try {
+                    awaitRunnerExit(hive, botId, pid, start, recheck);
+                } catch (IOException e) {
+                    log.warn("[{}] cannot wait on the runner lock ({}); watching pid {} instead", botId, e.toString(), pid);
+                    while (ProcessTrees.isSameProcessAlive(pid, start)) {
+                        Thread.sleep(recheck.toMillis());
+                    }
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new CancellationException("stopped waiting for the runner of " + botId);
+            }
+        }, executor);
     }
 
     /** The lock file. */
