@@ -78,22 +78,16 @@ final class Reconciler {
             if (supervision.supervises(botId)) {
                 continue;
             }
-            if (listed.launcherRuns()) {
-                // Another controller, or another launcher of this process, answers for it.
-                if (leftToOthers.add(botId) && listed.launcherPid() != SELF_PID) {
-                    log.info("[{}] left to the controller that runs it (pid {}); this one takes over if that one exits",
-                            botId, listed.launcherPid());
-                }
+            if (leftToOther(listed)) {
                 continue;
             }
-            leftToOthers.remove(botId);
             ReentrantLock lock = supervision.lockFor(botId);
             if (!lock.tryLock()) {
                 continue; // launched, restarted or stopped here right now
             }
             try {
                 BotRecord r = registry.get(botId).orElse(null);
-                if (r == null || supervision.supervises(botId) || r.launcherRuns()) {
+                if (r == null || supervision.supervises(botId) || leftToOther(r)) {
                     continue;
                 }
                 Profile profile = config.profile(r.profile()).orElse(null);
@@ -109,6 +103,22 @@ final class Reconciler {
             }
         }
         return new BotLauncher.Reconciled(List.copyOf(adopted), List.copyOf(restarted), List.copyOf(failed));
+    }
+
+    /**
+     * True when a live launcher answers for the entry: another controller (logged once per bot, so
+     * the loser of a race says so), or another launcher of this process.
+     */
+    private boolean leftToOther(BotRecord r) {
+        if (!r.launcherRuns()) {
+            leftToOthers.remove(r.botId());
+            return false;
+        }
+        if (r.launcherPid() != SELF_PID && leftToOthers.add(r.botId())) {
+            log.info("[{}] left to the controller that runs it (pid {}); this one takes over if that one exits",
+                    r.botId(), r.launcherPid());
+        }
+        return true;
     }
 
     /** Marks an entry failed, only as it was read (a conditional update under the registry's lock). */

@@ -246,10 +246,15 @@ class SupervisionRecoveryTest {
         startB.get(90, TimeUnit.SECONDS);
         BotRecord back = awaitRunningAgain("BOT-T", dead);
         assertTrue(back.launcherPid() == a.pid() || back.launcherPid() == b.pid(), back.toString());
-        await("both controllers settled").atMost(Duration.ofSeconds(30)).until(() -> {
-            String all = logs(dir, "twin-");
-            return all.contains("[BOT-T] left to the controller that runs it") || all.contains("[BOT-T] not restarted here");
-        });
+        try {
+            await("the loser says so").atMost(Duration.ofSeconds(30)).until(() -> {
+                String all = logs(dir, "twin-");
+                return all.contains("[BOT-T] left to the controller that runs it") || all.contains("[BOT-T] not restarted here");
+            });
+        } catch (org.awaitility.core.ConditionTimeoutException e) {
+            throw new AssertionError("no loser line; a pid " + a.pid() + ", b pid " + b.pid() + ", entry " + entry("BOT-T")
+                    + "\n" + logs(dir, "twin-"), e);
+        }
         assertEquals(List.of(back.pid()), runners("BOT-T"), "exactly one runner");
         assertEquals(1, entry("BOT-T").restarts());
 
