@@ -68,12 +68,17 @@ import java.util.concurrent.locks.ReentrantLock;
  * which the bot is {@link BotState#FAILED} with the reason. A runner that deregistered itself
  * (graceful {@code /stop} or SIGTERM sent by someone else) is not restarted.
  *
- * <p><b>Adoption</b>: {@link #adopt()} takes over bots a previous launcher started, when pid and
- * start instant match (a runner that does not answer {@code /health} yet is adopted too, and
- * logged), and reaps the rest. While it runs, a supervising launcher also {@link #reconcile()}s
- * every heartbeat interval: it takes over runners whose own launcher died (a launcher killed in the
- * middle of a launch leaves a runner that registers itself after this launcher adopted) and marks
- * entries nobody will finish as failed, with the reason.
+ * <p><b>Desired state</b>: a launched bot is {@link BotRecord#wanted() wanted} running, in its
+ * registry entry, until {@link #stop} (which records that first) or a spent restart budget. Any
+ * supervising launcher brings wanted bots back: {@link #adopt()} at its start and
+ * {@link #reconcile()} every heartbeat interval take over runners that still run (same pid and
+ * start instant; a runner that does not answer {@code /health} yet is adopted too, and logged) and
+ * restart, under the profile's policy and budget, the ones that died while no launcher supervised
+ * them, waited out a back-off, or were half launched ({@link Reconciler} holds the table). What
+ * nobody will finish and nobody wants is marked failed, with the reason.
+ *
+ * <p><b>Noticing deaths</b>: a child's exit through {@link Process#onExit()}; an adopted runner's
+ * through its {@link RunnerLock}, which the kernel drops the moment it dies (no polling).
  *
  * <p>{@link #close()} stops supervising and leaves the bots running; {@link #stopAll()} stops them.
  * Thread safe: calls for different bots run in parallel, calls for one bot one after the other.
@@ -85,10 +90,17 @@ public final class BotLauncher implements AutoCloseable {
      */
     public static final int EXIT_PORT_IN_USE = 75;
 
+    /**
+     * Exit code of a bot runner that found its bot's {@link RunnerLock} held by another live runner:
+     * two controllers raced to start the same bot and the other one won.
+     */
+    public static final int EXIT_RUNNER_LOCKED = 76;
+
     /** How often {@link #launch} tries another port when the reserved one is taken under it. */
     static final int PORT_ATTEMPTS = 3;
 
     private static final Logger log = LoggerFactory.getLogger(BotLauncher.class);
+    private static final long SELF_PID = ProcessHandle.current().pid();
 
     /** Log files larger than this are rotated to {@code <id>.log.1} before the next start. */
     public static final long DEFAULT_MAX_LOG_BYTES = 10L * 1024 * 1024;
@@ -98,6 +110,8 @@ public final class BotLauncher implements AutoCloseable {
     /** How long one {@code /health} request of a launch may wait on a starting bot's side. */
     private static final Duration HEALTH_WAIT = Duration.ofSeconds(2);
     private static final File NULL_DEVICE = new File("/dev/null");
+    /** How often an adopted runner that does not hold its lock yet (still starting) is looked at. */
+    private static final Duration LOCK_RECHECK = Duration.ofMillis(100);
 
     private final HiveLayout hive;
     private final DeiaConfig config;
@@ -115,6 +129,7 @@ public final class BotLauncher implements AutoCloseable {
     private final AtomicInteger startsInFlight = new AtomicInteger();
     private final ConcurrentMap<String, ReentrantLock> locks = new ConcurrentHashMap<>();
     private final ConcurrentMap<String, Watch> watches = new ConcurrentHashMap<>();
+    private final Reconciler reconciler;
     private final ScheduledExecutorService timer;
     private final ExecutorService workers;
     private volatile boolean closed;
@@ -141,6 +156,32 @@ public final class BotLauncher implements AutoCloseable {
             archive = archive.applies() ? archive : null;
         }
         this.classArchive = archive;
+        this.reconciler = new Reconciler(registry, config, new Reconciler.Supervision() {
+            @Override
+            public boolean supervises(String botId) {
+                return watches.containsKey(botId);
+            }
+
+            @Override
+            public ReentrantLock lockFor(String botId) {
+                return BotLauncher.this.lockFor(botId);
+            }
+
+            @Override
+            public Optional<BotRecord> adopt(BotRecord r) {
+                if (!supervise) {
+                    return Optional.empty();
+                }
+                log.warn("[{}] pid {} runs with no launcher supervising it (launcher pid {} is gone); adopting it",
+                        r.botId(), r.pid(), r.launcherPid());
+                return adoptRunner(r);
+            }
+
+            @Override
+            public Optional<BotRecord> restart(BotRecord seen, Profile profile, String reason) {
+                return supervise ? restartUnsupervised(seen, profile, reason) : Optional.empty();
+            }
+        });
         Duration every = b.reconcileEvery != null ? b.reconcileEvery : Duration.ofSeconds(config.heartbeatIntervalS());
         if (supervise && !every.isZero()) {
             timer.scheduleWithFixedDelay(this::reconcileQuietly, every.toMillis(), every.toMillis(), TimeUnit.MILLISECONDS);
@@ -193,7 +234,9 @@ public final class BotLauncher implements AutoCloseable {
             BotRecord reserved = registry.get(botId).orElseThrow();
             BotRecord healthy = markRunning(botId, reserved.restarts(), null, null);
             if (supervise) {
-                watch(new Watch(botId, profile, process.toHandle(), process, Instant.now()));
+                Watch w = new Watch(botId, profile, process.toHandle(), process, Instant.now());
+                w.restarts = healthy.restarts();
+                watch(w);
             }
             return healthy;
         } finally {
@@ -246,6 +289,11 @@ public final class BotLauncher implements AutoCloseable {
         ReentrantLock lock = lockFor(botId);
         lock.lock();
         try {
+            // Recorded before anything is ended: a stop that cannot be recorded (read-only or full
+            // hive) fails here and leaves the bot running and its entry true, instead of a dead
+            // runner behind an entry that says idle -- and no controller brings back what the
+            // registry says is not wanted.
+            registry.update(botId, r -> r.wanted() ? r.toBuilder().wanted(false).build() : r);
             Watch watch = watches.remove(botId);
             if (watch != null) {
                 watch.stopRequested = true;
@@ -265,9 +313,9 @@ public final class BotLauncher implements AutoCloseable {
             }
             Integer code = exitCode;
             BotRecord last = entry.orElseGet(() -> watch.lastRecord);
-            BotRecord stopped = last.toBuilder().state(BotState.STOPPED).pid(0).processStart(null)
+            BotRecord stopped = last.toBuilder().state(BotState.STOPPED).pid(0).processStart(null).wanted(false)
                     .lastExitCode(code != null ? code : last.lastExitCode()).build();
-            BotRecord stored = registry.update(botId, r -> r.toBuilder().state(BotState.STOPPED).pid(0)
+            BotRecord stored = registry.update(botId, r -> r.toBuilder().state(BotState.STOPPED).pid(0).wanted(false)
                             .processStart(null).lastExitCode(code != null ? code : r.lastExitCode()).build())
                     // The runner deregisters itself on a graceful stop: keep a record that it stopped.
                     .orElseGet(() -> registry.register(stopped));
@@ -330,14 +378,9 @@ public final class BotLauncher implements AutoCloseable {
         for (BotRecord gone : registry.reapStale()) {
             log.info("[{}] not adopted: {}", gone.botId(), gone.lastError());
         }
-        for (BotRecord r : registry.list()) {
-            if (r.state() == BotState.RESTARTING && r.pid() == 0 && !watches.containsKey(r.botId())) {
-                registry.update(r.botId(), e -> e.state() == BotState.RESTARTING && e.pid() == 0
-                        ? e.toBuilder().state(BotState.FAILED)
-                        .lastError("the launcher supervising it exited while it waited to restart").build() : e);
-                log.warn("[{}] marked failed: it was waiting to restart when its launcher exited", r.botId());
-            }
-        }
+        // Wanted bots whose runner is gone, that waited to restart, or whose launch was cut short
+        // are restarted now; the rest of what nobody finishes is marked failed with the reason.
+        reconcile();
         return adopted;
     }
 
@@ -356,71 +399,66 @@ public final class BotLauncher implements AutoCloseable {
             Instant started = r.processStart() != null ? r.processStart() : Instant.now();
             taken = registry.update(r.botId(), e -> e.pid() == r.pid()
                     ? e.toBuilder().launcherIsThisProcess().build() : e).orElse(r);
-            watch(new Watch(r.botId(), profile, handle.get(), null, started));
+            Watch w = new Watch(r.botId(), profile, handle.get(), null, started);
+            w.restarts = r.restarts(); // the count belongs to the bot, not to one controller
+            watch(w);
         }
         log.info("[{}] adopted pid {} on port {}", r.botId(), r.pid(), r.port());
         return Optional.of(taken);
     }
 
     /**
-     * Brings supervision in line with the registry, for what changed after {@link #adopt()}: a
-     * launcher killed between reserving a bot's port and recording its runner leaves a runner that
-     * registers itself with nobody watching it, or a reservation nobody will take up. For each entry
-     * this launcher does not supervise and whose own launcher is gone (or unknown):
+     * Brings the hive to its desired state ({@link Reconciler} has the table). For each entry this
+     * launcher does not supervise and whose own launcher is gone (or unknown):
      * <ul>
      *   <li>a runner that is alive (same pid and start instant) is adopted and supervised;</li>
-     *   <li>a runner that is gone, a reservation, or a pending restart is marked
-     *       {@link BotState#FAILED} with the reason, so it can be launched again.</li>
+     *   <li>a bot {@link BotRecord#wanted() wanted} running whose runner is gone, that waited to
+     *       restart, or whose launch was cut short is restarted under its profile's restart policy
+     *       and budget, the death counted and the reason recorded ({@code died while no controller
+     *       supervised it});</li>
+     *   <li>anything else nobody will finish is marked {@link BotState#FAILED} with the reason.</li>
      * </ul>
      * Entries of a launcher that still runs, and bots this launcher is launching or stopping, are
      * left alone. Decided on process facts only (never on a heartbeat's age), so it cannot race a
-     * live bot. Runs every heartbeat interval on a supervising launcher; callable at any time.
+     * live bot. Two controllers never both take a bot: each claims it with a conditional registry
+     * update (under the registry's lock) that only succeeds on the entry it looked at, and the
+     * loser logs it. Runs every heartbeat interval on a supervising launcher; callable at any time.
      *
-     * @return the entries adopted and the entries marked failed
+     * @return the entries adopted, restarted and marked failed
      */
     public Reconciled reconcile() {
         ensureOpen();
-        List<BotRecord> adopted = new ArrayList<>();
-        List<BotRecord> failed = new ArrayList<>();
-        for (BotRecord listed : registry.list()) {
-            String botId = listed.botId();
-            if (watches.containsKey(botId) || listed.launcherRuns()) {
-                continue;
-            }
-            ReentrantLock lock = lockFor(botId);
-            if (!lock.tryLock()) {
-                continue; // launched, restarted or stopped here right now
-            }
-            try {
-                BotRecord r = registry.get(botId).orElse(null);
-                if (r == null || watches.containsKey(botId) || r.launcherRuns()) {
-                    continue;
-                }
-                if (r.pid() > 0 && ProcessTrees.isSameProcessAlive(r.pid(), r.processStart())) {
-                    if (supervise) {
-                        log.warn("[{}] pid {} runs with no launcher supervising it (launcher pid {} is gone); adopting it",
-                                botId, r.pid(), r.launcherPid());
-                        adoptRunner(r).ifPresent(adopted::add);
-                    }
-                    continue;
-                }
-                String reason = abandonedReason(r);
-                if (reason == null) {
-                    continue;
-                }
-                registry.update(botId, e -> e.pid() == r.pid() && e.state() == r.state() && !e.launcherRuns()
-                                ? e.toBuilder().state(BotState.FAILED).pid(0).processStart(null).lastError(reason).build()
-                                : e)
-                        .filter(e -> e.state() == BotState.FAILED)
-                        .ifPresent(e -> {
-                            log.warn("[{}] marked failed: {}", botId, reason);
-                            failed.add(e);
-                        });
-            } finally {
-                lock.unlock();
-            }
+        return reconciler.reconcile();
+    }
+
+    /**
+     * Claims a wanted bot whose runner is gone and schedules its restart through the same path a
+     * supervised exit takes. The claim is one conditional update under the registry's lock: it
+     * only applies to the entry as it was read, so of two controllers exactly one gets it.
+     */
+    private Optional<BotRecord> restartUnsupervised(BotRecord seen, Profile profile, String reason) {
+        String botId = seen.botId();
+        BotRecord claimed = registry.update(botId, e -> e.equals(seen)
+                ? e.toBuilder().launcherIsThisProcess().build() : e).orElse(null);
+        if (claimed == null || claimed.launcherPid() != SELF_PID) {
+            log.info("[{}] not restarted here: another controller took it first (launcher pid {})", botId,
+                    claimed == null ? 0 : claimed.launcherPid());
+            return Optional.empty();
         }
-        return new Reconciled(List.copyOf(adopted), List.copyOf(failed));
+        Watch w = new Watch(botId, profile, null, null, Instant.now());
+        // afterExit counts one restart. A runner that died (pid > 0) is a death nobody counted yet;
+        // a pending restart or a cut-short launch (pid 0) was counted by the launcher that began it.
+        w.restarts = seen.pid() > 0 ? seen.restarts() : Math.max(0, seen.restarts() - 1);
+        w.lastRecord = claimed;
+        watches.put(botId, w);
+        log.warn("[{}] {}; restarting it under its restart policy", botId, reason);
+        afterExit(w, seen.lastExitCode(), Duration.ZERO, reason);
+        if (seen.pid() > 0) {
+            // The dead runner's agent runs in its own session and may still work on a task; ended
+            // under the bot's lock, so before the restart.
+            io.deia.core.agent.AgentLeftovers.endLeftover(hive, botId);
+        }
+        return registry.get(botId);
     }
 
     private void reconcileQuietly() {
@@ -435,22 +473,8 @@ public final class BotLauncher implements AutoCloseable {
         }
     }
 
-    /** Why an unsupervised entry whose runner does not run will never be finished, or null. */
-    private static String abandonedReason(BotRecord r) {
-        if (r.pid() > 0 && (r.state().isLive() || r.state() == BotState.RESTARTING)) {
-            return "runner pid " + r.pid() + " exited while no launcher supervised it";
-        }
-        if (r.pid() == 0 && r.launcherPid() > 0 && r.state() == BotState.STARTING) {
-            return "its launcher (pid " + r.launcherPid() + ") exited before the runner started";
-        }
-        if (r.pid() == 0 && r.launcherPid() > 0 && r.state() == BotState.RESTARTING) {
-            return "the launcher supervising it (pid " + r.launcherPid() + ") exited while it waited to restart";
-        }
-        return null;
-    }
-
     /** What one {@link #reconcile()} changed. */
-    public record Reconciled(List<BotRecord> adopted, List<BotRecord> markedFailed) {
+    public record Reconciled(List<BotRecord> adopted, List<BotRecord> restarted, List<BotRecord> markedFailed) {
     }
 
     /**
@@ -468,15 +492,32 @@ public final class BotLauncher implements AutoCloseable {
 
     /**
      * Stops supervising; the bots keep running (they outlive the launcher) and a later launcher can
-     * {@link #adopt()} them. Pending restarts are dropped.
+     * {@link #adopt()} them. Pending restarts are dropped (the bots stay wanted: the next launcher
+     * restarts them), and the registry no longer names this process as their launcher.
      */
     @Override
     public void close() {
         closed = true;
         watches.values().forEach(Watch::cancelRestart);
+        for (String botId : watches.keySet()) {
+            disown(botId);
+        }
         watches.clear();
         timer.shutdownNow();
         workers.shutdownNow();
+    }
+
+    /**
+     * Clears this process as the bot's launcher, so that another launcher (also one in this JVM)
+     * takes the bot over at once instead of leaving it to a launcher that no longer supervises.
+     */
+    private void disown(String botId) {
+        try {
+            registry.update(botId, e -> e.launcherPid() == SELF_PID
+                    ? e.toBuilder().launcherPid(0).launcherStart(null).build() : e);
+        } catch (RuntimeException e) {
+            log.warn("[{}] cannot clear this controller as its launcher: {}", botId, e.getMessage());
+        }
     }
 
     // ---------------------------------------------------------------- spawning
@@ -685,8 +726,14 @@ public final class BotLauncher implements AutoCloseable {
         watches.put(w.botId, w);
         w.lastRecord = registry.get(w.botId).orElse(w.lastRecord);
         int generation = w.generation.incrementAndGet();
-        CompletableFuture<?> exit = w.process != null ? w.process.onExit() : w.handle.onExit();
-        exit.thenRunAsync(() -> onExit(w, generation), workers);
+        if (w.process != null) {
+            w.process.onExit().thenRunAsync(() -> onExit(w, generation), workers);
+            return;
+        }
+        // Not this JVM's child: ProcessHandle.onExit() would poll slowly (seconds) and never see an
+        // unreaped zombie. The runner's lock is released by the kernel the moment it dies.
+        RunnerLock.whenGone(hive, w.botId, w.handle, LOCK_RECHECK, workers)
+                .thenRunAsync(() -> onExit(w, generation), workers);
     }
 
     /** A supervised runner exited: restart it, or record why not. */
@@ -706,17 +753,19 @@ public final class BotLauncher implements AutoCloseable {
                 BotRecord last = w.lastRecord;
                 if (entry.isEmpty() && last != null) {
                     registry.register(last.toBuilder().state(BotState.STOPPED).pid(0).processStart(null)
-                            .lastExitCode(code).build());
+                            .wanted(false).lastExitCode(code).build());
                 }
                 log.info("[{}] pid {} exited with code {} after deregistering itself; not restarting", w.botId,
                         w.pid(), code);
                 return;
             }
-            // Agents run in their own session: a runner that died (kill -9, OOM) leaves its agent
-            // running, working on a task the restarted runner will retry.
-            io.deia.core.agent.AgentLeftovers.endLeftover(hive, w.botId);
             afterExit(w, code, uptime, "exited with code " + (code == null ? "unknown" : code) + " after "
                     + uptime.toMillis() + " ms");
+            // Agents run in their own session: a runner that died (kill -9, OOM) leaves its agent
+            // running, working on a task the restarted runner will retry. Ended after the death is
+            // recorded (finding it scans every process) and before the restart, which waits for
+            // this bot's lock.
+            io.deia.core.agent.AgentLeftovers.endLeftover(hive, w.botId);
         } finally {
             lock.unlock();
         }
@@ -737,7 +786,7 @@ public final class BotLauncher implements AutoCloseable {
             String reason = what + (policy == null ? "; its profile is not configured here, not restarting"
                     : "; restart policy " + policy.policy().id());
             registry.update(botId, r -> r.toBuilder().state(state).pid(0).processStart(null).lastExitCode(code)
-                    .lastError(failed ? reason : r.lastError()).build());
+                    .wanted(false).lastError(failed ? reason : r.lastError()).build());
             log.warn("[{}] {} -> {}", botId, reason, state.id());
             return;
         }
@@ -747,7 +796,7 @@ public final class BotLauncher implements AutoCloseable {
             String reason = String.format("exited %d times in %d s; last exit code %s", w.budget.inWindow() + 1,
                     policy.windowS(), code == null ? "unknown" : code);
             registry.update(botId, r -> r.toBuilder().state(BotState.FAILED).pid(0).processStart(null)
-                    .lastExitCode(code).lastError(reason).build());
+                    .wanted(false).lastExitCode(code).lastError(reason).build());
             log.error("[{}] restart budget spent ({} restarts per {} s): {} -> failed", botId, policy.maxRestarts(),
                     policy.windowS(), reason);
             return;
@@ -779,6 +828,14 @@ public final class BotLauncher implements AutoCloseable {
                         .lastError(lastError).build()).orElse(reserved);
                 process = startRunner(reserved, w.profile);
             } catch (DeiaException e) {
+                if (e.code() == io.deia.core.ErrorCode.CONFLICT
+                        || (e instanceof RunnerStartException lost && Integer.valueOf(EXIT_RUNNER_LOCKED).equals(lost.exitCode))) {
+                    // Another controller launched it first (the registry's lock, or the runner lock,
+                    // decided): that one supervises it; this one stands back.
+                    watches.remove(w.botId);
+                    log.warn("[{}] not restarted here: another controller runs it ({})", w.botId, e.getMessage());
+                    return;
+                }
                 // A runner that died during its start (e.g. killed right after it said it was up) has an exit code.
                 Integer code = e instanceof RunnerStartException failed ? failed.exitCode : null;
                 afterExit(w, code, Duration.ZERO, "restart failed: " + e.getMessage());

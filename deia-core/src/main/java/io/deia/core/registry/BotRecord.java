@@ -30,6 +30,9 @@ import java.util.Objects;
  *                       unknown (written by the runner itself, or by an older version)
  * @param launcherStart  that process's start instant: with {@code launcherPid} it tells whether the
  *                       launcher still runs, so a launch it cannot finish is not waited for
+ * @param wanted         the desired state: true from a launch until an explicit stop or a spent
+ *                       restart budget. Any controller brings a wanted bot back to running (see
+ *                       {@code BotLauncher#reconcile()}); an entry is never reaped while it is true
  */
 public record BotRecord(
         String botId,
@@ -46,7 +49,8 @@ public record BotRecord(
         String lastError,
         Integer lastExitCode,
         long launcherPid,
-        Instant launcherStart) {
+        Instant launcherStart,
+        boolean wanted) {
 
     public BotRecord {
         BotIds.requireValid(botId);
@@ -97,7 +101,7 @@ public record BotRecord(
         return new Builder().botId(botId).pid(pid).processStart(processStart).host(host).port(port).state(state)
                 .profile(profile).agent(agent).registeredAt(registeredAt).lastHeartbeat(lastHeartbeat)
                 .restarts(restarts).lastError(lastError).lastExitCode(lastExitCode)
-                .launcherPid(launcherPid).launcherStart(launcherStart);
+                .launcherPid(launcherPid).launcherStart(launcherStart).wanted(wanted);
     }
 
     /** Builder for {@link BotRecord}; {@code state} defaults to {@link BotState#STARTING}. */
@@ -120,6 +124,7 @@ public record BotRecord(
         private Integer lastExitCode;
         private long launcherPid;
         private Instant launcherStart;
+        private boolean wanted;
 
         public Builder botId(String v) { this.botId = v; return this; }
         public Builder pid(long v) { this.pid = v; return this; }
@@ -136,6 +141,7 @@ public record BotRecord(
         public Builder lastExitCode(Integer v) { this.lastExitCode = v; return this; }
         public Builder launcherPid(long v) { this.launcherPid = v; return this; }
         public Builder launcherStart(Instant v) { this.launcherStart = v; return this; }
+        public Builder wanted(boolean v) { this.wanted = v; return this; }
 
         /** Records the calling process as the launcher responsible for the bot. */
         public Builder launcherIsThisProcess() {
@@ -146,7 +152,7 @@ public record BotRecord(
 
         public BotRecord build() {
             return new BotRecord(botId, pid, processStart, host, port, state, profile, agent, registeredAt,
-                    lastHeartbeat, restarts, lastError, lastExitCode, launcherPid, launcherStart);
+                    lastHeartbeat, restarts, lastError, lastExitCode, launcherPid, launcherStart, wanted);
         }
     }
 }

@@ -83,6 +83,7 @@ final class BotRecordJson {
         }
         g.writeNumberField("launcher_pid", r.launcherPid());
         instant(g, "launcher_start", r.launcherStart());
+        g.writeBooleanField("wanted", r.wanted());
         g.writeStringField("status", r.status());
         g.writeEndObject();
     }
@@ -131,6 +132,7 @@ final class BotRecordJson {
                     case "last_exit_code" -> b.lastExitCode(v == JsonToken.VALUE_NULL ? null : intValue(p, v));
                     case "launcher_pid" -> b.launcherPid(longValue(p, v));
                     case "launcher_start" -> b.launcherStart(instant(p, v));
+                    case "wanted" -> b.wanted(bool(v));
                     // status repeats state and is never read back; unknown fields come from newer writers.
                     default -> p.skipChildren();
                 }
@@ -160,6 +162,13 @@ final class BotRecordJson {
         }
         if (v == JsonToken.VALUE_NULL) {
             return null;
+        }
+        throw NotCommonCase.INSTANCE;
+    }
+
+    private static boolean bool(JsonToken v) throws NotCommonCase {
+        if (v == JsonToken.VALUE_TRUE || v == JsonToken.VALUE_FALSE) {
+            return v == JsonToken.VALUE_TRUE;
         }
         throw NotCommonCase.INSTANCE;
     }

@@ -68,6 +68,7 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
 
     private static final Logger log = LoggerFactory.getLogger(JsonFileServiceRegistry.class);
 
+    private final HiveLayout hive;
     private final DeiaConfig config;
     private final RegistryCommitter committer;
     private final RegistryFile file;
@@ -79,7 +80,7 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
      * @param config supplies the port range and the heartbeat TTL
      */
     public JsonFileServiceRegistry(HiveLayout hive, DeiaConfig config) {
-        HiveGuard.check(Objects.requireNonNull(hive, "hive"));
+        this.hive = HiveGuard.check(Objects.requireNonNull(hive, "hive"));
         this.config = Objects.requireNonNull(config, "config");
         this.committer = RegistryCommitter.of(hive);
         this.file = committer.file();
@@ -161,6 +162,8 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
                     // The supervisor's restart count belongs to the bot, not to one process of it.
                     .restarts(existing == null ? 0 : existing.restarts())
                     .launcherIsThisProcess()
+                    // Only launches and restarts reserve: from now on the bot is wanted running.
+                    .wanted(true)
                     .build();
             bots.put(botId, reserved);
             log.info("[{}] reserved port {} (profile {})", botId, port, profile);
@@ -266,7 +269,12 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
             List<BotRecord> reaped = new ArrayList<>();
             for (BotRecord r : List.copyOf(bots.values())) {
                 String reason = staleReason(r, now);
-                if (reason != null) {
+                if (reason != null && (r.wanted() || holdsTasks(r.botId()))) {
+                    // A wanted bot is brought back by a controller's reconcile, not forgotten; work
+                    // in its inbox or claims would otherwise be stranded with no bot to show for it.
+                    log.debug("[{}] kept although {}: {}", r.botId(), reason, r.wanted() ? "it is wanted running"
+                            : "its inbox or claims hold tasks");
+                } else if (reason != null) {
                     bots.remove(r.botId());
                     log.warn("[{}] removed stale entry (pid {}, port {}, was {}): {}", r.botId(), r.pid(), r.port(),
                             r.state().id(), reason);
@@ -302,6 +310,23 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
             return "port reservation not taken up by a process within " + RESERVATION_TTL.toSeconds() + " s";
         }
         return null;
+    }
+
+    /** True when the bot's inbox or claimed folder holds a file (a task waiting or under way). */
+    private boolean holdsTasks(String botId) {
+        for (Path dir : List.of(hive.inboxDir(botId), hive.claimedDir(botId))) {
+            try (java.util.stream.Stream<Path> files = java.nio.file.Files.list(dir)) {
+                if (files.findAny().isPresent()) {
+                    return true;
+                }
+            } catch (java.nio.file.NoSuchFileException e) {
+                // no folder, no task
+            } catch (java.io.IOException e) {
+                log.warn("[{}] cannot look into {}: {}; keeping the entry", botId, dir, e.toString());
+                return true;
+            }
+        }
+        return false;
     }
 
     /** The file keeps milliseconds; values handed back are cut to that, so they equal a later read. */

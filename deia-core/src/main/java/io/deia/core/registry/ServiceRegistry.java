@@ -24,7 +24,8 @@ public interface ServiceRegistry {
 
     /**
      * Reserves a free port for {@code botId} and records it in a {@link BotState#STARTING} entry
-     * (pid 0) in the same atomic step, so two launchers never get the same port. The port is not
+     * (pid 0) in the same atomic step, so two launchers never get the same port. The entry is
+     * {@link BotRecord#wanted() wanted} running from then on. The port is not
      * held by another registry entry and a real bind on it succeeded.
      *
      * @throws io.deia.core.DeiaException {@link io.deia.core.ErrorCode#CONFLICT} when the bot is live,
@@ -54,7 +55,9 @@ public interface ServiceRegistry {
     /**
      * Removes entries whose process is gone, whose pid now belongs to another process (start
      * instant differs), or whose heartbeat is older than the TTL; each removal is logged.
-     * Entries of bots that are stopped or failed on purpose are kept (they carry the reason).
+     * Entries of bots that are stopped or failed on purpose are kept (they carry the reason), and so
+     * are entries of bots {@link BotRecord#wanted() wanted} running (a controller restarts those)
+     * or whose inbox or claims hold tasks.
      *
      * @return the entries that were removed
      */

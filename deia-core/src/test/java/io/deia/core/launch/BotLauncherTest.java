@@ -344,7 +344,7 @@ class BotLauncherTest {
     }
 
     @Test
-    void newLauncherAdoptsLiveBotsAndReapsDeadOnes() {
+    void newLauncherAdoptsLiveBotsAndRestartsWantedDeadOnes() {
         BotLauncher first = launcher(testRunner());
         BotRecord live = first.launch("BOT-L", "echo");
         BotRecord doomed = first.launch("BOT-D", "echo");
@@ -357,7 +357,15 @@ class BotLauncherTest {
         List<BotRecord> adopted = second.adopt();
         assertEquals(List.of("BOT-L"), adopted.stream().map(BotRecord::botId).toList());
         assertEquals(live.pid(), adopted.get(0).pid());
-        assertTrue(registry.get("BOT-D").isEmpty(), "dead bot reaped");
+        // Wanted running: restarted under its policy, the death counted and the reason recorded.
+        BotRecord back = await().atMost(Duration.ofSeconds(30)).until(() -> registry.get("BOT-D").orElseThrow(),
+                r -> r.pid() > 0 && r.pid() != doomed.pid() && r.state() == BotState.IDLE);
+        assertEquals(1, back.restarts(), back.toString());
+        assertTrue(back.wanted(), back.toString());
+        assertTrue(back.lastError().contains("runner pid " + doomed.pid() + " died while no controller supervised it"),
+                back.toString());
+        second.stop("BOT-D");
+        assertFalse(registry.get("BOT-D").orElseThrow().wanted(), "stopped on purpose: no longer wanted");
         assertEquals(ErrorCode.CONFLICT,
                 assertThrows(DeiaException.class, () -> second.launch("BOT-L", "echo")).code());
 
@@ -403,6 +411,20 @@ class BotLauncherTest {
     }
 
     @Test
+    void aSecondRunnerOfARunningBotCannotTakeItsLockAndExits() throws Exception {
+        BotLauncher launcher = launcher(testRunner());
+        BotRecord running = launcher.launch("BOT-LOCK", "echo");
+        List<String> argv = testRunner().argv("BOT-LOCK", freePort(), config.requireProfile("echo"), hive.root(), null);
+        Process second = new ProcessBuilder(argv).redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        assertTrue(second.waitFor(30, java.util.concurrent.TimeUnit.SECONDS), "the second runner gives up");
+        assertEquals(BotLauncher.EXIT_RUNNER_LOCKED, second.exitValue());
+        assertTrue(ProcessChecks.isRunning(running.pid()), "the first runner is untouched");
+        assertEquals(running.pid(), registry.get("BOT-LOCK").orElseThrow().pid());
+        launcher.stop("BOT-LOCK");
+    }
+
+    @Test
     void reconcileAdoptsARunnerWhoseLauncherDiedMidLaunchAndLeavesALiveLaunchersOne() throws Exception {
         BotLauncher controller = launcher(testRunner());
         assertEquals(List.of(), controller.adopt());
@@ -424,7 +446,7 @@ class BotLauncherTest {
             assertEquals(java.util.Set.of("BOT-O"), controller.supervised(), "a live launcher's bot is left to it");
             assertEquals(ProcessHandle.current().pid(), registry.get("BOT-O").orElseThrow().launcherPid());
             assertEquals(otherLauncher.pid(), registry.get("BOT-P").orElseThrow().launcherPid());
-            assertEquals(new BotLauncher.Reconciled(List.of(), List.of()), controller.reconcile(), "nothing twice");
+            assertEquals(new BotLauncher.Reconciled(List.of(), List.of(), List.of()), controller.reconcile(), "nothing twice");
 
             // Supervised from now on: its death is a restart per policy, with a real runner.
             orphan.destroyForcibly();
@@ -462,7 +484,7 @@ class BotLauncherTest {
         assertEquals(List.of("BOT-R", "BOT-S", "BOT-T"), List.copyOf(new java.util.TreeSet<>(reasons.keySet())));
         assertTrue(reasons.get("BOT-R").contains("exited before the runner started"), reasons.toString());
         assertTrue(reasons.get("BOT-S").contains("exited while it waited to restart"), reasons.toString());
-        assertTrue(reasons.get("BOT-T").contains("runner pid " + deadRunner.pid() + " exited while no launcher"),
+        assertTrue(reasons.get("BOT-T").contains("runner pid " + deadRunner.pid() + " died while no controller supervised it"),
                 reasons.toString());
         for (String id : List.of("BOT-R", "BOT-S", "BOT-T")) {
             BotRecord r = registry.get(id).orElseThrow();

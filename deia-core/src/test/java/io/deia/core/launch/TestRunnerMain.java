@@ -26,6 +26,9 @@ import java.util.concurrent.TimeUnit;
  * {@code sh -c 'sleep T & sleep T & wait'}, i.e. a child with two grandchildren). Heartbeats every second.
  */
 public final class TestRunnerMain {
+    /** Held until the process ends; a static field keeps the channel from being collected (and closed). */
+    private static RunnerLock lock;
+
     private TestRunnerMain() {
     }
 
@@ -40,6 +43,12 @@ public final class TestRunnerMain {
         JsonFileServiceRegistry registry = new JsonFileServiceRegistry(hive, DeiaConfig.of(Map.of()));
         long pid = ProcessHandle.current().pid();
         System.out.println("test runner " + botId + " pid " + pid + " port " + port);
+        // Like the real runner: one runner per bot, and supervisors learn of its death through it.
+        lock = RunnerLock.acquire(hive, botId, java.time.Duration.ofSeconds(3)).orElse(null);
+        if (lock == null) {
+            System.out.println("another runner holds the lock of " + botId);
+            System.exit(BotLauncher.EXIT_RUNNER_LOCKED);
+        }
         HttpServer server;
         try {
             server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 16);

@@ -127,6 +127,30 @@ class JsonFileServiceRegistryTest {
     }
 
     @Test
+    void reapKeepsAWantedBotAndOneWhoseInboxOrClaimsHoldTasks() throws Exception {
+        HiveLayout hive = hive();
+        JsonFileServiceRegistry r = registry();
+        Process exited = new ProcessBuilder("true").start();
+        Instant exitedStart = exited.info().startInstant().orElse(Instant.now());
+        assertTrue(exited.waitFor(10, TimeUnit.SECONDS));
+        for (String id : List.of("WANTED", "INBOX", "CLAIMED", "GONE")) {
+            r.register(BotRecord.builder(id).pid(exited.pid()).processStart(exitedStart).port(8101 + id.length())
+                    .state(BotState.IDLE).wanted(id.equals("WANTED")).build());
+        }
+        Files.createDirectories(hive.inboxDir("INBOX"));
+        Files.writeString(hive.inboxDir("INBOX").resolve("t.md"), "work");
+        Files.createDirectories(hive.claimedDir("CLAIMED"));
+        Files.writeString(hive.claimedDir("CLAIMED").resolve("t.md"), "work");
+
+        List<BotRecord> reaped = r.reapStale();
+
+        assertEquals(List.of("GONE"), reaped.stream().map(BotRecord::botId).toList());
+        assertEquals(List.of("CLAIMED", "INBOX", "WANTED"), r.list().stream().map(BotRecord::botId).toList());
+        assertTrue(r.get("WANTED").orElseThrow().wanted());
+        assertTrue(r.reserve("FRESH", "p", "command").wanted(), "a reservation is for a launch: wanted running");
+    }
+
+    @Test
     void reapRemovesAGonePidAReusedPidAndASilentBotButKeepsStoppedOnes() throws Exception {
         HiveLayout hive = hive();
         JsonFileServiceRegistry r = registry();

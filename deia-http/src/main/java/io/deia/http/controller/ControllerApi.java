@@ -158,7 +158,10 @@ final class ControllerApi {
         String botId = BotIds.requireValid(RequestBodies.requireText(body, "bot_id"));
         String profileName = RequestBodies.requireText(body, "profile");
         config.requireProfile(profileName);
-        registry.get(botId).filter(r -> r.state().isLive() && r.pid() > 0).ifPresent(r -> {
+        // An entry that says running over a dead pid (a stop or crash whose record could not be
+        // written) is not believed: only the same pid with the same start instant is running.
+        registry.get(botId).filter(r -> r.state().isLive() && r.pid() > 0
+                && io.deia.core.process.ProcessTrees.isSameProcessAlive(r.pid(), r.processStart())).ifPresent(r -> {
             throw DeiaException.conflict("bot %s is already running (pid %d, port %d)", botId, r.pid(), r.port());
         });
         log.info("[{}] launch requested with profile {}", botId, profileName);

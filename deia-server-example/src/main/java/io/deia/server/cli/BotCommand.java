@@ -10,7 +10,9 @@ import io.deia.core.agent.Agents;
 import io.deia.core.bot.BotRuntime;
 import io.deia.core.config.DeiaConfig;
 import io.deia.core.config.Profile;
+import io.deia.core.bot.HiveFolderWatch;
 import io.deia.core.launch.BotLauncher;
+import io.deia.core.launch.RunnerLock;
 import io.deia.core.registry.JsonFileServiceRegistry;
 import io.deia.http.bot.BotHttpService;
 import io.deia.server.DefaultConfig;
@@ -39,6 +41,10 @@ import java.util.concurrent.Callable;
         description = "Run one bot: HTTP service on 127.0.0.1:PORT, task inbox, agent and heartbeat.")
 public final class BotCommand implements Callable<Integer> {
     private static final Logger log = LoggerFactory.getLogger(BotCommand.class);
+    /** How long a starting runner waits for its lock: a supervisor may hold it for a moment. */
+    private static final Duration RUNNER_LOCK_PATIENCE = Duration.ofSeconds(3);
+    /** Looks (one per heartbeat interval) that must find the hive folder gone before the runner stops. */
+    private static final int HIVE_MISSES = 2;
 
     @Spec
     CommandSpec spec;
@@ -73,6 +79,19 @@ public final class BotCommand implements Callable<Integer> {
         Profile profile = config.requireProfile(profileName);
         Agents.checkExecutable(profile);
         Duration grace = Duration.ofSeconds(Math.max(0, stopGraceS));
+        // Held for the runner's whole life (released by the kernel when it dies): one runner per
+        // bot whichever controller started it, and a supervisor learns of its death at once.
+        RunnerLock runnerLock;
+        try {
+            runnerLock = RunnerLock.acquire(hive, botId, RUNNER_LOCK_PATIENCE).orElse(null);
+        } catch (java.io.IOException e) {
+            throw DeiaException.unavailable("bot %s: cannot open its runner lock: %s", botId, e.getMessage());
+        }
+        if (runnerLock == null) {
+            log.error("[{}] another runner of this bot holds {}: exiting (two controllers started it; the other one won)",
+                    botId, RunnerLock.file(hive, botId));
+            return BotLauncher.EXIT_RUNNER_LOCKED;
+        }
 
         Agent agent = Agents.create(new AgentContext(botId, profile, hive, System.getenv()));
         BotRuntime runtime = BotRuntime.builder().botId(botId).profile(profile).config(config).hive(hive)
@@ -105,9 +124,34 @@ public final class BotCommand implements Callable<Integer> {
         }
         log.info("[{}] bot runner up: pid {}, port {}, profile {}, hive {}", botId, ProcessHandle.current().pid(),
                 http.port(), profile.name(), hive.root());
+        HiveFolderWatch hiveWatch = watchHive(hive, config, runtime, grace);
         runtime.stopped().join();
+        if (hiveWatch != null) {
+            hiveWatch.close();
+        }
         http.close();
         log.info("[{}] bot runner exiting with 0", botId);
+        release(runnerLock);
         return 0;
+    }
+
+    /** Also what keeps the lock reachable until here: a collected channel would close and drop it. */
+    private void release(RunnerLock lock) {
+        try {
+            lock.close();
+        } catch (java.io.IOException e) {
+            log.debug("[{}] releasing the runner lock: {}", botId, e.toString());
+        }
+    }
+
+    /** Stops the runner within a few heartbeats of its hive folder being deleted; null when it cannot look. */
+    private HiveFolderWatch watchHive(HiveLayout hive, DeiaConfig config, BotRuntime runtime, Duration grace) {
+        try {
+            return HiveFolderWatch.start(botId, hive, Duration.ofSeconds(config.heartbeatIntervalS()), HIVE_MISSES,
+                    () -> runtime.stop(grace));
+        } catch (java.io.IOException | RuntimeException e) {
+            log.warn("[{}] cannot watch the hive folder {}: {}", botId, hive.root(), e.toString());
+            return null;
+        }
     }
 }

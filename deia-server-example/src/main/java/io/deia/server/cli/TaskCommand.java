@@ -1,7 +1,11 @@
 package io.deia.server.cli;
 
+import io.deia.core.BotIds;
+import io.deia.core.DeiaException;
 import io.deia.core.io.AtomicFiles;
 import io.deia.core.io.Utf8;
+import io.deia.core.registry.BotRecord;
+import io.deia.core.registry.JsonFileServiceRegistry;
 import io.deia.core.task.FileTaskQueue;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -13,6 +17,7 @@ import picocli.CommandLine.Spec;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.Callable;
 
 /** {@code task submit BOT-ID FILE|-}: hands a task file to a bot's inbox. */
@@ -34,7 +39,7 @@ public final class TaskCommand implements Runnable {
     /** {@code task submit BOT-ID FILE|-}. */
     @Command(name = "submit", mixinStandardHelpOptions = true,
             description = {"Stage a task file and move it atomically into the bot's inbox; prints the task id.",
-                    "The bot need not run: it picks the task up when it starts."})
+                    "The bot must be in the registry (it need not run: it picks the task up when it starts)."})
     public static final class Submit implements Callable<Integer> {
         @Mixin
         HiveOptions hiveOptions;
@@ -73,10 +78,25 @@ public final class TaskCommand implements Runnable {
             var parsed = spec.commandLine().getParseResult();
             HiveOptions hive = parsed.hasMatchedOption("--hive") || parsed.hasMatchedOption("--config")
                     || parent == null ? hiveOptions : parent.hiveOptions;
+            requireKnown(hive, botId);
             String taskId = new FileTaskQueue(hive.layout(), hive.config()).submit(botId, markdown);
             spec.commandLine().getOut().println(taskId);
             spec.commandLine().getOut().flush();
             return 0;
+        }
+
+        /**
+         * A bot the registry does not know would never read its inbox: refused, as the API does
+         * (404), naming the bots there are. A known bot need not run (it picks the task up at start).
+         */
+        private static void requireKnown(HiveOptions hive, String botId) {
+            BotIds.requireValid(botId);
+            List<String> known = new JsonFileServiceRegistry(hive.layout(), hive.config()).list().stream()
+                    .map(BotRecord::botId).toList();
+            if (!known.contains(botId)) {
+                throw DeiaException.notFound("no bot %s in the registry of %s; known bots: %s", botId,
+                        hive.layout().root(), known.isEmpty() ? "none (launch one first)" : String.join(", ", known));
+            }
         }
     }
 }

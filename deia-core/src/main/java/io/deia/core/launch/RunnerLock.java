@@ -1,0 +1,166 @@
+package io.deia.core.launch;
+
+import io.deia.core.HiveLayout;
+import io.deia.core.process.ProcessTrees;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Optional;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
+
+/**
+ * The per-bot runner lock, {@code <hive>/bots/<BOT-ID>/runner.lock}: an exclusive OS file lock
+ * ({@link FileChannel#lock()}, {@code fcntl} on Linux) that a bot's runner process holds for its
+ * whole life. It does two jobs with one kernel fact, that a process's locks go away the moment it
+ * dies, however it dies (SIGKILL included, and before it lingers as a zombie):
+ * <ul>
+ *   <li><b>one runner per bot</b>: a second runner for the same bot cannot take it and exits,
+ *       whichever controller started it;</li>
+ *   <li><b>death notice without polling</b>: a supervisor blocks in {@link #awaitRunnerExit} on
+ *       the same lock and gets it as soon as the runner is gone. That works for runners this JVM
+ *       did not start (adopted after a controller restart), for which the JDK's
+ *       {@code ProcessHandle.onExit()} only polls, slowly, and never sees an unreaped zombie.</li>
+ * </ul>
+ */
+public final class RunnerLock implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(RunnerLock.class);
+    /** How often a runner tries again while a supervisor holds the lock for a moment. */
+    private static final Duration RETRY = Duration.ofMillis(10);
+
+    private final FileChannel channel;
+    private final FileLock lock;
+    private final Path file;
+
+    private RunnerLock(FileChannel channel, FileLock lock, Path file) {
+        this.channel = channel;
+        this.lock = lock;
+        this.file = file;
+    }
+
+    /** The lock file of a bot. */
+    public static Path file(HiveLayout hive, String botId) {
+        return hive.botDir(botId).resolve("runner.lock");
+    }
+
+    /**
+     * Takes the lock for a runner that is starting. A supervisor may hold it for a moment (it takes
+     * it to learn whether an earlier runner is gone), so this tries for up to {@code patience}.
+     *
+     * @return the held lock, or empty when another live process keeps it: another runner of the bot
+     * @throws IOException when the lock file cannot be made or opened
+     */
+    public static Optional<RunnerLock> acquire(HiveLayout hive, String botId, Duration patience) throws IOException {
+        Path file = file(hive, botId);
+        Files.createDirectories(file.getParent());
+        FileChannel channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ,
+                StandardOpenOption.WRITE);
+        long deadline = System.nanoTime() + patience.toNanos();
+        try {
+            while (true) {
+                FileLock lock = channel.tryLock();
+                if (lock != null) {
+                    return Optional.of(new RunnerLock(channel, lock, file));
+                }
+                if (System.nanoTime() > deadline) {
+                    channel.close();
+                    return Optional.empty();
+                }
+                Thread.sleep(RETRY.toMillis());
+            }
+        } catch (IOException | RuntimeException e) {
+            channel.close();
+            throw e;
+        } catch (InterruptedException e) {
+            channel.close();
+            Thread.currentThread().interrupt();
+            return Optional.empty();
+        }
+    }
+
+    /**
+     * Blocks until the runner with this pid and start instant is gone. Blocks on the lock (no
+     * polling) while the runner holds it; while a live runner does not hold it yet (it is still
+     * starting) it looks again every {@code recheck}. Interrupting the calling thread ends the wait
+     * with an {@link InterruptedException}.
+     *
+     * @throws IOException when the lock file cannot be opened (e.g. the hive was deleted)
+     */
+    public static void awaitRunnerExit(HiveLayout hive, String botId, long pid, Instant start, Duration recheck)
+            throws IOException, InterruptedException {
+        Path file = file(hive, botId);
+        Files.createDirectories(file.getParent());
+        while (true) {
+            try (FileChannel channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ,
+                    StandardOpenOption.WRITE)) {
+                // Released at once: the next runner must be able to take it.
+                channel.lock().release();
+            } catch (java.nio.channels.ClosedByInterruptException e) {
+                throw new InterruptedException("interrupted while waiting for the runner lock of " + botId);
+            } catch (OverlappingFileLockException e) {
+                // Another thread of this JVM waits on the same file (an older watch that is ending).
+                log.debug("[{}] runner lock is being waited on by another thread of this process", botId);
+            }
+            if (Thread.interrupted()) {
+                throw new InterruptedException("interrupted while waiting for the runner lock of " + botId);
+            }
+            if (!ProcessTrees.isSameProcessAlive(pid, start)) {
+                return;
+            }
+            // Free lock, live runner: it has not taken its lock yet.
+            Thread.sleep(recheck.toMillis());
+        }
+    }
+
+    /**
+     * Completes once the runner process {@code runner} of {@code botId} is gone, waiting in
+     * {@link #awaitRunnerExit} on {@code executor}; when the lock file cannot be opened it looks at
+     * the process every {@code recheck} instead. Never completes normally when the waiting thread is
+     * interrupted (a launcher that closes): then it is cancelled.
+     */
+    public static CompletableFuture<Void> whenGone(HiveLayout hive, String botId, ProcessHandle runner, Duration recheck,
+                                                   Executor executor) {
+        long pid = runner.pid();
+        Instant start = runner.info().startInstant().orElse(null);
+        return CompletableFuture.runAsync(() -> {
+            try {
+                try {
+                    awaitRunnerExit(hive, botId, pid, start, recheck);
+                } catch (IOException e) {
+                    log.warn("[{}] cannot wait on the runner lock ({}); watching pid {} instead", botId, e.toString(), pid);
+                    while (ProcessTrees.isSameProcessAlive(pid, start)) {
+                        Thread.sleep(recheck.toMillis());
+                    }
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new CancellationException("stopped waiting for the runner of " + botId);
+            }
+        }, executor);
+    }
+
+    /** The lock file. */
+    public Path path() {
+        return file;
+    }
+
+    /** Releases the lock (the process's exit does the same). */
+    @Override
+    public void close() throws IOException {
+        try {
+            lock.release();
+        } finally {
+            channel.close();
+        }
+    }
+}
