@@ -348,9 +348,10 @@ public final class BotLauncher implements AutoCloseable {
     }
 
     /**
-     * Takes over the bots of the registry whose runner still runs (same pid and start instant):
-     * they are supervised from now on, with no second launch (also when the runner does not answer
-     * {@code /health} at this moment: it is busy or still starting, and it is logged).
+     * Takes over the bots of the registry whose runner still runs (same pid and start instant)
+     * and whose launcher is gone or unknown: they are supervised from now on, with no second launch
+     * (also when the runner does not answer {@code /health} at this moment: it is busy or still
+     * starting, and it is logged). Bots of another live controller are left to it.
      * Then removes stale entries ({@link ServiceRegistry#reapStale()}) and marks entries that
      * were waiting for a restart by a launcher that is gone as {@link BotState#FAILED}.
      *
@@ -361,6 +362,12 @@ public final class BotLauncher implements AutoCloseable {
         List<BotRecord> adopted = new ArrayList<>();
         for (BotRecord r : registry.list()) {
             if (watches.containsKey(r.botId()) || r.pid() <= 0) {
+                continue;
+            }
+            if (r.launcherRuns()) {
+                // Another live controller launched or supervises it (two controllers at once):
+                // adopting it too would have both restart it. reconcile() takes it over, and logs
+                // that it leaves it, once that controller is gone.
                 continue;
             }
             if (!ProcessTrees.isSameProcessAlive(r.pid(), r.processStart())) {

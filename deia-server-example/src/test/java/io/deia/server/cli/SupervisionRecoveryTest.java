@@ -310,8 +310,11 @@ class SupervisionRecoveryTest {
     void aLaunchChecksTheRecordedPidAndStartInstant() throws Exception {
         ServeProcess s = serve();
         ProcessChecks.Ended dead = ProcessChecks.endedProcess();
+        // Its launcher (this test JVM) is alive, so no controller's reconcile touches the entry first:
+        // only the launch's own check decides.
         new JsonFileServiceRegistry(hive, config).register(BotRecord.builder("BOT-DEAD").pid(dead.pid())
-                .processStart(dead.start()).port(24498).state(BotState.IDLE).profile("quick").agent("command").build());
+                .processStart(dead.start()).port(24498).state(BotState.IDLE).profile("quick").agent("command")
+                .launcherIsThisProcess().build());
         launch(s, "BOT-DEAD", "quick");
         assertEquals(1, runners("BOT-DEAD").size());
     }
