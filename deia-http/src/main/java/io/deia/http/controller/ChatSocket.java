@@ -83,7 +83,7 @@ public final class ChatSocket implements Session.Listener.AutoDemanding, EventHu
                         throw DeiaException.invalid("field 'text' is required and must be a string");
                     }
                     requireBot(botId);
-                    router.send(botId, textNode.asText(), clientMsgId);
+                    router.send(botId, textNode.asText(), clientMsgId, MessageRouter.SOURCE_WEBSOCKET);
                 }
                 case "interrupt" -> {
                     requireBot(botId);
