@@ -509,7 +509,8 @@ public final class MessageRouter implements AutoCloseable {
             if (!state.equals(before)) {
                 publish(ChatEvent.of(ChatEvent.STATUS, rec.botId(), "state", state, "source", "registry",
                         "pid", rec.pid(), "port", rec.port(), "profile", rec.profile(), "agent", rec.agent(),
-                        "restarts", rec.restarts(), "last_error", rec.lastError()));
+                        "restarts", rec.restarts(), "last_error", rec.lastError(),
+                        "last_error_at", rec.lastErrorAt() == null ? null : rec.lastErrorAt().toString()));
             }
             ensureFollower(rec);
         }

@@ -24,12 +24,15 @@ import java.util.Objects;
  * @param registeredAt   when this entry was first written
  * @param lastHeartbeat  last heartbeat written by the runner
  * @param restarts       how many times the supervisor restarted it
- * @param lastError      the last failure reason, if any
+ * @param lastError      the last failure reason, if any; kept after the bot recovers (with its
+ *                       restart count it tells that something happened)
  * @param lastExitCode   the runner's last exit code, if known
  * @param launcherPid    the process that reserved this entry to launch or restart the bot, 0 when
  *                       unknown (written by the runner itself, or by an older version)
  * @param launcherStart  that process's start instant: with {@code launcherPid} it tells whether the
  *                       launcher still runs, so a launch it cannot finish is not waited for
+ * @param lastErrorAt    when {@code lastError} was recorded; the builder stamps it whenever the
+ *                       error changes, unless it is given explicitly
  */
 public record BotRecord(
         String botId,
@@ -46,7 +49,8 @@ public record BotRecord(
         String lastError,
         Integer lastExitCode,
         long launcherPid,
-        Instant launcherStart) {
+        Instant launcherStart,
+        Instant lastErrorAt) {
 
     public BotRecord {
         BotIds.requireValid(botId);
@@ -97,7 +101,7 @@ public record BotRecord(
         return new Builder().botId(botId).pid(pid).processStart(processStart).host(host).port(port).state(state)
                 .profile(profile).agent(agent).registeredAt(registeredAt).lastHeartbeat(lastHeartbeat)
                 .restarts(restarts).lastError(lastError).lastExitCode(lastExitCode)
-                .launcherPid(launcherPid).launcherStart(launcherStart);
+                .launcherPid(launcherPid).launcherStart(launcherStart).keepLastError(lastError, lastErrorAt);
     }
 
     /** Builder for {@link BotRecord}; {@code state} defaults to {@link BotState#STARTING}. */
@@ -120,6 +124,9 @@ public record BotRecord(
         private Integer lastExitCode;
         private long launcherPid;
         private Instant launcherStart;
+        private String previousError;
+        private Instant lastErrorAt;
+        private boolean lastErrorAtGiven;
 
         public Builder botId(String v) { this.botId = v; return this; }
         public Builder pid(long v) { this.pid = v; return this; }
@@ -136,6 +143,14 @@ public record BotRecord(
         public Builder lastExitCode(Integer v) { this.lastExitCode = v; return this; }
         public Builder launcherPid(long v) { this.launcherPid = v; return this; }
         public Builder launcherStart(Instant v) { this.launcherStart = v; return this; }
+        /** Sets the error's time explicitly (reading a stored entry); otherwise a new error is stamped now. */
+        public Builder lastErrorAt(Instant v) { this.lastErrorAt = v; this.lastErrorAtGiven = true; return this; }
+
+        private Builder keepLastError(String error, Instant at) {
+            this.previousError = error;
+            this.lastErrorAt = at;
+            return this;
+        }
 
         /** Records the calling process as the launcher responsible for the bot. */
         public Builder launcherIsThisProcess() {
@@ -145,8 +160,12 @@ public record BotRecord(
         }
 
         public BotRecord build() {
+            Instant errorAt = lastErrorAt;
+            if (!lastErrorAtGiven && !Objects.equals(lastError, previousError)) {
+                errorAt = lastError == null ? null : Instant.now();
+            }
             return new BotRecord(botId, pid, processStart, host, port, state, profile, agent, registeredAt,
-                    lastHeartbeat, restarts, lastError, lastExitCode, launcherPid, launcherStart);
+                    lastHeartbeat, restarts, lastError, lastExitCode, launcherPid, launcherStart, errorAt);
         }
     }
 }

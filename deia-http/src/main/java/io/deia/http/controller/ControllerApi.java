@@ -205,6 +205,7 @@ final class ControllerApi {
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("pending", tasks.pending(botId));
         out.put("responses", tasks.responses(botId, intParam(req, "limit", 50, 1, 500)));
+        out.put("outcomes", tasks.outcomes(botId));
         JsonResponses.send(resp, cb, 200, out);
     }
 
