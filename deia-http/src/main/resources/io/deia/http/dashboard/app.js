@@ -27,12 +27,13 @@
     noSelection: $('no-selection'), botView: $('bot-view'), botTitle: $('bot-title'), botState: $('bot-state'),
     botError: $('bot-error'),
     factProfile: $('fact-profile'), factAgent: $('fact-agent'), factPort: $('fact-port'), factPid: $('fact-pid'),
-    factUptime: $('fact-uptime'), factCost: $('fact-cost'), factTasks: $('fact-tasks'),
+    factUptime: $('fact-uptime'), factCost: $('fact-cost'), factTasks: $('fact-tasks'), factRestarts: $('fact-restarts'),
     interruptBtn: $('interrupt-btn'), stopBtn: $('stop-btn'),
     tabChat: $('tab-chat'), tabTasks: $('tab-tasks'), tabTasksCount: $('tab-tasks-count'),
     panelChat: $('panel-chat'), panelTasks: $('panel-tasks'),
     olderBtn: $('older-btn'), chatLogs: $('chat-logs'), working: $('working'), workingText: $('working-text'),
     chatForm: $('chat-form'), chatInput: $('chat-input'), sendBtn: $('send-btn'),
+    chatNotice: $('chat-notice'), chatNoticeText: $('chat-notice-text'), chatLaunch: $('chat-launch'),
     taskForm: $('task-form'), taskText: $('task-text'), taskFile: $('task-file'), taskSubmit: $('task-submit'),
     taskMsg: $('task-msg'), taskRunning: $('task-running'), taskPending: $('task-pending'),
     pendingCount: $('pending-count'), taskResponses: $('task-responses'), responsesCount: $('responses-count'),
@@ -40,7 +41,8 @@
     launchIdHint: $('launch-id-hint'), launchProfile: $('launch-profile'), launchProgress: $('launch-progress'),
     launchError: $('launch-error'), launchCancel: $('launch-cancel'), launchSubmit: $('launch-submit'),
     stopDialog: $('stop-dialog'), stopForm: $('stop-form'), stopText: $('stop-text'), stopError: $('stop-error'),
-    stopCancel: $('stop-cancel'), stopConfirm: $('stop-confirm')
+    stopCancel: $('stop-cancel'), stopConfirm: $('stop-confirm'),
+    signin: $('signin'), signinRetry: $('signin-retry'), layout: $('layout')
   };
 
   const app = {
@@ -55,6 +57,7 @@
     countdownTimer: null,
     pingTimer: null,
     everConnected: false,
+    signedOut: false,
     profiles: [],
     launching: null
   };
@@ -89,12 +92,15 @@
     }
     if (!res.ok) {
       const err = data && data.error ? data.error : { code: 'http_' + res.status, message: text || res.statusText };
-      if (res.status === 401) {
-        showBanner('Not signed in: open the dashboard with the URL that “serve” printed (it carries the token).');
-      }
+      if (res.status === 401) showSignIn();
       throw new ApiError(err.code, err.message || ('HTTP ' + res.status), res.status);
     }
     return data;
+  }
+
+  /** Text a bot, a task or another client wrote, with bidi controls made visible (safe-text.js). */
+  function safe(text) {
+    return window.deiaText.visible(text);
   }
 
   function el(tag, className, text) {
@@ -102,6 +108,42 @@
     if (className) node.className = className;
     if (text !== undefined && text !== null) node.textContent = String(text);
     return node;
+  }
+
+  /**
+   * No valid token (no cookie, or the controller's token changed): one sign-in screen instead of an
+   * empty bot list, and no reconnecting (each attempt would only fail again) until the user has
+   * opened the token link or asks to try again.
+   */
+  function showSignIn() {
+    app.signedOut = true;
+    ui.signin.hidden = false;
+    ui.layout.hidden = true;
+    ui.launchOpen.hidden = true;
+    hideBanner();
+    clearTimeout(app.reconnectTimer);
+    clearInterval(app.countdownTimer);
+    clearInterval(app.pingTimer);
+    if (app.ws) {
+      const ws = app.ws;
+      app.ws = null;
+      ws.close();
+    }
+    setConn('signedout', 'not signed in');
+  }
+
+  async function retrySignIn() {
+    app.signedOut = false;
+    try {
+      await loadBots();
+    } catch (e) {
+      if (!app.signedOut) showBanner('Could not load bots: ' + e.message);
+      return;
+    }
+    ui.signin.hidden = true;
+    ui.layout.hidden = false;
+    ui.launchOpen.hidden = false;
+    connect();
   }
 
   function showBanner(text) {
@@ -144,6 +186,12 @@
     return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
   }
 
+  function fmtDateTime(ts) {
+    const d = new Date(ts);
+    if (isNaN(d.getTime())) return '';
+    return d.toLocaleString([], { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  }
+
   function isLive(state) {
     return LIVE_STATES.has(state);
   }
@@ -172,7 +220,7 @@
         inflight: new Set()      // client_msg_ids sent and not yet answered
       },
       tasks: { pending: [], responses: [], error: null, reloadTimer: null, open: new Set() },
-      draft: '',
+      draft: window.deiaOutbox.draft(id),
       stopWatch: null
     };
   }
@@ -254,10 +302,12 @@
     const name = el('span', 'bot-name', bot.id);
     const state = el('span', 'bot-state-label');
     const meta = el('span', 'bot-meta');
-    button.append(dot, name, state, meta);
+    const reason = el('span', 'bot-reason');
+    reason.hidden = true;
+    button.append(dot, name, state, meta, reason);
     button.addEventListener('click', () => selectBot(bot.id, true));
     li.appendChild(button);
-    return { li: li, button: button, state: state, meta: meta };
+    return { li: li, button: button, state: state, meta: meta, reason: reason };
   }
 
   function updateListItem(bot) {
@@ -276,6 +326,20 @@
     if (up !== null) parts.push('up ' + fmtDuration(up));
     parts.push(fmtCost(bot.info.cost_usd));
     item.meta.textContent = parts.join(' · ');
+    const why = stateReason(bot, state);
+    item.reason.hidden = !why;
+    item.reason.textContent = why ? safe(why) : '';
+  }
+
+  /**
+   * Why a bot is in a state that needs attention (failed, degraded, or any state this page does
+   * not know): the reason the server gives, else its last error.
+   */
+  function stateReason(bot, state) {
+    if (isLive(state) && state !== 'degraded') return null;
+    if (state === 'stopped' || state === 'removed') return null;
+    const why = bot.info.reason || bot.info.state_reason || bot.info.last_error;
+    return why ? String(why) : null;
   }
 
   async function loadBots() {
@@ -339,19 +403,50 @@
     ui.factPid.textContent = bot.info.pid || '—';
     ui.factUptime.textContent = fmtDuration(botUptime(bot));
     ui.factCost.textContent = fmtCost(bot.info.cost_usd);
-    const done = bot.info.tasks_completed;
-    const failed = bot.info.tasks_failed;
-    ui.factTasks.textContent = done === undefined ? '—' : (done + (failed ? ' (' + failed + ' failed)' : ''));
+    // Counted from the durable responses (they survive restarts); the runner's own counters start
+    // at 0 with each process, so they are only the fallback until the task list has loaded.
+    let done = bot.info.tasks_completed;
+    let failed = bot.info.tasks_failed;
+    if (bot.tasks.outcomes) {
+      done = bot.tasks.outcomes.completed || 0;
+      failed = Object.keys(bot.tasks.outcomes).filter((k) => k !== 'completed')
+        .reduce((sum, k) => sum + bot.tasks.outcomes[k], 0);
+    }
+    ui.factTasks.textContent = done === undefined ? '—' : (done + (failed ? ' (' + failed + ' not completed)' : ''));
+    ui.factRestarts.textContent = bot.info.restarts === undefined ? '—' : String(bot.info.restarts);
+    // The last error stays visible after a recovery: that it happened, and when, is the news.
     const err = bot.info.last_error;
-    ui.botError.hidden = !err || isLive(state);
-    ui.botError.textContent = err ? 'Last error: ' + err : '';
-    ui.stopBtn.disabled = !shouldPoll(bot) || state === 'stopping';
+    const at = bot.info.last_error_at ? fmtDateTime(bot.info.last_error_at) : '';
+    ui.botError.hidden = !err;
+    ui.botError.classList.toggle('recovered', !!err && isLive(state));
+    ui.botError.textContent = err ? 'Last error' + (at ? ' (' + at + ')' : '') + ': ' + safe(err) : '';
+    // Stop works in every state but stopped: a crash-looping (restarting) bot must be stoppable.
+    ui.stopBtn.disabled = state === 'stopped' || state === 'removed' || !!bot.stopInFlight;
     ui.interruptBtn.disabled = !(state === 'busy' || bot.chat.inflight.size > 0);
-    ui.sendBtn.disabled = !isLive(state) || state === 'stopping';
+    ui.sendBtn.disabled = false;
+    renderChatNotice(bot, state);
     ui.taskSubmit.disabled = bot.gone;
     ui.olderBtn.hidden = !bot.chat.nextBefore;
     renderWorking(bot);
     renderTasks(bot);
+  }
+
+  /** Why a message cannot be answered now, and the way out (Launch) when there is one. */
+  function renderChatNotice(bot, state) {
+    let text = null;
+    let canLaunch = false;
+    if (state === 'restarting') {
+      text = bot.id + ' is restarting: messages are refused until it is back.';
+    } else if (state === 'unreachable') {
+      text = bot.id + ' does not answer the controller right now.';
+    } else if (!isLive(state)) {
+      text = bot.id + ' is ' + state + ': it cannot take messages until it runs again.';
+      canLaunch = !!bot.info.profile;
+    }
+    ui.chatNotice.hidden = text === null;
+    ui.chatNoticeText.textContent = text || '';
+    ui.chatLaunch.hidden = !canLaunch;
+    ui.chatLaunch.textContent = 'Launch ' + bot.id;
   }
 
   function renderWorking(bot) {
@@ -383,9 +478,56 @@
 
   function messageNode(role, text, meta) {
     const node = el('div', 'msg msg-' + role);
-    node.appendChild(el('div', 'msg-meta', meta));
-    node.appendChild(el('div', 'msg-text', text));
+    const head = el('div', 'msg-meta');
+    head.appendChild(el('span', 'msg-who', meta));
+    head.appendChild(el('span', 'msg-status'));
+    node.appendChild(head);
+    node.appendChild(el('div', 'msg-text', safe(text)));
     return node;
+  }
+
+  /** Who asked a question: this tab, another dashboard (WebSocket) or the REST API. */
+  function askedBy(clientMsgId, source) {
+    if (window.deiaOutbox.isMine(clientMsgId)) return 'you (this tab)';
+    if (source === 'api') return 'API';
+    if (source === 'ws') return 'another client';
+    return 'another client / API';
+  }
+
+  /**
+   * A question's delivery state: "sending" until the controller acknowledges it, "acked" after,
+   * "unsent" when it was refused or the connection failed first (then it stays in the outbox with
+   * its reason, a Retry and a Discard, until it is confirmed or discarded).
+   */
+  function setUserState(bot, entry, state, reason) {
+    const node = entry.user;
+    entry.state = state;
+    if (!node) return;
+    node.classList.toggle('sending', state === 'sending');
+    node.classList.toggle('acked', state === 'acked');
+    node.classList.toggle('unsent', state === 'unsent');
+    node.querySelector('.msg-status').textContent = state === 'sending' ? ' · sending…' : state === 'unsent' ? ' · not sent' : '';
+    if (entry.unsentNote) {
+      entry.unsentNote.remove();
+      if (entry.error === entry.unsentNote) entry.error = null;
+      entry.unsentNote = null;
+    }
+    if (state !== 'unsent') return;
+    const note = messageNode('error', reason || 'Not sent.', 'not sent');
+    note.classList.add('msg-unsent-note');
+    note.dataset.clientMsgId = node.dataset.clientMsgId;
+    const actions = el('div', 'msg-actions');
+    const retry = el('button', 'btn small retry-btn', 'Retry');
+    retry.type = 'button';
+    retry.addEventListener('click', () => deliverMessage(bot, node.dataset.clientMsgId, entry.text));
+    const discard = el('button', 'btn small link discard-btn', 'Discard');
+    discard.type = 'button';
+    discard.addEventListener('click', () => discardMessage(bot, node.dataset.clientMsgId));
+    actions.append(retry, discard);
+    note.appendChild(actions);
+    node.after(note);
+    entry.unsentNote = note;
+    entry.error = note;
   }
 
   function entryFor(bot, clientMsgId) {
@@ -399,6 +541,11 @@
 
   function replyNode(bot, clientMsgId) {
     const entry = entryFor(bot, clientMsgId);
+    if (entry.user && entry.state !== 'acked') {
+      // A reply proves the controller had the question, whatever happened to its ack.
+      setUserState(bot, entry, 'acked');
+      window.deiaOutbox.drop(bot.id, clientMsgId);
+    }
     if (!entry.reply) {
       entry.reply = messageNode('assistant', '', bot.id);
       entry.reply.dataset.clientMsgId = clientMsgId;
@@ -415,18 +562,32 @@
     else bot.chat.log.appendChild(node);
   }
 
-  function appendUser(bot, clientMsgId, text, ts) {
+  function appendUser(bot, clientMsgId, text, ts, who) {
     const entry = entryFor(bot, clientMsgId);
     if (entry.user) return entry.user;
-    entry.user = messageNode('user', text, 'you' + (ts ? ' · ' + fmtTime(ts) : ''));
+    entry.text = text;
+    entry.user = messageNode('user', text, who + (ts ? ' · ' + fmtTime(ts) : ''));
     entry.user.dataset.clientMsgId = clientMsgId;
-    bot.chat.log.appendChild(entry.user);
+    // Before a reply or error that arrived first (events of another client's question can race).
+    const after = entry.reply || entry.error;
+    if (after && after.parentNode === bot.chat.log) after.before(entry.user);
+    else bot.chat.log.appendChild(entry.user);
     return entry.user;
   }
 
-  function onAck(bot, clientMsgId) {
-    const entry = bot.chat.byClientId.get(clientMsgId);
-    if (entry && entry.user) entry.user.classList.add('acked');
+  function onAck(bot, clientMsgId, msg) {
+    if (!clientMsgId) return;
+    window.deiaOutbox.drop(bot.id, clientMsgId);
+    let entry = bot.chat.byClientId.get(clientMsgId);
+    if ((!entry || !entry.user) && msg && typeof msg.text === 'string') {
+      // Asked from another tab or the API: show the question live, labelled by where it came from.
+      appendUser(bot, clientMsgId, msg.text, msg.ts, askedBy(clientMsgId, msg.source));
+      entry = bot.chat.byClientId.get(clientMsgId);
+      bot.chat.inflight.add(clientMsgId);
+      scrollChat(bot);
+      renderWorkingIfSelected(bot);
+    }
+    if (entry && entry.user && entry.state !== 'acked') setUserState(bot, entry, 'acked');
   }
 
   function onDelta(bot, clientMsgId, text) {
@@ -434,7 +595,7 @@
     const node = replyNode(bot, clientMsgId);
     if (!node.classList.contains('streaming')) return;
     const body = node.querySelector('.msg-text');
-    body.textContent = body.textContent + (text || '');
+    body.textContent = body.textContent + safe(text || '');
     bot.chat.inflight.add(clientMsgId);
     scrollChat(bot);
     renderWorkingIfSelected(bot);
@@ -443,7 +604,7 @@
   function onReply(bot, clientMsgId, text, result, ts) {
     const node = replyNode(bot, clientMsgId);
     node.classList.remove('streaming');
-    node.querySelector('.msg-text').textContent = text || (result && result.text) || '';
+    node.querySelector('.msg-text').textContent = safe(text || (result && result.text) || '');
     const meta = [bot.id];
     if (ts) meta.push(fmtTime(ts));
     if (result) {
@@ -454,7 +615,7 @@
     }
     node.querySelector('.msg-meta').textContent = meta.join(' · ');
     if (result && result.error) {
-      const err = el('div', 'msg-inline-error', result.error);
+      const err = el('div', 'msg-inline-error', safe(result.error));
       node.appendChild(err);
     }
     bot.chat.inflight.delete(clientMsgId);
@@ -466,6 +627,11 @@
     const text = (message || 'error') + (code ? ' [' + code + ']' : '');
     if (clientMsgId) {
       const entry = entryFor(bot, clientMsgId);
+      if (entry.user && entry.state !== 'acked') {
+        // Refused before it was accepted: the text stays, with the reason and a Retry.
+        markUnsent(bot, clientMsgId, text);
+        return;
+      }
       const node = messageNode('error', text, 'error');
       node.dataset.clientMsgId = clientMsgId;
       if (entry.reply && entry.reply.classList.contains('streaming')) entry.reply.classList.remove('streaming');
@@ -499,14 +665,22 @@
       messages.forEach((m) => {
         const cid = m.client_msg_id || ('h-' + m.seq);
         const entry = entryFor(bot, cid);
-        const meta = (m.role === 'user' ? 'you' : m.role === 'error' ? 'error' : bot.id) + (m.ts ? ' · ' + fmtTime(m.ts) : '')
+        const meta = (m.role === 'user' ? askedBy(cid, null) : m.role === 'error' ? 'error' : bot.id) + (m.ts ? ' · ' + fmtTime(m.ts) : '')
           + (m.cost_usd !== undefined && m.cost_usd !== null ? ' · ' + fmtCost(m.cost_usd) : '');
         if (m.role === 'user') {
-          if (entry.user) return;
+          if (entry.user) {
+            // The controller has it: a copy kept as unsent (e.g. its ack was lost) is confirmed.
+            if (entry.state !== 'acked') setUserState(bot, entry, 'acked');
+            window.deiaOutbox.drop(bot.id, cid);
+            return;
+          }
           entry.user = messageNode('user', m.text, meta);
+          entry.text = m.text;
+          entry.state = 'acked';
           entry.user.classList.add('acked');
           entry.user.dataset.clientMsgId = cid;
           fragment.appendChild(entry.user);
+          window.deiaOutbox.drop(bot.id, cid);
         } else if (m.role === 'error') {
           if (entry.error) return;
           entry.error = messageNode('error', m.text, meta);
@@ -525,7 +699,10 @@
       bot.chat.log.insertBefore(fragment, bot.chat.log.firstChild);
       bot.chat.nextBefore = data ? data.next_before || null : null;
       bot.chat.loaded = true;
-      if (!older) scrollChat(bot);
+      if (!older) {
+        restoreOutbox(bot);
+        scrollChat(bot);
+      }
     } catch (e) {
       onChatError(bot, null, e.code, 'Could not load the chat history: ' + e.message);
     } finally {
@@ -548,25 +725,89 @@
     const text = ui.chatInput.value;
     if (!text.trim()) return;
     const clientMsgId = newClientMsgId();
-    appendUser(bot, clientMsgId, text, new Date().toISOString());
-    bot.chat.inflight.add(clientMsgId);
+    const ts = new Date().toISOString();
+    // Into the outbox first: from here on, nothing (a lost connection, a reload) loses the text.
+    window.deiaOutbox.keep(bot.id, clientMsgId, text, ts, null);
+    appendUser(bot, clientMsgId, text, ts, askedBy(clientMsgId, null));
     ui.chatInput.value = '';
     bot.draft = '';
+    window.deiaOutbox.saveDraft(bot.id, '');
+    deliverMessage(bot, clientMsgId, text);
+  }
+
+  /**
+   * Sends (or sends again, with the same client_msg_id: the controller answers a retry with the
+   * first attempt's outcome and never starts a second turn) a message of the outbox.
+   */
+  async function deliverMessage(bot, clientMsgId, text) {
+    const entry = entryFor(bot, clientMsgId);
+    setUserState(bot, entry, 'sending');
+    bot.chat.inflight.add(clientMsgId);
     scrollChat(bot);
     renderWorkingIfSelected(bot);
     if (app.ws && app.ws.readyState === WebSocket.OPEN) {
       app.ws.send(JSON.stringify({ type: 'message', bot_id: bot.id, text: text, client_msg_id: clientMsgId }));
       return;
     }
-    // No live socket: the REST call blocks for the whole turn and answers with the reply.
+    // No live socket: REST. It answers with the reply once the turn ended.
     try {
       const data = await api('POST', '/api/bot/' + encodeURIComponent(bot.id) + '/message',
         { text: text, client_msg_id: clientMsgId });
-      onAck(bot, clientMsgId);
-      if (bot.chat.inflight.has(clientMsgId)) onReply(bot, clientMsgId, data ? data.reply : '', data ? data.result : null, null);
+      onAck(bot, clientMsgId, null);
+      if (data && data.reply !== undefined && bot.chat.inflight.has(clientMsgId)) {
+        onReply(bot, clientMsgId, data.reply, data.result || null, null);
+      }
     } catch (e) {
-      onChatError(bot, clientMsgId, e.code, e.message);
+      // Not accepted (unreachable, refused, bot not running): unsent. Anything else failed the turn.
+      const refused = e.status === 0 || (e.status >= 400 && e.status < 500) || e.status === 503;
+      if (!refused) onAck(bot, clientMsgId, null);
+      onChatError(bot, clientMsgId, e.status === 0 ? null : e.code, e.message);
     }
+  }
+
+  /** The message was not accepted: keep it (page and sessionStorage) with its reason and a Retry. */
+  function markUnsent(bot, clientMsgId, reason) {
+    const entry = entryFor(bot, clientMsgId);
+    bot.chat.inflight.delete(clientMsgId);
+    if (!entry.user) return;
+    window.deiaOutbox.keep(bot.id, clientMsgId, entry.text, null, reason);
+    setUserState(bot, entry, 'unsent', reason);
+    scrollChat(bot);
+    renderWorkingIfSelected(bot);
+  }
+
+  function discardMessage(bot, clientMsgId) {
+    const entry = bot.chat.byClientId.get(clientMsgId);
+    window.deiaOutbox.drop(bot.id, clientMsgId);
+    if (entry) {
+      if (entry.unsentNote) entry.unsentNote.remove();
+      if (entry.user) entry.user.remove();
+      bot.chat.byClientId.delete(clientMsgId);
+    }
+    bot.chat.inflight.delete(clientMsgId);
+    renderWorkingIfSelected(bot);
+  }
+
+  /** After the chat was (re)built from the history: what is still unsent goes back at the end. */
+  function restoreOutbox(bot) {
+    window.deiaOutbox.list(bot.id).forEach((m) => {
+      const entry = bot.chat.byClientId.get(m.id);
+      if (entry && entry.user) return;
+      appendUser(bot, m.id, m.text, m.ts, askedBy(m.id, null));
+      markUnsent(bot, m.id, m.error || 'Not confirmed by the controller before the page was reloaded or the chat rebuilt.');
+    });
+  }
+
+  /** The socket closed: messages it carried without an ack may never have arrived. */
+  function unconfirmedAreUnsent() {
+    app.bots.forEach((bot) => {
+      Array.from(bot.chat.inflight).forEach((id) => {
+        const entry = bot.chat.byClientId.get(id);
+        if (entry && entry.user && entry.state === 'sending') {
+          markUnsent(bot, id, 'The connection to the controller closed before it confirmed this message.');
+        }
+      });
+    });
   }
 
   async function interruptSelected() {
@@ -591,11 +832,12 @@
       const data = await api('GET', '/api/bot/' + encodeURIComponent(bot.id) + '/tasks');
       bot.tasks.pending = data && data.pending ? data.pending : [];
       bot.tasks.responses = data && data.responses ? data.responses : [];
+      bot.tasks.outcomes = data && data.outcomes ? data.outcomes : null;
       bot.tasks.error = null;
     } catch (e) {
       bot.tasks.error = e.message;
     }
-    if (bot.id === app.selected) renderTasks(bot);
+    if (bot.id === app.selected) renderDetail();
   }
 
   function scheduleTaskReload(bot) {
@@ -607,20 +849,20 @@
 
   function renderTasks(bot) {
     const running = bot.info.current_task;
-    ui.taskRunning.textContent = running ? running : (bot.tasks.error ? 'Could not load tasks: ' + bot.tasks.error : '—');
+    ui.taskRunning.textContent = running ? safe(running) : (bot.tasks.error ? 'Could not load tasks: ' + bot.tasks.error : '—');
     ui.taskRunning.classList.toggle('is-running', !!running);
 
     ui.taskPending.textContent = '';
     bot.tasks.pending.forEach((t) => {
       const li = el('li', 'task-item');
-      li.appendChild(el('span', 'task-id', t.task_id || t.id || t.file || '?'));
+      li.appendChild(el('span', 'task-id', safe(t.task_id || t.id || t.file || '?')));
       const bits = [];
       if (t.priority !== undefined && t.priority !== null) bits.push('P' + t.priority);
       if (t.state) bits.push(t.state);
       if (t.created_at) bits.push(fmtTime(t.created_at));
       if (bits.length) li.appendChild(el('span', 'task-meta', bits.join(' · ')));
       const preview = t.prompt || t.title;
-      if (preview) li.appendChild(el('span', 'task-preview', String(preview).slice(0, 160)));
+      if (preview) li.appendChild(el('span', 'task-preview', safe(String(preview).slice(0, 160))));
       ui.taskPending.appendChild(li);
     });
     if (!bot.tasks.pending.length) ui.taskPending.appendChild(el('li', 'task-empty', 'Queue is empty.'));
@@ -640,7 +882,7 @@
         else bot.tasks.open.delete(r.task_id);
       });
       const summary = el('summary', 'task-summary');
-      summary.appendChild(el('span', 'task-id', r.task_id || '?'));
+      summary.appendChild(el('span', 'task-id', safe(r.task_id || '?')));
       summary.appendChild(el('span', 'task-status', r.status || '?'));
       const bits = [];
       if (r.duration_ms !== undefined && r.duration_ms !== null) bits.push((r.duration_ms / 1000).toFixed(1) + ' s');
@@ -649,8 +891,8 @@
       if (r.finished_at) bits.push(fmtTime(r.finished_at));
       summary.appendChild(el('span', 'task-meta', bits.join(' · ')));
       details.appendChild(summary);
-      details.appendChild(el('pre', 'task-output', r.output || '(no output)'));
-      if (r.error) details.appendChild(el('pre', 'task-error', r.error));
+      details.appendChild(el('pre', 'task-output', r.output ? safe(r.output) : '(no output)'));
+      if (r.error) details.appendChild(el('pre', 'task-error', safe(r.error)));
       li.appendChild(details);
       ui.taskResponses.appendChild(li);
     });
@@ -700,7 +942,7 @@
     const botId = typeof msg.bot_id === 'string' && BOT_ID_RE.test(msg.bot_id) ? msg.bot_id : null;
     switch (msg.type) {
       case 'ack':
-        if (botId) onAck(ensureBot(botId), msg.client_msg_id);
+        if (botId) onAck(ensureBot(botId), msg.client_msg_id, msg);
         break;
       case 'delta':
         if (botId) onDelta(ensureBot(botId), msg.client_msg_id, msg.text);
@@ -757,6 +999,7 @@
   }
 
   function connect() {
+    if (app.signedOut) return;
     clearTimeout(app.reconnectTimer);
     clearInterval(app.countdownTimer);
     setConn('connecting', app.everConnected ? 'reconnecting…' : 'connecting…');
@@ -768,7 +1011,9 @@
       return;
     }
     app.ws = ws;
+    let opened = false;
     ws.addEventListener('open', () => {
+      opened = true;
       const wasReconnect = app.everConnected;
       app.everConnected = true;
       app.retry = 0;
@@ -791,7 +1036,13 @@
       if (app.ws !== ws) return;
       app.ws = null;
       clearInterval(app.pingTimer);
-      scheduleReconnect();
+      unconfirmedAreUnsent();
+      if (opened) {
+        scheduleReconnect();
+        return;
+      }
+      // Refused before it opened: down, or no longer signed in (a 401 shows only through REST).
+      loadBots().then(() => {}, () => {}).then(() => { if (!app.signedOut) scheduleReconnect(); });
     });
   }
 
@@ -862,6 +1113,10 @@
     let ok = BOT_ID_RE.test(value);
     if (value.length === 0) {
       ok = false;
+    } else if (value.length > 64) {
+      // Said, never cut: a pasted id one character too long must not launch another bot's name.
+      ok = false;
+      message = 'Too long: ' + value.length + ' characters, a bot id has at most 64.';
     } else if (!ok) {
       message = 'Not a valid bot id: use letters, digits, “_” and “-”, starting with a letter or digit (at most 64).';
     } else {
@@ -879,10 +1134,12 @@
     return ok;
   }
 
-  async function openLaunchDialog() {
+  /** Opens the launch dialog, for a new bot or (id and profile given) to launch a stopped one again. */
+  async function openLaunchDialog(botId, profile) {
     ui.launchError.hidden = true;
     ui.launchProgress.hidden = true;
-    if (!app.launching) ui.launchId.value = suggestBotId();
+    if (!app.launching) ui.launchId.value = botId || suggestBotId();
+    if (profile) ui.launchProfile.dataset.want = profile;
     ui.launchDialog.showModal();
     ui.launchId.focus();
     ui.launchId.select();
@@ -898,7 +1155,9 @@
         option.textContent = p.name + ' (' + (p.agent || '?') + (p.model ? ', ' + p.model : '') + ')';
         ui.launchProfile.appendChild(option);
       });
-      if (current && app.profiles.some((p) => p.name === current)) ui.launchProfile.value = current;
+      const want = ui.launchProfile.dataset.want || current;
+      delete ui.launchProfile.dataset.want;
+      if (want && app.profiles.some((p) => p.name === want)) ui.launchProfile.value = want;
       if (!app.profiles.length) showLaunchError('The server has no profiles configured.');
     } catch (e) {
       showLaunchError('Could not load profiles: ' + e.message);
@@ -1037,9 +1296,18 @@
   // ---------------------------------------------------------------- wiring
 
   function wire() {
-    ui.launchOpen.addEventListener('click', openLaunchDialog);
-    ui.launchId.addEventListener('input', validateLaunchId);
-    ui.launchProfile.addEventListener('change', validateLaunchId);
+    ui.launchOpen.addEventListener('click', () => openLaunchDialog(null, null));
+    // A launch error is about the id and profile it was given: changing either clears it.
+    ui.launchId.addEventListener('input', () => { ui.launchError.hidden = true; validateLaunchId(); });
+    ui.launchProfile.addEventListener('change', () => { ui.launchError.hidden = true; validateLaunchId(); });
+    ui.chatLaunch.addEventListener('click', () => {
+      const bot = app.bots.get(app.selected);
+      if (bot) openLaunchDialog(bot.id, bot.info.profile);
+    });
+    ui.chatInput.addEventListener('input', () => {
+      const bot = app.bots.get(app.selected);
+      if (bot) window.deiaOutbox.saveDraft(bot.id, ui.chatInput.value);
+    });
     ui.launchForm.addEventListener('submit', (e) => { e.preventDefault(); launch(); });
     ui.launchCancel.addEventListener('click', () => ui.launchDialog.close());
 
@@ -1072,6 +1340,7 @@
     }));
 
     window.addEventListener('online', () => { if (!app.ws) connect(); });
+    ui.signinRetry.addEventListener('click', retrySignIn);
     setInterval(pollSelectedStatus, STATUS_POLL_MS);
     setInterval(tickClock, 1000);
   }
@@ -1083,7 +1352,7 @@
     } catch (e) {
       if (e.status !== 401) showBanner('Could not load bots: ' + e.message);
     }
-    connect();
+    if (!app.signedOut) connect();
   }
 
   start();
