@@ -162,7 +162,8 @@ public record BotRecord(
         public BotRecord build() {
             Instant errorAt = lastErrorAt;
             if (!lastErrorAtGiven && !Objects.equals(lastError, previousError)) {
-                errorAt = lastError == null ? null : Instant.now();
+                // Milliseconds: the precision the registry file keeps, so a record reads back equal.
+                errorAt = lastError == null ? null : Instant.now().truncatedTo(java.time.temporal.ChronoUnit.MILLIS);
             }
             return new BotRecord(botId, pid, processStart, host, port, state, profile, agent, registeredAt,
                     lastHeartbeat, restarts, lastError, lastExitCode, launcherPid, launcherStart, errorAt);
