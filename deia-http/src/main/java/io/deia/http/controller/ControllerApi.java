@@ -211,7 +211,12 @@ final class ControllerApi {
 
     private void submitTask(Request req, Response resp, Callback cb) {
         String botId = botId(req);
-        String markdown = RequestBodies.readUtf8(req, config.maxBodyBytes());
+        // The task file as the body, or (what the dashboard sends: JSON like every other POST of it)
+        // {"markdown": "<the task file>"}.
+        String type = req.getHeaders().get(org.eclipse.jetty.http.HttpHeader.CONTENT_TYPE);
+        String markdown = type != null && type.toLowerCase(java.util.Locale.ROOT).startsWith("application/json")
+                ? RequestBodies.requireText(RequestBodies.readJsonObject(req, config.maxBodyBytes()), "markdown")
+                : RequestBodies.readUtf8(req, config.maxBodyBytes());
         requireRegistered(botId);
         String taskId = tasks.submit(botId, markdown);
         log.info("[{}] task {} submitted over the API", botId, taskId);

@@ -73,11 +73,12 @@
   }
 
   /** fetch() against the controller; JSON in and out; errors become ApiError with the server's message. */
-  async function api(method, path, body, contentType) {
+  /** Every request body is JSON (the controller refuses other content types on state changes). */
+  async function api(method, path, body) {
     const opts = { method: method, headers: { 'Accept': 'application/json' }, credentials: 'same-origin' };
     if (body !== undefined) {
-      opts.body = typeof body === 'string' ? body : JSON.stringify(body);
-      opts.headers['Content-Type'] = contentType || 'application/json';
+      opts.body = JSON.stringify(body);
+      opts.headers['Content-Type'] = 'application/json';
     }
     let res;
     try {
@@ -815,7 +816,7 @@
     if (!bot) return;
     ui.interruptBtn.disabled = true;
     try {
-      const data = await api('POST', '/api/bot/' + encodeURIComponent(bot.id) + '/interrupt');
+      const data = await api('POST', '/api/bot/' + encodeURIComponent(bot.id) + '/interrupt', {});
       const note = el('div', 'msg msg-system', data && data.interrupted ? 'Interrupted.' : 'Nothing to interrupt.');
       bot.chat.log.appendChild(note);
     } catch (e) {
@@ -917,7 +918,8 @@
     ui.taskMsg.textContent = 'Submitting…';
     ui.taskMsg.className = 'form-msg';
     try {
-      const data = await api('POST', '/api/bot/' + encodeURIComponent(bot.id) + '/tasks', body, 'text/markdown; charset=utf-8');
+      // JSON like every POST of this page (the controller takes the task file as "markdown").
+      const data = await api('POST', '/api/bot/' + encodeURIComponent(bot.id) + '/tasks', { markdown: body });
       ui.taskMsg.textContent = 'Submitted task ' + (data && data.task_id ? data.task_id : '') + '.';
       ui.taskText.value = '';
       ui.taskFile.value = '';
@@ -1263,7 +1265,7 @@
     ui.stopConfirm.disabled = true;
     bot.stopInFlight = true;
     try {
-      const data = await api('POST', '/api/bot/' + encodeURIComponent(id) + '/stop');
+      const data = await api('POST', '/api/bot/' + encodeURIComponent(id) + '/stop', {});
       ui.stopDialog.close();
       if (data && data.bot_id === id) mergeInfo(bot, data);
       else if (isLive(botState(bot))) bot.info.state = 'stopping';

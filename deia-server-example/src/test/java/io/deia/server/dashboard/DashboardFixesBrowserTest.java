@@ -275,11 +275,13 @@ class DashboardFixesBrowserTest {
         assertContains(reply, "abc<U+202E>gnp.exe");
         assertLacks(chatText(ECHO), "\u202E");
 
+        recordPosts();
         WebElement text = browser.driver.findElement(By.id("task-text"));
         browser.js("arguments[0].value = arguments[1];", text, "---\ntask_id: bidi-1\n---\nname \u2067evil\u2069 \u200Fx");
         browser.driver.findElement(By.id("task-submit")).click();
         By response = By.cssSelector("#task-responses li.response[data-task-id='bidi-1']");
         awaitUi().until(() -> !browser.driver.findElements(response).isEmpty());
+        assertPostsWereJson(1);
         String output = openResponse(response);
         assertContains(output, "name <U+2067>evil<U+2069> <U+200F>x");
     }
@@ -318,8 +320,10 @@ class DashboardFixesBrowserTest {
         awaitUi().until(stop::isEnabled);
         stop.click();
         awaitUi().until(() -> dialogOpen("stop-dialog"));
+        recordPosts();
         browser.driver.findElement(By.id("stop-confirm")).click();
         awaitUi().until(() -> "stopped".equals(botItemState(SLOW)));
+        assertPostsWereJson(1);
         assertFalse(browser.driver.findElement(By.id("stop-btn")).isEnabled(), "nothing left to stop");
     }
 
@@ -525,6 +529,23 @@ class DashboardFixesBrowserTest {
             return r != null && Boolean.FALSE.equals(r.get("streaming")) && ((String) r.get("text")).contains(text)
                     && ((String) r.get("text")).contains("[done]");
         });
+    }
+
+    /**
+     * Records the page's POSTs from now on: the controller will refuse a state change that is not
+     * {@code Content-Type: application/json}, so every POST of the page must say so.
+     */
+    private void recordPosts() {
+        browser.js("window.__posts = []; if (!window.__fetch) { window.__fetch = window.fetch;"
+                + " window.fetch = (url, opts) => { if (opts && opts.method === 'POST') window.__posts.push("
+                + "  (opts.headers && opts.headers['Content-Type']) || 'none'); return window.__fetch(url, opts); }; }");
+    }
+
+    @SuppressWarnings("unchecked")
+    private void assertPostsWereJson(int atLeast) {
+        List<String> types = (List<String>) browser.js("return window.__posts");
+        assertTrue(types.size() >= atLeast, "POSTs seen: " + types);
+        assertTrue(types.stream().allMatch("application/json"::equals), "POST content types: " + types);
     }
 
     private long dupEvents(String type) {
