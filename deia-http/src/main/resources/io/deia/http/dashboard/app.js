@@ -246,6 +246,8 @@
     delete copy.event_id;
     delete copy.ts;
     if (copy.status && !copy.state) copy.state = copy.status;
+    // A reason belongs to the state it came with: a new state without one clears it.
+    if (copy.state && copy.reason === undefined && !(live && live.reason !== undefined)) delete bot.info.reason;
     Object.assign(bot.info, copy);
     if (live && typeof live === 'object') {
       // The runner's own /status is fresher than the registry entry it was read with.
