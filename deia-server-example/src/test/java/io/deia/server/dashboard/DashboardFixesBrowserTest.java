@@ -30,6 +30,7 @@ import org.awaitility.core.ConditionFactory;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
@@ -55,6 +56,7 @@ import org.openqa.selenium.support.ui.Select;
 class DashboardFixesBrowserTest {
     private static final String ECHO = "ECHO-1";
     private static final String SLOW = "SLOW-1";
+    private static final String FRAGILE = "FRAGILE-1";
     private static final Set<String> LIVE = Set.of("starting", "idle", "busy", "paused", "stopping");
 
     @TempDir
@@ -82,6 +84,7 @@ class DashboardFixesBrowserTest {
                              "deny_patterns": ["rm -rf"]},
                     "slow": {"agent": "command", "executable": "/bin/cat",
                              "restart": {"backoff_initial_ms": 30000, "backoff_max_ms": 30000}},
+                    "fragile": {"agent": "command", "executable": "/bin/cat", "restart": {"policy": "never"}},
                     "broken": {"agent": "command", "executable": "/nonexistent/deia-agent"}
                   }
                 }
@@ -101,10 +104,16 @@ class DashboardFixesBrowserTest {
             }
         } finally {
             if (serve != null) {
-                serve.stopBots(List.of(ECHO, SLOW));
+                serve.stopBots(List.of(ECHO, SLOW, FRAGILE));
                 serve.close();
             }
         }
+    }
+
+    /** Each step starts without a dialog left open by the one before (so one failure does not hide the next). */
+    @BeforeEach
+    void noDialogOpen() {
+        browser.js("document.querySelectorAll('dialog[open]').forEach(d => d.close());");
     }
 
     @AfterEach
@@ -158,15 +167,17 @@ class DashboardFixesBrowserTest {
     void aMessageSentWhileTheControllerIsDownIsKeptAcrossReconnectAndReloadAndRetriedOnce() throws Exception {
         launchFromUi(ECHO, "echo");
         serve.stop();
-        awaitUi().until(() -> "disconnected".equals(connState()));
-        allowedConsole = m -> m.contains("WebSocket connection to") || m.contains("ERR_CONNECTION_REFUSED");
-        send("kept while down");
         By unsent = By.cssSelector(".chat-log[data-bot-id='" + ECHO + "'] .msg-user.unsent");
-        awaitUi().until(() -> browser.driver.findElement(unsent).isDisplayed());
-        assertContains(browser.driver.findElement(unsent).getText(), "not sent");
-        assertLacks(browser.driver.findElement(unsent).getText(), "sending");
-
-        serve.start();
+        try {
+            awaitUi().until(() -> "disconnected".equals(connState()));
+            allowedConsole = m -> m.contains("WebSocket connection to") || m.contains("ERR_CONNECTION_REFUSED");
+            send("kept while down");
+            awaitUi().until(() -> browser.driver.findElement(unsent).isDisplayed());
+            assertContains(browser.driver.findElement(unsent).getText(), "not sent");
+            assertLacks(browser.driver.findElement(unsent).getText(), "sending");
+        } finally {
+            serve.start();
+        }
         await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(200)).until(() -> "connected".equals(connState()));
         // After the reconnect the chat is rebuilt from the server: the unsent message is still there.
         awaitUi().until(() -> LIVE.contains(botItemState(ECHO)));
@@ -328,6 +339,18 @@ class DashboardFixesBrowserTest {
     }
 
     @Test
+    @Order(85)
+    void aFailedBotShowsWhyInTheList() throws Exception {
+        launchFromUi(FRAGILE, "fragile");
+        long pid = botField(FRAGILE, "pid").asLong();
+        ProcessHandle.of(pid).orElseThrow().destroyForcibly();
+        awaitUi().until(() -> "failed".equals(botItemState(FRAGILE)));
+        By reason = By.cssSelector(".bot-item[data-bot-id='" + FRAGILE + "'] .bot-reason");
+        awaitUi().until(() -> browser.driver.findElement(reason).isDisplayed());
+        assertEquals(botField(FRAGILE, "last_error").asText(), browser.driver.findElement(reason).getText());
+    }
+
+    @Test
     @Order(90)
     void aStoppedBotSaysWhyItCannotAnswerOffersLaunchAndShowsTheRefusal() {
         selectBot(SLOW);
@@ -408,7 +431,7 @@ class DashboardFixesBrowserTest {
         // A second controller whose registry lists 49 stopped bots besides one running: the page
         // must hold together at both sizes (nothing spills out of its card, nothing is wider than
         // the screen) with the few bots of the first controller and with fifty.
-        checkLayout("3 bots");
+        checkLayout("a few bots");
         Path hive = tmp.resolve("hive50");
         Files.createDirectories(hive);
         DeiaConfig config = Json.read(Files.readString(tmp.resolve("deia.json")), DeiaConfig.class, "test config");
