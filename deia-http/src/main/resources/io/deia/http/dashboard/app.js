@@ -62,6 +62,14 @@
     launching: null
   };
 
+  /** The Tasks panel (tasks.js). */
+  const tasks = window.deiaTasks({
+    ui: ui, api: api, el: el, safe: safe, fmtTime: fmtTime, fmtCost: fmtCost,
+    isSelected: (bot) => bot.id === app.selected,
+    selectedBot: () => app.bots.get(app.selected),
+    renderDetail: () => renderDetail()
+  });
+
   // ---------------------------------------------------------------- helpers
 
   class ApiError extends Error {
@@ -384,7 +392,7 @@
     app.bots.forEach(updateListItem);
     renderDetail();
     if (!bot.chat.loaded && !bot.chat.loading) loadHistory(bot, false);
-    loadTasks(bot);
+    tasks.load(bot);
     pollSelectedStatus();
     if (userAction && window.matchMedia('(max-width: 760px)').matches) {
       ui.botView.scrollIntoView({ block: 'start' });
@@ -431,7 +439,7 @@
     ui.taskSubmit.disabled = bot.gone;
     ui.olderBtn.hidden = !bot.chat.nextBefore;
     renderWorking(bot);
-    renderTasks(bot);
+    tasks.render(bot);
   }
 
   /** Why a message cannot be answered now, and the way out (Launch) when there is one. */
@@ -828,112 +836,6 @@
     renderWorkingIfSelected(bot);
   }
 
-  // ---------------------------------------------------------------- tasks
-
-  async function loadTasks(bot) {
-    try {
-      const data = await api('GET', '/api/bot/' + encodeURIComponent(bot.id) + '/tasks');
-      bot.tasks.pending = data && data.pending ? data.pending : [];
-      bot.tasks.responses = data && data.responses ? data.responses : [];
-      bot.tasks.outcomes = data && data.outcomes ? data.outcomes : null;
-      bot.tasks.error = null;
-    } catch (e) {
-      bot.tasks.error = e.message;
-    }
-    if (bot.id === app.selected) renderDetail();
-  }
-
-  function scheduleTaskReload(bot) {
-    // Other bots reload their tasks when selected.
-    if (bot.id !== app.selected) return;
-    clearTimeout(bot.tasks.reloadTimer);
-    bot.tasks.reloadTimer = setTimeout(() => loadTasks(bot), 250);
-  }
-
-  function renderTasks(bot) {
-    const running = bot.info.current_task;
-    ui.taskRunning.textContent = running ? safe(running) : (bot.tasks.error ? 'Could not load tasks: ' + bot.tasks.error : '—');
-    ui.taskRunning.classList.toggle('is-running', !!running);
-
-    ui.taskPending.textContent = '';
-    bot.tasks.pending.forEach((t) => {
-      const li = el('li', 'task-item');
-      li.appendChild(el('span', 'task-id', safe(t.task_id || t.id || t.file || '?')));
-      const bits = [];
-      if (t.priority !== undefined && t.priority !== null) bits.push('P' + t.priority);
-      if (t.state) bits.push(t.state);
-      if (t.created_at) bits.push(fmtTime(t.created_at));
-      if (bits.length) li.appendChild(el('span', 'task-meta', bits.join(' · ')));
-      const preview = t.prompt || t.title;
-      if (preview) li.appendChild(el('span', 'task-preview', safe(String(preview).slice(0, 160))));
-      ui.taskPending.appendChild(li);
-    });
-    if (!bot.tasks.pending.length) ui.taskPending.appendChild(el('li', 'task-empty', 'Queue is empty.'));
-    ui.pendingCount.textContent = bot.tasks.pending.length ? '(' + bot.tasks.pending.length + ')' : '';
-
-    const responses = bot.tasks.responses.slice().sort((a, b) =>
-      String(b.finished_at || '').localeCompare(String(a.finished_at || '')));
-    ui.taskResponses.textContent = '';
-    responses.forEach((r) => {
-      const li = el('li', 'task-item response status-' + (r.status || 'unknown'));
-      li.dataset.taskId = r.task_id || '';
-      const details = document.createElement('details');
-      // A task event re-renders this list: keep what the user opened open.
-      details.open = bot.tasks.open.has(r.task_id);
-      details.addEventListener('toggle', () => {
-        if (details.open) bot.tasks.open.add(r.task_id);
-        else bot.tasks.open.delete(r.task_id);
-      });
-      const summary = el('summary', 'task-summary');
-      summary.appendChild(el('span', 'task-id', safe(r.task_id || '?')));
-      summary.appendChild(el('span', 'task-status', r.status || '?'));
-      const bits = [];
-      if (r.duration_ms !== undefined && r.duration_ms !== null) bits.push((r.duration_ms / 1000).toFixed(1) + ' s');
-      if (r.attempt) bits.push('attempt ' + r.attempt);
-      if (r.cost_usd !== undefined && r.cost_usd !== null) bits.push(fmtCost(r.cost_usd));
-      if (r.finished_at) bits.push(fmtTime(r.finished_at));
-      summary.appendChild(el('span', 'task-meta', bits.join(' · ')));
-      details.appendChild(summary);
-      details.appendChild(el('pre', 'task-output', r.output ? safe(r.output) : '(no output)'));
-      if (r.error) details.appendChild(el('pre', 'task-error', safe(r.error)));
-      li.appendChild(details);
-      ui.taskResponses.appendChild(li);
-    });
-    if (!responses.length) ui.taskResponses.appendChild(el('li', 'task-empty', 'No responses yet.'));
-    ui.responsesCount.textContent = responses.length ? '(' + responses.length + ')' : '';
-    const open = bot.tasks.pending.length + (running ? 1 : 0);
-    ui.tabTasksCount.textContent = open ? '(' + open + ')' : '';
-  }
-
-  async function submitTask() {
-    const bot = app.bots.get(app.selected);
-    if (!bot) return;
-    let body = ui.taskText.value;
-    const file = ui.taskFile.files && ui.taskFile.files[0];
-    if (file) body = await file.text();
-    if (!body.trim()) {
-      ui.taskMsg.textContent = 'Write a task or choose a file first.';
-      ui.taskMsg.className = 'form-msg error';
-      return;
-    }
-    ui.taskSubmit.disabled = true;
-    ui.taskMsg.textContent = 'Submitting…';
-    ui.taskMsg.className = 'form-msg';
-    try {
-      // JSON like every POST of this page (the controller takes the task file as "markdown").
-      const data = await api('POST', '/api/bot/' + encodeURIComponent(bot.id) + '/tasks', { markdown: body });
-      ui.taskMsg.textContent = 'Submitted task ' + (data && data.task_id ? data.task_id : '') + '.';
-      ui.taskText.value = '';
-      ui.taskFile.value = '';
-      loadTasks(bot);
-    } catch (e) {
-      ui.taskMsg.textContent = 'Task refused: ' + e.message;
-      ui.taskMsg.className = 'form-msg error';
-    } finally {
-      ui.taskSubmit.disabled = bot.gone;
-    }
-  }
-
   // ---------------------------------------------------------------- events (WebSocket)
 
   function handleEvent(msg) {
@@ -986,7 +888,7 @@
       bot.info.current_task = null;
     }
     if (bot.id === app.selected) renderDetail();
-    scheduleTaskReload(bot);
+    tasks.scheduleReload(bot);
   }
 
   function setConn(state, text) {
@@ -1074,7 +976,7 @@
       const bot = app.bots.get(app.selected);
       if (bot) {
         await loadHistory(bot, false);
-        await loadTasks(bot);
+        await tasks.load(bot);
       }
     } catch (e) {
       showBanner('Could not reload state: ' + e.message);
@@ -1332,7 +1234,7 @@
       if (bot && !bot.chat.loading) loadHistory(bot, true);
     });
 
-    ui.taskForm.addEventListener('submit', (e) => { e.preventDefault(); submitTask(); });
+    ui.taskForm.addEventListener('submit', (e) => { e.preventDefault(); tasks.submit(); });
     ui.tabChat.addEventListener('click', () => selectTab('chat'));
     ui.tabTasks.addEventListener('click', () => selectTab('tasks'));
     [ui.tabChat, ui.tabTasks].forEach((tab) => tab.addEventListener('keydown', (e) => {

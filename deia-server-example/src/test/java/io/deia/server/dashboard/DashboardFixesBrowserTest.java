@@ -328,7 +328,8 @@ class DashboardFixesBrowserTest {
         awaitUi().until(() -> "restarting".equals(botItemState(SLOW)));
         selectBot(SLOW);
         WebElement stop = browser.driver.findElement(By.id("stop-btn"));
-        awaitUi().until(stop::isEnabled);
+        // Enabled while the bot is still restarting (the restart waits 30 s), not only after it.
+        awaitUi().until(() -> "restarting".equals(botItemState(SLOW)) && stop.isEnabled());
         stop.click();
         awaitUi().until(() -> dialogOpen("stop-dialog"));
         recordPosts();
