@@ -17,7 +17,6 @@
   const RECONNECT_BASE_MS = 500;
   const RECONNECT_MAX_MS = 15000;
   const PING_MS = 25000;
-  const HISTORY_PAGE = 50;
 
   const $ = (id) => document.getElementById(id);
 

@@ -13,6 +13,8 @@
  */
 window.deiaChat = function (ctx) {
   const { ui, app, api, el, safe, fmtTime, fmtCost, newClientMsgId, botState, renderDetail, renderWorking } = ctx;
+  /** Messages per history page. */
+  const HISTORY_PAGE = 50;
 
   function scrollChat(bot) {
     const log = bot.chat.log;
@@ -248,6 +250,8 @@ window.deiaChat = function (ctx) {
       }
     } catch (e) {
       onChatError(bot, null, e.code, 'Could not load the chat history: ' + e.message);
+      // What is unsent must show even when the history could not be read.
+      if (!older) restoreOutbox(bot);
     } finally {
       bot.chat.loading = false;
       if (bot.id === app.selected) renderDetail();
