@@ -687,10 +687,10 @@ public final class BotRuntime implements AutoCloseable {
         Supplier<BotRecord> fresh = () -> BotRecord.builder(botId).pid(pid).processStart(processStart).port(port)
                 .state(state).profile(profile.name()).agent(agent.type()).registeredAt(Instant.now())
                 .lastHeartbeat(Instant.now()).build();
-        // The launcher may have reserved the entry (pid 0): keep its restart count and registration time.
+        // The launcher may have reserved the entry (pid 0): keep its restart count and registration time,
+        // and the last error with its time (a restarted bot still tells that and when it failed).
         var updated = registry.update(botId, r -> r.toBuilder().pid(pid).processStart(processStart).port(port)
-                .state(state).profile(profile.name()).agent(agent.type()).lastHeartbeat(Instant.now())
-                .lastError(null).build());
+                .state(state).profile(profile.name()).agent(agent.type()).lastHeartbeat(Instant.now()).build());
         if (updated.isEmpty()) {
             registry.register(fresh.get());
         }

@@ -69,6 +69,10 @@ import java.util.stream.Stream;
  * is reported as {@code unreachable}.
  */
 public final class MessageRouter implements AutoCloseable {
+    /** {@code source} of a message sent over the REST API. */
+    public static final String SOURCE_API = "api";
+    /** {@code source} of a message sent over the controller's WebSocket (the dashboard). */
+    public static final String SOURCE_WEBSOCKET = "ws";
     private static final Logger log = LoggerFactory.getLogger(MessageRouter.class);
 
     /**
@@ -97,6 +101,7 @@ public final class MessageRouter implements AutoCloseable {
     private final Map<String, Lane> lanes = new ConcurrentHashMap<>();
     private final Map<String, EventFollower> followers = new ConcurrentHashMap<>();
     private final Map<String, String> lastStates = new ConcurrentHashMap<>();
+    private final RecentMessages recent = new RecentMessages();
     private final Instant startedAt = Instant.now();
     private volatile boolean closed;
 
@@ -184,6 +189,18 @@ public final class MessageRouter implements AutoCloseable {
      *                       invalid message (400/413/422), lane full (429)
      */
     public CompletableFuture<TurnResult> send(String botId, String text, String clientMsgId) {
+        return send(botId, text, clientMsgId, SOURCE_API);
+    }
+
+    /**
+     * As {@link #send(String, String, String)}, naming where the message came from: the {@code ack}
+     * event carries it as {@code source}, so other clients can label a question they did not ask.
+     * A {@code clientMsgId} already accepted is not sent again: the caller gets the first turn (a
+     * retry after a lost acknowledgement must never start a second turn).
+     *
+     * @param source {@link #SOURCE_API} or {@link #SOURCE_WEBSOCKET}
+     */
+    public CompletableFuture<TurnResult> send(String botId, String text, String clientMsgId, String source) {
         if (closed) {
             throw DeiaException.unavailable("the message router is shut down");
         }
@@ -191,17 +208,27 @@ public final class MessageRouter implements AutoCloseable {
         validator.validate(botId, rec.profile(), text);
         String given = ChatRequest.requireClientMsgId(clientMsgId);
         String msgId = given == null ? UUID.randomUUID().toString() : given;
-        Lane lane = lanes.computeIfAbsent(botId, Lane::new);
         CompletableFuture<TurnResult> done = new CompletableFuture<>();
-        lane.reserve();
+        CompletableFuture<TurnResult> earlier = recent.claim(botId, msgId, done);
+        if (earlier != null) {
+            return MessageRetries.answer(botId, msgId, text, source, earlier, this::publish);
+        }
+        Lane lane = lanes.computeIfAbsent(botId, Lane::new);
+        try {
+            lane.reserve();
+        } catch (RuntimeException e) {
+            recent.release(botId, msgId, done);
+            throw e;
+        }
         try {
             history.append(botId, HistoryStore.USER, text, msgId, null);
         } catch (RuntimeException e) {
             lane.release();
+            recent.release(botId, msgId, done);
             throw e;
         }
         log.info("[{}] message {} accepted ({} chars)", botId, msgId, text.length());
-        publish(ChatEvent.of(ChatEvent.ACK, botId, "client_msg_id", msgId, "text", text));
+        publish(ChatEvent.of(ChatEvent.ACK, botId, "client_msg_id", msgId, "text", text, "source", source));
         lane.enqueue(() -> deliver(botId, text, msgId, done));
         return done;
     }
@@ -491,7 +518,8 @@ public final class MessageRouter implements AutoCloseable {
             if (!state.equals(before)) {
                 publish(ChatEvent.of(ChatEvent.STATUS, rec.botId(), "state", state, "source", "registry",
                         "pid", rec.pid(), "port", rec.port(), "profile", rec.profile(), "agent", rec.agent(),
-                        "restarts", rec.restarts(), "last_error", rec.lastError()));
+                        "restarts", rec.restarts(), "last_error", rec.lastError(),
+                        "last_error_at", rec.lastErrorAt() == null ? null : rec.lastErrorAt().toString()));
             }
             ensureFollower(rec);
         }

@@ -24,7 +24,8 @@ import java.util.Objects;
  * @param registeredAt   when this entry was first written
  * @param lastHeartbeat  last heartbeat written by the runner
  * @param restarts       how many times the supervisor restarted it
- * @param lastError      the last failure reason, if any
+ * @param lastError      the last failure reason, if any; kept after the bot recovers (with its
+ *                       restart count it tells that something happened)
  * @param lastExitCode   the runner's last exit code, if known
  * @param launcherPid    the process that reserved this entry to launch or restart the bot, 0 when
  *                       unknown (written by the runner itself, or by an older version)
@@ -33,6 +34,8 @@ import java.util.Objects;
  * @param wanted         the desired state: true from a launch until an explicit stop or a spent
  *                       restart budget. Any controller brings a wanted bot back to running (see
  *                       {@code BotLauncher#reconcile()}); an entry is never reaped while it is true
+ * @param lastErrorAt    when {@code lastError} was recorded; the builder stamps it whenever the
+ *                       error changes, unless it is given explicitly
  */
 public record BotRecord(
         String botId,
@@ -50,7 +53,8 @@ public record BotRecord(
         Integer lastExitCode,
         long launcherPid,
         Instant launcherStart,
-        boolean wanted) {
+        boolean wanted,
+        Instant lastErrorAt) {
 
     public BotRecord {
         BotIds.requireValid(botId);
@@ -101,7 +105,8 @@ public record BotRecord(
         return new Builder().botId(botId).pid(pid).processStart(processStart).host(host).port(port).state(state)
                 .profile(profile).agent(agent).registeredAt(registeredAt).lastHeartbeat(lastHeartbeat)
                 .restarts(restarts).lastError(lastError).lastExitCode(lastExitCode)
-                .launcherPid(launcherPid).launcherStart(launcherStart).wanted(wanted);
+                .launcherPid(launcherPid).launcherStart(launcherStart).wanted(wanted)
+                .keepLastError(lastError, lastErrorAt);
     }
 
     /** Builder for {@link BotRecord}; {@code state} defaults to {@link BotState#STARTING}. */
@@ -125,6 +130,9 @@ public record BotRecord(
         private long launcherPid;
         private Instant launcherStart;
         private boolean wanted;
+        private String previousError;
+        private Instant lastErrorAt;
+        private boolean lastErrorAtGiven;
 
         public Builder botId(String v) { this.botId = v; return this; }
         public Builder pid(long v) { this.pid = v; return this; }
@@ -142,6 +150,14 @@ public record BotRecord(
         public Builder launcherPid(long v) { this.launcherPid = v; return this; }
         public Builder launcherStart(Instant v) { this.launcherStart = v; return this; }
         public Builder wanted(boolean v) { this.wanted = v; return this; }
+        /** Sets the error's time explicitly (reading a stored entry); otherwise a new error is stamped now. */
+        public Builder lastErrorAt(Instant v) { this.lastErrorAt = v; this.lastErrorAtGiven = true; return this; }
+
+        private Builder keepLastError(String error, Instant at) {
+            this.previousError = error;
+            this.lastErrorAt = at;
+            return this;
+        }
 
         /** Records the calling process as the launcher responsible for the bot. */
         public Builder launcherIsThisProcess() {
@@ -151,8 +167,13 @@ public record BotRecord(
         }
 
         public BotRecord build() {
+            Instant errorAt = lastErrorAt;
+            if (!lastErrorAtGiven && !Objects.equals(lastError, previousError)) {
+                // Milliseconds: the precision the registry file keeps, so a record reads back equal.
+                errorAt = lastError == null ? null : Instant.now().truncatedTo(java.time.temporal.ChronoUnit.MILLIS);
+            }
             return new BotRecord(botId, pid, processStart, host, port, state, profile, agent, registeredAt,
-                    lastHeartbeat, restarts, lastError, lastExitCode, launcherPid, launcherStart, wanted);
+                    lastHeartbeat, restarts, lastError, lastExitCode, launcherPid, launcherStart, wanted, errorAt);
         }
     }
 }

@@ -84,6 +84,7 @@ final class BotRecordJson {
         g.writeNumberField("launcher_pid", r.launcherPid());
         instant(g, "launcher_start", r.launcherStart());
         g.writeBooleanField("wanted", r.wanted());
+        instant(g, "last_error_at", r.lastErrorAt());
         g.writeStringField("status", r.status());
         g.writeEndObject();
     }
@@ -110,7 +111,7 @@ final class BotRecordJson {
             if (p.nextToken() != JsonToken.START_OBJECT) {
                 return null;
             }
-            BotRecord.Builder b = BotRecord.builder(null);
+            BotRecord.Builder b = BotRecord.builder(null).lastErrorAt(null); // stored entries carry their own time
             String botId = null;
             String state = null;
             for (JsonToken t = p.nextToken(); t == JsonToken.FIELD_NAME; t = p.nextToken()) {
@@ -129,6 +130,7 @@ final class BotRecordJson {
                     case "last_heartbeat" -> b.lastHeartbeat(instant(p, v));
                     case "restarts" -> b.restarts(intValue(p, v));
                     case "last_error" -> b.lastError(text(p, v));
+                    case "last_error_at" -> b.lastErrorAt(instant(p, v));
                     case "last_exit_code" -> b.lastExitCode(v == JsonToken.VALUE_NULL ? null : intValue(p, v));
                     case "launcher_pid" -> b.launcherPid(longValue(p, v));
                     case "launcher_start" -> b.launcherStart(instant(p, v));

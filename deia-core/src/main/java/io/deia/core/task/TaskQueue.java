@@ -60,6 +60,18 @@ public interface TaskQueue {
     }
 
     /**
+     * How many of a bot's tasks ended with each status ({@code completed}, {@code failed}, ...),
+     * counted from the durable responses: unlike a runner's own counters they survive its restarts.
+     */
+    default java.util.Map<String, Integer> outcomes(String botId) {
+        java.util.Map<String, Integer> counts = new java.util.TreeMap<>();
+        for (TaskResponse r : responses(botId, Integer.MAX_VALUE)) {
+            counts.merge(r.status() == null ? "unknown" : r.status().id(), 1, Integer::sum);
+        }
+        return counts;
+    }
+
+    /**
      * A task that has not finished yet.
      *
      * @param taskId   its id

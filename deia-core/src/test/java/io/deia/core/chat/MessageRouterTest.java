@@ -333,4 +333,51 @@ class MessageRouterTest {
         router.close();
         assertEquals(ErrorCode.UNAVAILABLE, assertThrows(DeiaException.class, () -> router.send("BOT-1", "hi", null)).code());
     }
+
+    @Test
+    void aRetriedClientMsgIdNeverStartsASecondTurn() throws Exception {
+        register("BOT-1", bot.getAddress().getPort(), BotState.IDLE);
+        // While the first turn runs: the retry joins it.
+        CompletableFuture<TurnResult> first = router.send("BOT-1", "hold", "r1", MessageRouter.SOURCE_WEBSOCKET);
+        CompletableFuture<TurnResult> retry = router.send("BOT-1", "hold", "r1", MessageRouter.SOURCE_WEBSOCKET);
+        release.countDown();
+        assertEquals("HOLD", retry.get(10, TimeUnit.SECONDS).text());
+        assertEquals("HOLD", first.get(10, TimeUnit.SECONDS).text());
+        // After it ended: the retrying client gets the reply again, still without a turn.
+        assertEquals("HOLD", router.send("BOT-1", "hold", "r1").get(10, TimeUnit.SECONDS).text());
+        await().until(() -> events.stream().filter(e -> e.type().equals("reply") && "r1".equals(e.data().get("client_msg_id"))).count() == 2);
+        assertEquals(List.of("hold"), received);
+        assertEquals(1, history.read("BOT-1", null, 10).messages().stream().filter(m -> m.role().equals("user")).count());
+        List<ChatEvent> acks = events.stream().filter(e -> e.type().equals("ack") && "r1".equals(e.data().get("client_msg_id"))).toList();
+        assertEquals(3, acks.size());
+        assertEquals("ws", acks.get(0).data().get("source"));
+        assertEquals(null, acks.get(0).data().get("duplicate"));
+        assertEquals(Boolean.TRUE, acks.get(2).data().get("duplicate"));
+        assertEquals("api", acks.get(2).data().get("source"));
+
+        // A failed turn is not run again either: the retry reports the first failure.
+        int deadPort;
+        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            deadPort = s.getLocalPort();
+        }
+        register("BOT-2", deadPort, BotState.IDLE);
+        assertEquals(ErrorCode.BAD_GATEWAY, failure(router.send("BOT-2", "hi", "r2")).code());
+        assertEquals(ErrorCode.BAD_GATEWAY, failure(router.send("BOT-2", "hi", "r2")).code());
+        await().until(() -> events.stream().filter(e -> e.type().equals("error") && "r2".equals(e.data().get("client_msg_id"))).count() == 2);
+        assertEquals(1, history.read("BOT-2", null, 10).messages().stream().filter(m -> m.role().equals("user")).count());
+    }
+
+    @Test
+    void aMessageRefusedBeforeItWasQueuedCanBeRetried() throws Exception {
+        register("BOT-1", bot.getAddress().getPort(), BotState.IDLE);
+        CompletableFuture<TurnResult> a = router.send("BOT-1", "hold", null);
+        CompletableFuture<TurnResult> b = router.send("BOT-1", "hold", null);
+        // The lane is full: refused (429), and not remembered, so the same id is accepted later.
+        assertEquals(ErrorCode.TOO_MANY_REQUESTS, assertThrows(DeiaException.class, () -> router.send("BOT-1", "later", "q1")).code());
+        release.countDown();
+        a.get(10, TimeUnit.SECONDS);
+        b.get(10, TimeUnit.SECONDS);
+        assertEquals("LATER", router.send("BOT-1", "later", "q1").get(10, TimeUnit.SECONDS).text());
+        assertEquals(List.of("hold", "hold", "later"), received);
+    }
 }

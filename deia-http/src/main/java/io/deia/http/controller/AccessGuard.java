@@ -50,6 +50,10 @@ final class AccessGuard extends Handler.Wrapper {
             String given = query.getValue("token");
             if (given != null) {
                 if (!token.matches(given)) {
+                    if (SignInPage.wanted(request)) {
+                        SignInPage.send(response, callback);
+                        return true;
+                    }
                     HttpErrors.send(response, callback, ErrorCode.UNAUTHORIZED, "the token in the link is not valid");
                     return true;
                 }

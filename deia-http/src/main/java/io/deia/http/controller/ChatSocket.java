@@ -109,7 +109,7 @@ public final class ChatSocket implements Session.Listener.AutoDemanding, EventHu
                     // The same rules as REST and the bot's own /message (one validator for all).
                     ChatRequest chat = ChatRequest.fromJson(msg);
                     requireBot(botNode);
-                    router.send(botId, chat.text(), chat.clientMsgId());
+                    router.send(botId, chat.text(), chat.clientMsgId(), MessageRouter.SOURCE_WEBSOCKET);
                 }
                 case "interrupt" -> {
                     requireBot(botNode);

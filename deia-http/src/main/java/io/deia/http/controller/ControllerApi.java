@@ -239,6 +239,7 @@ final class ControllerApi {
         out.put("responses", listing.responses());
         // Unreadable response files are named (file name only) instead of failing the whole list.
         out.put("skipped", listing.skipped());
+        out.put("outcomes", tasks.outcomes(botId));
         JsonResponses.send(resp, cb, 200, out);
     }
 

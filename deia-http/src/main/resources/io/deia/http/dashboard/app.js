@@ -17,7 +17,6 @@
   const RECONNECT_BASE_MS = 500;
   const RECONNECT_MAX_MS = 15000;
   const PING_MS = 25000;
-  const HISTORY_PAGE = 50;
 
   const $ = (id) => document.getElementById(id);
 
@@ -27,12 +26,13 @@
     noSelection: $('no-selection'), botView: $('bot-view'), botTitle: $('bot-title'), botState: $('bot-state'),
     botError: $('bot-error'),
     factProfile: $('fact-profile'), factAgent: $('fact-agent'), factPort: $('fact-port'), factPid: $('fact-pid'),
-    factUptime: $('fact-uptime'), factCost: $('fact-cost'), factTasks: $('fact-tasks'),
+    factUptime: $('fact-uptime'), factCost: $('fact-cost'), factTasks: $('fact-tasks'), factRestarts: $('fact-restarts'),
     interruptBtn: $('interrupt-btn'), stopBtn: $('stop-btn'),
     tabChat: $('tab-chat'), tabTasks: $('tab-tasks'), tabTasksCount: $('tab-tasks-count'),
     panelChat: $('panel-chat'), panelTasks: $('panel-tasks'),
     olderBtn: $('older-btn'), chatLogs: $('chat-logs'), working: $('working'), workingText: $('working-text'),
     chatForm: $('chat-form'), chatInput: $('chat-input'), sendBtn: $('send-btn'),
+    chatNotice: $('chat-notice'), chatNoticeText: $('chat-notice-text'), chatLaunch: $('chat-launch'),
     taskForm: $('task-form'), taskText: $('task-text'), taskFile: $('task-file'), taskSubmit: $('task-submit'),
     taskMsg: $('task-msg'), taskRunning: $('task-running'), taskPending: $('task-pending'),
     pendingCount: $('pending-count'), taskResponses: $('task-responses'), responsesCount: $('responses-count'),
@@ -40,7 +40,8 @@
     launchIdHint: $('launch-id-hint'), launchProfile: $('launch-profile'), launchProgress: $('launch-progress'),
     launchError: $('launch-error'), launchCancel: $('launch-cancel'), launchSubmit: $('launch-submit'),
     stopDialog: $('stop-dialog'), stopForm: $('stop-form'), stopText: $('stop-text'), stopError: $('stop-error'),
-    stopCancel: $('stop-cancel'), stopConfirm: $('stop-confirm')
+    stopCancel: $('stop-cancel'), stopConfirm: $('stop-confirm'),
+    signin: $('signin'), signinRetry: $('signin-retry'), layout: $('layout')
   };
 
   const app = {
@@ -55,9 +56,25 @@
     countdownTimer: null,
     pingTimer: null,
     everConnected: false,
+    signedOut: false,
     profiles: [],
     launching: null
   };
+
+  /** The chat of each bot (chat.js). */
+  const chat = window.deiaChat({
+    ui: ui, app: app, api: api, el: el, safe: safe, fmtTime: fmtTime, fmtCost: fmtCost,
+    newClientMsgId: newClientMsgId, botState: botState, renderDetail: () => renderDetail(),
+    renderWorking: (bot) => renderWorking(bot)
+  });
+
+  /** The Tasks panel (tasks.js). */
+  const tasks = window.deiaTasks({
+    ui: ui, api: api, el: el, safe: safe, fmtTime: fmtTime, fmtCost: fmtCost,
+    isSelected: (bot) => bot.id === app.selected,
+    selectedBot: () => app.bots.get(app.selected),
+    renderDetail: () => renderDetail()
+  });
 
   // ---------------------------------------------------------------- helpers
 
@@ -70,11 +87,12 @@
   }
 
   /** fetch() against the controller; JSON in and out; errors become ApiError with the server's message. */
-  async function api(method, path, body, contentType) {
+  /** Every request body is JSON (the controller refuses other content types on state changes). */
+  async function api(method, path, body) {
     const opts = { method: method, headers: { 'Accept': 'application/json' }, credentials: 'same-origin' };
     if (body !== undefined) {
-      opts.body = typeof body === 'string' ? body : JSON.stringify(body);
-      opts.headers['Content-Type'] = contentType || 'application/json';
+      opts.body = JSON.stringify(body);
+      opts.headers['Content-Type'] = 'application/json';
     }
     let res;
     try {
@@ -89,12 +107,15 @@
     }
     if (!res.ok) {
       const err = data && data.error ? data.error : { code: 'http_' + res.status, message: text || res.statusText };
-      if (res.status === 401) {
-        showBanner('Not signed in: open the dashboard with the URL that “serve” printed (it carries the token).');
-      }
+      if (res.status === 401) showSignIn();
       throw new ApiError(err.code, err.message || ('HTTP ' + res.status), res.status);
     }
     return data;
+  }
+
+  /** Text a bot, a task or another client wrote, with bidi controls made visible (safe-text.js). */
+  function safe(text) {
+    return window.deiaText.visible(text);
   }
 
   function el(tag, className, text) {
@@ -102,6 +123,42 @@
     if (className) node.className = className;
     if (text !== undefined && text !== null) node.textContent = String(text);
     return node;
+  }
+
+  /**
+   * No valid token (no cookie, or the controller's token changed): one sign-in screen instead of an
+   * empty bot list, and no reconnecting (each attempt would only fail again) until the user has
+   * opened the token link or asks to try again.
+   */
+  function showSignIn() {
+    app.signedOut = true;
+    ui.signin.hidden = false;
+    ui.layout.hidden = true;
+    ui.launchOpen.hidden = true;
+    hideBanner();
+    clearTimeout(app.reconnectTimer);
+    clearInterval(app.countdownTimer);
+    clearInterval(app.pingTimer);
+    if (app.ws) {
+      const ws = app.ws;
+      app.ws = null;
+      ws.close();
+    }
+    setConn('signedout', 'not signed in');
+  }
+
+  async function retrySignIn() {
+    app.signedOut = false;
+    try {
+      await loadBots();
+    } catch (e) {
+      if (!app.signedOut) showBanner('Could not load bots: ' + e.message);
+      return;
+    }
+    ui.signin.hidden = true;
+    ui.layout.hidden = false;
+    ui.launchOpen.hidden = false;
+    connect();
   }
 
   function showBanner(text) {
@@ -144,6 +201,12 @@
     return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
   }
 
+  function fmtDateTime(ts) {
+    const d = new Date(ts);
+    if (isNaN(d.getTime())) return '';
+    return d.toLocaleString([], { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  }
+
   function isLive(state) {
     return LIVE_STATES.has(state);
   }
@@ -172,7 +235,7 @@
         inflight: new Set()      // client_msg_ids sent and not yet answered
       },
       tasks: { pending: [], responses: [], error: null, reloadTimer: null, open: new Set() },
-      draft: '',
+      draft: window.deiaOutbox.draft(id),
       stopWatch: null
     };
   }
@@ -197,6 +260,8 @@
     delete copy.event_id;
     delete copy.ts;
     if (copy.status && !copy.state) copy.state = copy.status;
+    // A reason belongs to the state it came with: a new state without one clears it.
+    if (copy.state && copy.reason === undefined && !(live && live.reason !== undefined)) delete bot.info.reason;
     Object.assign(bot.info, copy);
     if (live && typeof live === 'object') {
       // The runner's own /status is fresher than the registry entry it was read with.
@@ -254,10 +319,12 @@
     const name = el('span', 'bot-name', bot.id);
     const state = el('span', 'bot-state-label');
     const meta = el('span', 'bot-meta');
-    button.append(dot, name, state, meta);
+    const reason = el('span', 'bot-reason');
+    reason.hidden = true;
+    button.append(dot, name, state, meta, reason);
     button.addEventListener('click', () => selectBot(bot.id, true));
     li.appendChild(button);
-    return { li: li, button: button, state: state, meta: meta };
+    return { li: li, button: button, state: state, meta: meta, reason: reason };
   }
 
   function updateListItem(bot) {
@@ -276,6 +343,20 @@
     if (up !== null) parts.push('up ' + fmtDuration(up));
     parts.push(fmtCost(bot.info.cost_usd));
     item.meta.textContent = parts.join(' · ');
+    const why = stateReason(bot, state);
+    item.reason.hidden = !why;
+    item.reason.textContent = why ? safe(why) : '';
+  }
+
+  /**
+   * Why a bot is in a state that needs attention (failed, degraded, or any state this page does
+   * not know): the reason the server gives, else its last error.
+   */
+  function stateReason(bot, state) {
+    if (isLive(state) && state !== 'degraded') return null;
+    if (state === 'stopped' || state === 'removed') return null;
+    const why = bot.info.reason || bot.info.state_reason || bot.info.last_error;
+    return why ? String(why) : null;
   }
 
   async function loadBots() {
@@ -316,8 +397,8 @@
     ui.taskMsg.className = 'form-msg';
     app.bots.forEach(updateListItem);
     renderDetail();
-    if (!bot.chat.loaded && !bot.chat.loading) loadHistory(bot, false);
-    loadTasks(bot);
+    if (!bot.chat.loaded && !bot.chat.loading) chat.loadHistory(bot, false);
+    tasks.load(bot);
     pollSelectedStatus();
     if (userAction && window.matchMedia('(max-width: 760px)').matches) {
       ui.botView.scrollIntoView({ block: 'start' });
@@ -339,21 +420,53 @@
     ui.factPid.textContent = bot.info.pid || '—';
     ui.factUptime.textContent = fmtDuration(botUptime(bot));
     ui.factCost.textContent = fmtCost(bot.info.cost_usd);
-    const done = bot.info.tasks_completed;
-    const failed = bot.info.tasks_failed;
-    ui.factTasks.textContent = done === undefined ? '—' : (done + (failed ? ' (' + failed + ' failed)' : ''));
+    // Counted from the durable responses (they survive restarts); the runner's own counters start
+    // at 0 with each process, so they are only the fallback until the task list has loaded.
+    let done = bot.info.tasks_completed;
+    let failed = bot.info.tasks_failed;
+    if (bot.tasks.outcomes) {
+      done = bot.tasks.outcomes.completed || 0;
+      failed = Object.keys(bot.tasks.outcomes).filter((k) => k !== 'completed')
+        .reduce((sum, k) => sum + bot.tasks.outcomes[k], 0);
+    }
+    ui.factTasks.textContent = done === undefined ? '—' : (done + (failed ? ' (' + failed + ' not completed)' : ''));
+    ui.factRestarts.textContent = bot.info.restarts === undefined ? '—' : String(bot.info.restarts);
+    // The last error stays visible after a recovery: that it happened, and when, is the news.
     const err = bot.info.last_error;
     // Degraded: running, but its hive writes fail (full or read-only disk); /status says why.
     const degraded = state === 'degraded' ? (bot.info.degraded || 'the hive cannot be written') : null;
-    ui.botError.hidden = !degraded && (!err || isLive(state));
-    ui.botError.textContent = degraded ? 'Degraded: ' + degraded : (err ? 'Last error: ' + err : '');
-    ui.stopBtn.disabled = !shouldPoll(bot) || state === 'stopping';
+    const at = bot.info.last_error_at ? fmtDateTime(bot.info.last_error_at) : '';
+    ui.botError.hidden = !degraded && !err;
+    ui.botError.classList.toggle('recovered', !degraded && !!err && isLive(state));
+    ui.botError.textContent = degraded ? 'Degraded: ' + safe(degraded)
+        : (err ? 'Last error' + (at ? ' (' + at + ')' : '') + ': ' + safe(err) : '');
+    // Stop works in every state but stopped: a crash-looping (restarting) bot must be stoppable.
+    ui.stopBtn.disabled = state === 'stopped' || state === 'removed' || !!bot.stopInFlight;
     ui.interruptBtn.disabled = !(state === 'busy' || bot.chat.inflight.size > 0);
-    ui.sendBtn.disabled = !isLive(state) || state === 'stopping';
+    ui.sendBtn.disabled = false;
+    renderChatNotice(bot, state);
     ui.taskSubmit.disabled = bot.gone;
     ui.olderBtn.hidden = !bot.chat.nextBefore;
     renderWorking(bot);
-    renderTasks(bot);
+    tasks.render(bot);
+  }
+
+  /** Why a message cannot be answered now, and the way out (Launch) when there is one. */
+  function renderChatNotice(bot, state) {
+    let text = null;
+    let canLaunch = false;
+    if (state === 'restarting') {
+      text = bot.id + ' is restarting: messages are refused until it is back.';
+    } else if (state === 'unreachable') {
+      text = bot.id + ' does not answer the controller right now.';
+    } else if (!isLive(state)) {
+      text = bot.id + ' is ' + state + ': it cannot take messages until it runs again.';
+      canLaunch = !!bot.info.profile;
+    }
+    ui.chatNotice.hidden = text === null;
+    ui.chatNoticeText.textContent = text || '';
+    ui.chatLaunch.hidden = !canLaunch;
+    ui.chatLaunch.textContent = 'Launch ' + bot.id;
   }
 
   function renderWorking(bot) {
@@ -376,320 +489,6 @@
     ui.panelTasks.classList.toggle('active', !chat);
   }
 
-  // ---------------------------------------------------------------- chat
-
-  function scrollChat(bot) {
-    const log = bot.chat.log;
-    log.scrollTop = log.scrollHeight;
-  }
-
-  function messageNode(role, text, meta) {
-    const node = el('div', 'msg msg-' + role);
-    node.appendChild(el('div', 'msg-meta', meta));
-    node.appendChild(el('div', 'msg-text', text));
-    return node;
-  }
-
-  function entryFor(bot, clientMsgId) {
-    let entry = bot.chat.byClientId.get(clientMsgId);
-    if (!entry) {
-      entry = { user: null, reply: null, error: null };
-      bot.chat.byClientId.set(clientMsgId, entry);
-    }
-    return entry;
-  }
-
-  function replyNode(bot, clientMsgId) {
-    const entry = entryFor(bot, clientMsgId);
-    if (!entry.reply) {
-      entry.reply = messageNode('assistant', '', bot.id);
-      entry.reply.dataset.clientMsgId = clientMsgId;
-      entry.reply.classList.add('streaming');
-      insertAfterUser(bot, entry, entry.reply);
-    }
-    return entry.reply;
-  }
-
-  function insertAfterUser(bot, entry, node) {
-    // Keep a reply right after its own question even when another turn's text arrived in between.
-    const anchor = entry.error || entry.user;
-    if (anchor && anchor.parentNode === bot.chat.log) anchor.after(node);
-    else bot.chat.log.appendChild(node);
-  }
-
-  function appendUser(bot, clientMsgId, text, ts) {
-    const entry = entryFor(bot, clientMsgId);
-    if (entry.user) return entry.user;
-    entry.user = messageNode('user', text, 'you' + (ts ? ' · ' + fmtTime(ts) : ''));
-    entry.user.dataset.clientMsgId = clientMsgId;
-    bot.chat.log.appendChild(entry.user);
-    return entry.user;
-  }
-
-  function onAck(bot, clientMsgId) {
-    const entry = bot.chat.byClientId.get(clientMsgId);
-    if (entry && entry.user) entry.user.classList.add('acked');
-  }
-
-  function onDelta(bot, clientMsgId, text) {
-    if (!clientMsgId) return;
-    const node = replyNode(bot, clientMsgId);
-    if (!node.classList.contains('streaming')) return;
-    const body = node.querySelector('.msg-text');
-    body.textContent = body.textContent + (text || '');
-    bot.chat.inflight.add(clientMsgId);
-    scrollChat(bot);
-    renderWorkingIfSelected(bot);
-  }
-
-  function onReply(bot, clientMsgId, text, result, ts) {
-    const node = replyNode(bot, clientMsgId);
-    node.classList.remove('streaming');
-    node.querySelector('.msg-text').textContent = text || (result && result.text) || '';
-    const meta = [bot.id];
-    if (ts) meta.push(fmtTime(ts));
-    if (result) {
-      if (result.status && result.status !== 'completed') meta.push(result.status);
-      if (result.cost_usd !== null && result.cost_usd !== undefined) meta.push(fmtCost(result.cost_usd));
-      if (result.duration_ms !== undefined && result.duration_ms !== null) meta.push((result.duration_ms / 1000).toFixed(1) + ' s');
-      if (result.status && result.status !== 'completed') node.classList.add('msg-' + result.status);
-    }
-    node.querySelector('.msg-meta').textContent = meta.join(' · ');
-    if (result && result.error) {
-      const err = el('div', 'msg-inline-error', result.error);
-      node.appendChild(err);
-    }
-    bot.chat.inflight.delete(clientMsgId);
-    scrollChat(bot);
-    renderWorkingIfSelected(bot);
-  }
-
-  function onChatError(bot, clientMsgId, code, message) {
-    const text = (message || 'error') + (code ? ' [' + code + ']' : '');
-    if (clientMsgId) {
-      const entry = entryFor(bot, clientMsgId);
-      const node = messageNode('error', text, 'error');
-      node.dataset.clientMsgId = clientMsgId;
-      if (entry.reply && entry.reply.classList.contains('streaming')) entry.reply.classList.remove('streaming');
-      const anchor = entry.reply || entry.user;
-      if (anchor && anchor.parentNode === bot.chat.log) anchor.after(node);
-      else bot.chat.log.appendChild(node);
-      entry.error = node;
-      bot.chat.inflight.delete(clientMsgId);
-    } else {
-      bot.chat.log.appendChild(messageNode('error', text, 'error'));
-    }
-    scrollChat(bot);
-    renderWorkingIfSelected(bot);
-  }
-
-  function renderWorkingIfSelected(bot) {
-    if (bot.id === app.selected) {
-      renderWorking(bot);
-      ui.interruptBtn.disabled = !(botState(bot) === 'busy' || bot.chat.inflight.size > 0);
-    }
-  }
-
-  async function loadHistory(bot, older) {
-    bot.chat.loading = true;
-    try {
-      let path = '/api/bot/' + encodeURIComponent(bot.id) + '/history?limit=' + HISTORY_PAGE;
-      if (older && bot.chat.nextBefore) path += '&before=' + encodeURIComponent(bot.chat.nextBefore);
-      const data = await api('GET', path);
-      const messages = (data && data.messages ? data.messages : []).slice().sort((a, b) => (a.seq || 0) - (b.seq || 0));
-      const fragment = document.createDocumentFragment();
-      messages.forEach((m) => {
-        const cid = m.client_msg_id || ('h-' + m.seq);
-        const entry = entryFor(bot, cid);
-        const meta = (m.role === 'user' ? 'you' : m.role === 'error' ? 'error' : bot.id) + (m.ts ? ' · ' + fmtTime(m.ts) : '')
-          + (m.cost_usd !== undefined && m.cost_usd !== null ? ' · ' + fmtCost(m.cost_usd) : '');
-        if (m.role === 'user') {
-          if (entry.user) return;
-          entry.user = messageNode('user', m.text, meta);
-          entry.user.classList.add('acked');
-          entry.user.dataset.clientMsgId = cid;
-          fragment.appendChild(entry.user);
-        } else if (m.role === 'error') {
-          if (entry.error) return;
-          entry.error = messageNode('error', m.text, meta);
-          entry.error.dataset.clientMsgId = cid;
-          fragment.appendChild(entry.error);
-        } else {
-          if (entry.reply && !entry.reply.classList.contains('streaming')) return;
-          if (entry.reply) entry.reply.remove();
-          entry.reply = messageNode('assistant', m.text, meta);
-          entry.reply.dataset.clientMsgId = cid;
-          fragment.appendChild(entry.reply);
-          bot.chat.inflight.delete(cid);
-        }
-      });
-      // History is older than anything that arrived live, so it goes on top.
-      bot.chat.log.insertBefore(fragment, bot.chat.log.firstChild);
-      bot.chat.nextBefore = data ? data.next_before || null : null;
-      bot.chat.loaded = true;
-      if (!older) scrollChat(bot);
-    } catch (e) {
-      onChatError(bot, null, e.code, 'Could not load the chat history: ' + e.message);
-    } finally {
-      bot.chat.loading = false;
-      if (bot.id === app.selected) renderDetail();
-    }
-  }
-
-  function resetChat(bot) {
-    bot.chat.log.textContent = '';
-    bot.chat.byClientId.clear();
-    bot.chat.inflight.clear();
-    bot.chat.loaded = false;
-    bot.chat.nextBefore = null;
-  }
-
-  async function sendMessage() {
-    const bot = app.bots.get(app.selected);
-    if (!bot) return;
-    const text = ui.chatInput.value;
-    if (!text.trim()) return;
-    const clientMsgId = newClientMsgId();
-    appendUser(bot, clientMsgId, text, new Date().toISOString());
-    bot.chat.inflight.add(clientMsgId);
-    ui.chatInput.value = '';
-    bot.draft = '';
-    scrollChat(bot);
-    renderWorkingIfSelected(bot);
-    if (app.ws && app.ws.readyState === WebSocket.OPEN) {
-      app.ws.send(JSON.stringify({ type: 'message', bot_id: bot.id, text: text, client_msg_id: clientMsgId }));
-      return;
-    }
-    // No live socket: the REST call blocks for the whole turn and answers with the reply.
-    try {
-      const data = await api('POST', '/api/bot/' + encodeURIComponent(bot.id) + '/message',
-        { text: text, client_msg_id: clientMsgId });
-      onAck(bot, clientMsgId);
-      if (bot.chat.inflight.has(clientMsgId)) onReply(bot, clientMsgId, data ? data.reply : '', data ? data.result : null, null);
-    } catch (e) {
-      onChatError(bot, clientMsgId, e.code, e.message);
-    }
-  }
-
-  async function interruptSelected() {
-    const bot = app.bots.get(app.selected);
-    if (!bot) return;
-    ui.interruptBtn.disabled = true;
-    try {
-      const data = await api('POST', '/api/bot/' + encodeURIComponent(bot.id) + '/interrupt');
-      const note = el('div', 'msg msg-system', data && data.interrupted ? 'Interrupted.' : 'Nothing to interrupt.');
-      bot.chat.log.appendChild(note);
-    } catch (e) {
-      onChatError(bot, null, e.code, 'Interrupt failed: ' + e.message);
-    }
-    scrollChat(bot);
-    renderWorkingIfSelected(bot);
-  }
-
-  // ---------------------------------------------------------------- tasks
-
-  async function loadTasks(bot) {
-    try {
-      const data = await api('GET', '/api/bot/' + encodeURIComponent(bot.id) + '/tasks');
-      bot.tasks.pending = data && data.pending ? data.pending : [];
-      bot.tasks.responses = data && data.responses ? data.responses : [];
-      bot.tasks.error = null;
-    } catch (e) {
-      bot.tasks.error = e.message;
-    }
-    if (bot.id === app.selected) renderTasks(bot);
-  }
-
-  function scheduleTaskReload(bot) {
-    // Other bots reload their tasks when selected.
-    if (bot.id !== app.selected) return;
-    clearTimeout(bot.tasks.reloadTimer);
-    bot.tasks.reloadTimer = setTimeout(() => loadTasks(bot), 250);
-  }
-
-  function renderTasks(bot) {
-    const running = bot.info.current_task;
-    ui.taskRunning.textContent = running ? running : (bot.tasks.error ? 'Could not load tasks: ' + bot.tasks.error : '—');
-    ui.taskRunning.classList.toggle('is-running', !!running);
-
-    ui.taskPending.textContent = '';
-    bot.tasks.pending.forEach((t) => {
-      const li = el('li', 'task-item');
-      li.appendChild(el('span', 'task-id', t.task_id || t.id || t.file || '?'));
-      const bits = [];
-      if (t.priority !== undefined && t.priority !== null) bits.push('P' + t.priority);
-      if (t.state) bits.push(t.state);
-      if (t.created_at) bits.push(fmtTime(t.created_at));
-      if (bits.length) li.appendChild(el('span', 'task-meta', bits.join(' · ')));
-      const preview = t.prompt || t.title;
-      if (preview) li.appendChild(el('span', 'task-preview', String(preview).slice(0, 160)));
-      ui.taskPending.appendChild(li);
-    });
-    if (!bot.tasks.pending.length) ui.taskPending.appendChild(el('li', 'task-empty', 'Queue is empty.'));
-    ui.pendingCount.textContent = bot.tasks.pending.length ? '(' + bot.tasks.pending.length + ')' : '';
-
-    const responses = bot.tasks.responses.slice().sort((a, b) =>
-      String(b.finished_at || '').localeCompare(String(a.finished_at || '')));
-    ui.taskResponses.textContent = '';
-    responses.forEach((r) => {
-      const li = el('li', 'task-item response status-' + (r.status || 'unknown'));
-      li.dataset.taskId = r.task_id || '';
-      const details = document.createElement('details');
-      // A task event re-renders this list: keep what the user opened open.
-      details.open = bot.tasks.open.has(r.task_id);
-      details.addEventListener('toggle', () => {
-        if (details.open) bot.tasks.open.add(r.task_id);
-        else bot.tasks.open.delete(r.task_id);
-      });
-      const summary = el('summary', 'task-summary');
-      summary.appendChild(el('span', 'task-id', r.task_id || '?'));
-      summary.appendChild(el('span', 'task-status', r.status || '?'));
-      const bits = [];
-      if (r.duration_ms !== undefined && r.duration_ms !== null) bits.push((r.duration_ms / 1000).toFixed(1) + ' s');
-      if (r.attempt) bits.push('attempt ' + r.attempt);
-      if (r.cost_usd !== undefined && r.cost_usd !== null) bits.push(fmtCost(r.cost_usd));
-      if (r.finished_at) bits.push(fmtTime(r.finished_at));
-      summary.appendChild(el('span', 'task-meta', bits.join(' · ')));
-      details.appendChild(summary);
-      details.appendChild(el('pre', 'task-output', r.output || '(no output)'));
-      if (r.error) details.appendChild(el('pre', 'task-error', r.error));
-      li.appendChild(details);
-      ui.taskResponses.appendChild(li);
-    });
-    if (!responses.length) ui.taskResponses.appendChild(el('li', 'task-empty', 'No responses yet.'));
-    ui.responsesCount.textContent = responses.length ? '(' + responses.length + ')' : '';
-    const open = bot.tasks.pending.length + (running ? 1 : 0);
-    ui.tabTasksCount.textContent = open ? '(' + open + ')' : '';
-  }
-
-  async function submitTask() {
-    const bot = app.bots.get(app.selected);
-    if (!bot) return;
-    let body = ui.taskText.value;
-    const file = ui.taskFile.files && ui.taskFile.files[0];
-    if (file) body = await file.text();
-    if (!body.trim()) {
-      ui.taskMsg.textContent = 'Write a task or choose a file first.';
-      ui.taskMsg.className = 'form-msg error';
-      return;
-    }
-    ui.taskSubmit.disabled = true;
-    ui.taskMsg.textContent = 'Submitting…';
-    ui.taskMsg.className = 'form-msg';
-    try {
-      const data = await api('POST', '/api/bot/' + encodeURIComponent(bot.id) + '/tasks', body, 'text/markdown; charset=utf-8');
-      ui.taskMsg.textContent = 'Submitted task ' + (data && data.task_id ? data.task_id : '') + '.';
-      ui.taskText.value = '';
-      ui.taskFile.value = '';
-      loadTasks(bot);
-    } catch (e) {
-      ui.taskMsg.textContent = 'Task refused: ' + e.message;
-      ui.taskMsg.className = 'form-msg error';
-    } finally {
-      ui.taskSubmit.disabled = bot.gone;
-    }
-  }
-
   // ---------------------------------------------------------------- events (WebSocket)
 
   function handleEvent(msg) {
@@ -702,16 +501,16 @@
     const botId = typeof msg.bot_id === 'string' && BOT_ID_RE.test(msg.bot_id) ? msg.bot_id : null;
     switch (msg.type) {
       case 'ack':
-        if (botId) onAck(ensureBot(botId), msg.client_msg_id);
+        if (botId) chat.onAck(ensureBot(botId), msg.client_msg_id, msg);
         break;
       case 'delta':
-        if (botId) onDelta(ensureBot(botId), msg.client_msg_id, msg.text);
+        if (botId) chat.onDelta(ensureBot(botId), msg.client_msg_id, msg.text);
         break;
       case 'reply':
-        if (botId) onReply(ensureBot(botId), msg.client_msg_id, msg.text, msg.result, msg.ts);
+        if (botId) chat.onReply(ensureBot(botId), msg.client_msg_id, msg.text, msg.result, msg.ts);
         break;
       case 'error':
-        if (botId) onChatError(ensureBot(botId), msg.client_msg_id, msg.code, msg.message);
+        if (botId) chat.onChatError(ensureBot(botId), msg.client_msg_id, msg.code, msg.message);
         else showBanner('Error: ' + (msg.message || msg.code || 'unknown'));
         break;
       case 'status':
@@ -742,7 +541,7 @@
       bot.info.current_task = null;
     }
     if (bot.id === app.selected) renderDetail();
-    scheduleTaskReload(bot);
+    tasks.scheduleReload(bot);
   }
 
   function setConn(state, text) {
@@ -759,6 +558,7 @@
   }
 
   function connect() {
+    if (app.signedOut) return;
     clearTimeout(app.reconnectTimer);
     clearInterval(app.countdownTimer);
     setConn('connecting', app.everConnected ? 'reconnecting…' : 'connecting…');
@@ -770,7 +570,9 @@
       return;
     }
     app.ws = ws;
+    let opened = false;
     ws.addEventListener('open', () => {
+      opened = true;
       const wasReconnect = app.everConnected;
       app.everConnected = true;
       app.retry = 0;
@@ -793,7 +595,13 @@
       if (app.ws !== ws) return;
       app.ws = null;
       clearInterval(app.pingTimer);
-      scheduleReconnect();
+      chat.unconfirmedAreUnsent();
+      if (opened) {
+        scheduleReconnect();
+        return;
+      }
+      // Refused before it opened: down, or no longer signed in (a 401 shows only through REST).
+      loadBots().then(() => {}, () => {}).then(() => { if (!app.signedOut) scheduleReconnect(); });
     });
   }
 
@@ -817,11 +625,11 @@
   async function reloadAll() {
     try {
       await loadBots();
-      app.bots.forEach(resetChat);
+      app.bots.forEach(chat.resetChat);
       const bot = app.bots.get(app.selected);
       if (bot) {
-        await loadHistory(bot, false);
-        await loadTasks(bot);
+        await chat.loadHistory(bot, false);
+        await tasks.load(bot);
       }
     } catch (e) {
       showBanner('Could not reload state: ' + e.message);
@@ -864,6 +672,10 @@
     let ok = BOT_ID_RE.test(value);
     if (value.length === 0) {
       ok = false;
+    } else if (value.length > 64) {
+      // Said, never cut: a pasted id one character too long must not launch another bot's name.
+      ok = false;
+      message = 'Too long: ' + value.length + ' characters, a bot id has at most 64.';
     } else if (!ok) {
       message = 'Not a valid bot id: use letters, digits, “_” and “-”, starting with a letter or digit (at most 64).';
     } else {
@@ -881,10 +693,12 @@
     return ok;
   }
 
-  async function openLaunchDialog() {
+  /** Opens the launch dialog, for a new bot or (id and profile given) to launch a stopped one again. */
+  async function openLaunchDialog(botId, profile) {
     ui.launchError.hidden = true;
     ui.launchProgress.hidden = true;
-    if (!app.launching) ui.launchId.value = suggestBotId();
+    if (!app.launching) ui.launchId.value = botId || suggestBotId();
+    if (profile) ui.launchProfile.dataset.want = profile;
     ui.launchDialog.showModal();
     ui.launchId.focus();
     ui.launchId.select();
@@ -900,7 +714,9 @@
         option.textContent = p.name + ' (' + (p.agent || '?') + (p.model ? ', ' + p.model : '') + ')';
         ui.launchProfile.appendChild(option);
       });
-      if (current && app.profiles.some((p) => p.name === current)) ui.launchProfile.value = current;
+      const want = ui.launchProfile.dataset.want || current;
+      delete ui.launchProfile.dataset.want;
+      if (want && app.profiles.some((p) => p.name === want)) ui.launchProfile.value = want;
       if (!app.profiles.length) showLaunchError('The server has no profiles configured.');
     } catch (e) {
       showLaunchError('Could not load profiles: ' + e.message);
@@ -1006,7 +822,7 @@
     ui.stopConfirm.disabled = true;
     bot.stopInFlight = true;
     try {
-      const data = await api('POST', '/api/bot/' + encodeURIComponent(id) + '/stop');
+      const data = await api('POST', '/api/bot/' + encodeURIComponent(id) + '/stop', {});
       ui.stopDialog.close();
       if (data && data.bot_id === id) mergeInfo(bot, data);
       else if (isLive(botState(bot))) bot.info.state = 'stopping';
@@ -1039,9 +855,18 @@
   // ---------------------------------------------------------------- wiring
 
   function wire() {
-    ui.launchOpen.addEventListener('click', openLaunchDialog);
-    ui.launchId.addEventListener('input', validateLaunchId);
-    ui.launchProfile.addEventListener('change', validateLaunchId);
+    ui.launchOpen.addEventListener('click', () => openLaunchDialog(null, null));
+    // A launch error is about the id and profile it was given: changing either clears it.
+    ui.launchId.addEventListener('input', () => { ui.launchError.hidden = true; validateLaunchId(); });
+    ui.launchProfile.addEventListener('change', () => { ui.launchError.hidden = true; validateLaunchId(); });
+    ui.chatLaunch.addEventListener('click', () => {
+      const bot = app.bots.get(app.selected);
+      if (bot) openLaunchDialog(bot.id, bot.info.profile);
+    });
+    ui.chatInput.addEventListener('input', () => {
+      const bot = app.bots.get(app.selected);
+      if (bot) window.deiaOutbox.saveDraft(bot.id, ui.chatInput.value);
+    });
     ui.launchForm.addEventListener('submit', (e) => { e.preventDefault(); launch(); });
     ui.launchCancel.addEventListener('click', () => ui.launchDialog.close());
 
@@ -1049,20 +874,20 @@
     ui.stopForm.addEventListener('submit', (e) => { e.preventDefault(); confirmStop(); });
     ui.stopCancel.addEventListener('click', () => ui.stopDialog.close());
 
-    ui.interruptBtn.addEventListener('click', interruptSelected);
-    ui.chatForm.addEventListener('submit', (e) => { e.preventDefault(); sendMessage(); });
+    ui.interruptBtn.addEventListener('click', chat.interruptSelected);
+    ui.chatForm.addEventListener('submit', (e) => { e.preventDefault(); chat.sendMessage(); });
     ui.chatInput.addEventListener('keydown', (e) => {
       if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
         e.preventDefault();
-        if (!ui.sendBtn.disabled) sendMessage();
+        if (!ui.sendBtn.disabled) chat.sendMessage();
       }
     });
     ui.olderBtn.addEventListener('click', () => {
       const bot = app.bots.get(app.selected);
-      if (bot && !bot.chat.loading) loadHistory(bot, true);
+      if (bot && !bot.chat.loading) chat.loadHistory(bot, true);
     });
 
-    ui.taskForm.addEventListener('submit', (e) => { e.preventDefault(); submitTask(); });
+    ui.taskForm.addEventListener('submit', (e) => { e.preventDefault(); tasks.submit(); });
     ui.tabChat.addEventListener('click', () => selectTab('chat'));
     ui.tabTasks.addEventListener('click', () => selectTab('tasks'));
     [ui.tabChat, ui.tabTasks].forEach((tab) => tab.addEventListener('keydown', (e) => {
@@ -1074,6 +899,7 @@
     }));
 
     window.addEventListener('online', () => { if (!app.ws) connect(); });
+    ui.signinRetry.addEventListener('click', retrySignIn);
     setInterval(pollSelectedStatus, STATUS_POLL_MS);
     setInterval(tickClock, 1000);
   }
@@ -1085,7 +911,7 @@
     } catch (e) {
       if (e.status !== 401) showBanner('Could not load bots: ' + e.message);
     }
-    connect();
+    if (!app.signedOut) connect();
   }
 
   start();

@@ -408,6 +408,12 @@ class ControllerServerTest {
         assertEquals("nosniff", index.headers().firstValue("X-Content-Type-Options").orElse(""));
 
         assertEquals(401, call("GET", "/?token=nope", null, null).statusCode());
+        // A browser following a wrong link gets a page that says what to do, without the wrong token.
+        HttpResponse<String> page = http.send(HttpRequest.newBuilder(URI.create(base + "/?token=nope"))
+                .header("Accept", "text/html").build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals(401, page.statusCode());
+        assertTrue(page.headers().firstValue("Content-Type").orElse("").startsWith("text/html"), page.headers().map().toString());
+        assertTrue(page.body().contains("This dashboard link is not valid") && !page.body().contains("nope"), page.body());
         HttpResponse<String> link = call("GET", "/?token=" + token, null, null);
         assertEquals(303, link.statusCode());
         assertTrue(link.headers().firstValue("Location").orElse("").endsWith("/"));

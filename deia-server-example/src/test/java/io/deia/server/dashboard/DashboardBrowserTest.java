@@ -297,7 +297,8 @@ class DashboardBrowserTest {
         interrupt.click();
         awaitUi().until(() -> Boolean.FALSE.equals(lastReply(ECHO).get("streaming")));
         assertLacks((String) lastReply(ECHO).get("text"), "[done]");
-        assertContains(chatText(ECHO), "Interrupted.");
+        // The interrupt call's answer and the turn's end travel separately (REST and WebSocket): await both.
+        awaitUi().until(() -> chatText(ECHO).contains("Interrupted."));
         assertContains((String) browser.js(
                 "const m = document.querySelectorAll('.chat-log[data-bot-id=\"' + arguments[0] + '\"] .msg-assistant');"
                         + "return m[m.length - 1].querySelector('.msg-meta').textContent;", ECHO), "interrupted");
