@@ -1,5 +1,6 @@
 package io.deia.core.launch;
 
+import io.deia.core.HiveGuard;
 import io.deia.core.HiveLayout;
 import io.deia.core.process.ProcessTrees;
 import org.slf4j.Logger;
@@ -9,12 +10,13 @@ import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
-import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
@@ -62,9 +64,7 @@ public final class RunnerLock implements AutoCloseable {
      */
     public static Optional<RunnerLock> acquire(HiveLayout hive, String botId, Duration patience) throws IOException {
         Path file = file(hive, botId);
-        Files.createDirectories(file.getParent());
-        FileChannel channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ,
-                StandardOpenOption.WRITE);
+        FileChannel channel = open(hive, file);
         long deadline = System.nanoTime() + patience.toNanos();
         try {
             while (true) {
@@ -89,6 +89,16 @@ public final class RunnerLock implements AutoCloseable {
     }
 
     /**
+     * Opens (creating it 0600 in a checked 0700 folder) the lock file, never through a link: like
+     * every file of the hive it is private, and a link planted there must not be followed.
+     */
+    private static FileChannel open(HiveLayout hive, Path file) throws IOException {
+        HiveGuard.dir(hive, file.getParent());
+        return FileChannel.open(file, Set.of(StandardOpenOption.CREATE, StandardOpenOption.READ,
+                StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS), HiveGuard.fileAttributes());
+    }
+
+    /**
      * Blocks until the runner with this pid and start instant is gone. Blocks on the lock (no
      * polling) while the runner holds it; while a live runner does not hold it yet (it is still
      * starting) it looks again every {@code recheck}. Interrupting the calling thread ends the wait
@@ -99,10 +109,8 @@ public final class RunnerLock implements AutoCloseable {
     public static void awaitRunnerExit(HiveLayout hive, String botId, long pid, Instant start, Duration recheck)
             throws IOException, InterruptedException {
         Path file = file(hive, botId);
-        Files.createDirectories(file.getParent());
         while (true) {
-            try (FileChannel channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ,
-                    StandardOpenOption.WRITE)) {
+            try (FileChannel channel = open(hive, file)) {
                 // Released at once: the next runner must be able to take it.
                 channel.lock().release();
             } catch (java.nio.channels.ClosedByInterruptException e) {

@@ -156,8 +156,16 @@ public final class ResponseFiles {
      */
     public TaskQueue.ResponseListing listing(String botId, int limit) {
         Path dir = layout.responsesDir(botId);
-        if (!HiveGuard.existingDir(layout, dir)) {
-            return new TaskQueue.ResponseListing(List.of(), List.of());
+        try {
+            if (!HiveGuard.existingDir(layout, dir)) {
+                return new TaskQueue.ResponseListing(List.of(), List.of());
+            }
+        } catch (DeiaException e) {
+            // Something other than a folder is where the responses belong (a file, a planted link):
+            // the listing says so instead of failing, and nothing behind it is read.
+            log.warn("[{}] cannot list responses: {}", botId, LogSafe.printable(e.getMessage()));
+            return new TaskQueue.ResponseListing(List.of(), List.of(new TaskQueue.Skipped(
+                    dir.getFileName().toString(), "the responses folder is not a plain folder of this hive")));
         }
         List<TaskResponse> all = new ArrayList<>();
         List<TaskQueue.Skipped> skipped = new ArrayList<>();

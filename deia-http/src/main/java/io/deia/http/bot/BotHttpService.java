@@ -82,6 +82,8 @@ public final class BotHttpService implements AutoCloseable {
     private final Duration idleTimeout;
     private final Server server;
     private ServerConnector connector;
+    /** The port once bound; kept after the connector closes. */
+    private volatile int boundPort;
 
     private BotHttpService(Builder b) {
         this.runtime = Objects.requireNonNull(b.runtime, "runtime");
@@ -137,7 +139,13 @@ public final class BotHttpService implements AutoCloseable {
 
     /** The bound port (the real one when 0 was requested). */
     public int port() {
-        return connector == null ? requestedPort : connector.getLocalPort();
+        int bound = connector == null ? -1 : connector.getLocalPort();
+        if (bound > 0) {
+            boundPort = bound;
+            return bound;
+        }
+        // While stopping, the connector no longer knows its port; requests in flight still name it.
+        return boundPort > 0 ? boundPort : requestedPort;
     }
 
     /** The base URL, e.g. {@code http://127.0.0.1:8101}. */

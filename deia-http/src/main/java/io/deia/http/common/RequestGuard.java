@@ -2,6 +2,7 @@ package io.deia.http.common;
 
 import io.deia.core.ErrorCode;
 import io.deia.core.HiveToken;
+import io.deia.core.io.LogSafe;
 import org.eclipse.jetty.http.HttpCookie;
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.server.Handler;
@@ -201,18 +202,7 @@ public final class RequestGuard extends Handler.Wrapper {
 
     /** At most 120 characters, control characters escaped: header values are the caller's text. */
     static String printable(String s) {
-        if (s == null) {
-            return "(none)";
-        }
-        StringBuilder sb = new StringBuilder();
-        s.codePoints().limit(120).forEach(cp -> {
-            if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0)) {
-                sb.append(String.format("\\u%04x", cp));
-            } else {
-                sb.appendCodePoint(cp);
-            }
-        });
-        return sb.toString();
+        return s == null ? "(none)" : LogSafe.printable(s, 120);
     }
 
     /** Settings of a {@link RequestGuard}; the defaults are a bot port's: loopback only, no browser, token everywhere. */

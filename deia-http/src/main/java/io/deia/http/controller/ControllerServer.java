@@ -75,6 +75,8 @@ public final class ControllerServer implements AutoCloseable {
     /** Error messages to clients name hive files relative to the hive, never by absolute path. */
     private final HivePathRedactor redactor;
     private ServerConnector connector;
+    /** The port once bound; kept after the connector closes. */
+    private volatile int boundPort;
     private HiveToken token;
     private MessageRouter.Subscription subscription;
 
@@ -260,7 +262,14 @@ public final class ControllerServer implements AutoCloseable {
 
     /** The port listened on (the real one when 0 was asked for). */
     public int port() {
-        return connector == null ? settings.port : connector.getLocalPort();
+        int bound = connector == null ? -1 : connector.getLocalPort();
+        if (bound > 0) {
+            boundPort = bound;
+            return bound;
+        }
+        // While stopping, the connector no longer knows its port, but requests still in flight are
+        // checked against it (their Host names the port they came to).
+        return boundPort > 0 ? boundPort : settings.port;
     }
 
     /** {@code http://<bind>:<port>}. */
