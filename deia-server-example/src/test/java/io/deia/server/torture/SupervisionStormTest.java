@@ -147,6 +147,26 @@ class SupervisionStormTest {
         long settledMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - began);
 
         Map<String, Integer> statuses = new TreeMap<>();
+        try {
+            check(hive, registry, expected, runnerKills, statuses);
+        } catch (AssertionError e) {
+            keepEvidence(hive, run.getCurrentRepetition());
+            throw e;
+        }
+        assertEquals(Map.of("completed", TASKS), statuses);
+        Torture.checkHiveFilesWhole(hive);
+
+        String figures = String.format("run=%d seed=%d runner_kills=%s controller_kills=%d storm_ms=%d settled_ms=%d statuses=%s%n",
+                run.getCurrentRepetition(), seed, runnerKills, controllerKills, stormMs, settledMs, statuses);
+        log.info("supervision storm: {}", figures.strip());
+        Files.createDirectories(Path.of("target"));
+        Files.writeString(Path.of("target", "torture-supervision-storm.txt"), figures, StandardCharsets.UTF_8,
+                StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+    }
+
+    /** One response per task, empty inboxes and claims, one runner per bot, restarts equal to kills. */
+    private static void check(HiveLayout hive, JsonFileServiceRegistry registry, Map<String, Set<String>> expected,
+                              Map<String, Integer> runnerKills, Map<String, Integer> statuses) throws IOException {
         for (String bot : BOTS) {
             Set<String> seen = new HashSet<>();
             for (Path f : Torture.files(hive.responsesDir(bot))) {
@@ -162,15 +182,6 @@ class SupervisionStormTest {
             assertEquals(List.of(r.pid()), runners(hive, bot), "one runner for " + bot);
             assertEquals((int) runnerKills.get(bot), r.restarts(), "restarts of " + bot + " match its kills: " + r);
         }
-        assertEquals(Map.of("completed", TASKS), statuses);
-        Torture.checkHiveFilesWhole(hive);
-
-        String figures = String.format("run=%d seed=%d runner_kills=%s controller_kills=%d storm_ms=%d settled_ms=%d statuses=%s%n",
-                run.getCurrentRepetition(), seed, runnerKills, controllerKills, stormMs, settledMs, statuses);
-        log.info("supervision storm: {}", figures.strip());
-        Files.createDirectories(Path.of("target"));
-        Files.writeString(Path.of("target", "torture-supervision-storm.txt"), figures, StandardCharsets.UTF_8,
-                StandardOpenOption.CREATE, StandardOpenOption.APPEND);
     }
 
     /**
