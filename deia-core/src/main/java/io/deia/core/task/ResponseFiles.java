@@ -161,8 +161,11 @@ public final class ResponseFiles {
                 return new TaskQueue.ResponseListing(List.of(), List.of());
             }
         } catch (DeiaException e) {
-            // Something other than a folder is where the responses belong (a file, a planted link):
-            // the listing says so instead of failing, and nothing behind it is read.
+            if (Files.isSymbolicLink(dir)) {
+                throw e; // a planted link is refused outright, as everywhere in the hive
+            }
+            // A plain file is where the responses belong (the bot cannot write them either, and says
+            // so in its state): the listing reports it instead of failing.
             log.warn("[{}] cannot list responses: {}", botId, LogSafe.printable(e.getMessage()));
             return new TaskQueue.ResponseListing(List.of(), List.of(new TaskQueue.Skipped(
                     dir.getFileName().toString(), "the responses folder is not a plain folder of this hive")));
