@@ -9,6 +9,7 @@ import io.deia.core.chat.MessageRouter;
 import io.deia.core.config.DeiaConfig;
 import io.deia.core.io.Json;
 import io.deia.core.launch.BotLauncher;
+import io.deia.core.launch.RunnerLock;
 import io.deia.core.launch.RunnerCommand;
 import io.deia.core.registry.BotRecord;
 import io.deia.core.registry.BotState;
@@ -225,8 +226,12 @@ public final class ChatBenchmark {
         DeiaConfig config = DeiaConfig.load(configFile);
         JsonFileServiceRegistry registry = new JsonFileServiceRegistry(hive, config);
         List<HttpServer> standIns = new ArrayList<>();
+        // Each stand-in holds its bot's runner lock, as a real runner does for its whole life: the
+        // controller then waits on the lock (no polling), exactly as it does for real runners.
+        List<RunnerLock> runnerLocks = new ArrayList<>();
         for (int i = 0; i < bots; i++) {
             String id = String.format("BOT-%03d", i + 1);
+            runnerLocks.add(RunnerLock.acquire(hive, id, Duration.ofSeconds(5)).orElseThrow());
             HttpServer s = instantBot(id);
             standIns.add(s);
             registry.register(BotRecord.builder(id).pid(ProcessHandle.current().pid()).port(s.getAddress().getPort())
@@ -304,6 +309,9 @@ public final class ChatBenchmark {
             serve.waitFor(20, TimeUnit.SECONDS);
             heartbeats.shutdownNow();
             standIns.forEach(s -> s.stop(0));
+            for (RunnerLock lock : runnerLocks) {
+                lock.close();
+            }
         }
     }
 
