@@ -3,7 +3,7 @@ package io.deia.core.io;
 /**
  * Makes text from agents safe to store in the files deia writes (response files, chat history):
  * every control character but line feed and tab (C0 {@code U+0000}-{@code U+001F}, {@code DEL} and
- * C1 {@code U+0080}-{@code U+009F}) is written as the six visible characters {@code \}{@code uXXXX}.
+ * C1 {@code U+0080}-{@code U+009F}) is written as six visible characters: a backslash, {@code u} and four hex digits.
  * A raw NUL makes a file unreadable to deia's own task parser and to many tools, and escape
  * sequences in a file reach the terminal of whoever views it; the escaped form keeps what the agent
  * printed readable without either. One-way: the stored text keeps the escape as text.
