@@ -4,6 +4,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -156,6 +158,13 @@ abstract class OneShotAgent implements Agent {
         String stdin = stdinText(request);
         AgentProcess p = null;
         AgentStandby ready = standby.getAndSet(null);
+        if (ready != null && Files.exists(context.workspace(), LinkOption.NOFOLLOW_LINKS)
+                && !Files.isDirectory(context.workspace(), LinkOption.NOFOLLOW_LINKS)) {
+            // Something else is where the workspace was: the standby's shell would fail to enter it
+            // after the attempt had begun; the usual start below reports that the agent cannot start.
+            ready.discard();
+            ready = null;
+        }
         if (ready != null) {
             p = ready.activate(type(), argv, context.workspace(), env, stdin != null, failed == null ? 0 : failed.pid(),
                     maxLineBytes(), output);
