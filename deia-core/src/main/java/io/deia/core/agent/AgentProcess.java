@@ -96,11 +96,6 @@ final class AgentProcess {
         return ap;
     }
 
-    /** Wraps a process that is already running as the agent (a standby that took its turn). */
-    static AgentProcess of(String botId, String name, Process process, LineSink sink, int maxLineBytes) {
-        return new AgentProcess(botId, name, process, sink, maxLineBytes);
-    }
-
     long pid() {
         return pid;
     }

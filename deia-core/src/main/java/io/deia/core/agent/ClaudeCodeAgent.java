@@ -1,27 +1,22 @@
 package io.deia.core.agent;
 
-import io.deia.core.config.Profile;
-import io.deia.core.io.Json;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * The {@code claude-code} agent: one long-lived
  * {@code claude -p --input-format stream-json --output-format stream-json --verbose} process per
- * bot session. A turn writes one user message line to its stdin and reads events until the
- * {@code result} line.
+ * bot session ({@link ClaudeProcess}). A turn writes one user message line to its stdin and reads
+ * events until the {@code result} line.
  *
  * <p>Sessions: the session id is stored in {@code bots/<id>/agent-session.json}; when the process
  * has to be started again (bot restart, crash, interrupt by signal) it gets {@code --resume <id>},
@@ -33,43 +28,19 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * fails that turn ({@code "claude exited with code 137 during the turn"}), counts as a crash, and
  * the next turn starts a new one after a backoff.
  */
-public final class ClaudeCodeAgent implements Agent {
+public final class ClaudeCodeAgent extends CliAgent {
     private static final Logger log = LoggerFactory.getLogger(ClaudeCodeAgent.class);
     private static final Duration CONTROL_INTERRUPT_GRACE = Duration.ofSeconds(3);
     private static final Duration SIGINT_GRACE = Duration.ofSeconds(2);
     private static final Duration TERM_GRACE = Duration.ofSeconds(2);
-    private static final int MAX_LINE_BYTES = 16 * 1024 * 1024;
     private static final int MAX_TEXT_CHARS = 1024 * 1024;
     private static final long BACKOFF_BASE_MS = 250;
     private static final long BACKOFF_MAX_MS = 10_000;
 
-    private final AgentContext context;
-    private final String botId;
-    private final String executable;
-    private final Map<String, String> env;
-    private final AgentStats stats = new AgentStats("claude-code");
-    private final SessionStore sessions;
-    private final AtomicBoolean busy = new AtomicBoolean();
     private final Object lock = new Object();
-
-    private Running running;            // guarded by lock
+    private ClaudeProcess running;      // guarded by lock
     private int consecutiveCrashes;     // guarded by lock
     private volatile Turn turn;
-    private volatile boolean closed;
-
-    /** A started CLI process with its parser. */
-    private final class Running {
-        final AgentProcess process;
-        final ClaudeStreamParser parser;
-        final boolean resumed;
-        volatile boolean stopping;
-
-        Running(AgentProcess process, ClaudeStreamParser parser, boolean resumed) {
-            this.process = process;
-            this.parser = parser;
-            this.resumed = resumed;
-        }
-    }
 
     /** The turn in flight. */
     private static final class Turn {
@@ -89,65 +60,36 @@ public final class ClaudeCodeAgent implements Agent {
 
     /** Use {@link Agents#create}. */
     ClaudeCodeAgent(AgentContext context) {
-        this.context = context;
-        this.botId = context.botId();
-        this.executable = Agents.resolveExecutable(context.profile(), context.parentEnv());
-        Map<String, String> adapterEnv = new LinkedHashMap<>();
-        adapterEnv.put("CLAUDE_CONFIG_DIR", context.home().resolve(".claude").toAbsolutePath().toString());
-        adapterEnv.put("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1");
-        adapterEnv.put("DISABLE_AUTOUPDATER", "1");
-        this.env = AgentEnv.build(context, adapterEnv);
-        this.sessions = new SessionStore(context, type());
-        stats.session(sessions.load());
+        super(context, "claude-code", Map.of("CLAUDE_CONFIG_DIR", context.home().resolve(".claude").toAbsolutePath().toString(),
+                "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1", "DISABLE_AUTOUPDATER", "1"), true);
     }
 
+    /** Runs the turn; a session the CLI refuses to resume is forgotten and the turn runs once more in a new one. */
     @Override
-    public String type() {
-        return "claude-code";
-    }
-
-    @Override
-    public TurnResult runTurn(TurnRequest request, AgentEventListener listener) {
-        if (closed) {
-            throw new IllegalStateException("agent of " + botId + " is closed");
-        }
-        if (!busy.compareAndSet(false, true)) {
-            throw new IllegalStateException("agent of " + botId + " is already running a turn");
-        }
-        AgentEventListener events = listener == null ? AgentEventListener.NONE : listener;
+    protected TurnResult turn(TurnRequest request, AgentEventListener events) {
         try {
-            TurnResult result = null;
-            for (int attempt = 0; attempt < 2 && result == null; attempt++) {
+            for (int attempt = 0; ; attempt++) {
                 Turn t = new Turn(events);
                 turn = t;
-                result = runOnce(request, t);
-                if (t.resumeRefused && attempt == 0 && t.forced == null) {
-                    log.warn("[{}] claude could not resume session {}; starting a new session", botId, stats.sessionId());
-                    stats.clearSession();
-                    forgetSession();
-                    discardProcess();
-                    result = null;
+                TurnResult result = runOnce(request, t);
+                if (!t.resumeRefused || attempt > 0 || t.forced != null) {
+                    if (result.status() != TurnStatus.FAILED) {
+                        turnSucceeded();
+                    }
+                    return result;
                 }
+                log.warn("[{}] claude could not resume session {}; starting a new session", botId, stats.sessionId());
+                stats.clearSession();
+                saveSession(null);
+                discardProcess();
             }
-            stats.add(result);
-            if (result.status() != TurnStatus.FAILED) {
-                turnSucceeded();
-            }
-            if (result.sessionId() != null) {
-                sessions.save(result.sessionId());
-            }
-            log.info("[{}] claude turn ended: {}{} ({} ms)", botId, result.status().id(),
-                    result.error() == null ? "" : " - " + result.error(), result.durationMs());
-            events.onEvent(new AgentEvent.Result(result));
-            return result;
         } finally {
             turn = null;
-            busy.set(false);
         }
     }
 
     private TurnResult runOnce(TurnRequest request, Turn t) {
-        Running r;
+        ClaudeProcess r;
         try {
             r = ensureRunning();
         } catch (IOException e) {
@@ -156,7 +98,7 @@ public final class ClaudeCodeAgent implements Agent {
         log.info("[{}] claude turn started{} (pid {})", botId, request.taskId() == null ? "" : " for task " + request.taskId(),
                 r.process.pid());
         try {
-            r.process.writeLine(Json.write(Map.of("type", "user", "message", Map.of("role", "user", "content", request.prompt()))));
+            r.sendUserMessage(request.prompt());
         } catch (IOException e) {
             // The process is gone; its exit handler fails the turn with the exit code.
             log.warn("[{}] cannot write the prompt to claude pid {}: {}", botId, r.process.pid(), e.toString());
@@ -195,7 +137,7 @@ public final class ClaudeCodeAgent implements Agent {
         if (t == null || t.done.isDone()) {
             return false;
         }
-        Running r;
+        ClaudeProcess r;
         synchronized (lock) {
             r = running;
         }
@@ -212,13 +154,8 @@ public final class ClaudeCodeAgent implements Agent {
     }
 
     /** The stream's interrupt, then SIGINT, then the whole tree; returns once the turn has ended. */
-    private void stopTurn(Turn t, Running r) {
-        try {
-            r.process.writeLine(Json.write(Map.of("type", "control_request", "request_id", "deia-interrupt-" + System.nanoTime(),
-                    "request", Map.of("subtype", "interrupt"))));
-        } catch (IOException e) {
-            log.debug("[{}] cannot send the interrupt request: {}", botId, e.toString());
-        }
+    private void stopTurn(Turn t, ClaudeProcess r) {
+        r.sendInterrupt();
         if (waitDone(t, CONTROL_INTERRUPT_GRACE)) {
             return;
         }
@@ -244,30 +181,23 @@ public final class ClaudeCodeAgent implements Agent {
     }
 
     @Override
-    public AgentHealth health() {
-        Long pid;
+    protected AgentProcess process() {
         synchronized (lock) {
-            pid = running != null && running.process.isAlive() ? running.process.pid() : null;
+            return running == null ? null : running.process;
         }
-        return stats.snapshot(pid);
     }
 
     @Override
-    public void close() {
-        if (closed) {
-            return;
-        }
-        closed = true;
+    protected void endProcesses() {
         Turn t = turn;
         if (t != null && t.forced == null) {
             t.forced = TurnStatus.INTERRUPTED;
         }
         discardProcess();
-        log.info("[{}] claude agent closed", botId);
     }
 
     /** The running process, started (after a crash backoff, resuming the session) when there is none. */
-    private Running ensureRunning() throws IOException {
+    private ClaudeProcess ensureRunning() throws IOException {
         long backoffMs;
         synchronized (lock) {
             if (running != null && running.process.isAlive()) {
@@ -289,52 +219,17 @@ public final class ClaudeCodeAgent implements Agent {
             if (closed) {
                 throw new IOException("agent closed");
             }
-            String session = stats.sessionId();
-            ClaudeStreamParser parser = new ClaudeStreamParser(botId, !context.profile().includePartialMessages());
-            Running[] holder = new Running[1];
-            AgentProcess p = AgentProcess.start(botId, "claude", argv(session), context.workspace(), env, true, MAX_LINE_BYTES,
-                    (line, newline, truncated) -> onLine(holder[0], line, truncated),
-                    AgentLeftovers.recordFile(context.hive(), botId));
-            Running r = new Running(p, parser, session != null);
-            holder[0] = r;
+            ClaudeProcess r = new ClaudeProcess(context, executable, env, stats.sessionId(), this::onLine);
             running = r;
-            p.onExit().whenComplete((code, err) -> onExit(r, code));
-            log.info("[{}] claude pid {} running{}", botId, p.pid(), session == null ? " (new session)" : " (resuming session " + session + ")");
+            r.process.onExit().whenComplete((code, err) -> onExit(r, code));
             return r;
         }
     }
 
-    List<String> argv(String resumeSession) {
-        Profile profile = context.profile();
-        List<String> argv = new ArrayList<>(List.of(executable, "-p", "--input-format", "stream-json",
-                "--output-format", "stream-json", "--verbose"));
-        if (profile.includePartialMessages()) {
-            argv.add("--include-partial-messages");
-        }
-        if (profile.model() != null && !profile.model().isBlank()) {
-            argv.add("--model");
-            argv.add(profile.model());
-        }
-        if (profile.permissionMode() != null && !profile.permissionMode().isBlank()) {
-            argv.add("--permission-mode");
-            argv.add(profile.permissionMode());
-        }
-        if (!profile.allowedTools().isEmpty()) {
-            argv.add("--allowedTools");
-            argv.add(String.join(",", profile.allowedTools()));
-        }
-        if (resumeSession != null) {
-            argv.add("--resume");
-            argv.add(resumeSession);
-        }
-        argv.addAll(profile.args());
-        return argv;
-    }
-
     /** Runs on the stdout reader thread of {@code r}'s process. */
-    private void onLine(Running r, String line, boolean truncated) {
+    private void onLine(ClaudeProcess r, String line, boolean truncated) {
         if (truncated) {
-            log.warn("[{}] skipping a claude output line longer than {} bytes", botId, MAX_LINE_BYTES);
+            log.warn("[{}] skipping a claude output line longer than {} bytes", botId, ClaudeProcess.MAX_LINE_BYTES);
             Turn t = turn;
             if (t != null) {
                 t.lineDropped = true;
@@ -346,7 +241,7 @@ public final class ClaudeCodeAgent implements Agent {
         String now = r.parser.sessionId();
         if (now != null && !now.equals(before)) {
             stats.session(now);
-            sessions.save(now);
+            saveSession(now);
         }
         Turn t = turn;
         for (AgentEvent e : events) {
@@ -367,7 +262,7 @@ public final class ClaudeCodeAgent implements Agent {
                 t.text.append(d.text());
             }
             if (e instanceof AgentEvent.PermissionRequest pr) {
-                deny(r, pr);
+                r.deny(pr);
             }
             deliver(t, e);
         }
@@ -381,25 +276,13 @@ public final class ClaudeCodeAgent implements Agent {
         }
     }
 
-    /** The profile's permission mode and allowed tools decide; a prompt nobody can answer is refused. */
-    private void deny(Running r, AgentEvent.PermissionRequest pr) {
-        log.info("[{}] claude asked to use {}; refused (no interactive approval in deia)", botId, pr.toolName());
-        try {
-            r.process.writeLine(Json.write(Map.of("type", "control_response", "response", Map.of("subtype", "success",
-                    "request_id", pr.requestId() == null ? "" : pr.requestId(), "response", Map.of("behavior", "deny",
-                            "message", "deia runs headless: allow this tool through the profile's permission_mode or allowed_tools")))));
-        } catch (IOException e) {
-            log.debug("[{}] cannot answer the permission request: {}", botId, e.toString());
-        }
-    }
-
     private TurnResult finalResult(Turn t, TurnResult cli) {
         long ms = millisSince(t.t0);
         String text = (cli.text().isEmpty() ? t.text.toString() : cli.text())
-                + (t.lineDropped ? BoundedText.lineDroppedMark(MAX_LINE_BYTES) : "");
+                + (t.lineDropped ? BoundedText.lineDroppedMark(ClaudeProcess.MAX_LINE_BYTES) : "");
         if (t.forced != null) {
             return new TurnResult(t.forced, t.text.toString(), cli.sessionId(), cli.costUsd(), cli.inputTokens(),
-                    cli.outputTokens(), ms, null, t.forced == TurnStatus.TIMEOUT ? "claude did not finish in time and was stopped" : "claude was interrupted");
+                    cli.outputTokens(), ms, null, TurnOutput.TurnEnd.forcedReason("claude", t.forced));
         }
         return new TurnResult(cli.status(), text, cli.sessionId(), cli.costUsd(), cli.inputTokens(), cli.outputTokens(), ms, null, cli.error());
     }
@@ -407,11 +290,11 @@ public final class ClaudeCodeAgent implements Agent {
     private TurnResult forcedResult(Turn t, Integer exitCode) {
         TurnStatus status = t.forced == null ? TurnStatus.INTERRUPTED : t.forced;
         return new TurnResult(status, t.text.toString(), stats.sessionId(), null, null, null, millisSince(t.t0), exitCode,
-                status == TurnStatus.TIMEOUT ? "claude did not finish in time and was stopped" : "claude was interrupted");
+                TurnOutput.TurnEnd.forcedReason("claude", status));
     }
 
     /** Runs when a claude process has exited (any reason). */
-    private void onExit(Running r, Integer code) {
+    private void onExit(ClaudeProcess r, Integer code) {
         r.process.awaitOutput(Duration.ofSeconds(2));
         r.process.killGroupRemnants();
         stats.exited(code);
@@ -446,19 +329,13 @@ public final class ClaudeCodeAgent implements Agent {
 
     /** Ends the current process on purpose (not a crash), e.g. one stuck on a session it cannot resume. */
     private void discardProcess() {
-        Running r;
+        ClaudeProcess r;
         synchronized (lock) {
             r = running;
             running = null;
         }
         if (r != null) {
-            r.stopping = true;
-            r.process.closeStdin();
-            if (r.process.awaitExitUninterruptibly(Duration.ofSeconds(2)) == null) {
-                r.process.terminate(TERM_GRACE);
-            } else {
-                r.process.killGroupRemnants();
-            }
+            r.discard();
         }
     }
 
@@ -470,17 +347,9 @@ public final class ClaudeCodeAgent implements Agent {
         log.warn("[{}] claude crashed (exit code {})", botId, code);
     }
 
-    private void forgetSession() {
-        sessions.save(null);
-    }
-
     private void turnSucceeded() {
         synchronized (lock) {
             consecutiveCrashes = 0;
         }
-    }
-
-    private static long millisSince(long t0) {
-        return (System.nanoTime() - t0) / 1_000_000;
     }
 }

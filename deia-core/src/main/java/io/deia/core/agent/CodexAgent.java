@@ -21,18 +21,9 @@ import java.util.Map;
  * {@code permission_mode} is passed as {@code --sandbox}.
  */
 public final class CodexAgent extends OneShotAgent {
-    private final SessionStore sessions;
-
     /** Use {@link Agents#create}. */
     CodexAgent(AgentContext context) {
-        super(context, Map.of("CODEX_HOME", context.home().resolve(".codex").toAbsolutePath().toString()));
-        this.sessions = new SessionStore(context, type());
-        stats.session(sessions.load());
-    }
-
-    @Override
-    public String type() {
-        return "codex";
+        super(context, "codex", Map.of("CODEX_HOME", context.home().resolve(".codex").toAbsolutePath().toString()), true);
     }
 
     @Override
@@ -78,60 +69,14 @@ public final class CodexAgent extends OneShotAgent {
             argv.add("sandbox_mode=\"" + profile.permissionMode() + "\"");
         }
         argv.addAll(profile.args());
+        // The prompt comes on stdin ("-"): argv is visible to every user in ps.
         argv.add("--");
         argv.add("-");
         return argv;
     }
 
-    /** The prompt, on stdin ({@code -} in argv): argv is visible to every user in {@code ps}. */
-    @Override
-    protected String stdinText(TurnRequest request) {
-        return request.prompt();
-    }
-
-    @Override
-    protected void afterTurn(TurnResult result) {
-        if (result.sessionId() != null) {
-            sessions.save(result.sessionId());
-        }
-    }
-
     @Override
     protected TurnOutput newTurnOutput(TurnRequest request, AgentEventListener listener) {
-        CodexJsonParser parser = new CodexJsonParser(botId);
-        return new TurnOutput() {
-            private boolean dropped;
-
-            @Override
-            public void onLine(String line, boolean newline, boolean truncated) {
-                if (truncated) {
-                    // Half a JSON event cannot be parsed; the reply says one was dropped.
-                    dropped = true;
-                    return;
-                }
-                parser.parse(line).forEach(listener::onEvent);
-            }
-
-            @Override
-            public TurnResult finish(TurnEnd end) {
-                TurnStatus status;
-                String error = null;
-                if (end.forced() != null) {
-                    status = end.forced();
-                    error = end.reason("codex");
-                } else if (parser.completed() && parser.failure() == null && Integer.valueOf(0).equals(end.exitCode())) {
-                    status = TurnStatus.COMPLETED;
-                } else {
-                    status = TurnStatus.FAILED;
-                    error = parser.failure() != null ? parser.failure() : end.reason("codex");
-                }
-                String text = parser.lastMessage();
-                if (dropped) {
-                    text = (text == null ? "" : text) + BoundedText.lineDroppedMark(maxLineBytes());
-                }
-                return new TurnResult(status, text, parser.threadId(), null, parser.inputTokens(),
-                        parser.outputTokens(), end.durationMs(), end.exitCode(), error);
-            }
-        };
+        return TurnOutput.parsed(new CodexJsonParser(botId), listener, maxLineBytes());
     }
 }

@@ -2,10 +2,7 @@ package io.deia.core.agent;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.deia.core.io.Json;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
-import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -17,75 +14,46 @@ import java.util.List;
  * the token usage and {@code turn.failed} / top-level {@code error} the failure. Malformed lines
  * are logged and skipped.
  */
-final class CodexJsonParser {
-    private static final Logger log = LoggerFactory.getLogger(CodexJsonParser.class);
-
-    private final String botId;
-    private String threadId;
+final class CodexJsonParser extends TurnOutput.Parser {
     private String lastMessage = "";
-    private Long inputTokens;
-    private Long outputTokens;
-    private String failure;
     private boolean completed;
 
     CodexJsonParser(String botId) {
-        this.botId = botId;
-    }
-
-    String threadId() {
-        return threadId;
+        super(botId, "codex");
     }
 
     /** The last agent message: Codex's final answer of the turn. */
-    String lastMessage() {
+    @Override
+    String text() {
         return lastMessage;
     }
 
-    Long inputTokens() {
-        return inputTokens;
+    /** {@code turn.completed} was seen, and no failure. */
+    @Override
+    boolean succeeded() {
+        return completed && error == null;
     }
 
-    Long outputTokens() {
-        return outputTokens;
-    }
-
-    /** Why the turn failed, when Codex said so; else null. */
-    String failure() {
-        return failure;
-    }
-
-    /** Whether {@code turn.completed} was seen. */
-    boolean completed() {
-        return completed;
-    }
-
-    List<AgentEvent> parse(String line) {
-        List<AgentEvent> events = new ArrayList<>(2);
-        JsonNode node = StreamLines.object(botId, "codex", line);
-        if (node == null) {
-            return events;
-        }
-        switch (node.path("type").asText("")) {
-            case "thread.started" -> threadId = node.path("thread_id").asText(null);
+    @Override
+    void event(String type, JsonNode node, List<AgentEvent> events) {
+        switch (type) {
+            case "thread.started" -> sessionId = node.path("thread_id").asText(null);
             case "item.started" -> itemStarted(node.path("item"), events);
             case "item.completed" -> itemCompleted(node.path("item"), events);
             case "turn.completed" -> {
                 completed = true;
-                JsonNode usage = node.path("usage");
-                inputTokens = usage.hasNonNull("input_tokens") ? usage.path("input_tokens").asLong() : null;
-                outputTokens = usage.hasNonNull("output_tokens") ? usage.path("output_tokens").asLong() : null;
+                tokens(node.path("usage"));
             }
-            case "turn.failed" -> failure = "codex: " + node.path("error").path("message").asText("turn failed");
+            case "turn.failed" -> error = "codex: " + node.path("error").path("message").asText("turn failed");
             case "error" -> {
                 String message = node.path("message").asText("error");
-                failure = "codex: " + message;
+                error = "codex: " + message;
                 events.add(new AgentEvent.Error("codex: " + message));
             }
             default -> {
                 // turn.started and future types carry nothing for the bot
             }
         }
-        return events;
     }
 
     private static void itemStarted(JsonNode item, List<AgentEvent> events) {

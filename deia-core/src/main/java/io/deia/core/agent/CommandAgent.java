@@ -24,17 +24,12 @@ public final class CommandAgent extends OneShotAgent {
 
     /** Use {@link Agents#create}. */
     CommandAgent(AgentContext context) {
-        super(context, Map.of());
+        super(context, "command", Map.of(), false);
         // Checked here too, for profiles built in code rather than read from a config file.
         if (!"arg".equals(context.profile().promptMode())
                 && context.profile().args().stream().anyMatch(a -> a.contains(DeiaConfig.PROMPT_PLACEHOLDER))) {
             throw DeiaException.invalid("profile '%s': %s", context.profile().name(), DeiaConfig.PROMPT_IN_ARGV);
         }
-    }
-
-    @Override
-    public String type() {
-        return "command";
     }
 
     @Override
@@ -51,12 +46,6 @@ public final class CommandAgent extends OneShotAgent {
     @Override
     protected String stdinText(TurnRequest request) {
         return "arg".equals(context.profile().promptMode()) ? null : request.prompt();
-    }
-
-    /** The argv and stdin are the profile's with the prompt: nothing carries over from an earlier turn. */
-    @Override
-    protected boolean retriesAtOnce() {
-        return true;
     }
 
     @Override
@@ -84,18 +73,7 @@ public final class CommandAgent extends OneShotAgent {
 
             @Override
             public TurnResult finish(TurnEnd end) {
-                TurnStatus status;
-                String error = null;
-                if (end.forced() != null) {
-                    status = end.forced();
-                    error = end.reason(executable);
-                } else if (end.exitCode() != null && end.exitCode() == 0) {
-                    status = TurnStatus.COMPLETED;
-                } else {
-                    status = TurnStatus.FAILED;
-                    error = end.reason(executable);
-                }
-                return new TurnResult(status, reply.toString(), null, null, null, null, end.durationMs(), end.exitCode(), error);
+                return end.result(executable, true, null, reply.toString(), null, null, null);
             }
         };
     }

@@ -28,16 +28,16 @@ public final class GeminiAgent extends OneShotAgent {
     static final String SETTINGS = "{\"security\":{\"auth\":{\"selectedType\":\"gemini-api-key\"}},"
             + "\"privacy\":{\"usageStatisticsEnabled\":false},\"telemetry\":{\"enabled\":false}}\n";
 
-    private final SessionStore sessions;
+    /** Whether the session in {@link #stats} exists yet (is resumed) or is named by the next turn. */
     private boolean sessionStarted;
 
     /** Use {@link Agents#create}. */
     GeminiAgent(AgentContext context) {
-        super(context, Map.of("GEMINI_CLI_NO_RELAUNCH", "true", "GEMINI_CLI_TRUST_WORKSPACE", "true"));
-        this.sessions = new SessionStore(context, type());
-        String stored = sessions.load();
-        sessionStarted = stored != null;
-        stats.session(stored != null ? stored : UUID.randomUUID().toString());
+        super(context, "gemini", Map.of("GEMINI_CLI_NO_RELAUNCH", "true", "GEMINI_CLI_TRUST_WORKSPACE", "true"), true);
+        sessionStarted = stats.sessionId() != null;
+        if (!sessionStarted) {
+            stats.session(UUID.randomUUID().toString());
+        }
         Path settings = context.home().resolve(".gemini").resolve("settings.json");
         if (!Files.exists(settings)) {
             try {
@@ -46,11 +46,6 @@ public final class GeminiAgent extends OneShotAgent {
                 throw DeiaException.internal("[" + botId + "] cannot write " + settings, e);
             }
         }
-    }
-
-    @Override
-    public String type() {
-        return "gemini";
     }
 
     @Override
@@ -68,53 +63,14 @@ public final class GeminiAgent extends OneShotAgent {
         return argv;
     }
 
-    /** The prompt, on stdin: argv is visible to every user in {@code ps}. */
     @Override
-    protected String stdinText(TurnRequest request) {
-        return request.prompt();
-    }
-
-    @Override
-    protected void afterTurn(TurnResult result) {
-        if (result.sessionId() != null) {
-            sessionStarted = true;
-            sessions.save(result.sessionId());
-        }
+    protected void saveSession(String sessionId) {
+        super.saveSession(sessionId);
+        sessionStarted = true;
     }
 
     @Override
     protected TurnOutput newTurnOutput(TurnRequest request, AgentEventListener listener) {
-        GeminiStreamParser parser = new GeminiStreamParser(botId);
-        return new TurnOutput() {
-            private boolean dropped;
-
-            @Override
-            public void onLine(String line, boolean newline, boolean truncated) {
-                if (!truncated) {
-                    parser.parse(line).forEach(listener::onEvent);
-                } else {
-                    // Half a JSON event cannot be parsed; the reply says one was dropped.
-                    dropped = true;
-                }
-            }
-
-            @Override
-            public TurnResult finish(TurnEnd end) {
-                TurnStatus status;
-                String error = null;
-                if (end.forced() != null) {
-                    status = end.forced();
-                    error = end.reason("gemini");
-                } else if ("success".equals(parser.status()) && Integer.valueOf(0).equals(end.exitCode())) {
-                    status = TurnStatus.COMPLETED;
-                } else {
-                    status = TurnStatus.FAILED;
-                    error = parser.error() != null ? parser.error() : end.reason("gemini");
-                }
-                String text = parser.text() + (dropped ? BoundedText.lineDroppedMark(maxLineBytes()) : "");
-                return new TurnResult(status, text, parser.sessionId(), null, parser.inputTokens(),
-                        parser.outputTokens(), end.durationMs(), end.exitCode(), error);
-            }
-        };
+        return TurnOutput.parsed(new GeminiStreamParser(botId), listener, maxLineBytes());
     }
 }

@@ -2,10 +2,7 @@ package io.deia.core.agent;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.deia.core.io.Json;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
-import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -15,54 +12,29 @@ import java.util.List;
  * {@link AgentEvent.ToolResult}; {@code error} → {@link AgentEvent.Error}; {@code result} gives the
  * status, the error and the token counts. Malformed lines are logged and skipped.
  */
-final class GeminiStreamParser {
-    private static final Logger log = LoggerFactory.getLogger(GeminiStreamParser.class);
-
-    private final String botId;
+final class GeminiStreamParser extends TurnOutput.Parser {
     private final BoundedText text = new BoundedText(1024 * 1024);
-    private String sessionId;
     private String status;
-    private String error;
-    private Long inputTokens;
-    private Long outputTokens;
 
     GeminiStreamParser(String botId) {
-        this.botId = botId;
-    }
-
-    String sessionId() {
-        return sessionId;
+        super(botId, "gemini");
     }
 
     /** The reply so far (all assistant text). */
+    @Override
     String text() {
         return text.toString();
     }
 
-    /** {@code success} or {@code error} from the result line; null when none came. */
-    String status() {
-        return status;
+    /** The result line said {@code success}. */
+    @Override
+    boolean succeeded() {
+        return "success".equals(status);
     }
 
-    String error() {
-        return error;
-    }
-
-    Long inputTokens() {
-        return inputTokens;
-    }
-
-    Long outputTokens() {
-        return outputTokens;
-    }
-
-    List<AgentEvent> parse(String line) {
-        List<AgentEvent> events = new ArrayList<>(2);
-        JsonNode node = StreamLines.object(botId, "gemini", line);
-        if (node == null) {
-            return events;
-        }
-        switch (node.path("type").asText("")) {
+    @Override
+    void event(String type, JsonNode node, List<AgentEvent> events) {
+        switch (type) {
             case "init" -> sessionId = node.path("session_id").asText(null);
             case "message" -> {
                 if ("assistant".equals(node.path("role").asText())) {
@@ -87,13 +59,10 @@ final class GeminiStreamParser {
                 if (node.path("error").isObject()) {
                     error = "gemini: " + node.path("error").path("message").asText(node.path("error").path("type").asText("error"));
                 }
-                JsonNode stats = node.path("stats");
-                inputTokens = stats.hasNonNull("input_tokens") ? stats.path("input_tokens").asLong() : null;
-                outputTokens = stats.hasNonNull("output_tokens") ? stats.path("output_tokens").asLong() : null;
+                tokens(node.path("stats"));
             }
             default -> {
             }
         }
-        return events;
     }
 }

@@ -9,20 +9,13 @@ import java.util.Objects;
  * @param prompt  what the agent is asked
  * @param timeout the turn is interrupted (then its process tree killed) after this long
  * @param taskId  the task this turn serves, or null for a chat message (used in logs)
- * @param immediateRetry starts the next attempt as soon as an attempt's process fails, or null for
- *                one attempt (see {@link ImmediateRetry}); {@link #timeout} applies to each attempt
  */
-public record TurnRequest(String prompt, Duration timeout, String taskId, ImmediateRetry immediateRetry) {
+public record TurnRequest(String prompt, Duration timeout, String taskId) {
     public TurnRequest {
         Objects.requireNonNull(prompt, "prompt");
         Objects.requireNonNull(timeout, "timeout");
         if (timeout.isNegative() || timeout.isZero()) {
             throw new IllegalArgumentException("timeout must be positive, was " + timeout);
         }
-    }
-
-    /** A turn of one attempt. */
-    public TurnRequest(String prompt, Duration timeout, String taskId) {
-        this(prompt, timeout, taskId, null);
     }
 }

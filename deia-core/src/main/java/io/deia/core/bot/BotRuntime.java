@@ -8,7 +8,6 @@ import io.deia.core.agent.Agent;
 import io.deia.core.agent.AgentEventListener;
 import io.deia.core.agent.AgentHealth;
 import io.deia.core.agent.AgentLeftovers;
-import io.deia.core.agent.ImmediateRetry;
 import io.deia.core.agent.TurnRequest;
 import io.deia.core.agent.TurnResult;
 import io.deia.core.agent.TurnStatus;
@@ -462,17 +461,12 @@ public final class BotRuntime implements AutoCloseable {
     private final class TaskTurns implements TaskExecutor {
         @Override
         public TurnResult execute(Task task, int attempt, Duration timeout, AgentEventListener events) {
-            return runTask(task, attempt, timeout, events, null);
-        }
-
-        @Override
-        public TurnResult execute(Task task, int attempt, Duration timeout, AgentEventListener events, ImmediateRetry retry) {
-            return runTask(task, attempt, timeout, events, retry);
+            return runTask(task, attempt, timeout, events);
         }
     }
 
-    /** One task turn: an attempt, or with {@code retry} the attempts it starts at once after it, under the turn lock. */
-    private TurnResult runTask(Task task, int attempt, Duration timeout, AgentEventListener listener, ImmediateRetry retry) {
+    /** One task turn: an attempt, under the turn lock. */
+    private TurnResult runTask(Task task, int attempt, Duration timeout, AgentEventListener listener) {
         if (stopping) {
             throw notStarted(task);
         }
@@ -488,7 +482,7 @@ public final class BotRuntime implements AutoCloseable {
             } else {
                 Duration effective = timeout != null ? timeout : profile.timeout();
                 log.info("[{}] task {} attempt {} starting", botId, task.taskId(), attempt);
-                result = runTurn(new TurnRequest(task.prompt(), effective, task.taskId(), unlessStopping(retry)), listener,
+                result = runTurn(new TurnRequest(task.prompt(), effective, task.taskId()), listener,
                         task.taskId());
             }
         } finally {
@@ -503,28 +497,6 @@ public final class BotRuntime implements AutoCloseable {
             awaitMonitorClose();
         }
         return result;
-    }
-
-    /**
-     * The monitor's offer of immediate retries, refused once this bot is stopping: as a task's next
-     * attempt that would start after a stop began is not started (see {@link #notStarted}), so a
-     * crashing agent is not started again while the stop waits for the turn to end.
-     */
-    private ImmediateRetry unlessStopping(ImmediateRetry retry) {
-        if (retry == null) {
-            return null;
-        }
-        return new ImmediateRetry() {
-            @Override
-            public boolean beginRetry() {
-                return !stopping && retry.beginRetry();
-            }
-
-            @Override
-            public void retryStarted(TurnResult failed) {
-                retry.retryStarted(failed);
-            }
-        };
     }
 
     private DeiaException notStarted(Task task) {

@@ -1,7 +1,6 @@
 package io.deia.core.task;
 
 import io.deia.core.agent.AgentEventListener;
-import io.deia.core.agent.ImmediateRetry;
 import io.deia.core.agent.TurnResult;
 
 import java.time.Duration;
@@ -21,17 +20,4 @@ public interface TaskExecutor {
      * @param events  receives the turn's events as they happen
      */
     TurnResult execute(Task task, int attempt, Duration timeout, AgentEventListener events);
-
-    /**
-     * Like {@link #execute(Task, int, Duration, AgentEventListener)}, with the monitor's offer to
-     * start the next attempt as soon as this one fails, without the failed attempt's result first
-     * travelling back to the monitor (see {@link ImmediateRetry}). The attempts started through
-     * {@code retry} are counted by the monitor; the result returned is the last attempt's. Call
-     * {@code retry} on the calling thread. An executor that does not override this runs one attempt.
-     *
-     * @param retry offered when the task would be retried without back-off; otherwise null
-     */
-    default TurnResult execute(Task task, int attempt, Duration timeout, AgentEventListener events, ImmediateRetry retry) {
-        return execute(task, attempt, timeout, events);
-    }
 }

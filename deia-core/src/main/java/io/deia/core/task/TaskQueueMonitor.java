@@ -5,7 +5,6 @@ import io.deia.core.DeiaException;
 import io.deia.core.HiveGuard;
 import io.deia.core.HiveLayout;
 import io.deia.core.agent.AgentEventListener;
-import io.deia.core.agent.ImmediateRetry;
 import io.deia.core.agent.TurnResult;
 import io.deia.core.agent.TurnStatus;
 import io.deia.core.config.DeiaConfig;
@@ -679,12 +678,7 @@ public final class TaskQueueMonitor implements AutoCloseable {
             if (firstStart == null) {
                 firstStart = start;
             }
-            AttemptsAtOnce atOnce = attempt < max && profile.retryBackoffMs() == 0
-                    ? new AttemptsAtOnce(claim, task.taskId(), attempt, max, timeout) : null;
-            result = execute(task, attempt, timeout, start, atOnce);
-            if (atOnce != null) {
-                attempt = atOnce.attempt;
-            }
+            result = execute(task, attempt, timeout, start);
             if (closed && result.status() == TurnStatus.INTERRUPTED) {
                 log.info("[{}] task {} interrupted by shutdown; it stays claimed and is retried on restart", botId, task.taskId());
                 return;
@@ -726,7 +720,7 @@ public final class TaskQueueMonitor implements AutoCloseable {
         rescanRequested = true;
     }
 
-    private TurnResult execute(Task task, int attempt, Duration timeout, Instant start, ImmediateRetry atOnce) {
+    private TurnResult execute(Task task, int attempt, Duration timeout, Instant start) {
         synchronized (interruptLock) {
             if (closed) {
                 return new TurnResult(TurnStatus.INTERRUPTED, "", null, null, null, null, 0, null, "monitor closing");
@@ -734,8 +728,7 @@ public final class TaskQueueMonitor implements AutoCloseable {
             inExecutor = true;
         }
         try {
-            TurnResult r = atOnce == null ? executor.execute(task, attempt, timeout, AgentEventListener.NONE)
-                    : executor.execute(task, attempt, timeout, AgentEventListener.NONE, atOnce);
+            TurnResult r = executor.execute(task, attempt, timeout, AgentEventListener.NONE);
             if (r == null) {
                 return TurnResult.failed("the executor returned no result", elapsed(start), null);
             }
@@ -750,53 +743,6 @@ public final class TaskQueueMonitor implements AutoCloseable {
                 inExecutor = false;
                 Thread.interrupted();
             }
-        }
-    }
-
-    /**
-     * The next attempts of a task retried without back-off, started by the executor the moment an
-     * attempt fails (see {@link ImmediateRetry}): each is counted as {@link #run} counts one (recorded
-     * as started before it runs, then logged with the failed attempt's retry and its own start), only
-     * while an attempt is left and the monitor is open. Used on the monitor's worker thread only.
-     */
-    private final class AttemptsAtOnce implements ImmediateRetry {
-        private final ClaimedTasks.Claim claim;
-        private final String taskId;
-        private final int max;
-        private final Duration timeout;
-        /** The attempt running now. */
-        int attempt;
-
-        AttemptsAtOnce(ClaimedTasks.Claim claim, String taskId, int attempt, int max, Duration timeout) {
-            this.claim = claim;
-            this.taskId = taskId;
-            this.attempt = attempt;
-            this.max = max;
-            this.timeout = timeout;
-        }
-
-        @Override
-        public boolean beginRetry() {
-            if (closed || attempt >= max) {
-                return false;
-            }
-            try {
-                claims.recordAttempt(claim, attempt + 1);
-            } catch (DeiaException e) {
-                // Not retried at once; the monitor's next start of it goes through TaskStarts.
-                return false;
-            }
-            attempt++;
-            return true;
-        }
-
-        @Override
-        public void retryStarted(TurnResult failed) {
-            log.warn("[{}] task {} attempt {}/{} {}: {}; retried at once", botId, taskId, attempt - 1, max,
-                    failed.status().id(), LogSafe.printable(failed.error(), 2000));
-            emit(taskId, TaskEvent.RETRYING, null, attempt - 1, failed.error());
-            emit(taskId, TaskEvent.STARTED, null, attempt, null);
-            log.info("[{}] task {} attempt {}/{} started (timeout {} s)", botId, taskId, attempt, max, timeout.toSeconds());
         }
     }
 

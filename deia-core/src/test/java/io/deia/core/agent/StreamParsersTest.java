@@ -107,19 +107,19 @@ class StreamParsersTest {
         assertTrue(events.contains(new AgentEvent.TextDelta("Hi from the fake model!")));
         assertTrue(events.contains(new AgentEvent.AssistantMessage("Hi from the fake model!")));
         assertTrue(events.get(0) instanceof AgentEvent.Error);
-        assertEquals("01a21885-0dfb-7182-8293-fa359ca7a8f4", p.threadId());
-        assertEquals("Hi from the fake model!", p.lastMessage());
-        assertEquals(10L, p.inputTokens());
-        assertEquals(5L, p.outputTokens());
-        assertTrue(p.completed());
-        assertNull(p.failure());
+        assertEquals("01a21885-0dfb-7182-8293-fa359ca7a8f4", p.sessionId());
+        assertEquals("Hi from the fake model!", p.text());
+        assertEquals(10L, p.inputTokens);
+        assertEquals(5L, p.outputTokens);
+        assertTrue(p.succeeded());
+        assertNull(p.error());
     }
 
     @Test
     void codexToolsAndFailures() throws IOException {
         CodexJsonParser p = new CodexJsonParser("BOT-001");
         parseWithNoise(sample("codex-exec-readonly.jsonl"), p::parse);
-        assertEquals("Done: wrote hello.txt.", p.lastMessage());
+        assertEquals("Done: wrote hello.txt.", p.text());
         assertEquals(List.of(new AgentEvent.ToolUse("i1", "command_execution", "ls")),
                 p.parse("{\"type\":\"item.started\",\"item\":{\"id\":\"i1\",\"type\":\"command_execution\",\"command\":\"ls\"}}"));
         assertEquals(List.of(new AgentEvent.ToolResult("i1", "x", true)), p.parse("{\"type\":\"item.completed\",\"item\":{\"id\":\"i1\","
@@ -127,7 +127,7 @@ class StreamParsersTest {
         assertEquals(1, p.parse("{\"type\":\"item.started\",\"item\":{\"id\":\"i2\",\"type\":\"file_change\",\"changes\":[]}}").size());
         assertEquals(1, p.parse("{\"type\":\"item.completed\",\"item\":{\"id\":\"i2\",\"type\":\"file_change\",\"changes\":[],\"status\":\"completed\"}}").size());
         p.parse("{\"type\":\"turn.failed\",\"error\":{\"message\":\"stream disconnected\"}}");
-        assertEquals("codex: stream disconnected", p.failure());
+        assertEquals("codex: stream disconnected", p.error());
         assertEquals(1, p.parse("{\"type\":\"error\",\"message\":\"boom\"}").size());
     }
 
@@ -139,9 +139,9 @@ class StreamParsersTest {
         assertEquals(new AgentEvent.TextDelta("Hi "), events.get(0));
         assertEquals("Hi from the fake model!", p.text());
         assertEquals("dfa51a0c-aacf-4950-97ba-1f01809296f5", p.sessionId());
-        assertEquals("success", p.status());
-        assertEquals(10L, p.inputTokens());
-        assertEquals(5L, p.outputTokens());
+        assertTrue(p.succeeded());
+        assertEquals(10L, p.inputTokens);
+        assertEquals(5L, p.outputTokens);
     }
 
     @Test
@@ -159,7 +159,7 @@ class StreamParsersTest {
         assertEquals(List.of(new AgentEvent.TextDelta("whole"), new AgentEvent.AssistantMessage("whole")),
                 p.parse("{\"type\":\"message\",\"role\":\"assistant\",\"content\":\"whole\"}"));
         p.parse("{\"type\":\"result\",\"status\":\"error\",\"error\":{\"type\":\"API\",\"message\":\"quota exceeded\"}}");
-        assertEquals("error", p.status());
+        assertFalse(p.succeeded());
         assertEquals("gemini: quota exceeded", p.error());
     }
 }
