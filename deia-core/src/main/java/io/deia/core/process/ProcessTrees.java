@@ -27,7 +27,6 @@ import java.util.concurrent.TimeUnit;
 public final class ProcessTrees {
     private static final Logger log = LoggerFactory.getLogger(ProcessTrees.class);
     private static final boolean PROC_FS = Files.isDirectory(Path.of("/proc/self"));
-    private static final Signaller SIGNALLER = new Signaller();
 
     private ProcessTrees() {
     }
@@ -111,12 +110,12 @@ public final class ProcessTrees {
 
     /**
      * Sends a named signal ({@code INT}, {@code TERM}, {@code KILL}, …) to one pid; the JDK has no
-     * API for SIGINT. Goes through a resident shell's built-in {@code kill} (see {@link Signaller}).
+     * API for SIGINT, so this runs the {@code kill} program (signals are rare: a spawn each is fine).
      *
      * @return true when the signal was delivered
      */
     public static boolean signal(long pid, String signal) {
-        return SIGNALLER.send(checkedSignal(signal), Long.toString(pid));
+        return kill(checkedSignal(signal), Long.toString(pid));
     }
 
     /**
@@ -129,19 +128,22 @@ public final class ProcessTrees {
         if (pgid <= 1) {
             throw new IllegalArgumentException("not a process group of ours: " + pgid);
         }
-        return SIGNALLER.send(checkedSignal(signal), "-" + pgid);
+        return kill(checkedSignal(signal), "-" + pgid);
     }
 
-    /**
-     * Gets the signalling path of {@link #signal}/{@link #signalGroup} ready ahead of its first use:
-     * its resident shell is otherwise started lazily, and that start (a program start, a few ms)
-     * would fall on the path of the first turn end, e.g. between a crashed agent's exit and the
-     * start of its retry. Cheap when the shell already runs (one pipe round trip).
-     *
-     * @return true when the shell is up and answered
-     */
-    public static boolean prepareSignals() {
-        return SIGNALLER.prepare();
+    /** Runs {@code kill -s signal -- target}; true when it delivered the signal (exit code 0). */
+    private static boolean kill(String signal, String target) {
+        try {
+            Process p = new ProcessBuilder("kill", "-s", signal, "--", target)
+                    .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+            return p.waitFor(5, TimeUnit.SECONDS) && p.exitValue() == 0;
+        } catch (IOException e) {
+            log.warn("cannot run kill -s {} {}: {}", signal, target, e.toString());
+            return false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
     }
 
     private static String checkedSignal(String signal) {
