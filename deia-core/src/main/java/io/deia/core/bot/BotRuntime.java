@@ -160,7 +160,8 @@ public final class BotRuntime implements AutoCloseable {
         chatWorker = new Thread(this::chatLoop, "bot-" + botId + "-chat");
         chatWorker.setDaemon(true);
         chatWorker.start();
-        monitor = new TaskQueueMonitor(botId, hive, config, profile, new TaskTurns(), this::onTaskEvent);
+        monitor = TaskQueueMonitor.builder().botId(botId).hive(hive).config(config).profile(profile)
+                .executor(new TaskTurns()).listener(this::onTaskEvent).build();
         monitor.start();
         heartbeat = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "bot-" + botId + "-heartbeat");

@@ -1,7 +1,6 @@
 package io.deia.core.task;
 
 import io.deia.core.agent.AgentEventListener;
-import io.deia.core.agent.ImmediateRetry;
 import io.deia.core.agent.TurnResult;
 import io.deia.core.agent.TurnStatus;
 import io.deia.core.process.ProcessTrees;
@@ -13,7 +12,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Test executor: runs the task's prompt as a real {@code sh -c} script, with TASK_ID and ATTEMPT
@@ -26,24 +24,6 @@ final class ShellTaskExecutor implements TaskExecutor {
     ShellTaskExecutor(Path scratch, Map<String, String> env) {
         this.scratch = scratch;
         this.env = env;
-    }
-
-    /** Calls to the five-argument {@code execute} that were offered immediate retries. */
-    final AtomicInteger offers = new AtomicInteger();
-
-    /** Runs the next attempt at once, as an agent does, whenever an attempt fails with a nonzero exit and {@code retry} accepts. */
-    @Override
-    public TurnResult execute(Task task, int attempt, Duration timeout, AgentEventListener events, ImmediateRetry retry) {
-        offers.incrementAndGet();
-        int n = attempt;
-        while (true) {
-            TurnResult r = execute(task, n, timeout, events);
-            if (r.status() != TurnStatus.FAILED || r.exitCode() == null || !retry.beginRetry()) {
-                return r;
-            }
-            retry.retryStarted(r);
-            n++;
-        }
     }
 
     @Override
