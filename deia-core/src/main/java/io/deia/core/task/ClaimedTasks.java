@@ -89,16 +89,14 @@ final class ClaimedTasks {
         final String originalName;
         final String key;
         int attempts;
-        boolean hasState;
         final boolean recovered;
 
-        Claim(Path file, long seq, String originalName, String key, int attempts, boolean hasState, boolean recovered) {
+        Claim(Path file, long seq, String originalName, String key, int attempts, boolean recovered) {
             this.file = file;
             this.seq = seq;
             this.originalName = originalName;
             this.key = key;
             this.attempts = attempts;
-            this.hasState = hasState;
             this.recovered = recovered;
         }
     }
@@ -169,7 +167,7 @@ final class ClaimedTasks {
             }
             return Optional.empty();
         }
-        return Optional.of(new Claim(target, s, name, key, 0, needsState, false));
+        return Optional.of(new Claim(target, s, name, key, 0, false));
     }
 
     /**
@@ -190,7 +188,6 @@ final class ClaimedTasks {
         }
         writeState(c.seq, new State(c.originalName, attempt, c.key));
         c.attempts = attempt;
-        c.hasState = true;
     }
 
     /**
@@ -229,9 +226,7 @@ final class ClaimedTasks {
     /** Deletes the state of a task that left this monitor's folder. */
     void dropState(Claim c) throws IOException {
         started.forget(c.seq);
-        if (c.hasState) {
-            Files.deleteIfExists(stateFile(mine, c.seq));
-        }
+        Files.deleteIfExists(stateFile(mine, c.seq));
     }
 
     /**
@@ -290,7 +285,7 @@ final class ClaimedTasks {
                 throw DeiaException.io("cannot adopt", task, e);
             }
             log.info("[{}] adopted task {} ({} attempt(s) made)", botId, LogSafe.printable(original), attempts);
-            out.add(new Claim(target, s, original, key, attempts, true, true));
+            out.add(new Claim(target, s, original, key, attempts, true));
         }
         deleteTree(dir);
     }
@@ -363,13 +358,7 @@ final class ClaimedTasks {
     }
 
     private static List<Path> listTasks(Path dir) {
-        List<Path> tasks = new ArrayList<>();
-        for (Path p : list(dir)) {
-            if (TASK.matcher(p.getFileName().toString()).matches()) {
-                tasks.add(p);
-            }
-        }
-        return tasks;
+        return list(dir).stream().filter(p -> TASK.matcher(p.getFileName().toString()).matches()).toList();
     }
 
     private static List<Path> list(Path dir) {

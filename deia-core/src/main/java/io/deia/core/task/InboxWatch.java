@@ -63,7 +63,6 @@ final class InboxWatch implements AutoCloseable {
     private boolean controlsChanged = true;
     private boolean found;
     private boolean paused;
-    private boolean wasPaused;
 
     InboxWatch(String botId, HiveLayout layout, TaskFileParser parser) {
         this.botId = botId;
@@ -113,11 +112,11 @@ final class InboxWatch implements AutoCloseable {
             // Cleared before the look, so a change during it is looked at again next time.
             controlsChanged = false;
             found = false;
-            paused = isPaused();
-        }
-        if (paused != wasPaused) {
-            log.info("[{}] task inbox {}", botId, paused ? "paused: no new task is taken" : "resumed");
-            wasPaused = paused;
+            boolean now = isPaused();
+            if (now != paused) {
+                log.info("[{}] task inbox {}", botId, now ? "paused: no new task is taken" : "resumed");
+            }
+            paused = now;
         }
         return rescan;
     }

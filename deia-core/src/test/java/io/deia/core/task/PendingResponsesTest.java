@@ -16,7 +16,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class PendingResponsesTest {
 
     private static TaskOutcomes.Outcome item(long seq) {
-        ClaimedTasks.Claim claim = new ClaimedTasks.Claim(Path.of("t" + seq + "~x.md"), seq, "x.md", "o/" + seq, 1, false, false);
+        ClaimedTasks.Claim claim = new ClaimedTasks.Claim(Path.of("t" + seq + "~x.md"), seq, "x.md", "o/" + seq, 1, false);
         return TaskOutcomes.Outcome.answered(claim, Path.of("x.response.md"));
     }
 
