@@ -547,9 +547,14 @@ public final class BotRuntime implements AutoCloseable {
         }
     }
 
-    /** Runs one turn; the caller holds {@link #turnLock}. */
+    /** Runs one turn; the caller holds {@link #turnLock}. A task turn returns null, unstarted, once the bot is stopping. */
     private TurnResult runTurn(TurnRequest request, AgentEventListener listener, String taskId) {
         synchronized (turnEnd) {
+            if (taskId != null && stopping) {
+                // Checked with the turn marked running in one step, so stop() either waits for this
+                // turn or sees the task not started (null): no task turn starts behind its back.
+                return null;
+            }
             currentTaskId = taskId;
             turnRunning = true;
         }
