@@ -141,11 +141,11 @@ public final class TaskQueueBenchmark {
         };
         int warmup = 200;
         long[] lat = new long[n];
-        try (TaskQueueMonitor m = new TaskQueueMonitor(BOT, layout, config, profile, executor, e -> {
+        try (TaskQueueMonitor m = TaskQueueMonitor.builder().botId(BOT).hive(layout).config(config).profile(profile).executor(executor).listener(e -> {
             if (e.event().equals(TaskEvent.COMPLETED)) {
                 done.add(e.taskId());
             }
-        })) {
+        }).build()) {
             m.start();
             Path inbox = layout.inboxDir(BOT);
             for (int i = 0; i < warmup + n; i++) {
@@ -197,11 +197,11 @@ public final class TaskQueueBenchmark {
                 }
             };
             double queueS;
-            try (TaskQueueMonitor m = new TaskQueueMonitor(BOT, layout, config, profile, spawnTrue, e -> {
+            try (TaskQueueMonitor m = TaskQueueMonitor.builder().botId(BOT).hive(layout).config(config).profile(profile).executor(spawnTrue).listener(e -> {
                 if (e.event().equals(TaskEvent.COMPLETED)) {
                     all.countDown();
                 }
-            })) {
+            }).build()) {
                 m.start();
                 while (m.pendingCount() < n) {
                     Thread.sleep(10);

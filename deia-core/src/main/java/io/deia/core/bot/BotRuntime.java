@@ -159,7 +159,8 @@ public final class BotRuntime implements AutoCloseable {
         chatWorker = new Thread(this::chatLoop, "bot-" + botId + "-chat");
         chatWorker.setDaemon(true);
         chatWorker.start();
-        monitor = new TaskQueueMonitor(botId, hive, config, profile, new TaskTurns(), this::onTaskEvent);
+        monitor = TaskQueueMonitor.builder().botId(botId).hive(hive).config(config).profile(profile)
+                .executor(new TaskTurns()).listener(this::onTaskEvent).build();
         monitor.start();
         heartbeat = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "bot-" + botId + "-heartbeat");
@@ -518,9 +519,14 @@ public final class BotRuntime implements AutoCloseable {
         }
     }
 
-    /** Runs one turn; the caller holds {@link #turnLock}. */
+    /** Runs one turn; the caller holds {@link #turnLock}. A task turn returns null, unstarted, once the bot is stopping. */
     private TurnResult runTurn(TurnRequest request, AgentEventListener listener, String taskId) {
         synchronized (turnEnd) {
+            if (taskId != null && stopping) {
+                // Checked with the turn marked running in one step, so stop() either waits for this
+                // turn or sees the task not started (null): no task turn starts behind its back.
+                return null;
+            }
             currentTaskId = taskId;
             turnRunning = true;
         }

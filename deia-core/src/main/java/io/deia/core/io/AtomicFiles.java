@@ -309,16 +309,6 @@ public final class AtomicFiles {
     }
 
     /**
-     * Creates {@code target} with {@code data} only if it does not exist yet, atomically and durably.
-     * Used for files written exactly once (responses): an existing file is never replaced.
-     *
-     * @return false when the target already existed (nothing was written)
-     */
-    public static boolean writeNew(Path target, byte[] data) {
-        return writeNew(target, data, PRIVATE, null);
-    }
-
-    /**
      * Like {@link #writeNew(Path, byte[])} for a secret (an API token): the file is readable and
      * writable by its owner only (mode 0600) from the moment its temp file is created, so the secret
      * is never visible to others, not even briefly. Where the file system has no POSIX permissions
@@ -329,19 +319,21 @@ public final class AtomicFiles {
      * @throws DeiaException when the target is a symbolic link (nothing is written or changed)
      */
     public static boolean writeNewSecret(Path target, byte[] data) {
-        return writeNew(target, data, PRIVATE, null);
+        return writeNew(target, data);
     }
 
     /**
-     * Writes a new file; the folder fsync is done here when {@code deferredFolders} is null, else
-     * the folder is added to it for the caller's one fsync (see {@link GroupCommit}).
+     * Creates {@code target} with {@code data} only if it does not exist yet, atomically and durably.
+     * Used for files written exactly once (responses): an existing file is never replaced.
+     *
+     * @return false when the target already existed (nothing was written)
      */
-    static boolean writeNew(Path target, byte[] data, FileAttribute<?>[] attrs, java.util.Set<Path> deferredFolders) {
+    public static boolean writeNew(Path target, byte[] data) {
         Path dir = parentOf(target);
         Path temp = tempFor(dir, target);
         boolean tempRemoved = false;
         try {
-            try (FileChannel ch = openNew(temp, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE), attrs)) {
+            try (FileChannel ch = openNew(temp, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE), PRIVATE)) {
                 ByteBuffer buf = ByteBuffer.wrap(data);
                 while (buf.hasRemaining()) {
                     ch.write(buf);
@@ -365,11 +357,7 @@ public final class AtomicFiles {
             }
             deleteQuietly(temp);
             tempRemoved = true;
-            if (deferredFolders == null) {
-                fsyncDirectory(dir);
-            } else {
-                deferredFolders.add(dir);
-            }
+            fsyncDirectory(dir);
             return true;
         } catch (IOException | RuntimeException e) {
             if (e instanceof DeiaException de) {
@@ -391,14 +379,6 @@ public final class AtomicFiles {
      * @throws IOException                         for other I/O failures
      */
     public static void move(Path source, Path target) throws IOException {
-        move(source, target, null);
-    }
-
-    /**
-     * Renames like {@link #move(Path, Path)}; the two folder fsyncs are done here when
-     * {@code deferredFolders} is null, else both folders are added to it (see {@link GroupCommit}).
-     */
-    static void move(Path source, Path target, java.util.Set<Path> deferredFolders) throws IOException {
         Path targetDir = parentOf(target);
         try {
             renameAtomically(source, target);
@@ -412,11 +392,6 @@ public final class AtomicFiles {
             renameAtomically(source, target);
         }
         Path sourceDir = parentOf(source);
-        if (deferredFolders != null) {
-            deferredFolders.add(targetDir);
-            deferredFolders.add(sourceDir);
-            return;
-        }
         fsyncDirectory(targetDir);
         if (!sourceDir.equals(targetDir)) {
             fsyncDirectory(sourceDir);

@@ -4,7 +4,6 @@ import io.deia.core.DeiaException;
 import io.deia.core.HiveGuard;
 import io.deia.core.HiveLayout;
 import io.deia.core.io.AtomicFiles;
-import io.deia.core.io.GroupCommit;
 import io.deia.core.io.Json;
 import io.deia.core.io.LogSafe;
 import io.deia.core.process.ProcessTrees;
@@ -14,6 +13,7 @@ import org.slf4j.LoggerFactory;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
@@ -23,8 +23,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -40,26 +38,24 @@ import java.util.regex.Pattern;
  *     t&lt;seq&gt;~&lt;original name&gt;               a claimed task, renamed in whole from the inbox
  *     s&lt;seq&gt;.json                          its state: original name, attempts started, claim key
  *     started.log                          one line "&lt;seq&gt; &lt;n&gt;" per attempt n started, appended
+ *     closed                               written when the monitor closes
  *     r&lt;n&gt;~&lt;dead owner folder&gt;/            a dead monitor's folder while it is being adopted
  * </pre>
  *
  * <ul>
- *   <li>Claim: rename {@code tasks/<BOT>/<name>} to {@code <owner>/t<seq>~<name>}. Of several
- *       monitors renaming the same file exactly one succeeds; the others get
+ *   <li>Claim: rename {@code tasks/<BOT>/<name>} to {@code <owner>/t<seq>~<name>}, durably. Of
+ *       several monitors renaming the same file exactly one succeeds; the others get
  *       {@link NoSuchFileException}. Before attempt n starts, the line {@code <seq> <n>} is appended
- *       to the owner folder's {@code started.log}; the attempts a task has made are the highest n
- *       logged for it, or the state file's count when that is higher (none at all: it was claimed
- *       ahead and never run). The log is not fsynced: it must only outlive a killed process (that
- *       is when a task is retried), and after a power cut no agent runs on, so at worst an attempt
- *       goes uncounted. This keeps every fsync off the path from a crashed agent to its retry. One
- *       appended line instead of a file per attempt: on ext4 without a journal every file made
- *       costs a scan past the inodes freed in the last ~30 s, and a mark file per attempt, made and
- *       removed per task, was what filled that list (measured: half the pickup latency). Empty
- *       files {@code g<seq>-<n>}, the marks of earlier versions, still count on adoption. Its
- *       claim key is {@code <owner>/<seq>}.</li>
+ *       to the owner folder's {@code started.log} ({@link StartedLog}); the attempts a task has
+ *       made are the highest n logged for it, or the state file's count when that is higher. The
+ *       log is not fsynced: it must only outlive a killed process (that is when a task is
+ *       retried), and after a power cut no agent runs on, so at worst an attempt goes uncounted.
+ *       Its claim key is {@code <owner>/<seq>}.</li>
  *   <li>Owner alive: the pid runs with the recorded start instant and, when it is this JVM, the
- *       monitor is still open. Only dead owners' folders are adopted, so a live monitor's in-flight
- *       task is never taken.</li>
+ *       folder has no {@code closed} mark. A monitor writes that mark when it closes (its folder is
+ *       removed too when no task is left in it), so the next monitor of the bot in the same JVM (a bot restarted in
+ *       process) adopts them, while another monitor still open in this JVM is never adopted from.
+ *       Only dead owners' folders are adopted, so a live monitor's in-flight task is never taken.</li>
  *   <li>Adopt: rename the dead folder whole to {@code <me>/r<n>~<dead folder>} (one winner), then for
  *       each task in it write {@code <me>/s<new>.json} (attempts, original name, claim key kept)
  *       and rename the task to {@code <me>/t<new>~<name>}; then delete the emptied folder.</li>
@@ -72,8 +68,8 @@ final class ClaimedTasks {
     private static final Pattern ADOPTED = Pattern.compile("^r(\\d+)~(.*)$");
     private static final int MAX_NAME_BYTES = 255;
 
-    /** Monitors open in this JVM, by owner folder name: same pid, told apart by this set. */
-    private static final Set<String> OPEN_IN_THIS_JVM = ConcurrentHashMap.newKeySet();
+    /** The mark of a closed monitor's folder (see the class comment). */
+    private static final String CLOSED = "closed";
     private static final long MY_PID = ProcessHandle.current().pid();
     private static final Instant MY_START = ProcessHandle.current().info().startInstant().orElse(Instant.EPOCH);
 
@@ -93,16 +89,14 @@ final class ClaimedTasks {
         final String originalName;
         final String key;
         int attempts;
-        boolean hasState;
         final boolean recovered;
 
-        Claim(Path file, long seq, String originalName, String key, int attempts, boolean hasState, boolean recovered) {
+        Claim(Path file, long seq, String originalName, String key, int attempts, boolean recovered) {
             this.file = file;
             this.seq = seq;
             this.originalName = originalName;
             this.key = key;
             this.attempts = attempts;
-            this.hasState = hasState;
             this.recovered = recovered;
         }
     }
@@ -122,7 +116,7 @@ final class ClaimedTasks {
         this.started = new StartedLog(botId, mine.resolve(StartedLog.FILE));
     }
 
-    /** Creates this monitor's owner folder and marks it open. */
+    /** Creates this monitor's owner folder. */
     void open() {
         try {
             HiveGuard.dir(layout, mine);
@@ -130,16 +124,21 @@ final class ClaimedTasks {
         } catch (IOException e) {
             throw DeiaException.io("cannot create", mine, e);
         }
-        OPEN_IN_THIS_JVM.add(mine.getFileName().toString());
     }
 
-    /** Marks this monitor closed; removes its folder when it holds no task. */
+    /** Marks this monitor's folder closed (see the class comment); removes it when it holds no task. */
     void close(boolean removeFolderIfEmpty) {
         started.close();
+        try {
+            Files.createFile(mine.resolve(CLOSED));
+        } catch (FileAlreadyExistsException | NoSuchFileException e) {
+            // Closed before, or never opened.
+        } catch (IOException e) {
+            log.warn("[{}] cannot mark {} closed; its tasks are adopted once this process ends: {}", botId, mine, e.toString());
+        }
         if (removeFolderIfEmpty && listTasks(mine).isEmpty()) {
             deleteTree(mine);
         }
-        OPEN_IN_THIS_JVM.remove(mine.getFileName().toString());
     }
 
     String ownerName() {
@@ -147,21 +146,11 @@ final class ClaimedTasks {
     }
 
     /**
-     * Claims {@code name} from the inbox.
+     * Claims {@code name} from the inbox: one rename, durable when this returns.
      *
      * @return the claim, or empty when another monitor took it first or it is gone
      */
     Optional<Claim> claim(String name) throws IOException {
-        return claim(name, null);
-    }
-
-    /**
-     * Claims {@code name} from the inbox; with a {@code batch}, the rename is durable only after
-     * the batch's {@link GroupCommit#commit()} (one fsync of both folders for several claims).
-     *
-     * @return the claim, or empty when another monitor took it first or it is gone
-     */
-    Optional<Claim> claim(String name, GroupCommit batch) throws IOException {
         long s = ++seq;
         String claimName = claimFileName(s, name);
         String key = ownerName() + "/" + s;
@@ -171,18 +160,14 @@ final class ClaimedTasks {
         }
         Path target = mine.resolve(claimName);
         try {
-            if (batch == null) {
-                AtomicFiles.move(inbox.resolve(name), target);
-            } else {
-                batch.move(inbox.resolve(name), target);
-            }
+            AtomicFiles.move(inbox.resolve(name), target);
         } catch (NoSuchFileException e) {
             if (needsState) {
                 Files.deleteIfExists(stateFile(mine, s));
             }
             return Optional.empty();
         }
-        return Optional.of(new Claim(target, s, name, key, 0, needsState, false));
+        return Optional.of(new Claim(target, s, name, key, 0, false));
     }
 
     /**
@@ -203,7 +188,6 @@ final class ClaimedTasks {
         }
         writeState(c.seq, new State(c.originalName, attempt, c.key));
         c.attempts = attempt;
-        c.hasState = true;
     }
 
     /**
@@ -220,62 +204,29 @@ final class ClaimedTasks {
             target = inbox.resolve(TaskIds.fromFileName(c.originalName) + "." + ownerName() + "-" + c.seq + ".md");
         }
         AtomicFiles.move(c.file, target);
-        started.forget(c.seq);
-        if (c.hasState) {
-            try {
-                Files.deleteIfExists(stateFile(mine, c.seq));
-            } catch (IOException e) {
-                log.warn("[{}] cannot delete the claim state of {}: {}", botId, c.originalName, e.toString());
-            }
+        try {
+            dropState(c);
+        } catch (IOException e) {
+            log.warn("[{}] cannot delete the claim state of {}: {}", botId, c.originalName, e.toString());
         }
         return target;
     }
 
-    /** Moves a finished task to the archive under {@code archiveName} and drops its state. */
+    /** Moves a finished task to the archive under {@code archiveName} (durably) and drops its state. */
     Path archive(Claim c, Path archiveDir, String archiveName) throws IOException {
-        Path target = archiveTarget(c, archiveDir, archiveName);
+        Path target = archiveDir.resolve(archiveName);
+        if (AtomicFiles.exists(target)) {
+            target = archiveDir.resolve(archiveName + "." + ownerName() + "-" + c.seq);
+        }
         AtomicFiles.move(c.file, target);
         dropState(c);
         return target;
     }
 
-    /**
-     * Moves a finished task to the archive within {@code batch}. Its state file is kept: call
-     * {@link #dropState} only after the batch's commit, because the state holds the claim key
-     * that tells a restarted monitor the task is answered, should the rename not survive.
-     */
-    Path archive(Claim c, Path archiveDir, String archiveName, GroupCommit batch) throws IOException {
-        Path target = archiveTarget(c, archiveDir, archiveName);
-        batch.move(c.file, target);
-        return target;
-    }
-
-    /** Deletes the state file of an archived task. */
+    /** Deletes the state of a task that left this monitor's folder. */
     void dropState(Claim c) throws IOException {
         started.forget(c.seq);
-        if (c.hasState) {
-            Files.deleteIfExists(stateFile(mine, c.seq));
-        }
-    }
-
-    /**
-     * Records, durably, that a claimed task has not started any attempt (attempt 0), so the monitor
-     * that adopts it after this one closes does not count an attempt that never ran.
-     */
-    void recordNotStarted(Claim c) {
-        if (c.attempts > 0) {
-            return;
-        }
-        writeState(c.seq, new State(c.originalName, 0, c.key));
-        c.hasState = true;
-    }
-
-    private Path archiveTarget(Claim c, Path archiveDir, String archiveName) {
-        Path target = archiveDir.resolve(archiveName);
-        if (AtomicFiles.exists(target)) {
-            target = archiveDir.resolve(archiveName + "." + ownerName() + "-" + c.seq);
-        }
-        return target;
+        Files.deleteIfExists(stateFile(mine, c.seq));
     }
 
     /**
@@ -287,7 +238,7 @@ final class ClaimedTasks {
         List<Claim> adopted = new ArrayList<>();
         for (Path owner : list(root)) {
             String name = owner.getFileName().toString();
-            if (owner.equals(mine) || AtomicFiles.isTempFile(owner) || isAlive(name)) {
+            if (owner.equals(mine) || AtomicFiles.isTempFile(owner) || isAlive(owner)) {
                 continue;
             }
             Path target = mine.resolve("r" + (++adoptions) + "~" + name);
@@ -322,13 +273,8 @@ final class ClaimedTasks {
             State old = readState(stateFile(dir, oldSeq));
             String original = old != null && old.originalName() != null ? old.originalName() : m.group(2);
             // Attempts made: the state file's count (written on adoption, or when the log could
-            // not be appended to), raised by the attempts logged as started later (or the marks
-            // of an earlier version); none of either means it was claimed ahead (see
-            // TaskQueueMonitor) and never run.
+            // not be appended to), raised by the attempts logged as started later.
             int attempts = Math.max(old != null ? Math.max(old.attempt(), 0) : 0, logged.getOrDefault(oldSeq, 0));
-            while (Files.exists(startedMark(dir, oldSeq, attempts + 1))) {
-                attempts++;
-            }
             String key = old != null && old.claim() != null ? old.claim() : ownerName + "/" + oldSeq;
             long s = ++seq;
             writeState(s, new State(original, attempts, key));
@@ -339,21 +285,21 @@ final class ClaimedTasks {
                 throw DeiaException.io("cannot adopt", task, e);
             }
             log.info("[{}] adopted task {} ({} attempt(s) made)", botId, LogSafe.printable(original), attempts);
-            out.add(new Claim(target, s, original, key, attempts, true, true));
+            out.add(new Claim(target, s, original, key, attempts, true));
         }
         deleteTree(dir);
     }
 
-    /** True when the owner folder belongs to a monitor that still runs. */
-    static boolean isAlive(String ownerFolder) {
-        Matcher m = OWNER.matcher(ownerFolder);
+    /** True when the owner folder belongs to a monitor that still runs (see the class comment). */
+    static boolean isAlive(Path owner) {
+        Matcher m = OWNER.matcher(owner.getFileName().toString());
         if (!m.matches()) {
             return false;
         }
         long pid = Long.parseLong(m.group(1));
         long startMs = Long.parseLong(m.group(2));
         if (pid == MY_PID && startMs == MY_START.toEpochMilli()) {
-            return OPEN_IN_THIS_JVM.contains(ownerFolder);
+            return !Files.exists(owner.resolve(CLOSED), LinkOption.NOFOLLOW_LINKS);
         }
         return ProcessTrees.isSameProcessAlive(pid, Instant.ofEpochMilli(startMs));
     }
@@ -395,11 +341,6 @@ final class ClaimedTasks {
         AtomicFiles.write(stateFile(mine, s), Json.write(state).getBytes(StandardCharsets.UTF_8));
     }
 
-    /** The empty file by which earlier versions said attempt {@code n} of a claim started. */
-    private static Path startedMark(Path dir, long s, int n) {
-        return dir.resolve("g" + s + "-" + n);
-    }
-
     private static Path stateFile(Path dir, long s) {
         return dir.resolve("s" + s + ".json");
     }
@@ -417,13 +358,7 @@ final class ClaimedTasks {
     }
 
     private static List<Path> listTasks(Path dir) {
-        List<Path> tasks = new ArrayList<>();
-        for (Path p : list(dir)) {
-            if (TASK.matcher(p.getFileName().toString()).matches()) {
-                tasks.add(p);
-            }
-        }
-        return tasks;
+        return list(dir).stream().filter(p -> TASK.matcher(p.getFileName().toString()).matches()).toList();
     }
 
     private static List<Path> list(Path dir) {

@@ -18,9 +18,8 @@ import java.util.concurrent.TimeUnit;
  * operator who frees space should see the backlog drain within seconds. A successful round resets
  * the back-off and, once nothing is kept, clears the reason.
  *
- * <p>Used by the {@link TaskCompletions} thread only, which does the retries itself (so the steps
- * of a completion never run on two threads); {@link #reason()} and {@link #size()} may be read from
- * any thread.
+ * <p>Used by the monitor's worker thread, which does the retries itself ({@link TaskOutcomes});
+ * {@link #reason()} and {@link #size()} may be read from any thread.
  */
 final class PendingResponses {
     /** Wait before the first retry. */
@@ -30,7 +29,7 @@ final class PendingResponses {
     private static final Logger log = LoggerFactory.getLogger(PendingResponses.class);
 
     private final String botId;
-    private final List<TaskCompletions.Item> kept = new ArrayList<>();
+    private final List<TaskOutcomes.Outcome> kept = new ArrayList<>();
     private long backoffMs = FIRST_RETRY_MS;
     private long nextRetryNanos;
     private volatile String reason;
@@ -41,7 +40,7 @@ final class PendingResponses {
     }
 
     /** Keeps {@code item} for a retry; {@code why} is what failed (it becomes the degraded reason). */
-    void keep(TaskCompletions.Item item, String why) {
+    void keep(TaskOutcomes.Outcome item, String why) {
         if (kept.isEmpty()) {
             nextRetryNanos = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(backoffMs);
         }
@@ -66,11 +65,11 @@ final class PendingResponses {
      * The kept tasks when their retry is due (or {@code force}), removed from here: each is kept
      * again by {@link #keep} if its retry fails. Then {@link #roundDone} must follow.
      */
-    List<TaskCompletions.Item> takeDue(boolean force) {
+    List<TaskOutcomes.Outcome> takeDue(boolean force) {
         if (kept.isEmpty() || (!force && millisUntilRetry() > 0)) {
             return List.of();
         }
-        List<TaskCompletions.Item> due = new ArrayList<>(kept);
+        List<TaskOutcomes.Outcome> due = new ArrayList<>(kept);
         kept.clear();
         return due;
     }
@@ -95,16 +94,6 @@ final class PendingResponses {
         backoffMs = Math.min(MAX_RETRY_MS, backoffMs * 2);
         nextRetryNanos = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(backoffMs);
         log.warn("[{}] {} task response(s) still cannot be written; next try in {} ms", botId, kept.size(), backoffMs);
-    }
-
-    /** True while {@code item} is kept for a retry. */
-    boolean holds(TaskCompletions.Item item) {
-        for (TaskCompletions.Item k : kept) {
-            if (k == item) {
-                return true;
-            }
-        }
-        return false;
     }
 
     /** Why responses are not being written, or null when none is kept. */

@@ -5,7 +5,6 @@ import io.deia.core.HiveGuard;
 import io.deia.core.HiveLayout;
 import io.deia.core.io.AtomicFiles;
 import io.deia.core.io.ControlChars;
-import io.deia.core.io.GroupCommit;
 import io.deia.core.io.Json;
 import io.deia.core.io.LogSafe;
 import org.slf4j.Logger;
@@ -80,15 +79,6 @@ public final class ResponseFiles {
      * @return the written file; its name gives the id actually used
      */
     public Path write(TaskResponse response, String claim, String taskFile) {
-        return write(response, claim, taskFile, null);
-    }
-
-    /**
-     * Like {@link #write(TaskResponse, String, String)}; with a {@code batch}, the file itself is
-     * still forced to disk before its name appears, but the folder fsync is left to the batch's
-     * {@link GroupCommit#commit()}, and the response is durable only after it.
-     */
-    Path write(TaskResponse response, String claim, String taskFile, GroupCommit batch) {
         Path dir = layout.responsesDir(response.botId());
         String base = response.taskId();
         if (!TaskIds.isValid(base)) {
@@ -102,7 +92,7 @@ public final class ResponseFiles {
             }
             TaskResponse named = n == 1 ? response : withTaskId(response, id);
             byte[] bytes = format(named, claim, taskFile).getBytes(StandardCharsets.UTF_8);
-            if (batch == null ? AtomicFiles.writeNew(target, bytes) : batch.writeNew(target, bytes)) {
+            if (AtomicFiles.writeNew(target, bytes)) {
                 return target;
             }
         }

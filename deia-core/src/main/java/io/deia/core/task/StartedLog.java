@@ -15,7 +15,6 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.HashMap;
 import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * The {@code started.log} of one monitor's owner folder (see {@link ClaimedTasks}): one line
@@ -26,8 +25,7 @@ import java.util.concurrent.ConcurrentHashMap;
  *
  * <p>The log does not grow without bound: once it holds more than {@value #COMPACT_AT_BYTES} bytes
  * it is replaced, atomically, by the lines of the claims not yet archived (the only ones an
- * adoption can still ask about). Appends come from the monitor's worker thread; {@link #forget}
- * from the completion thread.
+ * adoption can still ask about). Used by the monitor's worker thread only.
  */
 final class StartedLog implements AutoCloseable {
     /** File name inside the owner folder. */
@@ -40,7 +38,7 @@ final class StartedLog implements AutoCloseable {
     private final String botId;
     private final Path file;
     /** Attempts started per claim not yet archived: what a compaction keeps. */
-    private final Map<Long, Integer> open = new ConcurrentHashMap<>();
+    private final Map<Long, Integer> open = new HashMap<>();
     private FileChannel channel;
     private long size;
 
@@ -50,7 +48,7 @@ final class StartedLog implements AutoCloseable {
     }
 
     /** Logs that attempt {@code attempt} of claim {@code seq} starts; returns once the line is written. */
-    synchronized void append(long seq, int attempt) throws IOException {
+    void append(long seq, int attempt) throws IOException {
         open.merge(seq, attempt, Math::max);
         if (channel == null) {
             channel = FileChannel.open(file, java.util.Set.of(StandardOpenOption.CREATE, StandardOpenOption.WRITE,
@@ -89,7 +87,7 @@ final class StartedLog implements AutoCloseable {
     }
 
     @Override
-    public synchronized void close() {
+    public void close() {
         if (channel != null) {
             try {
                 channel.close();

@@ -113,8 +113,8 @@ class BotRuntimeDiskFullTest {
         fillDisk();
         Files.delete(hive.pauseFile(BOT));
 
-        // t1 runs; its response cannot be written, so it is kept, and no further task starts (one
-        // claimed ahead meanwhile may), since its result could not be stored either.
+        // t1 runs; its response cannot be written, so it is kept, and no further task starts, since
+        // its result could not be stored either.
         // Kept and waiting tasks all count in the queue depth.
         await().atMost(WAIT).until(() -> runtime.status().state() == BotState.DEGRADED && runs().size() >= 2
                 && runtime.status().currentTask() == null && runtime.status().queueDepth() == 3);

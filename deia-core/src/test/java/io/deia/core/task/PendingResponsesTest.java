@@ -15,9 +15,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** The retry bookkeeping of kept responses: back-off, the degraded reason, and which errors are retried. */
 class PendingResponsesTest {
 
-    private static TaskCompletions.Item item(long seq) {
-        ClaimedTasks.Claim claim = new ClaimedTasks.Claim(Path.of("t" + seq + "~x.md"), seq, "x.md", "o/" + seq, 1, false, false);
-        return TaskCompletions.Item.answered(claim, Path.of("x.response.md"));
+    private static TaskOutcomes.Outcome item(long seq) {
+        ClaimedTasks.Claim claim = new ClaimedTasks.Claim(Path.of("t" + seq + "~x.md"), seq, "x.md", "o/" + seq, 1, false);
+        return TaskOutcomes.Outcome.answered(claim, Path.of("x.response.md"));
     }
 
     @Test
@@ -25,14 +25,13 @@ class PendingResponsesTest {
         PendingResponses p = new PendingResponses("BOT-001");
         assertEquals(Long.MAX_VALUE, p.millisUntilRetry());
         assertNull(p.reason());
-        TaskCompletions.Item a = item(1);
+        TaskOutcomes.Outcome a = item(1);
         p.keep(a, "No space left on device");
-        assertTrue(p.holds(a));
         assertEquals(1, p.size());
         assertTrue(p.reason().contains("1 kept") && p.reason().contains("No space left on device"), p.reason());
         assertTrue(p.millisUntilRetry() <= PendingResponses.FIRST_RETRY_MS);
         assertEquals(List.of(), p.takeDue(false), "not due before the back-off");
-        List<TaskCompletions.Item> forced = p.takeDue(true);
+        List<TaskOutcomes.Outcome> forced = p.takeDue(true);
         assertEquals(List.of(a), forced);
         // The retry fails again: kept, and the next wait is twice as long.
         p.keep(a, "No space left on device");
@@ -44,14 +43,13 @@ class PendingResponsesTest {
         p.roundDone(1);
         assertNull(p.reason());
         assertEquals(0, p.size());
-        assertFalse(p.holds(a));
     }
 
     @Test
     void onlyDiskTroubleIsRetried() {
-        assertTrue(TaskCompletions.isIoTrouble(DeiaException.io("cannot write", Path.of("x"), new IOException("No space left on device"))));
-        assertTrue(TaskCompletions.isIoTrouble(new java.io.UncheckedIOException(new IOException("Read-only file system"))));
-        assertFalse(TaskCompletions.isIoTrouble(DeiaException.invalid("task id '%s' is invalid", "..")));
-        assertFalse(TaskCompletions.isIoTrouble(new IllegalStateException("a bug")));
+        assertTrue(TaskOutcomes.isIoTrouble(DeiaException.io("cannot write", Path.of("x"), new IOException("No space left on device"))));
+        assertTrue(TaskOutcomes.isIoTrouble(new java.io.UncheckedIOException(new IOException("Read-only file system"))));
+        assertFalse(TaskOutcomes.isIoTrouble(DeiaException.invalid("task id '%s' is invalid", "..")));
+        assertFalse(TaskOutcomes.isIoTrouble(new IllegalStateException("a bug")));
     }
 }

@@ -223,16 +223,15 @@ class TaskQueueMonitorTest {
         TaskTestHive hive = new TaskTestHive(dir, 64 * 1024);
         Path dead = hive.layout.claimedDir(TaskTestHive.BOT).resolve("o-999999999-1000-deadbeef");
         Files.createDirectories(dead);
-        // Cut short during attempt 1 (its started mark exists): retried as attempt 2.
+        // Cut short during attempt 1 (logged as started): retried as attempt 2.
         Files.writeString(dead.resolve("t1~cut.md"), "---\ntask_id: cut\n---\necho again");
-        Files.createFile(dead.resolve("g1-1"));
-        // Claimed ahead and never started (no state, no started mark): its first attempt is still to come.
+        // Claimed and never started (no state, nothing logged): its first attempt is still to come.
         Files.writeString(dead.resolve("t4~ahead.md"), "---\ntask_id: ahead\n---\necho ahead");
         // Attempt 3 of 3 was cut short: failed on purpose.
         Files.writeString(dead.resolve("t2~spent.md"), "---\ntask_id: spent\n---\necho never");
-        // (Its state file says 2, written when it was adopted; the mark of attempt 3 counts on top.)
+        // (Its state file says 2, written when it was adopted; attempt 3 logged later counts on top.)
         AtomicFiles.writeString(dead.resolve("s2.json"), Json.write(new ClaimedTasks.State("spent.md", 2, "o-1-1-aa/9")));
-        Files.createFile(dead.resolve("g2-3"));
+        Files.writeString(dead.resolve(StartedLog.FILE), "1 1\n2 3\n");
         // Crashed after its response was written: only archived.
         Files.writeString(dead.resolve("t3~answered.md"), "---\ntask_id: answered\n---\necho twice");
         new ResponseFiles(hive.layout).write(new TaskResponse("answered", TaskTestHive.BOT, TaskStatus.COMPLETED, 1,
@@ -273,12 +272,11 @@ class TaskQueueMonitorTest {
     }
 
     @Test
-    void withoutBackoffEachAttemptIsCountedAsWithBackoff(@TempDir Path dir) throws Exception {
+    void withoutBackoffFailedAttemptsAreRetriedAtOnceEachLoggedAsStartedBeforeItRuns(@TempDir Path dir) throws Exception {
         TaskTestHive hive = new TaskTestHive(dir, 64 * 1024);
         Path claimed = hive.layout.claimedDir(TaskTestHive.BOT);
-        ShellTaskExecutor noBackoff = new ShellTaskExecutor(dir.resolve("scratch"), Map.of("CLAIMED", claimed.toString()));
-        try (TaskQueueMonitor m = new TaskQueueMonitor(TaskTestHive.BOT, hive.layout, hive.config, TaskTestHive.profile(30, 3, 0),
-                noBackoff, hive.events::add)) {
+        ShellTaskExecutor executor = new ShellTaskExecutor(dir.resolve("scratch"), Map.of("CLAIMED", claimed.toString()));
+        try (TaskQueueMonitor m = hive.monitor(TaskTestHive.profile(30, 3, 0), executor, hive.events::add)) {
             m.start();
             hive.queue.submit(TaskTestHive.BOT, "---\ntask_id: flaky\n---\n[ \"$ATTEMPT\" = 2 ] || exit 1; echo fine");
             // Prints the last line of its monitor's started.log: the attempt running was logged before it ran.
@@ -290,15 +288,6 @@ class TaskQueueMonitorTest {
         assertEquals(List.of("started 1", "retrying 1", "started 2", "retrying 2", "started 3", "failed 3"),
                 hive.events.stream().filter(e -> e.taskId().equals("broken") && !e.event().equals("claimed"))
                         .map(e -> e.event() + " " + e.attempt()).toList());
-
-        ShellTaskExecutor withBackoff = new ShellTaskExecutor(dir.resolve("scratch"), Map.of());
-        try (TaskQueueMonitor m = new TaskQueueMonitor(TaskTestHive.BOT, hive.layout, hive.config, TaskTestHive.profile(30, 3, 10),
-                withBackoff, hive.events::add)) {
-            m.start();
-            hive.queue.submit(TaskTestHive.BOT, "---\ntask_id: slow-retries\n---\nexit 2");
-            await().atMost(WAIT).until(() -> hive.responseCount() == 3);
-        }
-        assertEquals(3, hive.queue.response(TaskTestHive.BOT, "slow-retries").orElseThrow().attempt());
     }
 
     @Test
@@ -327,19 +316,25 @@ class TaskQueueMonitorTest {
     }
 
     @Test
-    void closingDuringATurnLeavesTheTaskClaimedForTheNextMonitor(@TempDir Path dir) throws Exception {
+    void closingDuringATurnLeavesTheTaskClaimedForTheNextMonitorButAnOpenOneIsNotAdoptedFrom(@TempDir Path dir) throws Exception {
         TaskTestHive hive = new TaskTestHive(dir, 64 * 1024);
         hive.queue.submit(TaskTestHive.BOT, "---\ntask_id: long\n---\nif [ \"$ATTEMPT\" = 1 ]; then sleep 30; fi; echo resumed");
         TaskQueueMonitor first = hive.monitor(TaskTestHive.profile(60, 3, 10));
         first.start();
         await().atMost(WAIT).until(() -> "long".equals(first.currentTaskId()));
         await().atMost(WAIT).until(() -> hive.events.stream().anyMatch(e -> e.event().equals("started")));
-        first.close();
-        assertEquals(0, hive.responseCount());
-        assertEquals(1, hive.claimedTasks());
         try (TaskQueueMonitor second = hive.monitor(TaskTestHive.profile(60, 3, 10))) {
             second.start();
-            await().atMost(WAIT).until(() -> hive.responseCount() == 1);
+            // Only the second monitor is free to run this one: once it has, it has looked for claims to adopt.
+            hive.queue.submit(TaskTestHive.BOT, "---\ntask_id: other\n---\necho other");
+            await().atMost(WAIT).until(() -> hive.responseCount() == 1 && second.pendingCount() == 0);
+            assertEquals(1, hive.claimedTasks(), "the claim of a monitor open in this JVM is not adopted");
+            assertEquals("long", first.currentTaskId());
+            first.close();
+            assertTrue(hive.queue.response(TaskTestHive.BOT, "long").isEmpty());
+            assertEquals(1, hive.claimedTasks());
+            // The closed monitor's claim is adopted at the second one's next rescan.
+            await().atMost(WAIT).until(() -> hive.responseCount() == 2);
         }
         TaskResponse r = hive.queue.response(TaskTestHive.BOT, "long").orElseThrow();
         assertEquals(TaskStatus.COMPLETED, r.status());
@@ -354,10 +349,9 @@ class TaskQueueMonitorTest {
         TaskExecutor interrupting = (task, attempt, timeout, events) ->
                 new io.deia.core.agent.TurnResult(io.deia.core.agent.TurnStatus.INTERRUPTED, "half", null, null, null,
                         null, 5, null, "interrupted by the user");
-        try (TaskQueueMonitor m = new TaskQueueMonitor(TaskTestHive.BOT, hive.layout, hive.config,
-                TaskTestHive.profile(30, 3, 10), interrupting, e -> {
-                    throw new IllegalStateException("listener bug");
-                })) {
+        try (TaskQueueMonitor m = hive.monitor(TaskTestHive.profile(30, 3, 10), interrupting, e -> {
+            throw new IllegalStateException("listener bug");
+        })) {
             m.start();
             hive.queue.submit(TaskTestHive.BOT, "---\ntask_id: stop-me\n---\nwhatever");
             await().atMost(WAIT).until(() -> hive.responseCount() == 1);

@@ -37,8 +37,12 @@ final class TaskTestHive {
     }
 
     TaskQueueMonitor monitor(Profile profile) {
-        return new TaskQueueMonitor(BOT, layout, config, profile,
-                new ShellTaskExecutor(root.resolve("scratch"), Map.of("HIVE", root.toString())), events::add);
+        return monitor(profile, new ShellTaskExecutor(root.resolve("scratch"), Map.of("HIVE", root.toString())), events::add);
+    }
+
+    TaskQueueMonitor monitor(Profile profile, TaskExecutor executor, TaskEventListener listener) {
+        return TaskQueueMonitor.builder().botId(BOT).hive(layout).config(config).profile(profile).executor(executor)
+                .listener(listener).build();
     }
 
     /** Puts a file into the inbox the way writers must: complete, then renamed in. */

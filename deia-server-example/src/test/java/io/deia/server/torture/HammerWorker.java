@@ -39,8 +39,8 @@ public final class HammerWorker {
         JsonFileServiceRegistry registry = new JsonFileServiceRegistry(hive, config);
         ProcessHandle self = ProcessHandle.current();
         // The "agent" records each execution with one O_APPEND write (whole lines, never interleaved).
-        TaskQueueMonitor monitor = new TaskQueueMonitor(BOT, hive, config, TestProfiles.command("/bin/true"),
-                (task, attempt, timeout, events) -> {
+        TaskQueueMonitor monitor = TaskQueueMonitor.builder().botId(BOT).hive(hive).config(config)
+                .profile(TestProfiles.command("/bin/true")).executor((task, attempt, timeout, events) -> {
                     try {
                         Files.write(runLog, (task.taskId() + " " + worker + "\n").getBytes(StandardCharsets.UTF_8),
                                 StandardOpenOption.CREATE, StandardOpenOption.APPEND);
@@ -48,7 +48,7 @@ public final class HammerWorker {
                     } catch (java.io.IOException e) {
                         return TurnResult.failed(e.toString(), 1, null);
                     }
-                }, e -> { });
+                }).build();
         Files.writeString(hiveDir.resolve("ready-" + worker), "ready");
         while (!Files.exists(hiveDir.resolve("go"))) {
             Thread.sleep(5);
