@@ -318,7 +318,7 @@ class BotRuntimeTest {
     }
 
     @Test
-    void aStopEndsTheImmediateRetriesOfACrashingAgentAndLeavesItsTaskClaimed() throws Exception {
+    void aStopEndsTheRetriesOfACrashingAgentAndLeavesItsTaskClaimed() throws Exception {
         Path count = dir.resolve("count");
         // Crashes (SIGKILL) 50 ms into every attempt.
         startWithoutBackoff("n=$(cat \"$1\" 2>/dev/null || echo 0); echo $((n+1)) > \"$1\"; sleep 0.05; kill -9 $$",
