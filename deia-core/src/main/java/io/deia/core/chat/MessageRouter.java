@@ -334,13 +334,10 @@ public final class MessageRouter implements AutoCloseable {
 
         /** How long a connection to a bot may take before it counts as not answering (2 s). */
         public Builder connectTimeout(Duration v) { connectTimeout = Objects.requireNonNull(v); return this; }
-
         /** How often the registry is compared with the followed bots (1 s). */
         public Builder scanInterval(Duration v) { scanInterval = Objects.requireNonNull(v); return this; }
-
         /** Messages a bot's lane holds, waiting and running (64); one more gets 429. */
         public Builder maxPendingPerBot(int v) { maxPendingPerBot = v; return this; }
-
         /** Longest wait between two attempts to reach a bot's event stream (5 s). */
         public Builder maxBackoff(Duration v) { maxBackoff = Objects.requireNonNull(v); return this; }
 

@@ -203,25 +203,18 @@ public record DeiaConfig(PortRange ports, Integer heartbeatIntervalS, Integer he
 
         /** See {@link DeiaConfig#ports()}. */
         public Builder ports(PortRange v) { ports = v; return this; }
-
         /** See {@link DeiaConfig#heartbeatIntervalS()}. */
         public Builder heartbeatIntervalS(Integer v) { heartbeatIntervalS = v; return this; }
-
         /** See {@link DeiaConfig#heartbeatTtlS()}. */
         public Builder heartbeatTtlS(Integer v) { heartbeatTtlS = v; return this; }
-
         /** See {@link DeiaConfig#maxTaskBytes()}. */
         public Builder maxTaskBytes(Integer v) { maxTaskBytes = v; return this; }
-
         /** See {@link DeiaConfig#maxMessageBytes()}. */
         public Builder maxMessageBytes(Integer v) { maxMessageBytes = v; return this; }
-
         /** See {@link DeiaConfig#maxBodyBytes()}. */
         public Builder maxBodyBytes(Integer v) { maxBodyBytes = v; return this; }
-
         /** See {@link DeiaConfig#profiles()}. */
         public Builder profiles(Map<String, Profile> v) { profiles = v; return this; }
-
         /** See {@link DeiaConfig#historyMaxBytes()}. */
         public Builder historyMaxBytes(Integer v) { historyMaxBytes = v; return this; }
 

@@ -64,6 +64,7 @@ public record Profile(
             // line / 4-byte references. It only sizes padding against false sharing.
             "-Dorg.eclipse.jetty.util.referencesPerCacheLine=16");
 
+    /** Fills in the defaults documented above and copies the collections. */
     public Profile {
         Objects.requireNonNull(agent, "agent");
         args = args == null ? List.of() : List.copyOf(args);
@@ -79,27 +80,13 @@ public record Profile(
             // stdin unless the profile says "arg": a prompt in argv is readable by every user in ps.
             promptMode = "stdin";
         }
-        if (includePartialMessages == null) {
-            includePartialMessages = Boolean.TRUE;
-        }
-        if (timeoutS == null) {
-            timeoutS = 600;
-        }
-        if (maxAttempts == null) {
-            maxAttempts = 3;
-        }
-        if (retryBackoffMs == null) {
-            retryBackoffMs = 1000;
-        }
-        if (messageQueueCapacity == null) {
-            messageQueueCapacity = 16;
-        }
-        if (startTimeoutS == null) {
-            startTimeoutS = 20;
-        }
-        if (restart == null) {
-            restart = RestartPolicy.DEFAULT;
-        }
+        includePartialMessages = includePartialMessages == null ? Boolean.TRUE : includePartialMessages;
+        timeoutS = timeoutS == null ? 600 : timeoutS;
+        maxAttempts = maxAttempts == null ? 3 : maxAttempts;
+        retryBackoffMs = retryBackoffMs == null ? 1000 : retryBackoffMs;
+        messageQueueCapacity = messageQueueCapacity == null ? 16 : messageQueueCapacity;
+        startTimeoutS = startTimeoutS == null ? 20 : startTimeoutS;
+        restart = restart == null ? RestartPolicy.DEFAULT : restart;
     }
 
     /** The same profile under another name (used when the config's map key names it). */
@@ -161,58 +148,40 @@ public record Profile(
 
         /** See {@link Profile#name()}. */
         public Builder name(String v) { name = v; return this; }
-
         /** See {@link Profile#agent()}. */
         public Builder agent(AgentType v) { agent = v; return this; }
-
         /** See {@link Profile#executable()}. */
         public Builder executable(String v) { executable = v; return this; }
-
         /** See {@link Profile#args()}. */
         public Builder args(List<String> v) { args = v; return this; }
-
         /** See {@link Profile#promptMode()}. */
         public Builder promptMode(String v) { promptMode = v; return this; }
-
         /** See {@link Profile#model()}. */
         public Builder model(String v) { model = v; return this; }
-
         /** See {@link Profile#permissionMode()}. */
         public Builder permissionMode(String v) { permissionMode = v; return this; }
-
         /** See {@link Profile#allowedTools()}. */
         public Builder allowedTools(List<String> v) { allowedTools = v; return this; }
-
         /** See {@link Profile#includePartialMessages()}. */
         public Builder includePartialMessages(Boolean v) { includePartialMessages = v; return this; }
-
         /** See {@link Profile#env()}. */
         public Builder env(Map<String, String> v) { env = v; return this; }
-
         /** See {@link Profile#secretEnv()}. */
         public Builder secretEnv(Map<String, String> v) { secretEnv = v; return this; }
-
         /** See {@link Profile#timeoutS()}. */
         public Builder timeoutS(Integer v) { timeoutS = v; return this; }
-
         /** See {@link Profile#maxAttempts()}. */
         public Builder maxAttempts(Integer v) { maxAttempts = v; return this; }
-
         /** See {@link Profile#retryBackoffMs()}. */
         public Builder retryBackoffMs(Integer v) { retryBackoffMs = v; return this; }
-
         /** See {@link Profile#messageQueueCapacity()}. */
         public Builder messageQueueCapacity(Integer v) { messageQueueCapacity = v; return this; }
-
         /** See {@link Profile#startTimeoutS()}. */
         public Builder startTimeoutS(Integer v) { startTimeoutS = v; return this; }
-
         /** See {@link Profile#runnerJvmOptions()}. */
         public Builder runnerJvmOptions(List<String> v) { runnerJvmOptions = v; return this; }
-
         /** See {@link Profile#denyPatterns()}. */
         public Builder denyPatterns(List<String> v) { denyPatterns = v; return this; }
-
         /** See {@link Profile#restart()}. */
         public Builder restart(RestartPolicy v) { restart = v; return this; }
 
