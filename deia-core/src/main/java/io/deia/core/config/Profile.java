@@ -64,7 +64,6 @@ public record Profile(
             // line / 4-byte references. It only sizes padding against false sharing.
             "-Dorg.eclipse.jetty.util.referencesPerCacheLine=16");
 
-    /** Fills in the defaults documented above and copies the collections. */
     public Profile {
         Objects.requireNonNull(agent, "agent");
         args = args == null ? List.of() : List.copyOf(args);
