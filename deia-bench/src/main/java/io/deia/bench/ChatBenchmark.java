@@ -104,7 +104,7 @@ public final class ChatBenchmark {
             registry.register(BotRecord.builder("BENCH").pid(ProcessHandle.current().pid()).port(standIn.getAddress().getPort())
                     .state(BotState.IDLE).profile("echo").agent("command").build());
         }
-        MessageRouter router = new MessageRouter(registry, new HistoryStore(hive), config);
+        MessageRouter router = MessageRouter.builder(registry, new HistoryStore(hive), config).build();
         router.start();
         ControllerServer server = ControllerServer.builder(hive, config, registry, launcher, new FileTaskQueue(hive, config), router)
                 .port(0).build().start();

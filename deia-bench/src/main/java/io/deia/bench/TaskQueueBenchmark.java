@@ -58,8 +58,8 @@ public final class TaskQueueBenchmark {
         int n = args.length > 0 ? Integer.parseInt(args[0]) : 1000;
         Path base = args.length > 1 ? Path.of(args[1]) : Files.createTempDirectory("deia-taskq-bench");
         int rounds = args.length > 2 ? Integer.parseInt(args[2]) : 3;
-        Profile profile = new Profile("bench", AgentType.COMMAND, "/bin/true", null, null, null, null, null, null,
-                null, null, 60, 1, 0, null, null, null, null, null);
+        Profile profile = Profile.builder(AgentType.COMMAND).name("bench").executable("/bin/true").timeoutS(60)
+                .maxAttempts(1).retryBackoffMs(0).build();
         DeiaConfig config = DeiaConfig.of(Map.of());
         System.out.printf("deia task queue benchmark: %d tasks, hive %s, %d cores, %s%n", n, base,
                 Runtime.getRuntime().availableProcessors(), System.getProperty("java.vm.version"));

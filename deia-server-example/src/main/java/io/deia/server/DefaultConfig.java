@@ -56,8 +56,7 @@ public final class DefaultConfig {
         Map<String, Profile> profiles = new LinkedHashMap<>();
         profiles.put(DEMO_PROFILE, demoProfile());
         profiles.putAll(base.profiles());
-        return new DeiaConfig(base.ports(), base.heartbeatIntervalS(), base.heartbeatTtlS(), base.maxTaskBytes(),
-                base.maxMessageBytes(), base.maxBodyBytes(), profiles, base.historyMaxBytes());
+        return base.toBuilder().profiles(profiles).build();
     }
 
     /**
@@ -70,7 +69,7 @@ public final class DefaultConfig {
         String classPath = System.getProperty("java.class.path");
         List<String> args = List.of("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto", "-Xmx32m",
                 "-cp", classPath, DemoAgent.class.getName());
-        return new Profile(DEMO_PROFILE, AgentType.COMMAND, java, args, "stdin", null, null, null, null, null, null,
-                60, null, null, null, null, null, null, null);
+        return Profile.builder(AgentType.COMMAND).name(DEMO_PROFILE).executable(java).args(args).promptMode("stdin")
+                .timeoutS(60).build();
     }
 }

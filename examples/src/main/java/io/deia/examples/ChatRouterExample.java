@@ -21,7 +21,7 @@ public final class ChatRouterExample {
     public static void main(String[] args) throws Exception {
         try (ExampleHive h = ExampleHive.open(args);
              HistoryStore history = new HistoryStore(h.hive);
-             MessageRouter router = new MessageRouter(h.registry, history, h.config)) {
+             MessageRouter router = MessageRouter.builder(h.registry, history, h.config).build()) {
             BotRecord bot = h.launcher.launch("EXAMPLE-2", "shout");
             System.out.println("launched " + bot.botId() + " on " + bot.url());
             router.start();

@@ -17,8 +17,9 @@ public final class BotEventBus {
     private final ArrayDeque<BotEvent> buffer;
     private final ReentrantLock lock = new ReentrantLock();
     private final Condition published = lock.newCondition();
-    private long lastSeq;
-    private boolean closed;
+    /** Written under the lock, read without it. */
+    private volatile long lastSeq;
+    private volatile boolean closed;
 
     /** A bus that replays up to {@code capacity} events. */
     public BotEventBus(int capacity) {
@@ -50,12 +51,7 @@ public final class BotEventBus {
 
     /** The sequence number of the newest event, 0 when none was published. */
     public long lastSeq() {
-        lock.lock();
-        try {
-            return lastSeq;
-        } finally {
-            lock.unlock();
-        }
+        return lastSeq;
     }
 
     /** Buffered events with a sequence number greater than {@code after}, oldest first. */
@@ -98,12 +94,7 @@ public final class BotEventBus {
 
     /** True after {@link #close()}. */
     public boolean isClosed() {
-        lock.lock();
-        try {
-            return closed;
-        } finally {
-            lock.unlock();
-        }
+        return closed;
     }
 
     private List<BotEvent> collect(long after) {

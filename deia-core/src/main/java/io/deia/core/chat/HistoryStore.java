@@ -8,25 +8,15 @@ import io.deia.core.HiveLayout;
 import io.deia.core.config.DeiaConfig;
 import io.deia.core.io.AtomicFiles;
 import io.deia.core.io.ControlChars;
-import io.deia.core.io.Json;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
-import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.time.Instant;
-import java.util.ArrayList;
-import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
@@ -53,11 +43,9 @@ public final class HistoryStore implements AutoCloseable {
     /** Largest page {@link #read} returns. */
     public static final int MAX_PAGE = 500;
 
-    private static final Logger log = LoggerFactory.getLogger(HistoryStore.class);
-
     private final HiveLayout hive;
     private final long maxBytes;
-    private final Map<String, BotLog> logs = new ConcurrentHashMap<>();
+    private final Map<String, HistoryFile> logs = new ConcurrentHashMap<>();
     private volatile boolean closed;
 
     /**
@@ -134,13 +122,13 @@ public final class HistoryStore implements AutoCloseable {
         if (before != null && before < 1) {
             throw DeiaException.invalid("before must be >= 1, was %d", before);
         }
-        BotLog open = openLogOrNull(botId);
+        HistoryFile open = openLogOrNull(botId);
         return open == null ? new Page(List.of(), null) : open.read(before, limit);
     }
 
     /** The sequence number of the newest message of the bot, 0 when it has none. */
     public long lastSeq(String botId) {
-        BotLog open = openLogOrNull(botId);
+        HistoryFile open = openLogOrNull(botId);
         return open == null ? 0 : open.lastSeq();
     }
 
@@ -148,7 +136,7 @@ public final class HistoryStore implements AutoCloseable {
     @Override
     public void close() {
         closed = true;
-        logs.values().forEach(BotLog::close);
+        logs.values().forEach(HistoryFile::close);
         logs.clear();
     }
 
@@ -157,12 +145,8 @@ public final class HistoryStore implements AutoCloseable {
      * Reading never creates a file: a reader asking about any well-formed id must not leave a file
      * and two open descriptors behind per id.
      */
-    private BotLog openLogOrNull(String botId) {
-        BotIds.requireValid(botId);
-        if (closed) {
-            throw DeiaException.unavailable("history store is closed");
-        }
-        Path file = hive.historyFile(botId);
+    private HistoryFile openLogOrNull(String botId) {
+        Path file = hive.historyFile(requireOpen(botId));
         // A rotated file alone is a history too: its last seq is where numbering goes on.
         if (!logs.containsKey(botId) && !Files.exists(file, LinkOption.NOFOLLOW_LINKS)
                 && !Files.exists(file.resolveSibling(file.getFileName() + ".1"), LinkOption.NOFOLLOW_LINKS)) {
@@ -171,258 +155,15 @@ public final class HistoryStore implements AutoCloseable {
         return logOf(botId);
     }
 
-    private BotLog logOf(String botId) {
+    private HistoryFile logOf(String botId) {
+        return logs.computeIfAbsent(requireOpen(botId), id -> new HistoryFile(id, hive, maxBytes));
+    }
+
+    private String requireOpen(String botId) {
         BotIds.requireValid(botId);
         if (closed) {
             throw DeiaException.unavailable("history store is closed");
         }
-        return logs.computeIfAbsent(botId, id -> new BotLog(id, hive, maxBytes));
-    }
-
-    /** One bot's history file: opened lazily, recovered once, then appended to. */
-    private static final class BotLog {
-        private final String botId;
-        private final HiveLayout hive;
-        private final Path file;
-        private final Path rotated;
-        private final long maxBytes;
-        /** The last seq of the rotated file, when the current one holds no message yet. */
-        private long baseSeq;
-        /** seq of each message line in file order, the byte offset where it starts and its length with the newline. */
-        private final List<Long> seqs = new ArrayList<>();
-        private final List<Long> offsets = new ArrayList<>();
-        private final List<Integer> lengths = new ArrayList<>();
-        /** Positional reads (and the truncate of a torn line on open). */
-        private FileChannel reader;
-        /** Appends: O_APPEND, so every write lands at the end even if the file was truncated. */
-        private FileChannel channel;
-        private long size;
-
-        BotLog(String botId, HiveLayout hive, long maxBytes) {
-            this.botId = botId;
-            this.hive = hive;
-            this.file = hive.historyFile(botId);
-            this.rotated = file.resolveSibling(file.getFileName() + ".1");
-            this.maxBytes = maxBytes;
-        }
-
-        synchronized Entry append(String role, String text, String clientMsgId, Double costUsd) {
-            open();
-            long seq = lastSeq() + 1;
-            Entry entry = new Entry(seq, Instant.now(), role, ControlChars.escape(text), clientMsgId, costUsd);
-            byte[] line = (Json.write(entry) + "\n").getBytes(StandardCharsets.UTF_8);
-            if (size > 0 && size + line.length > maxBytes) {
-                rotate();
-            }
-            try {
-                ByteBuffer buf = ByteBuffer.wrap(line);
-                while (buf.hasRemaining()) {
-                    channel.write(buf);
-                }
-                channel.force(false);
-            } catch (IOException e) {
-                // A full disk leaves part of the line written: cut it off at once (truncating needs
-                // no free space) so readers never see a torn line. Should that fail as well, the
-                // next open still finds and drops the torn tail.
-                try {
-                    reader.truncate(size);
-                    reader.force(true);
-                } catch (IOException | RuntimeException undo) {
-                    e.addSuppressed(undo);
-                }
-                closeChannel();
-                throw DeiaException.io("cannot append to history", file, e);
-            }
-            seqs.add(seq);
-            offsets.add(size);
-            lengths.add(line.length);
-            size += line.length;
-            return entry;
-        }
-
-        synchronized Page read(Long before, int limit) {
-            open();
-            int end = seqs.size(); // exclusive index of the newest line to consider
-            if (before != null) {
-                int idx = Collections.binarySearch(seqs, before);
-                end = idx >= 0 ? idx : -idx - 1;
-            }
-            int start = Math.max(0, end - limit);
-            List<Entry> page = new ArrayList<>(end - start);
-            for (int i = end - 1; i >= start; i--) {
-                ByteBuffer buf = ByteBuffer.allocate(lengths.get(i));
-                try {
-                    while (buf.hasRemaining()) {
-                        if (reader.read(buf, offsets.get(i) + buf.position()) < 0) {
-                            throw new IOException("history file shrank while open");
-                        }
-                    }
-                } catch (IOException e) {
-                    throw DeiaException.io("cannot read history", file, e);
-                }
-                String line = new String(buf.array(), 0, buf.position() - 1, StandardCharsets.UTF_8);
-                page.add(Json.read(line, Entry.class, "history line"));
-            }
-            Long nextBefore = start > 0 ? seqs.get(start) : null;
-            return new Page(List.copyOf(page), nextBefore);
-        }
-
-        synchronized long lastSeq() {
-            open();
-            return seqs.isEmpty() ? baseSeq : seqs.get(seqs.size() - 1);
-        }
-
-        /** Renames the file to {@code .1} (replacing the older one) and starts a new one. */
-        private void rotate() {
-            long last = lastSeq();
-            closeChannel();
-            try {
-                AtomicFiles.move(file, rotated);
-            } catch (IOException e) {
-                throw DeiaException.io("cannot rotate history", file, e);
-            }
-            open();
-            log.info("[{}] history {} reached {} bytes: rotated to {}, sequence goes on after {}", botId, file, maxBytes,
-                    rotated.getFileName(), last);
-        }
-
-        /** The seq of the last readable line of the rotated file, 0 without one. */
-        private long lastSeqOfRotated() {
-            byte[] all;
-            try {
-                all = Files.readAllBytes(rotated);
-            } catch (java.nio.file.NoSuchFileException e) {
-                return 0;
-            } catch (IOException e) {
-                log.warn("[{}] cannot read {}; sequence numbers restart after 0: {}", botId, rotated, e.toString());
-                return 0;
-            }
-            int end = all.length;
-            while (end > 0) {
-                int start = end - 1;
-                while (start > 0 && all[start - 1] != '\n') {
-                    start--;
-                }
-                Long seq = seqOf(new String(all, start, end - start, StandardCharsets.UTF_8).strip());
-                if (seq != null) {
-                    return seq;
-                }
-                end = start;
-            }
-            return 0;
-        }
-
-        synchronized void close() {
-            closeChannel();
-        }
-
-        private void closeChannel() {
-            for (FileChannel ch : new FileChannel[] {reader, channel}) {
-                if (ch != null) {
-                    try {
-                        ch.close();
-                    } catch (IOException e) {
-                        log.warn("[{}] closing history file {} failed: {}", botId, file, e.toString());
-                    }
-                }
-            }
-            reader = null;
-            channel = null;
-            seqs.clear();
-            offsets.clear();
-            lengths.clear();
-            size = 0;
-        }
-
-        /** Opens the file and indexes it, dropping a torn or unreadable last line. */
-        private void open() {
-            if (reader != null && channel != null) {
-                return;
-            }
-            try {
-                Path dir = file.getParent();
-                boolean existed = Files.exists(file, LinkOption.NOFOLLOW_LINKS);
-                HiveGuard.dir(hive, dir);
-                // NOFOLLOW_LINKS: a link planted at the history file must not make chat append elsewhere.
-                reader = FileChannel.open(file, Set.of(StandardOpenOption.CREATE, StandardOpenOption.READ,
-                        StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS), HiveGuard.fileAttributes());
-                if (!existed) {
-                    // The new name must survive a crash too, not only the bytes written to it.
-                    AtomicFiles.fsyncDirectory(dir);
-                }
-                index();
-                baseSeq = seqs.isEmpty() ? lastSeqOfRotated() : 0;
-                channel = FileChannel.open(file, StandardOpenOption.WRITE, StandardOpenOption.APPEND,
-                        LinkOption.NOFOLLOW_LINKS);
-            } catch (IOException e) {
-                closeChannel();
-                if (Files.isSymbolicLink(file)) {
-                    throw HiveGuard.plantedLink(file);
-                }
-                throw DeiaException.io("cannot open history", file, e);
-            }
-        }
-
-        private void index() throws IOException {
-            long length = reader.size();
-            byte[] all = new byte[Math.toIntExact(length)];
-            ByteBuffer buf = ByteBuffer.wrap(all);
-            while (buf.hasRemaining() && reader.read(buf, buf.position()) >= 0) {
-                // read until full
-            }
-            long lineStart = 0;
-            long goodEnd = 0;
-            int skipped = 0;
-            for (int i = 0; i < all.length; i++) {
-                if (all[i] != '\n') {
-                    continue;
-                }
-                String line = new String(all, (int) lineStart, (int) (i - lineStart), StandardCharsets.UTF_8);
-                Long seq = seqOf(line);
-                boolean last = i == all.length - 1;
-                if (seq != null && (seqs.isEmpty() || seq > seqs.get(seqs.size() - 1))) {
-                    seqs.add(seq);
-                    offsets.add(lineStart);
-                    lengths.add((int) (i + 1 - lineStart));
-                    goodEnd = i + 1;
-                } else if (last) {
-                    // An unreadable final line is what a crash mid-write leaves: treat it as torn.
-                    break;
-                } else {
-                    skipped++;
-                    goodEnd = i + 1;
-                    log.warn("[{}] history {} has an unreadable line at byte {}; it is skipped", botId, file, lineStart);
-                }
-                lineStart = i + 1;
-            }
-            if (goodEnd < length) {
-                log.warn("[{}] history {} ends in a torn line ({} bytes after the last complete message); "
-                        + "truncating it, {} earlier messages kept", botId, file, length - goodEnd, seqs.size());
-                reader.truncate(goodEnd);
-                reader.force(true);
-            }
-            size = goodEnd;
-            if (skipped > 0) {
-                // Skipped lines stay in the file (nothing is rewritten) but are not indexed.
-                log.warn("[{}] history {}: {} unreadable lines skipped", botId, file, skipped);
-            }
-            log.debug("[{}] history opened with {} messages", botId, seqs.size());
-        }
-
-        private static Long seqOf(String line) {
-            if (line.isBlank()) {
-                return null;
-            }
-            try {
-                var node = Json.readTree(line, "history line");
-                var seq = node.get("seq");
-                if (seq == null || !seq.canConvertToLong() || node.get("role") == null || node.get("text") == null) {
-                    return null;
-                }
-                return seq.asLong();
-            } catch (DeiaException e) {
-                return null;
-            }
-        }
+        return botId;
     }
 }

@@ -1,40 +1,23 @@
 package io.deia.core.chat;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.deia.core.BotIds;
 import io.deia.core.DeiaException;
-import io.deia.core.ErrorCode;
 import io.deia.core.HiveToken;
 import io.deia.core.agent.TurnResult;
 import io.deia.core.agent.TurnStatus;
 import io.deia.core.config.DeiaConfig;
-import io.deia.core.io.Json;
 import io.deia.core.io.LogSafe;
 import io.deia.core.registry.BotRecord;
 import io.deia.core.registry.ServiceRegistry;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.net.ConnectException;
-import java.net.URI;
-import java.net.http.HttpClient;
-import java.net.http.HttpConnectTimeoutException;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
-import java.net.http.HttpTimeoutException;
 import java.time.Duration;
-import java.time.Instant;
-import java.util.ArrayDeque;
-import java.util.Iterator;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
@@ -45,8 +28,6 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.stream.Collectors;
-import java.util.stream.Stream;
 
 /**
  * The controller's side of the chat data path: resolves a bot id through the
@@ -59,14 +40,11 @@ import java.util.stream.Stream;
  * only after the previous turn ended, so the bot sees them in the order the router accepted them.
  * Different bots never wait for each other.
  *
- * <p>Every request to a bot carries the hive's token ({@link HiveToken}, read from the token file
- * of the history's hive, created there when missing): a bot port obeys nobody without it.
+ * <p>Every request to a bot ({@code BotClient}) carries the hive's token ({@link HiveToken}, read
+ * from the token file of the history's hive, created there when missing).
  *
- * <p>Bot events: after {@link #start()}, the router keeps one long-lived {@code GET /events}
- * connection per live bot (reconnecting with backoff) and relays its {@code task} and
- * {@code status} events. A periodic registry scan publishes a {@code status} event whenever a bot's
- * registry state changes or its entry disappears, and a bot whose event stream cannot be reached
- * is reported as {@code unreachable}.
+ * <p>Bot events: after {@link #start()}, the registry is scanned periodically and the events of
+ * every live bot are followed and relayed ({@code EventFollowers}).
  */
 public final class MessageRouter implements AutoCloseable {
     /** {@code source} of a message sent over the REST API. */
@@ -75,57 +53,40 @@ public final class MessageRouter implements AutoCloseable {
     public static final String SOURCE_WEBSOCKET = "ws";
     private static final Logger log = LoggerFactory.getLogger(MessageRouter.class);
 
-    /**
-     * Tunables.
-     *
-     * @param connectTimeout   how long a connection to a bot may take before it counts as not answering
-     * @param scanInterval     how often the registry is compared with the followed bots
-     * @param maxPendingPerBot messages a bot's lane holds (waiting and running); one more gets 429
-     * @param maxBackoff       longest wait between two attempts to reach a bot's event stream
-     */
-    public record Settings(Duration connectTimeout, Duration scanInterval, int maxPendingPerBot, Duration maxBackoff) {
-        public static final Settings DEFAULT = new Settings(Duration.ofSeconds(2), Duration.ofSeconds(1), 64,
-                Duration.ofSeconds(5));
-    }
-
     private final ServiceRegistry registry;
     private final HistoryStore history;
     private final MessageValidator validator;
-    private final Settings settings;
-    private final HttpClient http;
-    /** {@code Bearer <token>}: the value of every request's {@code Authorization} header. */
-    private final String authorization;
+    private final Duration scanInterval;
+    private final int maxPendingPerBot;
+    private final BotClient client;
     private final ExecutorService workers;
     private final ScheduledExecutorService scanner;
+    private final EventFollowers followers;
     private final List<Subscription> subscriptions = new CopyOnWriteArrayList<>();
     private final Map<String, Lane> lanes = new ConcurrentHashMap<>();
-    private final Map<String, EventFollower> followers = new ConcurrentHashMap<>();
-    private final Map<String, String> lastStates = new ConcurrentHashMap<>();
     private final RecentMessages recent = new RecentMessages();
-    private final Instant startedAt = Instant.now();
     private volatile boolean closed;
 
-    public MessageRouter(ServiceRegistry registry, HistoryStore history, DeiaConfig config) {
-        this(registry, history, config, Settings.DEFAULT);
-    }
-
-    public MessageRouter(ServiceRegistry registry, HistoryStore history, DeiaConfig config, Settings settings) {
-        this.registry = Objects.requireNonNull(registry, "registry");
-        this.history = Objects.requireNonNull(history, "history");
-        this.validator = new MessageValidator(config);
-        this.settings = Objects.requireNonNull(settings, "settings");
-        this.authorization = HiveToken.loadOrCreate(history.hive()).bearer();
+    private MessageRouter(Builder b) {
+        this.registry = Objects.requireNonNull(b.registry, "registry");
+        this.history = Objects.requireNonNull(b.history, "history");
+        this.validator = new MessageValidator(b.config);
+        this.scanInterval = b.scanInterval;
+        this.maxPendingPerBot = b.maxPendingPerBot;
+        this.client = new BotClient(b.connectTimeout, HiveToken.loadOrCreate(history.hive()).bearer());
         this.workers = Executors.newCachedThreadPool(daemonThreads("deia-router-"));
         this.scanner = Executors.newSingleThreadScheduledExecutor(daemonThreads("deia-router-scan-"));
-        this.http = HttpClient.newBuilder()
-                .version(HttpClient.Version.HTTP_1_1)
-                .connectTimeout(settings.connectTimeout())
-                .build();
+        this.followers = new EventFollowers(registry, client, workers, b.maxBackoff, this::publish);
+    }
+
+    /** A builder for a router over the given registry, history and config (for the message limits). */
+    public static Builder builder(ServiceRegistry registry, HistoryStore history, DeiaConfig config) {
+        return new Builder(registry, history, config);
     }
 
     /** Starts following the registry and the event streams of live bots. */
     public void start() {
-        long ms = settings.scanInterval().toMillis();
+        long ms = scanInterval.toMillis();
         scanner.scheduleWithFixedDelay(this::scanSafely, 0, ms, TimeUnit.MILLISECONDS);
         log.info("message router started; registry scanned every {} ms", ms);
     }
@@ -148,14 +109,15 @@ public final class MessageRouter implements AutoCloseable {
 
     /** Subscribes to the events of one bot. */
     public Subscription subscribe(String botId, ChatListener listener) {
-        Subscription s = new Subscription(BotIds.requireValid(botId), Objects.requireNonNull(listener, "listener"));
-        subscriptions.add(s);
-        return s;
+        return add(new Subscription(BotIds.requireValid(botId), Objects.requireNonNull(listener, "listener")));
     }
 
     /** Subscribes to the events of every bot. */
     public Subscription subscribeAll(ChatListener listener) {
-        Subscription s = new Subscription(null, Objects.requireNonNull(listener, "listener"));
+        return add(new Subscription(null, Objects.requireNonNull(listener, "listener")));
+    }
+
+    private Subscription add(Subscription s) {
         subscriptions.add(s);
         return s;
     }
@@ -213,7 +175,7 @@ public final class MessageRouter implements AutoCloseable {
         if (earlier != null) {
             return MessageRetries.answer(botId, msgId, text, source, earlier, this::publish);
         }
-        Lane lane = lanes.computeIfAbsent(botId, Lane::new);
+        Lane lane = lanes.computeIfAbsent(botId, id -> new Lane(id, maxPendingPerBot, workers));
         try {
             lane.reserve();
         } catch (RuntimeException e) {
@@ -240,25 +202,9 @@ public final class MessageRouter implements AutoCloseable {
      * @throws DeiaException as {@link #resolve}, or {@code BAD_GATEWAY} when the bot does not answer
      */
     public boolean interrupt(String botId) {
-        BotRecord rec = resolve(botId);
-        HttpRequest req = HttpRequest.newBuilder(URI.create(rec.url() + "/interrupt"))
-                .timeout(Duration.ofSeconds(10))
-                .header("Authorization", authorization)
-                .POST(HttpRequest.BodyPublishers.noBody()).build();
-        try {
-            HttpResponse<String> resp = http.send(req, HttpResponse.BodyHandlers.ofString());
-            if (resp.statusCode() != 200) {
-                throw errorFrom(botId, resp.statusCode(), resp.body());
-            }
-            boolean interrupted = Json.readTree(resp.body(), "interrupt answer").path("interrupted").asBoolean();
-            log.info("[{}] interrupt requested; a turn was {}running", botId, interrupted ? "" : "not ");
-            return interrupted;
-        } catch (IOException e) {
-            throw notAnswering(botId, rec, e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw DeiaException.unavailable("interrupted while calling bot %s", botId);
-        }
+        boolean interrupted = client.interrupt(resolve(botId));
+        log.info("[{}] interrupt requested; a turn was {}running", botId, interrupted ? "" : "not ");
+        return interrupted;
     }
 
     /**
@@ -270,25 +216,12 @@ public final class MessageRouter implements AutoCloseable {
         if (!rec.state().isLive() || rec.port() <= 0) {
             return CompletableFuture.completedFuture(Optional.empty());
         }
-        HttpRequest req = HttpRequest.newBuilder(URI.create(rec.url() + "/status")).timeout(timeout)
-                .header("Authorization", authorization).GET().build();
-        return http.sendAsync(req, HttpResponse.BodyHandlers.ofString())
-                .thenApply(resp -> {
-                    if (resp.statusCode() != 200) {
-                        return Optional.<JsonNode>empty();
-                    }
-                    JsonNode node = Json.readTree(resp.body(), "status of " + rec.botId());
-                    return node.isObject() ? Optional.of(node) : Optional.<JsonNode>empty();
-                })
-                .exceptionally(e -> {
-                    log.debug("[{}] /status did not answer: {}", rec.botId(), e.toString());
-                    return Optional.empty();
-                });
+        return client.status(rec, timeout);
     }
 
     /** Starts following the bot's event stream now instead of at the next registry scan. */
     public void follow(String botId) {
-        registry.get(botId).ifPresent(this::ensureFollower);
+        registry.get(botId).ifPresent(followers::follow);
     }
 
     /** The history store messages are recorded in. */
@@ -296,6 +229,7 @@ public final class MessageRouter implements AutoCloseable {
         return history;
     }
 
+    /** Stops the registry scan, the event streams and the delivery workers; idempotent. */
     @Override
     public void close() {
         if (closed) {
@@ -303,7 +237,7 @@ public final class MessageRouter implements AutoCloseable {
         }
         closed = true;
         scanner.shutdownNow();
-        followers.values().forEach(EventFollower::stop);
+        followers.close();
         workers.shutdownNow();
         try {
             workers.awaitTermination(5, TimeUnit.SECONDS);
@@ -318,7 +252,7 @@ public final class MessageRouter implements AutoCloseable {
     private void deliver(String botId, String text, String msgId, CompletableFuture<TurnResult> done) {
         try {
             BotRecord rec = resolve(botId);
-            TurnResult result = stream(rec, text, msgId);
+            TurnResult result = client.message(rec, text, msgId, this::publish);
             boolean answered = result.status() == TurnStatus.COMPLETED || result.status() == TurnStatus.INTERRUPTED;
             String recorded = answered || result.error() == null ? result.text() : result.error();
             // Recorded before it is shown: a client that saw the reply finds it in the history even
@@ -351,319 +285,11 @@ public final class MessageRouter implements AutoCloseable {
         }
     }
 
-    private TurnResult stream(BotRecord rec, String text, String msgId) {
-        String botId = rec.botId();
-        Map<String, Object> body = new LinkedHashMap<>();
-        body.put("text", text);
-        body.put("client_msg_id", msgId);
-        HttpRequest req = HttpRequest.newBuilder(URI.create(rec.url() + "/message?stream=true"))
-                .header("Content-Type", "application/json")
-                .header("Authorization", authorization)
-                .POST(HttpRequest.BodyPublishers.ofString(Json.write(body)))
-                .build();
-        HttpResponse<Stream<String>> resp;
-        try {
-            resp = http.send(req, HttpResponse.BodyHandlers.ofLines());
-        } catch (IOException e) {
-            throw notAnswering(botId, rec, e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw DeiaException.unavailable("the router stopped while sending to bot %s", botId);
-        }
-        try (Stream<String> lines = resp.body()) {
-            if (resp.statusCode() != 200) {
-                throw errorFrom(botId, resp.statusCode(), lines.collect(Collectors.joining("\n")));
-            }
-            Iterator<String> it = lines.iterator();
-            while (it.hasNext()) {
-                String line = it.next();
-                if (line.isBlank()) {
-                    continue;
-                }
-                JsonNode event = parseLine(botId, line);
-                String type = event.path("type").asText("");
-                switch (type) {
-                    case "text_delta" -> publish(ChatEvent.of(ChatEvent.DELTA, botId, "client_msg_id", msgId,
-                            "text", event.path("text").asText("")));
-                    case "result" -> {
-                        return toResult(botId, event.get("result"));
-                    }
-                    default -> publish(ChatEvent.of(ChatEvent.AGENT, botId, "client_msg_id", msgId, "event", event));
-                }
-            }
-        } catch (UncheckedIOException e) {
-            throw DeiaException.badGateway("the stream from bot %s broke before the reply: %s", botId, e.getCause());
-        }
-        throw DeiaException.badGateway("bot %s ended its stream without a result", botId);
-    }
-
-    private static JsonNode parseLine(String botId, String line) {
-        try {
-            return Json.readTree(line, "stream line");
-        } catch (DeiaException e) {
-            throw DeiaException.badGateway("bot %s sent a stream line that is not JSON: %s", botId, e.getMessage());
-        }
-    }
-
-    private static TurnResult toResult(String botId, JsonNode node) {
-        if (node == null || !node.isObject()) {
-            throw DeiaException.badGateway("bot %s sent a result event without a result", botId);
-        }
-        try {
-            return Json.mapper().treeToValue(node, TurnResult.class);
-        } catch (IOException | RuntimeException e) {
-            throw DeiaException.badGateway("bot %s sent a result that cannot be read: %s", botId, e.getMessage());
-        }
-    }
-
-    /** The bot's own JSON error, kept with its code; anything else is a bad gateway. */
-    private static DeiaException errorFrom(String botId, int status, String body) {
-        try {
-            JsonNode err = Json.readTree(body, "error body").path("error");
-            if (err.isObject() && err.hasNonNull("code")) {
-                ErrorCode code = ErrorCode.fromId(err.path("code").asText());
-                return new DeiaException(code, "bot " + botId + ": " + err.path("message").asText(""));
-            }
-        } catch (DeiaException e) {
-            // not a JSON error body; reported below with the status
-        }
-        return DeiaException.badGateway("bot %s answered HTTP %d", botId, status);
-    }
-
-    private static DeiaException notAnswering(String botId, BotRecord rec, IOException e) {
-        String reason;
-        if (e instanceof HttpConnectTimeoutException) {
-            reason = "connecting timed out";
-        } else if (e instanceof ConnectException) {
-            reason = "connection refused";
-        } else if (e instanceof HttpTimeoutException) {
-            reason = "no answer in time";
-        } else {
-            reason = e.toString();
-        }
-        return new DeiaException(ErrorCode.BAD_GATEWAY,
-                "bot " + botId + " is registered at " + rec.url() + " but does not answer: " + reason, e);
-    }
-
-    /** A bot's serial delivery queue: one message at a time, in order, on the shared workers. */
-    private final class Lane {
-        private final String botId;
-        private final ArrayDeque<Runnable> queue = new ArrayDeque<>();
-        private final AtomicInteger pending = new AtomicInteger();
-        private boolean running;
-
-        Lane(String botId) {
-            this.botId = botId;
-        }
-
-        /** Takes a place in the lane or refuses with 429; every reservation is followed by enqueue or release. */
-        void reserve() {
-            if (pending.incrementAndGet() > settings.maxPendingPerBot()) {
-                pending.decrementAndGet();
-                throw DeiaException.tooMany("bot %s already has %d messages waiting", botId, settings.maxPendingPerBot());
-            }
-        }
-
-        void release() {
-            pending.decrementAndGet();
-        }
-
-        void enqueue(Runnable work) {
-            synchronized (this) {
-                queue.add(work);
-                if (running) {
-                    return;
-                }
-                running = true;
-            }
-            workers.execute(this::drain);
-        }
-
-        private void drain() {
-            while (true) {
-                Runnable next;
-                synchronized (this) {
-                    next = queue.poll();
-                    if (next == null) {
-                        running = false;
-                        return;
-                    }
-                }
-                try {
-                    next.run();
-                } finally {
-                    pending.decrementAndGet();
-                }
-            }
-        }
-    }
-
-    // ---- bot events -------------------------------------------------------------------------
-
     private void scanSafely() {
         try {
-            scan();
+            followers.scan();
         } catch (RuntimeException e) {
             log.warn("registry scan failed: {}", e.toString());
-        }
-    }
-
-    private void scan() {
-        List<BotRecord> records = registry.list();
-        Set<String> seen = new java.util.HashSet<>();
-        for (BotRecord rec : records) {
-            seen.add(rec.botId());
-            String state = rec.state().id();
-            String before = lastStates.put(rec.botId(), state);
-            if (!state.equals(before)) {
-                publish(ChatEvent.of(ChatEvent.STATUS, rec.botId(), "state", state, "source", "registry",
-                        "pid", rec.pid(), "port", rec.port(), "profile", rec.profile(), "agent", rec.agent(),
-                        "restarts", rec.restarts(), "last_error", rec.lastError(),
-                        "last_error_at", rec.lastErrorAt() == null ? null : rec.lastErrorAt().toString()));
-            }
-            ensureFollower(rec);
-        }
-        for (String id : List.copyOf(lastStates.keySet())) {
-            if (!seen.contains(id)) {
-                lastStates.remove(id);
-                publish(ChatEvent.of(ChatEvent.STATUS, id, "state", "removed", "source", "registry"));
-            }
-        }
-    }
-
-    private void ensureFollower(BotRecord rec) {
-        if (closed || !rec.state().isLive() || rec.pid() <= 0 || rec.port() <= 0) {
-            return;
-        }
-        followers.computeIfAbsent(rec.botId(), id -> {
-            EventFollower f = new EventFollower(id);
-            workers.execute(f);
-            return f;
-        });
-    }
-
-    /** One bot's {@code GET /events} connection, kept open and reopened with backoff. */
-    private final class EventFollower implements Runnable {
-        private final String botId;
-        private volatile boolean stopped;
-        private volatile Stream<String> current;
-        private long after = -1;
-        private long pid;
-        private Instant processStart;
-
-        EventFollower(String botId) {
-            this.botId = botId;
-        }
-
-        void stop() {
-            stopped = true;
-            Stream<String> s = current;
-            if (s != null) {
-                s.close();
-            }
-        }
-
-        @Override
-        public void run() {
-            int failures = 0;
-            boolean reportedDown = false;
-            try {
-                while (!stopped && !closed) {
-                    Optional<BotRecord> found = registry.get(botId);
-                    if (found.isEmpty() || !found.get().state().isLive() || found.get().pid() <= 0) {
-                        break;
-                    }
-                    BotRecord rec = found.get();
-                    if (rec.pid() != pid || !Objects.equals(rec.processStart(), processStart)) {
-                        // A new process numbers its events from the start: ask for all of them when
-                        // it was started after this router, else only for what comes from now on.
-                        pid = rec.pid();
-                        processStart = rec.processStart();
-                        Instant born = rec.processStart() != null ? rec.processStart() : rec.registeredAt();
-                        after = born != null && !born.isBefore(startedAt.minusSeconds(1)) ? 0 : -1;
-                    }
-                    try {
-                        follow(rec);
-                        failures = 0;
-                        if (reportedDown) {
-                            reportedDown = false;
-                            log.info("[{}] event stream reachable again", botId);
-                        }
-                    } catch (IOException | UncheckedIOException e) {
-                        failures++;
-                        // A bot still starting has no HTTP service yet: that is not "unreachable".
-                        if (!reportedDown && !stopped && registry.get(botId)
-                                .map(r -> r.state().isLive() && r.state() != io.deia.core.registry.BotState.STARTING)
-                                .orElse(false)) {
-                            reportedDown = true;
-                            log.warn("[{}] event stream at {} unreachable: {}", botId, rec.url(), e.toString());
-                            publish(ChatEvent.of(ChatEvent.STATUS, botId, "state", "unreachable", "source", "router",
-                                    "reason", String.valueOf(e.getMessage() == null ? e : e.getMessage())));
-                        }
-                    }
-                    long delay = Math.min(settings.maxBackoff().toMillis(), 100L << Math.min(failures, 10));
-                    Thread.sleep(failures == 0 ? 50 : delay);
-                }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            } finally {
-                followers.remove(botId, this);
-                log.debug("[{}] stopped following events", botId);
-            }
-        }
-
-        private void follow(BotRecord rec) throws IOException, InterruptedException {
-            String url = rec.url() + "/events" + (after >= 0 ? "?after=" + after : "");
-            HttpRequest req = HttpRequest.newBuilder(URI.create(url)).header("Authorization", authorization).GET().build();
-            HttpResponse<Stream<String>> resp = http.send(req, HttpResponse.BodyHandlers.ofLines());
-            try (Stream<String> lines = resp.body()) {
-                if (resp.statusCode() != 200) {
-                    throw new IOException("GET /events answered HTTP " + resp.statusCode());
-                }
-                current = lines;
-                if (stopped) {
-                    return;
-                }
-                log.debug("[{}] following events from {}", botId, url);
-                Iterator<String> it = lines.iterator();
-                while (it.hasNext()) {
-                    String line = it.next();
-                    if (!line.isBlank()) {
-                        relay(line);
-                    }
-                }
-            } finally {
-                current = null;
-            }
-        }
-
-        private void relay(String line) {
-            JsonNode node;
-            try {
-                node = Json.readTree(line, "event line");
-            } catch (DeiaException e) {
-                log.warn("[{}] skipped an event line that is not JSON: {}", botId, e.getMessage());
-                return;
-            }
-            if (!node.isObject()) {
-                return;
-            }
-            long seq = node.path("seq").asLong(-1);
-            if (seq >= 0) {
-                after = Math.max(after, seq);
-            }
-            String type = node.path("type").asText("");
-            if (!type.equals(ChatEvent.TASK) && !type.equals(ChatEvent.STATUS)) {
-                return;
-            }
-            ObjectNode fields = ((ObjectNode) node).deepCopy();
-            fields.remove(List.of("seq", "type", "bot_id"));
-            @SuppressWarnings("unchecked")
-            Map<String, Object> data = Json.mapper().convertValue(fields, LinkedHashMap.class);
-            if (type.equals(ChatEvent.STATUS)) {
-                data.putIfAbsent("source", "bot");
-            }
-            publish(new ChatEvent(type, botId, data));
         }
     }
 
@@ -688,5 +314,36 @@ public final class MessageRouter implements AutoCloseable {
             t.setDaemon(true);
             return t;
         };
+    }
+
+    /** Builder for {@link MessageRouter}; every tunable has a default. */
+    public static final class Builder {
+        private final ServiceRegistry registry;
+        private final HistoryStore history;
+        private final DeiaConfig config;
+        private Duration connectTimeout = Duration.ofSeconds(2);
+        private Duration scanInterval = Duration.ofSeconds(1);
+        private int maxPendingPerBot = 64;
+        private Duration maxBackoff = Duration.ofSeconds(5);
+
+        private Builder(ServiceRegistry registry, HistoryStore history, DeiaConfig config) {
+            this.registry = registry;
+            this.history = history;
+            this.config = Objects.requireNonNull(config, "config");
+        }
+
+        /** How long a connection to a bot may take before it counts as not answering (2 s). */
+        public Builder connectTimeout(Duration v) { connectTimeout = Objects.requireNonNull(v); return this; }
+        /** How often the registry is compared with the followed bots (1 s). */
+        public Builder scanInterval(Duration v) { scanInterval = Objects.requireNonNull(v); return this; }
+        /** Messages a bot's lane holds, waiting and running (64); one more gets 429. */
+        public Builder maxPendingPerBot(int v) { maxPendingPerBot = v; return this; }
+        /** Longest wait between two attempts to reach a bot's event stream (5 s). */
+        public Builder maxBackoff(Duration v) { maxBackoff = Objects.requireNonNull(v); return this; }
+
+        /** The router, not started yet ({@link #start()} follows the bots). */
+        public MessageRouter build() {
+            return new MessageRouter(this);
+        }
     }
 }

@@ -44,12 +44,6 @@ public record DeiaConfig(PortRange ports, Integer heartbeatIntervalS, Integer he
     /** Default of {@link #historyMaxBytes()}. */
     public static final int DEFAULT_HISTORY_MAX_BYTES = 8 * 1024 * 1024;
 
-    /** Every setting but {@code history_max_bytes}, which takes its default. */
-    public DeiaConfig(PortRange ports, Integer heartbeatIntervalS, Integer heartbeatTtlS, Integer maxTaskBytes,
-                      Integer maxMessageBytes, Integer maxBodyBytes, Map<String, Profile> profiles) {
-        this(ports, heartbeatIntervalS, heartbeatTtlS, maxTaskBytes, maxMessageBytes, maxBodyBytes, profiles, null);
-    }
-
     public DeiaConfig {
         if (ports == null) {
             ports = PortRange.DEFAULT;
@@ -73,7 +67,19 @@ public record DeiaConfig(PortRange ports, Integer heartbeatIntervalS, Integer he
 
     /** A config with the given profiles and every other setting at its default. */
     public static DeiaConfig of(Map<String, Profile> profiles) {
-        return new DeiaConfig(null, null, null, null, null, null, profiles);
+        return builder().profiles(profiles).build();
+    }
+
+    /** A builder; every setting left unset takes its default. */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** A builder holding this config's settings. */
+    public Builder toBuilder() {
+        return builder().ports(ports).heartbeatIntervalS(heartbeatIntervalS).heartbeatTtlS(heartbeatTtlS)
+                .maxTaskBytes(maxTaskBytes).maxMessageBytes(maxMessageBytes).maxBodyBytes(maxBodyBytes)
+                .profiles(profiles).historyMaxBytes(historyMaxBytes);
     }
 
     /**
@@ -178,6 +184,48 @@ public record DeiaConfig(PortRange ports, Integer heartbeatIntervalS, Integer he
 
         public boolean contains(int port) {
             return port >= from && port <= to;
+        }
+    }
+
+    /** Builds a {@link DeiaConfig}; each setter sets the record component of the same name (null: its default). */
+    public static final class Builder {
+        private PortRange ports;
+        private Integer heartbeatIntervalS;
+        private Integer heartbeatTtlS;
+        private Integer maxTaskBytes;
+        private Integer maxMessageBytes;
+        private Integer maxBodyBytes;
+        private Map<String, Profile> profiles;
+        private Integer historyMaxBytes;
+
+        private Builder() {
+        }
+
+        /** See {@link DeiaConfig#ports()}. */
+        public Builder ports(PortRange v) { ports = v; return this; }
+        /** See {@link DeiaConfig#heartbeatIntervalS()}. */
+        public Builder heartbeatIntervalS(Integer v) { heartbeatIntervalS = v; return this; }
+        /** See {@link DeiaConfig#heartbeatTtlS()}. */
+        public Builder heartbeatTtlS(Integer v) { heartbeatTtlS = v; return this; }
+        /** See {@link DeiaConfig#maxTaskBytes()}. */
+        public Builder maxTaskBytes(Integer v) { maxTaskBytes = v; return this; }
+        /** See {@link DeiaConfig#maxMessageBytes()}. */
+        public Builder maxMessageBytes(Integer v) { maxMessageBytes = v; return this; }
+        /** See {@link DeiaConfig#maxBodyBytes()}. */
+        public Builder maxBodyBytes(Integer v) { maxBodyBytes = v; return this; }
+        /** See {@link DeiaConfig#profiles()}. */
+        public Builder profiles(Map<String, Profile> v) { profiles = v; return this; }
+        /** See {@link DeiaConfig#historyMaxBytes()}. */
+        public Builder historyMaxBytes(Integer v) { historyMaxBytes = v; return this; }
+
+        /**
+         * The config, validated as a config file is.
+         *
+         * @throws IllegalArgumentException naming what is wrong
+         */
+        public DeiaConfig build() {
+            return new DeiaConfig(ports, heartbeatIntervalS, heartbeatTtlS, maxTaskBytes, maxMessageBytes, maxBodyBytes,
+                    profiles, historyMaxBytes);
         }
     }
 }

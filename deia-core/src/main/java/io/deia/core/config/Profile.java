@@ -79,43 +79,116 @@ public record Profile(
             // stdin unless the profile says "arg": a prompt in argv is readable by every user in ps.
             promptMode = "stdin";
         }
-        if (includePartialMessages == null) {
-            includePartialMessages = Boolean.TRUE;
-        }
-        if (timeoutS == null) {
-            timeoutS = 600;
-        }
-        if (maxAttempts == null) {
-            maxAttempts = 3;
-        }
-        if (retryBackoffMs == null) {
-            retryBackoffMs = 1000;
-        }
-        if (messageQueueCapacity == null) {
-            messageQueueCapacity = 16;
-        }
-        if (startTimeoutS == null) {
-            startTimeoutS = 20;
-        }
-        if (restart == null) {
-            restart = RestartPolicy.DEFAULT;
-        }
+        includePartialMessages = includePartialMessages == null ? Boolean.TRUE : includePartialMessages;
+        timeoutS = timeoutS == null ? 600 : timeoutS;
+        maxAttempts = maxAttempts == null ? 3 : maxAttempts;
+        retryBackoffMs = retryBackoffMs == null ? 1000 : retryBackoffMs;
+        messageQueueCapacity = messageQueueCapacity == null ? 16 : messageQueueCapacity;
+        startTimeoutS = startTimeoutS == null ? 20 : startTimeoutS;
+        restart = restart == null ? RestartPolicy.DEFAULT : restart;
     }
 
     /** The same profile under another name (used when the config's map key names it). */
     public Profile withName(String newName) {
-        return new Profile(newName, agent, executable, args, promptMode, model, permissionMode, allowedTools,
-                includePartialMessages, env, secretEnv, timeoutS, maxAttempts, retryBackoffMs, messageQueueCapacity,
-                startTimeoutS, runnerJvmOptions, denyPatterns, restart);
+        return toBuilder().name(newName).build();
     }
 
+    /** A builder for a profile running the given agent type; every field left unset takes its default. */
+    public static Builder builder(AgentType agent) {
+        return new Builder().agent(agent);
+    }
+
+    /** A builder holding this profile's fields. */
+    public Builder toBuilder() {
+        return new Builder().name(name).agent(agent).executable(executable).args(args).promptMode(promptMode)
+                .model(model).permissionMode(permissionMode).allowedTools(allowedTools)
+                .includePartialMessages(includePartialMessages).env(env).secretEnv(secretEnv).timeoutS(timeoutS)
+                .maxAttempts(maxAttempts).retryBackoffMs(retryBackoffMs).messageQueueCapacity(messageQueueCapacity)
+                .startTimeoutS(startTimeoutS).runnerJvmOptions(runnerJvmOptions).denyPatterns(denyPatterns)
+                .restart(restart);
+    }
+
+    /** {@link #timeoutS()} as a duration. */
     @JsonIgnore
     public Duration timeout() {
         return Duration.ofSeconds(timeoutS);
     }
 
+    /** {@link #startTimeoutS()} as a duration. */
     @JsonIgnore
     public Duration startTimeout() {
         return Duration.ofSeconds(startTimeoutS);
+    }
+
+    /** Builds a {@link Profile}; each setter sets the record component of the same name (null: its default). */
+    public static final class Builder {
+        private String name;
+        private AgentType agent;
+        private String executable;
+        private List<String> args;
+        private String promptMode;
+        private String model;
+        private String permissionMode;
+        private List<String> allowedTools;
+        private Boolean includePartialMessages;
+        private Map<String, String> env;
+        private Map<String, String> secretEnv;
+        private Integer timeoutS;
+        private Integer maxAttempts;
+        private Integer retryBackoffMs;
+        private Integer messageQueueCapacity;
+        private Integer startTimeoutS;
+        private List<String> runnerJvmOptions;
+        private List<String> denyPatterns;
+        private RestartPolicy restart;
+
+        private Builder() {
+        }
+
+        /** See {@link Profile#name()}. */
+        public Builder name(String v) { name = v; return this; }
+        /** See {@link Profile#agent()}. */
+        public Builder agent(AgentType v) { agent = v; return this; }
+        /** See {@link Profile#executable()}. */
+        public Builder executable(String v) { executable = v; return this; }
+        /** See {@link Profile#args()}. */
+        public Builder args(List<String> v) { args = v; return this; }
+        /** See {@link Profile#promptMode()}. */
+        public Builder promptMode(String v) { promptMode = v; return this; }
+        /** See {@link Profile#model()}. */
+        public Builder model(String v) { model = v; return this; }
+        /** See {@link Profile#permissionMode()}. */
+        public Builder permissionMode(String v) { permissionMode = v; return this; }
+        /** See {@link Profile#allowedTools()}. */
+        public Builder allowedTools(List<String> v) { allowedTools = v; return this; }
+        /** See {@link Profile#includePartialMessages()}. */
+        public Builder includePartialMessages(Boolean v) { includePartialMessages = v; return this; }
+        /** See {@link Profile#env()}. */
+        public Builder env(Map<String, String> v) { env = v; return this; }
+        /** See {@link Profile#secretEnv()}. */
+        public Builder secretEnv(Map<String, String> v) { secretEnv = v; return this; }
+        /** See {@link Profile#timeoutS()}. */
+        public Builder timeoutS(Integer v) { timeoutS = v; return this; }
+        /** See {@link Profile#maxAttempts()}. */
+        public Builder maxAttempts(Integer v) { maxAttempts = v; return this; }
+        /** See {@link Profile#retryBackoffMs()}. */
+        public Builder retryBackoffMs(Integer v) { retryBackoffMs = v; return this; }
+        /** See {@link Profile#messageQueueCapacity()}. */
+        public Builder messageQueueCapacity(Integer v) { messageQueueCapacity = v; return this; }
+        /** See {@link Profile#startTimeoutS()}. */
+        public Builder startTimeoutS(Integer v) { startTimeoutS = v; return this; }
+        /** See {@link Profile#runnerJvmOptions()}. */
+        public Builder runnerJvmOptions(List<String> v) { runnerJvmOptions = v; return this; }
+        /** See {@link Profile#denyPatterns()}. */
+        public Builder denyPatterns(List<String> v) { denyPatterns = v; return this; }
+        /** See {@link Profile#restart()}. */
+        public Builder restart(RestartPolicy v) { restart = v; return this; }
+
+        /** The profile, its defaults filled in. */
+        public Profile build() {
+            return new Profile(name, agent, executable, args, promptMode, model, permissionMode, allowedTools,
+                    includePartialMessages, env, secretEnv, timeoutS, maxAttempts, retryBackoffMs, messageQueueCapacity,
+                    startTimeoutS, runnerJvmOptions, denyPatterns, restart);
+        }
     }
 }

@@ -70,9 +70,11 @@ class BotRuntimeDiskFullTest {
         hive = new HiveLayout(mounted.resolve(".deia"));
         filler = mounted.resolve("filler");
         marker = dir.resolve("runs.log");
-        profile = new Profile("marker", AgentType.COMMAND, "/bin/sh", List.of("-c", SCRIPT, "sh", marker.toString()),
-                "stdin", null, null, null, null, null, null, 30, 3, 10, 4, null, null, null, null);
-        config = new DeiaConfig(null, 1, 30, null, 1000, null, Map.of("marker", profile));
+        profile = Profile.builder(AgentType.COMMAND).name("marker").executable("/bin/sh")
+                .args(List.of("-c", SCRIPT, "sh", marker.toString())).promptMode("stdin").timeoutS(30).maxAttempts(3)
+                .retryBackoffMs(10).messageQueueCapacity(4).build();
+        config = DeiaConfig.builder().heartbeatIntervalS(1).heartbeatTtlS(30).maxMessageBytes(1000)
+                .profiles(Map.of("marker", profile)).build();
         queue = new FileTaskQueue(hive, config);
     }
 

@@ -80,16 +80,21 @@ class BotRuntimeTest {
         hive = new HiveLayout(dir.resolve("hive"));
         gate = dir.resolve("gate");
         order = dir.resolve("order.log");
-        Profile profile = new Profile("scripted", AgentType.COMMAND, "/bin/sh", List.of("-c", SCRIPT, "sh",
-                gate.toString(), order.toString()), "stdin", null, null, null, null, null, null, 30, 2, 10,
-                queueCapacity, null, null, denyPatterns, null);
-        DeiaConfig config = new DeiaConfig(null, 1, 30, null, 1000, null, Map.of("scripted", profile));
+        Profile profile = Profile.builder(AgentType.COMMAND).executable("/bin/sh")
+                .args(List.of("-c", SCRIPT, "sh", gate.toString(), order.toString())).promptMode("stdin").timeoutS(30)
+                .maxAttempts(2).retryBackoffMs(10).messageQueueCapacity(queueCapacity).denyPatterns(denyPatterns).build();
+        DeiaConfig config = config(Map.of("scripted", profile));
         Profile named = config.requireProfile("scripted");
         registry = new JsonFileServiceRegistry(hive, config);
         runtime = BotRuntime.builder().botId("BOT-001").profile(named).config(config).hive(hive).registry(registry)
                 .agent(Agents.create(new AgentContext("BOT-001", named, hive, System.getenv()))).port(18999)
                 .eventBufferSize(100).build();
         return runtime;
+    }
+
+    /** A 1 s heartbeat and a 1000-byte message limit, as the tests below expect. */
+    private static DeiaConfig config(Map<String, Profile> profiles) {
+        return DeiaConfig.builder().heartbeatIntervalS(1).heartbeatTtlS(30).maxMessageBytes(1000).profiles(profiles).build();
     }
 
     private List<String> turnOrder() throws Exception {
@@ -277,9 +282,9 @@ class BotRuntimeTest {
         hive = new HiveLayout(dir.resolve("hive"));
         List<String> argv = new ArrayList<>(List.of("-c", script, "sh"));
         argv.addAll(List.of(args));
-        Profile profile = new Profile("no-backoff", AgentType.COMMAND, "/bin/sh", argv, "stdin", null, null, null, null, null,
-                null, 30, maxAttempts, 0, 4, null, null, null, null);
-        DeiaConfig config = new DeiaConfig(null, 1, 30, null, 1000, null, Map.of("no-backoff", profile));
+        Profile profile = Profile.builder(AgentType.COMMAND).executable("/bin/sh").args(argv).promptMode("stdin")
+                .timeoutS(30).maxAttempts(maxAttempts).retryBackoffMs(0).messageQueueCapacity(4).build();
+        DeiaConfig config = config(Map.of("no-backoff", profile));
         Profile named = config.requireProfile("no-backoff");
         registry = new JsonFileServiceRegistry(hive, config);
         runtime = BotRuntime.builder().botId("BOT-001").profile(named).config(config).hive(hive).registry(registry)
@@ -313,7 +318,7 @@ class BotRuntimeTest {
     }
 
     @Test
-    void aStopEndsTheImmediateRetriesOfACrashingAgentAndLeavesItsTaskClaimed() throws Exception {
+    void aStopEndsTheRetriesOfACrashingAgentAndLeavesItsTaskClaimed() throws Exception {
         Path count = dir.resolve("count");
         // Crashes (SIGKILL) 50 ms into every attempt.
         startWithoutBackoff("n=$(cat \"$1\" 2>/dev/null || echo 0); echo $((n+1)) > \"$1\"; sleep 0.05; kill -9 $$",

@@ -70,8 +70,8 @@ class MessageRouterTest {
                 + "\"executable\":\"/bin/cat\",\"deny_patterns\":[\"rm\\\\s+-rf\",\"sudo\"]}}}", DeiaConfig.class, "test config");
         registry = new JsonFileServiceRegistry(hive, config);
         history = new HistoryStore(hive);
-        router = new MessageRouter(registry, history, config,
-                new MessageRouter.Settings(Duration.ofSeconds(1), Duration.ofMillis(100), 2, Duration.ofMillis(300)));
+        router = MessageRouter.builder(registry, history, config).connectTimeout(Duration.ofSeconds(1))
+                .scanInterval(Duration.ofMillis(100)).maxPendingPerBot(2).maxBackoff(Duration.ofMillis(300)).build();
         router.subscribeAll(events::add);
         bot = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
         bot.setExecutor(Executors.newCachedThreadPool());

@@ -67,8 +67,7 @@ class DeiaConfigTest {
         assertEquals(DeiaConfig.PortRange.DEFAULT, c.ports());
         assertEquals(30, c.heartbeatTtlS());
         assertTrue(c.profiles().isEmpty());
-        Profile p = new Profile(null, AgentType.COMMAND, "/bin/echo", List.of("{prompt}"), null, null, null, null, null,
-                null, null, null, null, null, null, null, null, null, null);
+        Profile p = Profile.builder(AgentType.COMMAND).executable("/bin/echo").args(List.of("{prompt}")).build();
         assertEquals("stdin", p.promptMode(), "the prompt stays out of argv unless a profile asks for it");
     }
 

@@ -58,10 +58,9 @@ class BotLauncherTest {
         profiles.put("never", profile(10, new RestartPolicy(RestartPolicy.Mode.NEVER, 2, 60, 50, 200, 30)));
         profiles.put("always", profile(10, new RestartPolicy(RestartPolicy.Mode.ALWAYS, 2, 60, 50, 200, 30)));
         profiles.put("quick", profile(1, RestartPolicy.DEFAULT));
-        profiles.put("missing", new Profile(null, AgentType.COMMAND, "/no/such/agent-binary", null, null, null, null,
-                null, null, null, null, null, null, null, null, null, null, null, null));
+        profiles.put("missing", Profile.builder(AgentType.COMMAND).executable("/no/such/agent-binary").build());
         // A port range of its own: other suites on this machine use the default 8101-8299 at the same time.
-        config = new DeiaConfig(new DeiaConfig.PortRange(19400, 19599), null, null, null, null, null, profiles);
+        config = DeiaConfig.builder().ports(new DeiaConfig.PortRange(19400, 19599)).profiles(profiles).build();
         registry = new JsonFileServiceRegistry(hive, config);
     }
 
@@ -81,8 +80,8 @@ class BotLauncherTest {
     }
 
     private static Profile profile(int startTimeoutS, RestartPolicy restart) {
-        return new Profile(null, AgentType.COMMAND, "/bin/cat", null, null, null, null, null, null, null, null, null,
-                null, null, null, startTimeoutS, null, null, restart);
+        return Profile.builder(AgentType.COMMAND).executable("/bin/cat").startTimeoutS(startTimeoutS).restart(restart)
+                .build();
     }
 
     /** The test runner main with this JVM's class path, tagged with the marker so /proc scans find it. */

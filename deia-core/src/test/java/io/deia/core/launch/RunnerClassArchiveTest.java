@@ -90,7 +90,7 @@ class RunnerClassArchiveTest {
         profiles.put("echo", profile(List.of("-XX:+UseSerialGC", "-Xmx64m", "-XX:TieredStopAtLevel=1", "-Xshare:auto")));
         // A JVM told -Xshare:off can neither write nor use an archive.
         profiles.put("noshare", profile(List.of("-XX:+UseSerialGC", "-Xmx64m", "-Xshare:off")));
-        config = new DeiaConfig(new DeiaConfig.PortRange(19600, 19699), null, null, null, null, null, profiles);
+        config = DeiaConfig.builder().ports(new DeiaConfig.PortRange(19600, 19699)).profiles(profiles).build();
         registry = new JsonFileServiceRegistry(hive, config);
     }
 
@@ -103,8 +103,8 @@ class RunnerClassArchiveTest {
     }
 
     private static Profile profile(List<String> jvmOptions) {
-        return new Profile(null, AgentType.COMMAND, "/bin/cat", null, null, null, null, null, null, null, null, null,
-                null, null, null, 20, jvmOptions, null, RestartPolicy.DEFAULT);
+        return Profile.builder(AgentType.COMMAND).executable("/bin/cat").startTimeoutS(20)
+                .runnerJvmOptions(jvmOptions).restart(RestartPolicy.DEFAULT).build();
     }
 
     private JvmRunnerCommand jarRunner() {

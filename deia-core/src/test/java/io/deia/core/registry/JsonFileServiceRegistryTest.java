@@ -228,7 +228,7 @@ class JsonFileServiceRegistryTest {
         try (ServerSocket foreign = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
             int busy = foreign.getLocalPort();
             int from = busy - 1;
-            DeiaConfig config = new DeiaConfig(new DeiaConfig.PortRange(from, busy + 1), null, null, null, null, null, Map.of());
+            DeiaConfig config = DeiaConfig.builder().ports(new DeiaConfig.PortRange(from, busy + 1)).build();
             JsonFileServiceRegistry r = new JsonFileServiceRegistry(hive(), config);
             r.register(BotRecord.builder("HOLDER").port(from).state(BotState.IDLE).build());
 
@@ -255,7 +255,7 @@ class JsonFileServiceRegistryTest {
         try (ServerSocket probe = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
             port = probe.getLocalPort();
         }
-        DeiaConfig config = new DeiaConfig(new DeiaConfig.PortRange(port, port), null, null, null, null, null, Map.of());
+        DeiaConfig config = DeiaConfig.builder().ports(new DeiaConfig.PortRange(port, port)).build();
         JsonFileServiceRegistry r = new JsonFileServiceRegistry(hive(), config);
         r.register(BotRecord.builder("BOT-001").port(port).state(BotState.STOPPED).restarts(4).build());
         BotRecord again = r.reserve("BOT-001", "echo", "command");

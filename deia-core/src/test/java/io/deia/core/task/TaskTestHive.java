@@ -27,13 +27,13 @@ final class TaskTestHive {
     TaskTestHive(Path root, int maxTaskBytes) {
         this.root = root;
         this.layout = new HiveLayout(root);
-        this.config = new DeiaConfig(null, null, null, maxTaskBytes, null, null, Map.of());
+        this.config = DeiaConfig.builder().maxTaskBytes(maxTaskBytes).build();
         this.queue = new FileTaskQueue(layout, config);
     }
 
     static Profile profile(int timeoutS, int maxAttempts, int backoffMs) {
-        return new Profile("test", AgentType.COMMAND, "/bin/sh", null, null, null, null, null, null, null, null,
-                timeoutS, maxAttempts, backoffMs, null, null, null, null, null);
+        return Profile.builder(AgentType.COMMAND).name("test").executable("/bin/sh").timeoutS(timeoutS)
+                .maxAttempts(maxAttempts).retryBackoffMs(backoffMs).build();
     }
 
     TaskQueueMonitor monitor(Profile profile) {

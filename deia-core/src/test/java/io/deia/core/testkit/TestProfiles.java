@@ -18,14 +18,15 @@ public final class TestProfiles {
 
     /** A {@code command} profile whose args take the prompt ({@code {prompt}}, {@code prompt_mode: arg}). */
     public static Profile commandWithPromptInArgv(String... argv) {
-        return new Profile("test-command", AgentType.COMMAND, argv[0], List.of(argv).subList(1, argv.length), "arg", null,
-                null, List.of(), null, Map.of(), Map.of(), 60, null, null, null, null, null, null, null);
+        return Profile.builder(AgentType.COMMAND).name("test-command").executable(argv[0])
+                .args(List.of(argv).subList(1, argv.length)).promptMode("arg").timeoutS(60).build();
     }
 
     /** A profile with the fields the agent adapters read; everything else takes its default. */
     public static Profile profile(AgentType type, String executable, List<String> args, String model, String permissionMode,
                                   List<String> allowedTools, Map<String, String> env, Map<String, String> secretEnv) {
-        return new Profile("test-" + type.id(), type, executable, args, null, model, permissionMode, allowedTools, null,
-                env, secretEnv, 60, null, null, null, null, null, null, null);
+        return Profile.builder(type).name("test-" + type.id()).executable(executable).args(args).model(model)
+                .permissionMode(permissionMode).allowedTools(allowedTools).env(env).secretEnv(secretEnv).timeoutS(60)
+                .build();
     }
 }

@@ -73,10 +73,11 @@ class BotHttpServiceTest {
     private void serveBeforeStart(int queueCapacity, int timeoutS) {
         hive = new HiveLayout(dir.resolve("hive"));
         gate = dir.resolve("gate");
-        Profile profile = new Profile("scripted", AgentType.COMMAND, "/bin/sh", List.of("-c", SCRIPT, "sh",
-                gate.toString()), "stdin", null, null, null, null, null, null, timeoutS, 1, 10, queueCapacity, null,
-                null, null, null);
-        DeiaConfig config = new DeiaConfig(null, null, null, 4096, 1000, 2000, Map.of("scripted", profile));
+        Profile profile = Profile.builder(AgentType.COMMAND).executable("/bin/sh")
+                .args(List.of("-c", SCRIPT, "sh", gate.toString())).promptMode("stdin").timeoutS(timeoutS)
+                .maxAttempts(1).retryBackoffMs(10).messageQueueCapacity(queueCapacity).build();
+        DeiaConfig config = DeiaConfig.builder().maxTaskBytes(4096).maxMessageBytes(1000).maxBodyBytes(2000)
+                .profiles(Map.of("scripted", profile)).build();
         Profile named = config.requireProfile("scripted");
         runtime = BotRuntime.builder().botId("BOT-007").profile(named).config(config).hive(hive)
                 .registry(new JsonFileServiceRegistry(hive, config))

@@ -69,7 +69,7 @@ class ControllerDegradedTest {
         JsonFileServiceRegistry registry = new JsonFileServiceRegistry(hive, config);
         launcher = BotLauncher.builder(hive, config, registry, RunnerCommand.currentJvm(TestBotRunner.class.getName()))
                 .configFile(configFile).stopGrace(Duration.ofSeconds(3)).build();
-        router = new MessageRouter(registry, new HistoryStore(hive), config);
+        router = MessageRouter.builder(registry, new HistoryStore(hive), config).build();
         router.start();
         FileTaskQueue queue = new FileTaskQueue(hive, config);
         server = ControllerServer.builder(hive, config, registry, launcher, queue, router).port(0).build().start();

@@ -93,8 +93,8 @@ class ControllerHardeningTest {
         registry = new JsonFileServiceRegistry(hive, config);
         launcher = BotLauncher.builder(hive, config, registry, RunnerCommand.currentJvm(TestBotRunner.class.getName()))
                 .configFile(configFile).stopGrace(Duration.ofSeconds(3)).build();
-        router = new MessageRouter(registry, new HistoryStore(hive), config,
-                new MessageRouter.Settings(Duration.ofSeconds(2), Duration.ofMillis(200), LANE, Duration.ofSeconds(1)));
+        router = MessageRouter.builder(registry, new HistoryStore(hive), config).scanInterval(Duration.ofMillis(200))
+                .maxPendingPerBot(LANE).maxBackoff(Duration.ofSeconds(1)).build();
         router.start();
         server = ControllerServer.builder(hive, config, registry, launcher, new FileTaskQueue(hive, config), router)
                 .port(0).maxThreads(20).wsMaxConnections(MAX_SOCKETS).wsMaxQueuedBytes(MAX_QUEUED_BYTES)

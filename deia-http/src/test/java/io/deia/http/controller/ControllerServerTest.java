@@ -81,8 +81,8 @@ class ControllerServerTest {
         registry = new JsonFileServiceRegistry(hive, config);
         launcher = BotLauncher.builder(hive, config, registry, RunnerCommand.currentJvm(TestBotRunner.class.getName()))
                 .configFile(configFile).stopGrace(Duration.ofSeconds(3)).build();
-        router = new MessageRouter(registry, new HistoryStore(hive), config,
-                new MessageRouter.Settings(Duration.ofSeconds(2), Duration.ofMillis(200), 16, Duration.ofSeconds(1)));
+        router = MessageRouter.builder(registry, new HistoryStore(hive), config).scanInterval(Duration.ofMillis(200))
+                .maxPendingPerBot(16).maxBackoff(Duration.ofSeconds(1)).build();
         router.start();
         server = ControllerServer.builder(hive, config, registry, launcher, new FileTaskQueue(hive, config), router)
                 .port(0).replayBuffer(500).pingInterval(Duration.ofSeconds(1)).idleTimeout(Duration.ofSeconds(5))

@@ -60,7 +60,7 @@ public final class ServeCommand implements Callable<Integer> {
         BotLauncher launcher = BotLauncher.builder(hive, config, registry, RunnerCommand.currentJvm(Main.class.getName()))
                 .configFile(configFile(hive)).build();
         HistoryStore history = new HistoryStore(hive, config.historyMaxBytes());
-        MessageRouter router = new MessageRouter(registry, history, config);
+        MessageRouter router = MessageRouter.builder(registry, history, config).build();
         ControllerServer server;
         try {
             List<BotRecord> adopted = launcher.adopt();

@@ -150,7 +150,7 @@ class FuzzTest {
         JsonFileServiceRegistry registry = new JsonFileServiceRegistry(hive, config);
         BotLauncher launcher = BotLauncher.builder(hive, config, registry, RunnerCommand.currentJvm(Main.class.getName()))
                 .configFile(configFile).stopGrace(Duration.ofSeconds(3)).build();
-        MessageRouter router = new MessageRouter(registry, new HistoryStore(hive), config);
+        MessageRouter router = MessageRouter.builder(registry, new HistoryStore(hive), config).build();
         router.start();
         ControllerServer server = ControllerServer.builder(hive, config, registry, launcher, new FileTaskQueue(hive, config), router)
                 .port(0).build().start();

@@ -1,0 +1,172 @@
+package io.deia.core.bot;
+
+import io.deia.core.DeiaException;
+import io.deia.core.agent.Agent;
+import io.deia.core.agent.AgentEventListener;
+import io.deia.core.agent.TurnRequest;
+import io.deia.core.agent.TurnResult;
+import io.deia.core.agent.TurnStatus;
+import io.deia.core.task.Task;
+import io.deia.core.task.TaskExecutor;
+import io.deia.core.task.TaskQueueMonitor;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * A bot's agent turns, one at a time: chat messages and task attempts take turns through a fair
+ * lock, so neither starves the other. It is also the task monitor's executor: an attempt is a turn
+ * with the task's prompt, and an attempt that would start after a stop began is not started (the
+ * task stays claimed for the next start).
+ */
+final class Turns implements TaskExecutor {
+    private static final Logger log = LoggerFactory.getLogger(Turns.class);
+    /** Upper bound for a task thread waiting for the monitor's close during a stop. */
+    private static final Duration MONITOR_CLOSE_WAIT = Duration.ofSeconds(30);
+
+    private final BotRuntime bot;
+    private final Agent agent;
+    private final BotStats stats;
+    /** Fair, so that a waiting chat message and a waiting task alternate. */
+    private final ReentrantLock lock = new ReentrantLock(true);
+    /** Guards {@link #running} changes and is notified when a turn ends. */
+    private final Object turnEnd = new Object();
+    private volatile String currentTaskId;
+    private volatile boolean running;
+
+    Turns(BotRuntime bot, Agent agent, BotStats stats) {
+        this.bot = bot;
+        this.agent = agent;
+        this.stats = stats;
+    }
+
+    /** Waits for this caller's turn; {@link #unlock()} ends it. */
+    void lock() throws InterruptedException {
+        lock.lockInterruptibly();
+    }
+
+    void unlock() {
+        lock.unlock();
+    }
+
+    /** True while a turn runs in the agent. */
+    boolean running() {
+        return running;
+    }
+
+    /** The task whose turn runs now, or null. */
+    String currentTaskId() {
+        return currentTaskId;
+    }
+
+    /** Runs one turn; the caller holds the lock. A task turn returns null, unstarted, once the bot is stopping. */
+    TurnResult run(TurnRequest request, AgentEventListener listener, String taskId) {
+        synchronized (turnEnd) {
+            if (taskId != null && bot.isStopping()) {
+                // Checked with the turn marked running in one step, so a stop either waits for this
+                // turn or sees the task not started (null): no task turn starts behind its back.
+                return null;
+            }
+            currentTaskId = taskId;
+            running = true;
+        }
+        bot.state();
+        try {
+            TurnResult result = agent.runTurn(request, listener == null ? AgentEventListener.NONE : listener);
+            stats.account(result);
+            return result;
+        } catch (IllegalStateException e) {
+            throw DeiaException.unavailable("bot %s: agent cannot run a turn: %s", bot.botId(), e.getMessage());
+        } finally {
+            synchronized (turnEnd) {
+                running = false;
+                currentTaskId = null;
+                turnEnd.notifyAll();
+            }
+            bot.state();
+        }
+    }
+
+    @Override
+    public TurnResult execute(Task task, int attempt, Duration timeout, AgentEventListener listener) {
+        if (bot.isStopping()) {
+            throw notStarted(task);
+        }
+        try {
+            lock();
+        } catch (InterruptedException e) {
+            throw notStarted(task);
+        }
+        TurnResult result = null;
+        try {
+            if (!bot.isStopping()) {
+                log.info("[{}] task {} attempt {} starting", bot.botId(), task.taskId(), attempt);
+                Duration effective = timeout != null ? timeout : bot.profile().timeout();
+                result = run(new TurnRequest(task.prompt(), effective, task.taskId()), listener, task.taskId());
+            }
+        } finally {
+            unlock();
+        }
+        if (result == null) {
+            throw notStarted(task);
+        }
+        if (bot.isStopping() && result.status() == TurnStatus.INTERRUPTED) {
+            // Cut short by the stop: hold the result until the monitor is closing (it interrupts this
+            // thread), so the monitor leaves the task claimed for the next start.
+            awaitMonitorClose();
+        }
+        return result;
+    }
+
+    private DeiaException notStarted(Task task) {
+        if (bot.isStopping()) {
+            awaitMonitorClose();
+        }
+        return DeiaException.unavailable("bot %s is stopping; task %s was not started", bot.botId(), task.taskId());
+    }
+
+    /** Waits until this thread is interrupted by {@link TaskQueueMonitor#close()} (bounded). */
+    private void awaitMonitorClose() {
+        synchronized (turnEnd) {
+            try {
+                turnEnd.wait(MONITOR_CLOSE_WAIT.toMillis());
+            } catch (InterruptedException e) {
+                // The monitor is closing: exactly what was waited for. The flag is cleared by the monitor.
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    /** Waits up to {@code wait} until no turn runs; true when none does. */
+    boolean awaitEnd(Duration wait) {
+        long deadline = System.nanoTime() + Math.max(0, wait.toNanos());
+        synchronized (turnEnd) {
+            while (running) {
+                long left = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime());
+                if (left <= 0) {
+                    return false;
+                }
+                try {
+                    turnEnd.wait(left);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return !running;
+                }
+            }
+            return true;
+        }
+    }
+
+    /** Ends the turn in flight, if any; true when one was running. */
+    boolean interrupt() {
+        if (!running) {
+            return false;
+        }
+        boolean interrupted = agent.interrupt();
+        log.info("[{}] interrupt requested: {}", bot.botId(), interrupted ? "turn interrupted" : "no turn was running");
+        return interrupted;
+    }
+}
