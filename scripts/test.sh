@@ -5,8 +5,8 @@
 #   scripts/test.sh            core suite (Claude Code contract tests included)
 #   scripts/test.sh -Pagents   also the Codex and Gemini CLI contract tests
 # After the Maven build it runs the benchmark harness at its smoke size so it cannot rot
-# (bench/peers/run.sh --smoke: deia, PM2 and supervisord side by side with 3 workloads once, then each
-# deia-only benchmark main of deia-bench once at its small size, about 2-3 minutes): it fails the
+# (bench/peers/run.sh --smoke: deia, PM2 and supervisord side by side with 2 workloads once, and beside
+# it each deia-only benchmark main of deia-bench once at its smoke size, about 1.5 minutes): it fails the
 # run when any scenario produced no figure or a benchmark main crashed or printed no result line
 # (timings and missed targets are printed, never asserted).
 # DEIA_SKIP_PEERS=1 skips it, and says so.

@@ -27,23 +27,27 @@ import time
 BENCH = "io.deia.bench."
 
 # name -> (main class, {mode: (JVM system properties, program arguments)}). "{tmp}" is the run's
-# own temp folder. The full sizes are the ones docs/benchmarks.md documents for each main; the
+# own temp folder. The smoke sizes only check that every figure is still produced. The full sizes are the ones docs/benchmarks.md documents for each main; the
 # registry main repeats 5 runs inside by default, here each harness repetition is one run
 # (deia.bench.runs=1), so R=5 gives the same 5 samples.
 BENCHMARKS = {
     "registry": ("RegistryBenchmark", {
+        "smoke": (["-Ddeia.bench.runs=1", "-Ddeia.bench.warmupMs=500"], ["1", "4"]),
         "small": (["-Ddeia.bench.runs=1"], ["1", "16"]),
         "full": (["-Ddeia.bench.runs=1"], ["3", "16"]),
     }),
     "taskqueue": ("TaskQueueBenchmark", {
+        "smoke": ([], ["50", "{tmp}/taskq", "1"]),
         "small": ([], ["200", "{tmp}/taskq", "3"]),
         "full": ([], ["1000", "{tmp}/taskq", "3"]),
     }),
     "launch": ("LaunchBenchmark", {
+        "smoke": ([], ["1"]),
         "small": ([], ["1"]),
         "full": ([], ["5"]),
     }),
     "chat": ("ChatBenchmark", {
+        "smoke": ([], ["50", "5"]),
         "small": ([], ["200", "5"]),
         "full": ([], ["2000", "60"]),
     }),
@@ -246,7 +250,7 @@ def markdown(res):
     out += ["", "Sizes (arguments of each main; every run is a fresh JVM):", ""]
     for name in res["meta"]["benchmarks"]:
         cls, sizes = BENCHMARKS[name]
-        props, args = sizes["full" if m["mode"] == "full" else "small"]
+        props, args = sizes[m["mode"]]
         loads = [r["load_before"].split()[0] for r in res["runs"].get(name, [])]
         secs = [r["seconds"] for r in res["runs"].get(name, [])]
         shown = " ".join(props + args).replace("{tmp}", "<tmp>")
@@ -268,7 +272,6 @@ def main():
     ap.add_argument("--benchmarks", default=",".join(BENCHMARKS), help="subset of " + ",".join(BENCHMARKS))
     a = ap.parse_args()
     reps = a.repetitions or {"full": 5, "small": 3, "smoke": 1}[a.mode]
-    size = "full" if a.mode == "full" else "small"  # smoke runs the small sizes once
     names = [n for n in a.benchmarks.split(",") if n]
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
@@ -286,7 +289,7 @@ def main():
     for i in range(1, reps + 1):
         for name in names:
             log(f"== deia-only: {name} run {i}/{reps} (load {loadavg()})")
-            rec = run_once(name, size, java, classpath, work, i, timeout)
+            rec = run_once(name, a.mode, java, classpath, work, i, timeout)
             res["runs"][name].append(rec)
             log(f"   {rec.get('error') or rec['result']} ({rec['seconds']} s)")
     res["meta"]["load_at_end"] = loadavg()

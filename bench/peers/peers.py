@@ -442,20 +442,14 @@ def scenario_start_restart_idle(tool, args, res):
             tag = t.tags[1]
             times, rtimes, orphans, kills = [], [], [], []
             clock = KernelClock(args.work, tool)
-            seen = ExecEvents(args.work, tool)
             try:
                 measure_restarts(t, tool, tag, args.reps, times, rtimes, orphans, kills)
             finally:
                 clock.stop()
-                seen.stop()
             res["restart_fast"][tool] = stats(times)
             kernel = clock.delays(kills)
             res["restart_fast_kernel"][tool] = (stats(kernel) if any(k is not None for k in kernel)
                                                 else {"n": 0, "why": clock.why or "no exec of a replacement recorded"})
-            res["meta"]["exec_events_priority"] = seen.priority or "not started"
-            events = seen.delays(kills)
-            res["restart_fast_events"][tool] = (stats(events) if any(e is not None for e in events)
-                                                else {"n": 0, "why": seen.why or "no exec of a replacement seen"})
             if tool == "deia":
                 res["restart_fast"]["deia, whole bot (runner kill -9 → agent running again)"] = stats(rtimes)
                 res["runner_kill_orphans"] = orphans
@@ -578,62 +572,8 @@ class KernelClock:
         return result
 
 
-class ExecEvents:
-    """A third view of scenario 2a's kills, from user space without a poll: exec_watch.py listens to the
-    kernel's process events (netlink) and reads the argv of each exec'd process at once, so the time from
-    the kill until the replacement's tagged exec is *seen* does not depend on a poll interval or on how many
-    processes a /proc scan has to read. Runs as its own process at real-time priority (SCHED_FIFO), so
-    neither the poll's scans (which hold the GIL) nor the tools' own work can delay it; both use
-    CLOCK_MONOTONIC. Needs root; otherwise `why` says why there is no figure."""
-
-    def __init__(self, work, name):
-        self.out = os.path.join(work, f"exec-events-{name}.txt")
-        self.proc = None
-        self.why = None
-        self.priority = None
-        try:
-            with open(self.out, "wb") as out:
-                self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "exec_watch.py"), "peers-wl-"],
-                                             stdout=out, stderr=subprocess.PIPE)
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and self.proc.poll() is None:
-                with open(self.out, "rb") as f:
-                    first = f.readline().split()
-                    if first[:1] == [b"ready"]:
-                        self.priority = b" ".join(first[1:]).decode()
-                        return
-                time.sleep(0.05)
-            self.why = "exec_watch.py did not start: " + (self.proc.stderr.read().decode(errors="replace").strip()[:200]
-                                                          if self.proc.poll() is not None else "no ready line")
-        except OSError as e:
-            self.why = f"exec_watch.py did not start: {e}"
-        self.stop()
-        self.proc = None
-
-    def stop(self):
-        """Ends the listener (idempotent); call it in a finally so none outlives the scenario."""
-        end_helper(self.proc, 0.1, signal.SIGTERM, 10)
-
-    def delays(self, kills):
-        """Seconds from each kill until the replacement's tagged exec was seen; None when it was not."""
-        if self.proc is None:
-            return []
-        self.stop()
-        seen = {}
-        with open(self.out) as f:
-            for line in f:
-                parts = line.split()
-                if len(parts) == 3:
-                    seen.setdefault(int(parts[2]), []).append(float(parts[0]))
-        result = []
-        for _victim, t_kill, new_pid in kills:
-            after = [t for t in seen.get(new_pid, []) if t_kill < t < t_kill + 10]
-            result.append(min(after) - t_kill if after else None)
-        return result
-
-
 def scenario_defaults_and_crashloop(tool, args, res):
-    """Default settings: the first crash of each of `reps` stable workloads, then 10 quick crashes."""
+    """Default settings: the first crash of each of `reps` stable workloads, then quick crashes."""
     t = make(tool, args, False, args.reps + 1, run_id="d")
     try:
         t.start_daemon()
@@ -668,9 +608,9 @@ def scenario_defaults_and_crashloop(tool, args, res):
 
 
 def crash_loop(t, tag, args, out, key):
-    """10 quick crashes: kill -9 the workload as soon as its replacement runs."""
-    delays, outcome = [], "restarted all 10"
-    for i in range(10):
+    """Quick crashes (10; the smoke run 3): kill -9 the workload as soon as its replacement runs."""
+    delays, outcome = [], f"restarted all {args.crashes}"
+    for i in range(args.crashes):
         dt, why = kill_and_wait(t, tag, args.crash_wait, gave_up=lambda: t.gave_up(tag))
         if dt is None:
             outcome = f"{why} after {i} restarts"
@@ -765,13 +705,10 @@ def markdown(res):
             "| tool | median (min–max, n) |", "|---|---|"]
     out += [f"| {t} | {fmt(res['start'].get(key[t]))} |" for t in tools]
     out += ["", "### 2a. kill -9 one workload → replacement running (fastest settings)", "",
-            "The same kills seen three ways. *Exec event*: a listener on the kernel's process events (netlink; "
-            "bench/peers/exec_watch.py, its own process, here at " + res["meta"].get("exec_events_priority", "?") + ") reads "
-            "the argv of every exec'd process at once; time from the kill until it has seen the replacement's exec of the "
-            "tagged command. *Kernel clock*: the kernel's timestamp of that "
-            "exec (`perf` tracepoint). *Poll*: a /proc scan every 5 ms until the replacement shows; it adds the sleep and a "
-            "scan whose length grows with the processes running (deia runs a runner JVM and two shells per bot).", "",
-            "| tool | exec event seen | kernel clock | 5 ms /proc poll |", "|---|---|---|---|"]
+            "The same kills seen two ways. *Kernel clock*: the kernel's timestamp of the replacement's exec of the "
+            "tagged command (`perf` tracepoint). *Poll*: a /proc scan every 5 ms until the replacement shows; it adds the "
+            "sleep and a scan whose length grows with the processes running (deia runs a runner JVM per bot).", "",
+            "| tool | kernel clock | 5 ms /proc poll |", "|---|---|---|"]
 
     def measured(section, tool_key):
         k = res.get(section, {}).get(tool_key)
@@ -781,18 +718,17 @@ def markdown(res):
 
     for t in tools:
         if key[t] in res["restart_fast"]:
-            out.append(f"| {t} | {measured('restart_fast_events', key[t])} | "
-                       f"{measured('restart_fast_kernel', key[t])} | {fmt(res['restart_fast'][key[t]])} |")
+            out.append(f"| {t} | {measured('restart_fast_kernel', key[t])} | {fmt(res['restart_fast'][key[t]])} |")
     for k, v in res["restart_fast"].items():
         if k not in key.values():
-            out.append(f"| {k} | — | — | {fmt(v)} |")
+            out.append(f"| {k} | — | {fmt(v)} |")
     if "runner_kill_orphans" in res:
         out += ["", f"deia: agent processes of the killed runner still running after each runner kill -9: "
                     f"{res['runner_kill_orphans']} (each one is a duplicate workload; the harness ends it)"]
     out += ["", "### 2b. kill -9 a stable workload (first crash) → replacement running (default settings)", "",
             "| tool | median (min–max, n) |", "|---|---|"]
     out += [f"| {t} | {fmt(res['restart_default'].get(key[t]))} |" for t in tools]
-    out += ["", "### 2c. 10 quick crashes in a row (default settings; kill -9 as soon as the replacement runs)", "",
+    out += ["", f"### 2c. {res['meta']['crashes']} quick crashes in a row (default settings; kill -9 as soon as the replacement runs)", "",
             "| tool | delay before each restart (s) | outcome |", "|---|---|---|"]
     for k, c in res["crashloop"].items():
         out.append(f"| {k.replace('pm2', 'PM2')} | {', '.join(str(d) for d in c.get('delays_s', []))} | {c.get('outcome', 'n/a')} |")
@@ -835,11 +771,12 @@ def main():
     a = ap.parse_args()
     full = a.mode == "full"
     smoke = a.mode == "smoke"
-    a.n = 20 if full else 3 if smoke else 5
+    a.n = 20 if full else 2 if smoke else 5
     a.reps = 5 if full else 1 if smoke else 3
     a.reps_start = 3 if full else 1
-    a.settle = 10 if full else 2
-    a.idle_window = 10 if full else 3
+    a.settle = 10 if full else 1 if smoke else 2
+    a.idle_window = 10 if full else 1 if smoke else 3
+    a.crashes = 3 if smoke else 10
     a.crash_wait = 20 if full else 12
     a.work = tempfile.mkdtemp(prefix="deia-peers-")
     with open("/proc/loadavg") as f:
@@ -851,10 +788,10 @@ def main():
     with open(os.path.join(os.path.dirname(os.path.realpath(a.pm2)), "..", "package.json")) as f:
         pm2v = json.load(f)["version"]
     supv = sh("supervisord", "--version").strip()
-    res = {"meta": {"mode": a.mode, "n": a.n, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    res = {"meta": {"mode": a.mode, "n": a.n, "crashes": a.crashes, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                     "machine": f"{os.cpu_count()} cores, {mem} MB RAM, {platform.platform()}, {jv}, "
                                f"PM2 {pm2v}, supervisord {supv}, load average at start {' '.join(load)}"},
-           "start": {}, "restart_fast": {}, "restart_fast_kernel": {}, "restart_fast_events": {}, "restart_default": {}, "crashloop": {}, "grandchild_default": {},
+           "start": {}, "restart_fast": {}, "restart_fast_kernel": {}, "restart_default": {}, "crashloop": {}, "grandchild_default": {},
            "grandchild_best": {}, "supervisor_kill": {}, "idle": {}}
     for tool in a.tools.split(","):
         log(f"== {tool}")

@@ -28,8 +28,8 @@ import java.util.regex.PatternSyntaxException;
  * }</pre>
  *
  * @param ports              the range bot ports are allocated from (inclusive)
- * @param heartbeatIntervalS how often a bot runner writes its heartbeat (5)
- * @param heartbeatTtlS      a live-state entry whose heartbeat is older than this is stale (30)
+ * @param heartbeatIntervalS how often a bot runner writes its heartbeat (15)
+ * @param heartbeatTtlS      a live-state entry whose heartbeat is older than this is stale (45)
  * @param maxTaskBytes       task files larger than this are rejected (1 MiB)
  * @param maxMessageBytes    chat messages larger than this are refused with 413 (64 KiB)
  * @param maxBodyBytes       HTTP request bodies larger than this are refused with 413 (1 MiB + 64 KiB)
@@ -48,8 +48,10 @@ public record DeiaConfig(PortRange ports, Integer heartbeatIntervalS, Integer he
         if (ports == null) {
             ports = PortRange.DEFAULT;
         }
-        heartbeatIntervalS = heartbeatIntervalS == null ? 5 : heartbeatIntervalS;
-        heartbeatTtlS = heartbeatTtlS == null ? 30 : heartbeatTtlS;
+        // Each beat is a durable registry write, the main cost of an idle runner; a dead runner is noticed
+        // by its lock (runner.lock), not by a missed beat, so a slow beat delays nothing a user waits for.
+        heartbeatIntervalS = heartbeatIntervalS == null ? 15 : heartbeatIntervalS;
+        heartbeatTtlS = heartbeatTtlS == null ? 45 : heartbeatTtlS;
         maxTaskBytes = maxTaskBytes == null ? 1024 * 1024 : maxTaskBytes;
         maxMessageBytes = maxMessageBytes == null ? 64 * 1024 : maxMessageBytes;
         maxBodyBytes = maxBodyBytes == null ? maxTaskBytes + 64 * 1024 : maxBodyBytes;

@@ -59,6 +59,8 @@ public record Profile(
             "-XX:+UseSerialGC", "-Xms8m", "-Xmx64m", "-Xss512k", "-XX:TieredStopAtLevel=1",
             "-XX:CICompilerCount=1", "-XX:ReservedCodeCacheSize=24m", "-XX:MaxMetaspaceSize=64m",
             "-Xshare:auto",
+            // No hsperfdata file: its sampler wakes an idle runner 20 times a second (jps/jstat do not see runners).
+            "-XX:-UsePerfData",
             // Jetty otherwise starts the JMX platform MBean server (~300 classes, ~60 ms of CPU) only
             // to ask whether oops are compressed; they are (heap far below 32 GB): 64-byte cache
             // line / 4-byte references. It only sizes padding against false sharing.

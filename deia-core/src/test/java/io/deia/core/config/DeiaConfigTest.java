@@ -40,7 +40,7 @@ class DeiaConfigTest {
                  }}""");
         assertEquals(new DeiaConfig.PortRange(9000, 9010), c.ports());
         assertEquals(40, c.heartbeatTtlS());
-        assertEquals(5, c.heartbeatIntervalS());
+        assertEquals(15, c.heartbeatIntervalS());
         assertEquals(1024 * 1024, c.maxTaskBytes());
         assertEquals(64 * 1024, c.maxMessageBytes());
         assertEquals(1024 * 1024 + 64 * 1024, c.maxBodyBytes());
@@ -65,7 +65,7 @@ class DeiaConfigTest {
     void defaultsWithoutAFile() {
         DeiaConfig c = DeiaConfig.of(Map.of());
         assertEquals(DeiaConfig.PortRange.DEFAULT, c.ports());
-        assertEquals(30, c.heartbeatTtlS());
+        assertEquals(45, c.heartbeatTtlS());
         assertTrue(c.profiles().isEmpty());
         Profile p = Profile.builder(AgentType.COMMAND).executable("/bin/echo").args(List.of("{prompt}")).build();
         assertEquals("stdin", p.promptMode(), "the prompt stays out of argv unless a profile asks for it");

@@ -62,7 +62,7 @@ public final class ControllerServer implements AutoCloseable {
     /** Classpath folder of the dashboard's static files. */
     public static final String DASHBOARD_RESOURCES = "io/deia/http/dashboard/";
 
-    /** Idle timeout of plain HTTP connections (WebSockets use the builder's idle timeout). */
+    /** Default idle timeout of plain HTTP connections (WebSockets use the builder's idle timeout). */
     static final Duration HTTP_IDLE_TIMEOUT = Duration.ofSeconds(60);
 
     private final Builder settings;
@@ -122,7 +122,8 @@ public final class ControllerServer implements AutoCloseable {
         connector.setPort(settings.port);
         // Plain HTTP keeps its connections open longer than WebSockets are allowed to stay silent:
         // clients pool connections, and a server closing one just as a client reuses it fails a request.
-        connector.setIdleTimeout(Math.max(settings.idleTimeout.toMillis(), HTTP_IDLE_TIMEOUT.toMillis()));
+        connector.setIdleTimeout(settings.httpIdleTimeout != null ? settings.httpIdleTimeout.toMillis()
+                : Math.max(settings.idleTimeout.toMillis(), HTTP_IDLE_TIMEOUT.toMillis()));
         server.addConnector(connector);
         server.setErrorHandler(new JsonErrorHandler());
         // A root context gives the resource handler its path-in-context and the WebSocket container its home.
@@ -327,6 +328,8 @@ public final class ControllerServer implements AutoCloseable {
         private int replayBuffer = 2000;
         private Duration pingInterval = Duration.ofSeconds(20);
         private Duration idleTimeout = Duration.ofSeconds(60);
+        /** Null: the longer of {@link #HTTP_IDLE_TIMEOUT} and {@link #idleTimeout}. */
+        private Duration httpIdleTimeout;
         private Duration statusTimeout = Duration.ofMillis(1500);
         private int maxThreads = 200;
         private long wsMaxQueuedBytes = 16L * 1024 * 1024;
@@ -372,6 +375,21 @@ public final class ControllerServer implements AutoCloseable {
         /** WebSocket connections silent this long are closed (60 s); plain HTTP connections get at least 60 s. */
         public Builder idleTimeout(Duration timeout) {
             this.idleTimeout = timeout;
+            return this;
+        }
+
+        /**
+         * Plain HTTP connections silent this long are closed, stalled ones (slow-loris) included; by default
+         * the longer of 60 s and the WebSocket idle timeout.
+         *
+         * @param timeout a positive duration
+         * @return this builder
+         */
+        public Builder httpIdleTimeout(Duration timeout) {
+            if (timeout.isNegative() || timeout.isZero()) {
+                throw DeiaException.invalid("HTTP idle timeout must be positive, was %s", timeout);
+            }
+            this.httpIdleTimeout = timeout;
             return this;
         }
 

@@ -20,6 +20,7 @@ import picocli.CommandLine.Option;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
@@ -47,6 +48,10 @@ public final class ServeCommand implements Callable<Integer> {
             description = "Address to listen on (default: ${DEFAULT-VALUE}). Anything but loopback exposes the API to the network.")
     String bind;
 
+    @Option(names = "--http-idle-timeout", paramLabel = "SECONDS", defaultValue = "60",
+            description = "Plain HTTP connections silent this long are closed, stalled clients included (default: ${DEFAULT-VALUE}).")
+    int httpIdleTimeoutS;
+
     @Option(names = "--demo",
             description = "Also launch two bots (" + DemoBots.BOT_1 + ", " + DemoBots.BOT_2 + ") with the offline '"
                     + DefaultConfig.DEMO_PROFILE + "' profile and submit a sample task to each. Needs no API key.")
@@ -67,7 +72,7 @@ public final class ServeCommand implements Callable<Integer> {
             adopted.forEach(r -> log.info("[{}] adopted running bot: pid {}, port {}", r.botId(), r.pid(), r.port()));
             router.start();
             server = ControllerServer.builder(hive, config, registry, launcher, new FileTaskQueue(hive, config), router)
-                    .bind(bind).port(port).build().start();
+                    .bind(bind).port(port).httpIdleTimeout(Duration.ofSeconds(httpIdleTimeoutS)).build().start();
         } catch (RuntimeException e) {
             router.close();
             launcher.close();

@@ -41,6 +41,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class HttpAttackTest {
     private static final Logger log = LoggerFactory.getLogger(HttpAttackTest.class);
+    /** The controller's HTTP idle timeout in this test: longer than dribbling the stalled connections and the matrix take. */
+    private static final int LORIS_IDLE_S = 15;
     private static final String BOT = "BOT-A1";
     /** A bot running the demo agent, which writes a file when told to: the target of the bot-port attacks. */
     private static final String WRITER = "BOT-W1";
@@ -87,7 +89,8 @@ class HttpAttackTest {
                         "demo", Map.of("agent", "command", "executable", java, "start_timeout_s", 60,
                                 "args", List.of("-Xmx32m", "-cp", System.getProperty("java.class.path"),
                                         "io.deia.server.demo.DemoAgent"))))));
-        serve = new ServeProcess(hive.root(), configFile, dir.resolve("serve.log"));
+        // A short HTTP idle timeout (60 s by default): the wait for the stalled connections to be dropped is short.
+        serve = new ServeProcess(hive.root(), configFile, dir.resolve("serve.log"), "--http-idle-timeout", "" + LORIS_IDLE_S);
         serve.start();
         port = Integer.parseInt(serve.baseUrl().substring(serve.baseUrl().lastIndexOf(':') + 1));
         HttpResponse<String> launched = serve.post("/api/bot/launch", "{\"bot_id\":\"" + BOT + "\",\"profile\":\"cat\"}");
@@ -300,10 +303,10 @@ class HttpAttackTest {
         before.assertUnchanged("after attacks on the bot ports");
 
         // The slow-loris connections held all along; ordinary clients were served meanwhile (above) and
-        // still are; the server drops every stalled connection within its idle timeout (60 s).
+        // still are; the server drops every stalled connection within its idle timeout.
         assertEquals(200, serve.get("/api/bots", true).statusCode());
         long waitStart = System.nanoTime();
-        await("the server closes every slow-loris connection").atMost(Duration.ofSeconds(90)).pollInterval(Duration.ofMillis(500))
+        await("the server closes every slow-loris connection").atMost(Duration.ofSeconds(LORIS_IDLE_S + 30)).pollInterval(Duration.ofMillis(500))
                 .until(() -> loris.stream().allMatch(HttpAttackTest::closedOrAnswered));
         long closedAfterS = (System.nanoTime() - waitStart) / 1_000_000_000L;
         loris.forEach(s -> {
