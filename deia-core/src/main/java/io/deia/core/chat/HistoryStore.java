@@ -1,5 +1,6 @@
 package io.deia.core.chat;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import io.deia.core.BotIds;
 import io.deia.core.DeiaException;
@@ -414,7 +415,7 @@ public final class HistoryStore implements AutoCloseable {
                 return null;
             }
             try {
-                var node = Json.readTree(line, "history line");
+                var node = Json.read(line, JsonNode.class, "history line");
                 var seq = node.get("seq");
                 if (seq == null || !seq.canConvertToLong() || node.get("role") == null || node.get("text") == null) {
                     return null;

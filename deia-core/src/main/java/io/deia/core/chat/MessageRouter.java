@@ -250,7 +250,7 @@ public final class MessageRouter implements AutoCloseable {
             if (resp.statusCode() != 200) {
                 throw errorFrom(botId, resp.statusCode(), resp.body());
             }
-            boolean interrupted = Json.readTree(resp.body(), "interrupt answer").path("interrupted").asBoolean();
+            boolean interrupted = Json.read(resp.body(), JsonNode.class, "interrupt answer").path("interrupted").asBoolean();
             log.info("[{}] interrupt requested; a turn was {}running", botId, interrupted ? "" : "not ");
             return interrupted;
         } catch (IOException e) {
@@ -264,26 +264,27 @@ public final class MessageRouter implements AutoCloseable {
     /**
      * Fetches the bot's live {@code /status} with the given timeout.
      *
-     * @return the status object, or empty when the bot did not answer with one in time
+     * @return the status object's fields, or empty when the bot did not answer with one in time
      */
-    public CompletableFuture<Optional<JsonNode>> liveStatus(BotRecord rec, Duration timeout) {
+    public CompletableFuture<Optional<Map<String, Object>>> liveStatus(BotRecord rec, Duration timeout) {
         if (!rec.state().isLive() || rec.port() <= 0) {
             return CompletableFuture.completedFuture(Optional.empty());
         }
         HttpRequest req = HttpRequest.newBuilder(URI.create(rec.url() + "/status")).timeout(timeout)
                 .header("Authorization", authorization).GET().build();
         return http.sendAsync(req, HttpResponse.BodyHandlers.ofString())
-                .thenApply(resp -> {
-                    if (resp.statusCode() != 200) {
-                        return Optional.<JsonNode>empty();
-                    }
-                    JsonNode node = Json.readTree(resp.body(), "status of " + rec.botId());
-                    return node.isObject() ? Optional.of(node) : Optional.<JsonNode>empty();
-                })
+                .thenApply(resp -> resp.statusCode() != 200 ? Optional.<Map<String, Object>>empty()
+                        // Anything but an object is refused here and reported below.
+                        : Optional.of(asFields(Json.read(resp.body(), LinkedHashMap.class, "status of " + rec.botId()))))
                 .exceptionally(e -> {
                     log.debug("[{}] /status did not answer: {}", rec.botId(), e.toString());
                     return Optional.empty();
                 });
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> asFields(Map<?, ?> object) {
+        return (Map<String, Object>) object;
     }
 
     /** Starts following the bot's event stream now instead of at the next registry scan. */
@@ -399,7 +400,7 @@ public final class MessageRouter implements AutoCloseable {
 
     private static JsonNode parseLine(String botId, String line) {
         try {
-            return Json.readTree(line, "stream line");
+            return Json.read(line, JsonNode.class, "stream line");
         } catch (DeiaException e) {
             throw DeiaException.badGateway("bot %s sent a stream line that is not JSON: %s", botId, e.getMessage());
         }
@@ -410,8 +411,8 @@ public final class MessageRouter implements AutoCloseable {
             throw DeiaException.badGateway("bot %s sent a result event without a result", botId);
         }
         try {
-            return Json.mapper().treeToValue(node, TurnResult.class);
-        } catch (IOException | RuntimeException e) {
+            return Json.convert(node, TurnResult.class);
+        } catch (RuntimeException e) {
             throw DeiaException.badGateway("bot %s sent a result that cannot be read: %s", botId, e.getMessage());
         }
     }
@@ -419,7 +420,7 @@ public final class MessageRouter implements AutoCloseable {
     /** The bot's own JSON error, kept with its code; anything else is a bad gateway. */
     private static DeiaException errorFrom(String botId, int status, String body) {
         try {
-            JsonNode err = Json.readTree(body, "error body").path("error");
+            JsonNode err = Json.read(body, JsonNode.class, "error body").path("error");
             if (err.isObject() && err.hasNonNull("code")) {
                 ErrorCode code = ErrorCode.fromId(err.path("code").asText());
                 return new DeiaException(code, "bot " + botId + ": " + err.path("message").asText(""));
@@ -640,7 +641,7 @@ public final class MessageRouter implements AutoCloseable {
         private void relay(String line) {
             JsonNode node;
             try {
-                node = Json.readTree(line, "event line");
+                node = Json.read(line, JsonNode.class, "event line");
             } catch (DeiaException e) {
                 log.warn("[{}] skipped an event line that is not JSON: {}", botId, e.getMessage());
                 return;
@@ -658,8 +659,7 @@ public final class MessageRouter implements AutoCloseable {
             }
             ObjectNode fields = ((ObjectNode) node).deepCopy();
             fields.remove(List.of("seq", "type", "bot_id"));
-            @SuppressWarnings("unchecked")
-            Map<String, Object> data = Json.mapper().convertValue(fields, LinkedHashMap.class);
+            Map<String, Object> data = asFields(Json.convert(fields, LinkedHashMap.class));
             if (type.equals(ChatEvent.STATUS)) {
                 data.putIfAbsent("source", "bot");
             }

@@ -1,6 +1,7 @@
 package io.deia.http.bot;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.deia.core.io.Json;
 import io.deia.core.DeiaException;
 import io.deia.core.ErrorCode;
 import io.deia.core.HiveToken;
@@ -234,7 +235,7 @@ public final class BotHttpService implements AutoCloseable {
     private void message(Request request, Response response, Callback callback) throws Exception {
         requireRunning();
         JsonNode body = RequestBodies.readJsonObject(request, runtime.config().maxBodyBytes());
-        ChatRequest chat = ChatRequest.fromJson(body);
+        ChatRequest chat = ChatRequest.fromJson(Json.convert(body, Map.class));
         String text = chat.text();
         if (text.isBlank()) {
             throw DeiaException.invalid("field 'text' is empty");

@@ -1,7 +1,6 @@
 package io.deia.http.controller;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.deia.core.BotIds;
 import io.deia.core.DeiaException;
 import io.deia.core.chat.ChatRequest;
@@ -84,11 +83,11 @@ final class ControllerApi {
     Handler bots() {
         return endpoint().get((req, resp, cb) -> {
             List<BotRecord> records = registry.list();
-            List<CompletableFuture<Optional<JsonNode>>> lives = new ArrayList<>();
+            List<CompletableFuture<Optional<Map<String, Object>>>> lives = new ArrayList<>();
             for (BotRecord r : records) {
                 lives.add(router.liveStatus(r, statusTimeout));
             }
-            List<ObjectNode> out = new ArrayList<>();
+            List<Map<String, Object>> out = new ArrayList<>();
             for (int i = 0; i < records.size(); i++) {
                 out.add(view(records.get(i), lives.get(i).join()));
             }
@@ -192,7 +191,7 @@ final class ControllerApi {
     private void message(Request req, Response resp, Callback cb) {
         String botId = botId(req);
         JsonNode body = RequestBodies.readJsonObject(req, config.maxBodyBytes());
-        ChatRequest chat = ChatRequest.fromJson(body);
+        ChatRequest chat = ChatRequest.fromJson(Json.convert(body, Map.class));
         Duration turn = registry.get(botId).flatMap(r -> config.profile(r.profile()))
                 .map(Profile::timeout).orElse(Duration.ofMinutes(10));
         // The bot enforces the turn timeout itself; the margin covers the way there and back.
@@ -307,9 +306,10 @@ final class ControllerApi {
     }
 
     /** A registry entry as JSON (snake_case, with {@code status}) plus the bot's live {@code /status} or null. */
-    static ObjectNode view(BotRecord rec, Optional<JsonNode> live) {
-        ObjectNode node = Json.mapper().valueToTree(rec);
-        node.set("live", live.orElse(null));
-        return node;
+    static Map<String, Object> view(BotRecord rec, Optional<Map<String, Object>> live) {
+        @SuppressWarnings("unchecked")
+        Map<String, Object> fields = Json.convert(rec, LinkedHashMap.class);
+        fields.put("live", live.orElse(null));
+        return fields;
     }
 }
