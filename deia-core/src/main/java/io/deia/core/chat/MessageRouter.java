@@ -264,27 +264,23 @@ public final class MessageRouter implements AutoCloseable {
     /**
      * Fetches the bot's live {@code /status} with the given timeout.
      *
-     * @return the status object's fields, or empty when the bot did not answer with one in time
+     * @return the status object as the bot wrote it (JSON text), or empty when the bot did not
+     *         answer with one in time
      */
-    public CompletableFuture<Optional<Map<String, Object>>> liveStatus(BotRecord rec, Duration timeout) {
+    public CompletableFuture<Optional<String>> liveStatus(BotRecord rec, Duration timeout) {
         if (!rec.state().isLive() || rec.port() <= 0) {
             return CompletableFuture.completedFuture(Optional.empty());
         }
         HttpRequest req = HttpRequest.newBuilder(URI.create(rec.url() + "/status")).timeout(timeout)
                 .header("Authorization", authorization).GET().build();
         return http.sendAsync(req, HttpResponse.BodyHandlers.ofString())
-                .thenApply(resp -> resp.statusCode() != 200 ? Optional.<Map<String, Object>>empty()
-                        // Anything but an object is refused here and reported below.
-                        : Optional.of(asFields(Json.read(resp.body(), LinkedHashMap.class, "status of " + rec.botId()))))
+                .thenApply(resp -> resp.statusCode() == 200
+                        && Json.read(resp.body(), JsonNode.class, "status of " + rec.botId()).isObject()
+                        ? Optional.of(resp.body()) : Optional.<String>empty())
                 .exceptionally(e -> {
                     log.debug("[{}] /status did not answer: {}", rec.botId(), e.toString());
                     return Optional.empty();
                 });
-    }
-
-    @SuppressWarnings("unchecked")
-    private static Map<String, Object> asFields(Map<?, ?> object) {
-        return (Map<String, Object>) object;
     }
 
     /** Starts following the bot's event stream now instead of at the next registry scan. */
@@ -659,7 +655,8 @@ public final class MessageRouter implements AutoCloseable {
             }
             ObjectNode fields = ((ObjectNode) node).deepCopy();
             fields.remove(List.of("seq", "type", "bot_id"));
-            Map<String, Object> data = asFields(Json.convert(fields, LinkedHashMap.class));
+            @SuppressWarnings("unchecked")
+            Map<String, Object> data = Json.convert(fields, LinkedHashMap.class);
             if (type.equals(ChatEvent.STATUS)) {
                 data.putIfAbsent("source", "bot");
             }

@@ -275,7 +275,7 @@ class MessageRouterTest {
     void interruptAndLiveStatusCallTheBot() throws Exception {
         BotRecord rec = register("BOT-1", bot.getAddress().getPort(), BotState.IDLE);
         assertTrue(router.interrupt("BOT-1"));
-        assertEquals("idle", router.liveStatus(rec, Duration.ofSeconds(2)).get().orElseThrow().get("state"));
+        assertEquals("idle", router.liveStatus(rec, Duration.ofSeconds(2)).get().map(s -> Json.read(s, JsonNode.class, "status")).orElseThrow().path("state").asText());
         BotRecord stopped = rec.toBuilder().state(BotState.STOPPED).build();
         assertFalse(router.liveStatus(stopped, Duration.ofSeconds(2)).get().isPresent());
         BotRecord wrongPort = rec.toBuilder().port(1).build();

@@ -1,6 +1,7 @@
 package io.deia.http.controller;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.deia.core.BotIds;
 import io.deia.core.DeiaException;
 import io.deia.core.chat.ChatRequest;
@@ -83,11 +84,11 @@ final class ControllerApi {
     Handler bots() {
         return endpoint().get((req, resp, cb) -> {
             List<BotRecord> records = registry.list();
-            List<CompletableFuture<Optional<Map<String, Object>>>> lives = new ArrayList<>();
+            List<CompletableFuture<Optional<String>>> lives = new ArrayList<>();
             for (BotRecord r : records) {
                 lives.add(router.liveStatus(r, statusTimeout));
             }
-            List<Map<String, Object>> out = new ArrayList<>();
+            List<ObjectNode> out = new ArrayList<>();
             for (int i = 0; i < records.size(); i++) {
                 out.add(view(records.get(i), lives.get(i).join()));
             }
@@ -306,10 +307,9 @@ final class ControllerApi {
     }
 
     /** A registry entry as JSON (snake_case, with {@code status}) plus the bot's live {@code /status} or null. */
-    static Map<String, Object> view(BotRecord rec, Optional<Map<String, Object>> live) {
-        @SuppressWarnings("unchecked")
-        Map<String, Object> fields = Json.convert(rec, LinkedHashMap.class);
-        fields.put("live", live.orElse(null));
-        return fields;
+    static ObjectNode view(BotRecord rec, Optional<String> live) {
+        ObjectNode node = Json.convert(rec, ObjectNode.class);
+        node.set("live", live.map(status -> Json.read(status, JsonNode.class, "status of " + rec.botId())).orElse(null));
+        return node;
     }
 }
