@@ -1,7 +1,7 @@
 package io.deia.core.chat;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.databind.JsonNode;
 import io.deia.core.BotIds;
 import io.deia.core.DeiaException;
 import io.deia.core.HiveGuard;

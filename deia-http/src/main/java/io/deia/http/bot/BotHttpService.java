@@ -1,7 +1,6 @@
 package io.deia.http.bot;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.deia.core.io.Json;
 import io.deia.core.DeiaException;
 import io.deia.core.ErrorCode;
 import io.deia.core.HiveToken;
@@ -10,6 +9,7 @@ import io.deia.core.agent.TurnResult;
 import io.deia.core.bot.BotEvent;
 import io.deia.core.bot.BotRuntime;
 import io.deia.core.chat.ChatRequest;
+import io.deia.core.io.Json;
 import io.deia.core.registry.BotState;
 import io.deia.http.common.HttpErrors;
 import io.deia.http.common.JsonErrorHandler;
