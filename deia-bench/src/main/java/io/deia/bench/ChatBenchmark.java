@@ -121,7 +121,7 @@ public final class ChatBenchmark {
                             long now = System.nanoTime();
                             partial.append(data);
                             if (last) {
-                                JsonNode e = Json.readTree(partial.toString(), "event");
+                                JsonNode e = Json.read(partial.toString(), JsonNode.class, "event");
                                 partial.setLength(0);
                                 String id = e.path("client_msg_id").asText();
                                 String type = e.path("type").asText();
@@ -178,7 +178,7 @@ public final class ChatBenchmark {
             return t;
         }));
         s.createContext("/message", ex -> {
-            String text = Json.readTree(new String(ex.getRequestBody().readAllBytes(), StandardCharsets.UTF_8), "body")
+            String text = Json.read(new String(ex.getRequestBody().readAllBytes(), StandardCharsets.UTF_8), JsonNode.class, "body")
                     .path("text").asText();
             ex.getResponseHeaders().add("Content-Type", "application/x-ndjson");
             ex.sendResponseHeaders(200, 0);
@@ -267,7 +267,7 @@ public final class ChatBenchmark {
             for (int i = 0; i < 4; i++) {
                 HttpResponse<String> r = client.send(poll, HttpResponse.BodyHandlers.ofString());
                 live = 0;
-                for (JsonNode b : Json.readTree(r.body(), "bots").path("bots")) {
+                for (JsonNode b : Json.read(r.body(), JsonNode.class, "bots").path("bots")) {
                     live += b.path("live").isNull() ? 0 : 1;
                 }
                 Thread.sleep(5000);

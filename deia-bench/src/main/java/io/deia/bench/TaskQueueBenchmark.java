@@ -127,7 +127,7 @@ public final class TaskQueueBenchmark {
             throw new IllegalStateException("the benchmark in a JVM with the " + label + " failed (exit " + exit + ")");
         }
         @SuppressWarnings("unchecked")
-        Map<String, Object> figures = Json.mapper().readValue(result, LinkedHashMap.class);
+        Map<String, Object> figures = Json.read(result, LinkedHashMap.class, "the benchmark's result");
         return figures;
     }
 

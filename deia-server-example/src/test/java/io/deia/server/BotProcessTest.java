@@ -81,7 +81,7 @@ class BotProcessTest {
     private boolean healthy(int port) {
         try {
             HttpResponse<String> r = get(port, "/health");
-            return r.statusCode() == 200 && Json.readTree(r.body(), "health").path("pid").asLong() == process.pid();
+            return r.statusCode() == 200 && Json.read(r.body(), JsonNode.class, "health").path("pid").asLong() == process.pid();
         } catch (Exception e) {
             return false;
         }
@@ -112,11 +112,11 @@ class BotProcessTest {
     @Test
     void runnerServesRepliesAndStopsWithExitZero() throws Exception {
         Bot bot = launch("BOT-001");
-        JsonNode health = Json.readTree(get(bot.port, "/health").body(), "health");
+        JsonNode health = Json.read(get(bot.port, "/health").body(), JsonNode.class, "health");
         assertEquals("BOT-001", health.path("bot_id").asText());
         assertEquals(process.pid(), health.path("pid").asLong());
 
-        JsonNode status = Json.readTree(get(bot.port, "/status").body(), "status");
+        JsonNode status = Json.read(get(bot.port, "/status").body(), JsonNode.class, "status");
         assertEquals("idle", status.path("state").asText());
         assertEquals("echo", status.path("profile").asText());
         assertEquals(bot.port, status.path("port").asInt());
@@ -141,7 +141,7 @@ class BotProcessTest {
 
         HttpResponse<String> reply = post(bot.port, "/message", "{\"text\":\"hello from the test\"}");
         assertEquals(200, reply.statusCode(), reply.body());
-        assertEquals("hello from the test", Json.readTree(reply.body(), "reply").path("reply").asText());
+        assertEquals("hello from the test", Json.read(reply.body(), JsonNode.class, "reply").path("reply").asText());
 
         assertEquals(202, post(bot.port, "/stop", "").statusCode());
         assertTrue(process.waitFor(30, TimeUnit.SECONDS), "runner exits after /stop");

@@ -50,7 +50,7 @@ class DemoPathTest {
             serve.start();
             String serveOutput = Files.readString(dir.resolve("serve.log.1"), StandardCharsets.UTF_8);
 
-            JsonNode registry = Json.readTree(Files.readString(hive.registryFile(), StandardCharsets.UTF_8), "registry.json");
+            JsonNode registry = Json.read(Files.readString(hive.registryFile(), StandardCharsets.UTF_8), JsonNode.class, "registry.json");
             for (String bot : DEMO_BOTS) {
                 assertTrue(serveOutput.contains("demo: launched " + bot), serveOutput);
                 JsonNode entry = registry.path("bots").path(bot);
@@ -64,7 +64,7 @@ class DemoPathTest {
                 HttpResponse<String> health = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/health"))
                         .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.ofString());
                 assertEquals(200, health.statusCode());
-                assertEquals(bot, Json.readTree(health.body(), "health").path("bot_id").asText());
+                assertEquals(bot, Json.read(health.body(), JsonNode.class, "health").path("bot_id").asText());
 
                 await(bot + " completes its sample task").atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(200))
                         .until(() -> tasks.responses(bot, 10).stream().anyMatch(r -> r.status() == TaskStatus.COMPLETED));
@@ -74,9 +74,9 @@ class DemoPathTest {
                 assertTrue(Files.exists(hive.archiveDir(bot).resolve(response.taskId() + ".md")));
                 assertTrue(tasks.pending(bot).isEmpty());
 
-                JsonNode status = Json.readTree(http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/status"))
+                JsonNode status = Json.read(http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/status"))
                         .header("Authorization", io.deia.core.HiveToken.loadOrCreate(hive).bearer())
-                        .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.ofString()).body(), "status");
+                        .timeout(Duration.ofSeconds(5)).build(), HttpResponse.BodyHandlers.ofString()).body(), JsonNode.class, "status");
                 assertEquals(bot, status.path("bot_id").asText());
                 assertEquals(1, status.path("tasks_completed").asInt(), status.toString());
                 assertEquals(pid, status.path("pid").asLong());
@@ -87,7 +87,7 @@ class DemoPathTest {
             assertTrue(Files.readString(hive.workspaceDir("BOT-002").resolve("hello.txt"), StandardCharsets.UTF_8)
                     .contains("Hello from the deia demo"));
 
-            JsonNode bots = Json.readTree(serve.get("/api/bots", true).body(), "api/bots").path("bots");
+            JsonNode bots = Json.read(serve.get("/api/bots", true).body(), JsonNode.class, "api/bots").path("bots");
             assertEquals(2, bots.size(), bots.toString());
             for (JsonNode b : bots) {
                 assertFalse(b.path("live").isNull(), "the controller shows live status: " + b);

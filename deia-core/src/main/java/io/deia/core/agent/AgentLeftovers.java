@@ -1,5 +1,6 @@
 package io.deia.core.agent;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import io.deia.core.HiveGuard;
 import io.deia.core.HiveLayout;
 import io.deia.core.io.Json;
@@ -198,7 +199,7 @@ public final class AgentLeftovers {
             return Optional.empty();
         }
         try {
-            var node = Json.readTree(Files.readString(file, StandardCharsets.UTF_8), file.toString());
+            var node = Json.read(Files.readString(file, StandardCharsets.UTF_8), JsonNode.class, file.toString());
             long pid = node.path("pid").asLong();
             String start = node.path("process_start").asText("");
             if (pid <= 0 || start.isEmpty() || pid == ProcessHandle.current().pid()

@@ -40,7 +40,7 @@ final class SessionStore {
             return null;
         }
         try {
-            JsonNode node = Json.readTree(AtomicFiles.readString(file), file.toString());
+            JsonNode node = Json.read(AtomicFiles.readString(file), JsonNode.class, file.toString());
             if (!agentType.equals(node.path("agent").asText()) || !cwd.equals(node.path("cwd").asText())) {
                 log.info("[{}] ignoring {}: written for another agent or workspace", botId, file);
                 return null;

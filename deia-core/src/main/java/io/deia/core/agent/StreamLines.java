@@ -25,8 +25,8 @@ final class StreamLines {
         }
         JsonNode node;
         try {
-            node = Json.mapper().readTree(line);
-        } catch (Exception e) {
+            node = Json.read(line, JsonNode.class, cli + " output line");
+        } catch (RuntimeException e) {
             node = null;
         }
         if (node == null || !node.isObject()) {

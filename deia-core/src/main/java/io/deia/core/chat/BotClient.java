@@ -56,20 +56,16 @@ final class BotClient {
         if (resp.statusCode() != 200) {
             throw errorFrom(rec.botId(), resp.statusCode(), resp.body());
         }
-        return Json.readTree(resp.body(), "interrupt answer").path("interrupted").asBoolean();
+        return Json.read(resp.body(), JsonNode.class, "interrupt answer").path("interrupted").asBoolean();
     }
 
-    /** {@code GET /status}: the status object, or empty when the bot did not answer with one in time. */
-    CompletableFuture<Optional<JsonNode>> status(BotRecord rec, Duration timeout) {
+    /** {@code GET /status}: the status object as the bot wrote it (JSON text), or empty when the bot did not answer with one in time. */
+    CompletableFuture<Optional<String>> status(BotRecord rec, Duration timeout) {
         HttpRequest req = request(rec, "/status").timeout(timeout).GET().build();
         return http.sendAsync(req, HttpResponse.BodyHandlers.ofString())
-                .thenApply(resp -> {
-                    if (resp.statusCode() != 200) {
-                        return Optional.<JsonNode>empty();
-                    }
-                    JsonNode node = Json.readTree(resp.body(), "status of " + rec.botId());
-                    return node.isObject() ? Optional.of(node) : Optional.<JsonNode>empty();
-                })
+                .thenApply(resp -> resp.statusCode() == 200
+                        && Json.read(resp.body(), JsonNode.class, "status of " + rec.botId()).isObject()
+                        ? Optional.of(resp.body()) : Optional.<String>empty())
                 .exceptionally(e -> {
                     log.debug("[{}] /status did not answer: {}", rec.botId(), e.toString());
                     return Optional.empty();
@@ -139,7 +135,7 @@ final class BotClient {
 
     private static JsonNode parseLine(String botId, String line) {
         try {
-            return Json.readTree(line, "stream line");
+            return Json.read(line, JsonNode.class, "stream line");
         } catch (DeiaException e) {
             throw DeiaException.badGateway("bot %s sent a stream line that is not JSON: %s", botId, e.getMessage());
         }
@@ -150,8 +146,8 @@ final class BotClient {
             throw DeiaException.badGateway("bot %s sent a result event without a result", botId);
         }
         try {
-            return Json.mapper().treeToValue(node, TurnResult.class);
-        } catch (IOException | RuntimeException e) {
+            return Json.convert(node, TurnResult.class);
+        } catch (RuntimeException e) {
             throw DeiaException.badGateway("bot %s sent a result that cannot be read: %s", botId, e.getMessage());
         }
     }
@@ -159,7 +155,7 @@ final class BotClient {
     /** The bot's own JSON error, kept with its code; anything else is a bad gateway. */
     private static DeiaException errorFrom(String botId, int status, String body) {
         try {
-            JsonNode err = Json.readTree(body, "error body").path("error");
+            JsonNode err = Json.read(body, JsonNode.class, "error body").path("error");
             if (err.isObject() && err.hasNonNull("code")) {
                 ErrorCode code = ErrorCode.fromId(err.path("code").asText());
                 return new DeiaException(code, "bot " + botId + ": " + err.path("message").asText(""));

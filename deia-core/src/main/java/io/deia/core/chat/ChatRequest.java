@@ -1,7 +1,8 @@
 package io.deia.core.chat;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import io.deia.core.DeiaException;
+
+import java.util.Map;
 
 /**
  * A chat message as a client sends it, the same for every way in (controller REST, the
@@ -18,30 +19,27 @@ public record ChatRequest(String text, String clientMsgId) {
     public static final int MAX_CLIENT_MSG_ID = 128;
 
     /**
-     * Reads the {@code text} and {@code client_msg_id} fields of a parsed JSON object.
+     * Reads the {@code text} and {@code client_msg_id} fields of a parsed JSON object (as
+     * {@code Json.convert(tree, Map.class)} gives it: a JSON string is a {@code String}).
      *
      * @throws DeiaException {@code INVALID_ARGUMENT} naming the field that is missing or wrong
      */
-    public static ChatRequest fromJson(JsonNode object) {
-        if (object == null || !object.isObject()) {
+    public static ChatRequest fromJson(Map<?, ?> object) {
+        if (object == null) {
             throw DeiaException.invalid("a chat message must be a JSON object");
         }
-        JsonNode text = object.get("text");
-        if (text == null || text.isNull()) {
+        Object text = object.get("text");
+        if (text == null) {
             throw DeiaException.invalid("field 'text' is required");
         }
-        if (!text.isTextual()) {
+        if (!(text instanceof String)) {
             throw DeiaException.invalid("field 'text' must be a string");
         }
-        JsonNode id = object.get("client_msg_id");
-        String clientMsgId = null;
-        if (id != null && !id.isNull()) {
-            if (!id.isTextual()) {
-                throw DeiaException.invalid("field 'client_msg_id' must be a string");
-            }
-            clientMsgId = requireClientMsgId(id.asText());
+        Object id = object.get("client_msg_id");
+        if (id != null && !(id instanceof String)) {
+            throw DeiaException.invalid("field 'client_msg_id' must be a string");
         }
-        return new ChatRequest(text.asText(), clientMsgId);
+        return new ChatRequest((String) text, requireClientMsgId((String) id));
     }
 
     /**

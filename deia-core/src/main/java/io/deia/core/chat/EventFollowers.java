@@ -187,7 +187,7 @@ final class EventFollowers {
         private void relay(String line) {
             JsonNode node;
             try {
-                node = Json.readTree(line, "event line");
+                node = Json.read(line, JsonNode.class, "event line");
             } catch (DeiaException e) {
                 log.warn("[{}] skipped an event line that is not JSON: {}", botId, e.getMessage());
                 return;
@@ -206,7 +206,7 @@ final class EventFollowers {
             ObjectNode fields = ((ObjectNode) node).deepCopy();
             fields.remove(List.of("seq", "type", "bot_id"));
             @SuppressWarnings("unchecked")
-            Map<String, Object> data = Json.mapper().convertValue(fields, LinkedHashMap.class);
+            Map<String, Object> data = Json.convert(fields, LinkedHashMap.class);
             if (type.equals(ChatEvent.STATUS)) {
                 data.putIfAbsent("source", "bot");
             }

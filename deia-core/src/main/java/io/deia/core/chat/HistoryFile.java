@@ -1,5 +1,6 @@
 package io.deia.core.chat;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import io.deia.core.DeiaException;
 import io.deia.core.HiveGuard;
 import io.deia.core.HiveLayout;
@@ -266,7 +267,7 @@ final class HistoryFile {
             return null;
         }
         try {
-            var node = Json.readTree(line, "history line");
+            var node = Json.read(line, JsonNode.class, "history line");
             var seq = node.get("seq");
             if (seq == null || !seq.canConvertToLong() || node.get("role") == null || node.get("text") == null) {
                 return null;

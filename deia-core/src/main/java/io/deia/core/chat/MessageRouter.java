@@ -1,6 +1,5 @@
 package io.deia.core.chat;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import io.deia.core.BotIds;
 import io.deia.core.DeiaException;
 import io.deia.core.HiveToken;
@@ -210,9 +209,10 @@ public final class MessageRouter implements AutoCloseable {
     /**
      * Fetches the bot's live {@code /status} with the given timeout.
      *
-     * @return the status object, or empty when the bot did not answer with one in time
+     * @return the status object as the bot wrote it (JSON text), or empty when the bot did not
+     *         answer with one in time
      */
-    public CompletableFuture<Optional<JsonNode>> liveStatus(BotRecord rec, Duration timeout) {
+    public CompletableFuture<Optional<String>> liveStatus(BotRecord rec, Duration timeout) {
         if (!rec.state().isLive() || rec.port() <= 0) {
             return CompletableFuture.completedFuture(Optional.empty());
         }

@@ -1,6 +1,6 @@
 package io.deia.core.registry;
 
-import com.fasterxml.jackson.core.JsonGenerator;
+import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.JsonToken;
@@ -16,7 +16,6 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
-import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
@@ -50,6 +49,8 @@ final class RegistryFile {
     static final int VERSION = 1;
 
     private static final Logger log = LoggerFactory.getLogger(RegistryFile.class);
+    /** Tokenises the file's outer object only; each entry is mapped by {@link Json}, within its limits. */
+    private static final JsonFactory ENVELOPE = new JsonFactory();
     private static final DateTimeFormatter EVIDENCE_STAMP =
             DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmss.SSS'Z'").withZone(ZoneOffset.UTC);
 
@@ -63,12 +64,9 @@ final class RegistryFile {
      */
     private volatile Snapshot last;
     /**
-     * Per bot id, the JSON text of its entry as last parsed or written here and the record it gives.
-     * Another process's write usually changes one entry of many; the others are recognised by their
-     * text and not mapped again (the mapping, not the tokenising, is what a parse spends its time
-     * on). A write reuses the text of every entry whose record is unchanged instead of serialising
-     * it again, and records the text of each entry it serialised, so this process's own entry is
-     * not mapped again when another process's write is read next.
+     * Per bot id, the JSON text of its entry as last parsed here and the record it gives. Another
+     * process's write usually changes one entry of many; the others are recognised by their text and
+     * not mapped again (the mapping, not the tokenising, is what a parse spends its time on).
      */
     private volatile Map<String, ParsedEntry> entries = Map.of();
     /** Per bot, the entry last written to its heartbeat file durably by this JVM. */
@@ -164,7 +162,7 @@ final class RegistryFile {
             problems.add(e.getMessage());
             return new Contents(bots, problems);
         }
-        try (JsonParser p = Json.mapper().createParser(text)) {
+        try (JsonParser p = ENVELOPE.createParser(text)) {
             if (p.nextToken() != JsonToken.START_OBJECT) {
                 problems.add("the root is not a JSON object");
                 return new Contents(bots, problems);
@@ -198,57 +196,37 @@ final class RegistryFile {
                                     Map<String, BotRecord> bots, List<String> problems) throws IOException {
         while (p.nextToken() == JsonToken.FIELD_NAME) {
             String id = p.currentName();
-            if (p.nextToken() == JsonToken.START_OBJECT) {
-                long start = p.currentTokenLocation().getCharOffset();
-                // Skipping throws when the file ends inside the entry; the caller then keeps what it has.
-                p.skipChildren();
-                long end = p.currentLocation().getCharOffset();
-                String entry = text.substring((int) start, (int) end);
-                ParsedEntry same = known.get(id);
-                if (same != null && same.text().equals(entry)) {
-                    bots.put(id, same.record());
-                    seen.put(id, same);
-                    continue;
-                }
-                try {
-                    BotRecord record = BotRecordJson.read(id, entry);
-                    if (record == null || !id.equals(record.botId())) {
-                        // Not the common form (or filed under another id): databind reads or reports it.
-                        record = toRecord(id, Json.mapper().readTree(entry));
-                    }
-                    bots.put(id, record);
-                    seen.put(id, new ParsedEntry(entry, record));
-                } catch (JsonProcessingException e) {
-                    problems.add("entry '" + printable(id) + "' is unreadable: " + e.getOriginalMessage());
-                } catch (RuntimeException e) {
-                    problems.add("entry '" + printable(id) + "' is unreadable: " + e.getMessage());
-                }
+            boolean object = p.nextToken() == JsonToken.START_OBJECT;
+            long start = p.currentTokenLocation().getCharOffset();
+            // Skipping throws when the file ends inside the entry; the caller then keeps what it has.
+            p.skipChildren();
+            if (!object) {
+                problems.add("entry '" + printable(id) + "' is unreadable: not a JSON object");
                 continue;
             }
-            // Not an object: read it whole so the problem names what is there.
-            JsonNode node = p.readValueAsTree();
+            String entry = text.substring((int) start, (int) p.currentLocation().getCharOffset());
+            ParsedEntry same = known.get(id);
             try {
-                bots.put(id, toRecord(id, node));
-            } catch (JsonProcessingException e) {
-                problems.add("entry '" + printable(id) + "' is unreadable: " + e.getOriginalMessage());
+                BotRecord record = same != null && same.text().equals(entry) ? same.record() : toRecord(id, entry);
+                bots.put(id, record);
+                seen.put(id, new ParsedEntry(entry, record));
             } catch (RuntimeException e) {
                 problems.add("entry '" + printable(id) + "' is unreadable: " + e.getMessage());
             }
         }
     }
 
-    private static BotRecord toRecord(String id, JsonNode node) throws JsonProcessingException {
+    /** The entry's record; a missing {@code bot_id} is the key it is filed under. */
+    private static BotRecord toRecord(String id, String entry) {
         BotIds.requireValid(id);
-        if (!(node instanceof ObjectNode object)) {
-            throw DeiaException.invalid("not a JSON object");
-        }
+        ObjectNode object = Json.read(entry, ObjectNode.class, "the entry");
         JsonNode declared = object.get("bot_id");
         if (declared == null || declared.isNull()) {
             object.put("bot_id", id);
         } else if (!id.equals(declared.asText())) {
             throw DeiaException.invalid("it is filed under '%s' but names bot_id '%s'", id, printable(declared.asText()));
         }
-        return Json.mapper().treeToValue(object, BotRecord.class);
+        return Json.convert(object, BotRecord.class);
     }
 
     /** Replaces the file with {@code bots}, atomically and durably. */
@@ -270,8 +248,7 @@ final class RegistryFile {
      */
     void write(Map<String, BotRecord> bots, AtomicFiles.Prepared prepared) {
         SortedMap<String, BotRecord> copy = new TreeMap<>(bots);
-        Map<String, ParsedEntry> written = new HashMap<>();
-        byte[] bytes = serialise(Instant.now(), copy, entries, written);
+        byte[] bytes = serialise(Instant.now(), copy);
         last = null;
         if (prepared != null && prepared.target().equals(file.toAbsolutePath()) && !prepared.filled() && prepared.open()) {
             prepared.commit(bytes, true);
@@ -282,47 +259,11 @@ final class RegistryFile {
         // file precision), so the next read-modify-write of this process skips the parse when no
         // other process wrote in between.
         last = new Snapshot(bytes, Collections.unmodifiableSortedMap(copy));
-        entries = written;
     }
 
-    /**
-     * The file's bytes for {@code bots}: the same text as {@code Json.writePretty} of the
-     * {@link Document}, except that an entry whose record equals its record in {@code known} is
-     * copied as that entry's text instead of being serialised again (a text gives its record, so the
-     * file reads back the same). Every entry written is put into {@code written} with its text.
-     */
-    static byte[] serialise(Instant updatedAt, SortedMap<String, BotRecord> bots, Map<String, ParsedEntry> known,
-                            Map<String, ParsedEntry> written) {
-        StringWriter out = new StringWriter(256 + 512 * bots.size());
-        try (JsonGenerator g = BotRecordJson.prettyGenerator(out)) {
-            g.writeStartObject();
-            g.writeNumberField("version", VERSION);
-            g.writeStringField("updated_at", Json.formatInstant(updatedAt));
-            g.writeFieldName("bots");
-            g.writeStartObject();
-            for (Map.Entry<String, BotRecord> e : bots.entrySet()) {
-                g.writeFieldName(e.getKey());
-                ParsedEntry same = known.get(e.getKey());
-                if (same != null && (same.record() == e.getValue() || same.record().equals(e.getValue()))) {
-                    g.writeRawValue(same.text());
-                    written.put(e.getKey(), same);
-                    continue;
-                }
-                g.flush();
-                int from = out.getBuffer().length();
-                BotRecordJson.write(g, e.getValue());
-                g.flush();
-                StringBuffer buf = out.getBuffer();
-                // The value starts at its '{' (after the pretty printer's " : ").
-                written.put(e.getKey(), new ParsedEntry(buf.substring(buf.indexOf("{", from)), e.getValue()));
-            }
-            g.writeEndObject();
-            g.writeEndObject();
-        } catch (IOException e) {
-            throw DeiaException.internal("cannot serialise the registry", e);
-        }
-        out.write('\n');
-        return out.toString().getBytes(StandardCharsets.UTF_8);
+    /** The file's bytes for {@code bots}, updated at {@code updatedAt}. */
+    static byte[] serialise(Instant updatedAt, SortedMap<String, BotRecord> bots) {
+        return Json.writePretty(new Document(VERSION, updatedAt, bots)).getBytes(StandardCharsets.UTF_8);
     }
 
     /**
@@ -420,12 +361,12 @@ final class RegistryFile {
                     && prepared.write().target().equals(hb.toAbsolutePath())) {
                 prepared.write().commit(false);
             } else {
-                AtomicFiles.writeUnsynced(hb, BotRecordJson.pretty(record).getBytes(StandardCharsets.UTF_8));
+                AtomicFiles.writeUnsynced(hb, Json.writePretty(record).getBytes(StandardCharsets.UTF_8));
             }
             writtenHeartbeats.put(botId, record);
             return;
         }
-        AtomicFiles.write(hb, BotRecordJson.pretty(record).getBytes(StandardCharsets.UTF_8));
+        AtomicFiles.write(hb, Json.writePretty(record).getBytes(StandardCharsets.UTF_8));
         durableHeartbeats.put(botId, record);
         writtenHeartbeats.put(botId, record);
     }
@@ -449,7 +390,7 @@ final class RegistryFile {
         }
         AtomicFiles.Prepared write = AtomicFiles.prepare(hive.heartbeatFile(botId));
         try {
-            write.fill(BotRecordJson.pretty(expected).getBytes(StandardCharsets.UTF_8));
+            write.fill(Json.writePretty(expected).getBytes(StandardCharsets.UTF_8));
         } catch (RuntimeException e) {
             write.close();
             throw e;

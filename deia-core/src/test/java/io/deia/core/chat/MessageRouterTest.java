@@ -1,5 +1,6 @@
 package io.deia.core.chat;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.sun.net.httpserver.Filter;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
@@ -110,7 +111,7 @@ class MessageRouterTest {
     }
 
     private void message(HttpExchange ex) throws IOException {
-        String text = Json.readTree(new String(ex.getRequestBody().readAllBytes(), StandardCharsets.UTF_8), "body")
+        String text = Json.read(new String(ex.getRequestBody().readAllBytes(), StandardCharsets.UTF_8), JsonNode.class, "body")
                 .path("text").asText();
         received.add(text);
         if (text.equals("busy")) {
@@ -274,7 +275,7 @@ class MessageRouterTest {
     void interruptAndLiveStatusCallTheBot() throws Exception {
         BotRecord rec = register("BOT-1", bot.getAddress().getPort(), BotState.IDLE);
         assertTrue(router.interrupt("BOT-1"));
-        assertEquals("idle", router.liveStatus(rec, Duration.ofSeconds(2)).get().orElseThrow().path("state").asText());
+        assertEquals("idle", router.liveStatus(rec, Duration.ofSeconds(2)).get().map(s -> Json.read(s, JsonNode.class, "status")).orElseThrow().path("state").asText());
         BotRecord stopped = rec.toBuilder().state(BotState.STOPPED).build();
         assertFalse(router.liveStatus(stopped, Duration.ofSeconds(2)).get().isPresent());
         BotRecord wrongPort = rec.toBuilder().port(1).build();

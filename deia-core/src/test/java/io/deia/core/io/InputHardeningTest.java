@@ -38,30 +38,30 @@ class InputHardeningTest {
 
     @Test
     void strictParsingRefusesTrailingContentAndDuplicateKeysWhileFilesStayReadable() {
-        assertEquals("ok", Json.readStrictTree("{\"text\":\"ok\"}", "body").path("text").asText());
-        assertEquals("ok", Json.readStrictTree("  {\"text\":\"ok\"}\n", "body").path("text").asText(), "whitespace is not content");
+        assertEquals("ok", Json.readStrict("{\"text\":\"ok\"}", JsonNode.class, "body").path("text").asText());
+        assertEquals("ok", Json.readStrict("  {\"text\":\"ok\"}\n", JsonNode.class, "body").path("text").asText(), "whitespace is not content");
         for (String bad : new String[] {"{\"text\":\"ok\"} junk", "{\"text\":\"a\"}{\"text\":\"b\"}", "{\"a\":1} 2",
                 "{\"text\":\"a\",\"text\":\"b\"}", "{\"o\":{\"k\":1,\"k\":2}}"}) {
-            DeiaException e = assertThrows(DeiaException.class, () -> Json.readStrictTree(bad, "request body"), bad);
+            DeiaException e = assertThrows(DeiaException.class, () -> Json.readStrict(bad, JsonNode.class, "request body"), bad);
             assertEquals(ErrorCode.INVALID_ARGUMENT, e.code());
             assertTrue(e.getMessage().startsWith("request body is not valid JSON"), e.getMessage());
         }
-        assertTrue(Json.readStrictTree("{\"a\":1} junk".substring(0, 7), "x").isObject());
+        assertTrue(Json.readStrict("{\"a\":1} junk".substring(0, 7), JsonNode.class, "x").isObject());
         // What deia writes itself reads back strictly too (no duplicates, nothing after the value).
-        JsonNode again = Json.readStrictTree(Json.writePretty(Map.of("bot_id", "BOT-1", "port", 8101)), "pretty file");
+        JsonNode again = Json.readStrict(Json.writePretty(Map.of("bot_id", "BOT-1", "port", 8101)), JsonNode.class, "pretty file");
         assertEquals("BOT-1", again.path("bot_id").asText());
         String line = Json.write(new HistoryStore.Entry(1, java.time.Instant.now(), "user", "hi", "c1", null));
-        assertEquals("hi", Json.readStrictTree(line, "history line").path("text").asText());
+        assertEquals("hi", Json.readStrict(line, JsonNode.class, "history line").path("text").asText());
         // The lenient reader for files is unchanged.
-        assertEquals(2, Json.readTree("{\"k\":1,\"k\":2}", "file").path("k").asInt());
+        assertEquals(2, Json.read("{\"k\":1,\"k\":2}", JsonNode.class, "file").path("k").asInt());
     }
 
     @Test
     void chatRequestIsValidatedTheSameForEveryCaller() {
-        ChatRequest ok = ChatRequest.fromJson(Json.readStrictTree("{\"text\":\"hi\",\"client_msg_id\":\"c-1 ok\"}", "b"));
+        ChatRequest ok = ChatRequest.fromJson(Json.readStrict("{\"text\":\"hi\",\"client_msg_id\":\"c-1 ok\"}", Map.class, "b"));
         assertEquals(new ChatRequest("hi", "c-1 ok"), ok);
-        assertNull(ChatRequest.fromJson(Json.readStrictTree("{\"text\":\"hi\",\"client_msg_id\":null}", "b")).clientMsgId());
-        assertNull(ChatRequest.fromJson(Json.readStrictTree("{\"text\":\"hi\",\"client_msg_id\":\"\"}", "b")).clientMsgId());
+        assertNull(ChatRequest.fromJson(Json.readStrict("{\"text\":\"hi\",\"client_msg_id\":null}", Map.class, "b")).clientMsgId());
+        assertNull(ChatRequest.fromJson(Json.readStrict("{\"text\":\"hi\",\"client_msg_id\":\"\"}", Map.class, "b")).clientMsgId());
         Map<String, String> refused = Map.of(
                 "{\"text\":\"hi\",\"client_msg_id\":42}", "field 'client_msg_id' must be a string",
                 "{\"text\":\"hi\",\"client_msg_id\":[\"x\"]}", "field 'client_msg_id' must be a string",
@@ -72,10 +72,10 @@ class InputHardeningTest {
                 "{\"text\":7}", "field 'text' must be a string",
                 "{\"client_msg_id\":\"c\"}", "field 'text' is required");
         refused.forEach((body, why) -> {
-            DeiaException e = assertThrows(DeiaException.class, () -> ChatRequest.fromJson(Json.readStrictTree(body, "b")), body);
+            DeiaException e = assertThrows(DeiaException.class, () -> ChatRequest.fromJson(Json.readStrict(body, Map.class, "b")), body);
             assertEquals(ErrorCode.INVALID_ARGUMENT, e.code(), body);
             assertTrue(e.getMessage().contains(why), body + " -> " + e.getMessage());
         });
-        assertThrows(DeiaException.class, () -> ChatRequest.fromJson(Json.readStrictTree("[1]", "b")));
+        assertThrows(DeiaException.class, () -> ChatRequest.fromJson(Json.readStrict("[1]", Map.class, "b")));
     }
 }

@@ -53,44 +53,13 @@ class Utf8AndJsonTest {
     }
 
     @Test
-    void formatInstantWritesWhatInstantToStringWritesAtMillisecondPrecision() {
-        long[] seconds = {0, 1, 59, 951_782_400L, 1_795_745_148L, 4_107_542_400L, 253_402_300_799L, 253_402_300_800L, -1,
-                -62_135_596_800L};
-        int[] nanos = {0, 999_999, 1_000_000, 10_000_000, 120_000_000, 123_456_789, 999_999_999};
-        for (long s : seconds) {
-            for (int n : nanos) {
-                Instant i = Instant.ofEpochSecond(s, n);
-                assertEquals(i.truncatedTo(java.time.temporal.ChronoUnit.MILLIS).toString(), Json.formatInstant(i), i::toString);
-            }
-        }
+    void formatInstantWritesIsoUtcAtMillisecondPrecision() {
         assertEquals("2026-11-27T02:05:09.007Z", Json.formatInstant(Instant.parse("2026-11-27T02:05:09.007900Z")));
         assertEquals("2026-01-02T03:04:05Z", Json.formatInstant(Instant.parse("2026-01-02T03:04:05.000999Z")));
     }
 
     @Test
-    void parseCanonicalInstantReadsWhatFormatInstantWritesAsInstantParseDoes() {
-        java.util.SplittableRandom random = new java.util.SplittableRandom(27);
-        for (int k = 0; k < 5000; k++) {
-            // Years 0000..9999, any nano of a second: every text formatInstant writes, and more digits.
-            Instant i = Instant.ofEpochSecond(random.nextLong(-62_167_219_200L, 253_402_300_800L), random.nextInt(1_000_000_000));
-            String millis = Json.formatInstant(i);
-            assertEquals(Instant.parse(millis), Json.parseCanonicalInstant(millis), millis);
-            String nanos = i.toString();
-            assertEquals(Instant.parse(nanos), Json.parseCanonicalInstant(nanos), nanos);
-        }
-        for (String s : new String[] {"2026-11-27T02:05:09Z", "2026-11-27T02:05:09.1Z", "2026-11-27T02:05:09.000000001Z",
-                "2024-02-29T23:59:59.999999999Z", "0000-01-01T00:00:00Z", "9999-12-31T23:59:59.999Z"}) {
-            assertEquals(Instant.parse(s), Json.parseCanonicalInstant(s), s);
-        }
-        // Other notations (some of which Instant.parse accepts) and impossible values: null, never a wrong instant.
-        for (String s : new String[] {"", "2026-11-27T02:05:09", "2026-11-27T02:05:09.Z", "2026-11-27t02:05:09Z",
-                "2026-11-27T02:05:09z", "2026-11-27T02:05:09+01:00", "2026-11-27 02:05:09Z", "2026-11-27T02:05:09.0000000001Z",
-                "+10000-01-01T00:00:00Z", "2026-02-30T00:00:00Z", "2025-02-29T00:00:00Z", "2026-13-01T00:00:00Z",
-                "2026-00-01T00:00:00Z", "2026-11-00T00:00:00Z", "2026-11-27T24:00:00Z", "2026-11-27T23:60:00Z",
-                "2026-11-27T23:59:60Z", "2026-11-27T02:05:09,5Z", "2026-1a-27T02:05:09Z", "2026-11-27T02:05:0xZ",
-                "2026-11-27T02:05:09.12a4Z", "-026-11-27T02:05:09Z"}) {
-            assertEquals(null, Json.parseCanonicalInstant(s), s);
-        }
+    void instantsAreReadWithAnyFractionOrAnOffset() {
         assertEquals(Instant.parse("2026-11-27T02:05:09.5Z"),
                 Json.read("{\"when_it_happened\":\"2026-11-27T02:05:09.5Z\"}", Sample.class, "s").whenItHappened());
         assertEquals(Instant.parse("2026-11-27T01:05:09Z"),
@@ -101,21 +70,21 @@ class Utf8AndJsonTest {
     @Test
     void jsonRefusesDeepNestingEmptyInputAndBrokenText() {
         String deep = "[".repeat(Json.MAX_NESTING_DEPTH + 10) + "]".repeat(Json.MAX_NESTING_DEPTH + 10);
-        DeiaException e = assertThrows(DeiaException.class, () -> Json.readTree(deep, "request body"));
+        DeiaException e = assertThrows(DeiaException.class, () -> Json.read(deep, JsonNode.class, "request body"));
         assertEquals(ErrorCode.INVALID_ARGUMENT, e.code());
         assertTrue(e.getMessage().contains("nesting"), e.getMessage());
         String ok = "[".repeat(10) + "]".repeat(10);
-        assertTrue(Json.readTree(ok, "x").isArray());
-        assertThrows(DeiaException.class, () -> Json.readTree("", "empty"));
+        assertTrue(Json.read(ok, JsonNode.class, "x").isArray());
+        assertThrows(DeiaException.class, () -> Json.read("", JsonNode.class, "empty"));
         assertThrows(DeiaException.class, () -> Json.read("null", Sample.class, "null"));
-        assertThrows(DeiaException.class, () -> Json.readTree("{\"a\":", "cut"));
+        assertThrows(DeiaException.class, () -> Json.read("{\"a\":", JsonNode.class, "cut"));
     }
 
     @Test
     void botRecordRoundTripsWithStatusWrittenAndUrlLeftOut() {
         BotRecord r = BotRecord.builder("BOT-001").pid(42).port(8101).state(BotState.PAUSED)
                 .lastHeartbeat(Instant.parse("2026-11-26T10:15:30.123Z")).lastExitCode(0).build();
-        JsonNode node = Json.readTree(Json.write(r), "record");
+        JsonNode node = Json.read(Json.write(r), JsonNode.class, "record");
         assertEquals("paused", node.get("status").asText());
         assertEquals("paused", node.get("state").asText());
         assertEquals("127.0.0.1", node.get("host").asText());

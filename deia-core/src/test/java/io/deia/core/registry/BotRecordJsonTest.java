@@ -13,8 +13,8 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The registry's streaming codec is held to databind: the same text written, the same record read,
- * and anything outside the common form handed back (null) so databind reads or reports it as before.
+ * A {@link BotRecord}'s JSON form, in {@code registry.json} and in heartbeat files: the text written
+ * (names, order, instants, {@code status}) and what is read back, including odd entries.
  */
 class BotRecordJsonTest {
     private static final Instant T = Instant.parse("2026-11-27T05:10:11.123Z");
@@ -33,59 +33,56 @@ class BotRecordJsonTest {
     }
 
     @Test
-    void writesExactlyTheTextDatabindWrites() {
-        for (BotRecord r : samples()) {
-            assertEquals(Json.writePretty(r), BotRecordJson.pretty(r), r::toString);
-        }
+    void anEntryIsWrittenInTheRegistryFormat() {
+        BotRecord r = samples().get(1).toBuilder().lastHeartbeat(T.plusNanos(1_234_567)).build();
+        assertEquals("""
+                {
+                  "bot_id" : "BOT-001",
+                  "pid" : 4242,
+                  "process_start" : "2026-11-27T05:10:11.123Z",
+                  "host" : "127.0.0.1",
+                  "port" : 8101,
+                  "state" : "idle",
+                  "profile" : "echo",
+                  "agent" : "command",
+                  "registered_at" : "2026-11-27T05:10:11.123Z",
+                  "last_heartbeat" : "2026-11-27T05:10:11.124Z",
+                  "restarts" : 0,
+                  "launcher_pid" : 0,
+                  "wanted" : false,
+                  "status" : "idle"
+                }
+                """, Json.writePretty(r));
+        String file = new String(RegistryFile.serialise(T, new java.util.TreeMap<>(Map.of(r.botId(), r))), StandardCharsets.UTF_8);
+        assertTrue(file.startsWith("{\n  \"version\" : 1,\n  \"updated_at\" : \"2026-11-27T05:10:11.123Z\",\n  \"bots\" : {\n"
+                + "    \"BOT-001\" : {\n      \"bot_id\" : \"BOT-001\",\n"), file);
+        assertTrue(file.endsWith("  }\n}\n"), file);
     }
 
     @Test
-    void readsBackEveryRecordItWritesAndWhatDatabindWrites() {
+    void everyRecordReadsBackFromTheRegistryAndFromItsHeartbeatText() {
+        java.util.SortedMap<String, BotRecord> bots = new java.util.TreeMap<>();
+        samples().forEach(r -> bots.put(r.botId(), r));
+        assertEquals(bots, RegistryFile.parse(RegistryFile.serialise(T, bots)).bots());
         for (BotRecord r : samples()) {
-            assertEquals(r, BotRecordJson.read(r.botId(), BotRecordJson.pretty(r)), r::toString);
-            assertEquals(r, BotRecordJson.read(r.botId(), Json.write(r)), "compact text too");
+            assertEquals(r, Json.read(Json.writePretty(r), BotRecord.class, "heartbeat"), r::toString);
         }
     }
 
     @Test
     void ignoresStatusAndUnknownFieldsAndTakesAMissingBotIdFromTheKey() {
-        String text = "{\"pid\": 5, \"state\": \"busy\", \"status\": \"idle\", \"future\": {\"a\": [1, {\"b\": null}]},"
-                + " \"later\": [true], \"last_exit_code\": null, \"profile\": null}";
-        BotRecord r = BotRecordJson.read("BOT-7", text);
-        assertEquals(BotRecord.builder("BOT-7").pid(5).state(BotState.BUSY).build(), r);
-        assertEquals(BotState.PAUSED, BotRecordJson.read("X", "{\"state\": \"PAUSED\"}").state());
-        assertEquals(Instant.ofEpochMilli(1000), BotRecordJson.read("X", "{\"state\": \"idle\", \"registered_at\": \"1970-01-01T00:00:01Z\"}")
-                .registeredAt());
+        String file = "{\"bots\": {\"BOT-7\": {\"pid\": 5, \"state\": \"busy\", \"status\": \"idle\", \"future\": {\"a\": [1, {\"b\": null}]},"
+                + " \"later\": [true], \"last_exit_code\": null, \"profile\": null},"
+                + " \"X\": {\"state\": \"PAUSED\", \"registered_at\": \"1970-01-01T00:00:01Z\"}}}";
+        RegistryFile.Contents c = RegistryFile.parse(file.getBytes(StandardCharsets.UTF_8));
+        assertEquals(List.of(), c.problems());
+        assertEquals(BotRecord.builder("BOT-7").pid(5).state(BotState.BUSY).build(), c.bots().get("BOT-7"));
+        assertEquals(BotState.PAUSED, c.bots().get("X").state());
+        assertEquals(Instant.ofEpochMilli(1000), c.bots().get("X").registeredAt());
     }
 
     @Test
-    void anythingOutsideTheCommonFormIsLeftToDatabind() {
-        for (String odd : new String[] {
-                "{\"pid\": \"42\", \"state\": \"idle\"}",
-                "{\"pid\": 1.5, \"state\": \"idle\"}",
-                "{\"pid\": 99999999999999999999, \"state\": \"idle\"}",
-                "{\"port\": 4294967296, \"state\": \"idle\"}",
-                "{\"port\": null, \"state\": \"idle\"}",
-                "{\"restarts\": true, \"state\": \"idle\"}",
-                "{\"state\": \"sleepy\"}",
-                "{\"state\": 3}",
-                "{\"pid\": 1}",
-                "{\"state\": \"idle\", \"process_start\": \"2026-11-27T05:10:11+01:00\"}",
-                "{\"state\": \"idle\", \"process_start\": 1000}",
-                "{\"state\": \"idle\", \"last_heartbeat\": \"yesterday\"}",
-                "{\"state\": \"idle\", \"profile\": {\"name\": \"x\"}}",
-                "{\"state\": \"idle\", \"bot_id\": \"../x\"}",
-                "{\"state\": \"idle\"} trailing",
-                "{\"state\": \"idle\"",
-                "[1]",
-                "",
-        }) {
-            assertNull(BotRecordJson.read("BOT-1", odd), odd);
-        }
-    }
-
-    @Test
-    void theRegistryStillReadsOddEntriesThroughDatabind() {
+    void oddEntriesAreReadOrReportedOneByOne() {
         String file = "{\"version\": 1, \"bots\": {"
                 + "\"A\": {\"bot_id\": \"A\", \"pid\": \"42\", \"state\": \"idle\"},"
                 + "\"B\": {\"bot_id\": \"B\", \"state\": \"idle\", \"process_start\": \"2026-11-27T06:10:11.123+01:00\"},"
@@ -102,15 +99,5 @@ class BotRecordJsonTest {
         assertEquals(2, c.problems().size(), c.problems().toString());
         assertTrue(c.problems().get(0).contains("entry 'D'") && c.problems().get(0).contains("names bot_id 'E'"), c.problems().toString());
         assertTrue(c.problems().get(1).contains("entry 'F'"), c.problems().toString());
-    }
-
-    @Test
-    void theRegistryFileIsTheTextOfTheDocumentAsDatabindWritesIt() {
-        java.util.SortedMap<String, BotRecord> bots = new java.util.TreeMap<>();
-        samples().forEach(r -> bots.put(r.botId(), r));
-        byte[] bytes = RegistryFile.serialise(T, bots, Map.of(), new java.util.HashMap<>());
-        String expected = Json.writePretty(new RegistryFile.Document(RegistryFile.VERSION, T, bots));
-        assertEquals(expected, new String(bytes, StandardCharsets.UTF_8));
-        assertEquals(bots, RegistryFile.parse(bytes).bots());
     }
 }

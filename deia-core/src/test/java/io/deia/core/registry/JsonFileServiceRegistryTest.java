@@ -73,7 +73,7 @@ class JsonFileServiceRegistryTest {
     @Test
     void theFileIsVersionedSnakeCaseWithStatusAndWithoutUrl() {
         registry().register(self("BOT-001").state(BotState.BUSY).build());
-        JsonNode root = Json.readTree(AtomicFiles.readString(hive().registryFile()), "registry");
+        JsonNode root = Json.read(AtomicFiles.readString(hive().registryFile()), JsonNode.class, "registry");
         assertEquals(1, root.get("version").asInt());
         assertTrue(Instant.parse(root.get("updated_at").asText()).isAfter(Instant.now().minusSeconds(60)));
         JsonNode bot = root.get("bots").get("BOT-001");

@@ -24,7 +24,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 
 import static org.awaitility.Awaitility.await;
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
@@ -166,63 +165,6 @@ class RegistryCommitTest {
         RegistryFile.Contents bad = RegistryFile.parse(damaged, known, new java.util.HashMap<>());
         assertTrue(bad.damaged());
         assertEquals(List.of(), List.copyOf(bad.bots().keySet()), "both entries changed and are unreadable now");
-    }
-
-    @Test
-    void theSerialisedFileEqualsThePrettyDocumentAndReusesTheTextOfUnchangedEntries() throws Exception {
-        java.util.SortedMap<String, BotRecord> bots = new java.util.TreeMap<>();
-        bots.put("A", self("A").registeredAt(Instant.parse("2026-11-26T10:15:00.123Z")).lastError("say \"hi\" ✓").build());
-        bots.put("B", self("B").port(8102).lastExitCode(3).build());
-        Instant at = Instant.parse("2026-11-27T01:02:03.456Z");
-        java.util.Map<String, RegistryFile.ParsedEntry> written = new java.util.HashMap<>();
-        byte[] fresh = RegistryFile.serialise(at, bots, java.util.Map.of(), written);
-        assertEquals(Json.writePretty(new RegistryFile.Document(RegistryFile.VERSION, at, bots)),
-                new String(fresh, java.nio.charset.StandardCharsets.UTF_8));
-        // Each entry's text is exactly what a parse of the file finds for it.
-        java.util.Map<String, RegistryFile.ParsedEntry> parsed = new java.util.HashMap<>();
-        RegistryFile.Contents read = RegistryFile.parse(fresh, java.util.Map.of(), parsed);
-        assertEquals(bots, read.bots());
-        assertEquals(parsed, written);
-
-        // B changes: A's text is copied (the same entry object), B's serialised again; same bytes
-        // as a serialisation from scratch.
-        bots.put("B", bots.get("B").toBuilder().state(BotState.BUSY).build());
-        java.util.Map<String, RegistryFile.ParsedEntry> again = new java.util.HashMap<>();
-        byte[] next = RegistryFile.serialise(at, bots, written, again);
-        assertArrayEquals(RegistryFile.serialise(at, bots, java.util.Map.of(), new java.util.HashMap<>()), next);
-        assertTrue(again.get("A") == written.get("A"), "A's text reused");
-        assertEquals(bots.get("B"), again.get("B").record());
-        assertEquals(bots, RegistryFile.parse(next).bots());
-
-        // A text in another layout (here compact, with a field this version does not know) gives
-        // the same record: it is kept as it is, and the file still reads back the same entries.
-        String compact = "{\"bot_id\":\"A\",\"pid\":" + bots.get("A").pid() + ",\"state\":\"idle\",\"future_field\":[1]}";
-        BotRecord fromCompact = RegistryFile.parse(("{\"bots\":{\"A\":" + compact + "}}").getBytes(java.nio.charset.StandardCharsets.UTF_8))
-                .bots().get("A");
-        java.util.SortedMap<String, BotRecord> one = new java.util.TreeMap<>(java.util.Map.of("A", fromCompact));
-        byte[] kept = RegistryFile.serialise(at, one, java.util.Map.of("A", new RegistryFile.ParsedEntry(compact, fromCompact)),
-                new java.util.HashMap<>());
-        assertTrue(new String(kept, java.nio.charset.StandardCharsets.UTF_8).contains(compact));
-        assertEquals(one, RegistryFile.parse(kept).bots());
-    }
-
-    @Test
-    void afterItsOwnWriteAProcessMapsOnlyTheEntriesAnotherProcessChanged() throws Exception {
-        RegistryFile mine = new RegistryFile(hive());
-        java.util.SortedMap<String, BotRecord> bots = new java.util.TreeMap<>();
-        bots.put("A", self("A").build());
-        bots.put("B", self("B").port(8102).build());
-        mine.write(bots);
-        // Another process (its own RegistryFile, its own cache) reads, changes B, writes.
-        RegistryFile theirs = new RegistryFile(hive());
-        java.util.SortedMap<String, BotRecord> seen = new java.util.TreeMap<>(theirs.read().bots());
-        seen.put("B", seen.get("B").toBuilder().state(BotState.BUSY).build());
-        theirs.write(seen);
-
-        RegistryFile.Contents now = mine.read();
-        assertEquals(seen, now.bots());
-        assertTrue(now.bots().get("A") == bots.get("A"), "this process's own entry is recognised by its text, not mapped again");
-        assertEquals(BotState.BUSY, now.bots().get("B").state());
     }
 
     @Test

@@ -1,5 +1,6 @@
 package io.deia.core.registry;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import io.deia.core.HiveLayout;
 import io.deia.core.config.DeiaConfig;
 import io.deia.core.io.AtomicFiles;
@@ -62,7 +63,7 @@ class RegistryDamageTest {
         List<Path> kept = evidence();
         assertEquals(1, kept.size());
         assertArrayEquals(damaged, Files.readAllBytes(kept.get(0)), "the evidence is the damaged file as it was");
-        Json.readTree(AtomicFiles.readString(file), "rebuilt registry");
+        Json.read(AtomicFiles.readString(file), JsonNode.class, "rebuilt registry");
         assertEquals(List.of("B", "C"), ids(registry()));
     }
 

@@ -63,7 +63,7 @@ class RegistryMultiProcessTest {
             while (running.get()) {
                 try {
                     byte[] bytes = Files.readAllBytes(hive.registryFile());
-                    JsonNode root = Json.readTree(Utf8.decodeStrict(bytes, "registry.json"), "registry.json");
+                    JsonNode root = Json.read(Utf8.decodeStrict(bytes, "registry.json"), JsonNode.class, "registry.json");
                     if (root.path("version").asInt() != 1 || !root.path("bots").isObject()) {
                         invalid.add("unexpected document: " + root);
                     }

@@ -9,6 +9,7 @@ import io.deia.core.agent.TurnResult;
 import io.deia.core.bot.BotEvent;
 import io.deia.core.bot.BotRuntime;
 import io.deia.core.chat.ChatRequest;
+import io.deia.core.io.Json;
 import io.deia.core.registry.BotState;
 import io.deia.http.common.HttpErrors;
 import io.deia.http.common.JsonErrorHandler;
@@ -234,7 +235,7 @@ public final class BotHttpService implements AutoCloseable {
     private void message(Request request, Response response, Callback callback) throws Exception {
         requireRunning();
         JsonNode body = RequestBodies.readJsonObject(request, runtime.config().maxBodyBytes());
-        ChatRequest chat = ChatRequest.fromJson(body);
+        ChatRequest chat = ChatRequest.fromJson(Json.convert(body, Map.class));
         String text = chat.text();
         if (text.isBlank()) {
             throw DeiaException.invalid("field 'text' is empty");

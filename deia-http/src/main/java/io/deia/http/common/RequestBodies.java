@@ -66,7 +66,7 @@ public final class RequestBodies {
         if (text.isBlank()) {
             throw DeiaException.invalid("request body is empty; a JSON object is expected");
         }
-        JsonNode node = Json.readStrictTree(text, "request body");
+        JsonNode node = Json.readStrict(text, JsonNode.class, "request body");
         if (!node.isObject()) {
             throw DeiaException.invalid("request body must be a JSON object");
         }

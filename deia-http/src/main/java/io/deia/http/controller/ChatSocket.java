@@ -14,6 +14,7 @@ import org.slf4j.LoggerFactory;
 
 import java.nio.ByteBuffer;
 import java.util.ArrayDeque;
+import java.util.Map;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
@@ -90,7 +91,7 @@ public final class ChatSocket implements Session.Listener.AutoDemanding, EventHu
     public void onWebSocketText(String text) {
         JsonNode msg;
         try {
-            msg = Json.readStrictTree(text, "WebSocket message");
+            msg = Json.readStrict(text, JsonNode.class, "WebSocket message");
             if (!msg.isObject()) {
                 throw DeiaException.invalid("a WebSocket message must be a JSON object");
             }
@@ -107,7 +108,7 @@ public final class ChatSocket implements Session.Listener.AutoDemanding, EventHu
             switch (type) {
                 case "message" -> {
                     // The same rules as REST and the bot's own /message (one validator for all).
-                    ChatRequest chat = ChatRequest.fromJson(msg);
+                    ChatRequest chat = ChatRequest.fromJson(Json.convert(msg, Map.class));
                     requireBot(botNode);
                     router.send(botId, chat.text(), chat.clientMsgId(), MessageRouter.SOURCE_WEBSOCKET);
                 }

@@ -84,7 +84,7 @@ final class ControllerApi {
     Handler bots() {
         return endpoint().get((req, resp, cb) -> {
             List<BotRecord> records = registry.list();
-            List<CompletableFuture<Optional<JsonNode>>> lives = new ArrayList<>();
+            List<CompletableFuture<Optional<String>>> lives = new ArrayList<>();
             for (BotRecord r : records) {
                 lives.add(router.liveStatus(r, statusTimeout));
             }
@@ -192,7 +192,7 @@ final class ControllerApi {
     private void message(Request req, Response resp, Callback cb) {
         String botId = botId(req);
         JsonNode body = RequestBodies.readJsonObject(req, config.maxBodyBytes());
-        ChatRequest chat = ChatRequest.fromJson(body);
+        ChatRequest chat = ChatRequest.fromJson(Json.convert(body, Map.class));
         Duration turn = registry.get(botId).flatMap(r -> config.profile(r.profile()))
                 .map(Profile::timeout).orElse(Duration.ofMinutes(10));
         // The bot enforces the turn timeout itself; the margin covers the way there and back.
@@ -307,9 +307,9 @@ final class ControllerApi {
     }
 
     /** A registry entry as JSON (snake_case, with {@code status}) plus the bot's live {@code /status} or null. */
-    static ObjectNode view(BotRecord rec, Optional<JsonNode> live) {
-        ObjectNode node = Json.mapper().valueToTree(rec);
-        node.set("live", live.orElse(null));
+    static ObjectNode view(BotRecord rec, Optional<String> live) {
+        ObjectNode node = Json.convert(rec, ObjectNode.class);
+        node.set("live", live.map(status -> Json.read(status, JsonNode.class, "status of " + rec.botId())).orElse(null));
         return node;
     }
 }

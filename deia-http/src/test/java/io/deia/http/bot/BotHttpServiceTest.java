@@ -120,7 +120,7 @@ class BotHttpServiceTest {
     }
 
     private static JsonNode json(HttpResponse<String> r) {
-        return Json.readTree(r.body(), "response");
+        return Json.read(r.body(), JsonNode.class, "response");
     }
 
     private static void assertError(HttpResponse<String> r, int status, String code) {
@@ -173,7 +173,7 @@ class BotHttpServiceTest {
                 HttpResponse.BodyHandlers.ofLines());
         assertEquals(200, r.statusCode());
         assertTrue(r.headers().firstValue("content-type").orElse("").startsWith("application/x-ndjson"));
-        List<JsonNode> lines = r.body().map(l -> Json.readTree(l, "line")).toList();
+        List<JsonNode> lines = r.body().map(l -> Json.read(l, JsonNode.class, "line")).toList();
         assertTrue(lines.size() >= 2, lines.toString());
         assertEquals("text_delta", lines.get(0).path("type").asText());
         assertEquals("line1:streamed\n", lines.get(0).path("text").asText());
@@ -190,7 +190,7 @@ class BotHttpServiceTest {
         HttpResponse<String> r = post("/message?stream=true", "{\"text\":\"fail hard\"}");
         assertEquals(200, r.statusCode());
         String[] lines = r.body().strip().split("\n");
-        JsonNode last = Json.readTree(lines[lines.length - 1], "line");
+        JsonNode last = Json.read(lines[lines.length - 1], JsonNode.class, "line");
         assertEquals("failed", last.path("result").path("status").asText());
     }
 
@@ -321,7 +321,7 @@ class BotHttpServiceTest {
         try (BufferedReader reader = new BufferedReader(new InputStreamReader(events.body(), StandardCharsets.UTF_8))) {
             String line;
             while ((line = reader.readLine()) != null) {
-                JsonNode e = Json.readTree(line, "event");
+                JsonNode e = Json.read(line, JsonNode.class, "event");
                 seen.add(e);
                 if ("task".equals(e.path("type").asText()) && "completed".equals(e.path("event").asText())) {
                     break;
@@ -342,7 +342,7 @@ class BotHttpServiceTest {
 
             // Live: a new event reaches the open stream; a stop ends it.
             post("/pause", "");
-            JsonNode live = Json.readTree(reader.readLine(), "event");
+            JsonNode live = Json.read(reader.readLine(), JsonNode.class, "event");
             assertEquals("paused", live.path("state").asText());
             assertEquals(previous + 1, live.path("seq").asLong());
 

@@ -100,7 +100,7 @@ class ControllerDegradedTest {
     private JsonNode live(String token) throws Exception {
         HttpResponse<String> bots = call("GET", "/api/bots", null, token);
         assertEquals(200, bots.statusCode(), bots.body());
-        for (JsonNode b : Json.readTree(bots.body(), "response").path("bots")) {
+        for (JsonNode b : Json.read(bots.body(), JsonNode.class, "response").path("bots")) {
             if (b.path("bot_id").asText().equals("BOT-D")) {
                 return b.path("live");
             }

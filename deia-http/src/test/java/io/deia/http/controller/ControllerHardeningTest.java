@@ -136,7 +136,7 @@ class ControllerHardeningTest {
     }
 
     private static JsonNode json(HttpResponse<String> resp) {
-        return Json.readTree(resp.body(), "response");
+        return Json.read(resp.body(), JsonNode.class, "response");
     }
 
     private static String errorCode(HttpResponse<String> resp) {

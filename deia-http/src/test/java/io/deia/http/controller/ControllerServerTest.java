@@ -128,7 +128,7 @@ class ControllerServerTest {
     }
 
     private static JsonNode json(HttpResponse<String> resp) {
-        return Json.readTree(resp.body(), "response");
+        return Json.read(resp.body(), JsonNode.class, "response");
     }
 
     private String origin() {

@@ -59,7 +59,7 @@ final class WsClient implements WebSocket.Listener {
     public CompletionStage<?> onText(WebSocket webSocket, CharSequence data, boolean last) {
         partial.append(data);
         if (last) {
-            events.add(Json.readTree(partial.toString(), "event"));
+            events.add(Json.read(partial.toString(), JsonNode.class, "event"));
             partial.setLength(0);
         }
         webSocket.request(1);

@@ -1,7 +1,6 @@
 package io.deia.server.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.deia.core.DeiaException;
 import io.deia.core.HiveToken;
@@ -24,7 +23,9 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Callable;
 
 /**
@@ -59,12 +60,11 @@ public final class StatusCommand implements Callable<Integer> {
         String authorization = bots.stream().anyMatch(r -> r.pid() > 0 && r.port() > 0)
                 ? HiveToken.loadOrCreate(hiveOptions.layout()).bearer() : null;
         if (json) {
-            ArrayNode array = Json.mapper().createArrayNode();
+            List<ObjectNode> entries = new ArrayList<>();
             for (BotRecord r : bots) {
-                array.add(withLive(r, authorization));
+                entries.add(withLive(r, authorization));
             }
-            out.println(botId == null ? Json.write(Json.mapper().createObjectNode().set("bots", array))
-                    : Json.write(array.get(0)));
+            out.println(Json.write(botId == null ? Map.of("bots", entries) : entries.get(0)));
         } else if (bots.isEmpty()) {
             out.println("no bots in " + hiveOptions.layout().root());
         } else {
@@ -77,9 +77,8 @@ public final class StatusCommand implements Callable<Integer> {
     }
 
     private ObjectNode withLive(BotRecord r, String authorization) {
-        ObjectNode node = Json.mapper().valueToTree(r);
-        JsonNode live = live(r, authorization);
-        node.set("live", live == null ? Json.mapper().nullNode() : live);
+        ObjectNode node = Json.convert(r, ObjectNode.class);
+        node.set("live", live(r, authorization));
         return node;
     }
 
@@ -112,7 +111,7 @@ public final class StatusCommand implements Callable<Integer> {
             HttpResponse<String> response = Http.CLIENT.send(HttpRequest.newBuilder(URI.create(r.url() + "/status"))
                     .timeout(Duration.ofSeconds(2)).header("Authorization", authorization).GET().build(),
                     HttpResponse.BodyHandlers.ofString());
-            return response.statusCode() == 200 ? Json.readTree(response.body(), "status of " + r.botId()) : null;
+            return response.statusCode() == 200 ? Json.read(response.body(), JsonNode.class, "status of " + r.botId()) : null;
         } catch (IOException | RuntimeException e) {
             return null;
         } catch (InterruptedException e) {

@@ -1,5 +1,6 @@
 package io.deia.server.cli;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import io.deia.core.HiveLayout;
 import io.deia.core.io.AtomicFiles;
 import io.deia.core.io.Json;
@@ -56,15 +57,15 @@ class LauncherCommandsTest {
 
         Run launch = run("launch", "BOT-C1", "--hive", h, "--json");
         assertEquals(0, launch.code, launch.err);
-        long pid = Json.readTree(launch.out, "launch").get("pid").asLong();
+        long pid = Json.read(launch.out, JsonNode.class, "launch").get("pid").asLong();
         assertTrue(ProcessChecks.isRunning(pid), "the bot outlives the command");
 
         Run status = run("status", "--hive", h);
         assertEquals(0, status.code, status.err);
         assertTrue(status.out.contains("BOT-C1") && status.out.contains("pid " + pid), status.out);
         Run json = run("status", "BOT-C1", "--json", "--hive", h);
-        assertEquals(pid, Json.readTree(json.out, "status").get("live").get("pid").asLong(), json.out);
-        assertEquals(1, Json.readTree(run("status", "--json", "--hive", h).out, "all").get("bots").size());
+        assertEquals(pid, Json.read(json.out, JsonNode.class, "status").get("live").get("pid").asLong(), json.out);
+        assertEquals(1, Json.read(run("status", "--json", "--hive", h).out, JsonNode.class, "all").get("bots").size());
 
         Path task = dir.resolve("t.md");
         Files.writeString(task, "---\ntask_id: cli-task-1\n---\nsay hi\n");

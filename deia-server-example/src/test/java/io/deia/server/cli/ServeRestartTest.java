@@ -99,7 +99,7 @@ class ServeRestartTest {
                     public CompletionStage<?> onText(WebSocket w, CharSequence data, boolean last) {
                         partial.append(data);
                         if (last) {
-                            events.add(Json.readTree(partial.toString(), "event"));
+                            events.add(Json.read(partial.toString(), JsonNode.class, "event"));
                             partial.setLength(0);
                         }
                         w.request(1);
@@ -123,7 +123,7 @@ class ServeRestartTest {
         Serve first = startServe(hive, config);
         HttpResponse<String> launched = call(first, "POST", "/api/bot/launch", "{\"bot_id\":\"BOT-K\",\"profile\":\"upper\"}");
         assertEquals(201, launched.statusCode(), launched.body());
-        long botPid = Json.readTree(launched.body(), "launch").path("pid").asLong();
+        long botPid = Json.read(launched.body(), JsonNode.class, "launch").path("pid").asLong();
         assertEquals("BEFORE", chatOverWebSocket(first, "BOT-K", "before"));
 
         first.process().destroyForcibly();
@@ -133,15 +133,15 @@ class ServeRestartTest {
         Serve second = startServe(hive, config);
         assertEquals(first.token(), second.token(), "same hive, same token");
         HttpResponse<String> bots = call(second, "GET", "/api/bots", null);
-        JsonNode bot = Json.readTree(bots.body(), "bots").path("bots").get(0);
+        JsonNode bot = Json.read(bots.body(), JsonNode.class, "bots").path("bots").get(0);
         assertEquals("BOT-K", bot.path("bot_id").asText(), bots.body());
         assertEquals(botPid, bot.path("pid").asLong());
         assertEquals("idle", bot.path("state").asText(), bots.body());
         // live is the bot's own /status fetched with a short timeout: wait until it answers in time.
-        await().atMost(Duration.ofSeconds(30)).until(() -> !Json.readTree(call(second, "GET", "/api/bots", null).body(), "bots")
+        await().atMost(Duration.ofSeconds(30)).until(() -> !Json.read(call(second, "GET", "/api/bots", null).body(), JsonNode.class, "bots")
                 .path("bots").get(0).path("live").isNull());
         HttpResponse<String> history = call(second, "GET", "/api/bot/BOT-K/history", null);
-        JsonNode messages = Json.readTree(history.body(), "history").path("messages");
+        JsonNode messages = Json.read(history.body(), JsonNode.class, "history").path("messages");
         assertEquals("BEFORE", messages.get(0).path("text").asText().trim(), history.body());
         assertEquals("before", messages.get(1).path("text").asText());
         assertEquals("AFTER", chatOverWebSocket(second, "BOT-K", "after"));

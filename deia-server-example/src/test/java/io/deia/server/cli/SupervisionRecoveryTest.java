@@ -168,7 +168,7 @@ class SupervisionRecoveryTest {
                 .until(() -> Files.exists(hive.responsesDir("BOT-001").resolve("while-down.response.md")));
         assertFalse(Files.list(inbox).findAny().isPresent());
 
-        JsonNode bots = Json.readTree(first.get("/api/bots", true).body(), "bots").path("bots");
+        JsonNode bots = Json.read(first.get("/api/bots", true).body(), JsonNode.class, "bots").path("bots");
         assertEquals(2, bots.size(), bots.toString());
         assertEquals("BOT-001", bots.get(0).path("bot_id").asText());
         assertTrue(bots.get(0).path("wanted").asBoolean(), bots.toString());

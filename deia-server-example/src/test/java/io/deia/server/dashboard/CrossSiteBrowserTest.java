@@ -80,7 +80,7 @@ class CrossSiteBrowserTest {
         serve.start();
         HttpResponse<String> launched = serve.post("/api/bot/launch", "{\"bot_id\":\"" + BOT + "\",\"profile\":\"demo\"}");
         assertEquals(201, launched.statusCode(), launched.body());
-        JsonNode entry = Json.readTree(launched.body(), "launch");
+        JsonNode entry = Json.read(launched.body(), JsonNode.class, "launch");
         int botPort = entry.path("port").asInt();
         long botPid = entry.path("pid").asLong();
 
@@ -132,7 +132,7 @@ class CrossSiteBrowserTest {
                 assertEquals(List.of(), files.toList(), "the page made the bot write: " + results);
             }
         }
-        JsonNode bots = Json.readTree(serve.get("/api/bots", true).body(), "bots").path("bots");
+        JsonNode bots = Json.read(serve.get("/api/bots", true).body(), JsonNode.class, "bots").path("bots");
         assertEquals(1, bots.size(), "nothing launched: " + bots);
         assertEquals(BOT, bots.get(0).path("bot_id").asText());
         assertEquals(botPid, bots.get(0).path("pid").asLong(), "the bot was not stopped or restarted");

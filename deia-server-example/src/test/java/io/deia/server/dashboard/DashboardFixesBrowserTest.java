@@ -578,7 +578,7 @@ class DashboardFixesBrowserTest {
     }
 
     private JsonNode botField(String botId, String field) throws Exception {
-        for (JsonNode b : Json.readTree(serve.get("/api/bots", true).body(), "bots").path("bots")) {
+        for (JsonNode b : Json.read(serve.get("/api/bots", true).body(), JsonNode.class, "bots").path("bots")) {
             if (botId.equals(b.path("bot_id").asText())) {
                 return b.path(field);
             }

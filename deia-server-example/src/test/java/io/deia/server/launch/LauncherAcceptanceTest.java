@@ -95,15 +95,15 @@ class LauncherAcceptanceTest {
             BotRecord stored = registry.get(r.botId()).orElseThrow();
             assertTrue(ProcessChecks.isRunning(stored.pid()));
             assertEquals(ProcessTrees.startInstant(stored.pid()).orElseThrow(), stored.processStart());
-            JsonNode health = Json.readTree(send("GET", r.url() + "/health", null).body(), "health");
+            JsonNode health = Json.read(send("GET", r.url() + "/health", null).body(), JsonNode.class, "health");
             assertEquals(r.botId(), health.get("bot_id").asText());
             assertEquals(stored.pid(), health.get("pid").asLong());
             HttpResponse<String> status = send("GET", r.url() + "/status", null);
             assertEquals(200, status.statusCode());
-            assertEquals(r.botId(), Json.readTree(status.body(), "status").get("bot_id").asText());
+            assertEquals(r.botId(), Json.read(status.body(), JsonNode.class, "status").get("bot_id").asText());
             HttpResponse<String> reply = send("POST", r.url() + "/message", "{\"text\":\"hello " + r.botId() + "\"}");
             assertEquals(200, reply.statusCode(), reply.body());
-            assertTrue(Json.readTree(reply.body(), "reply").get("reply").asText().contains("hello " + r.botId()));
+            assertTrue(Json.read(reply.body(), JsonNode.class, "reply").get("reply").asText().contains("hello " + r.botId()));
         }
         assertEquals(2, ProcessChecks.runningWithMarker(hive.marker).size());
         launcher.stopAll();

@@ -74,7 +74,7 @@ class ControllerFloodTest {
                     public CompletionStage<?> onText(WebSocket ws, CharSequence data, boolean last) {
                         frame.append(data);
                         if (last) {
-                            JsonNode event = Json.readTree(frame.toString(), "ws event");
+                            JsonNode event = Json.read(frame.toString(), JsonNode.class, "ws event");
                             frame.setLength(0);
                             String type = event.path("type").asText();
                             if (type.equals("delta")) {
@@ -111,7 +111,7 @@ class ControllerFloodTest {
         }
         long ms = (System.nanoTime() - t0) / 1_000_000;
         assertEquals(200, chat.statusCode(), chat.body().length() > 300 ? chat.body().substring(0, 300) : chat.body());
-        String reply = Json.readTree(chat.body(), "chat reply").path("reply").asText();
+        String reply = Json.read(chat.body(), JsonNode.class, "chat reply").path("reply").asText();
         assertTrue(reply.length() <= 2 * 1024 * 1024, "the reply is bounded: " + reply.length());
         assertTrue(reply.startsWith("torture-flood-line"), reply.substring(0, Math.min(80, reply.length())));
         assertTrue(deltas.get() > 0, "the reading subscriber received the stream");

@@ -123,7 +123,7 @@ class FuzzTest {
                     registry.reserve("BOT-NEW", "cat", "command");
                     assertTrue(registry.get("BOT-NEW").isPresent(), "seed " + SEED + " input " + i + ": write after damage");
                     assertTrue(registry.deregister("BOT-NEW"));
-                    Json.readTree(Files.readString(hive.registryFile(), StandardCharsets.UTF_8), "registry after recovery");
+                    Json.read(Files.readString(hive.registryFile(), StandardCharsets.UTF_8), JsonNode.class, "registry after recovery");
                 } catch (RuntimeException e) {
                     throw new AssertionError("seed " + SEED + " input " + i + " ("
                             + new String(damaged, StandardCharsets.ISO_8859_1) + ") threw " + e, e);
@@ -192,7 +192,7 @@ class FuzzTest {
                         "seed " + SEED + " input " + i + " to " + target[0] + ": " + status + " " + r.body()
                                 + " for " + new String(body, StandardCharsets.ISO_8859_1));
                 if (status >= 400) {
-                    JsonNode err = Json.readTree(r.body(), "error body");
+                    JsonNode err = Json.read(r.body(), JsonNode.class, "error body");
                     assertFalse(err.path("error").path("code").asText().isEmpty(), r.body());
                 }
             }

@@ -1,5 +1,6 @@
 package io.deia.server.torture;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import io.deia.core.HiveLayout;
 import io.deia.core.io.AtomicFiles;
 import io.deia.core.io.Json;
@@ -208,7 +209,7 @@ class HttpAttackTest {
             assertTrue(a.status() == 400 || a.status() == 201 || a.status() == 422, tid + ": " + a.head() + a.body());
             if (a.status() == 201) {
                 accepted++;
-                String given = Json.readTree(a.body(), "task").path("task_id").asText();
+                String given = Json.read(a.body(), JsonNode.class, "task").path("task_id").asText();
                 assertFalse(given.contains("/") || given.contains("\\") || given.contains(".."), "task id " + given);
             }
         }
@@ -295,7 +296,7 @@ class HttpAttackTest {
             }
             RawHttp.Answer status = sendTo(botPort, "GET", "/status", bearer(), null, null);
             assertEquals(200, status.status(), status.head());
-            com.fasterxml.jackson.databind.JsonNode live = Json.readTree(status.body(), "status");
+            com.fasterxml.jackson.databind.JsonNode live = Json.read(status.body(), JsonNode.class, "status");
             assertEquals(0, live.path("messages_completed").asInt(), live.toString());
             assertEquals(0, live.path("messages_waiting").asInt(), live.toString());
         }
@@ -342,7 +343,7 @@ class HttpAttackTest {
 
     /** The port a bot is registered on. */
     private int botPort(String botId) throws IOException {
-        int p = Json.readTree(Files.readString(hive.registryFile()), "registry").path("bots").path(botId).path("port").asInt();
+        int p = Json.read(Files.readString(hive.registryFile()), JsonNode.class, "registry").path("bots").path(botId).path("port").asInt();
         assertTrue(p > 0, botId + " has a port");
         return p;
     }
@@ -402,7 +403,7 @@ class HttpAttackTest {
      * which bots exist, with which pid, start instant, port, profile and restart count.
      */
     private String registryIdentity() throws IOException {
-        com.fasterxml.jackson.databind.JsonNode root = Json.readTree(Files.readString(hive.registryFile()), "registry");
+        com.fasterxml.jackson.databind.JsonNode root = Json.read(Files.readString(hive.registryFile()), JsonNode.class, "registry");
         StringBuilder sb = new StringBuilder();
         root.findParents("bot_id").forEach(r -> {
             for (String f : List.of("bot_id", "pid", "process_start", "port", "profile", "restarts", "registered_at")) {

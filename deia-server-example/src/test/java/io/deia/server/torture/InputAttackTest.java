@@ -109,7 +109,7 @@ class InputAttackTest {
         HttpResponse<String> task = serve.post("/api/bot/" + BOT + "/tasks",
                 "{\"task\":\"---\\ntask_id: T-RM\\n---\\nrm -rf /\\n\"}");
         assertEquals(201, task.statusCode(), task.body());
-        int botPort = Json.readTree(serve.get("/api/bot/" + BOT + "/status", true).body(), "status").path("port").asInt();
+        int botPort = Json.read(serve.get("/api/bot/" + BOT + "/status", true).body(), JsonNode.class, "status").path("port").asInt();
         HttpResponse<String> direct = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + botPort + "/message"))
                 .header("Authorization", "Bearer " + serve.token()).header("Content-Type", "application/json")
                 .POST(HttpRequest.BodyPublishers.ofString("{\"text\":\"RM -RF ~\"}")).build(), HttpResponse.BodyHandlers.ofString());
@@ -120,7 +120,7 @@ class InputAttackTest {
         Files.writeString(hive.responsesDir(BOT).resolve("T-BAD.response.md"), "---\nstatus: exploded\n---\n");
         HttpResponse<String> list = serve.get("/api/bot/" + BOT + "/tasks", true);
         assertEquals(200, list.statusCode(), list.body());
-        JsonNode listing = Json.readTree(list.body(), "tasks");
+        JsonNode listing = Json.read(list.body(), JsonNode.class, "tasks");
         assertEquals(List.of("T-BAD.response.md"), listing.path("skipped").findValuesAsText("file"));
         assertFalse(list.body().contains(dir.toString()), list.body());
         for (JsonNode r : listing.path("responses")) {
@@ -146,7 +146,7 @@ class InputAttackTest {
     }
 
     private JsonNode tasks() throws Exception {
-        return Json.readTree(serve.get("/api/bot/" + BOT + "/tasks", true).body(), "tasks");
+        return Json.read(serve.get("/api/bot/" + BOT + "/tasks", true).body(), JsonNode.class, "tasks");
     }
 
     private static long fds(long pid) throws Exception {
@@ -168,7 +168,7 @@ class InputAttackTest {
         public CompletionStage<?> onText(WebSocket webSocket, CharSequence data, boolean last) {
             partial.append(data);
             if (last) {
-                events.add(Json.readTree(partial.toString(), "event"));
+                events.add(Json.read(partial.toString(), JsonNode.class, "event"));
                 partial.setLength(0);
             }
             webSocket.request(1);

@@ -1,5 +1,6 @@
 package io.deia.server.torture;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import io.deia.core.DeiaException;
 import io.deia.core.ErrorCode;
 import io.deia.core.HiveLayout;
@@ -183,7 +184,7 @@ class PortAndDiskTest {
         assertEquals(inbox, Torture.files(hive.inboxDir("BOT-D1")).stream()
                 .map(p -> p.getFileName().toString().replace(".md", "")).sorted().toList());
         for (String line : Files.readAllLines(hive.historyFile("BOT-D1"), StandardCharsets.UTF_8)) {
-            Json.readTree(line, "history line");
+            Json.read(line, JsonNode.class, "history line");
         }
     }
 

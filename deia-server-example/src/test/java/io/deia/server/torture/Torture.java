@@ -40,7 +40,7 @@ public final class Torture {
     static HiveScan checkHiveFilesWhole(HiveLayout hive) throws IOException {
         int registry = 0;
         if (Files.exists(hive.registryFile())) {
-            JsonNode reg = Json.readTree(Utf8.decodeStrict(Files.readAllBytes(hive.registryFile()), hive.registryFile().toString()),
+            JsonNode reg = Json.read(Utf8.decodeStrict(Files.readAllBytes(hive.registryFile()), hive.registryFile().toString()), JsonNode.class,
                     hive.registryFile().toString());
             if (!reg.isObject()) {
                 throw new AssertionError("registry.json is not an object: " + reg);
@@ -57,7 +57,7 @@ public final class Torture {
         int heartbeats = 0;
         for (Path f : files(hive.heartbeatsDir())) {
             if (f.getFileName().toString().endsWith(".json")) {
-                Json.readTree(Utf8.decodeStrict(Files.readAllBytes(f), f.toString()), f.toString());
+                Json.read(Utf8.decodeStrict(Files.readAllBytes(f), f.toString()), JsonNode.class, f.toString());
                 heartbeats++;
             }
         }
@@ -66,7 +66,7 @@ public final class Torture {
             if (f.getFileName().toString().endsWith(".jsonl")) {
                 for (String line : Utf8.decodeStrict(Files.readAllBytes(f), f.toString()).split("\n")) {
                     if (!line.isBlank()) {
-                        Json.readTree(line, f.toString());
+                        Json.read(line, JsonNode.class, f.toString());
                         historyLines++;
                     }
                 }

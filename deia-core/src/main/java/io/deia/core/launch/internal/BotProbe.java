@@ -77,7 +77,7 @@ public final class BotProbe {
             if (response.statusCode() != 200) {
                 return Optional.empty();
             }
-            JsonNode body = Json.readTree(response.body(), "health of " + host + ":" + port);
+            JsonNode body = Json.read(response.body(), JsonNode.class, "health of " + host + ":" + port);
             String botId = body.path("bot_id").asText(null);
             return botId == null ? Optional.empty() : Optional.of(new Health(botId, body.path("pid").asLong(0)));
         } catch (IOException | RuntimeException e) {
