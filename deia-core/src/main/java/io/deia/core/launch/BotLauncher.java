@@ -156,7 +156,7 @@ public final class BotLauncher implements AutoCloseable {
             archive = archive.applies() ? archive : null;
         }
         this.classArchive = archive;
-        this.reconciler = new Reconciler(registry, config, new Reconciler.Supervision() {
+        this.reconciler = new Reconciler(hive, registry, config, new Reconciler.Supervision() {
             @Override
             public boolean supervises(String botId) {
                 return watches.containsKey(botId);
@@ -178,8 +178,8 @@ public final class BotLauncher implements AutoCloseable {
             }
 
             @Override
-            public Optional<BotRecord> restart(BotRecord seen, Profile profile, String reason) {
-                return supervise ? restartUnsupervised(seen, profile, reason) : Optional.empty();
+            public Optional<BotRecord> restart(BotRecord seen, Profile profile, String reason, boolean uncountedDeath) {
+                return supervise ? restartUnsupervised(seen, profile, reason, uncountedDeath) : Optional.empty();
             }
         });
         Duration every = b.reconcileEvery != null ? b.reconcileEvery : Duration.ofSeconds(config.heartbeatIntervalS());
@@ -443,7 +443,8 @@ public final class BotLauncher implements AutoCloseable {
      * supervised exit takes. The claim is one conditional update under the registry's lock: it
      * only applies to the entry as it was read, so of two controllers exactly one gets it.
      */
-    private Optional<BotRecord> restartUnsupervised(BotRecord seen, Profile profile, String reason) {
+    private Optional<BotRecord> restartUnsupervised(BotRecord seen, Profile profile, String reason,
+                                                    boolean uncountedDeath) {
         String botId = seen.botId();
         BotRecord claimed = registry.update(botId, e -> e.equals(seen)
                 ? e.toBuilder().launcherIsThisProcess().build() : e).orElse(null);
@@ -453,14 +454,14 @@ public final class BotLauncher implements AutoCloseable {
             return Optional.empty();
         }
         Watch w = new Watch(botId, profile, null, null, Instant.now());
-        // afterExit counts one restart. A runner that died (pid > 0) is a death nobody counted yet;
-        // a pending restart or a cut-short launch (pid 0) was counted by the launcher that began it.
-        w.restarts = seen.pid() > 0 ? seen.restarts() : Math.max(0, seen.restarts() - 1);
+        // afterExit counts one restart: right for a death nobody counted yet; a pending restart, or a
+        // launch cut short before any runner was spawned, was counted by the launcher that began it.
+        w.restarts = uncountedDeath ? seen.restarts() : seen.restarts() - 1;
         w.lastRecord = claimed;
         watches.put(botId, w);
         log.warn("[{}] {}; restarting it under its restart policy", botId, reason);
         afterExit(w, seen.lastExitCode(), Duration.ZERO, reason);
-        if (seen.pid() > 0) {
+        if (uncountedDeath) {
             // The dead runner's agent runs in its own session and may still work on a task; ended
             // under the bot's lock, so before the restart.
             io.deia.core.agent.AgentLeftovers.endLeftover(hive, botId);
@@ -582,6 +583,14 @@ public final class BotLauncher implements AutoCloseable {
         Instant start = process.toHandle().info().startInstant().orElse(null);
         log.info("[{}] spawned pid {} for port {} (profile {}), log {}", botId, pid, reserved.port(), profile.name(),
                 logFile);
+        try {
+            // At once, before the registry's durable write: should this process die in between, the
+            // next controller still learns that this runner existed (see Reconciler).
+            RunnerLock.recordSpawn(hive, botId, new RunnerLock.Spawn(reserved.registeredAt(), pid, start));
+        } catch (IOException e) {
+            log.warn("[{}] cannot record the spawn of pid {} in {}: {}", botId, pid, RunnerLock.file(hive, botId),
+                    e.toString());
+        }
         registry.update(botId, r -> r.toBuilder().pid(pid).processStart(start).build());
         String failure = awaitHealthy(botId, reserved.port(), process, profile.startTimeout());
         if (failure == null) {
@@ -761,6 +770,10 @@ public final class BotLauncher implements AutoCloseable {
                 if (entry.isEmpty() && last != null) {
                     registry.register(last.toBuilder().state(BotState.STOPPED).pid(0).processStart(null)
                             .wanted(false).lastExitCode(code).build());
+                } else if (entry.isPresent()) {
+                    // Another runner of the bot registered over this one (this one lost its lock):
+                    // a reconcile adopts it.
+                    disown(w.botId);
                 }
                 log.info("[{}] pid {} exited with code {} after deregistering itself; not restarting", w.botId,
                         w.pid(), code);
@@ -840,7 +853,11 @@ public final class BotLauncher implements AutoCloseable {
                     // Another controller launched it first (the registry's lock, or the runner lock,
                     // decided): that one supervises it; this one stands back.
                     watches.remove(w.botId);
-                    log.warn("[{}] not restarted here: another controller runs it ({})", w.botId, e.getMessage());
+                    // The runner that won (e.g. one whose launcher died before recording it) is then
+                    // adopted by a reconcile here unless another live controller answers for it.
+                    disown(w.botId);
+                    log.warn("[{}] not restarted here: another runner or controller runs it ({})", w.botId,
+                            e.getMessage());
                     return;
                 }
                 // A runner that died during its start (e.g. killed right after it said it was up) has an exit code.
