@@ -1,5 +1,6 @@
 package io.deia.core.launch;
 
+import io.deia.core.HiveLayout;
 import io.deia.core.config.DeiaConfig;
 import io.deia.core.config.Profile;
 import io.deia.core.process.ProcessTrees;
@@ -27,7 +28,9 @@ import java.util.concurrent.locks.ReentrantLock;
  *   <tr><th>runner (pid + start instant)</th><th>wanted</th><th>action</th></tr>
  *   <tr><td>alive</td><td>any</td><td>{@link Action#ADOPT}</td></tr>
  *   <tr><td>gone, waiting to restart, or half-launched</td><td>yes</td><td>{@link Action#RESTART}
- *       under the profile's restart policy and budget (the death counts)</td></tr>
+ *       under the profile's restart policy and budget (a death not counted yet counts)</td></tr>
+ *   <tr><td>half-launched, its spawned runner alive (not registered yet)</td><td>any</td>
+ *       <td>{@link Action#NONE}: it registers and is adopted on a later pass</td></tr>
  *   <tr><td>as above, profile unknown to this controller</td><td>yes</td><td>{@link Action#FAIL}</td></tr>
  *   <tr><td>gone, or an unfinished launch or restart</td><td>no</td><td>{@link Action#FAIL}</td></tr>
  *   <tr><td>stopped or failed on purpose</td><td>any</td><td>{@link Action#NONE}</td></tr>
@@ -35,7 +38,10 @@ import java.util.concurrent.locks.ReentrantLock;
  *
  * A recorded pid is believed only when a process with that pid and that start instant runs: an
  * entry that says {@code idle} over a dead pid (a stop or a crash whose record could not be
- * written) is a dead runner, never a running one.
+ * written) is a dead runner, never a running one. A half-launched entry (pid 0: the launcher died
+ * before recording the pid) is told apart by the {@link RunnerLock.Spawn} the launcher wrote
+ * right after spawning: a runner spawned for that attempt and dead is a death to count, no runner
+ * at all is not. And no bot is restarted while a live process holds its runner lock.
  */
 final class Reconciler {
     private static final Logger log = LoggerFactory.getLogger(Reconciler.class);
@@ -52,17 +58,22 @@ final class Reconciler {
         /** Supervises a live runner from now on; empty when it went away, or when not supervising. */
         Optional<BotRecord> adopt(BotRecord r);
 
-        /** Claims and restarts a wanted bot whose runner is gone; empty when another controller took it. */
-        Optional<BotRecord> restart(BotRecord seen, Profile profile, String reason);
+        /**
+         * Claims and restarts a wanted bot whose runner is gone; empty when another controller took
+         * it. {@code uncountedDeath}: a runner died and no launcher counted it yet.
+         */
+        Optional<BotRecord> restart(BotRecord seen, Profile profile, String reason, boolean uncountedDeath);
     }
 
+    private final HiveLayout hive;
     private final ServiceRegistry registry;
     private final DeiaConfig config;
     private final Supervision supervision;
     /** Bots seen supervised by another live launcher, so that it is logged once, not every scan. */
     private final Set<String> leftToOthers = ConcurrentHashMap.newKeySet();
 
-    Reconciler(ServiceRegistry registry, DeiaConfig config, Supervision supervision) {
+    Reconciler(HiveLayout hive, ServiceRegistry registry, DeiaConfig config, Supervision supervision) {
+        this.hive = hive;
         this.registry = registry;
         this.config = config;
         this.supervision = supervision;
@@ -91,10 +102,17 @@ final class Reconciler {
                     continue;
                 }
                 Profile profile = config.profile(r.profile()).orElse(null);
-                Decision decision = decide(r, profile != null);
+                Decision decision = decide(r, profile != null, RunnerLock.lastSpawn(hive, botId).orElse(null));
+                if (decision.action() == Action.RESTART && RunnerLock.isHeld(hive, botId)) {
+                    // A runner the entry does not name (one whose launch lost a race) holds the
+                    // lock: restarting would only start a runner that exits. It registers and is adopted.
+                    log.info("[{}] not restarted: a live runner holds {}", botId, RunnerLock.file(hive, botId));
+                    continue;
+                }
                 switch (decision.action()) {
                     case ADOPT -> supervision.adopt(r).ifPresent(adopted::add);
-                    case RESTART -> supervision.restart(r, profile, decision.reason()).ifPresent(restarted::add);
+                    case RESTART -> supervision.restart(r, profile, decision.reason(), decision.uncountedDeath())
+                            .ifPresent(restarted::add);
                     case FAIL -> markFailed(r, decision.reason()).ifPresent(failed::add);
                     case NONE -> { }
                 }
@@ -135,20 +153,34 @@ final class Reconciler {
     /** What to do with an unsupervised entry. */
     enum Action { NONE, ADOPT, RESTART, FAIL }
 
-    /** The decision and, for {@link Action#RESTART} and {@link Action#FAIL}, the reason recorded. */
-    record Decision(Action action, String reason) {
+    /**
+     * The decision and, for {@link Action#RESTART} and {@link Action#FAIL}, the reason recorded;
+     * {@code uncountedDeath} when a runner died that no launcher counted as a restart yet.
+     */
+    record Decision(Action action, String reason, boolean uncountedDeath) {
+        Decision(Action action, String reason) {
+            this(action, reason, false);
+        }
     }
 
     /**
      * Decides for an entry that no live controller supervises.
      *
      * @param profileKnown whether this controller's config has the entry's profile
+     * @param spawn        the last spawn recorded in the bot's runner lock, or null
      */
-    static Decision decide(BotRecord r, boolean profileKnown) {
+    static Decision decide(BotRecord r, boolean profileKnown, RunnerLock.Spawn spawn) {
         if (r.pid() > 0 && ProcessTrees.isSameProcessAlive(r.pid(), r.processStart())) {
             return new Decision(Action.ADOPT, null);
         }
-        String what = whatHappened(r);
+        boolean halfLaunched = r.pid() == 0 && r.state() == BotState.STARTING && r.launcherPid() > 0;
+        // Spawned for this very attempt (the reservation's instant names it) before the launcher died.
+        boolean spawned = halfLaunched && spawn != null && spawn.attempt().equals(r.registeredAt());
+        if (spawned && ProcessTrees.isSameProcessAlive(spawn.pid(), spawn.start())) {
+            return new Decision(Action.NONE, null);
+        }
+        String what = spawned ? "runner pid " + spawn.pid() + " died before it registered, while no controller supervised it"
+                : whatHappened(r);
         if (what == null) {
             return new Decision(Action.NONE, null);
         }
@@ -159,7 +191,7 @@ final class Reconciler {
             return new Decision(Action.FAIL, what + "; its profile '" + r.profile()
                     + "' is not in this controller's config, so it cannot be restarted");
         }
-        return new Decision(Action.RESTART, what);
+        return new Decision(Action.RESTART, what, spawned || r.pid() > 0);
     }
 
     /** Why an entry whose runner does not run is unfinished business, or null when it is settled. */

@@ -7,9 +7,13 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.io.InputStream;
+import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -34,6 +38,7 @@ import java.util.concurrent.Executor;
  *       did not start (adopted after a controller restart), for which the JDK's
  *       {@code ProcessHandle.onExit()} only polls, slowly, and never sees an unreaped zombie.</li>
  * </ul>
+ * The file's content is the last {@link Spawn} a launcher recorded for the bot.
  */
 public final class RunnerLock implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(RunnerLock.class);
@@ -155,6 +160,54 @@ public final class RunnerLock implements AutoCloseable {
                 throw new CancellationException("stopped waiting for the runner of " + botId);
             }
         }, executor);
+    }
+
+    /**
+     * What a launcher writes into the lock file the moment it has spawned a runner: the registry
+     * entry's reservation instant ({@code attempt}, naming that launch or restart) and the runner's
+     * pid and start instant. With it a controller that finds a launch whose launcher died before
+     * recording the pid can tell a runner that was spawned (alive: it registers soon; dead: a death
+     * to count) from a launch cut short before any runner existed.
+     */
+    record Spawn(Instant attempt, long pid, Instant start) {
+    }
+
+    /**
+     * Records a spawn. A plain write without fsync: it must outlive the launcher's process (a kill -9
+     * right after the spawn), not the machine, and so it lands microseconds after the spawn, where
+     * the registry's durable write takes milliseconds.
+     */
+    static void recordSpawn(HiveLayout hive, String botId, Spawn spawn) throws IOException {
+        byte[] line = (spawn.attempt() + " " + spawn.pid() + " " + spawn.start() + "\n").getBytes(StandardCharsets.UTF_8);
+        try (FileChannel channel = open(hive, file(hive, botId))) {
+            channel.write(ByteBuffer.wrap(line), 0);
+            channel.truncate(line.length);
+        }
+    }
+
+    /** The last spawn recorded for the bot; empty when there is none or it cannot be read. */
+    static Optional<Spawn> lastSpawn(HiveLayout hive, String botId) {
+        try (InputStream in = Files.newInputStream(file(hive, botId), LinkOption.NOFOLLOW_LINKS)) {
+            String[] f = new String(in.readNBytes(200), StandardCharsets.UTF_8).split("\n", 2)[0].split(" ");
+            return Optional.of(new Spawn(Instant.parse(f[0]), Long.parseLong(f[1]),
+                    f[2].equals("null") ? null : Instant.parse(f[2])));
+        } catch (IOException | RuntimeException e) {
+            return Optional.empty();
+        }
+    }
+
+    /**
+     * True when a live process holds the bot's lock: a runner of the bot, whatever the registry
+     * says (or a thread of this JVM waits on it, which means the same).
+     */
+    static boolean isHeld(HiveLayout hive, String botId) {
+        try (FileChannel channel = open(hive, file(hive, botId))) {
+            return channel.tryLock() == null; // a lock taken here goes with the channel
+        } catch (OverlappingFileLockException e) {
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
     }
 
     /** The lock file. */

@@ -41,6 +41,13 @@ final class RegistryCommitter {
     static final int MAX_BATCH = 256;
 
     private static final Logger log = LoggerFactory.getLogger(RegistryCommitter.class);
+    /**
+     * The one committer of each registry file in this JVM, keyed by the hive folder's real path. The
+     * only JVM-wide state of the registry, and needed: the OS file lock belongs to the whole JVM (a
+     * second lock of the file in this JVM throws instead of waiting, and closing any channel of it
+     * drops the lock), so all registry instances on one file, which tests and embedders do create,
+     * must queue on one {@link RegistryLock}; it also lets their changes share a durable write.
+     */
     private static final ConcurrentHashMap<Path, RegistryCommitter> BY_FILE = new ConcurrentHashMap<>();
 
     private final RegistryFile file;
@@ -53,15 +60,25 @@ final class RegistryCommitter {
         this.lock = new RegistryLock(hive.registryLockFile());
     }
 
-    /**
-     * The committer of {@code hive}'s registry file in this JVM. Keyed by the absolute, normalised
-     * hive path, so nothing is touched on disk here; two spellings of one folder through a symlink
-     * get two committers, which is still safe (they share the in-JVM and OS lock of
-     * {@link RegistryLock}, keyed by the real path), only without batching between them.
-     */
+    /** The committer of {@code hive}'s registry file in this JVM (see {@link #BY_FILE}). */
     static RegistryCommitter of(HiveLayout hive) {
-        Path key = hive.hiveDir().toAbsolutePath().normalize();
-        return BY_FILE.computeIfAbsent(key, k -> new RegistryCommitter(hive));
+        return BY_FILE.computeIfAbsent(realPath(hive.hiveDir()), k -> new RegistryCommitter(hive));
+    }
+
+    /**
+     * The folder's path with its longest existing part resolved (links followed): two spellings of
+     * one folder get one key, and nothing is created on disk here.
+     */
+    private static Path realPath(Path dir) {
+        Path absolute = dir.toAbsolutePath().normalize();
+        for (Path p = absolute; p != null; p = p.getParent()) {
+            try {
+                return p.toRealPath().resolve(p.relativize(absolute));
+            } catch (IOException e) {
+                // not there (yet): resolve its parent
+            }
+        }
+        return absolute;
     }
 
     /** Runs after the durable write of the batch, still under the lock, with the entries as written. */

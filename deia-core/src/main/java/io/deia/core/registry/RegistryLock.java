@@ -9,7 +9,6 @@ import java.nio.channels.FileLock;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.BooleanSupplier;
 
@@ -19,16 +18,15 @@ import java.util.function.BooleanSupplier;
  * <p>Two layers, because an OS file lock alone is not enough: a {@link FileLock} belongs to the
  * whole JVM, so a second {@code lock()} on the same file from another thread of the same JVM throws
  * {@link java.nio.channels.OverlappingFileLockException} instead of waiting; and on POSIX closing
- * ANY channel of a file drops every lock the process holds on it. So threads first queue on one
- * in-JVM lock per lock file (shared by all registry instances of this JVM), and only the holder
- * opens a channel, takes the OS lock, and closes the channel again.
+ * ANY channel of a file drops every lock the process holds on it. So threads first queue on the
+ * in-JVM lock, and only the holder opens a channel, takes the OS lock, and closes the channel again.
+ * That works only if every thread of the JVM that locks this file uses the same instance: its one
+ * owner is the file's {@link RegistryCommitter}, of which there is one per file and JVM.
  */
 final class RegistryLock {
-    /** One in-JVM lock per lock file, keyed by its real path so two spellings of a path share one. */
-    private static final ConcurrentHashMap<Path, ReentrantLock> IN_JVM = new ConcurrentHashMap<>();
-
     private final Path lockFile;
-    private volatile ReentrantLock jvmLock;
+    private final ReentrantLock jvmLock = new ReentrantLock();
+    private volatile boolean fileMade;
 
     RegistryLock(Path lockFile) {
         this.lockFile = lockFile;
@@ -52,10 +50,10 @@ final class RegistryLock {
      * one does not queue behind other processes for nothing.
      */
     <T> T withLockUnless(BooleanSupplier alreadyDone, LockedAction<T> action) {
-        ReentrantLock local = jvmLock();
-        local.lock();
+        makeFile();
+        jvmLock.lock();
         if (alreadyDone.getAsBoolean()) {
-            local.unlock();
+            jvmLock.unlock();
             return null;
         }
         try (FileChannel ch = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
@@ -65,28 +63,27 @@ final class RegistryLock {
         } catch (IOException e) {
             throw DeiaException.io("cannot update registry under lock", lockFile, e);
         } finally {
-            local.unlock();
+            jvmLock.unlock();
         }
     }
 
-    private ReentrantLock jvmLock() {
-        ReentrantLock l = jvmLock;
-        if (l == null) {
-            try {
-                Files.createDirectories(lockFile.getParent(), HiveGuard.folderAttributes());
-                if (!Files.exists(lockFile, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-                    try {
-                        Files.createFile(lockFile, HiveGuard.fileAttributes());
-                    } catch (java.nio.file.FileAlreadyExistsException raced) {
-                        // another process created it first: fine, it is only a lock target
-                    }
-                }
-                l = IN_JVM.computeIfAbsent(lockFile.toRealPath(), p -> new ReentrantLock());
-            } catch (IOException e) {
-                throw DeiaException.io("cannot create registry lock file", lockFile, e);
-            }
-            jvmLock = l;
+    /** Creates the lock file 0600 (in a 0700 folder) before its first use. */
+    private void makeFile() {
+        if (fileMade) {
+            return;
         }
-        return l;
+        try {
+            Files.createDirectories(lockFile.getParent(), HiveGuard.folderAttributes());
+            if (!Files.exists(lockFile, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+                try {
+                    Files.createFile(lockFile, HiveGuard.fileAttributes());
+                } catch (java.nio.file.FileAlreadyExistsException raced) {
+                    // another process created it first: fine, it is only a lock target
+                }
+            }
+        } catch (IOException e) {
+            throw DeiaException.io("cannot create registry lock file", lockFile, e);
+        }
+        fileMade = true;
     }
 }

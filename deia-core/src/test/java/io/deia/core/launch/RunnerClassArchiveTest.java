@@ -1,14 +1,9 @@
 package io.deia.core.launch;
 
-import io.deia.core.HiveLayout;
 import io.deia.core.config.AgentType;
 import io.deia.core.config.DeiaConfig;
 import io.deia.core.config.Profile;
 import io.deia.core.config.RestartPolicy;
-import io.deia.core.process.ProcessTrees;
-import io.deia.core.registry.BotRecord;
-import io.deia.core.registry.JsonFileServiceRegistry;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -20,7 +15,6 @@ import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -31,14 +25,13 @@ import java.util.jar.JarEntry;
 import java.util.jar.JarOutputStream;
 import java.util.stream.Stream;
 
-import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Real training runs of the test runner main from a real jar, real JVMs accepting or refusing the
- * archive, and real launches with and without it.
+ * Real training runs of the test runner main from a real jar, and real JVMs accepting or refusing
+ * the archive.
  */
 class RunnerClassArchiveTest {
     @TempDir
@@ -49,10 +42,7 @@ class RunnerClassArchiveTest {
 
     private static List<Path> jarClassPath;
 
-    private final List<BotLauncher> launchers = new ArrayList<>();
-    private HiveLayout hive;
     private DeiaConfig config;
-    private JsonFileServiceRegistry registry;
     private Path archives;
 
     /** deia-core's classes and the test runner packed in a jar, plus the dependency jars of this JVM. */
@@ -84,22 +74,12 @@ class RunnerClassArchiveTest {
 
     @BeforeEach
     void setUp() {
-        hive = new HiveLayout(dir.resolve(".deia"));
         archives = dir.resolve("cds");
         Map<String, Profile> profiles = new LinkedHashMap<>();
         profiles.put("echo", profile(List.of("-XX:+UseSerialGC", "-Xmx64m", "-XX:TieredStopAtLevel=1", "-Xshare:auto")));
         // A JVM told -Xshare:off can neither write nor use an archive.
         profiles.put("noshare", profile(List.of("-XX:+UseSerialGC", "-Xmx64m", "-Xshare:off")));
         config = DeiaConfig.builder().ports(new DeiaConfig.PortRange(19600, 19699)).profiles(profiles).build();
-        registry = new JsonFileServiceRegistry(hive, config);
-    }
-
-    @AfterEach
-    void tearDown() {
-        for (BotLauncher l : launchers) {
-            l.stopAll();
-            l.close();
-        }
     }
 
     private static Profile profile(List<String> jvmOptions) {
@@ -112,17 +92,6 @@ class RunnerClassArchiveTest {
                 jarClassPath, TestRunnerMain.class.getName());
     }
 
-    private BotLauncher launcher(JvmRunnerCommand command) {
-        BotLauncher l = BotLauncher.builder(hive, config, registry, command).classArchiveDir(archives)
-                .stopGrace(Duration.ofSeconds(5)).killGrace(Duration.ofSeconds(2)).build();
-        launchers.add(l);
-        return l;
-    }
-
-    private static String cmdline(long pid) throws IOException {
-        return new String(Files.readAllBytes(Path.of("/proc", Long.toString(pid), "cmdline"))).replace('\0', ' ');
-    }
-
     private List<Path> archiveFiles() throws IOException {
         if (!Files.isDirectory(archives)) {
             return List.of();
@@ -130,56 +99,6 @@ class RunnerClassArchiveTest {
         try (Stream<Path> files = Files.list(archives)) {
             return files.toList();
         }
-    }
-
-    @Test
-    void theFirstLaunchMakesTheArchiveInTheBackgroundWithoutTouchingTheHiveAndLaterLaunchesUseIt() throws Exception {
-        BotLauncher launcher = launcher(jarRunner());
-        RunnerClassArchive archive = launcher.classArchive().orElseThrow();
-
-        BotRecord first = launcher.launch("BOT-A", "echo");
-        assertFalse(cmdline(first.pid()).contains("SharedArchiveFile"), "no archive yet: " + cmdline(first.pid()));
-        await().atMost(Duration.ofSeconds(90)).until(() -> archive.find(config.requireProfile("echo")).isPresent());
-        Path made = archive.find(config.requireProfile("echo")).orElseThrow();
-        assertEquals(List.of(made), archiveFiles(), "one archive, no temp file left");
-
-        // The training ran in a throwaway hive: nothing of it in this one.
-        assertEquals(List.of("BOT-A"), registry.list().stream().map(BotRecord::botId).toList());
-        try (Stream<Path> files = Files.walk(hive.root())) {
-            assertTrue(files.noneMatch(f -> f.toString().contains(RunnerClassArchive.TRAINING_BOT_ID)));
-        }
-
-        launcher.stop("BOT-A");
-        BotRecord second = launcher.launch("BOT-B", "echo");
-        assertTrue(cmdline(second.pid()).contains("-XX:SharedArchiveFile=" + made), cmdline(second.pid()));
-
-        // Made once: asking again returns the same file without a training run.
-        FileTime before = Files.getLastModifiedTime(made);
-        assertEquals(Optional.of(made), archive.create(config.requireProfile("echo"), "BOT-B"));
-        assertEquals(before, Files.getLastModifiedTime(made));
-        assertEquals(List.of(made), archiveFiles());
-    }
-
-    @Test
-    void aDamagedArchiveIsDeletedAndNotUsedAndTheBotStillStarts() throws Exception {
-        BotLauncher launcher = launcher(jarRunner());
-        RunnerClassArchive archive = launcher.classArchive().orElseThrow();
-        Profile echo = config.requireProfile("echo");
-        Path made = archive.create(echo, "BOT-C").orElseThrow();
-
-        // Same name (so the same key, size and recorded CRC), damaged content: a JVM would crash on it.
-        made.toFile().setWritable(true);
-        try (OutputStream out = Files.newOutputStream(made, java.nio.file.StandardOpenOption.WRITE)) {
-            out.write(new byte[4096]);
-        }
-        RunnerClassArchive fresh = new RunnerClassArchive(jarRunner(), archives);
-        assertTrue(fresh.find(echo).isEmpty());
-        assertFalse(Files.exists(made), "damaged archive deleted");
-
-        BotLauncher second = launcher(jarRunner());
-        BotRecord bot = second.launch("BOT-C", "echo");
-        assertTrue(ProcessTrees.isRunning(ProcessHandle.of(bot.pid()).orElseThrow()));
-        assertFalse(cmdline(bot.pid()).contains("SharedArchiveFile"), cmdline(bot.pid()));
     }
 
     @Test
@@ -201,25 +120,19 @@ class RunnerClassArchiveTest {
     }
 
     @Test
-    void aJvmThatCannotShareGetsNoArchiveOnceAndTheBotStartsWithout() throws Exception {
-        BotLauncher launcher = launcher(jarRunner());
-        RunnerClassArchive archive = launcher.classArchive().orElseThrow();
+    void aJvmThatCannotShareGetsNoArchive() throws Exception {
+        RunnerClassArchive archive = new RunnerClassArchive(jarRunner(), archives);
         Profile noShare = config.requireProfile("noshare");
         assertTrue(archive.create(noShare, "BOT-E").isEmpty());
         assertEquals(List.of(), archiveFiles().stream().filter(f -> f.toString().endsWith(".jsa")).toList(),
                 "no archive and no temp file");
-
-        BotRecord bot = launcher.launch("BOT-E", "noshare");
-        assertFalse(cmdline(bot.pid()).contains("SharedArchiveFile"));
         assertTrue(archive.find(noShare).isEmpty());
     }
 
     @Test
     void aClassPathWithFoldersGetsNoArchive() {
-        BotLauncher launcher = launcher(RunnerCommand.currentJvm(TestRunnerMain.class.getName()));
-        assertTrue(launcher.classArchive().isEmpty(), "the build's class folders cannot be archived");
-        BotLauncher off = BotLauncher.builder(hive, config, registry, jarRunner()).classDataSharing(false).build();
-        launchers.add(off);
-        assertTrue(off.classArchive().isEmpty());
+        assertFalse(new RunnerClassArchive(RunnerCommand.currentJvm(TestRunnerMain.class.getName()), archives).applies(),
+                "the build's class folders cannot be archived");
+        assertTrue(new RunnerClassArchive(jarRunner(), archives).applies());
     }
 }
