@@ -52,13 +52,6 @@ public final class LaunchBenchmark {
             // Warm the page cache once so the first figure is not a cold-disk outlier.
             launcher.launch("WARM", "echo");
             launcher.stop("WARM");
-            // The figures are for the steady state: the launcher makes the runner's class data
-            // sharing archive in the background after its first launch (once per jar and JVM).
-            long a0 = System.nanoTime();
-            System.out.printf("class data sharing archive: %s (%.0f ms)%n", launcher.classArchive()
-                    .map(a -> a.create(config.requireProfile("echo"), "WARM").map(Path::toString)
-                            .orElse("none (creation failed, see log)"))
-                    .orElse("off (class path is not jars only)"), ms(a0));
 
             List<Double> single = new ArrayList<>();
             for (int i = 0; i < rounds; i++) {

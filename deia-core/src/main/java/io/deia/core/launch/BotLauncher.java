@@ -123,10 +123,6 @@ public final class BotLauncher implements AutoCloseable {
     private final long maxLogBytes;
     private final boolean supervise;
     private final BotProbe probe;
-    /** Null when the runner is not a JVM started from jars, or class data sharing is off. */
-    private final RunnerClassArchive classArchive;
-    /** Runner starts under way; an archive is made only when none is, so it never slows a launch. */
-    private final AtomicInteger startsInFlight = new AtomicInteger();
     private final ConcurrentMap<String, ReentrantLock> locks = new ConcurrentHashMap<>();
     private final ConcurrentMap<String, Watch> watches = new ConcurrentHashMap<>();
     private final Reconciler reconciler;
@@ -149,13 +145,6 @@ public final class BotLauncher implements AutoCloseable {
         this.probe = new BotProbe(Duration.ofSeconds(2), HiveToken.loadOrCreate(hive));
         this.timer = Executors.newSingleThreadScheduledExecutor(daemonThreads("deia-launcher-timer"));
         this.workers = Executors.newCachedThreadPool(daemonThreads("deia-launcher"));
-        RunnerClassArchive archive = null;
-        if (b.classDataSharing && command instanceof JvmRunnerCommand jvm) {
-            archive = new RunnerClassArchive(jvm, b.classArchiveDir != null ? b.classArchiveDir
-                    : RunnerClassArchive.defaultDir());
-            archive = archive.applies() ? archive : null;
-        }
-        this.classArchive = archive;
         this.reconciler = new Reconciler(registry, config, new Reconciler.Supervision() {
             @Override
             public boolean supervises(String botId) {
@@ -484,14 +473,6 @@ public final class BotLauncher implements AutoCloseable {
     public record Reconciled(List<BotRecord> adopted, List<BotRecord> restarted, List<BotRecord> markedFailed) {
     }
 
-    /**
-     * The class data sharing archives of this launcher's runners; empty when the runner command is
-     * not a {@link JvmRunnerCommand} on jars only, or {@link Builder#classDataSharing} is off.
-     */
-    public Optional<RunnerClassArchive> classArchive() {
-        return Optional.ofNullable(classArchive);
-    }
-
     /** The ids of the bots this launcher supervises now. */
     public Set<String> supervised() {
         return Set.copyOf(watches.keySet());
@@ -536,28 +517,9 @@ public final class BotLauncher implements AutoCloseable {
      */
     private Process startRunner(BotRecord reserved, Profile profile) {
         String botId = reserved.botId();
-        startsInFlight.incrementAndGet();
-        try {
-            return spawnAndAwait(reserved, profile);
-        } finally {
-            if (startsInFlight.decrementAndGet() == 0 && classArchive != null) {
-                // After the launch, not before: making the archive takes a runner start's worth of
-                // CPU, which must not compete with the launches waiting for /health.
-                classArchive.createInBackground(profile, botId, workers);
-            }
-        }
-    }
-
-    private Process spawnAndAwait(BotRecord reserved, Profile profile) {
-        String botId = reserved.botId();
         Path logFile = hive.botLogFile(botId);
         List<String> argv = new ArrayList<>(ProcessTrees.newSessionPrefix());
-        if (classArchive != null) {
-            argv.addAll(((JvmRunnerCommand) command).argv(botId, reserved.port(), profile, hive.root(), configFile,
-                    classArchive.jvmOptions(profile)));
-        } else {
-            argv.addAll(command.argv(botId, reserved.port(), profile, hive.root(), configFile));
-        }
+        argv.addAll(command.argv(botId, reserved.port(), profile, hive.root(), configFile));
         Process process;
         try {
             HiveGuard.dir(hive, logFile.getParent());
@@ -927,8 +889,6 @@ public final class BotLauncher implements AutoCloseable {
         private Duration killGrace = Duration.ofSeconds(3);
         private long maxLogBytes = DEFAULT_MAX_LOG_BYTES;
         private boolean supervise = true;
-        private boolean classDataSharing = true;
-        private Path classArchiveDir;
         private Duration reconcileEvery;
 
         private Builder(HiveLayout hive, DeiaConfig config, ServiceRegistry registry, RunnerCommand command) {
@@ -972,22 +932,6 @@ public final class BotLauncher implements AutoCloseable {
          */
         public Builder supervise(boolean on) {
             this.supervise = on;
-            return this;
-        }
-
-        /**
-         * Whether runners started by a {@link JvmRunnerCommand} from jars get a class data sharing
-         * archive ({@link RunnerClassArchive}; true): made in the background after the first launch
-         * that has none, used by every later one.
-         */
-        public Builder classDataSharing(boolean on) {
-            this.classDataSharing = on;
-            return this;
-        }
-
-        /** The folder of the class data sharing archives ({@link RunnerClassArchive#defaultDir()}). */
-        public Builder classArchiveDir(Path dir) {
-            this.classArchiveDir = dir;
             return this;
         }
 

@@ -1,4 +1,4 @@
-package io.deia.core.launch;
+package io.deia.server.launch;
 
 import io.deia.core.HiveLayout;
 import io.deia.core.HiveToken;
@@ -6,6 +6,8 @@ import io.deia.core.config.DeiaConfig;
 import io.deia.core.config.Profile;
 import io.deia.core.io.AtomicFiles;
 import io.deia.core.io.Json;
+import io.deia.core.launch.JvmRunnerCommand;
+import io.deia.core.launch.RunnerCommand;
 import io.deia.core.launch.internal.BotLogFiles;
 import io.deia.core.launch.internal.BotProbe;
 import io.deia.core.process.ProcessTrees;
@@ -34,8 +36,8 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
-import java.util.concurrent.Executor;
-import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -43,9 +45,15 @@ import java.util.stream.Stream;
 import java.util.zip.CRC32;
 
 /**
- * An application class data sharing (AppCDS) archive for bot runners: the classes a runner loads
- * while it starts (JDK, Jetty, Jackson, deia), stored pre-parsed so that the next runner maps them
- * instead of loading and verifying them again. It roughly halves the CPU a runner needs to start.
+ * A {@link RunnerCommand} that gives runners an application class data sharing (AppCDS) archive:
+ * the classes a runner loads while it starts (JDK, Jetty, Jackson, deia), stored pre-parsed so that
+ * the next runner maps them instead of loading and verifying them again. It roughly halves the CPU a
+ * runner needs to start. Opt-in ({@code "runner_class_data_sharing": true} in {@code deia.json}):
+ * it runs a training JVM and writes to the user's cache, which an embedder may not want.
+ *
+ * <p><b>When</b>: a runner whose archive exists starts with it; otherwise it starts without, and the
+ * archive is made in the background {@value #TRAINING_DELAY_S} s later (after the launch, not
+ * during it: a training run costs a runner start's worth of CPU), for the runners after it.
  *
  * <p><b>Which archive</b>: an archive only fits the exact JVM, class path jars and JVM options it
  * was made with, so its name carries a key hashed from {@code java.home}, the JVM version, the java
@@ -67,7 +75,7 @@ import java.util.zip.CRC32;
  * <p>Archives live in a cache folder shared by all hives of the user (they depend on the jar and the
  * JVM, not on the hive); the newest {@value #KEEP_ARCHIVES} are kept.
  */
-public final class RunnerClassArchive {
+public final class RunnerClassArchive implements RunnerCommand {
     private static final Logger log = LoggerFactory.getLogger(RunnerClassArchive.class);
 
     /** The bot id of a training run (in its throwaway hive). */
@@ -75,6 +83,8 @@ public final class RunnerClassArchive {
     static final String TRAINING_PROFILE = "cds-training";
     /** Archives kept in the folder; older ones (older jars or JDKs) are deleted after a creation. */
     static final int KEEP_ARCHIVES = 4;
+    /** Seconds between a launch that found no archive and the training run that makes it. */
+    static final int TRAINING_DELAY_S = 5;
     private static final Duration POLL = Duration.ofMillis(25);
     private static final Duration EXIT_TIMEOUT = Duration.ofSeconds(60);
     private static final Pattern NAME = Pattern.compile("runner-([0-9a-f]+)-([0-9]+)-([0-9a-f]{8})\\.jsa");
@@ -88,6 +98,12 @@ public final class RunnerClassArchive {
     /** Keys with a creation queued or running. */
     private final Set<String> pending = ConcurrentHashMap.newKeySet();
     private final ConcurrentMap<String, Object> keyLocks = new ConcurrentHashMap<>();
+    /** One training run at a time, on a daemon thread: the JVM need not wait for it to exit. */
+    private final ScheduledExecutorService trainer = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "deia-runner-cds");
+        t.setDaemon(true);
+        return t;
+    });
 
     /**
      * @param command the runner command the archives are for
@@ -113,17 +129,28 @@ public final class RunnerClassArchive {
         return dir;
     }
 
-    /** True when the runner's class path is made of jars only: the JVM archives classes from jars only. */
+    /**
+     * True when the runner's class path is made of jars only: the JVM archives classes from jars
+     * only (a build's {@code target/classes} folder is not archived).
+     */
     public boolean applies() {
-        return command.classPathIsJarsOnly();
+        return !command.classPath().isEmpty() && command.classPath().stream().allMatch(Files::isRegularFile);
     }
 
     /**
-     * The JVM options that make a runner of {@code profile} use its archive, or none when there is
-     * no usable archive (yet).
+     * The wrapped command's argv, with the archive's JVM options right after the java command when
+     * there is an archive for {@code profile}; when there is none, its creation is queued.
      */
-    public List<String> jvmOptions(Profile profile) {
-        return find(profile).map(p -> List.of("-XX:SharedArchiveFile=" + p, "-Xshare:auto")).orElse(List.of());
+    @Override
+    public List<String> argv(String botId, int port, Profile profile, Path hive, Path configFile) {
+        List<String> argv = new ArrayList<>(command.argv(botId, port, profile, hive, configFile));
+        Optional<Path> archive = find(profile);
+        if (archive.isPresent()) {
+            argv.addAll(1, List.of("-XX:SharedArchiveFile=" + archive.get(), "-Xshare:auto"));
+        } else {
+            createInBackground(profile, botId);
+        }
+        return argv;
     }
 
     /**
@@ -144,12 +171,12 @@ public final class RunnerClassArchive {
     }
 
     /**
-     * Queues the archive's creation on {@code executor} unless it exists, is queued, or failed
-     * before in this process. Returns at once.
+     * Queues the archive's creation {@value #TRAINING_DELAY_S} s from now unless it exists, is
+     * queued, or failed before in this process. Returns at once.
      *
      * @param botId the bot whose launch asks for it (for the log)
      */
-    public void createInBackground(Profile profile, String botId, Executor executor) {
+    void createInBackground(Profile profile, String botId) {
         if (!applies()) {
             return;
         }
@@ -161,17 +188,13 @@ public final class RunnerClassArchive {
             pending.remove(key);
             return;
         }
-        try {
-            executor.execute(() -> {
-                try {
-                    create(profile, botId);
-                } finally {
-                    pending.remove(key);
-                }
-            });
-        } catch (RejectedExecutionException e) {
-            pending.remove(key);
-        }
+        trainer.schedule(() -> {
+            try {
+                create(profile, botId);
+            } finally {
+                pending.remove(key);
+            }
+        }, TRAINING_DELAY_S, TimeUnit.SECONDS);
     }
 
     /**
@@ -314,8 +337,9 @@ public final class RunnerClassArchive {
             Profile training = DeiaConfig.load(config).requireProfile(TRAINING_PROFILE);
             // The training hive's own token, made before the spawn as for any runner: POST /stop needs it.
             BotProbe probe = new BotProbe(Duration.ofSeconds(2), HiveToken.loadOrCreate(new HiveLayout(work.resolve(".deia"))));
-            List<String> argv = command.argv(TRAINING_BOT_ID, port, training, work.resolve(".deia"), config,
-                    List.of("-XX:ArchiveClassesAtExit=" + tmp));
+            List<String> argv = new ArrayList<>(command.argv(TRAINING_BOT_ID, port, training, work.resolve(".deia"),
+                    config));
+            argv.add(1, "-XX:ArchiveClassesAtExit=" + tmp);
             Path logFile = work.resolve("training.log");
             Process process = start(argv, work, logFile);
             try {

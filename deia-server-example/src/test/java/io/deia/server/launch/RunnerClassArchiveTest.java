@@ -1,13 +1,15 @@
-package io.deia.core.launch;
+package io.deia.server.launch;
 
 import io.deia.core.HiveLayout;
-import io.deia.core.config.AgentType;
 import io.deia.core.config.DeiaConfig;
 import io.deia.core.config.Profile;
-import io.deia.core.config.RestartPolicy;
+import io.deia.core.launch.BotLauncher;
+import io.deia.core.launch.JvmRunnerCommand;
+import io.deia.core.launch.RunnerCommand;
 import io.deia.core.process.ProcessTrees;
 import io.deia.core.registry.BotRecord;
 import io.deia.core.registry.JsonFileServiceRegistry;
+import io.deia.server.Main;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
@@ -23,9 +25,7 @@ import java.nio.file.attribute.FileTime;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.jar.JarEntry;
 import java.util.jar.JarOutputStream;
@@ -37,7 +37,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Real training runs of the test runner main from a real jar, real JVMs accepting or refusing the
+ * Real training runs of the server's runner from a real jar, real JVMs accepting or refusing the
  * archive, and real launches with and without it.
  */
 class RunnerClassArchiveTest {
@@ -54,8 +54,9 @@ class RunnerClassArchiveTest {
     private DeiaConfig config;
     private JsonFileServiceRegistry registry;
     private Path archives;
+    private Path configFile;
 
-    /** deia-core's classes and the test runner packed in a jar, plus the dependency jars of this JVM. */
+    /** The class folders of this JVM (deia's modules, the server) packed in a jar, plus its dependency jars. */
     @BeforeAll
     static void packRunnerJar() throws IOException {
         Path jar = jarDir.resolve("runner.jar");
@@ -83,14 +84,19 @@ class RunnerClassArchiveTest {
     }
 
     @BeforeEach
-    void setUp() {
+    void setUp() throws IOException {
         hive = new HiveLayout(dir.resolve(".deia"));
         archives = dir.resolve("cds");
-        Map<String, Profile> profiles = new LinkedHashMap<>();
-        profiles.put("echo", profile(List.of("-XX:+UseSerialGC", "-Xmx64m", "-XX:TieredStopAtLevel=1", "-Xshare:auto")));
-        // A JVM told -Xshare:off can neither write nor use an archive.
-        profiles.put("noshare", profile(List.of("-XX:+UseSerialGC", "-Xmx64m", "-Xshare:off")));
-        config = new DeiaConfig(new DeiaConfig.PortRange(19600, 19699), null, null, null, null, null, profiles);
+        configFile = dir.resolve("deia.json");
+        // A JVM told -Xshare:off (profile noshare) can neither write nor use an archive.
+        Files.writeString(configFile, """
+                {"ports": {"from": 19600, "to": 19699}, "profiles": {
+                  "echo": {"agent": "command", "executable": "/bin/cat", "start_timeout_s": 20,
+                           "runner_jvm_options": ["-XX:+UseSerialGC", "-Xmx64m", "-XX:TieredStopAtLevel=1", "-Xshare:auto"]},
+                  "noshare": {"agent": "command", "executable": "/bin/cat", "start_timeout_s": 20,
+                              "runner_jvm_options": ["-XX:+UseSerialGC", "-Xmx64m", "-Xshare:off"]}}}
+                """);
+        config = DeiaConfig.load(configFile);
         registry = new JsonFileServiceRegistry(hive, config);
     }
 
@@ -102,18 +108,13 @@ class RunnerClassArchiveTest {
         }
     }
 
-    private static Profile profile(List<String> jvmOptions) {
-        return new Profile(null, AgentType.COMMAND, "/bin/cat", null, null, null, null, null, null, null, null, null,
-                null, null, null, 20, jvmOptions, null, RestartPolicy.DEFAULT);
-    }
-
     private JvmRunnerCommand jarRunner() {
-        return new JvmRunnerCommand(RunnerCommand.currentJvm(TestRunnerMain.class.getName()).javaCommand(),
-                jarClassPath, TestRunnerMain.class.getName());
+        return new JvmRunnerCommand(RunnerCommand.currentJvm(Main.class.getName()).javaCommand(),
+                jarClassPath, Main.class.getName());
     }
 
-    private BotLauncher launcher(JvmRunnerCommand command) {
-        BotLauncher l = BotLauncher.builder(hive, config, registry, command).classArchiveDir(archives)
+    private BotLauncher launcher(RunnerCommand command) {
+        BotLauncher l = BotLauncher.builder(hive, config, registry, command).configFile(configFile)
                 .stopGrace(Duration.ofSeconds(5)).killGrace(Duration.ofSeconds(2)).build();
         launchers.add(l);
         return l;
@@ -134,8 +135,8 @@ class RunnerClassArchiveTest {
 
     @Test
     void theFirstLaunchMakesTheArchiveInTheBackgroundWithoutTouchingTheHiveAndLaterLaunchesUseIt() throws Exception {
-        BotLauncher launcher = launcher(jarRunner());
-        RunnerClassArchive archive = launcher.classArchive().orElseThrow();
+        RunnerClassArchive archive = new RunnerClassArchive(jarRunner(), archives);
+        BotLauncher launcher = launcher(archive);
 
         BotRecord first = launcher.launch("BOT-A", "echo");
         assertFalse(cmdline(first.pid()).contains("SharedArchiveFile"), "no archive yet: " + cmdline(first.pid()));
@@ -162,8 +163,8 @@ class RunnerClassArchiveTest {
 
     @Test
     void aDamagedArchiveIsDeletedAndNotUsedAndTheBotStillStarts() throws Exception {
-        BotLauncher launcher = launcher(jarRunner());
-        RunnerClassArchive archive = launcher.classArchive().orElseThrow();
+        RunnerClassArchive archive = new RunnerClassArchive(jarRunner(), archives);
+        BotLauncher launcher = launcher(archive);
         Profile echo = config.requireProfile("echo");
         Path made = archive.create(echo, "BOT-C").orElseThrow();
 
@@ -176,10 +177,12 @@ class RunnerClassArchiveTest {
         assertTrue(fresh.find(echo).isEmpty());
         assertFalse(Files.exists(made), "damaged archive deleted");
 
-        BotLauncher second = launcher(jarRunner());
+        BotLauncher second = launcher(fresh);
         BotRecord bot = second.launch("BOT-C", "echo");
         assertTrue(ProcessTrees.isRunning(ProcessHandle.of(bot.pid()).orElseThrow()));
         assertFalse(cmdline(bot.pid()).contains("SharedArchiveFile"), cmdline(bot.pid()));
+        // The launch without one queued a new archive, made in the background.
+        await().atMost(Duration.ofSeconds(90)).until(() -> fresh.find(echo).isPresent());
     }
 
     @Test
@@ -202,8 +205,8 @@ class RunnerClassArchiveTest {
 
     @Test
     void aJvmThatCannotShareGetsNoArchiveOnceAndTheBotStartsWithout() throws Exception {
-        BotLauncher launcher = launcher(jarRunner());
-        RunnerClassArchive archive = launcher.classArchive().orElseThrow();
+        RunnerClassArchive archive = new RunnerClassArchive(jarRunner(), archives);
+        BotLauncher launcher = launcher(archive);
         Profile noShare = config.requireProfile("noshare");
         assertTrue(archive.create(noShare, "BOT-E").isEmpty());
         assertEquals(List.of(), archiveFiles().stream().filter(f -> f.toString().endsWith(".jsa")).toList(),
@@ -215,11 +218,12 @@ class RunnerClassArchiveTest {
     }
 
     @Test
-    void aClassPathWithFoldersGetsNoArchive() {
-        BotLauncher launcher = launcher(RunnerCommand.currentJvm(TestRunnerMain.class.getName()));
-        assertTrue(launcher.classArchive().isEmpty(), "the build's class folders cannot be archived");
-        BotLauncher off = BotLauncher.builder(hive, config, registry, jarRunner()).classDataSharing(false).build();
-        launchers.add(off);
-        assertTrue(off.classArchive().isEmpty());
+    void aClassPathWithFoldersGetsNoArchive() throws Exception {
+        RunnerClassArchive archive = new RunnerClassArchive(RunnerCommand.currentJvm(Main.class.getName()), archives);
+        assertFalse(archive.applies(), "the build's class folders cannot be archived");
+        BotRecord bot = launcher(archive).launch("BOT-F", "echo");
+        assertFalse(cmdline(bot.pid()).contains("SharedArchiveFile"), cmdline(bot.pid()));
+        assertTrue(archive.create(config.requireProfile("echo"), "BOT-F").isEmpty());
+        assertEquals(List.of(), archiveFiles(), "no training run");
     }
 }
