@@ -1,24 +1,14 @@
 package io.deia.server.launch;
 
-import io.deia.core.HiveLayout;
-import io.deia.core.HiveToken;
-import io.deia.core.config.DeiaConfig;
 import io.deia.core.config.Profile;
 import io.deia.core.io.AtomicFiles;
-import io.deia.core.io.Json;
 import io.deia.core.launch.JvmRunnerCommand;
 import io.deia.core.launch.RunnerCommand;
-import io.deia.core.launch.internal.BotLogFiles;
-import io.deia.core.launch.internal.BotProbe;
-import io.deia.core.process.ProcessTrees;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -26,12 +16,10 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -63,13 +51,9 @@ import java.util.zip.CRC32;
  * a truncated or damaged archive can crash the JVM even under {@code -Xshare:auto}, so one that
  * does not match is deleted (logged) and never handed to a runner.
  *
- * <p><b>How it is made</b>: a training run of the real runner command with
- * {@code -XX:ArchiveClassesAtExit} against a throwaway hive in a temporary folder (its own config
- * with a {@code command} profile, a free port, bot id {@value #TRAINING_BOT_ID}): it starts, answers
- * {@code /health}, is stopped over {@code POST /stop}, and the JVM writes the archive as it exits.
- * The real hive's registry, tasks and logs are never touched. The archive is written under a
- * temporary name, checked by a JVM started with {@code -Xshare:on} (which refuses to start with an
- * archive it cannot use), synced, and renamed into place, so a reader sees a whole archive or none.
+ * <p><b>How it is made</b>: a training run of the real runner against a throwaway hive
+ * ({@link ClassArchiveTraining}) writes it under a temporary name; once a JVM has accepted it, it is
+ * synced and renamed into place, so a reader sees a whole archive or none.
  * If any step fails the key is not tried again in this process, and runners start without one.
  *
  * <p>Archives live in a cache folder shared by all hives of the user (they depend on the jar and the
@@ -80,13 +64,10 @@ public final class RunnerClassArchive implements RunnerCommand {
 
     /** The bot id of a training run (in its throwaway hive). */
     public static final String TRAINING_BOT_ID = "CDS-TRAINING";
-    static final String TRAINING_PROFILE = "cds-training";
     /** Archives kept in the folder; older ones (older jars or JDKs) are deleted after a creation. */
     static final int KEEP_ARCHIVES = 4;
     /** Seconds between a launch that found no archive and the training run that makes it. */
     static final int TRAINING_DELAY_S = 5;
-    private static final Duration POLL = Duration.ofMillis(25);
-    private static final Duration EXIT_TIMEOUT = Duration.ofSeconds(60);
     private static final Pattern NAME = Pattern.compile("runner-([0-9a-f]+)-([0-9]+)-([0-9a-f]{8})\\.jsa");
 
     private final JvmRunnerCommand command;
@@ -317,42 +298,13 @@ public final class RunnerClassArchive implements RunnerCommand {
         return String.format("%08x", crc.getValue());
     }
 
-    // ---------------------------------------------------------------- training
-
+    /** A training run into a temporary file, synced and renamed into place: a reader sees a whole archive or none. */
     private Path train(Profile profile, String key) throws IOException, InterruptedException {
         Files.createDirectories(dir);
-        Path work = Files.createTempDirectory("deia-cds-training");
         Path tmp = dir.resolve(AtomicFiles.TEMP_PREFIX + "runner-" + key + "-" + ProcessHandle.current().pid()
                 + "-" + System.nanoTime() + ".jsa");
         try {
-            int port = freePort();
-            Path config = work.resolve("deia.json");
-            AtomicFiles.writeString(config, Json.write(Map.of(
-                    "ports", Map.of("from", port, "to", port),
-                    "profiles", Map.of(TRAINING_PROFILE, Map.of(
-                            "agent", "command",
-                            // Never run: a training run gets no message. Any executable that exists will do.
-                            "executable", command.javaCommand(),
-                            "runner_jvm_options", profile.runnerJvmOptions())))));
-            Profile training = DeiaConfig.load(config).requireProfile(TRAINING_PROFILE);
-            // The training hive's own token, made before the spawn as for any runner: POST /stop needs it.
-            BotProbe probe = new BotProbe(Duration.ofSeconds(2), HiveToken.loadOrCreate(new HiveLayout(work.resolve(".deia"))));
-            List<String> argv = new ArrayList<>(command.argv(TRAINING_BOT_ID, port, training, work.resolve(".deia"),
-                    config));
-            argv.add(1, "-XX:ArchiveClassesAtExit=" + tmp);
-            Path logFile = work.resolve("training.log");
-            Process process = start(argv, work, logFile);
-            try {
-                runTraining(process, probe, port, profile.startTimeout(), logFile);
-            } finally {
-                if (process.isAlive()) {
-                    ProcessTrees.kill(process.toHandle());
-                }
-            }
-            if (!Files.isRegularFile(tmp) || Files.size(tmp) == 0) {
-                throw new IOException("the training run wrote no archive; end of its output: " + tail(logFile));
-            }
-            checkJvmAccepts(profile, tmp, work);
+            new ClassArchiveTraining(command).run(profile, tmp);
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
                 ch.force(true);
             }
@@ -361,68 +313,7 @@ public final class RunnerClassArchive implements RunnerCommand {
             return archive;
         } finally {
             Files.deleteIfExists(tmp);
-            deleteTree(work);
         }
-    }
-
-    /** Waits for {@code /health}, asks the runner to stop, and waits for the exit that writes the archive. */
-    private void runTraining(Process process, BotProbe probe, int port, Duration startTimeout, Path logFile)
-            throws IOException, InterruptedException {
-        long deadline = System.nanoTime() + startTimeout.toNanos();
-        while (!probe.isHealthy("127.0.0.1", port, TRAINING_BOT_ID)) {
-            if (!process.isAlive()) {
-                throw new IOException("the training run exited with code " + process.exitValue()
-                        + " before answering /health; end of its output: " + tail(logFile));
-            }
-            if (System.nanoTime() > deadline) {
-                throw new IOException("the training run did not answer /health within " + startTimeout.toMillis()
-                        + " ms; end of its output: " + tail(logFile));
-            }
-            process.waitFor(POLL.toMillis(), TimeUnit.MILLISECONDS);
-        }
-        int status = probe.requestStop("127.0.0.1", port);
-        if (status < 200 || status >= 300) {
-            throw new IOException("the training run did not accept POST /stop (answer " + status + ")");
-        }
-        if (!process.waitFor(EXIT_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)) {
-            throw new IOException("the training run did not exit within " + EXIT_TIMEOUT.toSeconds() + " s of /stop");
-        }
-        if (process.exitValue() != 0) {
-            throw new IOException("the training run exited with code " + process.exitValue() + "; end of its output: "
-                    + tail(logFile));
-        }
-    }
-
-    /**
-     * Starts a JVM with the archive and {@code -Xshare:on}, which exits with an error instead of
-     * falling back when it cannot use the archive (wrong JVM, class path, or options).
-     */
-    private void checkJvmAccepts(Profile profile, Path archive, Path work) throws IOException, InterruptedException {
-        List<String> argv = new ArrayList<>();
-        argv.add(command.javaCommand());
-        argv.addAll(profile.runnerJvmOptions());
-        argv.addAll(List.of("-XX:SharedArchiveFile=" + archive, "-Xshare:on", "-cp",
-                String.join(File.pathSeparator, command.classPath().stream().map(Path::toString).toList()), "-version"));
-        Path logFile = work.resolve("check.log");
-        Process check = start(argv, work, logFile);
-        if (!check.waitFor(EXIT_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)) {
-            check.destroyForcibly();
-            throw new IOException("the archive check did not finish within " + EXIT_TIMEOUT.toSeconds() + " s");
-        }
-        if (check.exitValue() != 0) {
-            throw new IOException("the JVM refuses the archive (-Xshare:on exited with code " + check.exitValue()
-                    + "): " + tail(logFile));
-        }
-    }
-
-    private static Process start(List<String> argv, Path work, Path logFile) throws IOException {
-        ProcessBuilder pb = new ProcessBuilder(argv).directory(work.toFile()).redirectErrorStream(true)
-                .redirectOutput(logFile.toFile());
-        File nullDevice = new File("/dev/null");
-        if (nullDevice.exists()) {
-            pb.redirectInput(ProcessBuilder.Redirect.from(nullDevice));
-        }
-        return pb.start();
     }
 
     /** Keeps the newest {@link #KEEP_ARCHIVES} archives: older ones belong to replaced jars or JDKs. */
@@ -447,24 +338,4 @@ public final class RunnerClassArchive implements RunnerCommand {
         }
     }
 
-    private static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
-        }
-    }
-
-    private static String tail(Path logFile) {
-        String tail = BotLogFiles.tail(logFile, 10);
-        return tail.isEmpty() ? "(no output)" : tail;
-    }
-
-    private static void deleteTree(Path root) {
-        try (Stream<Path> paths = Files.walk(root)) {
-            for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        } catch (IOException e) {
-            log.warn("[{}] cannot delete training folder {}: {}", TRAINING_BOT_ID, root, e.getMessage());
-        }
-    }
 }
