@@ -4,6 +4,7 @@ import io.deia.core.config.AgentType;
 import io.deia.core.config.DeiaConfig;
 import io.deia.core.config.Profile;
 import io.deia.core.io.Json;
+import io.deia.http.bot.BotRunner;
 import io.deia.server.demo.DemoAgent;
 
 import java.util.LinkedHashMap;
@@ -42,7 +43,7 @@ public final class DefaultConfig {
             """;
 
     /** The profile a bot runs when none is named. */
-    public static final String DEFAULT_PROFILE = "echo";
+    public static final String DEFAULT_PROFILE = BotRunner.DEFAULT_PROFILE;
 
     /** The offline profile the demo bots use. */
     public static final String DEMO_PROFILE = "demo";

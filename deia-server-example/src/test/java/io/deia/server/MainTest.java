@@ -107,43 +107,6 @@ class MainTest {
         assertEquals(Main.USAGE, echo.code, "the hive's config replaces the defaults: " + echo.err);
     }
 
-    /** The launcher's own command line skips picocli (BotArgv) and must fail the same way. */
-    private static Run runLauncherArgv(String... args) {
-        StringWriter err = new StringWriter();
-        int code = Main.runBot(io.deia.server.cli.BotArgv.parse(args).orElseThrow(), new PrintWriter(err));
-        return new Run(code, "", err.toString());
-    }
-
-    @Test
-    void launcherArgvFailsLikePicocliWithOneLine() throws Exception {
-        String[] unknownProfile = {"bot", "--id", "BOT-1", "--port", "8101", "--hive", dir.toString(), "--profile", "nope"};
-        Run fast = runLauncherArgv(unknownProfile);
-        Run picocli = run(unknownProfile);
-        assertEquals(Main.USAGE, fast.code, fast.err);
-        assertEquals(picocli.err.strip(), fast.err.strip());
-        assertOneLine(fast);
-
-        Run badId = runLauncherArgv("bot", "--id", "../escape", "--port", "8101", "--hive", dir.toString());
-        assertEquals(Main.USAGE, badId.code, badId.err);
-        assertTrue(badId.err.startsWith("bot: "), badId.err);
-        assertOneLine(badId);
-
-        Run missing = runLauncherArgv("bot", "--id", "BOT-1", "--port", "8101", "--config",
-                dir.resolve("missing.json").toString());
-        assertEquals(Main.USAGE, missing.code, missing.err);
-
-        Files.writeString(dir.resolve("deia.json"),
-                "{\"profiles\":{\"mine\":{\"agent\":\"command\",\"executable\":\"/bin/cat\"}}}");
-        try (ServerSocket taken = new ServerSocket(0, 1, java.net.InetAddress.getByName("127.0.0.1"))) {
-            Run r = runLauncherArgv("bot", "--id", "BOT-1", "--port", String.valueOf(taken.getLocalPort()),
-                    "--hive", dir.toString(), "--profile", "mine");
-            assertEquals(Main.FAILURE, r.code, r.err);
-            assertTrue(r.err.startsWith("bot: ") && r.err.contains("cannot serve HTTP"), r.err);
-            assertOneLine(r);
-        }
-        assertEquals(Main.USAGE, Main.run(unknownProfile), "Main.run takes the same path");
-    }
-
     @Test
     void defaultConfigHasTheEchoProfile() {
         assertEquals("/bin/cat", DefaultConfig.config().requireProfile(DefaultConfig.DEFAULT_PROFILE).executable());

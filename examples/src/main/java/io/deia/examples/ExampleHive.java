@@ -13,8 +13,8 @@ import java.nio.file.Path;
 
 /**
  * What every example needs: a hive folder, a config file with one profile, the registry and a
- * launcher that starts bot runners from this JVM's own class path (so the examples run from the
- * shaded server jar as they are).
+ * launcher that starts the library's bot runner ({@code io.deia.http.bot.BotRunner}) from this
+ * JVM's own class path (so the examples run from the shaded server jar as they are).
  */
 final class ExampleHive implements AutoCloseable {
     /** One profile: a {@code command} agent that answers in capitals (the prompt arrives on stdin). */
@@ -38,7 +38,7 @@ final class ExampleHive implements AutoCloseable {
         AtomicFiles.writeString(configFile, CONFIG);
         config = DeiaConfig.load(configFile);
         registry = new JsonFileServiceRegistry(hive, config);
-        launcher = BotLauncher.builder(hive, config, registry, RunnerCommand.currentJvm("io.deia.server.Main"))
+        launcher = BotLauncher.builder(hive, config, registry, RunnerCommand.currentJvm())
                 .configFile(configFile).build();
     }
 

@@ -3,7 +3,6 @@ package io.deia.core.launch;
 import io.deia.core.config.Profile;
 
 import java.io.File;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -12,11 +11,15 @@ import java.util.stream.Collectors;
 
 /**
  * A {@link RunnerCommand} that starts a Java main class: {@code <java> <profile.runnerJvmOptions()>
- * <extra JVM options> -cp <class path> <mainClass> bot --id ID --port N --profile NAME --hive DIR
- * [--config FILE]}. Knowing that the runner is a JVM (its java, class path and options) is what lets
- * the launcher give it a class data sharing archive ({@link RunnerClassArchive}).
+ * -cp <class path> <mainClass> bot --id ID --port N --profile NAME --hive DIR [--config FILE]}.
  */
 public final class JvmRunnerCommand implements RunnerCommand {
+    /**
+     * The library's runner main class, {@code io.deia.http.bot.BotRunner} in deia-http (named, not
+     * referenced: deia-core does not depend on deia-http). It reads its profiles from the config file.
+     */
+    public static final String LIBRARY_MAIN_CLASS = "io.deia.http.bot.BotRunner";
+
     private final String javaCommand;
     private final List<Path> classPath;
     private final String mainClass;
@@ -48,26 +51,11 @@ public final class JvmRunnerCommand implements RunnerCommand {
         return mainClass;
     }
 
-    /**
-     * True when every class path entry is a jar file. The JVM archives classes from jars only (a
-     * build's {@code target/classes} folder is not archived), so only then is an archive worth it.
-     */
-    public boolean classPathIsJarsOnly() {
-        return !classPath.isEmpty() && classPath.stream().allMatch(Files::isRegularFile);
-    }
-
     @Override
     public List<String> argv(String botId, int port, Profile profile, Path hive, Path configFile) {
-        return argv(botId, port, profile, hive, configFile, List.of());
-    }
-
-    /** The argv with {@code extraJvmOptions} after the profile's JVM options. */
-    public List<String> argv(String botId, int port, Profile profile, Path hive, Path configFile,
-                             List<String> extraJvmOptions) {
         List<String> argv = new ArrayList<>();
         argv.add(javaCommand);
         argv.addAll(profile.runnerJvmOptions());
-        argv.addAll(extraJvmOptions);
         argv.add("-cp");
         argv.add(classPath.stream().map(Path::toString).collect(Collectors.joining(File.pathSeparator)));
         argv.add(mainClass);

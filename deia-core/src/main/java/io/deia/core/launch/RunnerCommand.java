@@ -31,8 +31,7 @@ public interface RunnerCommand {
      * A runner started as {@code <this JVM's java> <profile.runnerJvmOptions()> -cp <this JVM's class path>
      * <mainClass> bot --id ID --port N --profile NAME --hive DIR [--config FILE]}. The class path is
      * this JVM's, so it works both from the shaded jar (the jar is the class path) and from tests
-     * (the build's class path). Being a {@link JvmRunnerCommand}, it lets {@link BotLauncher} add a
-     * class data sharing archive for faster starts.
+     * (the build's class path).
      *
      * @param mainClass a main class whose {@code bot} subcommand runs one bot
      */
@@ -47,5 +46,14 @@ public interface RunnerCommand {
                 .map(Path::of)
                 .toList();
         return new JvmRunnerCommand(javaCommand, classPath, mainClass);
+    }
+
+    /**
+     * {@link #currentJvm(String)} with the library's runner ({@link JvmRunnerCommand#LIBRARY_MAIN_CLASS}):
+     * needs deia-core and deia-http on this JVM's class path, and a config file for the profiles
+     * ({@link BotLauncher.Builder#configFile} or {@code <hive>/deia.json}).
+     */
+    static JvmRunnerCommand currentJvm() {
+        return currentJvm(JvmRunnerCommand.LIBRARY_MAIN_CLASS);
     }
 }

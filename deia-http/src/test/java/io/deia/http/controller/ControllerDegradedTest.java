@@ -67,7 +67,7 @@ class ControllerDegradedTest {
         Files.writeString(configFile, CONFIG);
         DeiaConfig config = DeiaConfig.load(configFile);
         JsonFileServiceRegistry registry = new JsonFileServiceRegistry(hive, config);
-        launcher = BotLauncher.builder(hive, config, registry, RunnerCommand.currentJvm(TestBotRunner.class.getName()))
+        launcher = BotLauncher.builder(hive, config, registry, RunnerCommand.currentJvm())
                 .configFile(configFile).stopGrace(Duration.ofSeconds(3)).build();
         router = MessageRouter.builder(registry, new HistoryStore(hive), config).build();
         router.start();

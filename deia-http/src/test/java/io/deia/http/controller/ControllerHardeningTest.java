@@ -91,7 +91,7 @@ class ControllerHardeningTest {
         Files.writeString(configFile, Json.writePretty(cfg));
         DeiaConfig config = DeiaConfig.load(configFile);
         registry = new JsonFileServiceRegistry(hive, config);
-        launcher = BotLauncher.builder(hive, config, registry, RunnerCommand.currentJvm(TestBotRunner.class.getName()))
+        launcher = BotLauncher.builder(hive, config, registry, RunnerCommand.currentJvm())
                 .configFile(configFile).stopGrace(Duration.ofSeconds(3)).build();
         router = MessageRouter.builder(registry, new HistoryStore(hive), config).scanInterval(Duration.ofMillis(200))
                 .maxPendingPerBot(LANE).maxBackoff(Duration.ofSeconds(1)).build();

@@ -79,7 +79,7 @@ class ControllerServerTest {
         Files.writeString(configFile, CONFIG);
         DeiaConfig config = DeiaConfig.load(configFile);
         registry = new JsonFileServiceRegistry(hive, config);
-        launcher = BotLauncher.builder(hive, config, registry, RunnerCommand.currentJvm(TestBotRunner.class.getName()))
+        launcher = BotLauncher.builder(hive, config, registry, RunnerCommand.currentJvm())
                 .configFile(configFile).stopGrace(Duration.ofSeconds(3)).build();
         router = MessageRouter.builder(registry, new HistoryStore(hive), config).scanInterval(Duration.ofMillis(200))
                 .maxPendingPerBot(16).maxBackoff(Duration.ofSeconds(1)).build();

@@ -2,9 +2,7 @@ package io.deia.server.cli;
 
 import io.deia.core.config.DeiaConfig;
 import io.deia.core.launch.BotLauncher;
-import io.deia.core.launch.RunnerCommand;
 import io.deia.core.registry.JsonFileServiceRegistry;
-import io.deia.server.Main;
 
 /** The launcher the one-shot commands use: runners are this jar's {@code bot} command, unsupervised. */
 final class CliLaunchers {
@@ -18,8 +16,8 @@ final class CliLaunchers {
     static BotLauncher unsupervised(HiveOptions options) {
         DeiaConfig config = options.config();
         return BotLauncher.builder(options.layout(), config, new JsonFileServiceRegistry(options.layout(), config),
-                        RunnerCommand.currentJvm(Main.class.getName()))
-                .configFile(options.config == null ? null : options.config.toAbsolutePath())
+                        options.runnerCommand())
+                .configFile(options.configFile())
                 .supervise(false)
                 .build();
     }

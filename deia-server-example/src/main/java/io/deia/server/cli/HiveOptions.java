@@ -1,10 +1,16 @@
 package io.deia.server.cli;
 
-import io.deia.core.DeiaException;
 import io.deia.core.HiveGuard;
 import io.deia.core.HiveLayout;
 import io.deia.core.config.DeiaConfig;
+import io.deia.core.io.AtomicFiles;
+import io.deia.core.io.Json;
+import io.deia.core.launch.JvmRunnerCommand;
+import io.deia.core.launch.RunnerCommand;
+import io.deia.http.bot.BotRunner;
 import io.deia.server.DefaultConfig;
+import io.deia.server.Main;
+import io.deia.server.launch.RunnerClassArchive;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Files;
@@ -12,10 +18,7 @@ import java.nio.file.Path;
 
 /** The options every command takes: where the hive is and which config file to read. */
 public final class HiveOptions {
-    /** The hive folder when {@code --hive} is not given. */
-    static final String DEFAULT_HIVE = "./.deia";
-
-    @Option(names = "--hive", paramLabel = "DIR", defaultValue = DEFAULT_HIVE,
+    @Option(names = "--hive", paramLabel = "DIR", defaultValue = BotRunner.DEFAULT_HIVE,
             description = "The hive folder (default: ${DEFAULT-VALUE}).")
     Path hive;
 
@@ -36,13 +39,31 @@ public final class HiveOptions {
      * A config file owned by another user or writable by others is refused ({@link DeiaConfig#load}).
      */
     public DeiaConfig config() {
+        return BotRunner.config(config, layout(), DefaultConfig::config);
+    }
+
+    /** The config file {@link #config()} reads (absolute), or null when it is the built-in one. */
+    public Path configFile() {
         if (config != null) {
-            if (!Files.isRegularFile(config)) {
-                throw DeiaException.invalid("config file %s does not exist", config);
-            }
-            return DeiaConfig.load(config);
+            return config.toAbsolutePath();
         }
         Path inHive = layout().defaultConfigFile();
-        return Files.isRegularFile(inHive) ? DeiaConfig.load(inHive) : DefaultConfig.config();
+        return Files.isRegularFile(inHive) ? inHive : null;
+    }
+
+    /**
+     * How this server starts runners: this jar's {@code bot} command, with a class data sharing
+     * archive ({@link RunnerClassArchive}) when the config file says {@code "runner_class_data_sharing": true}.
+     */
+    public RunnerCommand runnerCommand() {
+        JvmRunnerCommand jvm = RunnerCommand.currentJvm(Main.class.getName());
+        Path file = configFile();
+        boolean sharing = file != null && Boolean.TRUE.equals(Json.read(AtomicFiles.readString(file),
+                ServerSettings.class, "config file " + file).runnerClassDataSharing());
+        return sharing ? new RunnerClassArchive(jvm, RunnerClassArchive.defaultDir()) : jvm;
+    }
+
+    /** The settings of {@code deia.json} that only this server reads ({@link DeiaConfig} ignores them). */
+    private record ServerSettings(Boolean runnerClassDataSharing) {
     }
 }

@@ -5,20 +5,17 @@ import io.deia.core.chat.HistoryStore;
 import io.deia.core.chat.MessageRouter;
 import io.deia.core.config.DeiaConfig;
 import io.deia.core.launch.BotLauncher;
-import io.deia.core.launch.RunnerCommand;
 import io.deia.core.registry.BotRecord;
 import io.deia.core.registry.JsonFileServiceRegistry;
 import io.deia.core.task.FileTaskQueue;
 import io.deia.http.controller.ControllerServer;
 import io.deia.server.DefaultConfig;
-import io.deia.server.Main;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -62,8 +59,8 @@ public final class ServeCommand implements Callable<Integer> {
         HiveLayout hive = hiveOptions.layout();
         DeiaConfig config = hiveOptions.config();
         JsonFileServiceRegistry registry = new JsonFileServiceRegistry(hive, config);
-        BotLauncher launcher = BotLauncher.builder(hive, config, registry, RunnerCommand.currentJvm(Main.class.getName()))
-                .configFile(configFile(hive)).build();
+        BotLauncher launcher = BotLauncher.builder(hive, config, registry, hiveOptions.runnerCommand())
+                .configFile(hiveOptions.configFile()).build();
         HistoryStore history = new HistoryStore(hive, config.historyMaxBytes());
         MessageRouter router = MessageRouter.builder(registry, history, config).build();
         ControllerServer server;
@@ -126,14 +123,5 @@ public final class ServeCommand implements Callable<Integer> {
             return dashboardUrl;
         }
         return baseUrl + "/ (the token is in " + tokenFile + "; open " + baseUrl + "/?token=<that token>)";
-    }
-
-    /** The config file bots are started with: --config, else the hive's deia.json when it exists. */
-    private Path configFile(HiveLayout hive) {
-        if (hiveOptions.config != null) {
-            return hiveOptions.config.toAbsolutePath();
-        }
-        Path inHive = hive.defaultConfigFile();
-        return Files.isRegularFile(inHive) ? inHive : null;
     }
 }

@@ -1,4 +1,4 @@
-package io.deia.server.cli;
+package io.deia.http.bot;
 
 import io.deia.core.bot.BotRuntime;
 import org.slf4j.Logger;

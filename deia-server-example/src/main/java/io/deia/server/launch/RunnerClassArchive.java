@@ -1,22 +1,14 @@
-package io.deia.core.launch;
+package io.deia.server.launch;
 
-import io.deia.core.HiveLayout;
-import io.deia.core.HiveToken;
-import io.deia.core.config.DeiaConfig;
 import io.deia.core.config.Profile;
 import io.deia.core.io.AtomicFiles;
-import io.deia.core.io.Json;
-import io.deia.core.launch.internal.BotLogFiles;
-import io.deia.core.launch.internal.BotProbe;
-import io.deia.core.process.ProcessTrees;
+import io.deia.core.launch.JvmRunnerCommand;
+import io.deia.core.launch.RunnerCommand;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -24,18 +16,16 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HexFormat;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
-import java.util.concurrent.Executor;
-import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -43,9 +33,15 @@ import java.util.stream.Stream;
 import java.util.zip.CRC32;
 
 /**
- * An application class data sharing (AppCDS) archive for bot runners: the classes a runner loads
- * while it starts (JDK, Jetty, Jackson, deia), stored pre-parsed so that the next runner maps them
- * instead of loading and verifying them again. It roughly halves the CPU a runner needs to start.
+ * A {@link RunnerCommand} that gives runners an application class data sharing (AppCDS) archive:
+ * the classes a runner loads while it starts (JDK, Jetty, Jackson, deia), stored pre-parsed so that
+ * the next runner maps them instead of loading and verifying them again. It roughly halves the CPU a
+ * runner needs to start. Opt-in ({@code "runner_class_data_sharing": true} in {@code deia.json}):
+ * it runs a training JVM and writes to the user's cache, which an embedder may not want.
+ *
+ * <p><b>When</b>: a runner whose archive exists starts with it; otherwise it starts without, and the
+ * archive is made in the background {@value #TRAINING_DELAY_S} s later (after the launch, not
+ * during it: a training run costs a runner start's worth of CPU), for the runners after it.
  *
  * <p><b>Which archive</b>: an archive only fits the exact JVM, class path jars and JVM options it
  * was made with, so its name carries a key hashed from {@code java.home}, the JVM version, the java
@@ -55,28 +51,23 @@ import java.util.zip.CRC32;
  * a truncated or damaged archive can crash the JVM even under {@code -Xshare:auto}, so one that
  * does not match is deleted (logged) and never handed to a runner.
  *
- * <p><b>How it is made</b>: a training run of the real runner command with
- * {@code -XX:ArchiveClassesAtExit} against a throwaway hive in a temporary folder (its own config
- * with a {@code command} profile, a free port, bot id {@value #TRAINING_BOT_ID}): it starts, answers
- * {@code /health}, is stopped over {@code POST /stop}, and the JVM writes the archive as it exits.
- * The real hive's registry, tasks and logs are never touched. The archive is written under a
- * temporary name, checked by a JVM started with {@code -Xshare:on} (which refuses to start with an
- * archive it cannot use), synced, and renamed into place, so a reader sees a whole archive or none.
+ * <p><b>How it is made</b>: a training run of the real runner against a throwaway hive
+ * ({@link ClassArchiveTraining}) writes it under a temporary name; once a JVM has accepted it, it is
+ * synced and renamed into place, so a reader sees a whole archive or none.
  * If any step fails the key is not tried again in this process, and runners start without one.
  *
  * <p>Archives live in a cache folder shared by all hives of the user (they depend on the jar and the
  * JVM, not on the hive); the newest {@value #KEEP_ARCHIVES} are kept.
  */
-public final class RunnerClassArchive {
+public final class RunnerClassArchive implements RunnerCommand {
     private static final Logger log = LoggerFactory.getLogger(RunnerClassArchive.class);
 
     /** The bot id of a training run (in its throwaway hive). */
     public static final String TRAINING_BOT_ID = "CDS-TRAINING";
-    static final String TRAINING_PROFILE = "cds-training";
     /** Archives kept in the folder; older ones (older jars or JDKs) are deleted after a creation. */
     static final int KEEP_ARCHIVES = 4;
-    private static final Duration POLL = Duration.ofMillis(25);
-    private static final Duration EXIT_TIMEOUT = Duration.ofSeconds(60);
+    /** Seconds between a launch that found no archive and the training run that makes it. */
+    static final int TRAINING_DELAY_S = 5;
     private static final Pattern NAME = Pattern.compile("runner-([0-9a-f]+)-([0-9]+)-([0-9a-f]{8})\\.jsa");
 
     private final JvmRunnerCommand command;
@@ -88,6 +79,12 @@ public final class RunnerClassArchive {
     /** Keys with a creation queued or running. */
     private final Set<String> pending = ConcurrentHashMap.newKeySet();
     private final ConcurrentMap<String, Object> keyLocks = new ConcurrentHashMap<>();
+    /** One training run at a time, on a daemon thread: the JVM need not wait for it to exit. */
+    private final ScheduledExecutorService trainer = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "deia-runner-cds");
+        t.setDaemon(true);
+        return t;
+    });
 
     /**
      * @param command the runner command the archives are for
@@ -113,17 +110,28 @@ public final class RunnerClassArchive {
         return dir;
     }
 
-    /** True when the runner's class path is made of jars only: the JVM archives classes from jars only. */
+    /**
+     * True when the runner's class path is made of jars only: the JVM archives classes from jars
+     * only (a build's {@code target/classes} folder is not archived).
+     */
     public boolean applies() {
-        return command.classPathIsJarsOnly();
+        return !command.classPath().isEmpty() && command.classPath().stream().allMatch(Files::isRegularFile);
     }
 
     /**
-     * The JVM options that make a runner of {@code profile} use its archive, or none when there is
-     * no usable archive (yet).
+     * The wrapped command's argv, with the archive's JVM options right after the java command when
+     * there is an archive for {@code profile}; when there is none, its creation is queued.
      */
-    public List<String> jvmOptions(Profile profile) {
-        return find(profile).map(p -> List.of("-XX:SharedArchiveFile=" + p, "-Xshare:auto")).orElse(List.of());
+    @Override
+    public List<String> argv(String botId, int port, Profile profile, Path hive, Path configFile) {
+        List<String> argv = new ArrayList<>(command.argv(botId, port, profile, hive, configFile));
+        Optional<Path> archive = find(profile);
+        if (archive.isPresent()) {
+            argv.addAll(1, List.of("-XX:SharedArchiveFile=" + archive.get(), "-Xshare:auto"));
+        } else {
+            createInBackground(profile, botId);
+        }
+        return argv;
     }
 
     /**
@@ -144,12 +152,12 @@ public final class RunnerClassArchive {
     }
 
     /**
-     * Queues the archive's creation on {@code executor} unless it exists, is queued, or failed
-     * before in this process. Returns at once.
+     * Queues the archive's creation {@value #TRAINING_DELAY_S} s from now unless it exists, is
+     * queued, or failed before in this process. Returns at once.
      *
      * @param botId the bot whose launch asks for it (for the log)
      */
-    public void createInBackground(Profile profile, String botId, Executor executor) {
+    void createInBackground(Profile profile, String botId) {
         if (!applies()) {
             return;
         }
@@ -161,17 +169,13 @@ public final class RunnerClassArchive {
             pending.remove(key);
             return;
         }
-        try {
-            executor.execute(() -> {
-                try {
-                    create(profile, botId);
-                } finally {
-                    pending.remove(key);
-                }
-            });
-        } catch (RejectedExecutionException e) {
-            pending.remove(key);
-        }
+        trainer.schedule(() -> {
+            try {
+                create(profile, botId);
+            } finally {
+                pending.remove(key);
+            }
+        }, TRAINING_DELAY_S, TimeUnit.SECONDS);
     }
 
     /**
@@ -294,41 +298,13 @@ public final class RunnerClassArchive {
         return String.format("%08x", crc.getValue());
     }
 
-    // ---------------------------------------------------------------- training
-
+    /** A training run into a temporary file, synced and renamed into place: a reader sees a whole archive or none. */
     private Path train(Profile profile, String key) throws IOException, InterruptedException {
         Files.createDirectories(dir);
-        Path work = Files.createTempDirectory("deia-cds-training");
         Path tmp = dir.resolve(AtomicFiles.TEMP_PREFIX + "runner-" + key + "-" + ProcessHandle.current().pid()
                 + "-" + System.nanoTime() + ".jsa");
         try {
-            int port = freePort();
-            Path config = work.resolve("deia.json");
-            AtomicFiles.writeString(config, Json.write(Map.of(
-                    "ports", Map.of("from", port, "to", port),
-                    "profiles", Map.of(TRAINING_PROFILE, Map.of(
-                            "agent", "command",
-                            // Never run: a training run gets no message. Any executable that exists will do.
-                            "executable", command.javaCommand(),
-                            "runner_jvm_options", profile.runnerJvmOptions())))));
-            Profile training = DeiaConfig.load(config).requireProfile(TRAINING_PROFILE);
-            // The training hive's own token, made before the spawn as for any runner: POST /stop needs it.
-            BotProbe probe = new BotProbe(Duration.ofSeconds(2), HiveToken.loadOrCreate(new HiveLayout(work.resolve(".deia"))));
-            List<String> argv = command.argv(TRAINING_BOT_ID, port, training, work.resolve(".deia"), config,
-                    List.of("-XX:ArchiveClassesAtExit=" + tmp));
-            Path logFile = work.resolve("training.log");
-            Process process = start(argv, work, logFile);
-            try {
-                runTraining(process, probe, port, profile.startTimeout(), logFile);
-            } finally {
-                if (process.isAlive()) {
-                    ProcessTrees.kill(process.toHandle());
-                }
-            }
-            if (!Files.isRegularFile(tmp) || Files.size(tmp) == 0) {
-                throw new IOException("the training run wrote no archive; end of its output: " + tail(logFile));
-            }
-            checkJvmAccepts(profile, tmp, work);
+            new ClassArchiveTraining(command).run(profile, tmp);
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
                 ch.force(true);
             }
@@ -337,68 +313,7 @@ public final class RunnerClassArchive {
             return archive;
         } finally {
             Files.deleteIfExists(tmp);
-            deleteTree(work);
         }
-    }
-
-    /** Waits for {@code /health}, asks the runner to stop, and waits for the exit that writes the archive. */
-    private void runTraining(Process process, BotProbe probe, int port, Duration startTimeout, Path logFile)
-            throws IOException, InterruptedException {
-        long deadline = System.nanoTime() + startTimeout.toNanos();
-        while (!probe.isHealthy("127.0.0.1", port, TRAINING_BOT_ID)) {
-            if (!process.isAlive()) {
-                throw new IOException("the training run exited with code " + process.exitValue()
-                        + " before answering /health; end of its output: " + tail(logFile));
-            }
-            if (System.nanoTime() > deadline) {
-                throw new IOException("the training run did not answer /health within " + startTimeout.toMillis()
-                        + " ms; end of its output: " + tail(logFile));
-            }
-            process.waitFor(POLL.toMillis(), TimeUnit.MILLISECONDS);
-        }
-        int status = probe.requestStop("127.0.0.1", port);
-        if (status < 200 || status >= 300) {
-            throw new IOException("the training run did not accept POST /stop (answer " + status + ")");
-        }
-        if (!process.waitFor(EXIT_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)) {
-            throw new IOException("the training run did not exit within " + EXIT_TIMEOUT.toSeconds() + " s of /stop");
-        }
-        if (process.exitValue() != 0) {
-            throw new IOException("the training run exited with code " + process.exitValue() + "; end of its output: "
-                    + tail(logFile));
-        }
-    }
-
-    /**
-     * Starts a JVM with the archive and {@code -Xshare:on}, which exits with an error instead of
-     * falling back when it cannot use the archive (wrong JVM, class path, or options).
-     */
-    private void checkJvmAccepts(Profile profile, Path archive, Path work) throws IOException, InterruptedException {
-        List<String> argv = new ArrayList<>();
-        argv.add(command.javaCommand());
-        argv.addAll(profile.runnerJvmOptions());
-        argv.addAll(List.of("-XX:SharedArchiveFile=" + archive, "-Xshare:on", "-cp",
-                String.join(File.pathSeparator, command.classPath().stream().map(Path::toString).toList()), "-version"));
-        Path logFile = work.resolve("check.log");
-        Process check = start(argv, work, logFile);
-        if (!check.waitFor(EXIT_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)) {
-            check.destroyForcibly();
-            throw new IOException("the archive check did not finish within " + EXIT_TIMEOUT.toSeconds() + " s");
-        }
-        if (check.exitValue() != 0) {
-            throw new IOException("the JVM refuses the archive (-Xshare:on exited with code " + check.exitValue()
-                    + "): " + tail(logFile));
-        }
-    }
-
-    private static Process start(List<String> argv, Path work, Path logFile) throws IOException {
-        ProcessBuilder pb = new ProcessBuilder(argv).directory(work.toFile()).redirectErrorStream(true)
-                .redirectOutput(logFile.toFile());
-        File nullDevice = new File("/dev/null");
-        if (nullDevice.exists()) {
-            pb.redirectInput(ProcessBuilder.Redirect.from(nullDevice));
-        }
-        return pb.start();
     }
 
     /** Keeps the newest {@link #KEEP_ARCHIVES} archives: older ones belong to replaced jars or JDKs. */
@@ -423,24 +338,4 @@ public final class RunnerClassArchive {
         }
     }
 
-    private static int freePort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
-        }
-    }
-
-    private static String tail(Path logFile) {
-        String tail = BotLogFiles.tail(logFile, 10);
-        return tail.isEmpty() ? "(no output)" : tail;
-    }
-
-    private static void deleteTree(Path root) {
-        try (Stream<Path> paths = Files.walk(root)) {
-            for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        } catch (IOException e) {
-            log.warn("[{}] cannot delete training folder {}: {}", TRAINING_BOT_ID, root, e.getMessage());
-        }
-    }
 }
