@@ -150,17 +150,12 @@ final class HistoryFile {
             log.warn("[{}] cannot read {}; sequence numbers restart after 0: {}", botId, rotated, e.toString());
             return 0;
         }
-        int end = all.length;
-        while (end > 0) {
-            int start = end - 1;
-            while (start > 0 && all[start - 1] != '\n') {
-                start--;
-            }
-            Long seq = seqOf(new String(all, start, end - start, StandardCharsets.UTF_8).strip());
+        List<String> lines = new String(all, StandardCharsets.UTF_8).lines().toList();
+        for (int i = lines.size() - 1; i >= 0; i--) {
+            Long seq = seqOf(lines.get(i).strip());
             if (seq != null) {
                 return seq;
             }
-            end = start;
         }
         return 0;
     }
