@@ -56,6 +56,7 @@ public final class HiveGuard {
             PosixFilePermission.GROUP_READ, PosixFilePermission.GROUP_WRITE, PosixFilePermission.GROUP_EXECUTE,
             PosixFilePermission.OTHERS_READ, PosixFilePermission.OTHERS_WRITE, PosixFilePermission.OTHERS_EXECUTE);
     private static final String FIX = " (see docs/operations.md, \"A hive deia refuses\")";
+    private static final UserPrincipal ME = currentUser();
 
     private HiveGuard() {
     }
@@ -161,29 +162,8 @@ public final class HiveGuard {
      *                       nothing is created below it
      */
     public static Path dir(HiveLayout hive, Path dir) {
-        Path target = dir.toAbsolutePath().normalize();
-        Path root = hive.root();
-        try {
-            if (!target.startsWith(root) || target.equals(root)) {
-                Files.createDirectories(target);
-                return dir;
-            }
-            if (!Files.exists(root, LinkOption.NOFOLLOW_LINKS)) {
-                Files.createDirectories(root, folderAttributes());
-            }
-            Path current = root;
-            for (Path name : root.relativize(target)) {
-                current = current.resolve(name);
-                try {
-                    Files.createDirectory(current, folderAttributes());
-                } catch (FileAlreadyExistsException e) {
-                    checkEntry(current, true);
-                }
-            }
-            return dir;
-        } catch (IOException e) {
-            throw DeiaException.io("cannot create folder", target, e);
-        }
+        walk(hive, dir, true);
+        return dir;
     }
 
     /**
@@ -192,22 +172,41 @@ public final class HiveGuard {
      * @return true when {@code dir} exists (and is safe)
      */
     public static boolean existingDir(HiveLayout hive, Path dir) {
+        return walk(hive, dir, false);
+    }
+
+    /** Checks, and with {@code create} makes, each folder from the hive down to {@code dir}; false when one is missing. */
+    private static boolean walk(HiveLayout hive, Path dir, boolean create) {
         Path target = dir.toAbsolutePath().normalize();
         Path root = hive.root();
-        if (!target.startsWith(root) || target.equals(root)) {
-            return Files.isDirectory(target);
-        }
         try {
+            if (!target.startsWith(root) || target.equals(root)) {
+                if (create) {
+                    Files.createDirectories(target);
+                }
+                return Files.isDirectory(target);
+            }
+            if (create && !Files.exists(root, LinkOption.NOFOLLOW_LINKS)) {
+                Files.createDirectories(root, folderAttributes());
+            }
             Path current = root;
             for (Path name : root.relativize(target)) {
                 current = current.resolve(name);
-                if (!checkEntry(current, true)) {
+                if (create) {
+                    try {
+                        Files.createDirectory(current, folderAttributes());
+                        continue;
+                    } catch (FileAlreadyExistsException e) {
+                        // there already: checked below
+                    }
+                }
+                if (!checkEntry(current, true) && !create) {
                     return false;
                 }
             }
             return true;
         } catch (IOException e) {
-            throw DeiaException.io("cannot check folder", target, e);
+            throw DeiaException.io(create ? "cannot create folder" : "cannot check folder", target, e);
         }
     }
 
@@ -262,7 +261,7 @@ public final class HiveGuard {
     }
 
     private static void requireOwnedNotShared(String what, Path path, PosixFileAttributes attrs) {
-        UserPrincipal me = CurrentUser.PRINCIPAL;
+        UserPrincipal me = ME;
         if (me != null && !me.equals(attrs.owner())) {
             throw refused("%s %s is owned by %s, not by %s who runs deia; another user's files may not decide what"
                     + " deia runs. Fix: chown -R %s %s, or run deia as %s", what, path, attrs.owner().getName(),
@@ -289,26 +288,22 @@ public final class HiveGuard {
         return new DeiaException(ErrorCode.UNPROCESSABLE, String.format(format, args) + FIX);
     }
 
-    /** The user this process runs as (its effective uid on Linux), looked up once. */
-    private static final class CurrentUser {
-        static final UserPrincipal PRINCIPAL = lookUp();
-
-        private static UserPrincipal lookUp() {
-            if (!POSIX) {
-                return null;
+    /** The user this process runs as (its effective uid on Linux). */
+    private static UserPrincipal currentUser() {
+        if (!POSIX) {
+            return null;
+        }
+        try {
+            // /proc/self belongs to the process's effective user: right even where user.name is not.
+            Path self = Path.of("/proc/self");
+            if (Files.isDirectory(self)) {
+                return Files.getOwner(self);
             }
-            try {
-                // /proc/self belongs to the process's effective user: right even where user.name is not.
-                Path self = Path.of("/proc/self");
-                if (Files.isDirectory(self)) {
-                    return Files.getOwner(self);
-                }
-                return FileSystems.getDefault().getUserPrincipalLookupService()
-                        .lookupPrincipalByName(System.getProperty("user.name"));
-            } catch (IOException | UnsupportedOperationException e) {
-                log.warn("cannot tell which user runs deia ({}); hive owners are not checked", e.toString());
-                return null;
-            }
+            return FileSystems.getDefault().getUserPrincipalLookupService()
+                    .lookupPrincipalByName(System.getProperty("user.name"));
+        } catch (IOException | UnsupportedOperationException e) {
+            log.warn("cannot tell which user runs deia ({}); hive owners are not checked", e.toString());
+            return null;
         }
     }
 }

@@ -1,8 +1,9 @@
 package io.deia.core.agent;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.deia.core.HiveGuard;
+import io.deia.core.DeiaException;
 import io.deia.core.HiveLayout;
+import io.deia.core.io.AtomicFiles;
 import io.deia.core.io.Json;
 import io.deia.core.process.ProcessTrees;
 import org.slf4j.Logger;
@@ -11,10 +12,7 @@ import org.slf4j.LoggerFactory;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -42,8 +40,7 @@ import java.util.Optional;
  *       agent's record and could erase it. A stale record is harmless, the start instant must
  *       match. It leaves a short window between spawn and record, which the mark does not.</li>
  * </ul>
- * The record is replaced atomically but not fsynced: it only has to survive the death of a
- * process, and after a power cut no agent is left running anyway.
+ * The record is replaced atomically but not fsynced: after a power cut no agent is left running.
  */
 public final class AgentLeftovers {
     /** Environment variable naming the bot an agent works for (the bot's record file path). */
@@ -91,15 +88,8 @@ public final class AgentLeftovers {
         }
         String json = Json.write(Map.of("pid", process.pid(), "process_start", Json.formatInstant(start)));
         try {
-            Files.createDirectories(file.getParent(), HiveGuard.folderAttributes());
-            Path temp = file.resolveSibling(file.getFileName() + ".tmp-" + process.pid());
-            try (var out = Files.newByteChannel(temp, java.util.Set.of(StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                    StandardOpenOption.TRUNCATE_EXISTING, LinkOption.NOFOLLOW_LINKS), HiveGuard.fileAttributes())) {
-                out.write(java.nio.ByteBuffer.wrap(json.getBytes(StandardCharsets.UTF_8)));
-            }
-            HiveGuard.requireNoLink(file);
-            Files.move(temp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } catch (IOException | io.deia.core.DeiaException e) {
+            AtomicFiles.writeUnsynced(file, json.getBytes(StandardCharsets.UTF_8));
+        } catch (DeiaException e) {
             log.warn("cannot record agent pid {} in {}: {}", process.pid(), file, e.toString());
         }
     }
@@ -164,17 +154,7 @@ public final class AgentLeftovers {
     private static List<String> environment(long pid) {
         try {
             byte[] raw = Files.readAllBytes(PROC.resolve(Long.toString(pid)).resolve("environ"));
-            List<String> entries = new ArrayList<>();
-            int from = 0;
-            for (int i = 0; i <= raw.length; i++) {
-                if (i == raw.length || raw[i] == 0) {
-                    if (i > from) {
-                        entries.add(new String(raw, from, i - from, StandardCharsets.UTF_8));
-                    }
-                    from = i + 1;
-                }
-            }
-            return entries;
+            return List.of(new String(raw, StandardCharsets.UTF_8).split("\0"));
         } catch (IOException | RuntimeException e) {
             return List.of(); // gone meanwhile, or another user's process
         }

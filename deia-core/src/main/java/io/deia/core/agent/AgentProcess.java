@@ -128,33 +128,20 @@ final class AgentProcess {
         }
     }
 
-    /**
-     * Waits up to {@code timeout} for the process to exit.
-     *
-     * @return the exit code, or null when it still runs
-     */
-    Integer waitFor(Duration timeout) throws InterruptedException {
-        if (process.waitFor(Math.max(0, timeout.toMillis()), TimeUnit.MILLISECONDS)) {
-            return process.exitValue();
-        }
-        return null;
-    }
-
-    /** Waits for the exit without being interruptible (used on the paths that end a process). */
+    /** Waits up to {@code timeout} for the exit, not interruptible (used on the paths that end a process); null when it still runs. */
     Integer awaitExitUninterruptibly(Duration timeout) {
         long deadline = System.nanoTime() + timeout.toNanos();
         boolean interrupted = false;
-        try {
-            while (true) {
-                try {
-                    return waitFor(Duration.ofNanos(Math.max(0, deadline - System.nanoTime())));
-                } catch (InterruptedException e) {
-                    interrupted = true;
+        while (true) {
+            try {
+                Integer code = process.waitFor(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS)
+                        ? process.exitValue() : null;
+                if (interrupted) {
+                    Thread.currentThread().interrupt();
                 }
-            }
-        } finally {
-            if (interrupted) {
-                Thread.currentThread().interrupt();
+                return code;
+            } catch (InterruptedException e) {
+                interrupted = true;
             }
         }
     }

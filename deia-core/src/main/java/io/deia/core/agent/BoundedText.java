@@ -43,10 +43,6 @@ final class BoundedText {
         return false;
     }
 
-    synchronized boolean isTruncated() {
-        return truncated;
-    }
-
     /** The kept text, with {@value #TRUNCATED_MARK} at the end when something was dropped. */
     @Override
     public synchronized String toString() {

@@ -2,10 +2,8 @@ package io.deia.core.bot;
 
 import java.time.Duration;
 import java.util.ArrayDeque;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.locks.Condition;
-import java.util.concurrent.locks.ReentrantLock;
+import java.util.concurrent.TimeUnit;
 
 /**
  * A bot's event stream: numbers each event and keeps the last {@code capacity} of them so that a
@@ -15,9 +13,7 @@ import java.util.concurrent.locks.ReentrantLock;
 public final class BotEventBus {
     private final int capacity;
     private final ArrayDeque<BotEvent> buffer;
-    private final ReentrantLock lock = new ReentrantLock();
-    private final Condition published = lock.newCondition();
-    /** Written under the lock, read without it. */
+    /** Written under the monitor, read without it. */
     private volatile long lastSeq;
     private volatile boolean closed;
 
@@ -31,22 +27,17 @@ public final class BotEventBus {
     }
 
     /** Numbers {@code event}, keeps it for replay and wakes every waiting reader. Ignored after {@link #close()}. */
-    public BotEvent publish(BotEvent event) {
-        lock.lock();
-        try {
-            if (closed) {
-                return event;
-            }
-            BotEvent numbered = event.withSeq(++lastSeq);
-            if (buffer.size() == capacity) {
-                buffer.removeFirst();
-            }
-            buffer.addLast(numbered);
-            published.signalAll();
-            return numbered;
-        } finally {
-            lock.unlock();
+    public synchronized BotEvent publish(BotEvent event) {
+        if (closed) {
+            return event;
         }
+        BotEvent numbered = event.withSeq(++lastSeq);
+        if (buffer.size() == capacity) {
+            buffer.removeFirst();
+        }
+        buffer.addLast(numbered);
+        notifyAll();
+        return numbered;
     }
 
     /** The sequence number of the newest event, 0 when none was published. */
@@ -55,56 +46,30 @@ public final class BotEventBus {
     }
 
     /** Buffered events with a sequence number greater than {@code after}, oldest first. */
-    public List<BotEvent> after(long after) {
-        lock.lock();
-        try {
-            return collect(after);
-        } finally {
-            lock.unlock();
-        }
+    public synchronized List<BotEvent> after(long after) {
+        return buffer.stream().filter(e -> e.seq() > after).toList();
     }
 
     /**
      * Like {@link #after}, but when there is nothing newer waits up to {@code maxWait} for an event.
      * Returns an empty list on timeout or when the bus is closed.
      */
-    public List<BotEvent> awaitAfter(long after, Duration maxWait) throws InterruptedException {
-        long nanos = maxWait.toNanos();
-        lock.lock();
-        try {
-            while (lastSeq <= after && !closed && nanos > 0) {
-                nanos = published.awaitNanos(nanos);
-            }
-            return collect(after);
-        } finally {
-            lock.unlock();
+    public synchronized List<BotEvent> awaitAfter(long after, Duration maxWait) throws InterruptedException {
+        long deadline = System.nanoTime() + maxWait.toNanos();
+        for (long left = maxWait.toNanos(); lastSeq <= after && !closed && left > 0; left = deadline - System.nanoTime()) {
+            TimeUnit.NANOSECONDS.timedWait(this, left);
         }
+        return after(after);
     }
 
     /** Ends the stream: waiting readers return, later events are dropped. */
-    public void close() {
-        lock.lock();
-        try {
-            closed = true;
-            published.signalAll();
-        } finally {
-            lock.unlock();
-        }
+    public synchronized void close() {
+        closed = true;
+        notifyAll();
     }
 
     /** True after {@link #close()}. */
     public boolean isClosed() {
         return closed;
     }
-
-    private List<BotEvent> collect(long after) {
-        List<BotEvent> out = new ArrayList<>();
-        for (BotEvent e : buffer) {
-            if (e.seq() > after) {
-                out.add(e);
-            }
-        }
-        return out;
-    }
-
 }

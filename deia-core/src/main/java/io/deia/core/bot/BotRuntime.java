@@ -55,6 +55,8 @@ public final class BotRuntime implements AutoCloseable {
 
     /** How long {@link #stop} waits for an interrupted turn to end before closing the agent anyway. */
     private static final Duration INTERRUPT_WAIT = Duration.ofSeconds(5);
+    /** How many events {@code /events} can replay. */
+    private static final int EVENT_BUFFER_SIZE = 1000;
 
     private final String botId;
     private final Profile profile;
@@ -88,7 +90,7 @@ public final class BotRuntime implements AutoCloseable {
             throw new IllegalArgumentException("port must be 0..65535, was " + b.port);
         }
         this.port = b.port;
-        this.events = new BotEventBus(b.eventBufferSize);
+        this.events = new BotEventBus(EVENT_BUFFER_SIZE);
         this.turns = new Turns(this, agent, stats);
         this.chat = new ChatQueue(this, turns, stats);
         this.presence = new Presence(this, hive, registry, agent.type(), turns);
@@ -352,7 +354,6 @@ public final class BotRuntime implements AutoCloseable {
         private ServiceRegistry registry;
         private Agent agent;
         private int port;
-        private int eventBufferSize = 1000;
 
         private Builder() {
         }
@@ -377,9 +378,6 @@ public final class BotRuntime implements AutoCloseable {
 
         /** The HTTP port recorded in the registry (the runtime does not bind it). */
         public Builder port(int v) { this.port = v; return this; }
-
-        /** How many events {@code /events} can replay (1000). */
-        public Builder eventBufferSize(int v) { this.eventBufferSize = v; return this; }
 
         /** A runtime, not started yet; the hive is checked first ({@link HiveGuard#check}). */
         public BotRuntime build() {

@@ -48,10 +48,7 @@ public record ChatRequest(String text, String clientMsgId) {
      * @throws DeiaException {@code INVALID_ARGUMENT} when it is empty, too long or not printable ASCII
      */
     public static String requireClientMsgId(String id) {
-        if (id == null) {
-            return null;
-        }
-        if (id.isBlank()) {
+        if (id == null || id.isBlank()) {
             return null; // as if left out: the router makes one
         }
         if (id.length() > MAX_CLIENT_MSG_ID) {

@@ -24,6 +24,7 @@ import java.nio.file.StandardOpenOption;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Set;
 
@@ -41,10 +42,8 @@ final class HistoryFile {
     private final long maxBytes;
     /** The last seq of the rotated file, when the current one holds no message yet. */
     private long baseSeq;
-    /** seq of each message line in file order, the byte offset where it starts and its length with the newline. */
-    private final List<Long> seqs = new ArrayList<>();
-    private final List<Long> offsets = new ArrayList<>();
-    private final List<Integer> lengths = new ArrayList<>();
+    /** Each message line in file order. */
+    private final List<Line> lines = new ArrayList<>();
     /** Positional reads (and the truncate of a torn line on open). */
     private FileChannel reader;
     /** Appends: O_APPEND, so every write lands at the end even if the file was truncated. */
@@ -86,27 +85,25 @@ final class HistoryFile {
             closeChannel();
             throw DeiaException.io("cannot append to history", file, e);
         }
-        seqs.add(seq);
-        offsets.add(size);
-        lengths.add(line.length);
+        lines.add(new Line(seq, size, line.length));
         size += line.length;
         return entry;
     }
 
     synchronized Page read(Long before, int limit) {
         open();
-        int end = seqs.size(); // exclusive index of the newest line to consider
+        int end = lines.size(); // exclusive index of the newest line to consider
         if (before != null) {
-            int idx = Collections.binarySearch(seqs, before);
+            int idx = Collections.binarySearch(lines, new Line(before, 0, 0), Comparator.comparingLong(Line::seq));
             end = idx >= 0 ? idx : -idx - 1;
         }
         int start = Math.max(0, end - limit);
         List<Entry> page = new ArrayList<>(end - start);
         for (int i = end - 1; i >= start; i--) {
-            ByteBuffer buf = ByteBuffer.allocate(lengths.get(i));
+            ByteBuffer buf = ByteBuffer.allocate(lines.get(i).length);
             try {
                 while (buf.hasRemaining()) {
-                    if (reader.read(buf, offsets.get(i) + buf.position()) < 0) {
+                    if (reader.read(buf, lines.get(i).offset + buf.position()) < 0) {
                         throw new IOException("history file shrank while open");
                     }
                 }
@@ -116,13 +113,13 @@ final class HistoryFile {
             String line = new String(buf.array(), 0, buf.position() - 1, StandardCharsets.UTF_8);
             page.add(Json.read(line, Entry.class, "history line"));
         }
-        Long nextBefore = start > 0 ? seqs.get(start) : null;
+        Long nextBefore = start > 0 ? lines.get(start).seq : null;
         return new Page(List.copyOf(page), nextBefore);
     }
 
     synchronized long lastSeq() {
         open();
-        return seqs.isEmpty() ? baseSeq : seqs.get(seqs.size() - 1);
+        return lines.isEmpty() ? baseSeq : lines.get(lines.size() - 1).seq;
     }
 
     /** Renames the file to {@code .1} (replacing the older one) and starts a new one. */
@@ -150,17 +147,12 @@ final class HistoryFile {
             log.warn("[{}] cannot read {}; sequence numbers restart after 0: {}", botId, rotated, e.toString());
             return 0;
         }
-        int end = all.length;
-        while (end > 0) {
-            int start = end - 1;
-            while (start > 0 && all[start - 1] != '\n') {
-                start--;
-            }
-            Long seq = seqOf(new String(all, start, end - start, StandardCharsets.UTF_8).strip());
+        List<String> rotatedLines = new String(all, StandardCharsets.UTF_8).lines().toList();
+        for (int i = rotatedLines.size() - 1; i >= 0; i--) {
+            Long seq = seqOf(rotatedLines.get(i).strip());
             if (seq != null) {
                 return seq;
             }
-            end = start;
         }
         return 0;
     }
@@ -181,9 +173,7 @@ final class HistoryFile {
         }
         reader = null;
         channel = null;
-        seqs.clear();
-        offsets.clear();
-        lengths.clear();
+        lines.clear();
         size = 0;
     }
 
@@ -204,7 +194,7 @@ final class HistoryFile {
                 AtomicFiles.fsyncDirectory(dir);
             }
             index();
-            baseSeq = seqs.isEmpty() ? lastSeqOfRotated() : 0;
+            baseSeq = lines.isEmpty() ? lastSeqOfRotated() : 0;
             channel = FileChannel.open(file, StandardOpenOption.WRITE, StandardOpenOption.APPEND,
                     LinkOption.NOFOLLOW_LINKS);
         } catch (IOException e) {
@@ -233,10 +223,8 @@ final class HistoryFile {
             String line = new String(all, (int) lineStart, (int) (i - lineStart), StandardCharsets.UTF_8);
             Long seq = seqOf(line);
             boolean last = i == all.length - 1;
-            if (seq != null && (seqs.isEmpty() || seq > seqs.get(seqs.size() - 1))) {
-                seqs.add(seq);
-                offsets.add(lineStart);
-                lengths.add((int) (i + 1 - lineStart));
+            if (seq != null && (lines.isEmpty() || seq > lines.get(lines.size() - 1).seq)) {
+                lines.add(new Line(seq, lineStart, (int) (i + 1 - lineStart)));
                 goodEnd = i + 1;
             } else if (last) {
                 // An unreadable final line is what a crash mid-write leaves: treat it as torn.
@@ -250,7 +238,7 @@ final class HistoryFile {
         }
         if (goodEnd < length) {
             log.warn("[{}] history {} ends in a torn line ({} bytes after the last complete message); "
-                    + "truncating it, {} earlier messages kept", botId, file, length - goodEnd, seqs.size());
+                    + "truncating it, {} earlier messages kept", botId, file, length - goodEnd, lines.size());
             reader.truncate(goodEnd);
             reader.force(true);
         }
@@ -259,7 +247,7 @@ final class HistoryFile {
             // Skipped lines stay in the file (nothing is rewritten) but are not indexed.
             log.warn("[{}] history {}: {} unreadable lines skipped", botId, file, skipped);
         }
-        log.debug("[{}] history opened with {} messages", botId, seqs.size());
+        log.debug("[{}] history opened with {} messages", botId, lines.size());
     }
 
     private static Long seqOf(String line) {
@@ -276,5 +264,9 @@ final class HistoryFile {
         } catch (DeiaException e) {
             return null;
         }
+    }
+
+    /** A message line: its seq, the byte offset where it starts and its length with the newline. */
+    private record Line(long seq, long offset, int length) {
     }
 }

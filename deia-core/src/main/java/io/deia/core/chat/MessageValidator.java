@@ -4,8 +4,6 @@ import io.deia.core.DeiaException;
 import io.deia.core.config.DeiaConfig;
 import io.deia.core.config.DenyPatterns;
 import io.deia.core.config.Profile;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 import java.nio.ByteBuffer;
 import java.nio.CharBuffer;
@@ -26,8 +24,6 @@ import java.util.concurrent.ConcurrentHashMap;
  * can always phrase a request differently. The agent's own permission mode is the real control.
  */
 public final class MessageValidator {
-    private static final Logger log = LoggerFactory.getLogger(MessageValidator.class);
-
     private final DeiaConfig config;
     private final Map<String, DenyPatterns> compiled = new ConcurrentHashMap<>();
 

@@ -39,19 +39,10 @@ public final class DenyPatterns {
         return new DenyPatterns(profile.name(), profile.denyPatterns().stream().map(Pattern::compile).toList());
     }
 
-    /** The first pattern {@code text} matches (found anywhere in it), if any. */
-    public Optional<String> firstMatch(String text) {
-        for (Pattern p : patterns) {
-            if (p.matcher(text).find()) {
-                return Optional.of(p.pattern());
-            }
-        }
-        return Optional.empty();
-    }
-
-    /** Why {@code text} is refused, as said to the sender, or empty when no pattern matches. */
+    /** Why {@code text} is refused (the first pattern found anywhere in it), as said to the sender, or empty when none matches. */
     public Optional<String> refusal(String what, String text) {
-        return firstMatch(text).map(p -> what + " refused: it matches the deny pattern '" + p + "' of profile " + profileName);
+        return patterns.stream().filter(p -> p.matcher(text).find()).findFirst()
+                .map(p -> what + " refused: it matches the deny pattern '" + p.pattern() + "' of profile " + profileName);
     }
 
     /**
@@ -67,10 +58,5 @@ public final class DenyPatterns {
             log.warn("[{}] {}", botId, refused.get());
             throw DeiaException.unprocessable("%s", refused.get());
         }
-    }
-
-    /** True when the profile has no patterns. */
-    public boolean isEmpty() {
-        return patterns.isEmpty();
     }
 }

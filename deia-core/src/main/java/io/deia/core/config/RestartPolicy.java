@@ -52,10 +52,6 @@ public record RestartPolicy(Mode policy, int maxRestarts, long windowS, long bac
         return Duration.ofSeconds(windowS);
     }
 
-    public Duration initialBackoff() {
-        return Duration.ofMillis(backoffInitialMs);
-    }
-
     public Duration maxBackoff() {
         return Duration.ofMillis(backoffMaxMs);
     }

@@ -1,5 +1,7 @@
 package io.deia.core.io;
 
+import java.util.regex.Pattern;
+
 /**
  * Makes text from agents safe to store in the files deia writes (response files, chat history):
  * every control character but line feed and tab (C0 {@code U+0000}-{@code U+001F}, {@code DEL} and
@@ -9,38 +11,13 @@ package io.deia.core.io;
  * printed readable without either. One-way: the stored text keeps the escape as text.
  */
 public final class ControlChars {
+    private static final Pattern ESCAPED = Pattern.compile("[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f]");
+
     private ControlChars() {
     }
 
     /** {@code text} with its control characters escaped (the same string when it has none). */
     public static String escape(String text) {
-        if (text == null) {
-            return null;
-        }
-        int first = -1;
-        for (int i = 0; i < text.length(); i++) {
-            if (isEscaped(text.charAt(i))) {
-                first = i;
-                break;
-            }
-        }
-        if (first < 0) {
-            return text;
-        }
-        StringBuilder sb = new StringBuilder(text.length() + 16);
-        sb.append(text, 0, first);
-        for (int i = first; i < text.length(); i++) {
-            char c = text.charAt(i);
-            if (isEscaped(c)) {
-                sb.append(String.format("\\u%04x", (int) c));
-            } else {
-                sb.append(c);
-            }
-        }
-        return sb.toString();
-    }
-
-    private static boolean isEscaped(char c) {
-        return (c < 0x20 && c != '\n' && c != '\t') || (c >= 0x7f && c <= 0x9f);
+        return text == null ? null : ESCAPED.matcher(text).replaceAll(m -> String.format("\\\\u%04x", (int) m.group().charAt(0)));
     }
 }

@@ -38,10 +38,6 @@ import java.util.concurrent.TimeUnit;
  * net (for platforms whose watch service polls, and for events lost any other way). The controls
  * folder is watched too, so removing the pause file resumes at once.
  *
- * <p>The pause file is looked at again whenever the controls folder changed or new inbox files were
- * found, and otherwise goes by what was seen last, so a backlog does not cost a {@code stat} per
- * task: a pause file created before a task arrived is always seen before that task is taken.
- *
  * <p>Used by the worker thread only; {@link #close()} may come from any thread (it ends a wait).
  */
 final class InboxWatch implements AutoCloseable {
@@ -60,8 +56,6 @@ final class InboxWatch implements AutoCloseable {
     private WatchKey inboxKey;
     private long lastRescanNanos;
     private boolean rescanRequested = true;
-    private boolean controlsChanged = true;
-    private boolean found;
     private boolean paused;
 
     InboxWatch(String botId, HiveLayout layout, TaskFileParser parser) {
@@ -98,7 +92,7 @@ final class InboxWatch implements AutoCloseable {
 
     /**
      * Takes in the changes reported so far without waiting, rescans when due, and looks at the pause
-     * file when something changed.
+     * file.
      *
      * @return true when it rescanned (the caller then looks for claims of dead monitors too)
      */
@@ -108,16 +102,11 @@ final class InboxWatch implements AutoCloseable {
         if (rescan) {
             rescan();
         }
-        if (controlsChanged || found) {
-            // Cleared before the look, so a change during it is looked at again next time.
-            controlsChanged = false;
-            found = false;
-            boolean now = isPaused();
-            if (now != paused) {
-                log.info("[{}] task inbox {}", botId, now ? "paused: no new task is taken" : "resumed");
-            }
-            paused = now;
+        boolean now = isPaused();
+        if (now != paused) {
+            log.info("[{}] task inbox {}", botId, now ? "paused: no new task is taken" : "resumed");
         }
+        paused = now;
         return rescan;
     }
 
@@ -172,14 +161,10 @@ final class InboxWatch implements AutoCloseable {
             for (WatchEvent<?> event : key.pollEvents()) {
                 if (event.kind() == StandardWatchEventKinds.OVERFLOW) {
                     rescanRequested = true;
-                } else if (key != inboxKey) {
-                    controlsChanged = true;
-                } else if (event.context() instanceof Path name) {
+                } else if (key == inboxKey && event.context() instanceof Path name) {
                     if (event.kind() == StandardWatchEventKinds.ENTRY_CREATE) {
                         discover(name.toString());
                     } else {
-                        // Gone (claimed, by this monitor or another): nothing to look at on disk. Every
-                        // task this monitor claims leaves such an event, so it must cost no stat.
                         forget(name.toString());
                     }
                 }
@@ -224,7 +209,6 @@ final class InboxWatch implements AutoCloseable {
                 discover(n);
             }
         }
-        found = true;
     }
 
     private void discover(String name) {
@@ -256,7 +240,6 @@ final class InboxWatch implements AutoCloseable {
         Candidate c = new Candidate(name, priority, created);
         candidates.put(name, c);
         order.add(c);
-        found = true;
     }
 
     private void forget(String name) {

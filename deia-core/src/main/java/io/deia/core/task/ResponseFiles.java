@@ -21,6 +21,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 /**
@@ -64,6 +65,8 @@ public final class ResponseFiles {
     /** File name ending of every response. */
     public static final String SUFFIX = ".response.md";
     private static final String ERROR_HEADING = "\n## Error\n";
+    /** Values written unquoted; anything else is a JSON string. */
+    private static final Pattern PLAIN = Pattern.compile("[A-Za-z0-9._:+/@-]+");
 
     private final HiveLayout layout;
 
@@ -132,11 +135,6 @@ public final class ResponseFiles {
             }
         }
         return Optional.empty();
-    }
-
-    /** A bot's responses, newest first (by finish time), at most {@code limit}; unreadable ones are left out. */
-    public List<TaskResponse> list(String botId, int limit) {
-        return listing(botId, limit).responses();
     }
 
     /**
@@ -227,7 +225,7 @@ public final class ResponseFiles {
      */
     public static TaskResponse parse(String text, String source) {
         Map<String, String> f = frontMatter(text, source);
-        String rest = afterFrontMatter(text);
+        String rest = text.substring(text.indexOf("\n---\n", 3) + 5);
         if (rest.startsWith("\n")) {
             rest = rest.substring(1);
         }
@@ -287,34 +285,12 @@ public final class ResponseFiles {
         return fields;
     }
 
-    private static String afterFrontMatter(String text) {
-        int end = text.indexOf("\n---\n", 3);
-        return text.substring(end + 5);
-    }
-
     private static void field(StringBuilder sb, String key, Object value) {
         if (value == null) {
             return;
         }
         String v = value.toString();
-        boolean plain = isPlain(v);
-        sb.append(key).append(": ").append(plain ? v : Json.write(v)).append('\n');
-    }
-
-    /** True when {@code v} is written unquoted: non-empty, only {@code [A-Za-z0-9._:+/@-]}. */
-    private static boolean isPlain(String v) {
-        if (v.isEmpty()) {
-            return false;
-        }
-        for (int i = 0; i < v.length(); i++) {
-            char c = v.charAt(i);
-            boolean ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-                    || c == '.' || c == '_' || c == ':' || c == '+' || c == '/' || c == '@' || c == '-';
-            if (!ok) {
-                return false;
-            }
-        }
-        return true;
+        sb.append(key).append(": ").append(PLAIN.matcher(v).matches() ? v : Json.write(v)).append('\n');
     }
 
     private static TaskResponse withTaskId(TaskResponse r, String id) {

@@ -16,12 +16,9 @@ import java.time.LocalDateTime;
 import java.time.OffsetDateTime;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeParseException;
-import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
-import java.util.Set;
+import java.util.function.Function;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -49,7 +46,6 @@ public final class TaskFileParser {
     private static final Pattern FRONT_MATTER_LINE = Pattern.compile("^([A-Za-z_][A-Za-z0-9_-]*)\\s*:\\s*(.*)$");
     private static final Pattern BOLD_FIELD = Pattern.compile("^\\s*\\*\\*([A-Za-z][A-Za-z ]{0,20}?)\\s*(?::\\*\\*|\\*\\*\\s*:)\\s*(.*?)\\s*$");
     private static final Pattern LEADING_INT = Pattern.compile("^(\\d{1,9})\\s*([A-Za-z]*)");
-    private static final Set<String> KNOWN_KEYS = Set.of("task_id", "from", "to", "priority", "timeout", "created_at");
 
     private final int maxBytes;
 
@@ -196,7 +192,7 @@ public final class TaskFileParser {
 
     private static Header header(String text, String fileName) {
         String t = text.startsWith("\uFEFF") ? text.substring(1) : text;
-        List<String> lines = new ArrayList<>(t.lines().toList());
+        List<String> lines = t.lines().toList();
         Header h = new Header();
         if (!lines.isEmpty() && lines.get(0).strip().equals("---")) {
             int close = -1;
@@ -210,7 +206,6 @@ public final class TaskFileParser {
             if (close < 0) {
                 throw badFrontMatter(fileName, "no closing '---' line");
             }
-            Map<String, String> fields = new LinkedHashMap<>();
             for (int i = 1; i < close; i++) {
                 String line = lines.get(i).strip();
                 if (line.isEmpty() || line.startsWith("#")) {
@@ -220,12 +215,7 @@ public final class TaskFileParser {
                 if (!m.matches()) {
                     throw badFrontMatter(fileName, "line " + (i + 1) + " is not 'key: value'");
                 }
-                fields.put(m.group(1).toLowerCase(Locale.ROOT), unquote(m.group(2).strip()));
-            }
-            for (Map.Entry<String, String> f : fields.entrySet()) {
-                if (KNOWN_KEYS.contains(f.getKey())) {
-                    apply(h, f.getKey(), f.getValue(), fileName, true);
-                }
+                apply(h, m.group(1).toLowerCase(Locale.ROOT), unquote(m.group(2).strip()), fileName, true);
             }
             h.body = String.join("\n", lines.subList(close + 1, lines.size()));
             return h;
@@ -286,21 +276,13 @@ public final class TaskFileParser {
         String v = value.strip().toLowerCase(Locale.ROOT);
         int space = v.indexOf(' ');
         String word = space > 0 ? v.substring(0, space) : v;
-        switch (word) {
-            case "p0", "0", "critical", "urgent" -> {
-                return 0;
-            }
-            case "p1", "1", "high" -> {
-                return 1;
-            }
-            case "p2", "2", "normal", "medium" -> {
-                return 2;
-            }
-            case "p3", "3", "low" -> {
-                return 3;
-            }
+        return switch (word) {
+            case "p0", "0", "critical", "urgent" -> 0;
+            case "p1", "1", "high" -> 1;
+            case "p2", "2", "normal", "medium" -> 2;
+            case "p3", "3", "low" -> 3;
             default -> throw badFrontMatter(fileName, "priority '" + printable(value) + "' is not P0..P3");
-        }
+        };
     }
 
     /** Seconds: {@code 120}, {@code 120s}, {@code 120 seconds}, {@code 2 minutes}. */
@@ -322,23 +304,19 @@ public final class TaskFileParser {
         throw badFrontMatter(fileName, "timeout '" + printable(value) + "' is not a positive number of seconds");
     }
 
+    /** An ISO-8601 instant, with an offset, or a UTC local time ({@code 2025-01-01 10:00:00}). */
     static Instant instant(String value, String fileName) {
         String v = value.strip();
-        try {
-            return Instant.parse(v);
-        } catch (DateTimeParseException e) {
-            // try the forms below
+        List<Function<String, Instant>> forms = List.of(Instant::parse, s -> OffsetDateTime.parse(s).toInstant(),
+                s -> LocalDateTime.parse(s.replace(' ', 'T')).toInstant(ZoneOffset.UTC));
+        for (Function<String, Instant> form : forms) {
+            try {
+                return form.apply(v);
+            } catch (DateTimeParseException e) {
+                // try the next form
+            }
         }
-        try {
-            return OffsetDateTime.parse(v).toInstant();
-        } catch (DateTimeParseException e) {
-            // try the form below
-        }
-        try {
-            return LocalDateTime.parse(v.replace(' ', 'T')).toInstant(ZoneOffset.UTC);
-        } catch (DateTimeParseException e) {
-            throw badFrontMatter(fileName, "created_at '" + printable(v) + "' is not an ISO-8601 time");
-        }
+        throw badFrontMatter(fileName, "created_at '" + printable(v) + "' is not an ISO-8601 time");
     }
 
     private static String unquote(String v) {

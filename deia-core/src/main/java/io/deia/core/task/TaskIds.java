@@ -40,18 +40,9 @@ public final class TaskIds {
      */
     public static String fromFileName(String fileName) {
         String base = fileName.endsWith(".md") ? fileName.substring(0, fileName.length() - 3) : fileName;
-        StringBuilder sb = new StringBuilder();
-        base.codePoints().forEach(cp -> {
-            boolean safe = (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') || (cp >= '0' && cp <= '9')
-                    || cp == '.' || cp == '_' || cp == '-';
-            sb.append(safe ? (char) cp : '_');
-        });
-        while (sb.length() > 0 && !Character.isLetterOrDigit(sb.charAt(0))) {
-            sb.deleteCharAt(0);
-        }
-        if (sb.length() > 128) {
-            sb.setLength(128);
-        }
-        return sb.length() == 0 ? "task" : sb.toString();
+        // Java regexes match a code point (not half of a surrogate pair) per character class.
+        String id = base.replaceAll("[^A-Za-z0-9._-]", "_").replaceFirst("^[._-]+", "");
+        id = id.length() > 128 ? id.substring(0, 128) : id;
+        return id.isEmpty() ? "task" : id;
     }
 }

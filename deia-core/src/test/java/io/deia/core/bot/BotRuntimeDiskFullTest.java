@@ -98,8 +98,7 @@ class BotRuntimeDiskFullTest {
         Profile named = config.requireProfile("marker");
         JsonFileServiceRegistry registry = new JsonFileServiceRegistry(hive, config);
         runtime = BotRuntime.builder().botId(BOT).profile(named).config(config).hive(hive).registry(registry)
-                .agent(Agents.create(new AgentContext(BOT, named, hive, System.getenv()))).port(18998)
-                .eventBufferSize(100).build().start();
+                .agent(Agents.create(new AgentContext(BOT, named, hive, System.getenv()))).port(18998).build().start();
         return runtime;
     }
 

@@ -87,8 +87,7 @@ class BotRuntimeTest {
         Profile named = config.requireProfile("scripted");
         registry = new JsonFileServiceRegistry(hive, config);
         runtime = BotRuntime.builder().botId("BOT-001").profile(named).config(config).hive(hive).registry(registry)
-                .agent(Agents.create(new AgentContext("BOT-001", named, hive, System.getenv()))).port(18999)
-                .eventBufferSize(100).build();
+                .agent(Agents.create(new AgentContext("BOT-001", named, hive, System.getenv()))).port(18999).build();
         return runtime;
     }
 
@@ -288,8 +287,7 @@ class BotRuntimeTest {
         Profile named = config.requireProfile("no-backoff");
         registry = new JsonFileServiceRegistry(hive, config);
         runtime = BotRuntime.builder().botId("BOT-001").profile(named).config(config).hive(hive).registry(registry)
-                .agent(Agents.create(new AgentContext("BOT-001", named, hive, System.getenv()))).port(18999)
-                .eventBufferSize(100).build().start();
+                .agent(Agents.create(new AgentContext("BOT-001", named, hive, System.getenv()))).port(18999).build().start();
     }
 
     private static int attemptsCounted(Path count) throws Exception {

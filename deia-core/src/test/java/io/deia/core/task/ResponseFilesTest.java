@@ -86,11 +86,11 @@ class ResponseFilesTest {
         assertEquals(before, Files.readString(first));
         assertEquals("T-1-2", rf.read("BOT-001", "T-1-2").orElseThrow().taskId());
         assertTrue(rf.findByClaim("BOT-001", "T-1", "c/1").orElseThrow().endsWith("T-1-3.response.md"));
-        List<TaskResponse> all = rf.list("BOT-001", 2);
+        List<TaskResponse> all = rf.listing("BOT-001", 2).responses();
         assertEquals(List.of("T-1-3", "T-1-2"), all.stream().map(TaskResponse::taskId).toList());
         assertNull(all.get(1).error());
         assertEquals("bad", all.get(0).error());
         assertTrue(rf.read("BOT-001", "../x").isEmpty());
-        assertTrue(rf.list("BOT-002", 5).isEmpty());
+        assertTrue(rf.listing("BOT-002", 5).responses().isEmpty());
     }
 }
