@@ -89,41 +89,11 @@ public final class AtomicFiles {
     }
 
     /**
-     * Creates the temp file of a later {@link #write}/{@link #writeUnsynced} of {@code target} now,
-     * so that the costly step of a write, making a new file, can be done before entering a critical
-     * section, and only the bytes, {@code force}, rename and folder fsync are left for inside it.
-     *
-     * <p>Why it pays: on ext4 without a journal (this project's benchmark machine) allocating an
-     * inode scans past every inode freed in the last seconds, and every atomic replace frees one;
-     * under steady rewriting that creation costs ~0.4-0.5 ms of CPU, more than everything else of a
-     * small durable write but its fsyncs. The guarantees are those of {@link #write}: the target is
-     * only ever replaced by a rename of a complete temp file.
-     *
-     * <p>Close the returned object when done (try-with-resources): a temp file that was not
-     * committed is removed then. A process that dies in between leaves an empty or partial temp
-     * file, like a write interrupted by a crash; {@link #cleanTempFiles} removes those.
-     *
-     * @throws DeiaException naming the file when the temp file cannot be created
-     */
-    public static Prepared prepare(Path target) {
-        Path dir = parentOf(target);
-        Path temp = tempFor(dir, target);
-        try {
-            return new Prepared(target.toAbsolutePath(), dir, temp,
-                    openNew(temp, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE), PRIVATE));
-        } catch (IOException e) {
-            deleteQuietly(temp);
-            throw DeiaException.io("cannot create a temp file for", target, e);
-        }
-    }
-
-    /**
      * True for a temp file whose writer is still running (this process included): it may be
      * committed any moment, so a clean-up of dead writers' temp files must leave it alone. Every
      * temp file this class makes is named {@code .deia-tmp-<target>.pid<pid>-<start ms>.<random>};
-     * the process is alive when that pid runs with that start instant (a reused pid is not). A
-     * name with a pid and no start (earlier versions' prepared writes) is alive while the pid runs;
-     * a temp name without an owner (earlier versions' other writes) is a dead writer's.
+     * the process is alive when that pid runs with that start instant (a reused pid is not). A name
+     * without them is not one of this class's, so no live writer of it is known.
      */
     public static boolean isTempOfLiveProcess(Path file) {
         String name = file.getFileName() == null ? "" : file.getFileName().toString();
@@ -138,11 +108,11 @@ public final class AtomicFiles {
         }
         String owner = name.substring(from, end);
         int dash = owner.indexOf('-');
+        if (dash < 0) {
+            return false;
+        }
         try {
-            long pid = Long.parseLong(dash < 0 ? owner : owner.substring(0, dash));
-            if (dash < 0) {
-                return ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
-            }
+            long pid = Long.parseLong(owner.substring(0, dash));
             long startMs = Long.parseLong(owner.substring(dash + 1));
             return ProcessTrees.isSameProcessAlive(pid, java.time.Instant.ofEpochMilli(startMs));
         } catch (NumberFormatException e) {
@@ -153,132 +123,6 @@ public final class AtomicFiles {
     /** A new temp file name for {@code target} in {@code dir}, carrying this process (see {@link #isTempOfLiveProcess}). */
     private static Path tempFor(Path dir, Path target) {
         return dir.resolve(TEMP_PREFIX + target.getFileName() + OWNER_TAG + Long.toHexString(ThreadLocalRandom.current().nextLong()));
-    }
-
-    /**
-     * A write of one target whose temp file already exists (see {@link #prepare}). Use: optionally
-     * {@link #fill} the bytes ahead, then {@link #commit} once; {@link #close} in any case. Not
-     * thread-safe: hand it between threads only through a happens-before edge.
-     */
-    public static final class Prepared implements AutoCloseable {
-        private final Path target;
-        private final Path dir;
-        private final Path temp;
-        private FileChannel channel;
-        private byte[] data;
-        private boolean finished;
-
-        private Prepared(Path target, Path dir, Path temp, FileChannel channel) {
-            this.target = target;
-            this.dir = dir;
-            this.temp = temp;
-            this.channel = channel;
-        }
-
-        /** The file this write replaces. */
-        public Path target() {
-            return target;
-        }
-
-        /** True while the temp file is open and nothing was committed or discarded yet. */
-        public boolean open() {
-            return !finished && channel != null;
-        }
-
-        /** True once {@link #fill} stored bytes that {@link #commit(boolean)} has not published yet. */
-        public boolean filled() {
-            return data != null && !finished;
-        }
-
-        /**
-         * Writes {@code bytes} into the temp file (no fsync yet); allowed once, before commit.
-         *
-         * @throws DeiaException when the bytes cannot be written (the prepared write is then over)
-         */
-        public void fill(byte[] bytes) {
-            if (finished || data != null) {
-                throw new IllegalStateException("prepared write of " + target + " is already filled or finished");
-            }
-            data = bytes.clone();
-            try {
-                ByteBuffer buf = ByteBuffer.wrap(data);
-                while (buf.hasRemaining()) {
-                    channel.write(buf);
-                }
-            } catch (IOException e) {
-                close();
-                throw DeiaException.io("cannot write", target, e);
-            }
-        }
-
-        /**
-         * Publishes the bytes given to {@link #fill}: {@code force} of the temp file when
-         * {@code durable}, atomic rename over the target, folder fsync when {@code durable}.
-         */
-        public void commit(boolean durable) {
-            if (!filled()) {
-                throw new IllegalStateException("prepared write of " + target + " has no bytes or is finished");
-            }
-            finished = true;
-            try {
-                if (durable) {
-                    channel.force(true);
-                }
-                channel.close();
-                channel = null;
-                HiveGuard.requireNoLink(target);
-                Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-                if (durable) {
-                    fsyncDirectory(dir);
-                }
-            } catch (java.nio.file.NoSuchFileException e) {
-                // The temp file was removed meanwhile (a clean-up of dead writers' temp files
-                // ran); the target is untouched, so write it the ordinary way.
-                closeChannel();
-                replace(target, data, durable);
-            } catch (IOException | RuntimeException e) {
-                closeChannel();
-                deleteQuietly(temp);
-                if (e instanceof DeiaException de) {
-                    throw de;
-                }
-                throw DeiaException.io("cannot write", target, e);
-            }
-        }
-
-        /**
-         * Writes {@code bytes} and publishes them in one step, like {@link #write} (durable) or
-         * {@link #writeUnsynced}, with the temp file made ahead.
-         */
-        public void commit(byte[] bytes, boolean durable) {
-            fill(bytes);
-            commit(durable);
-        }
-
-        /** Removes the temp file unless it was committed; idempotent. */
-        @Override
-        public void close() {
-            if (channel == null && finished) {
-                return;
-            }
-            boolean published = finished;
-            finished = true;
-            closeChannel();
-            if (!published) {
-                deleteQuietly(temp);
-            }
-        }
-
-        private void closeChannel() {
-            if (channel != null) {
-                try {
-                    channel.close();
-                } catch (IOException ignored) {
-                    // Nothing was promised about this temp file; it is removed or renamed next.
-                }
-                channel = null;
-            }
-        }
     }
 
     private static void replace(Path target, byte[] data, boolean durable) {

@@ -22,6 +22,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.SortedMap;
 import java.util.TreeMap;
+import java.util.function.Consumer;
 import java.util.function.Function;
 import java.util.function.UnaryOperator;
 
@@ -33,9 +34,7 @@ import java.util.function.UnaryOperator;
  * lock on {@link HiveLayout#registryLockFile()} (plus an in-JVM lock, see {@link RegistryLock}), and
  * the file is replaced by an atomic, durable rename. So no update is lost, whichever process or
  * thread makes it, and {@link #get}/{@link #list} read without the lock: they always see one whole
- * version of the file. Changes that threads of one JVM make at the same time share one locked read
- * and one durable write ({@link RegistryCommitter}); a file nobody changed since this JVM last read
- * or wrote it is not parsed again.
+ * version of the file.
  *
  * <p><b>File.</b> {@code {"version":1,"updated_at":…,"bots":{"BOT-001":{…}}}}; each entry is a
  * {@link BotRecord} in snake_case plus {@code status} (a copy of {@code state} for readers of the
@@ -44,12 +43,6 @@ import java.util.function.UnaryOperator;
  * source for rebuilding a registry file that was damaged beyond reading: under the lock, after the
  * durable registry write, atomically; with fsync only when it is new or more than state and
  * heartbeat time changed (see {@link RegistryFile#writeHeartbeat} for why).
- *
- * <p><b>Work kept out of the lock.</b> The temp files of a change's writes are made before the lock
- * is taken ({@link io.deia.core.io.AtomicFiles#prepare}): making a file is the costliest CPU step
- * of a small write on ext4 without a journal. A heartbeat's file is even filled ahead with the
- * entry it expects to commit; under the lock it is renamed in only when the committed entry is
- * exactly that one, else written as before.
  *
  * <p><b>Damage.</b> A corrupt or truncated file is reported (error log), renamed aside as
  * {@code registry.json.corrupt-<timestamp>}, and rebuilt from every entry that could still be read,
@@ -70,9 +63,9 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
 
     private final HiveLayout hive;
     private final DeiaConfig config;
-    private final RegistryCommitter committer;
     private final RegistryFile file;
-    private volatile boolean tempFilesCleaned;
+    /** Whether this instance removed dead writers' temp files yet (once, on its first change). Guarded by the lock. */
+    private boolean tempFilesCleaned;
 
     /**
      * A registry on {@code hive}'s registry file (created on the first change).
@@ -82,8 +75,7 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
     public JsonFileServiceRegistry(HiveLayout hive, DeiaConfig config) {
         this.hive = HiveGuard.check(Objects.requireNonNull(hive, "hive"));
         this.config = Objects.requireNonNull(config, "config");
-        this.committer = RegistryCommitter.of(hive);
-        this.file = committer.file();
+        this.file = new RegistryFile(hive);
     }
 
     /** The registry file this instance reads and writes. */
@@ -181,13 +173,12 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
             }
             log.info("[{}] deregistered (pid {}, port {}, was {})", botId, removed.pid(), removed.port(), removed.state().id());
             return true;
-        }, (removed, committed) -> {
-            // After the durable write, so a failed write keeps the file. Also when a later change of
-            // the batch registered the id again: the file describes the removed process.
+        }, removed -> {
+            // After the durable write, so a failed write keeps the file.
             if (removed) {
                 file.deleteHeartbeat(botId);
             }
-        }, true);
+        });
     }
 
     @Override
@@ -213,42 +204,21 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
     public Optional<BotRecord> heartbeat(String botId, BotState state) {
         BotIds.requireValid(botId);
         Objects.requireNonNull(state, "state");
-        // The beat's time is taken before the lock (the bot was alive then), so the heartbeat
-        // file's next version can be written to its temp file before the lock too; under the lock
-        // only its rename is left (see RegistryFile#prepareHeartbeat).
-        Instant beatAt = now();
-        try (RegistryFile.PreparedHeartbeat prepared = prepareHeartbeat(botId, state, beatAt)) {
-            return mutate(bots -> {
-                BotRecord existing = bots.get(botId);
-                if (existing == null) {
-                    log.debug("[{}] heartbeat ignored: not registered", botId);
-                    return Optional.empty();
-                }
-                BotRecord beat = existing.toBuilder().state(state).lastHeartbeat(beatAt).build();
-                bots.put(botId, beat);
-                logStateChange(existing, beat);
-                return Optional.<BotRecord>of(beat);
-            }, (beat, committed) -> {
-                // Under the lock, after the durable registry write: a deregister cannot slip in between
-                // and have its deletion undone by this write, and only an entry that is in the file
-                // gets a heartbeat file (a later change of the same batch may have removed it).
-                BotRecord current = committed.get(botId);
-                if (beat.isPresent() && current != null) {
-                    file.writeHeartbeat(current, prepared);
-                }
-            }, true);
-        }
-    }
-
-    /** The heartbeat file's expected next version, written ahead; null when none is expected or it failed. */
-    private RegistryFile.PreparedHeartbeat prepareHeartbeat(String botId, BotState state, Instant beatAt) {
-        try {
-            return file.prepareHeartbeat(botId, state, beatAt);
-        } catch (DeiaException e) {
-            // The heartbeat file is then written under the lock as before, which reports the problem.
-            log.debug("[{}] cannot write the heartbeat file ahead: {}", botId, e.getMessage());
-            return null;
-        }
+        return mutate(bots -> {
+            BotRecord existing = bots.get(botId);
+            if (existing == null) {
+                log.debug("[{}] heartbeat ignored: not registered", botId);
+                return Optional.<BotRecord>empty();
+            }
+            BotRecord beat = existing.toBuilder().state(state).lastHeartbeat(now()).build();
+            bots.put(botId, beat);
+            logStateChange(existing, beat);
+            return Optional.of(beat);
+        }, beat -> {
+            // Under the lock, after the durable registry write: a deregister cannot slip in between
+            // and have its deletion undone by this write.
+            beat.ifPresent(file::writeHeartbeat);
+        });
     }
 
     @Override
@@ -282,7 +252,7 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
                 }
             }
             return List.copyOf(reaped);
-        }, (reaped, committed) -> reaped.forEach(r -> file.deleteHeartbeat(r.botId())), false);
+        }, reaped -> reaped.forEach(r -> file.deleteHeartbeat(r.botId())));
     }
 
     /** Why {@code r} is stale, or null when it is not. */
@@ -375,31 +345,52 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
         }
     }
 
-    /** Reads without the lock (writers rename whole files in); a damaged file is repaired first. */
+    /**
+     * Reads without the lock (writers rename whole files in); only a damaged file sends the reader
+     * through the locked repair.
+     */
     private SortedMap<String, BotRecord> readConsistent() {
-        return committer.readConsistent();
+        RegistryFile.Contents contents = file.read();
+        return contents.damaged() ? RegistryLock.withLock(hive.registryLockFile(), file::readForUpdate) : contents.bots();
     }
 
-    /**
-     * The read-modify-write every change goes through (see {@link RegistryCommitter}): under the
-     * lock, load (repairing a damaged file first), apply {@code change} to a mutable copy, and write
-     * the file back, durably, only when the entries changed. An exception from {@code change} leaves
-     * the entries as they were.
-     */
     private <T> T mutate(Function<SortedMap<String, BotRecord>, T> change) {
-        return mutate(change, null, true);
+        return mutate(change, result -> { });
     }
 
     /**
-     * Like {@link #mutate(Function)}, then {@code afterWrite} under the lock once the file is
-     * durable. {@code nearlyAlwaysWrites}: make the registry's temp file before taking the lock
-     * (see {@link RegistryCommitter#commit(Function, RegistryCommitter.AfterWrite, boolean, boolean)});
-     * false for changes that usually leave the file as it is (reaping), where it would be wasted.
+     * The read-modify-write every change goes through: under the lock, load (repairing a damaged
+     * file first), apply {@code change} to the entries, write the file back, durably, when they
+     * changed, then run {@code afterWrite} with the change's result, still under the lock. An
+     * exception from {@code change} leaves the file as it was.
      */
-    private <T> T mutate(Function<SortedMap<String, BotRecord>, T> change, RegistryCommitter.AfterWrite<T> afterWrite,
-                         boolean nearlyAlwaysWrites) {
-        T result = committer.commit(change, afterWrite, !tempFilesCleaned, nearlyAlwaysWrites);
+    private <T> T mutate(Function<SortedMap<String, BotRecord>, T> change, Consumer<T> afterWrite) {
+        return RegistryLock.withLock(hive.registryLockFile(), () -> {
+            if (!tempFilesCleaned) {
+                cleanTempFiles();
+            }
+            SortedMap<String, BotRecord> bots = file.readForUpdate();
+            Map<String, BotRecord> before = Map.copyOf(bots);
+            T result = change.apply(bots);
+            if (!before.equals(bots)) {
+                file.write(bots);
+            }
+            afterWrite.accept(result);
+            return result;
+        });
+    }
+
+    /** Removes temp files of registry writers that died mid-write. Lock held. */
+    private void cleanTempFiles() {
+        try {
+            int removed = file.cleanTempFiles();
+            if (removed > 0) {
+                log.warn("removed {} temp file(s) left by an interrupted registry or heartbeat write in {}", removed,
+                        hive.hiveDir());
+            }
+        } catch (DeiaException e) {
+            log.warn("cannot clean registry temp files: {}", e.getMessage());
+        }
         tempFilesCleaned = true;
-        return result;
     }
 }

@@ -25,9 +25,6 @@ import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.Collections;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SortedMap;
@@ -57,30 +54,10 @@ final class RegistryFile {
     private final HiveLayout hive;
     private final Path file;
     /**
-     * The bytes this object last read or wrote and the entries they hold. Parsing is a pure function
-     * of the bytes, so when a read finds exactly these bytes again (no process has written since)
-     * the entries are reused instead of parsed again. Byte equality, not file metadata: an inode
-     * number freed by one rename can be reused by the next temp file within one timestamp tick.
+     * Per bot, the entry this object last wrote to its heartbeat file durably: a beat that changes
+     * only state and time against it is written without fsync (see {@link #writeHeartbeat}).
      */
-    private volatile Snapshot last;
-    /**
-     * Per bot id, the JSON text of its entry as last parsed here and the record it gives. Another
-     * process's write usually changes one entry of many; the others are recognised by their text and
-     * not mapped again (the mapping, not the tokenising, is what a parse spends its time on).
-     */
-    private volatile Map<String, ParsedEntry> entries = Map.of();
-    /** Per bot, the entry last written to its heartbeat file durably by this JVM. */
     private final Map<String, BotRecord> durableHeartbeats = new ConcurrentHashMap<>();
-    /** Per bot, the entry last written to its heartbeat file by this JVM (durably or not). */
-    private final Map<String, BotRecord> writtenHeartbeats = new ConcurrentHashMap<>();
-
-    /** Bytes of a whole, undamaged file and its entries (unmodifiable). */
-    private record Snapshot(byte[] bytes, SortedMap<String, BotRecord> bots) {
-    }
-
-    /** The text of one entry of the {@code bots} object and the record read from it. */
-    record ParsedEntry(String text, BotRecord record) {
-    }
 
     RegistryFile(HiveLayout hive) {
         this.hive = hive;
@@ -109,46 +86,49 @@ final class RegistryFile {
 
     /**
      * Reads the file without any lock: safe because writers replace it by atomic rename, so this sees
-     * one whole version. A missing file is an empty registry. The entries of a file without damage
-     * are unmodifiable.
+     * one whole version. A missing file is an empty registry.
      */
     Contents read() {
-        byte[] bytes;
         try {
-            bytes = Files.readAllBytes(file);
+            return parse(Files.readAllBytes(file));
         } catch (NoSuchFileException e) {
             return new Contents(new TreeMap<>(), List.of());
         } catch (IOException e) {
             throw DeiaException.io("cannot read", file, e);
         }
-        Snapshot known = last;
-        if (known != null && Arrays.equals(known.bytes(), bytes)) {
-            return new Contents(known.bots(), List.of());
-        }
-        Map<String, ParsedEntry> seen = new HashMap<>();
-        Contents contents = parse(bytes, entries, seen);
-        if (contents.damaged()) {
-            return contents;
-        }
-        entries = seen;
-        Snapshot parsed = new Snapshot(bytes, Collections.unmodifiableSortedMap(contents.bots()));
-        last = parsed;
-        return new Contents(parsed.bots(), List.of());
     }
 
     /**
-     * Parses registry bytes entry by entry with a streaming parser, so that one bad entry, or a file
-     * cut off half way, still yields every entry before (and, for a bad entry, after) the damage.
+     * The entries for a change. A damaged file is renamed aside as evidence and rebuilt from every
+     * entry that could still be read plus, for the entries it lost, the heartbeat files; the
+     * rebuilt file is written before the entries are returned. Caller holds the lock.
+     */
+    SortedMap<String, BotRecord> readForUpdate() {
+        Contents contents = read();
+        if (!contents.damaged()) {
+            return contents.bots();
+        }
+        SortedMap<String, BotRecord> rebuilt = new TreeMap<>(contents.bots());
+        Path evidence = keepAside();
+        List<String> fromHeartbeats = new ArrayList<>();
+        readHeartbeats().forEach((id, r) -> {
+            if (rebuilt.putIfAbsent(id, r) == null) {
+                fromHeartbeats.add(id);
+            }
+        });
+        write(rebuilt);
+        log.error("registry {} was damaged ({}); kept it as {} and rebuilt it with {} entries ({} read from it, {} from heartbeat files {})",
+                file, String.join("; ", contents.problems()), evidence.getFileName(), rebuilt.size(),
+                contents.bots().size(), fromHeartbeats.size(), fromHeartbeats);
+        return rebuilt;
+    }
+
+    /**
+     * Parses registry bytes; a file that does not read whole is read entry by entry with a streaming
+     * parser, so that one bad entry, or a file cut off half way, still yields every entry before
+     * (and, for a bad entry, after) the damage.
      */
     static Contents parse(byte[] bytes) {
-        return parse(bytes, Map.of(), new HashMap<>());
-    }
-
-    /**
-     * Like {@link #parse(byte[])}; an entry whose text equals its text in {@code known} is taken
-     * from there instead of being mapped again. Every entry read is put into {@code seen}.
-     */
-    static Contents parse(byte[] bytes, Map<String, ParsedEntry> known, Map<String, ParsedEntry> seen) {
         SortedMap<String, BotRecord> bots = new TreeMap<>();
         List<String> problems = new ArrayList<>();
         if (bytes.length == 0) {
@@ -162,6 +142,18 @@ final class RegistryFile {
             problems.add(e.getMessage());
             return new Contents(bots, problems);
         }
+        try {
+            // A whole file in one databind pass: half the CPU of entry by entry, and every change
+            // parses the file under the lock. Whatever it refuses (damage, duplicate keys, an entry
+            // without bot_id or filed under another id) is read entry by entry below, which names it.
+            Document whole = Json.readStrict(text, Document.class, "registry.json");
+            if (whole.bots() != null && whole.bots().entrySet().stream()
+                    .allMatch(e -> e.getValue() != null && e.getKey().equals(e.getValue().botId()))) {
+                return new Contents(new TreeMap<>(whole.bots()), problems);
+            }
+        } catch (DeiaException e) {
+            // read entry by entry below
+        }
         try (JsonParser p = ENVELOPE.createParser(text)) {
             if (p.nextToken() != JsonToken.START_OBJECT) {
                 problems.add("the root is not a JSON object");
@@ -173,7 +165,7 @@ final class RegistryFile {
                 JsonToken value = p.nextToken();
                 if ("bots".equals(name) && value == JsonToken.START_OBJECT) {
                     sawBots = true;
-                    readEntries(p, text, known, seen, bots, problems);
+                    readEntries(p, text, bots, problems);
                 } else {
                     p.skipChildren();
                 }
@@ -192,8 +184,8 @@ final class RegistryFile {
         return new Contents(bots, problems);
     }
 
-    private static void readEntries(JsonParser p, String text, Map<String, ParsedEntry> known, Map<String, ParsedEntry> seen,
-                                    Map<String, BotRecord> bots, List<String> problems) throws IOException {
+    private static void readEntries(JsonParser p, String text, Map<String, BotRecord> bots, List<String> problems)
+            throws IOException {
         while (p.nextToken() == JsonToken.FIELD_NAME) {
             String id = p.currentName();
             boolean object = p.nextToken() == JsonToken.START_OBJECT;
@@ -205,11 +197,8 @@ final class RegistryFile {
                 continue;
             }
             String entry = text.substring((int) start, (int) p.currentLocation().getCharOffset());
-            ParsedEntry same = known.get(id);
             try {
-                BotRecord record = same != null && same.text().equals(entry) ? same.record() : toRecord(id, entry);
-                bots.put(id, record);
-                seen.put(id, new ParsedEntry(entry, record));
+                bots.put(id, toRecord(id, entry));
             } catch (RuntimeException e) {
                 problems.add("entry '" + printable(id) + "' is unreadable: " + e.getMessage());
             }
@@ -229,36 +218,9 @@ final class RegistryFile {
         return Json.convert(object, BotRecord.class);
     }
 
-    /** Replaces the file with {@code bots}, atomically and durably. */
+    /** Replaces the file with {@code bots}, atomically and durably. Caller holds the lock. */
     void write(Map<String, BotRecord> bots) {
-        write(bots, null);
-    }
-
-    /**
-     * Creates the temp file of a later {@link #write(Map, AtomicFiles.Prepared)} now, outside the
-     * lock (see {@link AtomicFiles#prepare} for why that pays).
-     */
-    AtomicFiles.Prepared prepareWrite() {
-        return AtomicFiles.prepare(file);
-    }
-
-    /**
-     * Like {@link #write(Map)}, through {@code prepared} (a temp file made ahead by
-     * {@link #prepareWrite()}) when it is given and still unused; else the ordinary way.
-     */
-    void write(Map<String, BotRecord> bots, AtomicFiles.Prepared prepared) {
-        SortedMap<String, BotRecord> copy = new TreeMap<>(bots);
-        byte[] bytes = serialise(Instant.now(), copy);
-        last = null;
-        if (prepared != null && prepared.target().equals(file.toAbsolutePath()) && !prepared.filled() && prepared.open()) {
-            prepared.commit(bytes, true);
-        } else {
-            AtomicFiles.write(file, bytes);
-        }
-        // The entries read back from these bytes equal the ones just written (values are stored in
-        // file precision), so the next read-modify-write of this process skips the parse when no
-        // other process wrote in between.
-        last = new Snapshot(bytes, Collections.unmodifiableSortedMap(copy));
+        AtomicFiles.write(file, serialise(Instant.now(), new TreeMap<>(bots)));
     }
 
     /** The file's bytes for {@code bots}, updated at {@code updatedAt}. */
@@ -272,13 +234,17 @@ final class RegistryFile {
      *
      * @return where it went
      */
-    Path keepAside() throws IOException {
+    private Path keepAside() {
         String base = file.getFileName() + ".corrupt-" + EVIDENCE_STAMP.format(Instant.now());
         Path target = file.resolveSibling(base);
         for (int n = 1; Files.exists(target); n++) {
             target = file.resolveSibling(base + "-" + n);
         }
-        AtomicFiles.move(file, target);
+        try {
+            AtomicFiles.move(file, target);
+        } catch (IOException e) {
+            throw DeiaException.io("cannot keep the damaged registry aside as " + target.getFileName() + ":", file, e);
+        }
         return target;
     }
 
@@ -286,7 +252,7 @@ final class RegistryFile {
      * Every readable heartbeat file, as registry entries: the last record each bot wrote. Used to
      * fill in entries a damaged registry lost. Unreadable heartbeat files are logged and skipped.
      */
-    SortedMap<String, BotRecord> readHeartbeats() {
+    private SortedMap<String, BotRecord> readHeartbeats() {
         SortedMap<String, BotRecord> found = new TreeMap<>();
         Path dir = hive.heartbeatsDir();
         if (!Files.isDirectory(dir)) {
@@ -315,10 +281,9 @@ final class RegistryFile {
         return found;
     }
 
-    /** Removes a bot's heartbeat file so a later rebuild cannot bring back a removed entry. */
+    /** Removes a bot's heartbeat file so a later rebuild cannot bring back a removed entry. Lock held. */
     void deleteHeartbeat(String botId) {
         durableHeartbeats.remove(botId);
-        writtenHeartbeats.remove(botId);
         Path hb = hive.heartbeatFile(botId);
         try {
             Files.deleteIfExists(hb);
@@ -332,78 +297,27 @@ final class RegistryFile {
      * sees a partial file). Durably (fsync of file and folder) when the file is new or the entry
      * differs from the one last written durably here in anything but {@code state} and
      * {@code last_heartbeat}; a refresh that changes only those two is written without fsync
-     * ({@link AtomicFiles#writeUnsynced}).
+     * ({@link AtomicFiles#writeUnsynced}). Lock held, after the durable registry write.
      *
      * <p>Why a refresh may skip the fsync: the heartbeat file is not the record of truth. The same
-     * beat is already durable in {@code registry.json}, which is written first; the heartbeat file
-     * is only the material for rebuilding a registry file damaged beyond reading. A refresh lost by a
-     * power cut or kernel crash leaves the previous, durable version (same pid, start instant, port,
-     * profile), and state and heartbeat time of a process that such a crash has ended anyway are
-     * what the reaper recomputes from the pid. The two fsyncs per beat, on the other hand, compete in
-     * the file system journal with every other process's registry write.
+     * beat is already durable in {@code registry.json}; the heartbeat file is only the material for
+     * rebuilding a registry file damaged beyond reading. A refresh lost by a power cut or kernel
+     * crash leaves the previous, durable version (same pid, start instant, port, profile), and state
+     * and heartbeat time of a process that such a crash has ended anyway are what the reaper
+     * recomputes from the pid. Two more fsyncs per beat would halve the rate at which a hive's
+     * runners can beat, since every beat of every runner queues on one lock.
      */
     void writeHeartbeat(BotRecord record) {
-        writeHeartbeat(record, null);
-    }
-
-    /**
-     * Like {@link #writeHeartbeat(BotRecord)}; when {@code prepared} (from
-     * {@link #prepareHeartbeat}) holds exactly {@code record} and the write is a refresh, its temp
-     * file, filled before the lock was taken, is renamed into place, so no file is made and nothing
-     * is serialised under the lock. Any other case writes the ordinary way.
-     */
-    void writeHeartbeat(BotRecord record, PreparedHeartbeat prepared) {
         String botId = record.botId();
         Path hb = hive.heartbeatFile(botId);
+        byte[] bytes = Json.writePretty(record).getBytes(StandardCharsets.UTF_8);
         BotRecord durable = durableHeartbeats.get(botId);
         if (durable != null && sameButLiveness(durable, record) && Files.exists(hb)) {
-            if (prepared != null && prepared.record().equals(record) && prepared.write().filled()
-                    && prepared.write().target().equals(hb.toAbsolutePath())) {
-                prepared.write().commit(false);
-            } else {
-                AtomicFiles.writeUnsynced(hb, Json.writePretty(record).getBytes(StandardCharsets.UTF_8));
-            }
-            writtenHeartbeats.put(botId, record);
+            AtomicFiles.writeUnsynced(hb, bytes);
             return;
         }
-        AtomicFiles.write(hb, Json.writePretty(record).getBytes(StandardCharsets.UTF_8));
+        AtomicFiles.write(hb, bytes);
         durableHeartbeats.put(botId, record);
-        writtenHeartbeats.put(botId, record);
-    }
-
-    /**
-     * A heartbeat file's next version, written to a temp file before the registry lock is taken:
-     * the entry this JVM last wrote for the bot with {@code state} and {@code beatAt}, which is what
-     * the heartbeat will commit unless another writer changed the entry meanwhile (then the temp
-     * file is not used). Null when no refresh of a known entry is expected (first beat of this JVM,
-     * or other fields changed: that write is durable and made under the lock).
-     */
-    PreparedHeartbeat prepareHeartbeat(String botId, BotState state, Instant beatAt) {
-        BotRecord base = writtenHeartbeats.get(botId);
-        BotRecord durable = durableHeartbeats.get(botId);
-        if (base == null || durable == null) {
-            return null;
-        }
-        BotRecord expected = base.toBuilder().state(state).lastHeartbeat(beatAt).build();
-        if (!sameButLiveness(durable, expected)) {
-            return null;
-        }
-        AtomicFiles.Prepared write = AtomicFiles.prepare(hive.heartbeatFile(botId));
-        try {
-            write.fill(Json.writePretty(expected).getBytes(StandardCharsets.UTF_8));
-        } catch (RuntimeException e) {
-            write.close();
-            throw e;
-        }
-        return new PreparedHeartbeat(expected, write);
-    }
-
-    /** A heartbeat file version written ahead (see {@link #prepareHeartbeat}); close it when done. */
-    record PreparedHeartbeat(BotRecord record, AtomicFiles.Prepared write) implements AutoCloseable {
-        @Override
-        public void close() {
-            write.close();
-        }
     }
 
     /** Equal apart from the two fields a heartbeat refreshes. */
@@ -412,33 +326,16 @@ final class RegistryFile {
     }
 
     /**
-     * Removes temp files a registry writer left when it died mid-write: of {@code registry.json} and
-     * of heartbeat files. Only a dead process's: the caller holds the lock, but a lock file removed
-     * under load lets a second process in, and a temp file a running process made ahead of its next
-     * write ({@link AtomicFiles#prepare}) lives outside the lock anyway. Every temp file names the
-     * process that made it (pid and start instant, see {@link AtomicFiles#isTempOfLiveProcess}).
+     * Removes temp files a registry writer left when it died mid-write: of {@code registry.json}
+     * (and any other file of the hive folder) and of heartbeat files. Only a dead process's: the
+     * caller holds the lock, but a lock file removed under load lets a second process in, so a
+     * temp file of a running process may be its write under way (see
+     * {@link AtomicFiles#isTempOfLiveProcess}).
+     *
+     * @return how many were removed
      */
-    int cleanOwnTempFiles() {
-        String prefix = AtomicFiles.TEMP_PREFIX + file.getFileName() + ".";
-        return removeDeadTemps(file.getParent(), name -> name.startsWith(prefix))
-                + removeDeadTemps(hive.heartbeatsDir(), name -> name.startsWith(AtomicFiles.TEMP_PREFIX));
-    }
-
-    private static int removeDeadTemps(Path dir, java.util.function.Predicate<String> isTemp) {
-        if (!Files.isDirectory(dir)) {
-            return 0;
-        }
-        int removed = 0;
-        try (DirectoryStream<Path> temps = Files.newDirectoryStream(dir, p -> isTemp.test(p.getFileName().toString()))) {
-            for (Path t : temps) {
-                if (!AtomicFiles.isTempOfLiveProcess(t) && Files.deleteIfExists(t)) {
-                    removed++;
-                }
-            }
-        } catch (IOException e) {
-            log.warn("cannot clean registry temp files in {}: {}", dir, e.toString());
-        }
-        return removed;
+    int cleanTempFiles() {
+        return AtomicFiles.cleanTempFiles(file.getParent()) + AtomicFiles.cleanTempFiles(hive.heartbeatsDir());
     }
 
     /** Ids as read from a damaged file may hold anything: keep log lines and messages printable. */

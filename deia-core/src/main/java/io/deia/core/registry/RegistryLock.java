@@ -7,83 +7,59 @@ import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.OpenOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.Set;
 import java.util.concurrent.locks.ReentrantLock;
-import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
 
 /**
- * Mutual exclusion for the registry's read-modify-write, across threads AND processes.
+ * Mutual exclusion for the registry's read-modify-write, across threads AND processes: an OS file
+ * lock on the hive's {@code registry.lock}, taken by one thread of this JVM at a time.
  *
- * <p>Two layers, because an OS file lock alone is not enough: a {@link FileLock} belongs to the
- * whole JVM, so a second {@code lock()} on the same file from another thread of the same JVM throws
- * {@link java.nio.channels.OverlappingFileLockException} instead of waiting; and on POSIX closing
- * ANY channel of a file drops every lock the process holds on it. So threads first queue on the
- * in-JVM lock, and only the holder opens a channel, takes the OS lock, and closes the channel again.
- * That works only if every thread of the JVM that locks this file uses the same instance: its one
- * owner is the file's {@link RegistryCommitter}, of which there is one per file and JVM.
+ * <p>Why the in-JVM lock: a {@link FileLock} belongs to the whole JVM, so a second {@code lock()}
+ * of the same file from another thread of this JVM throws
+ * {@link java.nio.channels.OverlappingFileLockException} instead of waiting, and on POSIX closing
+ * ANY channel of a file drops every lock the process holds on it. So threads first queue on
+ * {@link #IN_JVM}, and only its holder opens a channel, takes the OS lock and closes the channel
+ * again. It is the registry's only JVM-wide state, and one lock for every hive is enough: a change
+ * holds it for a few milliseconds, so two hives in one JVM (tests, embedders) barely wait on each
+ * other, and no map of registry files, with its two spellings of one folder, is needed.
  */
 final class RegistryLock {
-    private final Path lockFile;
-    private final ReentrantLock jvmLock = new ReentrantLock();
-    private volatile boolean fileMade;
+    private static final ReentrantLock IN_JVM = new ReentrantLock();
+    private static final Set<OpenOption> OPEN =
+            Set.of(StandardOpenOption.CREATE, StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS);
 
-    RegistryLock(Path lockFile) {
-        this.lockFile = lockFile;
-    }
-
-    /** Work done while holding the lock; may throw I/O errors. */
-    @FunctionalInterface
-    interface LockedAction<T> {
-        T run() throws IOException;
-    }
-
-    /** Runs {@code action} while this thread holds both the in-JVM lock and the OS file lock. */
-    <T> T withLock(LockedAction<T> action) {
-        return withLockUnless(() -> false, action);
+    private RegistryLock() {
     }
 
     /**
-     * Like {@link #withLock}, except that once this thread has the in-JVM lock it first asks
-     * {@code alreadyDone}: when that is true (another thread of this JVM did the work meanwhile) it
-     * returns null without taking the OS lock, so a thread whose update was committed by another
-     * one does not queue behind other processes for nothing.
+     * Runs {@code action} while this thread holds the in-JVM lock and the OS lock of
+     * {@code lockFile}, which is created private (0600, in a 0700 folder) when missing.
+     *
+     * @throws DeiaException naming the lock file when it cannot be opened or locked (read-only or full disk)
      */
-    <T> T withLockUnless(BooleanSupplier alreadyDone, LockedAction<T> action) {
-        makeFile();
-        jvmLock.lock();
-        if (alreadyDone.getAsBoolean()) {
-            jvmLock.unlock();
-            return null;
-        }
-        try (FileChannel ch = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                java.nio.file.LinkOption.NOFOLLOW_LINKS);
-             FileLock ignored = ch.lock()) {
-            return action.run();
+    static <T> T withLock(Path lockFile, Supplier<T> action) {
+        IN_JVM.lock();
+        try (FileChannel ch = open(lockFile); FileLock ignored = ch.lock()) {
+            return action.get();
         } catch (IOException e) {
             throw DeiaException.io("cannot update registry under lock", lockFile, e);
         } finally {
-            jvmLock.unlock();
+            IN_JVM.unlock();
         }
     }
 
-    /** Creates the lock file 0600 (in a 0700 folder) before its first use. */
-    private void makeFile() {
-        if (fileMade) {
-            return;
-        }
+    private static FileChannel open(Path lockFile) throws IOException {
         try {
+            return FileChannel.open(lockFile, OPEN, HiveGuard.fileAttributes());
+        } catch (NoSuchFileException e) {
             Files.createDirectories(lockFile.getParent(), HiveGuard.folderAttributes());
-            if (!Files.exists(lockFile, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-                try {
-                    Files.createFile(lockFile, HiveGuard.fileAttributes());
-                } catch (java.nio.file.FileAlreadyExistsException raced) {
-                    // another process created it first: fine, it is only a lock target
-                }
-            }
-        } catch (IOException e) {
-            throw DeiaException.io("cannot create registry lock file", lockFile, e);
+            return FileChannel.open(lockFile, OPEN, HiveGuard.fileAttributes());
         }
-        fileMade = true;
     }
 }

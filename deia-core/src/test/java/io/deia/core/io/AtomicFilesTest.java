@@ -43,91 +43,6 @@ class AtomicFilesTest {
     }
 
     @Test
-    void preparedWriteMakesItsTempFileAheadAndReplacesTheTargetOnCommit() throws Exception {
-        Path target = dir.resolve("p/registry.json");
-        AtomicFiles.writeString(target, "old");
-        try (AtomicFiles.Prepared w = AtomicFiles.prepare(target)) {
-            List<String> before = names(target.getParent());
-            assertEquals(2, before.size(), before.toString());
-            String temp = before.stream().filter(n -> !n.equals("registry.json")).findFirst().orElseThrow();
-            assertTrue(AtomicFiles.isTempFile(Path.of(temp)), temp);
-            assertTrue(AtomicFiles.isTempOfLiveProcess(target.resolveSibling(temp)), temp);
-            assertTrue(w.open());
-            assertFalse(w.filled());
-            assertEquals("old", AtomicFiles.readString(target), "nothing is visible before the commit");
-            w.commit("new ✓".getBytes(StandardCharsets.UTF_8), true);
-            assertFalse(w.open());
-            assertThrows(IllegalStateException.class, () -> w.commit(true));
-            assertThrows(IllegalStateException.class, () -> w.fill(new byte[] {1}));
-        }
-        assertEquals("new ✓", AtomicFiles.readString(target));
-        assertEquals(List.of("registry.json"), names(target.getParent()));
-    }
-
-    @Test
-    void preparedWriteFilledAheadIsPublishedUnsyncedOrDiscardedOnClose() throws Exception {
-        Path target = dir.resolve("hb/BOT-001.json");
-        try (AtomicFiles.Prepared w = AtomicFiles.prepare(target)) {
-            w.fill("{\"a\":1}".getBytes(StandardCharsets.UTF_8));
-            assertTrue(w.filled());
-            assertFalse(Files.exists(target), "filled, not yet published");
-            assertThrows(IllegalStateException.class, () -> w.fill(new byte[] {2}));
-            w.commit(false);
-        }
-        assertEquals("{\"a\":1}", AtomicFiles.readString(target));
-        AtomicFiles.Prepared discarded = AtomicFiles.prepare(target);
-        discarded.fill("{\"a\":2}".getBytes(StandardCharsets.UTF_8));
-        discarded.close();
-        discarded.close();
-        assertThrows(IllegalStateException.class, () -> discarded.commit(false));
-        assertEquals("{\"a\":1}", AtomicFiles.readString(target), "a discarded write leaves the target as it was");
-        assertEquals(List.of("BOT-001.json"), names(target.getParent()));
-    }
-
-    @Test
-    void preparedWriteWhoseTempFileWasRemovedStillWritesTheTarget() throws Exception {
-        Path target = dir.resolve("r/registry.json");
-        AtomicFiles.writeString(target, "old");
-        try (AtomicFiles.Prepared w = AtomicFiles.prepare(target)) {
-            // What a clean-up of temp files does to it meanwhile.
-            try (Stream<Path> temps = Files.list(target.getParent())) {
-                for (Path t : temps.filter(AtomicFiles::isTempFile).toList()) {
-                    Files.delete(t);
-                }
-            }
-            w.commit("new".getBytes(StandardCharsets.UTF_8), true);
-        }
-        assertEquals("new", AtomicFiles.readString(target));
-        assertEquals(List.of("registry.json"), names(target.getParent()));
-    }
-
-    @Test
-    void preparedWriteCreatesAMissingFolder() throws Exception {
-        Path target = dir.resolve("new/deeper/registry.json");
-        try (AtomicFiles.Prepared w = AtomicFiles.prepare(target)) {
-            assertEquals(1, names(target.getParent()).size());
-            w.commit("made".getBytes(StandardCharsets.UTF_8), true);
-        }
-        assertEquals("made", AtomicFiles.readString(target));
-        assertEquals(List.of("registry.json"), names(target.getParent()));
-    }
-
-    @Test
-    void preparedWriteIntoAFolderThatCannotHoldFilesFails() throws Exception {
-        Path notAFolder = dir.resolve("plain-file");
-        Files.writeString(notAFolder, "x");
-        DeiaException e = assertThrows(DeiaException.class, () -> AtomicFiles.prepare(notAFolder.resolve("registry.json")));
-        assertTrue(e.getMessage().contains("registry.json"), e.getMessage());
-        Path folder = dir.resolve("target-is-a-folder");
-        Files.createDirectories(folder.resolve("inside"));
-        try (AtomicFiles.Prepared w = AtomicFiles.prepare(folder)) {
-            assertThrows(DeiaException.class, () -> w.commit(new byte[] {1}, true));
-        }
-        assertEquals(List.of("inside"), names(folder));
-        assertEquals(List.of("plain-file", "target-is-a-folder"), names(dir));
-    }
-
-    @Test
     void cleanUpLeavesTempFilesOfLiveProcessesAndRemovesOnlyDeadWritersOnes() throws Exception {
         Process other = new ProcessBuilder("sleep", "60").start();
         try {
@@ -151,28 +66,25 @@ class AtomicFilesTest {
             assertFalse(Files.exists(dead));
             assertFalse(Files.exists(reusedPid), "same pid, other start: its writer is gone");
             assertFalse(Files.exists(untagged));
-            // Every temp file deia makes carries its process: the prepared one here, the others alike.
-            try (AtomicFiles.Prepared w = AtomicFiles.prepare(dir.resolve("b.json"))) {
-                String temp = names(dir).stream().filter(n -> n.startsWith(".deia-tmp-b.json")).findFirst().orElseThrow();
-                assertTrue(temp.startsWith(".deia-tmp-b.json.pid" + self.pid() + "-" + selfStart + "."), temp);
-                w.commit("x".getBytes(StandardCharsets.UTF_8), true);
-            }
         } finally {
             other.destroyForcibly().waitFor();
         }
     }
 
     @Test
-    void onlyATempFilePreparedByARunningProcessCountsAsLive() throws Exception {
+    void onlyATempFileOfARunningProcessCountsAsLive() throws Exception {
         Process gone = new ProcessBuilder("true").start();
         gone.waitFor();
-        long self = ProcessHandle.current().pid();
+        ProcessHandle me = ProcessHandle.current();
+        String self = me.pid() + "-" + me.info().startInstant().orElseThrow().toEpochMilli();
+        String dead = gone.pid() + "-" + gone.toHandle().info().startInstant().map(java.time.Instant::toEpochMilli).orElse(1L);
         assertTrue(AtomicFiles.isTempOfLiveProcess(dir.resolve(".deia-tmp-registry.json.pid" + self + ".abc")));
-        assertFalse(AtomicFiles.isTempOfLiveProcess(dir.resolve(".deia-tmp-registry.json.pid" + gone.pid() + ".abc")));
+        assertFalse(AtomicFiles.isTempOfLiveProcess(dir.resolve(".deia-tmp-registry.json.pid" + dead + ".abc")));
         assertFalse(AtomicFiles.isTempOfLiveProcess(dir.resolve(".deia-tmp-registry.json.1f2e3d")), "an ordinary temp file");
         assertFalse(AtomicFiles.isTempOfLiveProcess(dir.resolve(".deia-tmp-registry.json.pidX.abc")));
         assertFalse(AtomicFiles.isTempOfLiveProcess(dir.resolve(".deia-tmp-registry.json.pid.abc")));
         assertFalse(AtomicFiles.isTempOfLiveProcess(dir.resolve("registry.json.pid" + self + ".abc")), "not a temp file");
+        assertFalse(AtomicFiles.isTempOfLiveProcess(dir.resolve(".deia-tmp-registry.json.pid" + me.pid() + ".abc")), "no start instant");
     }
 
     @Test

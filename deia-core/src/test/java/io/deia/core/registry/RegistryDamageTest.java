@@ -137,17 +137,20 @@ class RegistryDamageTest {
     }
 
     @Test
-    void tempFilesMadeAheadAreRemovedOnlyWhenTheirProcessIsGone() throws Exception {
+    void tempFilesAreRemovedOnlyWhenTheirProcessIsGone() throws Exception {
         seed("A");
-        Process gone = new ProcessBuilder("true").start();
-        gone.waitFor();
-        long self = ProcessHandle.current().pid();
+        Process dead = new ProcessBuilder("true").start();
+        dead.waitFor();
+        // Temp file names carry their writer's pid and start instant (see AtomicFiles#isTempOfLiveProcess).
+        String gone = dead.pid() + "-" + dead.toHandle().info().startInstant().map(java.time.Instant::toEpochMilli).orElse(1L);
+        ProcessHandle me = ProcessHandle.current();
+        String self = me.pid() + "-" + me.info().startInstant().orElseThrow().toEpochMilli();
         Path hiveDir = hive().hiveDir();
         Path heartbeats = hive().heartbeatsDir();
         Files.createDirectories(heartbeats);
-        Path deadRegistryTemp = hiveDir.resolve(AtomicFiles.TEMP_PREFIX + "registry.json.pid" + gone.pid() + ".ab12");
+        Path deadRegistryTemp = hiveDir.resolve(AtomicFiles.TEMP_PREFIX + "registry.json.pid" + gone + ".ab12");
         Path liveRegistryTemp = hiveDir.resolve(AtomicFiles.TEMP_PREFIX + "registry.json.pid" + self + ".cd34");
-        Path deadHeartbeatTemp = heartbeats.resolve(AtomicFiles.TEMP_PREFIX + "A.json.pid" + gone.pid() + ".ef56");
+        Path deadHeartbeatTemp = heartbeats.resolve(AtomicFiles.TEMP_PREFIX + "A.json.pid" + gone + ".ef56");
         Path liveHeartbeatTemp = heartbeats.resolve(AtomicFiles.TEMP_PREFIX + "A.json.pid" + self + ".0789");
         Path interruptedHeartbeatTemp = heartbeats.resolve(AtomicFiles.TEMP_PREFIX + "A.json.1f2e");
         for (Path p : List.of(deadRegistryTemp, liveRegistryTemp, deadHeartbeatTemp, liveHeartbeatTemp, interruptedHeartbeatTemp)) {
