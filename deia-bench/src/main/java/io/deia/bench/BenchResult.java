@@ -1,6 +1,6 @@
 package io.deia.bench;
 
-import io.deia.core.io.Json;
+import io.deia.core.internal.io.Json;
 
 import java.util.ArrayList;
 import java.util.Collection;

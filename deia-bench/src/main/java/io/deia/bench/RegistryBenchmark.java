@@ -3,7 +3,7 @@ package io.deia.bench;
 import io.deia.core.HiveLayout;
 import io.deia.core.config.DeiaConfig;
 import io.deia.core.config.Profile;
-import io.deia.core.io.AtomicFiles;
+import io.deia.core.internal.io.AtomicFiles;
 import io.deia.core.registry.BotRecord;
 import io.deia.core.registry.BotState;
 import io.deia.core.registry.JsonFileServiceRegistry;

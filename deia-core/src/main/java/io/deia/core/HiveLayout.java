@@ -1,5 +1,6 @@
 package io.deia.core;
 
+import io.deia.core.internal.BotIds;
 import java.nio.file.Path;
 import java.util.Objects;
 

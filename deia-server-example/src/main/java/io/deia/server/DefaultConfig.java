@@ -3,7 +3,7 @@ package io.deia.server;
 import io.deia.core.config.AgentType;
 import io.deia.core.config.DeiaConfig;
 import io.deia.core.config.Profile;
-import io.deia.core.io.Json;
+import io.deia.core.internal.io.Json;
 import io.deia.http.bot.BotRunner;
 import io.deia.server.demo.DemoAgent;
 

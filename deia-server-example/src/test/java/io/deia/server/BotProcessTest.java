@@ -5,7 +5,7 @@ import io.deia.core.HiveLayout;
 import io.deia.core.HiveToken;
 import io.deia.core.config.DeiaConfig;
 import io.deia.core.config.Profile;
-import io.deia.core.io.Json;
+import io.deia.core.internal.io.Json;
 import io.deia.core.registry.BotRecord;
 import io.deia.core.registry.JsonFileServiceRegistry;
 import org.junit.jupiter.api.AfterEach;

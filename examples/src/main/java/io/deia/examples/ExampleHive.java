@@ -2,7 +2,7 @@ package io.deia.examples;
 
 import io.deia.core.HiveLayout;
 import io.deia.core.config.DeiaConfig;
-import io.deia.core.io.AtomicFiles;
+import io.deia.core.internal.io.AtomicFiles;
 import io.deia.core.launch.BotLauncher;
 import io.deia.core.launch.RunnerCommand;
 import io.deia.core.registry.JsonFileServiceRegistry;

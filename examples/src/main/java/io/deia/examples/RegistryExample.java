@@ -1,6 +1,6 @@
 package io.deia.examples;
 
-import io.deia.core.io.Json;
+import io.deia.core.internal.io.Json;
 import io.deia.core.registry.BotRecord;
 import io.deia.core.registry.BotState;
 

@@ -1,8 +1,8 @@
 package io.deia.core.agent;
 
-import io.deia.core.BotIds;
 import io.deia.core.HiveLayout;
 import io.deia.core.config.Profile;
+import io.deia.core.internal.BotIds;
 
 import java.nio.file.Path;
 import java.util.Map;

@@ -3,9 +3,9 @@ package io.deia.core.agent;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.deia.core.DeiaException;
 import io.deia.core.HiveLayout;
-import io.deia.core.io.AtomicFiles;
-import io.deia.core.io.Json;
-import io.deia.core.process.ProcessTrees;
+import io.deia.core.internal.io.AtomicFiles;
+import io.deia.core.internal.io.Json;
+import io.deia.core.internal.process.ProcessTrees;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 

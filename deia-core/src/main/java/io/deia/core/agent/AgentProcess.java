@@ -1,7 +1,7 @@
 package io.deia.core.agent;
 
-import io.deia.core.io.LogSafe;
-import io.deia.core.process.ProcessTrees;
+import io.deia.core.internal.io.LogSafe;
+import io.deia.core.internal.process.ProcessTrees;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -74,7 +74,7 @@ final class AgentProcess {
      */
     static AgentProcess start(String botId, String name, List<String> argv, Path cwd, Map<String, String> env,
                               boolean pipeStdin, int maxLineBytes, LineSink sink, Path recordFile) throws IOException {
-        Files.createDirectories(cwd, io.deia.core.HiveGuard.folderAttributes());
+        Files.createDirectories(cwd, io.deia.core.internal.HiveGuard.folderAttributes());
         List<String> command = new ArrayList<>(ProcessTrees.newSessionPrefix());
         command.addAll(argv);
         ProcessBuilder pb = new ProcessBuilder(command).directory(cwd.toFile());

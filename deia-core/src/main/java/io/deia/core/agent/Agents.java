@@ -1,8 +1,8 @@
 package io.deia.core.agent;
 
 import io.deia.core.DeiaException;
-import io.deia.core.HiveGuard;
 import io.deia.core.config.Profile;
+import io.deia.core.internal.HiveGuard;
 
 import java.io.File;
 import java.nio.file.Files;

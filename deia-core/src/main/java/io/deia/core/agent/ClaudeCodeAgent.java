@@ -28,7 +28,7 @@ import java.util.concurrent.TimeoutException;
  * fails that turn ({@code "claude exited with code 137 during the turn"}), counts as a crash, and
  * the next turn starts a new one after a backoff.
  */
-public final class ClaudeCodeAgent extends CliAgent {
+final class ClaudeCodeAgent extends CliAgent {
     private static final Logger log = LoggerFactory.getLogger(ClaudeCodeAgent.class);
     private static final Duration CONTROL_INTERRUPT_GRACE = Duration.ofSeconds(3);
     private static final Duration SIGINT_GRACE = Duration.ofSeconds(2);

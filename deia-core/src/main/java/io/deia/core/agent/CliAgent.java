@@ -1,6 +1,6 @@
 package io.deia.core.agent;
 
-import io.deia.core.io.LogSafe;
+import io.deia.core.internal.io.LogSafe;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 

@@ -20,7 +20,7 @@ import java.util.Map;
  * {@code profile.env.CODEX_MAX_RETRIES}, default 1; no unbounded connection retries).
  * {@code permission_mode} is passed as {@code --sandbox}.
  */
-public final class CodexAgent extends OneShotAgent {
+final class CodexAgent extends OneShotAgent {
     /** Use {@link Agents#create}. */
     CodexAgent(AgentContext context) {
         super(context, "codex", Map.of("CODEX_HOME", context.home().resolve(".codex").toAbsolutePath().toString()), true);
@@ -29,7 +29,7 @@ public final class CodexAgent extends OneShotAgent {
     @Override
     protected List<String> argv(TurnRequest request) {
         try {
-            java.nio.file.Files.createDirectories(context.home().resolve(".codex"), io.deia.core.HiveGuard.folderAttributes());
+            java.nio.file.Files.createDirectories(context.home().resolve(".codex"), io.deia.core.internal.HiveGuard.folderAttributes());
         } catch (java.io.IOException e) {
             throw io.deia.core.DeiaException.io("cannot create", context.home().resolve(".codex"), e);
         }

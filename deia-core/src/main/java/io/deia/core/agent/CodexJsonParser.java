@@ -1,7 +1,7 @@
 package io.deia.core.agent;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.deia.core.io.Json;
+import io.deia.core.internal.io.Json;
 
 import java.util.List;
 

@@ -16,7 +16,7 @@ import java.util.Map;
  * to {@value #MAX_REPLY_CHARS} characters); exit code 0 completes the turn, anything else fails it
  * with the end of stderr as the reason.
  */
-public final class CommandAgent extends OneShotAgent {
+final class CommandAgent extends OneShotAgent {
     /** The reply kept in memory; the rest of a flood is read and dropped. */
     static final int MAX_REPLY_CHARS = 1024 * 1024;
     /** The longest stdout line kept; the rest of a longer one is dropped, and the cut marked. */

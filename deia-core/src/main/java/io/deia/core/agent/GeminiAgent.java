@@ -2,7 +2,7 @@ package io.deia.core.agent;
 
 import io.deia.core.DeiaException;
 import io.deia.core.config.Profile;
-import io.deia.core.io.AtomicFiles;
+import io.deia.core.internal.io.AtomicFiles;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -23,7 +23,7 @@ import java.util.UUID;
  * passed as {@code --approval-mode}; the endpoint comes from {@code profile.env.GOOGLE_GEMINI_BASE_URL}
  * and the key from {@code GEMINI_API_KEY} (normally through {@code secret_env}).
  */
-public final class GeminiAgent extends OneShotAgent {
+final class GeminiAgent extends OneShotAgent {
     static final String DEFAULT_MODEL = "gemini-2.5-flash";
     static final String SETTINGS = "{\"security\":{\"auth\":{\"selectedType\":\"gemini-api-key\"}},"
             + "\"privacy\":{\"usageStatisticsEnabled\":false},\"telemetry\":{\"enabled\":false}}\n";

@@ -1,8 +1,8 @@
 package io.deia.core.agent;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.deia.core.io.AtomicFiles;
-import io.deia.core.io.Json;
+import io.deia.core.internal.io.AtomicFiles;
+import io.deia.core.internal.io.Json;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 

@@ -1,8 +1,6 @@
 package io.deia.core.bot;
 
-import io.deia.core.BotIds;
 import io.deia.core.DeiaException;
-import io.deia.core.HiveGuard;
 import io.deia.core.HiveLayout;
 import io.deia.core.agent.Agent;
 import io.deia.core.agent.AgentEventListener;
@@ -11,8 +9,10 @@ import io.deia.core.agent.AgentLeftovers;
 import io.deia.core.agent.TurnResult;
 import io.deia.core.config.DeiaConfig;
 import io.deia.core.config.Profile;
-import io.deia.core.io.AtomicFiles;
-import io.deia.core.io.Json;
+import io.deia.core.internal.BotIds;
+import io.deia.core.internal.HiveGuard;
+import io.deia.core.internal.io.AtomicFiles;
+import io.deia.core.internal.io.Json;
 import io.deia.core.registry.BotState;
 import io.deia.core.registry.ServiceRegistry;
 import io.deia.core.task.TaskEvent;

@@ -6,7 +6,7 @@ import io.deia.core.agent.TurnRequest;
 import io.deia.core.agent.TurnResult;
 import io.deia.core.agent.TurnStatus;
 import io.deia.core.chat.ChatRequest;
-import io.deia.core.config.DenyPatterns;
+import io.deia.core.internal.DenyPatterns;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 

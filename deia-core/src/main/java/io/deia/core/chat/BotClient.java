@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.deia.core.DeiaException;
 import io.deia.core.ErrorCode;
 import io.deia.core.agent.TurnResult;
-import io.deia.core.io.Json;
+import io.deia.core.internal.io.Json;
 import io.deia.core.registry.BotRecord;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;

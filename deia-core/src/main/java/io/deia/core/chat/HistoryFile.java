@@ -2,13 +2,13 @@ package io.deia.core.chat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.deia.core.DeiaException;
-import io.deia.core.HiveGuard;
 import io.deia.core.HiveLayout;
 import io.deia.core.chat.HistoryStore.Entry;
 import io.deia.core.chat.HistoryStore.Page;
-import io.deia.core.io.AtomicFiles;
-import io.deia.core.io.ControlChars;
-import io.deia.core.io.Json;
+import io.deia.core.internal.HiveGuard;
+import io.deia.core.internal.io.AtomicFiles;
+import io.deia.core.internal.io.ControlChars;
+import io.deia.core.internal.io.Json;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 

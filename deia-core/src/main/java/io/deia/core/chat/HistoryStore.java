@@ -1,13 +1,13 @@
 package io.deia.core.chat;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
-import io.deia.core.BotIds;
 import io.deia.core.DeiaException;
-import io.deia.core.HiveGuard;
 import io.deia.core.HiveLayout;
 import io.deia.core.config.DeiaConfig;
-import io.deia.core.io.AtomicFiles;
-import io.deia.core.io.ControlChars;
+import io.deia.core.internal.BotIds;
+import io.deia.core.internal.HiveGuard;
+import io.deia.core.internal.io.AtomicFiles;
+import io.deia.core.internal.io.ControlChars;
 
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;

@@ -1,12 +1,12 @@
 package io.deia.core.chat;
 
-import io.deia.core.BotIds;
 import io.deia.core.DeiaException;
 import io.deia.core.HiveToken;
 import io.deia.core.agent.TurnResult;
 import io.deia.core.agent.TurnStatus;
 import io.deia.core.config.DeiaConfig;
-import io.deia.core.io.LogSafe;
+import io.deia.core.internal.BotIds;
+import io.deia.core.internal.io.LogSafe;
 import io.deia.core.registry.BotRecord;
 import io.deia.core.registry.ServiceRegistry;
 import org.slf4j.Logger;

@@ -2,8 +2,8 @@ package io.deia.core.chat;
 
 import io.deia.core.DeiaException;
 import io.deia.core.config.DeiaConfig;
-import io.deia.core.config.DenyPatterns;
 import io.deia.core.config.Profile;
+import io.deia.core.internal.DenyPatterns;
 
 import java.nio.ByteBuffer;
 import java.nio.CharBuffer;
@@ -23,7 +23,7 @@ import java.util.concurrent.ConcurrentHashMap;
  * <p>The deny list is defence in depth against obvious mistakes, not a sandbox: a determined user
  * can always phrase a request differently. The agent's own permission mode is the real control.
  */
-public final class MessageValidator {
+final class MessageValidator {
     private final DeiaConfig config;
     private final Map<String, DenyPatterns> compiled = new ConcurrentHashMap<>();
 

@@ -1,9 +1,9 @@
 package io.deia.core.config;
 
 import io.deia.core.DeiaException;
-import io.deia.core.HiveGuard;
-import io.deia.core.io.AtomicFiles;
-import io.deia.core.io.Json;
+import io.deia.core.internal.HiveGuard;
+import io.deia.core.internal.io.AtomicFiles;
+import io.deia.core.internal.io.Json;
 
 import java.nio.file.Path;
 import java.util.LinkedHashMap;

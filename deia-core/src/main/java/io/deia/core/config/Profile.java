@@ -2,6 +2,7 @@ package io.deia.core.config;
 
 import com.fasterxml.jackson.annotation.JsonIgnore;
 
+import io.deia.core.internal.DenyPatterns;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;

@@ -1,8 +1,8 @@
 package io.deia.core.launch;
 
-import io.deia.core.HiveGuard;
 import io.deia.core.HiveLayout;
-import io.deia.core.process.ProcessTrees;
+import io.deia.core.internal.HiveGuard;
+import io.deia.core.internal.process.ProcessTrees;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 

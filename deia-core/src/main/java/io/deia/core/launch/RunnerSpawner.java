@@ -2,12 +2,12 @@ package io.deia.core.launch;
 
 import io.deia.core.DeiaException;
 import io.deia.core.ErrorCode;
-import io.deia.core.HiveGuard;
 import io.deia.core.HiveLayout;
 import io.deia.core.config.Profile;
-import io.deia.core.launch.internal.BotLogFiles;
-import io.deia.core.launch.internal.BotProbe;
-import io.deia.core.process.ProcessTrees;
+import io.deia.core.internal.HiveGuard;
+import io.deia.core.internal.launch.BotLogFiles;
+import io.deia.core.internal.launch.BotProbe;
+import io.deia.core.internal.process.ProcessTrees;
 import io.deia.core.registry.BotRecord;
 import io.deia.core.registry.BotState;
 import io.deia.core.registry.ServiceRegistry;

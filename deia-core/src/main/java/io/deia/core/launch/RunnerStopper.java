@@ -1,8 +1,8 @@
 package io.deia.core.launch;
 
 import io.deia.core.DeiaException;
-import io.deia.core.launch.internal.BotProbe;
-import io.deia.core.process.ProcessTrees;
+import io.deia.core.internal.launch.BotProbe;
+import io.deia.core.internal.process.ProcessTrees;
 import io.deia.core.registry.BotRecord;
 import io.deia.core.registry.BotState;
 import io.deia.core.registry.ServiceRegistry;

@@ -2,7 +2,7 @@ package io.deia.core.launch;
 
 import io.deia.core.config.Profile;
 import io.deia.core.config.RestartPolicy;
-import io.deia.core.launch.internal.RestartBudget;
+import io.deia.core.internal.launch.RestartBudget;
 import io.deia.core.registry.BotRecord;
 
 import java.time.Instant;

@@ -2,8 +2,8 @@ package io.deia.core.registry;
 
 import com.fasterxml.jackson.annotation.JsonIgnore;
 import com.fasterxml.jackson.annotation.JsonProperty;
-import io.deia.core.BotIds;
-import io.deia.core.process.ProcessTrees;
+import io.deia.core.internal.BotIds;
+import io.deia.core.internal.process.ProcessTrees;
 
 import java.time.Instant;
 import java.util.Objects;

@@ -1,11 +1,11 @@
 package io.deia.core.registry;
 
-import io.deia.core.BotIds;
 import io.deia.core.DeiaException;
-import io.deia.core.HiveGuard;
 import io.deia.core.HiveLayout;
 import io.deia.core.config.DeiaConfig;
-import io.deia.core.process.ProcessTrees;
+import io.deia.core.internal.BotIds;
+import io.deia.core.internal.HiveGuard;
+import io.deia.core.internal.process.ProcessTrees;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 

@@ -6,12 +6,12 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.deia.core.BotIds;
 import io.deia.core.DeiaException;
 import io.deia.core.HiveLayout;
-import io.deia.core.io.AtomicFiles;
-import io.deia.core.io.Json;
-import io.deia.core.io.Utf8;
+import io.deia.core.internal.BotIds;
+import io.deia.core.internal.io.AtomicFiles;
+import io.deia.core.internal.io.Json;
+import io.deia.core.internal.io.Utf8;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -340,6 +340,6 @@ final class RegistryFile {
 
     /** Ids as read from a damaged file may hold anything: keep log lines and messages printable. */
     static String printable(String s) {
-        return io.deia.core.io.LogSafe.printable(s, 80);
+        return io.deia.core.internal.io.LogSafe.printable(s, 80);
     }
 }

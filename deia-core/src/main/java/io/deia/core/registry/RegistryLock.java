@@ -1,7 +1,7 @@
 package io.deia.core.registry;
 
 import io.deia.core.DeiaException;
-import io.deia.core.HiveGuard;
+import io.deia.core.internal.HiveGuard;
 
 import java.io.IOException;
 import java.nio.channels.FileChannel;

@@ -1,8 +1,8 @@
 package io.deia.core.task;
 
 import io.deia.core.DeiaException;
-import io.deia.core.HiveGuard;
 import io.deia.core.HiveLayout;
+import io.deia.core.internal.HiveGuard;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 

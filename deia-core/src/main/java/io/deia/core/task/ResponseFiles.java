@@ -1,12 +1,12 @@
 package io.deia.core.task;
 
 import io.deia.core.DeiaException;
-import io.deia.core.HiveGuard;
 import io.deia.core.HiveLayout;
-import io.deia.core.io.AtomicFiles;
-import io.deia.core.io.ControlChars;
-import io.deia.core.io.Json;
-import io.deia.core.io.LogSafe;
+import io.deia.core.internal.HiveGuard;
+import io.deia.core.internal.io.AtomicFiles;
+import io.deia.core.internal.io.ControlChars;
+import io.deia.core.internal.io.Json;
+import io.deia.core.internal.io.LogSafe;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 

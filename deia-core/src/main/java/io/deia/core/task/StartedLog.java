@@ -1,7 +1,7 @@
 package io.deia.core.task;
 
-import io.deia.core.HiveGuard;
-import io.deia.core.io.AtomicFiles;
+import io.deia.core.internal.HiveGuard;
+import io.deia.core.internal.io.AtomicFiles;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 

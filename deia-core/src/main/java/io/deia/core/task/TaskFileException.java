@@ -2,14 +2,14 @@ package io.deia.core.task;
 
 import io.deia.core.DeiaException;
 import io.deia.core.ErrorCode;
-import io.deia.core.io.LogSafe;
+import io.deia.core.internal.io.LogSafe;
 
 /**
  * A task file that cannot be run, with the reason as a type so callers can tell "empty" from
  * "binary" without matching messages. The monitor turns it into a {@code rejected} response;
  * {@link FileTaskQueue#submit} reports it to the submitter.
  */
-public final class TaskFileException extends DeiaException {
+final class TaskFileException extends DeiaException {
     private static final long serialVersionUID = 1L;
 
     /** Why a task file was refused. */

@@ -1,7 +1,7 @@
 package io.deia.core.task;
 
 import io.deia.core.DeiaException;
-import io.deia.core.io.Utf8;
+import io.deia.core.internal.io.Utf8;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -331,7 +331,7 @@ public final class TaskFileParser {
     }
 
     private static String printable(String s) {
-        return io.deia.core.io.LogSafe.printable(s, 80);
+        return io.deia.core.internal.io.LogSafe.printable(s, 80);
     }
 
     private static final class Header {

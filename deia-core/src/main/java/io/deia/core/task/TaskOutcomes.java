@@ -2,8 +2,8 @@ package io.deia.core.task;
 
 import io.deia.core.HiveLayout;
 import io.deia.core.agent.TurnResult;
-import io.deia.core.io.AtomicFiles;
-import io.deia.core.io.LogSafe;
+import io.deia.core.internal.io.AtomicFiles;
+import io.deia.core.internal.io.LogSafe;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 

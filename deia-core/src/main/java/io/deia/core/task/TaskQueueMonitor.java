@@ -1,11 +1,11 @@
 package io.deia.core.task;
 
-import io.deia.core.BotIds;
 import io.deia.core.DeiaException;
-import io.deia.core.HiveGuard;
 import io.deia.core.HiveLayout;
 import io.deia.core.config.DeiaConfig;
 import io.deia.core.config.Profile;
+import io.deia.core.internal.BotIds;
+import io.deia.core.internal.HiveGuard;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 

@@ -1,7 +1,7 @@
 package io.deia.core.agent;
 
 import io.deia.core.HiveLayout;
-import io.deia.core.process.ProcessTrees;
+import io.deia.core.internal.process.ProcessTrees;
 import io.deia.core.testkit.ProcessChecks;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;

@@ -11,7 +11,7 @@ import io.deia.core.HiveToken;
 import io.deia.core.agent.TurnResult;
 import io.deia.core.agent.TurnStatus;
 import io.deia.core.config.DeiaConfig;
-import io.deia.core.io.Json;
+import io.deia.core.internal.io.Json;
 import io.deia.core.registry.BotRecord;
 import io.deia.core.registry.BotState;
 import io.deia.core.registry.JsonFileServiceRegistry;

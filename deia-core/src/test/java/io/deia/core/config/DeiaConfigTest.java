@@ -1,8 +1,8 @@
 package io.deia.core.config;
 
-import io.deia.core.BotIds;
 import io.deia.core.DeiaException;
 import io.deia.core.ErrorCode;
+import io.deia.core.internal.BotIds;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

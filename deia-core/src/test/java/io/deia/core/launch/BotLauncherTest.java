@@ -7,7 +7,7 @@ import io.deia.core.config.AgentType;
 import io.deia.core.config.DeiaConfig;
 import io.deia.core.config.Profile;
 import io.deia.core.config.RestartPolicy;
-import io.deia.core.process.ProcessTrees;
+import io.deia.core.internal.process.ProcessTrees;
 import io.deia.core.registry.BotRecord;
 import io.deia.core.registry.BotState;
 import io.deia.core.registry.JsonFileServiceRegistry;

@@ -1,7 +1,7 @@
 package io.deia.core.launch;
 
 import io.deia.core.HiveLayout;
-import io.deia.core.process.ProcessTrees;
+import io.deia.core.internal.process.ProcessTrees;
 import io.deia.core.registry.BotRecord;
 import io.deia.core.registry.BotState;
 import io.deia.core.testkit.ProcessChecks;

@@ -1,6 +1,6 @@
 package io.deia.core.registry;
 
-import io.deia.core.io.Json;
+import io.deia.core.internal.io.Json;
 import org.junit.jupiter.api.Test;
 
 import java.nio.charset.StandardCharsets;

@@ -3,7 +3,7 @@ package io.deia.core.task;
 import io.deia.core.DeiaException;
 import io.deia.core.ErrorCode;
 import io.deia.core.chat.HistoryStore;
-import io.deia.core.io.AtomicFiles;
+import io.deia.core.internal.io.AtomicFiles;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

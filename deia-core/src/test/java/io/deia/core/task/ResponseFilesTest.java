@@ -1,7 +1,7 @@
 package io.deia.core.task;
 
 import io.deia.core.HiveLayout;
-import io.deia.core.io.AtomicFiles;
+import io.deia.core.internal.io.AtomicFiles;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

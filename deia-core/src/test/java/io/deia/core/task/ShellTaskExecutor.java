@@ -3,7 +3,7 @@ package io.deia.core.task;
 import io.deia.core.agent.AgentEventListener;
 import io.deia.core.agent.TurnResult;
 import io.deia.core.agent.TurnStatus;
-import io.deia.core.process.ProcessTrees;
+import io.deia.core.internal.process.ProcessTrees;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;

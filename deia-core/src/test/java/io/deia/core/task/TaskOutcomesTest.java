@@ -2,8 +2,8 @@ package io.deia.core.task;
 
 import io.deia.core.agent.TurnResult;
 import io.deia.core.agent.TurnStatus;
-import io.deia.core.io.AtomicFiles;
-import io.deia.core.io.Json;
+import io.deia.core.internal.io.AtomicFiles;
+import io.deia.core.internal.io.Json;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

@@ -1,8 +1,8 @@
 package io.deia.core.task;
 
-import io.deia.core.io.AtomicFiles;
-import io.deia.core.io.Json;
-import io.deia.core.process.ProcessTrees;
+import io.deia.core.internal.io.AtomicFiles;
+import io.deia.core.internal.io.Json;
+import io.deia.core.internal.process.ProcessTrees;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;

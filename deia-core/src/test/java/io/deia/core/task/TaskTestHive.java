@@ -4,7 +4,7 @@ import io.deia.core.HiveLayout;
 import io.deia.core.config.AgentType;
 import io.deia.core.config.DeiaConfig;
 import io.deia.core.config.Profile;
-import io.deia.core.io.AtomicFiles;
+import io.deia.core.internal.io.AtomicFiles;
 
 import java.io.IOException;
 import java.nio.file.Files;

@@ -1,6 +1,6 @@
 package io.deia.core.testkit;
 
-import io.deia.core.process.ProcessTrees;
+import io.deia.core.internal.process.ProcessTrees;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;

@@ -9,14 +9,14 @@ import io.deia.core.agent.TurnResult;
 import io.deia.core.bot.BotEvent;
 import io.deia.core.bot.BotRuntime;
 import io.deia.core.chat.ChatRequest;
-import io.deia.core.io.Json;
+import io.deia.core.internal.io.Json;
 import io.deia.core.registry.BotState;
-import io.deia.http.common.HttpErrors;
-import io.deia.http.common.JsonErrorHandler;
-import io.deia.http.common.JsonResponses;
-import io.deia.http.common.MethodRouter;
-import io.deia.http.common.RequestBodies;
-import io.deia.http.common.RequestGuard;
+import io.deia.http.internal.HttpErrors;
+import io.deia.http.internal.JsonErrorHandler;
+import io.deia.http.internal.JsonResponses;
+import io.deia.http.internal.MethodRouter;
+import io.deia.http.internal.RequestBodies;
+import io.deia.http.internal.RequestGuard;
 import org.eclipse.jetty.http.pathmap.PathSpec;
 import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.server.HttpConnectionFactory;
@@ -35,8 +35,8 @@ import java.io.IOException;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
-import java.util.Locale;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
@@ -62,7 +62,7 @@ import java.util.concurrent.LinkedBlockingQueue;
  * {@code Sec-Fetch-Site} (403), a body that is not JSON (415) and a {@code Host} other than this
  * port's loopback names (421) before an endpoint sees it.
  */
-public final class BotHttpService implements AutoCloseable {
+final class BotHttpService implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(BotHttpService.class);
     private static final Object END = new Object();
 

@@ -1,9 +1,7 @@
 package io.deia.http.bot;
 
-import io.deia.core.BotIds;
 import io.deia.core.DeiaException;
 import io.deia.core.ErrorCode;
-import io.deia.core.HiveGuard;
 import io.deia.core.HiveLayout;
 import io.deia.core.HiveToken;
 import io.deia.core.agent.Agent;
@@ -13,17 +11,19 @@ import io.deia.core.bot.BotRuntime;
 import io.deia.core.bot.HiveFolderWatch;
 import io.deia.core.config.DeiaConfig;
 import io.deia.core.config.Profile;
+import io.deia.core.internal.BotIds;
+import io.deia.core.internal.HiveGuard;
 import io.deia.core.launch.BotLauncher;
 import io.deia.core.launch.RunnerLock;
 import io.deia.core.registry.JsonFileServiceRegistry;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
+import picocli.CommandLine;
 
 import java.io.IOException;
 import java.io.PrintWriter;

@@ -2,7 +2,7 @@ package io.deia.http.controller;
 
 import io.deia.core.ErrorCode;
 import io.deia.core.HiveToken;
-import io.deia.http.common.HttpErrors;
+import io.deia.http.internal.HttpErrors;
 import org.eclipse.jetty.http.HttpCookie;
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.server.Handler;
@@ -14,7 +14,7 @@ import org.eclipse.jetty.util.Fields;
 import java.util.Locale;
 
 /**
- * What the controller checks beyond the shared {@link io.deia.http.common.RequestGuard} (which
+ * What the controller checks beyond the shared {@link io.deia.http.internal.RequestGuard} (which
  * runs first and does the token, {@code Host}, {@code Origin}, {@code Sec-Fetch-Site} and
  * {@code Content-Type} checks):
  * <ul>
@@ -79,6 +79,6 @@ final class AccessGuard extends Handler.Wrapper {
     }
 
     private static String printable(String s) {
-        return io.deia.core.io.LogSafe.printable(s, 120);
+        return io.deia.core.internal.io.LogSafe.printable(s, 120);
     }
 }

@@ -5,7 +5,7 @@ import io.deia.core.DeiaException;
 import io.deia.core.chat.ChatEvent;
 import io.deia.core.chat.ChatRequest;
 import io.deia.core.chat.MessageRouter;
-import io.deia.core.io.Json;
+import io.deia.core.internal.io.Json;
 import org.eclipse.jetty.websocket.api.Callback;
 import org.eclipse.jetty.websocket.api.Session;
 import org.eclipse.jetty.websocket.api.StatusCode;

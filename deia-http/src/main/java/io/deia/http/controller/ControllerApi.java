@@ -2,22 +2,22 @@ package io.deia.http.controller;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.deia.core.BotIds;
 import io.deia.core.DeiaException;
 import io.deia.core.chat.ChatRequest;
 import io.deia.core.chat.HistoryStore;
 import io.deia.core.chat.MessageRouter;
 import io.deia.core.config.DeiaConfig;
 import io.deia.core.config.Profile;
-import io.deia.core.io.Json;
+import io.deia.core.internal.BotIds;
+import io.deia.core.internal.io.Json;
 import io.deia.core.launch.BotLauncher;
 import io.deia.core.registry.BotRecord;
 import io.deia.core.registry.ServiceRegistry;
 import io.deia.core.task.TaskQueue;
-import io.deia.http.common.HttpErrors;
-import io.deia.http.common.JsonResponses;
-import io.deia.http.common.MethodRouter;
-import io.deia.http.common.RequestBodies;
+import io.deia.http.internal.HttpErrors;
+import io.deia.http.internal.JsonResponses;
+import io.deia.http.internal.MethodRouter;
+import io.deia.http.internal.RequestBodies;
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.server.Handler;
 import org.eclipse.jetty.server.Request;
@@ -161,7 +161,7 @@ final class ControllerApi {
         // An entry that says running over a dead pid (a stop or crash whose record could not be
         // written) is not believed: only the same pid with the same start instant is running.
         registry.get(botId).filter(r -> r.state().isLive() && r.pid() > 0
-                && io.deia.core.process.ProcessTrees.isSameProcessAlive(r.pid(), r.processStart())).ifPresent(r -> {
+                && io.deia.core.internal.process.ProcessTrees.isSameProcessAlive(r.pid(), r.processStart())).ifPresent(r -> {
             throw DeiaException.conflict("bot %s is already running (pid %d, port %d)", botId, r.pid(), r.port());
         });
         log.info("[{}] launch requested with profile {}", botId, profileName);

@@ -1,18 +1,18 @@
 package io.deia.http.controller;
 
 import io.deia.core.DeiaException;
-import io.deia.core.HiveGuard;
 import io.deia.core.HiveLayout;
 import io.deia.core.HiveToken;
 import io.deia.core.chat.MessageRouter;
 import io.deia.core.config.DeiaConfig;
+import io.deia.core.internal.HiveGuard;
 import io.deia.core.launch.BotLauncher;
 import io.deia.core.registry.ServiceRegistry;
 import io.deia.core.task.TaskQueue;
-import io.deia.http.common.HivePathRedactor;
-import io.deia.http.common.HttpErrors;
-import io.deia.http.common.JsonErrorHandler;
-import io.deia.http.common.RequestGuard;
+import io.deia.http.internal.HivePathRedactor;
+import io.deia.http.internal.HttpErrors;
+import io.deia.http.internal.JsonErrorHandler;
+import io.deia.http.internal.RequestGuard;
 import org.eclipse.jetty.http.pathmap.PathSpec;
 import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.server.HttpConnectionFactory;

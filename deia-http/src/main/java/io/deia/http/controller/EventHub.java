@@ -2,7 +2,7 @@ package io.deia.http.controller;
 
 import io.deia.core.chat.ChatEvent;
 import io.deia.core.chat.ChatListener;
-import io.deia.core.io.Json;
+import io.deia.core.internal.io.Json;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 

@@ -9,7 +9,7 @@ import io.deia.core.bot.BotRuntime;
 import io.deia.core.config.AgentType;
 import io.deia.core.config.DeiaConfig;
 import io.deia.core.config.Profile;
-import io.deia.core.io.Json;
+import io.deia.core.internal.io.Json;
 import io.deia.core.registry.JsonFileServiceRegistry;
 import io.deia.core.task.FileTaskQueue;
 import org.junit.jupiter.api.AfterEach;

@@ -5,7 +5,7 @@ import io.deia.core.HiveLayout;
 import io.deia.core.chat.HistoryStore;
 import io.deia.core.chat.MessageRouter;
 import io.deia.core.config.DeiaConfig;
-import io.deia.core.io.Json;
+import io.deia.core.internal.io.Json;
 import io.deia.core.launch.BotLauncher;
 import io.deia.core.launch.RunnerCommand;
 import io.deia.core.registry.JsonFileServiceRegistry;

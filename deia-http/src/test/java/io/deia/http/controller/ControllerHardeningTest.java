@@ -6,8 +6,8 @@ import io.deia.core.chat.ChatEvent;
 import io.deia.core.chat.HistoryStore;
 import io.deia.core.chat.MessageRouter;
 import io.deia.core.config.DeiaConfig;
-import io.deia.core.io.AtomicFiles;
-import io.deia.core.io.Json;
+import io.deia.core.internal.io.AtomicFiles;
+import io.deia.core.internal.io.Json;
 import io.deia.core.launch.BotLauncher;
 import io.deia.core.launch.RunnerCommand;
 import io.deia.core.registry.JsonFileServiceRegistry;
@@ -422,9 +422,9 @@ class ControllerHardeningTest {
             registry.deregister("BOT-R");
             Files.delete(history);
         }
-        assertEquals("hive/tasks/B/x.md: broken", new io.deia.http.common.HivePathRedactor(hive.root())
+        assertEquals("hive/tasks/B/x.md: broken", new io.deia.http.internal.HivePathRedactor(hive.root())
                 .apply(hive.root().toAbsolutePath() + "/hive/tasks/B/x.md: broken"));
-        assertEquals("in . itself", new io.deia.http.common.HivePathRedactor(hive.root()).apply("in " + hive.root().toAbsolutePath() + " itself"));
+        assertEquals("in . itself", new io.deia.http.internal.HivePathRedactor(hive.root()).apply("in " + hive.root().toAbsolutePath() + " itself"));
     }
 
     // ---- 9: strict JSON, one validator ----------------------------------------------------------

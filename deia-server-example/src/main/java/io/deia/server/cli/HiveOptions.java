@@ -1,10 +1,10 @@
 package io.deia.server.cli;
 
-import io.deia.core.HiveGuard;
 import io.deia.core.HiveLayout;
 import io.deia.core.config.DeiaConfig;
-import io.deia.core.io.AtomicFiles;
-import io.deia.core.io.Json;
+import io.deia.core.internal.HiveGuard;
+import io.deia.core.internal.io.AtomicFiles;
+import io.deia.core.internal.io.Json;
 import io.deia.core.launch.JvmRunnerCommand;
 import io.deia.core.launch.RunnerCommand;
 import io.deia.http.bot.BotRunner;

@@ -5,7 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.deia.core.DeiaException;
 import io.deia.core.HiveToken;
 import io.deia.core.config.DeiaConfig;
-import io.deia.core.io.Json;
+import io.deia.core.internal.io.Json;
 import io.deia.core.registry.BotRecord;
 import io.deia.core.registry.JsonFileServiceRegistry;
 import io.deia.core.registry.ServiceRegistry;

@@ -1,9 +1,9 @@
 package io.deia.server.cli;
 
-import io.deia.core.BotIds;
 import io.deia.core.DeiaException;
-import io.deia.core.io.AtomicFiles;
-import io.deia.core.io.Utf8;
+import io.deia.core.internal.BotIds;
+import io.deia.core.internal.io.AtomicFiles;
+import io.deia.core.internal.io.Utf8;
 import io.deia.core.registry.BotRecord;
 import io.deia.core.registry.JsonFileServiceRegistry;
 import io.deia.core.task.FileTaskQueue;

@@ -49,7 +49,7 @@ public final class DemoAgent {
             // Private like everything else in the hive (the workspace is inside it), whatever the umask.
             try (var ch = Files.newByteChannel(file, java.util.Set.of(java.nio.file.StandardOpenOption.CREATE,
                     java.nio.file.StandardOpenOption.WRITE, java.nio.file.StandardOpenOption.TRUNCATE_EXISTING,
-                    java.nio.file.LinkOption.NOFOLLOW_LINKS), io.deia.core.HiveGuard.fileAttributes())) {
+                    java.nio.file.LinkOption.NOFOLLOW_LINKS), io.deia.core.internal.HiveGuard.fileAttributes())) {
                 ch.write(java.nio.ByteBuffer.wrap((write.group(2) + "\n").getBytes(StandardCharsets.UTF_8)));
             }
             say(out, bot + " wrote " + Files.size(file) + " bytes to " + file + ".");

@@ -4,12 +4,12 @@ import io.deia.core.HiveLayout;
 import io.deia.core.HiveToken;
 import io.deia.core.config.DeiaConfig;
 import io.deia.core.config.Profile;
-import io.deia.core.io.AtomicFiles;
-import io.deia.core.io.Json;
+import io.deia.core.internal.io.AtomicFiles;
+import io.deia.core.internal.io.Json;
+import io.deia.core.internal.launch.BotLogFiles;
+import io.deia.core.internal.launch.BotProbe;
+import io.deia.core.internal.process.ProcessTrees;
 import io.deia.core.launch.JvmRunnerCommand;
-import io.deia.core.launch.internal.BotLogFiles;
-import io.deia.core.launch.internal.BotProbe;
-import io.deia.core.process.ProcessTrees;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 

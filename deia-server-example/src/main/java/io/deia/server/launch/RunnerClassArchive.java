@@ -1,7 +1,7 @@
 package io.deia.server.launch;
 
 import io.deia.core.config.Profile;
-import io.deia.core.io.AtomicFiles;
+import io.deia.core.internal.io.AtomicFiles;
 import io.deia.core.launch.JvmRunnerCommand;
 import io.deia.core.launch.RunnerCommand;
 import org.slf4j.Logger;

@@ -2,9 +2,9 @@ package io.deia.server.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.deia.core.HiveLayout;
-import io.deia.core.io.AtomicFiles;
-import io.deia.core.io.Json;
-import io.deia.core.process.ProcessTrees;
+import io.deia.core.internal.io.AtomicFiles;
+import io.deia.core.internal.io.Json;
+import io.deia.core.internal.process.ProcessTrees;
 import io.deia.core.testkit.ProcessChecks;
 import io.deia.server.Main;
 import org.junit.jupiter.api.AfterEach;

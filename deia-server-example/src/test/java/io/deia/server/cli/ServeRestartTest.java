@@ -1,7 +1,7 @@
 package io.deia.server.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.deia.core.io.Json;
+import io.deia.core.internal.io.Json;
 import io.deia.server.Main;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;

@@ -9,7 +9,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.sun.net.httpserver.HttpServer;
 import io.deia.core.HiveLayout;
 import io.deia.core.HiveToken;
-import io.deia.core.io.Json;
+import io.deia.core.internal.io.Json;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.InetAddress;

@@ -8,7 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.deia.core.HiveLayout;
 import io.deia.core.config.DeiaConfig;
-import io.deia.core.io.Json;
+import io.deia.core.internal.io.Json;
 import io.deia.core.registry.BotRecord;
 import io.deia.core.registry.BotState;
 import io.deia.core.registry.JsonFileServiceRegistry;

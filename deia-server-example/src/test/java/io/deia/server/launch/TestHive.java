@@ -3,8 +3,8 @@ package io.deia.server.launch;
 import io.deia.core.HiveLayout;
 import io.deia.core.config.DeiaConfig;
 import io.deia.core.config.Profile;
-import io.deia.core.io.AtomicFiles;
-import io.deia.core.io.Json;
+import io.deia.core.internal.io.AtomicFiles;
+import io.deia.core.internal.io.Json;
 
 import java.nio.file.Path;
 import java.util.ArrayList;

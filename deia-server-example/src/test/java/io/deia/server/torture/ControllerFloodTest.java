@@ -1,8 +1,8 @@
 package io.deia.server.torture;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.deia.core.io.AtomicFiles;
-import io.deia.core.io.Json;
+import io.deia.core.internal.io.AtomicFiles;
+import io.deia.core.internal.io.Json;
 import io.deia.server.dashboard.ServeProcess;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;

@@ -2,7 +2,7 @@ package io.deia.server.torture;
 
 import io.deia.core.HiveLayout;
 import io.deia.core.config.DeiaConfig;
-import io.deia.core.io.AtomicFiles;
+import io.deia.core.internal.io.AtomicFiles;
 import io.deia.core.registry.BotRecord;
 import io.deia.core.registry.JsonFileServiceRegistry;
 import io.deia.core.task.FileTaskQueue;

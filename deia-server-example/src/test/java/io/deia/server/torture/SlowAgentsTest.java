@@ -2,8 +2,8 @@ package io.deia.server.torture;
 
 import io.deia.core.HiveLayout;
 import io.deia.core.config.DeiaConfig;
-import io.deia.core.io.AtomicFiles;
-import io.deia.core.io.Json;
+import io.deia.core.internal.io.AtomicFiles;
+import io.deia.core.internal.io.Json;
 import io.deia.core.launch.BotLauncher;
 import io.deia.core.launch.RunnerCommand;
 import io.deia.core.registry.BotRecord;

@@ -2,9 +2,9 @@ package io.deia.server.torture;
 
 import io.deia.core.HiveLayout;
 import io.deia.core.config.DeiaConfig;
-import io.deia.core.io.AtomicFiles;
-import io.deia.core.io.Json;
-import io.deia.core.process.ProcessTrees;
+import io.deia.core.internal.io.AtomicFiles;
+import io.deia.core.internal.io.Json;
+import io.deia.core.internal.process.ProcessTrees;
 import io.deia.core.registry.BotRecord;
 import io.deia.core.registry.BotState;
 import io.deia.core.registry.JsonFileServiceRegistry;

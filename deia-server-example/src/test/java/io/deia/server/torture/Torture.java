@@ -2,9 +2,9 @@ package io.deia.server.torture;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.deia.core.HiveLayout;
-import io.deia.core.io.Json;
-import io.deia.core.io.Utf8;
-import io.deia.core.process.ProcessTrees;
+import io.deia.core.internal.io.Json;
+import io.deia.core.internal.io.Utf8;
+import io.deia.core.internal.process.ProcessTrees;
 import io.deia.core.task.ResponseFiles;
 import io.deia.core.testkit.ProcessChecks;
 import io.deia.server.dashboard.ServeProcess;
