@@ -31,6 +31,11 @@ import java.util.Objects;
 public final class HiveLayout {
     private final Path root;
 
+    /**
+     * The layout of the hive folder {@code root}; nothing is created or checked here.
+     *
+     * @param root the hive folder, made absolute and normalised
+     */
     public HiveLayout(Path root) {
         this.root = Objects.requireNonNull(root, "root").toAbsolutePath().normalize();
     }
@@ -40,10 +45,12 @@ public final class HiveLayout {
         return root;
     }
 
+    /** The shared state folder ({@code hive/}) holding registry, inboxes, responses and heartbeats. */
     public Path hiveDir() {
         return root.resolve("hive");
     }
 
+    /** The service registry file ({@code hive/registry.json}). */
     public Path registryFile() {
         return hiveDir().resolve("registry.json");
     }
@@ -53,14 +60,17 @@ public final class HiveLayout {
         return hiveDir().resolve("registry.lock");
     }
 
+    /** The folder holding one inbox folder per bot ({@code hive/tasks}). */
     public Path tasksRoot() {
         return hiveDir().resolve("tasks");
     }
 
+    /** The task inbox of a bot: a task is a {@code .md} file renamed in whole into it. */
     public Path inboxDir(String botId) {
         return tasksRoot().resolve(BotIds.requireValid(botId));
     }
 
+    /** Where a bot keeps the tasks it has claimed and not yet finished. */
     public Path claimedDir(String botId) {
         return hiveDir().resolve("claimed").resolve(BotIds.requireValid(botId));
     }
@@ -70,10 +80,12 @@ public final class HiveLayout {
         return hiveDir().resolve("staging");
     }
 
+    /** Where a bot writes one response file per task. */
     public Path responsesDir(String botId) {
         return hiveDir().resolve("responses").resolve(BotIds.requireValid(botId));
     }
 
+    /** Where a bot moves the task files it is done with. */
     public Path archiveDir(String botId) {
         return hiveDir().resolve("archive").resolve(BotIds.requireValid(botId));
     }
@@ -83,42 +95,52 @@ public final class HiveLayout {
         return hiveDir().resolve("heartbeats");
     }
 
+    /** The last heartbeat a bot wrote. */
     public Path heartbeatFile(String botId) {
         return heartbeatsDir().resolve(BotIds.requireValid(botId) + ".json");
     }
 
+    /** The folder of control markers (such as pause files). */
     public Path controlsDir() {
         return hiveDir().resolve("controls");
     }
 
+    /** The marker whose presence pauses a bot's task monitor. */
     public Path pauseFile(String botId) {
         return controlsDir().resolve(BotIds.requireValid(botId) + "-PAUSE");
     }
 
+    /** The chat history of a bot, one JSON event per line. */
     public Path historyFile(String botId) {
         return root.resolve("history").resolve(BotIds.requireValid(botId) + ".jsonl");
     }
 
+    /** The private folder of a bot (workspace, agent home, runner lock). */
     public Path botDir(String botId) {
         return root.resolve("bots").resolve(BotIds.requireValid(botId));
     }
 
+    /** The working folder the bot's agent runs in. */
     public Path workspaceDir(String botId) {
         return botDir(botId).resolve("workspace");
     }
 
+    /** The {@code HOME} of the bot's agent, where its CLI keeps config and sessions. */
     public Path agentHomeDir(String botId) {
         return botDir(botId).resolve("home");
     }
 
+    /** The folder holding one stdout/stderr log per bot process. */
     public Path botLogsDir() {
         return root.resolve("bot-logs");
     }
 
+    /** The stdout/stderr log of a bot process. */
     public Path botLogFile(String botId) {
         return botLogsDir().resolve(BotIds.requireValid(botId) + ".log");
     }
 
+    /** The API token file (mode 0600) the controller and every bot share. */
     public Path tokenFile() {
         return root.resolve("token");
     }

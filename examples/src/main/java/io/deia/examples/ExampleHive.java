@@ -2,7 +2,6 @@ package io.deia.examples;
 
 import io.deia.core.HiveLayout;
 import io.deia.core.config.DeiaConfig;
-import io.deia.core.internal.io.AtomicFiles;
 import io.deia.core.launch.BotLauncher;
 import io.deia.core.launch.RunnerCommand;
 import io.deia.core.registry.JsonFileServiceRegistry;
@@ -32,10 +31,11 @@ final class ExampleHive implements AutoCloseable {
     final JsonFileServiceRegistry registry;
     final BotLauncher launcher;
 
-    private ExampleHive(Path dir) {
+    private ExampleHive(Path dir) throws IOException {
         hive = new HiveLayout(dir);
         Path configFile = dir.resolve("deia.json");
-        AtomicFiles.writeString(configFile, CONFIG);
+        Files.createDirectories(dir);
+        Files.writeString(configFile, CONFIG);
         config = DeiaConfig.load(configFile);
         registry = new JsonFileServiceRegistry(hive, config);
         launcher = BotLauncher.builder(hive, config, registry, RunnerCommand.currentJvm())

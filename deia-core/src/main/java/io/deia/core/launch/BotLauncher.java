@@ -99,7 +99,13 @@ public final class BotLauncher implements AutoCloseable {
         }
     }
 
-    /** A launcher for a hive; see {@link Builder} for the options. */
+    /**
+     * A launcher for a hive; see {@link Builder} for the options.
+     *
+     * @param registry where bots are reserved, recorded and found again after a restart
+     * @param command  how a bot runner process is started (usually {@link RunnerCommand#currentJvm()})
+     * @return a builder with the default options
+     */
     public static Builder builder(HiveLayout hive, DeiaConfig config, ServiceRegistry registry, RunnerCommand command) {
         return new Builder(hive, config, registry, command);
     }
@@ -107,6 +113,9 @@ public final class BotLauncher implements AutoCloseable {
     /**
      * Launches one bot and returns its registry entry once it answers {@code /health}.
      *
+     * @param botId       the new bot's id ({@code ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$})
+     * @param profileName a profile of the launcher's config
+     * @return the bot's registry entry (a running state), with its pid, port and URL
      * @throws DeiaException {@code INVALID_ARGUMENT} for a bad id, {@code UNPROCESSABLE} for an
      *         unknown profile or a missing agent executable, {@code CONFLICT} when the bot runs
      *         already, {@code UNAVAILABLE} when no port is free or the runner did not come up (the

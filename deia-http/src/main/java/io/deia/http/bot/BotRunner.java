@@ -130,6 +130,8 @@ public final class BotRunner implements Callable<Integer> {
      * Gives {@code cli} deia's exit codes: {@link #USAGE} for bad usage and for invalid input reported
      * by deia (ids, profiles, config files), {@link #FAILURE} for any other failure, each with one
      * line on stderr.
+     *
+     * @return {@code cli}, for chaining
      */
     public static CommandLine exitCodes(CommandLine cli) {
         cli.setParameterExceptionHandler((e, args) -> {
@@ -158,6 +160,9 @@ public final class BotRunner implements Callable<Integer> {
      * ({@link DeiaConfig#load}).
      *
      * @param configFile the {@code --config} option, or null
+     * @param hive       the hive whose {@code deia.json} is read when no file is given
+     * @param builtIn    the config used when neither file exists
+     * @return the config the bot runs with
      */
     public static DeiaConfig config(Path configFile, HiveLayout hive, Supplier<DeiaConfig> builtIn) {
         if (configFile != null) {

@@ -98,7 +98,15 @@ public final class ControllerServer implements AutoCloseable {
         return t;
     }
 
-    /** A builder; every collaborator is required. */
+    /**
+     * A builder for the controller of one hive; every collaborator is required and stays owned by the
+     * caller (closing the server does not close the launcher, registry or router).
+     *
+     * @param launcher starts and stops bots for {@code POST /api/bots} and {@code DELETE /api/bots/{id}}
+     * @param tasks    the queue behind {@code /api/bots/{id}/tasks}
+     * @param router   carries chat messages to the bots and their events back to the dashboards
+     * @return a builder with the default limits (see each option)
+     */
     public static Builder builder(HiveLayout hive, DeiaConfig config, ServiceRegistry registry, BotLauncher launcher,
                                   TaskQueue tasks, MessageRouter router) {
         return new Builder(hive, config, registry, launcher, tasks, router);
@@ -433,6 +441,11 @@ public final class ControllerServer implements AutoCloseable {
             return this;
         }
 
+        /**
+         * The server with these settings, not started yet.
+         *
+         * @throws DeiaException when the ping interval is not shorter than the idle timeout
+         */
         public ControllerServer build() {
             if (pingInterval.compareTo(idleTimeout) >= 0) {
                 throw DeiaException.invalid("ping interval %s must be shorter than the idle timeout %s", pingInterval, idleTimeout);
