@@ -31,6 +31,8 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
 
+// Over ~400 lines because it is the facade embedders call and carries the builder of every launcher
+// setting; the work lives in RunnerSpawner, RunnerStopper, Supervisor and Reconciler.
 /**
  * Starts, stops, supervises and re-adopts bot runner processes: the one class an embedder uses.
  *

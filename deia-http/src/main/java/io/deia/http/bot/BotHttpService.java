@@ -44,6 +44,8 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.LinkedBlockingQueue;
 
+// Over ~400 lines because it holds one small handler per endpoint of the bot port (eight) and its
+// builder; each handler only maps HTTP to one BotRuntime call.
 /**
  * A bot's HTTP service on 127.0.0.1: {@code /health}, {@code /status}, {@code /message} (blocking
  * or streamed as NDJSON), {@code /interrupt}, {@code /pause}, {@code /resume}, {@code /stop} and

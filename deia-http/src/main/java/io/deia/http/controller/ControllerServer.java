@@ -41,6 +41,8 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.atomic.AtomicInteger;
 
+// Over ~400 lines because its Builder (a third of the file) documents every setting next to its default;
+// the server itself is wiring: routes, dashboard, WebSocket upgrade, Host/Origin sets.
 /**
  * The controller behind {@code serve}: REST API, WebSocket {@code /ws} and the dashboard, on Jetty
  * 12 core handlers, bound to 127.0.0.1 unless told otherwise. See {@code docs/http-api.md} for
