@@ -1,6 +1,7 @@
 package io.deia.core.config;
 
 import io.deia.core.DeiaException;
+import io.deia.core.project.Project;
 import io.deia.core.internal.HiveGuard;
 import io.deia.core.internal.io.AtomicFiles;
 import io.deia.core.internal.io.Json;
@@ -37,10 +38,11 @@ import java.util.regex.PatternSyntaxException;
  * @param historyMaxBytes    a bot's chat history file ({@code history/<BOT-ID>.jsonl}) that would grow
  *                           past this is renamed to {@code .jsonl.1} (replacing the older one) and a
  *                           new file started (8 MiB; at least 4096)
+ * @param projects           git repositories bots can be launched on, by name (see {@link Project}); none by default
  */
 public record DeiaConfig(PortRange ports, Integer heartbeatIntervalS, Integer heartbeatTtlS, Integer maxTaskBytes,
                          Integer maxMessageBytes, Integer maxBodyBytes, Map<String, Profile> profiles,
-                         Integer historyMaxBytes) {
+                         Integer historyMaxBytes, Map<String, Project> projects) {
     /** Default of {@link #historyMaxBytes()}. */
     public static final int DEFAULT_HISTORY_MAX_BYTES = 8 * 1024 * 1024;
 
@@ -64,6 +66,16 @@ public record DeiaConfig(PortRange ports, Integer heartbeatIntervalS, Integer he
             profiles.forEach((name, p) -> named.put(name, p.withName(name)));
         }
         profiles = java.util.Collections.unmodifiableMap(named);
+        Map<String, Project> namedProjects = new LinkedHashMap<>();
+        if (projects != null) {
+            projects.forEach((name, p) -> {
+                if (p == null) {
+                    throw new IllegalArgumentException("project " + name + " has no settings");
+                }
+                namedProjects.put(name, p.withName(name));
+            });
+        }
+        projects = java.util.Collections.unmodifiableMap(namedProjects);
         validate(ports, heartbeatIntervalS, heartbeatTtlS, maxTaskBytes, maxMessageBytes, profiles);
     }
 
@@ -81,7 +93,7 @@ public record DeiaConfig(PortRange ports, Integer heartbeatIntervalS, Integer he
     public Builder toBuilder() {
         return builder().ports(ports).heartbeatIntervalS(heartbeatIntervalS).heartbeatTtlS(heartbeatTtlS)
                 .maxTaskBytes(maxTaskBytes).maxMessageBytes(maxMessageBytes).maxBodyBytes(maxBodyBytes)
-                .profiles(profiles).historyMaxBytes(historyMaxBytes);
+                .profiles(profiles).historyMaxBytes(historyMaxBytes).projects(projects);
     }
 
     /**
@@ -123,6 +135,19 @@ public record DeiaConfig(PortRange ports, Integer heartbeatIntervalS, Integer he
         Profile p = name == null ? null : profiles.get(name);
         if (p == null) {
             throw DeiaException.unprocessable("unknown profile '%s'; configured profiles: %s", name, profiles.keySet());
+        }
+        return p;
+    }
+
+    /**
+     * The named project.
+     *
+     * @throws DeiaException {@code UNPROCESSABLE} listing the configured names when unknown
+     */
+    public Project requireProject(String name) {
+        Project p = name == null ? null : projects.get(name);
+        if (p == null) {
+            throw DeiaException.unprocessable("unknown project '%s'; configured projects: %s", name, projects.keySet());
         }
         return p;
     }
@@ -199,6 +224,7 @@ public record DeiaConfig(PortRange ports, Integer heartbeatIntervalS, Integer he
         private Integer maxBodyBytes;
         private Map<String, Profile> profiles;
         private Integer historyMaxBytes;
+        private Map<String, Project> projects;
 
         private Builder() {
         }
@@ -219,6 +245,8 @@ public record DeiaConfig(PortRange ports, Integer heartbeatIntervalS, Integer he
         public Builder profiles(Map<String, Profile> v) { profiles = v; return this; }
         /** See {@link DeiaConfig#historyMaxBytes()}. */
         public Builder historyMaxBytes(Integer v) { historyMaxBytes = v; return this; }
+        /** See {@link DeiaConfig#projects()}. */
+        public Builder projects(Map<String, Project> v) { projects = v; return this; }
 
         /**
          * The config, validated as a config file is.
@@ -227,7 +255,7 @@ public record DeiaConfig(PortRange ports, Integer heartbeatIntervalS, Integer he
          */
         public DeiaConfig build() {
             return new DeiaConfig(ports, heartbeatIntervalS, heartbeatTtlS, maxTaskBytes, maxMessageBytes, maxBodyBytes,
-                    profiles, historyMaxBytes);
+                    profiles, historyMaxBytes, projects);
         }
     }
 }

@@ -1,0 +1,215 @@
+package io.deia.core.project;
+
+import io.deia.core.DeiaException;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Runs the user's own {@code git} program in one folder. deia never reimplements git: worktrees,
+ * branches, commits, diffs and merges are all git commands, so the repository stays exactly what
+ * the user's tools expect.
+ *
+ * <p>Every command runs with the repository's hooks off ({@code core.hooksPath=/dev/null}: a
+ * user's pre-commit hook is not deia's to run, and may wait for a terminal), no signing, no
+ * automatic gc, file names unquoted, messages in English ({@code LC_ALL=C}), and without the
+ * optional locks a status would take ({@code GIT_OPTIONAL_LOCKS=0}) so a read never blocks a bot's
+ * commit. Variables that would point git elsewhere ({@code GIT_DIR}, {@code GIT_WORK_TREE},
+ * {@code GIT_INDEX_FILE}, ...) are removed from the environment.
+ */
+public final class Git {
+    /** How long one git command may run before it is killed. */
+    public static final Duration DEFAULT_TIMEOUT = Duration.ofMinutes(2);
+    private static final List<String> CONFIG = List.of(
+            "-c", "core.hooksPath=/dev/null", "-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false",
+            "-c", "gc.auto=0", "-c", "core.quotePath=false", "-c", "advice.detachedHead=false",
+            "-c", "init.defaultBranch=main");
+    private static final List<String> UNSET = List.of("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE",
+            "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_COMMON_DIR", "GIT_NAMESPACE",
+            "GIT_CEILING_DIRECTORIES", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT");
+
+    private final Path dir;
+    private final Map<String, String> env;
+    private final Duration timeout;
+
+    private Git(Path dir, Map<String, String> env, Duration timeout) {
+        this.dir = dir;
+        this.env = env;
+        this.timeout = timeout;
+    }
+
+    /** git run in {@code dir} (its working directory). */
+    public static Git at(Path dir) {
+        return new Git(dir, Map.of(), DEFAULT_TIMEOUT);
+    }
+
+    /** The same, with these variables added to git's environment (e.g. {@code GIT_AUTHOR_NAME}). */
+    public Git withEnv(Map<String, String> more) {
+        Map<String, String> merged = new LinkedHashMap<>(env);
+        merged.putAll(more);
+        return new Git(dir, Map.copyOf(merged), timeout);
+    }
+
+    /** The same, killed after {@code limit}. */
+    public Git withTimeout(Duration limit) {
+        return new Git(dir, env, limit);
+    }
+
+    /** The folder git runs in. */
+    public Path dir() {
+        return dir;
+    }
+
+    /**
+     * Runs {@code git args...} and returns its standard output (UTF-8, trailing newline kept).
+     *
+     * @throws DeiaException {@code UNPROCESSABLE} with git's first error line when it exits non-zero;
+     *                       {@code TIMEOUT} when it runs too long; {@code INTERNAL} when git cannot be started
+     */
+    public String run(String... args) {
+        Result r = tryRun(args);
+        if (!r.ok()) {
+            throw DeiaException.unprocessable("git %s failed in %s: %s", args.length == 0 ? "" : args[0], dir, r.errorLine());
+        }
+        return r.out();
+    }
+
+    /** Runs {@code git args...} and returns how it ended, a non-zero exit included. */
+    public Result tryRun(String... args) {
+        return exec(null, Long.MAX_VALUE, args);
+    }
+
+    /** Runs {@code git args...} with {@code stdin} as its input. */
+    public Result tryRunWithInput(byte[] stdin, String... args) {
+        return exec(stdin, Long.MAX_VALUE, args);
+    }
+
+    /**
+     * Runs {@code git args...} keeping at most {@code maxBytes} of its output; when there is more, the
+     * process is ended and the result says {@link Result#truncated()}.
+     */
+    public Result tryRunLimited(long maxBytes, String... args) {
+        return exec(null, maxBytes, args);
+    }
+
+    private Result exec(byte[] stdin, long maxBytes, String... args) {
+        List<String> cmd = new ArrayList<>(CONFIG.size() + args.length + 1);
+        cmd.add("git");
+        cmd.addAll(CONFIG);
+        cmd.addAll(Arrays.asList(args));
+        ProcessBuilder pb = new ProcessBuilder(cmd).directory(dir.toFile());
+        Map<String, String> e = pb.environment();
+        UNSET.forEach(e::remove);
+        e.put("LC_ALL", "C");
+        e.put("GIT_TERMINAL_PROMPT", "0");
+        e.put("GIT_OPTIONAL_LOCKS", "0");
+        e.putAll(env);
+        if (stdin == null) {
+            pb.redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
+        }
+        Process p;
+        try {
+            p = pb.start();
+        } catch (IOException ex) {
+            throw DeiaException.internal("cannot run git in " + dir + ": " + ex.getMessage(), ex);
+        }
+        CompletableFuture<byte[]> err = CompletableFuture.supplyAsync(() -> readUpTo(p.getErrorStream(), 64 * 1024, true));
+        try {
+            if (stdin != null) {
+                try (var in = p.getOutputStream()) {
+                    in.write(stdin);
+                }
+            }
+            byte[] out = readUpTo(p.getInputStream(), maxBytes, false);
+            boolean truncated = out.length > maxBytes;
+            if (truncated) {
+                p.destroyForcibly();
+                out = Arrays.copyOf(out, (int) maxBytes);
+            }
+            if (!p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+                p.destroyForcibly();
+                throw DeiaException.timeout("git %s in %s did not end within %d s", args.length == 0 ? "" : args[0], dir,
+                        timeout.toSeconds());
+            }
+            return new Result(truncated ? 0 : p.exitValue(), out, err.join(), truncated);
+        } catch (IOException | UncheckedIOException ex) {
+            p.destroyForcibly();
+            throw DeiaException.internal("git " + (args.length == 0 ? "" : args[0]) + " in " + dir + ": " + ex.getMessage(), ex);
+        } catch (InterruptedException ex) {
+            p.destroyForcibly();
+            Thread.currentThread().interrupt();
+            throw DeiaException.unavailable("interrupted while git %s ran in %s", args.length == 0 ? "" : args[0], dir);
+        }
+    }
+
+    /**
+     * Reads up to {@code max + 1} bytes (one more than kept, to tell "exactly max" from "more");
+     * with {@code drain} the rest is read and dropped, so git never blocks on a full pipe.
+     */
+    private static byte[] readUpTo(InputStream in, long max, boolean drain) {
+        ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        byte[] chunk = new byte[64 * 1024];
+        long limit = max == Long.MAX_VALUE ? Long.MAX_VALUE : max + 1;
+        try (in) {
+            int n;
+            while (buf.size() < limit && (n = in.read(chunk, 0, (int) Math.min(chunk.length, limit - buf.size()))) > 0) {
+                buf.write(chunk, 0, n);
+            }
+            if (drain) {
+                in.transferTo(java.io.OutputStream.nullOutputStream());
+            }
+        } catch (IOException e) {
+            // the process was ended: keep what was read
+        }
+        return buf.toByteArray();
+    }
+
+    /**
+     * How one git command ended.
+     *
+     * @param exitCode  git's exit code (0 when the output was cut short on purpose)
+     * @param stdout    its standard output
+     * @param stderr    its standard error (first 64 KiB)
+     * @param truncated true when the output was longer than asked for and was cut
+     */
+    public record Result(int exitCode, byte[] stdout, byte[] stderr, boolean truncated) {
+        /** True when git exited 0. */
+        public boolean ok() {
+            return exitCode == 0;
+        }
+
+        /** Standard output as UTF-8. */
+        public String out() {
+            return new String(stdout, StandardCharsets.UTF_8);
+        }
+
+        /** Standard output, first line, without its newline. */
+        public String firstLine() {
+            String s = out();
+            int nl = s.indexOf('\n');
+            return nl < 0 ? s : s.substring(0, nl);
+        }
+
+        /** The first non-blank line of standard error, or the exit code when it has none. */
+        public String errorLine() {
+            for (String line : new String(stderr, StandardCharsets.UTF_8).split("\n")) {
+                if (!line.isBlank()) {
+                    return line.strip();
+                }
+            }
+            return "exit code " + exitCode;
+        }
+    }
+}
