@@ -23,7 +23,7 @@ public final class GitRepos {
      * A {@code command} agent's script ({@code sh -c SCRIPT sh GATE}, prompt on stdin) that works on
      * files in its cwd as the prompt's first line says: {@code write FILE TEXT…}, {@code append FILE
      * TEXT…}, {@code lock FILE TEXT…} (writes, then takes git's index lock as another git would, so
-     * deia's commit fails), {@code wait FILE TEXT…} (writes, then holds the turn until GATE exists),
+     * deia's commit fails), {@code wait FILE TEXT…} (appends, then holds the turn until GATE exists),
      * {@code fail FILE TEXT…} (writes, then exits 3); anything else changes nothing. Replies
      * {@code did: ACTION FILE}.
      */
@@ -38,7 +38,7 @@ public final class GitRepos {
               write) mkdir -p "$(dirname "$f")"; printf '%s\\n' "$*" > "$f";;
               append) printf '%s\\n' "$*" >> "$f";;
               lock) printf '%s\\n' "$*" > "$f"; : > "$(git rev-parse --git-path index.lock)";;
-              wait) printf '%s\\n' "$*" > "$f"; while [ ! -e "$gate" ]; do sleep 0.02; done;;
+              wait) printf '%s\\n' "$*" >> "$f"; while [ ! -e "$gate" ]; do sleep 0.02; done;;
               fail) printf '%s\\n' "$*" > "$f"; echo "agent broke" >&2; exit 3;;
             esac
             printf 'did: %s %s' "$act" "$f"
