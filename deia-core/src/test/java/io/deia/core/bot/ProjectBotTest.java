@@ -235,6 +235,34 @@ class ProjectBotTest {
     }
 
     @Test
+    void aTaskCutShortByAStopIsCommittedAndItsRetryReturnsToItsBranch() throws Exception {
+        setUp(3);
+        String base = tip(repo, "main");
+        BotRuntime first = startBot("BOT-001");
+        Path wt = worktree("BOT-001");
+        tasks.submit("BOT-001", "---\ntask_id: T-S\n---\nwait s.txt before the stop\n");
+        await().atMost(WAIT).until(() -> Files.exists(wt.resolve("s.txt")));
+
+        first.stop(Duration.ZERO);
+        // The interrupted turn's work is committed on the task's branch; the task stays claimed.
+        assertEquals("wait s.txt before the stop (T-S)", show(repo, "deia/BOT-001/T-S", "%s"));
+        assertEquals("", git(wt, "status", "--porcelain"));
+        assertTrue(tasks.response("BOT-001", "T-S").isEmpty(), "no response: the task is retried by the next start");
+
+        Files.writeString(gate, "go");
+        startBot("BOT-001");
+        await().atMost(WAIT).until(() -> tasks.response("BOT-001", "T-S").isPresent());
+        TaskResponse r = tasks.response("BOT-001", "T-S").orElseThrow();
+        assertEquals(TaskStatus.COMPLETED, r.status(), r.error());
+        assertEquals(2, r.attempt());
+        assertEquals(List.of("wait s.txt before the stop (T-S)", "wait s.txt before the stop (T-S)", "first"),
+                git(repo, "log", "--format=%s", "deia/BOT-001/T-S").lines().toList(), "the retry went on on the same branch");
+        assertEquals("before the stop\nbefore the stop\n", git(repo, "show", "deia/BOT-001/T-S:s.txt"));
+        assertEquals(new TaskChange("shop", "deia/BOT-001/T-S", base, tip(repo, "deia/BOT-001/T-S"), 1, 2, 0), r.change(),
+                "a restarted bot finds the task's base commit again");
+    }
+
+    @Test
     void aTaskBranchStartsAtTheBaseTipItSawEvenWhenBaseMovesDuringTheTask() throws Exception {
         setUp(1);
         String oldTip = tip(repo, "main");
