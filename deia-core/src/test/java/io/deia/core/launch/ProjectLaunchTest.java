@@ -60,11 +60,11 @@ class ProjectLaunchTest {
         profiles.put("echo", Profile.builder(AgentType.COMMAND).executable("/bin/cat").startTimeoutS(10)
                 .restart(new RestartPolicy(RestartPolicy.Mode.ON_FAILURE, 2, 60, 50, 200, 30)).build());
         Map<String, Project> projects = new LinkedHashMap<>();
-        projects.put("shop", GitRepos.project("shop", shop, "main"));
-        projects.put("plain", GitRepos.project("plain", plain, "main"));
-        projects.put("nobase", GitRepos.project("nobase", shop, "release"));
+        projects.put("shop", new Project("shop", shop, "main", List.of(), null));
+        projects.put("plain", new Project("plain", plain, "main", List.of(), null));
+        projects.put("nobase", new Project("nobase", shop, "release", List.of(), null));
         // A port range of its own: other suites on this machine use other ranges at the same time.
-        config = DeiaConfig.builder().ports(new DeiaConfig.PortRange(19600, 19699)).profiles(profiles)
+        config = DeiaConfig.builder().ports(new DeiaConfig.PortRange(25100, 25199)).profiles(profiles)
                 .projects(projects).build();
         registry = new JsonFileServiceRegistry(hive, config);
     }
