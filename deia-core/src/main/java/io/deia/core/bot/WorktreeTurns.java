@@ -16,8 +16,8 @@ import java.util.Optional;
  * The git side of a project bot's turns ({@link Turns}): before a turn, the worktree lock, a
  * worktree that exists and, for a task, the task's branch; after it, deia's commit of whatever the
  * agent changed. A commit that fails loses nothing: the changes stay in the worktree and the next
- * turn's commit takes them. A task turn whose commit failed ends {@code failed} naming the failure;
- * a chat turn keeps its reply and carries the failure in its error.
+ * turn's commit takes them. A task turn whose commit failed ends {@code failed} naming the failure
+ * (an interrupted one stays interrupted); a chat turn keeps its reply and carries the failure in its error.
  */
 final class WorktreeTurns {
     private static final Logger log = LoggerFactory.getLogger(WorktreeTurns.class);
@@ -61,8 +61,8 @@ final class WorktreeTurns {
      * Commits what the turn changed on the worktree's current branch: {@code <first line of the
      * prompt> (<TASK-ID>)} for a task, {@code chat: <first line>} for a chat message.
      *
-     * @return {@code result}, or for a failed commit: a task turn {@code failed} with an error naming
-     *         it, a chat turn with the failure added to its error
+     * @return {@code result}, or for a failed commit: a task turn {@code failed} (an interrupted one
+     *         stays {@code interrupted}) with an error naming it, a chat turn with the failure added to its error
      */
     TurnResult commit(String prompt, String taskId, TurnResult result) {
         // A stop may have interrupted this thread during the turn: git must not be killed mid-commit
@@ -77,7 +77,10 @@ final class WorktreeTurns {
                     + "; they stay in the worktree and the next turn's commit takes them";
             log.error("[{}] {} {}", botId, taskId == null ? "chat turn:" : "task " + taskId + ":", why);
             String error = result.error() == null ? why : result.error() + "; " + why;
-            TurnStatus status = taskId != null ? TurnStatus.FAILED : result.status();
+            // An interrupted task stays interrupted: cut short by a stop, it is retried by the next
+            // start, whose first commit takes these changes.
+            TurnStatus status = taskId == null || result.status() == TurnStatus.INTERRUPTED ? result.status()
+                    : TurnStatus.FAILED;
             return new TurnResult(status, result.text(), result.sessionId(), result.costUsd(), result.inputTokens(),
                     result.outputTokens(), result.durationMs(), result.exitCode(), error);
         } finally {

@@ -172,7 +172,14 @@ class ProjectBotTest {
         assertEquals("fail broken.txt half done (T-3)", show(repo, "deia/BOT-001/T-3", "%s"));
         assertNotNull(t3.change().commit());
 
-        assertEquals("deia/BOT-001/T-3", git(worktree("BOT-001"), "symbolic-ref", "--short", "HEAD").strip());
+        // UTF-8 in the prompt and in file names goes through to git unchanged.
+        TaskResponse t4 = runTask("BOT-001", "T-4", "write données/naïve.txt voilà 完了");
+        assertEquals(TaskStatus.COMPLETED, t4.status(), t4.error());
+        assertEquals("write données/naïve.txt voilà 完了 (T-4)", show(repo, "deia/BOT-001/T-4", "%s"));
+        assertEquals(List.of("données/naïve.txt"), filesOf(repo, "deia/BOT-001/T-4"));
+        assertEquals("voilà 完了\n", git(repo, "show", "deia/BOT-001/T-4:données/naïve.txt"));
+
+        assertEquals("deia/BOT-001/T-4", git(worktree("BOT-001"), "symbolic-ref", "--short", "HEAD").strip());
         assertEquals("", git(worktree("BOT-001"), "status", "--porcelain"), "nothing is left uncommitted");
         assertUserCheckoutUntouched(base);
     }
