@@ -50,7 +50,7 @@ final class Turns implements TaskExecutor {
         this.bot = bot;
         this.agent = agent;
         this.stats = stats;
-        this.worktree = worktree == null ? null : new WorktreeTurns(bot.botId(), worktree);
+        this.worktree = worktree == null ? null : new WorktreeTurns(bot.botId(), worktree, agent);
     }
 
     /** Waits for this caller's turn; {@link #unlock()} ends it. */

@@ -1,6 +1,7 @@
 package io.deia.core.bot;
 
 import io.deia.core.DeiaException;
+import io.deia.core.agent.Agent;
 import io.deia.core.agent.TurnResult;
 import io.deia.core.agent.TurnStatus;
 import io.deia.core.internal.io.LogSafe;
@@ -10,6 +11,8 @@ import io.deia.core.project.TaskChange;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.util.Optional;
 
 /**
@@ -26,16 +29,19 @@ final class WorktreeTurns {
 
     private final String botId;
     private final BotWorktree worktree;
+    private final Agent agent;
 
-    WorktreeTurns(String botId, BotWorktree worktree) {
+    WorktreeTurns(String botId, BotWorktree worktree, Agent agent) {
         this.botId = botId;
         this.worktree = worktree;
+        this.agent = agent;
     }
 
     /**
      * Takes the worktree lock (held until the caller closes it, after {@link #commit}), makes sure
      * the worktree exists and, for a task, puts it on the task's branch (the existing one when the
-     * task is retried).
+     * task is retried). A worktree made again (deleted by hand) is announced to the agent, whose
+     * long-lived process would otherwise go on in the deleted folder.
      *
      * @param taskId the task of the turn, or null for a chat message
      * @throws DeiaException when git cannot prepare the worktree; the lock is released then
@@ -44,7 +50,11 @@ final class WorktreeTurns {
         boolean interrupted = Thread.interrupted();
         GitLock lock = worktree.lockTurn();
         try {
+            boolean present = Files.exists(worktree.dir().resolve(".git"), LinkOption.NOFOLLOW_LINKS);
             worktree.ensure();
+            if (!present) {
+                agent.workspaceRecreated();
+            }
             if (taskId != null) {
                 worktree.startTask(taskId);
             }

@@ -18,7 +18,10 @@ import io.deia.core.task.FileTaskQueue;
 import io.deia.core.task.ResponseFiles;
 import io.deia.core.task.TaskResponse;
 import io.deia.core.task.TaskStatus;
+import io.deia.core.testkit.AgentClis;
+import io.deia.core.testkit.FakeAnthropicServer;
 import io.deia.core.testkit.GitRepos;
+import io.deia.core.testkit.TestProfiles;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -69,6 +72,11 @@ class ProjectBotTest {
 
     /** A repository with one commit on main, a hive, and the project "shop" on it. */
     private void setUp(int maxAttempts) throws Exception {
+        setUp(maxAttempts, Map.of());
+    }
+
+    /** The same, with more profiles beside "writer". */
+    private void setUp(int maxAttempts, Map<String, Profile> more) throws Exception {
         repo = GitRepos.init(dir.resolve("repo"));
         hive = new HiveLayout(dir.resolve("hive"));
         gate = dir.resolve("gate");
@@ -76,19 +84,27 @@ class ProjectBotTest {
         Profile profile = Profile.builder(AgentType.COMMAND).executable("/bin/sh")
                 .args(List.of("-c", GitRepos.WRITER_SCRIPT, "sh", gate.toString())).promptMode("stdin").timeoutS(30)
                 .maxAttempts(maxAttempts).retryBackoffMs(10).build();
-        config = DeiaConfig.builder().heartbeatIntervalS(1).heartbeatTtlS(30).profiles(Map.of("writer", profile))
+        Map<String, Profile> profiles = new java.util.HashMap<>(more);
+        profiles.put("writer", profile);
+        config = DeiaConfig.builder().heartbeatIntervalS(1).heartbeatTtlS(30).profiles(profiles)
                 .projects(Map.of("shop", project)).build();
         tasks = new FileTaskQueue(hive, config);
     }
 
     /** Starts bot {@code botId} on the project, the way the runner does: worktree first, then the agent in it. */
     private BotRuntime startBot(String botId) {
-        Profile named = config.requireProfile("writer");
+        return startBot(botId, "writer");
+    }
+
+    private BotRuntime startBot(String botId, String profileName) {
+        Profile named = config.requireProfile(profileName);
+        Map<String, String> parentEnv = new java.util.HashMap<>(System.getenv());
+        parentEnv.put("DEIA_TEST_ANTHROPIC_KEY", "sk-ant-test-key");
         BotWorktree worktree = BotWorktree.of(hive, config.requireProject("shop"), botId);
         worktree.ensure();
         BotRuntime bot = BotRuntime.builder().botId(botId).profile(named).config(config).hive(hive)
                 .registry(new JsonFileServiceRegistry(hive, config))
-                .agent(Agents.create(new AgentContext(botId, named, hive, System.getenv(), worktree.dir())))
+                .agent(Agents.create(new AgentContext(botId, named, hive, parentEnv, worktree.dir())))
                 .worktree(worktree).port(18990 + runtimes.size()).build();
         runtimes.add(bot);
         return bot.start();
@@ -205,6 +221,35 @@ class ProjectBotTest {
         assertEquals(TaskStatus.COMPLETED, t2.status(), t2.error());
         assertEquals(List.of("c.txt"), filesOf(repo, "deia/BOT-001/T-2"));
         assertEquals("", git(repo, "worktree", "prune", "--dry-run"), "no stale worktree entry is left");
+    }
+
+    @Test
+    void claudeInAWorktreeDeletedByHandStartsAgainThereAndResumesItsSession() throws Exception {
+        try (FakeAnthropicServer server = new FakeAnthropicServer()) {
+            Profile claude = TestProfiles.profile(AgentType.CLAUDE_CODE, AgentClis.claude().toString(), List.of(), "sonnet",
+                    "acceptEdits", List.of("Write"), Map.of("ANTHROPIC_BASE_URL", server.baseUrl(), "CLAUDE_CODE_MAX_RETRIES", "0"),
+                    Map.of("ANTHROPIC_API_KEY", "DEIA_TEST_ANTHROPIC_KEY"));
+            setUp(1, Map.of("claude", claude));
+            BotRuntime bot = startBot("BOT-001", "claude");
+            Path wt = worktree("BOT-001");
+
+            TurnResult first = bot.sendMessage("Please WRITE_FILE " + wt.resolve("a.txt"), "m1", null);
+            assertEquals(TurnStatus.COMPLETED, first.status(), first.error());
+            assertEquals(List.of("a.txt"), filesOf(repo, "deia/BOT-001/chat"));
+            Long firstPid = bot.status().agentHealth().pid();
+            assertNotNull(firstPid, "claude stays up between turns");
+
+            deleteTree(wt);
+            TurnResult second = bot.sendMessage("Please WRITE_FILE " + wt.resolve("b.txt"), "m2", null);
+            assertEquals(TurnStatus.COMPLETED, second.status(), second.error());
+            assertEquals(List.of("b.txt"), filesOf(repo, "deia/BOT-001/chat"));
+            assertTrue(Files.exists(wt.resolve("a.txt")), "the worktree came back from its branch");
+            Long secondPid = bot.status().agentHealth().pid();
+            assertNotNull(secondPid);
+            assertFalse(firstPid.equals(secondPid), "the process in the deleted folder was replaced");
+            assertEquals(first.sessionId(), second.sessionId(), "the session was resumed in the new folder");
+            assertTrue(server.lastRequestUserText().contains("WRITE_FILE " + wt.resolve("a.txt")), server.lastRequestUserText());
+        }
     }
 
     @Test
