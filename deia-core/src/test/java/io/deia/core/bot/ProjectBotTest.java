@@ -11,8 +11,10 @@ import io.deia.core.config.DeiaConfig;
 import io.deia.core.config.Profile;
 import io.deia.core.internal.io.AtomicFiles;
 import io.deia.core.project.BotWorktree;
+import io.deia.core.project.GitLock;
 import io.deia.core.project.Project;
 import io.deia.core.project.TaskChange;
+import io.deia.core.registry.BotState;
 import io.deia.core.registry.JsonFileServiceRegistry;
 import io.deia.core.task.FileTaskQueue;
 import io.deia.core.task.ResponseFiles;
@@ -32,6 +34,8 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 
 import static io.deia.core.testkit.GitRepos.branches;
 import static io.deia.core.testkit.GitRepos.filesOf;
@@ -250,6 +254,39 @@ class ProjectBotTest {
             assertEquals(first.sessionId(), second.sessionId(), "the session was resumed in the new folder");
             assertTrue(server.lastRequestUserText().contains("WRITE_FILE " + wt.resolve("a.txt")), server.lastRequestUserText());
         }
+    }
+
+    @Test
+    void everyTurnHoldsTheWorktreeLockSoTheControllerNeverSwitchesItUnderAnAgent() throws Exception {
+        setUp(1);
+        BotRuntime bot = startBot("BOT-001");
+        Path wt = worktree("BOT-001");
+
+        // A task's turn holds the lock: the controller's try finds the bot busy.
+        tasks.submit("BOT-001", "---\ntask_id: T-L\n---\nwait held.txt while held\n");
+        await().atMost(WAIT).until(() -> Files.exists(wt.resolve("held.txt")));
+        assertTrue(GitLock.tryWorktree(hive, "BOT-001").isEmpty(), "busy while the agent works");
+        Files.writeString(gate, "go");
+        await().atMost(WAIT).until(() -> tasks.response("BOT-001", "T-L").isPresent());
+
+        // The controller holds the lock (a discard switching the worktree): a chat turn waits for it.
+        GitLock held = GitLock.tryWorktree(hive, "BOT-001").orElseThrow();
+        CompletableFuture<TurnResult> chat;
+        try {
+            chat = bot.submitMessage("write waited.txt after the lock", "m1", null);
+            await().atMost(WAIT).until(() -> bot.state() == BotState.BUSY);
+            assertFalse(chat.isDone());
+            assertFalse(Files.exists(wt.resolve("waited.txt")), "the agent does not start while the lock is held");
+        } finally {
+            held.close();
+        }
+        TurnResult r = chat.get(60, TimeUnit.SECONDS);
+        assertEquals(TurnStatus.COMPLETED, r.status(), r.error());
+        assertEquals("chat: write waited.txt after the lock", show(repo, "deia/BOT-001/T-L", "%s"));
+        assertTrue(GitLock.tryWorktree(hive, "BOT-001").map(l -> {
+            l.close();
+            return true;
+        }).orElse(false), "free again after the turn");
     }
 
     @Test
