@@ -135,11 +135,15 @@ class ClaudeProjectEndToEndTest {
         assertEquals("", git(worktree, "status", "--porcelain"), "nothing left uncommitted");
         assertFalse(Files.exists(repo.resolve("hello.txt")), "the user's checkout is not touched by the task");
         assertEquals("sk-ant-e2e-key", model.requests("/v1/messages").get(0).headers().get("x-api-key"));
+        // Claude Code tells the model its working directory: the bot's worktree, not a private workspace.
+        String system = model.requests("/v1/messages").get(0).json().path("system").toString();
+        assertTrue(system.contains("working directory: " + worktree), system);
 
         JsonNode diff = body(serve.get("/api/bot/" + BOT + "/tasks/T-1/diff", true), 200);
         assertEquals("deia/" + BOT + "/T-1", diff.path("branch").asText(), diff.toString());
         assertEquals("main", diff.path("base").asText());
         assertEquals(first, diff.path("merge_base").asText());
+        assertEquals(commit, diff.path("commit").asText());
         assertEquals(1, diff.path("files").size(), diff.toString());
         JsonNode added = diff.path("files").path(0);
         assertEquals("hello.txt", added.path("path").asText());
