@@ -10,6 +10,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -36,6 +39,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class ClaudeProjectEndToEndTest {
     private static final ObjectMapper JSON = new ObjectMapper();
+    private static final HttpClient HTTP = HttpClient.newHttpClient();
     private static final String BOT = "BOT-PRJ";
     private static final String KEY_VARIABLE = "DEIA_E2E_ANTHROPIC_KEY";
 
@@ -212,6 +216,74 @@ class ClaudeProjectEndToEndTest {
         assertEquals(tip, merged.path("commit").asText(), merged.toString());
         assertEquals(FakeAnthropicServer.FILE_CONTENT, git(repo, "show", "main:first.txt"));
         assertEquals(FakeAnthropicServer.FILE_CONTENT, git(repo, "show", "main:second.txt"));
+    }
+
+    @Test
+    void aTaskCollidingWithACommitOnBaseIsRefusedThenDiscardedRestoredAndItsWorktreeRemoved() throws Exception {
+        FakeAnthropicServer model = new FakeAnthropicServer();
+        closeLast.add(model);
+        start(model);
+        body(serve.post("/api/bot/launch", "{\"bot_id\":\"" + BOT + "\",\"profile\":\"claude\",\"project\":\"shop\"}"), 201);
+        String first = git(repo, "rev-parse", "main").strip();
+
+        submit("T-3", "Please WRITE_FILE " + worktree.resolve("hello.txt"));
+        JsonNode response = awaitResponse("T-3");
+        assertEquals("completed", response.path("status").asText(), response.toString());
+        String commit = response.path("commit").asText();
+        String branch = "deia/" + BOT + "/T-3";
+
+        // Meanwhile the user committed their own hello.txt on main: the task's file collides with it.
+        Files.writeString(repo.resolve("hello.txt"), "mine\n", StandardCharsets.UTF_8);
+        git(repo, "add", "hello.txt");
+        git(repo, "-c", "user.name=Me", "-c", "user.email=me@example.invalid", "commit", "--quiet", "-m", "mine");
+        String mine = git(repo, "rev-parse", "main").strip();
+
+        JsonNode diff = body(serve.get("/api/bot/" + BOT + "/tasks/T-3/diff", true), 200);
+        assertEquals(first, diff.path("merge_base").asText(), "the diff is against where the task left main: " + diff);
+        HttpResponse<String> refused = serve.post("/api/bot/" + BOT + "/tasks/T-3/merge", "");
+        JsonNode conflict = body(refused, 409).path("error");
+        assertEquals("conflict", conflict.path("code").asText(), refused.body());
+        assertEquals(List.of("hello.txt"), List.of(conflict.path("files").path(0).asText()), refused.body());
+        assertEquals(1, conflict.path("files").size(), refused.body());
+        assertEquals(mine, git(repo, "rev-parse", "main").strip(), "a refused merge moves nothing");
+        assertEquals("mine\n", Files.readString(repo.resolve("hello.txt"), StandardCharsets.UTF_8));
+        assertEquals("", git(repo, "status", "--porcelain"));
+
+        // Running bots keep their worktree: removal waits for a stop.
+        assertEquals(409, delete("/api/bot/" + BOT + "?remove_worktree=true").statusCode());
+        assertEquals(400, delete("/api/bot/" + BOT).statusCode(), "a DELETE of a bot says what it removes");
+
+        JsonNode discarded = body(serve.post("/api/bot/" + BOT + "/tasks/T-3/discard", ""), 200);
+        assertTrue(discarded.path("discarded").asBoolean(), discarded.toString());
+        assertEquals(branch, discarded.path("branch").asText());
+        assertEquals("refs/deia/discarded/" + BOT + "/T-3", discarded.path("kept_as").asText());
+        assertEquals(commit, git(repo, "rev-parse", "refs/deia/discarded/" + BOT + "/T-3").strip());
+        assertFalse(gitOk(repo, "rev-parse", "--verify", "--quiet", "refs/heads/" + branch), "the branch is gone");
+        // The bot's worktree was on that branch: it is back on its chat branch, at main's tip.
+        assertEquals("deia/" + BOT + "/chat", git(worktree, "symbolic-ref", "--short", "HEAD").strip());
+        assertEquals(mine, git(worktree, "rev-parse", "HEAD").strip());
+        assertEquals(404, serve.get("/api/bot/" + BOT + "/tasks/T-3/diff", true).statusCode());
+        assertEquals(404, serve.post("/api/bot/" + BOT + "/tasks/T-3/merge", "").statusCode());
+
+        JsonNode restored = body(serve.post("/api/bot/" + BOT + "/tasks/T-3/restore", ""), 200);
+        assertTrue(restored.path("restored").asBoolean(), restored.toString());
+        assertEquals(commit, git(repo, "rev-parse", "refs/heads/" + branch).strip());
+        assertEquals(404, serve.post("/api/bot/" + BOT + "/tasks/T-3/restore", "").statusCode(), "nothing is kept any more");
+
+        body(serve.post("/api/bot/" + BOT + "/stop", ""), 200);
+        JsonNode removed = body(delete("/api/bot/" + BOT + "?remove_worktree=true"), 200);
+        assertTrue(removed.path("worktree_removed").asBoolean(), removed.toString());
+        assertEquals("shop", removed.path("project").asText());
+        assertFalse(Files.exists(worktree), "the worktree folder is gone");
+        assertFalse(git(repo, "worktree", "list", "--porcelain").contains(worktree.toString()));
+        assertEquals(commit, git(repo, "rev-parse", "refs/heads/" + branch).strip(), "branches are kept");
+        assertTrue(gitOk(repo, "rev-parse", "--verify", "--quiet", "refs/heads/deia/" + BOT + "/chat"));
+        git(repo, "fsck", "--no-progress");
+    }
+
+    private HttpResponse<String> delete(String path) throws Exception {
+        return HTTP.send(HttpRequest.newBuilder(URI.create(serve.baseUrl() + path)).timeout(Duration.ofSeconds(30))
+                .header("Authorization", "Bearer " + serve.token()).DELETE().build(), HttpResponse.BodyHandlers.ofString());
     }
 
     private JsonNode submit(String taskId, String prompt) throws Exception {
