@@ -168,6 +168,7 @@ public final class ControllerServer implements AutoCloseable {
         routes.addMapping(PathSpec.from("/health"), api.health());
         routes.addMapping(PathSpec.from("/api/bots"), api.bots());
         routes.addMapping(PathSpec.from("/api/profiles"), api.profiles());
+        routes.addMapping(PathSpec.from("/api/projects"), api.projects());
         routes.addMapping(PathSpec.from("/api/bot/*"), new TaskReviewApi(settings.hive, settings.config, settings.registry,
                 redactor).around(api.botRoutes()));
         routes.addMapping(PathSpec.from("/api/*"), new org.eclipse.jetty.server.Handler.Abstract() {
