@@ -39,8 +39,11 @@ final class DiscardedBranches {
         Path botTree = t.project().worktree(hive, t.botId());
         boolean onBranch = checkedOutIn(t).isPresent();
         // A turn holds the worktree lock; it is taken before the repository's, as the bot does.
-        GitLock turn = onBranch ? GitLock.tryWorktree(hive, t.botId()).orElseThrow(() -> DeiaException.conflict(
-                "bot %s is running a turn on %s; discard it when the turn has ended", t.botId(), t.branch())) : null;
+        GitLock turn = onBranch ? GitLock.tryWorktree(hive, t.botId()).orElseThrow(() -> {
+            log.info("[{}] discard of {} refused: a turn is running on it", t.botId(), t.branch());
+            return DeiaException.conflict("bot %s is running a turn on %s; discard it when the turn has ended",
+                    t.botId(), t.branch());
+        }) : null;
         try (turn; GitLock ignored = GitLock.repository(hive, BotWorktree.commonDir(t.project()))) {
             Optional<Worktrees.Entry> tree = checkedOutIn(t);
             if (tree.isPresent() && turn == null) {

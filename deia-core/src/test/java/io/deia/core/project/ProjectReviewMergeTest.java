@@ -112,6 +112,24 @@ class ProjectReviewMergeTest {
     }
 
     @Test
+    void baseBeingRebasedInTheUsersTreeIsNotMoved() {
+        ReviewRepo r = ReviewRepo.create(dir);
+        r.taskText("BOT-1", "T-1", Map.of("feature.txt", "f\n"));
+        git(r.repo(), "switch", "--quiet", "-c", "upstream");
+        r.userCommit(Map.of("README.md", "upstream\n"));
+        git(r.repo(), "switch", "--quiet", "main");
+        String mine = r.userCommit(Map.of("README.md", "mine\n"));
+        // The rebase stops on the conflict: main is detached until the user finishes it.
+        assertFalse(ReviewRepo.tryGit(r.repo(), "rebase", "upstream").exit() == 0);
+
+        DeiaException e = assertThrows(DeiaException.class, () -> new ProjectReview(r.hive(), r.config()).merge("BOT-1", "T-1"));
+
+        assertEquals(ErrorCode.CONFLICT, e.code());
+        assertTrue(e.getMessage().contains("rebased"), e.getMessage());
+        assertEquals(mine, r.main());
+    }
+
+    @Test
     void baseNotCheckedOutAnywhereMovesOnlyTheRefAndLeavesTheUsersBranchAlone() throws Exception {
         ReviewRepo r = ReviewRepo.create(dir);
         String tip = r.taskText("BOT-1", "T-1", Map.of("feature.txt", "f\n"));

@@ -160,6 +160,11 @@ public final class ReviewRepo {
         return GitRepos.git(dir, args);
     }
 
+    /** Runs the plain {@code git} program in {@code dir}, whatever its exit code. */
+    public static GitRepos.Run tryGit(Path dir, String... args) {
+        return GitRepos.tryGit(dir, args);
+    }
+
     /** Writes text as UTF-8, making folders. */
     public static void write(Path file, String text) {
         write(file, text.getBytes(StandardCharsets.UTF_8));
