@@ -8,8 +8,12 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 
 import static io.deia.core.testkit.ReviewRepo.git;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -164,6 +168,36 @@ class ProjectReviewMergeTest {
         assertEquals(tip1 + " " + tip2, git(r.repo(), "log", "-1", "--format=%P", second.commit()).strip());
         assertEquals("1\n", r.show("main", "one.txt"));
         assertEquals("2\n", r.show("main", "two.txt"));
+    }
+
+    @Test
+    void mergesOfManyTasksAtOnceEachLandAndNoneIsLost() throws Exception {
+        ReviewRepo r = ReviewRepo.create(dir);
+        int n = 6;
+        for (int i = 0; i < n; i++) {
+            r.taskText("BOT-" + (i % 2), "T-" + i, Map.of("file" + i + ".txt", i + "\n"));
+        }
+        ProjectReview review = new ProjectReview(r.hive(), r.config());
+        var pool = Executors.newFixedThreadPool(n);
+        try {
+            List<Future<ProjectReview.Merged>> merges = new ArrayList<>();
+            for (int i = 0; i < n; i++) {
+                String bot = "BOT-" + (i % 2);
+                String task = "T-" + i;
+                merges.add(pool.submit(() -> review.merge(bot, task)));
+            }
+            for (var m : merges) {
+                assertTrue(m.get(60, TimeUnit.SECONDS).merged());
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        for (int i = 0; i < n; i++) {
+            assertEquals(i + "\n", r.show("main", "file" + i + ".txt"), "file" + i);
+            assertEquals(i + "\n", Files.readString(r.repo().resolve("file" + i + ".txt")));
+        }
+        assertEquals("", r.status());
+        assertEquals("", git(r.repo(), "fsck", "--no-progress", "--no-dangling"));
     }
 
     @Test
