@@ -16,6 +16,18 @@ public final class HttpErrors {
     private HttpErrors() {
     }
 
+    /** A handler answering every request it gets with 404 {@code not_found} naming the method and path. */
+    public static org.eclipse.jetty.server.Handler noSuchEndpoint() {
+        return new org.eclipse.jetty.server.Handler.Abstract() {
+            @Override
+            public boolean handle(org.eclipse.jetty.server.Request request, Response response, Callback callback) {
+                send(response, callback, ErrorCode.NOT_FOUND,
+                        "no such endpoint: " + request.getMethod() + " " + request.getHttpURI().getPath());
+                return true;
+            }
+        };
+    }
+
     /** The {@link DeiaException} a failure is reported as: itself, or {@code internal} for anything else. */
     public static DeiaException toDeia(Throwable failure) {
         Throwable t = failure;
