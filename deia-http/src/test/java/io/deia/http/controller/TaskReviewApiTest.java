@@ -160,6 +160,28 @@ class TaskReviewApiTest {
     }
 
     @Test
+    void aDirtyCheckoutOfBaseAnswers409WithItsFilesAndKeepsTheEdit() throws Exception {
+        repo.taskText("BOT-U", "T-1", Map.of("u.txt", "u\n"));
+        String main = repo.main();
+        Path readme = repo.repo().resolve("README.md");
+        String committed = Files.readString(readme);
+        Files.writeString(readme, "my unsaved edit\n");
+        try {
+            HttpResponse<String> r = call("POST", "/api/bot/BOT-U/tasks/T-1/merge", "{}");
+
+            assertEquals(409, r.statusCode(), r.body());
+            JsonNode error = json(r).get("error");
+            assertEquals("conflict", error.get("code").asText());
+            assertEquals("[\"README.md\"]", error.get("files").toString());
+            assertEquals("my unsaved edit\n", Files.readString(readme));
+            assertEquals(main, repo.main());
+        } finally {
+            Files.writeString(readme, committed);
+        }
+        assertEquals(200, call("POST", "/api/bot/BOT-U/tasks/T-1/merge", null).statusCode());
+    }
+
+    @Test
     void discardKeepsTheTipAndRestoreBringsItBackOnce() throws Exception {
         String tip = repo.taskText("BOT-X", "T-1", Map.of("x.txt", "x\n"));
 
