@@ -16,8 +16,8 @@ import java.util.regex.Pattern;
 /**
  * Discarded task branches: the branch is deleted but its tip is kept under
  * {@code refs/deia/discarded/<BOT-ID>/<TASK-ID>} (with a reflog entry, whose time says when it was
- * discarded) so a discard can be undone for {@link #KEEP} days; older ones are pruned on later
- * discards. When the bot's worktree is on the discarded branch it is moved to its chat branch
+ * discarded) so a discard can be undone for {@link #KEEP} days; older ones are pruned by each
+ * following discard. When the bot's worktree is on the discarded branch it is moved to its chat branch
  * reset to {@code base}; chat commits not on {@code base} are kept the same way, as
  * {@code refs/deia/discarded/<BOT-ID>/chat}.
  */

@@ -79,7 +79,7 @@ class ProjectReviewDiffTest {
     }
 
     @Test
-    void diffIsAgainstTheMergeBaseSoTheUsersLaterCommitsAreNotInIt() {
+    void diffIsAgainstTheMergeBaseSoTheUsersCommitsSinceAreNotInIt() {
         ReviewRepo r = ReviewRepo.create(dir);
         String start = r.main();
         r.taskText("BOT-1", "T-1", Map.of("feature.txt", "f\n"));
