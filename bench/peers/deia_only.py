@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """deia-only figures of docs/benchmarks.md, collected in one run: medians and spreads, not single runs.
 
-Runs the four benchmark mains of deia-bench (RegistryBenchmark, TaskQueueBenchmark, LaunchBenchmark,
-ChatBenchmark) R times each, round-robin (so a change of load on a shared machine touches every
+Runs the benchmark mains of deia-bench (RegistryBenchmark, TaskQueueBenchmark, LaunchBenchmark,
+ChatBenchmark, PermissionBenchmark) R times each, round-robin (so a change of load on a shared machine touches every
 benchmark rather than all runs of one), reads the one `BENCH-RESULT {json}` line each main prints at
 its end, and reports per figure: median, min–max, n, the target from the issues, and met?.
 The machine is described alongside (cores, memory, CPU model, kernel, JDK, load average at start
@@ -51,6 +51,11 @@ BENCHMARKS = {
         "small": ([], ["200", "5"]),
         "full": ([], ["2000", "60"]),
     }),
+    "permission": ("PermissionBenchmark", {
+        "smoke": ([], ["30"]),
+        "small": ([], ["200"]),
+        "full": ([], ["1000"]),
+    }),
 }
 
 # (benchmark, key in its BENCH-RESULT, label, unit, target as (op, value, text) or None). Every key
@@ -73,6 +78,12 @@ FIGURES = [
     ("chat", "chat_instant_p99_ms", "chat WS in → first delta out, instant bot, p99", "ms", None),
     ("chat", "chat_real_bot_p50_ms", "chat WS in → first delta out, real runner + /usr/bin/cat, p50", "ms", None),
     ("chat", "controller_cpu_pct", "controller CPU, 50 bots, /api/bots polled every 5 s", "% of a core", ("<=", 2.0, "≤ 2 %")),
+    ("permission", "request_to_ws_p50_ms", "permission: CLI request line → permission_request on a dashboard WebSocket, p50",
+     "ms", ("<=", 10.0, "≤ 10 ms")),
+    ("permission", "request_to_ws_p99_ms", "permission: CLI request line → dashboard WebSocket, p99", "ms", None),
+    ("permission", "answer_to_stdin_p50_ms", "permission: API answer → response line read on the CLI's stdin, p50", "ms",
+     ("<=", 10.0, "≤ 10 ms")),
+    ("permission", "answer_to_stdin_p99_ms", "permission: API answer → CLI's stdin, p99", "ms", None),
     ("launch", "launch_1_bot_p50_ms", "launch-to-healthy, 1 bot (p50 of the run)", "ms", ("<=", 1000, "≤ 1.0 s")),
     ("launch", "launch_10_bots_all_healthy_ms", "10 bots launched together, all healthy", "ms", ("<=", 6000, "≤ 6 s")),
     ("launch", "runner_idle_rss_mb", "bot runner idle RSS (5 s after healthy)", "MB", ("<=", 80, "≤ 80 MB")),
