@@ -12,6 +12,7 @@ import io.deia.core.task.FileTaskQueue;
 import io.deia.http.controller.ControllerServer;
 import io.deia.server.Main;
 
+import java.io.File;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -30,6 +31,7 @@ import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.stream.Collectors;
 
 /**
  * The permission relay's two legs, for docs/benchmarks.md (targets of issue 22: p50 ≤ 10 ms each).
@@ -127,7 +129,12 @@ public final class PermissionBenchmark {
                 String id = "p" + i;
                 CompletableFuture<JsonNode> reply = replies.computeIfAbsent(id, k -> new CompletableFuture<>());
                 ws.sendText("{\"type\":\"message\",\"bot_id\":\"" + BOT + "\",\"text\":\"run it " + i + "\",\"client_msg_id\":\"" + id + "\"}", true);
-                Arrival request = asked.poll(30, TimeUnit.SECONDS);
+                Arrival request = null;
+                long askDeadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+                // A turn that ends without asking (the stand-in failed to start) is reported at once.
+                while (request == null && !reply.isDone() && System.nanoTime() < askDeadline) {
+                    request = asked.poll(100, TimeUnit.MILLISECONDS);
+                }
                 if (request == null) {
                     throw new IllegalStateException("no permission_request event within 30 s for message " + id
                             + (reply.isDone() ? "; the turn ended with " + reply.getNow(null) : ""));
@@ -173,8 +180,11 @@ public final class PermissionBenchmark {
     private static Path standInScript(Path dir) throws Exception {
         Path script = dir.resolve("claude-stand-in");
         String java = ProcessHandle.current().info().command().orElse("java");
+        // The agent runs in the bot's workspace: relative class path entries would point nowhere there.
+        String classPath = Arrays.stream(System.getProperty("java.class.path").split(File.pathSeparator))
+                .map(e -> Path.of(e).toAbsolutePath().toString()).collect(Collectors.joining(File.pathSeparator));
         Files.writeString(script, "#!/bin/sh\nexec '" + java + "' -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xshare:auto -cp '"
-                + System.getProperty("java.class.path") + "' " + ClaudeStandIn.class.getName() + " \"$@\"\n");
+                + classPath + "' " + ClaudeStandIn.class.getName() + " \"$@\"\n");
         Files.setPosixFilePermissions(script, PosixFilePermissions.fromString("rwx------"));
         return script;
     }
