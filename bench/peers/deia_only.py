@@ -53,7 +53,7 @@ BENCHMARKS = {
     }),
     "permission": ("PermissionBenchmark", {
         "smoke": ([], ["30"]),
-        "small": ([], ["200"]),
+        "small": ([], ["300"]),
         "full": ([], ["1000"]),
     }),
 }

@@ -49,7 +49,9 @@ import java.util.stream.Collectors;
  * the CLI: {@link ClaudeStandIn} speaks Claude's stream-json control protocol and stamps both ends
  * with {@code System.nanoTime()} (CLOCK_MONOTONIC on Linux, shared by every process), so each leg is
  * measured by one clock without the model's time in it. Each turn asks once and is answered
- * {@code allow}; turns run one after another.
+ * {@code allow}; turns run one after another. Every other answer goes to the bot port's own
+ * {@code POST /permissions/{request_id}} instead of the controller's, so the controller's hop shows
+ * apart from the bot's side (the request leg is measured on every turn).
  *
  * <p>Run: {@code java -cp <deia-bench class path> io.deia.bench.PermissionBenchmark [requests]}.
  */
@@ -71,8 +73,12 @@ public final class PermissionBenchmark {
         String[] legs = measure(dir, requests);
         System.out.println("request line -> permission_request on the dashboard WebSocket: " + legs[0]);
         System.out.println("API answer -> control_response line read on the CLI's stdin: " + legs[1]);
+        System.out.println("  of which: the answer's HTTP round trip through the controller: " + legs[2]);
+        System.out.println("  for comparison, the answer sent to the bot port directly -> CLI's stdin: " + legs[3]);
         BenchResult.of("permission").putAll("request_to_ws_", BenchResult.numbers(legs[0]))
-                .putAll("answer_to_stdin_", BenchResult.numbers(legs[1])).print();
+                .putAll("answer_to_stdin_", BenchResult.numbers(legs[1]))
+                .putAll("answer_http_", BenchResult.numbers(legs[2]))
+                .putAll("answer_bot_port_to_stdin_", BenchResult.numbers(legs[3])).print();
         System.exit(0);
     }
 
@@ -93,11 +99,11 @@ public final class PermissionBenchmark {
         router.start();
         ControllerServer server = ControllerServer.builder(hive, config, registry, launcher, new FileTaskQueue(hive, config), router)
                 .port(0).build().start();
-        HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+        HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
         try {
             BlockingQueue<Arrival> asked = new LinkedBlockingQueue<>();
             ConcurrentHashMap<String, CompletableFuture<JsonNode>> replies = new ConcurrentHashMap<>();
-            WebSocket ws = http.newWebSocketBuilder()
+            WebSocket ws = client.newWebSocketBuilder()
                     .header("Authorization", "Bearer " + server.token().reveal())
                     .buildAsync(URI.create(server.baseUrl().replace("http://", "ws://") + "/ws"), new WebSocket.Listener() {
                         final StringBuilder partial = new StringBuilder();
@@ -121,10 +127,14 @@ public final class PermissionBenchmark {
                         }
                     }).get(10, TimeUnit.SECONDS);
             String answerBase = server.baseUrl() + "/api/bot/" + BOT + "/permissions/";
+            // Every other answer goes to the bot port itself, to tell the controller's hop from the bot's side.
+            String botPortBase = "http://127.0.0.1:" + registry.get(BOT).orElseThrow().port() + "/permissions/";
             String token = server.token().reveal();
             int warmup = Math.min(200, Math.max(20, requests / 2));
             long[] toWs = new long[requests];
-            long[] toStdin = new long[requests];
+            long[] toStdin = new long[(requests + 1) / 2];
+            long[] http = new long[toStdin.length];
+            long[] direct = new long[requests / 2];
             for (int i = -warmup; i < requests; i++) {
                 String id = "p" + i;
                 CompletableFuture<JsonNode> reply = replies.computeIfAbsent(id, k -> new CompletableFuture<>());
@@ -142,11 +152,12 @@ public final class PermissionBenchmark {
                 JsonNode input = Json.read(request.event().path("input").asText(), JsonNode.class, "permission_request input");
                 long t0 = input.path("t0_ns").asLong();
                 String requestId = request.event().path("request_id").asText();
-                HttpRequest answer = HttpRequest.newBuilder(URI.create(answerBase + requestId))
+                HttpRequest answer = HttpRequest.newBuilder(URI.create((i % 2 == 0 ? answerBase : botPortBase) + requestId))
                         .header("Authorization", "Bearer " + token).header("Content-Type", "application/json")
                         .POST(HttpRequest.BodyPublishers.ofString("{\"decision\":\"allow\"}")).build();
                 long t2 = System.nanoTime();
-                HttpResponse<String> answered = http.send(answer, HttpResponse.BodyHandlers.ofString());
+                HttpResponse<String> answered = client.send(answer, HttpResponse.BodyHandlers.ofString());
+                long answeredAt = System.nanoTime();
                 if (answered.statusCode() != 200) {
                     throw new IllegalStateException("POST " + answer.uri().getPath() + " answered " + answered.statusCode() + ": " + answered.body());
                 }
@@ -162,12 +173,17 @@ public final class PermissionBenchmark {
                 }
                 if (i >= 0) {
                     toWs[i] = (request.nanos() - t0) / 1000;
-                    toStdin[i] = (t3 - t2) / 1000;
+                    if (i % 2 == 0) {
+                        toStdin[i / 2] = (t3 - t2) / 1000;
+                        http[i / 2] = (answeredAt - t2) / 1000;
+                    } else {
+                        direct[i / 2] = (t3 - t2) / 1000;
+                    }
                 }
                 replies.remove(id);
             }
             ws.abort();
-            return new String[] {summary(toWs), summary(toStdin)};
+            return new String[] {summary(toWs), summary(toStdin), summary(http), summary(direct)};
         } finally {
             server.close();
             router.close();
