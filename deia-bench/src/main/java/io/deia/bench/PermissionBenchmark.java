@@ -53,7 +53,12 @@ import java.util.stream.Collectors;
  * {@code POST /permissions/{request_id}} instead of the controller's, so the controller's hop shows
  * apart from the bot's side (the request leg is measured on every turn).
  *
- * <p>Run: {@code java -cp <deia-bench class path> io.deia.bench.PermissionBenchmark [requests]}.
+ * <p>The answer is sent {@code thinkMs} (default 50) after the event arrived: a person never answers
+ * within milliseconds of seeing a request, and an answer at once would also time the end of the
+ * bot's own bookkeeping of the request (its state {@code waiting_approval} written to the registry
+ * on the thread that read the request), which a person's answer never meets. {@code 0} answers at once.
+ *
+ * <p>Run: {@code java -cp <deia-bench class path> io.deia.bench.PermissionBenchmark [requests] [thinkMs]}.
  */
 public final class PermissionBenchmark {
     private static final Pattern T3 = Pattern.compile("t3_ns=(-?\\d+) behavior=(\\w+)");
@@ -65,12 +70,14 @@ public final class PermissionBenchmark {
     /**
      * Runs the benchmark and prints a summary per leg and the {@code BENCH-RESULT} line.
      *
-     * @param args {@code [requests]} (default 500), after a warm-up of up to 200 more
+     * @param args {@code [requests] [thinkMs]} (default 500 and 50), after a warm-up of up to 200 more requests
      */
     public static void main(String[] args) throws Exception {
         int requests = args.length > 0 ? Integer.parseInt(args[0]) : 500;
+        int thinkMs = args.length > 1 ? Integer.parseInt(args[1]) : 50;
         Path dir = Files.createTempDirectory("deia-permission-bench");
-        String[] legs = measure(dir, requests);
+        String[] legs = measure(dir, requests, thinkMs);
+        System.out.println("answers sent " + thinkMs + " ms after the request's event");
         System.out.println("request line -> permission_request on the dashboard WebSocket: " + legs[0]);
         System.out.println("API answer -> control_response line read on the CLI's stdin: " + legs[1]);
         System.out.println("  of which: the answer's HTTP round trip through the controller: " + legs[2]);
@@ -78,11 +85,12 @@ public final class PermissionBenchmark {
         BenchResult.of("permission").putAll("request_to_ws_", BenchResult.numbers(legs[0]))
                 .putAll("answer_to_stdin_", BenchResult.numbers(legs[1]))
                 .putAll("answer_http_", BenchResult.numbers(legs[2]))
-                .putAll("answer_bot_port_to_stdin_", BenchResult.numbers(legs[3])).print();
+                .putAll("answer_bot_port_to_stdin_", BenchResult.numbers(legs[3]))
+                .put("think_ms", (double) thinkMs).print();
         System.exit(0);
     }
 
-    static String[] measure(Path dir, int requests) throws Exception {
+    static String[] measure(Path dir, int requests, int thinkMs) throws Exception {
         HiveLayout hive = new HiveLayout(dir.resolve(".deia"));
         Path configFile = dir.resolve("deia.json");
         Files.createDirectories(dir);
@@ -155,6 +163,11 @@ public final class PermissionBenchmark {
                 HttpRequest answer = HttpRequest.newBuilder(URI.create((i % 2 == 0 ? answerBase : botPortBase) + requestId))
                         .header("Authorization", "Bearer " + token).header("Content-Type", "application/json")
                         .POST(HttpRequest.BodyPublishers.ofString("{\"decision\":\"allow\"}")).build();
+                // A person's reaction time, counted from the event's arrival (see the class comment).
+                long answerAt = request.nanos() + TimeUnit.MILLISECONDS.toNanos(thinkMs);
+                while (System.nanoTime() < answerAt) {
+                    Thread.sleep(Math.max(1, (answerAt - System.nanoTime()) / 1_000_000));
+                }
                 long t2 = System.nanoTime();
                 HttpResponse<String> answered = client.send(answer, HttpResponse.BodyHandlers.ofString());
                 long answeredAt = System.nanoTime();
