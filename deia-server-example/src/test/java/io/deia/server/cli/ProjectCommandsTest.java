@@ -121,6 +121,7 @@ class ProjectCommandsTest {
 
         assertFalse(Files.exists(hive.registryFile()), "nothing started: no registry");
         assertFalse(Files.exists(hive.tokenFile()), "nothing started: no controller token");
+        assertTrue(run("serve", "--help").out.contains("Checks every configured project's repository first"));
     }
 
     @Test
