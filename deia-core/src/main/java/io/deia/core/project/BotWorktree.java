@@ -5,23 +5,23 @@ import io.deia.core.HiveLayout;
 import io.deia.core.internal.BotIds;
 import io.deia.core.internal.io.AtomicFiles;
 import io.deia.core.internal.io.Json;
+import io.deia.core.task.TaskIds;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
-import java.nio.file.FileSystems;
-import java.nio.file.FileVisitResult;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.nio.file.PathMatcher;
-import java.nio.file.SimpleFileVisitor;
 import java.nio.file.StandardCopyOption;
-import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -74,8 +74,15 @@ public final class BotWorktree {
     /**
      * The branch of one task: {@code deia/<BOT-ID>/<TASK-ID>}; a task whose id is {@code chat} gets
      * {@code chat-task}, so it never meets the chat branch.
+     *
+     * @throws DeiaException {@code INVALID_ARGUMENT} for a task id that is invalid or cannot be part of a ref name
      */
     public static String taskBranch(String botId, String taskId) {
+        // A task id git cannot hold in a ref name is refused here, naming the id, not by git later.
+        if (!TaskIds.isValid(taskId) || taskId.contains("..") || taskId.endsWith(".") || taskId.endsWith(".lock")) {
+            throw DeiaException.invalid("task id '%s' cannot name a git branch; expected %s, without '..' and not ending"
+                    + " in '.' or '.lock'", taskId, TaskIds.PATTERN);
+        }
         return "deia/" + botId + "/" + ("chat".equals(taskId) ? "chat-task" : taskId);
     }
 
@@ -261,7 +268,11 @@ public final class BotWorktree {
         }
     }
 
-    /** Copies the ignored files agents need ({@code copy_files} globs) from the main work tree. */
+    /**
+     * Copies the ignored files agents need ({@code copy_files} globs) from the main work tree. Only
+     * files git ignores in the worktree are copied: anything else would be committed by the next
+     * turn, and a {@code .env} the user forgot to ignore must not end up on a branch.
+     */
     private void copyFiles() throws IOException {
         if (project.copyFiles().isEmpty()) {
             return;
@@ -271,31 +282,28 @@ public final class BotWorktree {
             return; // a bare repository has no files to copy
         }
         Path source = Path.of(top.firstLine().strip());
-        List<PathMatcher> globs = project.copyFiles().stream()
-                .map(g -> FileSystems.getDefault().getPathMatcher("glob:" + g)).toList();
-        Files.walkFileTree(source, new SimpleFileVisitor<>() {
-            @Override
-            public FileVisitResult preVisitDirectory(Path d, BasicFileAttributes attrs) {
-                Path name = d.getFileName();
-                boolean skip = !d.equals(source) && (name.toString().equals(".git") || d.startsWith(hive.root())
-                        || d.startsWith(project.worktreesDir(hive)));
-                return skip ? FileVisitResult.SKIP_SUBTREE : FileVisitResult.CONTINUE;
+        List<String> found = new ArrayList<>();
+        for (String glob : project.copyFiles()) {
+            CopyGlobs.matches(source, glob, List.of(hive.root(), project.worktreesDir(hive)), found);
+        }
+        List<String> wanted = found.stream().distinct()
+                .filter(rel -> !Files.exists(dir.resolve(rel), LinkOption.NOFOLLOW_LINKS)).toList();
+        if (wanted.isEmpty()) {
+            return;
+        }
+        byte[] input = String.join("\0", wanted).concat("\0").getBytes(StandardCharsets.UTF_8);
+        Git.Result ignored = Git.at(dir).tryRunWithInput(input, "check-ignore", "-z", "--stdin");
+        Set<String> ignoredPaths = new HashSet<>(Arrays.asList(ignored.out().split("\0")));
+        for (String rel : wanted) {
+            if (!ignoredPaths.contains(rel)) {
+                log.warn("[{}] copy_files: {} is not ignored by git, so a turn would commit it; not copied", botId, rel);
+                continue;
             }
-
-            @Override
-            public FileVisitResult visitFile(Path f, BasicFileAttributes attrs) throws IOException {
-                Path rel = source.relativize(f);
-                if (attrs.isRegularFile() && globs.stream().anyMatch(g -> g.matches(rel))) {
-                    Path target = dir.resolve(rel.toString());
-                    if (!Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
-                        Files.createDirectories(target.getParent());
-                        Files.copy(f, target, StandardCopyOption.COPY_ATTRIBUTES);
-                        log.info("[{}] copied {} into the worktree", botId, rel);
-                    }
-                }
-                return FileVisitResult.CONTINUE;
-            }
-        });
+            Path target = dir.resolve(rel);
+            Files.createDirectories(target.getParent());
+            Files.copy(source.resolve(rel), target, StandardCopyOption.COPY_ATTRIBUTES);
+            log.info("[{}] copied {} into the worktree", botId, rel);
+        }
     }
 
     /** When the hive or the worktrees lie inside the repository, git is told to ignore them. */
@@ -306,9 +314,9 @@ public final class BotWorktree {
         }
         Path repoTop = Path.of(top.firstLine().strip());
         List<String> lines = new ArrayList<>();
-        Path hiveRoot = hive.root().toAbsolutePath().normalize();
-        for (Path inside : List.of(hiveRoot, project.worktreesDir(hive))) {
-            Path real = inside.toAbsolutePath().normalize();
+        Path hiveRoot = realPath(hive.root());
+        for (Path inside : List.of(hiveRoot, realPath(project.worktreesDir(hive)))) {
+            Path real = inside;
             boolean coveredByHive = !real.equals(hiveRoot) && real.startsWith(hiveRoot) && hiveRoot.startsWith(repoTop);
             if (real.startsWith(repoTop) && !real.equals(repoTop) && !coveredByHive) {
                 lines.add("/" + repoTop.relativize(real).toString().replace('\\', '/') + "/");
@@ -331,6 +339,16 @@ public final class BotWorktree {
         if (added.length() != text.length()) {
             AtomicFiles.writeString(exclude, added.toString());
             log.info("[{}] added {} to {}", botId, lines, exclude);
+        }
+    }
+
+    /** git names folders by their real path (links resolved); so must the comparisons with them. */
+    private static Path realPath(Path p) {
+        Path abs = p.toAbsolutePath().normalize();
+        try {
+            return abs.toRealPath();
+        } catch (IOException e) {
+            return abs;
         }
     }
 

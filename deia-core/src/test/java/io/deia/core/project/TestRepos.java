@@ -49,6 +49,17 @@ final class TestRepos {
         return r.out();
     }
 
+    /** Runs {@code git args} in {@code dir} and returns its output as bytes; fails the test on a non-zero exit. */
+    static byte[] gitBytes(Path dir, String... args) throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>(List.of("git"));
+        cmd.addAll(List.of(args));
+        Process p = new ProcessBuilder(cmd).directory(dir.toFile()).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        byte[] out = p.getInputStream().readAllBytes();
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS));
+        assertEquals(0, p.exitValue(), "git " + String.join(" ", args));
+        return out;
+    }
+
     /** Runs {@code git args} in {@code dir}. */
     static Run tryGit(Path dir, String... args) {
         List<String> cmd = new ArrayList<>(List.of("git", "-c", "core.hooksPath=/dev/null", "-c", "core.quotePath=false"));
