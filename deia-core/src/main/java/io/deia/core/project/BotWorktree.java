@@ -17,6 +17,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -144,16 +145,25 @@ public final class BotWorktree {
      * @return the branch name
      */
     public String startTask(String taskId) {
+        String branch = taskBranch(botId, taskId);
         ensure();
         commitTurn("deia: changes left by an interrupted turn");
-        String branch = taskBranch(botId, taskId);
         try (GitLock ignored = GitLock.repository(hive, commonDir())) {
             Git wt = Git.at(dir);
-            if (branchExists(branch)) {
+            // One git for both refs: a task start is a handful of git processes, each a fork and exec.
+            Map<String, String> tips = new HashMap<>();
+            repo.run("for-each-ref", "--format=%(refname) %(objectname)", "refs/heads/" + project.base(),
+                    "refs/heads/" + branch).lines().map(l -> l.split(" ", 2)).filter(f -> f.length == 2)
+                    .forEach(f -> tips.put(f[0], f[1]));
+            if (tips.containsKey("refs/heads/" + branch)) {
                 wt.run("switch", "--quiet", branch);
                 baseCommits.computeIfAbsent(taskId, t -> mergeBase(branch));
             } else {
-                String baseTip = repo.run("rev-parse", "--verify", "refs/heads/" + project.base() + "^{commit}").strip();
+                String baseTip = tips.get("refs/heads/" + project.base());
+                if (baseTip == null) {
+                    throw DeiaException.unprocessable("project %s: base branch '%s' no longer exists", project.name(),
+                            project.base());
+                }
                 wt.run("switch", "--quiet", "--no-track", "-c", branch, baseTip);
                 baseCommits.put(taskId, baseTip);
             }
@@ -174,14 +184,21 @@ public final class BotWorktree {
         Git wt = Git.at(dir).withEnv(Map.of(
                 "GIT_AUTHOR_NAME", "deia " + botId, "GIT_AUTHOR_EMAIL", botId + "@deia.invalid",
                 "GIT_COMMITTER_NAME", "deia " + botId, "GIT_COMMITTER_EMAIL", botId + "@deia.invalid"));
+        // Most calls find nothing changed; a status, outside the repository lock, says so in one git.
+        Git.Result status = wt.tryRun("status", "--porcelain", "-z");
+        if (status.ok() && status.stdout().length == 0) {
+            return Optional.empty();
+        }
         try (GitLock ignored = GitLock.repository(hive, commonDir())) {
             wt.run("add", "-A");
             if (wt.tryRun("diff", "--cached", "--quiet").ok()) {
                 return Optional.empty();
             }
             wt.run("commit", "--quiet", "--no-verify", "-m", message);
-            String commit = wt.run("rev-parse", "HEAD").strip();
-            log.info("[{}] committed {} on {}: {}", botId, shortId(commit), currentBranch(), firstLine(message));
+            List<String> head = wt.run("rev-parse", "HEAD", "--abbrev-ref", "HEAD").lines().toList();
+            String commit = head.get(0).strip();
+            log.info("[{}] committed {} on {}: {}", botId, shortId(commit), head.size() > 1 ? head.get(1) : "?",
+                    firstLine(message));
             return Optional.of(commit);
         }
     }
@@ -245,11 +262,10 @@ public final class BotWorktree {
      * deia git runs in this worktree; the repository lock keeps other bots' ref updates out.
      */
     private void recoverStaleLocks() {
-        Git.Result gitDir = Git.at(dir).tryRun("rev-parse", "--path-format=absolute", "--git-dir");
-        if (!gitDir.ok()) {
+        Path own = ownGitDir();
+        if (own == null) {
             return;
         }
-        Path own = Path.of(gitDir.firstLine().strip());
         try (GitLock ignored = GitLock.repository(hive, commonDir())) {
             List<Path> stale = new ArrayList<>(List.of(own.resolve("index.lock"), own.resolve("HEAD.lock")));
             Path refs = commonDir().resolve("refs/heads/deia").resolve(botId);
@@ -266,6 +282,27 @@ public final class BotWorktree {
         } catch (IOException e) {
             throw DeiaException.io("cannot remove a stale git lock", own, e);
         }
+    }
+
+    /**
+     * The worktree's own git folder ({@code <common>/worktrees/<name>}, where its index and HEAD are),
+     * read from its {@code .git} file as git itself does, without starting a git; null when it has none.
+     */
+    private Path ownGitDir() {
+        Path dotGit = dir.resolve(".git");
+        if (Files.isDirectory(dotGit, LinkOption.NOFOLLOW_LINKS)) {
+            return dotGit;
+        }
+        try {
+            String text = Files.readString(dotGit, StandardCharsets.UTF_8).strip();
+            if (text.startsWith("gitdir:")) {
+                return dir.resolve(text.substring("gitdir:".length()).strip()).normalize();
+            }
+        } catch (IOException e) {
+            // unreadable: asked from git below
+        }
+        Git.Result r = Git.at(dir).tryRun("rev-parse", "--path-format=absolute", "--git-dir");
+        return r.ok() ? Path.of(r.firstLine().strip()) : null;
     }
 
     /**
