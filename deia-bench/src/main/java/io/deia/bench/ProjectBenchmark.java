@@ -32,6 +32,9 @@ import java.util.stream.Stream;
  *       (the check for a deleted worktree and stale locks, the commit of anything left, a new branch
  *       from the tip of {@code main} and the switch to it), over {@code tasks} tasks each of which then
  *       commits one file (not timed); target p50 ≤ 150 ms. {@code commit_turn_p50_ms}: that commit.</li>
+ *   <li>{@code git_worktree_add_ms}: {@code git worktree add} of the same repository alone, and
+ *       {@code git_spawn_p50_ms}: one trivial git command ({@code rev-parse HEAD}); on a loaded machine
+ *       these say how much of the figures above is git and process start-up rather than deia.</li>
  *   <li>{@code diff_p50_ms}: {@link ProjectReview#diff} of a task that changed {@code diffFiles}
  *       files, with the JSON the diff endpoint writes; median of 5; target ≤ 1 s for 500 files.</li>
  * </ul>
@@ -83,6 +86,17 @@ public final class ProjectBenchmark {
                 Git.at(repo).run("worktree", "remove", "--force", wt.dir().toString());
             }
             result.put("worktree_create_ms", median(creates));
+            // The same checkout by git alone, next to it: on a loaded machine this is most of the figure.
+            List<Double> plain = new ArrayList<>();
+            for (int i = 0; i < Math.max(1, runs / 2); i++) {
+                Path alone = work.resolve("plain-" + i);
+                long t0 = System.nanoTime();
+                Git.at(repo).run("worktree", "add", "--quiet", "-b", "plain-" + i, alone.toString(), "main");
+                plain.add(ms(t0));
+                Git.at(repo).run("worktree", "remove", "--force", alone.toString());
+            }
+            System.out.printf("  git worktree add alone: %s%n", summary(plain));
+            result.put("git_worktree_add_ms", median(plain));
 
             BotWorktree bot = BotWorktree.of(hive, project, "TASKS");
             bot.ensure();
@@ -97,7 +111,15 @@ public final class ProjectBenchmark {
                 bot.commitTurn("task " + i + " (T" + i + ")").orElseThrow();
                 commits.add(ms(t1));
             }
+            List<Double> spawns = new ArrayList<>();
+            for (int i = 0; i < 20; i++) {
+                long t0 = System.nanoTime();
+                Git.at(bot.dir()).run("rev-parse", "HEAD");
+                spawns.add(ms(t0));
+            }
             System.out.printf("  startTask: %s%n", summary(starts));
+            System.out.printf("  one trivial git (rev-parse HEAD), the unit of these figures: %s%n", summary(spawns));
+            result.put("git_spawn_p50_ms", percentile(spawns, 50));
             System.out.printf("  commitTurn of one file: %s%n", summary(commits));
             result.put("task_start_p50_ms", percentile(starts, 50)).put("task_start_p99_ms", percentile(starts, 99))
                     .put("commit_turn_p50_ms", percentile(commits, 50));
