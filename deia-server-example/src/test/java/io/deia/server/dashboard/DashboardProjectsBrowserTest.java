@@ -1,0 +1,342 @@
+package io.deia.server.dashboard;
+
+import static org.awaitility.Awaitility.await;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.deia.core.project.Git;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.function.Predicate;
+import java.util.stream.Collectors;
+import org.awaitility.core.ConditionFactory;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.io.TempDir;
+import org.openqa.selenium.By;
+import org.openqa.selenium.WebElement;
+import org.openqa.selenium.support.ui.Select;
+
+/**
+ * The dashboard side of projects (issue 21) in a real headless Chromium against a real {@code serve}
+ * whose bots work on real git repositories made here: a bot launched from the form on a project,
+ * a task's branch and changes, its diff, Merge (the file lands on the base branch and in the user's
+ * clean checkout), a second task that conflicts (the files are listed, nothing changes), and
+ * Discard then Restore. One controller and one browser for the class; each test launches its own
+ * bot on its own repository, so the tests need no order.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class DashboardProjectsBrowserTest {
+    private static final List<String> PROJECTS = List.of("merge", "conflict", "discard");
+    private static final List<String> BOTS = List.of("MERGE-1", "CONFLICT-1", "DISCARD-1");
+
+    @TempDir
+    static Path tmp;
+
+    private ServeProcess serve;
+    private Browser browser;
+    private Predicate<String> allowedConsole = m -> false;
+
+    @BeforeAll
+    void startServerAndBrowser() throws Exception {
+        Path hive = tmp.resolve("hive");
+        Files.createDirectories(hive);
+        // The agent: the prompt's first line is "write <file>", the rest is what goes into the file
+        // (in its working directory, the bot's worktree).
+        Path writer = tmp.resolve("writer.sh");
+        Files.writeString(writer, """
+                p=$(cat)
+                f=$(printf '%s\\n' "$p" | sed -n '1s/^write //p')
+                [ -n "$f" ] || { echo 'first line must be: write <file>' >&2; exit 1; }
+                printf '%s\\n' "$p" | sed 1d > "$f"
+                echo "wrote $f"
+                """, StandardCharsets.UTF_8);
+        StringBuilder projects = new StringBuilder();
+        for (String name : PROJECTS) {
+            Path repo = newRepository(name);
+            projects.append(projects.length() == 0 ? "" : ",\n")
+                    .append("\"").append(name).append("\": {\"path\": \"").append(repo).append("\", \"base\": \"main\"}");
+        }
+        Files.writeString(tmp.resolve("deia.json"), """
+                {
+                  "ports": {"from": 18800, "to": 18899},
+                  "profiles": {
+                    "writer": {"agent": "command", "executable": "/bin/sh", "args": ["%s"]}
+                  },
+                  "projects": {
+                %s
+                  }
+                }
+                """.formatted(writer, projects), StandardCharsets.UTF_8);
+        serve = new ServeProcess(hive, tmp.resolve("deia.json"), tmp.resolve("serve.log"));
+        serve.start();
+        browser = new Browser(tmp.resolve("chromium-profile"));
+        browser.driver.get(serve.dashboardUrl());
+        awaitUi().until(() -> "connected".equals(browser.driver.findElement(By.id("conn")).getAttribute("data-state")));
+    }
+
+    @AfterAll
+    void tearDown() throws Exception {
+        try {
+            if (browser != null) {
+                browser.close();
+            }
+        } finally {
+            if (serve != null) {
+                serve.stopBots(BOTS);
+                serve.close();
+            }
+        }
+    }
+
+    @BeforeEach
+    void noDialogOpen() {
+        browser.js("document.querySelectorAll('dialog[open]').forEach(d => d.close());");
+    }
+
+    @AfterEach
+    void noConsoleErrors() {
+        List<String> errors = browser.consoleErrors(allowedConsole);
+        allowedConsole = m -> false;
+        browser.clearConsole();
+        assertTrue(errors.isEmpty(), "browser console errors: " + errors);
+    }
+
+    @Test
+    void aTaskOfABotLaunchedOnAProjectIsReviewedAndMergedFromTheDashboard() throws Exception {
+        Path repo = repo("merge");
+        String botId = "MERGE-1";
+        openLaunchDialog();
+        WebElement id = browser.driver.findElement(By.id("launch-id"));
+        id.clear();
+        id.sendKeys(botId);
+        new Select(browser.driver.findElement(By.id("launch-profile"))).selectByValue("writer");
+        Select project = new Select(browser.driver.findElement(By.id("launch-project")));
+        awaitUi().until(() -> project.getOptions().size() == PROJECTS.size() + 1);
+        assertEquals("", project.getFirstSelectedOption().getAttribute("value"), "no project unless one is chosen");
+        assertEquals("none", project.getFirstSelectedOption().getText());
+        assertEquals(List.of("", "conflict", "discard", "merge"),
+                project.getOptions().stream().map(o -> o.getAttribute("value")).sorted().collect(Collectors.toList()));
+        project.selectByValue("merge");
+        recordPosts();
+        browser.driver.findElement(By.id("launch-submit")).click();
+        await().atMost(Duration.ofSeconds(90)).pollInterval(Duration.ofMillis(200)).ignoreExceptions()
+                .until(() -> !dialogOpen("launch-dialog"));
+        awaitUi().until(() -> botId.equals(browser.driver.findElement(By.id("bot-title")).getText()));
+        assertEquals("{\"bot_id\":\"MERGE-1\",\"profile\":\"writer\",\"project\":\"merge\"}", recordedBodies().get(0));
+        // The bot's project, in the list and in its facts, as /api/bots reports it.
+        assertContains(serve.get("/api/bots", true).body(), "\"project\":\"merge\"");
+        awaitUi().until(() -> botItem(botId).getText().contains("project merge"));
+        assertEquals("merge", browser.driver.findElement(By.id("fact-project")).getText());
+
+        String content = "hello from the bot\n<img src=x onerror=\"window.__pwned=1\">\n";
+        WebElement text = browser.driver.findElement(By.id("task-text"));
+        browser.js("arguments[0].value = arguments[1];", text, "---\ntask_id: hello-1\n---\nwrite hello.txt\n" + content);
+        browser.driver.findElement(By.id("task-submit")).click();
+        WebElement review = awaitReview("hello-1");
+        assertEquals("deia/MERGE-1/hello-1", review.findElement(By.className("task-branch")).getText());
+        assertEquals("1 file changed +2 \u22120", review.findElement(By.className("task-changes")).getText());
+        assertFalse(Git.at(repo).tryRun("cat-file", "-e", "main:hello.txt").ok(), "not on main before the merge");
+
+        click("hello-1", "diff");
+        awaitUi().until(() -> review("hello-1").findElements(By.className("diff-path")).size() == 1);
+        assertEquals("hello.txt", review("hello-1").findElement(By.className("diff-path")).getText());
+        assertEquals("added", review("hello-1").findElement(By.className("diff-status")).getText());
+        assertEquals("+2 \u22120", review("hello-1").findElement(By.className("diff-counts")).getText());
+        List<String> added = review("hello-1").findElements(By.cssSelector(".diff-patch .diff-add")).stream()
+                .map(WebElement::getText).collect(Collectors.toList());
+        assertEquals(List.of("+hello from the bot", "+<img src=x onerror=\"window.__pwned=1\">"), added);
+        assertFalse(review("hello-1").findElements(By.cssSelector(".diff-patch .diff-hunk")).isEmpty());
+        assertEquals("monospace", browser.js("return getComputedStyle(arguments[0]).fontFamily.includes('monospace') ? 'monospace' : 'other'",
+                review("hello-1").findElement(By.className("diff-patch"))));
+        // The file's HTML is text in the patch, nothing more.
+        assertTrue(browser.driver.findElements(By.cssSelector("#task-responses img")).isEmpty());
+        assertEquals(null, browser.js("return window.__pwned === undefined ? null : 'pwned'"));
+
+        recordPosts();
+        click("hello-1", "merge");
+        awaitUi().until(() -> review("hello-1").findElement(By.className("review-note")).getText().contains("merged into main"));
+        assertEquals(List.of("{}"), recordedBodies());
+        assertPostsWereJson();
+        assertTrue(review("hello-1").findElements(By.cssSelector("[data-action='merge']")).isEmpty(), "nothing left to merge");
+        assertEquals(content, Git.at(repo).run("show", "main:hello.txt"));
+        // main is checked out, clean, in the user's own tree: it follows the merge.
+        assertEquals(content, Files.readString(repo.resolve("hello.txt"), StandardCharsets.UTF_8));
+        assertEquals("", Git.at(repo).run("status", "--porcelain"));
+    }
+
+    @Test
+    void aSecondTaskThatConflictsShowsTheConflictingFilesAndChangesNothing() throws Exception {
+        Path repo = repo("conflict");
+        String botId = "CONFLICT-1";
+        launchOverApi(botId, "conflict");
+        // Both start from main's tip: the second writes the same new file differently.
+        submitOverApi(botId, "clash-a", "write shared.txt\nfrom task a\n");
+        submitOverApi(botId, "clash-b", "write shared.txt\nfrom task b\n");
+        selectBot(botId);
+        awaitReview("clash-a");
+        awaitReview("clash-b");
+
+        click("clash-a", "merge");
+        awaitUi().until(() -> review("clash-a").findElement(By.className("review-note")).getText().contains("merged into main"));
+        String tip = Git.at(repo).run("rev-parse", "main").strip();
+
+        allowedConsole = m -> m.contains("/tasks/clash-b/merge") && m.contains("409");
+        click("clash-b", "merge");
+        awaitUi().until(() -> !review("clash-b").findElements(By.className("task-review-error")).isEmpty());
+        WebElement error = review("clash-b").findElement(By.className("task-review-error"));
+        assertContains(error.getText(), "Merge refused");
+        assertContains(error.getText(), "[conflict]");
+        assertEquals(List.of("shared.txt"), error.findElements(By.className("conflict-file")).stream()
+                .map(WebElement::getText).collect(Collectors.toList()));
+        // Still offered, once the conflict is resolved on the branch.
+        assertTrue(review("clash-b").findElement(By.cssSelector("[data-action='merge']")).isEnabled());
+        assertFalse(review("clash-b").findElement(By.className("review-note")).isDisplayed(), "not shown as merged");
+        assertEquals(tip, Git.at(repo).run("rev-parse", "main").strip(), "a refused merge moves nothing");
+        assertEquals("from task a\n", Files.readString(repo.resolve("shared.txt"), StandardCharsets.UTF_8));
+        assertEquals("", Git.at(repo).run("status", "--porcelain"));
+    }
+
+    @Test
+    void aDiscardedTaskIsKeptAndRestoredFromTheDashboard() throws Exception {
+        Path repo = repo("discard");
+        String botId = "DISCARD-1";
+        launchOverApi(botId, "discard");
+        submitOverApi(botId, "drop-1", "write gone.txt\nnot wanted\n");
+        selectBot(botId);
+        awaitReview("drop-1");
+        String branch = "refs/heads/deia/" + botId + "/drop-1";
+        String kept = "refs/deia/discarded/" + botId + "/drop-1";
+        assertTrue(Git.at(repo).tryRun("show-ref", "--verify", "--quiet", branch).ok());
+
+        recordPosts();
+        click("drop-1", "discard");
+        awaitUi().until(() -> review("drop-1").findElement(By.className("review-note")).getText().contains(kept));
+        assertPostsWereJson();
+        assertFalse(Git.at(repo).tryRun("show-ref", "--verify", "--quiet", branch).ok(), "the branch is gone");
+        assertTrue(Git.at(repo).tryRun("show-ref", "--verify", "--quiet", kept).ok(), "its tip is kept");
+        assertTrue(review("drop-1").findElements(By.cssSelector("[data-action='merge']")).isEmpty(), "a discarded task is not merged");
+        assertFalse(Git.at(repo).tryRun("cat-file", "-e", "main:gone.txt").ok());
+
+        click("drop-1", "restore");
+        awaitUi().until(() -> review("drop-1").findElement(By.className("review-note")).getText().startsWith("Restored"));
+        assertTrue(Git.at(repo).tryRun("show-ref", "--verify", "--quiet", branch).ok(), "the branch is back");
+        assertTrue(review("drop-1").findElement(By.cssSelector("[data-action='merge']")).isEnabled());
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    /** A repository with one commit on main, its work tree checked out on main (as a user's checkout is). */
+    private static Path newRepository(String name) {
+        Path repo = tmp.resolve("repo-" + name);
+        try {
+            Files.createDirectories(repo);
+            Files.writeString(repo.resolve("README.md"), "# " + name + "\n", StandardCharsets.UTF_8);
+        } catch (java.io.IOException e) {
+            throw new IllegalStateException(e);
+        }
+        Git git = Git.at(repo);
+        git.run("init", "-q", "-b", "main");
+        git.run("add", "README.md");
+        git.run("-c", "user.name=user", "-c", "user.email=user@example.invalid", "commit", "-q", "-m", "first");
+        return repo;
+    }
+
+    private static Path repo(String project) {
+        return tmp.resolve("repo-" + project);
+    }
+
+    private void launchOverApi(String botId, String project) throws Exception {
+        HttpResponse<String> r = serve.post("/api/bot/launch",
+                "{\"bot_id\":\"" + botId + "\",\"profile\":\"writer\",\"project\":\"" + project + "\"}");
+        assertTrue(r.statusCode() / 100 == 2, r.statusCode() + " " + r.body());
+    }
+
+    private void submitOverApi(String botId, String taskId, String prompt) throws Exception {
+        String task = "---\ntask_id: " + taskId + "\n---\n" + prompt;
+        HttpResponse<String> r = serve.post("/api/bot/" + botId + "/tasks",
+                "{\"task\":" + io.deia.core.internal.io.Json.write(task) + "}");
+        assertEquals(201, r.statusCode(), r.body());
+    }
+
+    /** Waits for the task's response with its review block (the task ran on the project and ended). */
+    private WebElement awaitReview(String taskId) {
+        await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(200)).ignoreExceptions()
+                .until(() -> review(taskId).isDisplayed());
+        return review(taskId);
+    }
+
+    private WebElement review(String taskId) {
+        return browser.driver.findElement(By.cssSelector("#task-responses li.response[data-task-id='" + taskId + "'] .task-review"));
+    }
+
+    private void click(String taskId, String action) {
+        awaitUi().until(() -> {
+            WebElement b = review(taskId).findElement(By.cssSelector("[data-action='" + action + "']"));
+            if (!b.isEnabled()) {
+                return false;
+            }
+            browser.js("arguments[0].scrollIntoView({block: 'center'});", b);
+            b.click();
+            return true;
+        });
+    }
+
+    private WebElement botItem(String botId) {
+        return browser.driver.findElement(By.cssSelector(".bot-item[data-bot-id='" + botId + "']"));
+    }
+
+    private void selectBot(String botId) {
+        awaitUi().until(() -> {
+            botItem(botId).click();
+            return botId.equals(browser.driver.findElement(By.id("bot-title")).getText());
+        });
+    }
+
+    private void openLaunchDialog() {
+        browser.driver.findElement(By.id("launch-open")).click();
+        awaitUi().until(() -> dialogOpen("launch-dialog"));
+        awaitUi().until(() -> !new Select(browser.driver.findElement(By.id("launch-profile"))).getOptions().isEmpty());
+    }
+
+    private boolean dialogOpen(String id) {
+        return Boolean.TRUE.equals(browser.js("return document.getElementById(arguments[0]).open", id));
+    }
+
+    /** Records the page's POSTs from now on (content type and body): every one must be JSON. */
+    private void recordPosts() {
+        browser.js("window.__posts = []; if (!window.__fetch) { window.__fetch = window.fetch;"
+                + " window.fetch = (url, opts) => { if (opts && opts.method === 'POST') window.__posts.push({url: String(url),"
+                + "  type: (opts.headers && opts.headers['Content-Type']) || 'none', body: opts.body === undefined ? null : String(opts.body)});"
+                + "  return window.__fetch(url, opts); }; }");
+    }
+
+    @SuppressWarnings("unchecked")
+    private List<String> recordedBodies() {
+        return (List<String>) browser.js("return window.__posts.map(p => p.body)");
+    }
+
+    @SuppressWarnings("unchecked")
+    private void assertPostsWereJson() {
+        List<String> types = (List<String>) browser.js("return window.__posts.map(p => p.type)");
+        assertFalse(types.isEmpty(), "no POST was made");
+        assertTrue(types.stream().allMatch("application/json"::equals), "POST content types: " + types);
+    }
+
+    private static ConditionFactory awaitUi() {
+        return await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(100)).ignoreExceptions();
+    }
+
+    private static void assertContains(String actual, String expected) {
+        assertTrue(actual != null && actual.contains(expected), "expected to contain <" + expected + "> but was <" + actual + ">");
+    }
+}
