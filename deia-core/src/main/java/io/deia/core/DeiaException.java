@@ -38,6 +38,15 @@ public class DeiaException extends RuntimeException {
         return code;
     }
 
+    /**
+     * Fields a client gets beside {@code code} and {@code message} in the error it is shown (the
+     * HTTP error body, the command line's report), such as the {@code files} of a merge conflict;
+     * none by default.
+     */
+    public java.util.Map<String, Object> details() {
+        return java.util.Map.of();
+    }
+
     /** Malformed input ({@link ErrorCode#INVALID_ARGUMENT}, HTTP 400); the message is {@code String.format(format, args)}. */
     public static DeiaException invalid(String format, Object... args) {
         return new DeiaException(ErrorCode.INVALID_ARGUMENT, String.format(format, args));

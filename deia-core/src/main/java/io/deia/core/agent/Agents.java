@@ -6,6 +6,7 @@ import io.deia.core.internal.HiveGuard;
 
 import java.io.File;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.Map;
 
@@ -22,9 +23,14 @@ public final class Agents {
     public static Agent create(AgentContext context) {
         Profile profile = context.profile();
         resolveExecutable(profile, context.parentEnv());
-        // The agent works and keeps its CLI config inside the hive: real folders of ours (0700), so
-        // a link planted at either cannot send the agent's writes elsewhere.
-        HiveGuard.dir(context.hive(), context.workspace());
+        // The agent keeps its CLI config (and, without a project, works) inside the hive: real folders
+        // of ours (0700), so a link planted at either cannot send the agent's writes elsewhere. A
+        // project's worktree is the user's repository's, made by git and checked by BotWorktree.
+        if (context.worktree() == null) {
+            HiveGuard.dir(context.hive(), context.workspace());
+        } else if (!Files.isDirectory(context.worktree(), LinkOption.NOFOLLOW_LINKS)) {
+            throw DeiaException.unprocessable("bot %s: its worktree %s does not exist", context.botId(), context.worktree());
+        }
         HiveGuard.dir(context.hive(), context.home());
         return switch (profile.agent()) {
             case COMMAND -> new CommandAgent(context);

@@ -13,6 +13,7 @@ import io.deia.core.internal.BotIds;
 import io.deia.core.internal.HiveGuard;
 import io.deia.core.internal.io.AtomicFiles;
 import io.deia.core.internal.io.Json;
+import io.deia.core.project.BotWorktree;
 import io.deia.core.registry.BotState;
 import io.deia.core.registry.ServiceRegistry;
 import io.deia.core.task.TaskEvent;
@@ -91,7 +92,7 @@ public final class BotRuntime implements AutoCloseable {
         }
         this.port = b.port;
         this.events = new BotEventBus(EVENT_BUFFER_SIZE);
-        this.turns = new Turns(this, agent, stats);
+        this.turns = new Turns(this, agent, stats, b.worktree);
         this.chat = new ChatQueue(this, turns, stats);
         this.presence = new Presence(this, hive, registry, agent.type(), turns);
     }
@@ -353,6 +354,7 @@ public final class BotRuntime implements AutoCloseable {
         private HiveLayout hive;
         private ServiceRegistry registry;
         private Agent agent;
+        private BotWorktree worktree;
         private int port;
 
         private Builder() {
@@ -375,6 +377,14 @@ public final class BotRuntime implements AutoCloseable {
 
         /** The agent; the runtime owns it from now on and closes it on stop. */
         public Builder agent(Agent v) { this.agent = v; return this; }
+
+        /**
+         * The bot's worktree of its project, or null (the default) for a bot without one. With a
+         * worktree every turn runs in it holding its lock, a task on its own branch, and ends with
+         * deia's commit; the agent must have been made with the same folder
+         * ({@link io.deia.core.agent.AgentContext#worktree()}).
+         */
+        public Builder worktree(BotWorktree v) { this.worktree = v; return this; }
 
         /** The HTTP port recorded in the registry (the runtime does not bind it). */
         public Builder port(int v) { this.port = v; return this; }

@@ -6,6 +6,9 @@ import io.deia.core.agent.AgentEventListener;
 import io.deia.core.agent.TurnRequest;
 import io.deia.core.agent.TurnResult;
 import io.deia.core.agent.TurnStatus;
+import io.deia.core.project.BotWorktree;
+import io.deia.core.project.GitLock;
+import io.deia.core.project.TaskChange;
 import io.deia.core.task.Task;
 import io.deia.core.task.TaskExecutor;
 import io.deia.core.task.TaskQueueMonitor;
@@ -13,6 +16,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.time.Duration;
+import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
 
@@ -21,6 +25,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * lock, so neither starves the other. It is also the task monitor's executor: an attempt is a turn
  * with the task's prompt, and an attempt that would start after a stop began is not started (the
  * task stays claimed for the next start).
+ *
+ * <p>A bot with a project works in its git worktree: every turn holds the worktree's lock, a task
+ * turn runs on the task's branch, and every turn ends with deia's commit ({@link WorktreeTurns}).
  */
 final class Turns implements TaskExecutor {
     private static final Logger log = LoggerFactory.getLogger(Turns.class);
@@ -30,6 +37,8 @@ final class Turns implements TaskExecutor {
     private final BotRuntime bot;
     private final Agent agent;
     private final BotStats stats;
+    /** The project side of each turn, or null for a bot without a project. */
+    private final WorktreeTurns worktree;
     /** Fair, so that a waiting chat message and a waiting task alternate. */
     private final ReentrantLock lock = new ReentrantLock(true);
     /** Guards {@link #running} changes and is notified when a turn ends. */
@@ -37,10 +46,11 @@ final class Turns implements TaskExecutor {
     private volatile String currentTaskId;
     private volatile boolean running;
 
-    Turns(BotRuntime bot, Agent agent, BotStats stats) {
+    Turns(BotRuntime bot, Agent agent, BotStats stats, BotWorktree worktree) {
         this.bot = bot;
         this.agent = agent;
         this.stats = stats;
+        this.worktree = worktree == null ? null : new WorktreeTurns(bot.botId(), worktree);
     }
 
     /** Waits for this caller's turn; {@link #unlock()} ends it. */
@@ -62,7 +72,10 @@ final class Turns implements TaskExecutor {
         return currentTaskId;
     }
 
-    /** Runs one turn; the caller holds the lock. A task turn returns null, unstarted, once the bot is stopping. */
+    /**
+     * Runs one turn; the caller holds the lock. A task turn returns null, unstarted, once the bot is
+     * stopping. On a project a worktree git cannot prepare fails a task turn and throws for a chat turn.
+     */
     TurnResult run(TurnRequest request, AgentEventListener listener, String taskId) {
         synchronized (turnEnd) {
             if (taskId != null && bot.isStopping()) {
@@ -74,13 +87,27 @@ final class Turns implements TaskExecutor {
             running = true;
         }
         bot.state();
+        GitLock worktreeLock = null;
         try {
+            if (worktree != null) {
+                try {
+                    worktreeLock = worktree.begin(taskId);
+                } catch (DeiaException e) {
+                    if (taskId == null) {
+                        throw e;
+                    }
+                    return TurnResult.failed("cannot prepare the worktree: " + e.getMessage(), 0, null);
+                }
+            }
             TurnResult result = agent.runTurn(request, listener == null ? AgentEventListener.NONE : listener);
             stats.account(result);
-            return result;
+            return worktree == null ? result : worktree.commit(request.prompt(), taskId, result);
         } catch (IllegalStateException e) {
             throw DeiaException.unavailable("bot %s: agent cannot run a turn: %s", bot.botId(), e.getMessage());
         } finally {
+            if (worktreeLock != null) {
+                worktreeLock.close();
+            }
             synchronized (turnEnd) {
                 running = false;
                 currentTaskId = null;
@@ -119,6 +146,12 @@ final class Turns implements TaskExecutor {
             awaitMonitorClose();
         }
         return result;
+    }
+
+    /** What the task did to the bot's project; empty for a bot without one. */
+    @Override
+    public Optional<TaskChange> changeOf(Task task) {
+        return worktree == null ? Optional.empty() : worktree.changeOf(task.taskId());
     }
 
     private DeiaException notStarted(Task task) {

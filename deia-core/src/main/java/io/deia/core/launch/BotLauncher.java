@@ -11,6 +11,7 @@ import io.deia.core.internal.BotIds;
 import io.deia.core.internal.HiveGuard;
 import io.deia.core.internal.launch.BotProbe;
 import io.deia.core.internal.process.ProcessTrees;
+import io.deia.core.project.Project;
 import io.deia.core.registry.BotRecord;
 import io.deia.core.registry.BotState;
 import io.deia.core.registry.ServiceRegistry;
@@ -113,19 +114,39 @@ public final class BotLauncher implements AutoCloseable {
     }
 
     /**
-     * Launches one bot and returns its registry entry once it answers {@code /health}.
+     * Launches one bot in its private workspace; {@link #launch(String, String, String)} without a project.
      *
      * @param botId       the new bot's id ({@code ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$})
      * @param profileName a profile of the launcher's config
      * @return the bot's registry entry (a running state), with its pid, port and URL
-     * @throws DeiaException {@code INVALID_ARGUMENT} for a bad id, {@code UNPROCESSABLE} for an
-     *         unknown profile or a missing agent executable, {@code CONFLICT} when the bot runs
-     *         already, {@code UNAVAILABLE} when no port is free or the runner did not come up (the
-     *         message then ends with the last lines of its log)
+     * @throws DeiaException as {@link #launch(String, String, String)} does
      */
     public BotRecord launch(String botId, String profileName) {
+        return launch(botId, profileName, null);
+    }
+
+    /**
+     * Launches one bot and returns its registry entry once it answers {@code /health}. With a
+     * project the bot works in its own git worktree of that repository: the project is checked
+     * with git first ({@link Project#verify()}), recorded in the bot's entry (so restarts and
+     * adoptions keep it) and passed to the runner as {@code --project NAME}.
+     *
+     * @param botId       the new bot's id ({@code ^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$})
+     * @param profileName a profile of the launcher's config
+     * @param projectName a project of the launcher's config, or null for the bot's private workspace
+     * @return the bot's registry entry (a running state), with its pid, port and URL
+     * @throws DeiaException {@code INVALID_ARGUMENT} for a bad id, {@code UNPROCESSABLE} for an
+     *         unknown profile or project, a project whose repository or base branch is missing
+     *         (naming the project and the field) or a missing agent executable, {@code CONFLICT} when
+     *         the bot runs already, {@code UNAVAILABLE} when no port is free or the runner did not
+     *         come up (the message then ends with the last lines of its log)
+     */
+    public BotRecord launch(String botId, String profileName, String projectName) {
         BotIds.requireValid(botId);
         Profile profile = config.requireProfile(profileName);
+        if (projectName != null) {
+            config.requireProject(projectName).verify();
+        }
         Agents.checkExecutable(profile);
         ensureOpen();
         ReentrantLock lock = supervisor.lockFor(botId);
@@ -138,7 +159,7 @@ public final class BotLauncher implements AutoCloseable {
             }
             Process process = null;
             for (int attempt = 1; process == null; attempt++) {
-                BotRecord reserved = registry.reserve(botId, profile.name(), profile.agent().id());
+                BotRecord reserved = registry.reserve(botId, profile.name(), profile.agent().id(), projectName);
                 try {
                     process = spawner.start(reserved, profile);
                 } catch (RunnerSpawner.PortTakenException e) {
@@ -155,7 +176,7 @@ public final class BotLauncher implements AutoCloseable {
             }
             BotRecord reserved = registry.get(botId).orElseThrow();
             BotRecord healthy = spawner.markRunning(botId, reserved.restarts(), null, null);
-            supervisor.watchLaunched(botId, profile, process, healthy.restarts());
+            supervisor.watchLaunched(botId, profile, projectName, process, healthy.restarts());
             return healthy;
         } finally {
             lock.unlock();

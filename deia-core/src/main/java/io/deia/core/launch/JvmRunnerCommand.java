@@ -11,7 +11,8 @@ import java.util.stream.Collectors;
 
 /**
  * A {@link RunnerCommand} that starts a Java main class: {@code <java> <profile.runnerJvmOptions()>
- * -cp <class path> <mainClass> bot --id ID --port N --profile NAME --hive DIR [--config FILE]}.
+ * -cp <class path> <mainClass> bot --id ID --port N --profile NAME --hive DIR [--config FILE]
+ * [--project NAME]} (the project through {@link RunnerCommand#argv(String, int, Profile, Path, Path, String)}).
  */
 public final class JvmRunnerCommand implements RunnerCommand {
     /**

@@ -31,7 +31,7 @@ import java.util.concurrent.locks.ReentrantLock;
  *       under the profile's restart policy and budget (a death not counted yet counts)</td></tr>
  *   <tr><td>half-launched, its spawned runner alive (not registered yet)</td><td>any</td>
  *       <td>{@link Action#NONE}: it registers and is adopted on a later pass</td></tr>
- *   <tr><td>as above, profile unknown to this controller</td><td>yes</td><td>{@link Action#FAIL}</td></tr>
+ *   <tr><td>as above, profile or project unknown to this controller</td><td>yes</td><td>{@link Action#FAIL}</td></tr>
  *   <tr><td>gone, or an unfinished launch or restart</td><td>no</td><td>{@link Action#FAIL}</td></tr>
  *   <tr><td>stopped or failed on purpose</td><td>any</td><td>{@link Action#NONE}</td></tr>
  * </table>
@@ -102,7 +102,8 @@ final class Reconciler {
                     continue;
                 }
                 Profile profile = config.profile(r.profile()).orElse(null);
-                Decision decision = decide(r, profile != null, RunnerLock.lastSpawn(hive, botId).orElse(null));
+                boolean projectKnown = r.project() == null || config.projects().containsKey(r.project());
+                Decision decision = decide(r, profile != null, projectKnown, RunnerLock.lastSpawn(hive, botId).orElse(null));
                 if (decision.action() == Action.RESTART && RunnerLock.isHeld(hive, botId)) {
                     // A runner the entry does not name (one whose launch lost a race) holds the
                     // lock: restarting would only start a runner that exits. It registers and is adopted.
@@ -167,9 +168,10 @@ final class Reconciler {
      * Decides for an entry that no live controller supervises.
      *
      * @param profileKnown whether this controller's config has the entry's profile
+     * @param projectKnown whether this controller's config has the entry's project (true without one)
      * @param spawn        the last spawn recorded in the bot's runner lock, or null
      */
-    static Decision decide(BotRecord r, boolean profileKnown, RunnerLock.Spawn spawn) {
+    static Decision decide(BotRecord r, boolean profileKnown, boolean projectKnown, RunnerLock.Spawn spawn) {
         if (r.pid() > 0 && ProcessTrees.isSameProcessAlive(r.pid(), r.processStart())) {
             return new Decision(Action.ADOPT, null);
         }
@@ -189,6 +191,10 @@ final class Reconciler {
         }
         if (!profileKnown) {
             return new Decision(Action.FAIL, what + "; its profile '" + r.profile()
+                    + "' is not in this controller's config, so it cannot be restarted");
+        }
+        if (!projectKnown) {
+            return new Decision(Action.FAIL, what + "; its project '" + r.project()
                     + "' is not in this controller's config, so it cannot be restarted");
         }
         return new Decision(Action.RESTART, what, spawned || r.pid() > 0);

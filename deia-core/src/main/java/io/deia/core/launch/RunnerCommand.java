@@ -4,6 +4,7 @@ import io.deia.core.config.Profile;
 
 import java.io.File;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Objects;
@@ -28,8 +29,24 @@ public interface RunnerCommand {
     List<String> argv(String botId, int port, Profile profile, Path hive, Path configFile);
 
     /**
+     * The argv of the runner for one bot that may work on a configured project: {@link #argv(String,
+     * int, Profile, Path, Path)} followed by {@code --project NAME} when {@code project} is not null
+     * (the runner's {@code bot} options end that argv, so the option joins them).
+     *
+     * @param project the name of a configured project (checked by the launcher), or null for none
+     */
+    default List<String> argv(String botId, int port, Profile profile, Path hive, Path configFile, String project) {
+        List<String> argv = new ArrayList<>(argv(botId, port, profile, hive, configFile));
+        if (project != null) {
+            argv.add("--project");
+            argv.add(project);
+        }
+        return argv;
+    }
+
+    /**
      * A runner started as {@code <this JVM's java> <profile.runnerJvmOptions()> -cp <this JVM's class path>
-     * <mainClass> bot --id ID --port N --profile NAME --hive DIR [--config FILE]}. The class path is
+     * <mainClass> bot --id ID --port N --profile NAME --hive DIR [--config FILE] [--project NAME]}. The class path is
      * this JVM's, so it works both from the shaded jar (the jar is the class path) and from tests
      * (the build's class path).
      *

@@ -26,8 +26,9 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
 /**
- * Starts one runner for a reserved registry entry: {@code setsid}, argv without shell, stdout and
- * stderr appended to {@code bot-logs/<id>.log} (rotated when large), stdin from {@code /dev/null};
+ * Starts one runner for a reserved registry entry (with {@code --project NAME} when the entry names
+ * a project): {@code setsid}, argv without shell, stdout and stderr appended to
+ * {@code bot-logs/<id>.log} (rotated when large), stdin from {@code /dev/null};
  * records its pid and start instant (first in its {@link RunnerLock}, then in the registry) and
  * returns once {@code GET /health} names the bot. A runner that exits or stays deaf is killed with
  * its whole tree and the error quotes the end of its log.
@@ -68,7 +69,7 @@ final class RunnerSpawner {
         String botId = reserved.botId();
         Path logFile = hive.botLogFile(botId);
         List<String> argv = new ArrayList<>(ProcessTrees.newSessionPrefix());
-        argv.addAll(command.argv(botId, reserved.port(), profile, hive.root(), configFile));
+        argv.addAll(command.argv(botId, reserved.port(), profile, hive.root(), configFile, reserved.project()));
         Process process;
         try {
             HiveGuard.dir(hive, logFile.getParent());
@@ -99,8 +100,8 @@ final class RunnerSpawner {
             log.warn("[{}] cannot record the spawn of pid {} in {}: {}", botId, pid, RunnerLock.file(hive, botId),
                     e.toString());
         }
-        log.info("[{}] spawned pid {} for port {} (profile {}), log {}", botId, pid, reserved.port(), profile.name(),
-                logFile);
+        log.info("[{}] spawned pid {} for port {} (profile {}{}), log {}", botId, pid, reserved.port(), profile.name(),
+                reserved.project() == null ? "" : ", project " + reserved.project(), logFile);
         registry.update(botId, r -> r.toBuilder().pid(pid).processStart(start).build());
         String failure = awaitHealthy(botId, reserved.port(), process, profile.startTimeout());
         if (failure == null) {

@@ -93,9 +93,9 @@ final class Supervisor implements Reconciler.Supervision {
     }
 
     /** Supervises a runner this launcher has just started (no-op when not supervising). */
-    void watchLaunched(String botId, Profile profile, Process process, int restarts) {
+    void watchLaunched(String botId, Profile profile, String project, Process process, int restarts) {
         if (supervise) {
-            Watch w = new Watch(botId, profile, process.toHandle(), process, Instant.now());
+            Watch w = new Watch(botId, profile, project, process.toHandle(), process, Instant.now());
             w.restarts = restarts;
             watch(w);
         }
@@ -136,7 +136,7 @@ final class Supervisor implements Reconciler.Supervision {
             Instant started = r.processStart() != null ? r.processStart() : Instant.now();
             taken = registry.update(r.botId(), e -> e.pid() == r.pid()
                     ? e.toBuilder().launcherIsThisProcess().build() : e).orElse(r);
-            Watch w = new Watch(r.botId(), profile, handle.get(), null, started);
+            Watch w = new Watch(r.botId(), profile, r.project(), handle.get(), null, started);
             w.restarts = r.restarts(); // the count belongs to the bot, not to one controller
             watch(w);
         }
@@ -162,7 +162,7 @@ final class Supervisor implements Reconciler.Supervision {
                     claimed == null ? 0 : claimed.launcherPid());
             return Optional.empty();
         }
-        Watch w = new Watch(botId, profile, null, null, Instant.now());
+        Watch w = new Watch(botId, profile, seen.project(), null, null, Instant.now());
         // afterExit counts one restart: right for a death nobody counted yet; a pending restart, or a
         // launch cut short before any runner was spawned, was counted by the launcher that began it.
         w.restarts = uncountedDeath ? seen.restarts() : seen.restarts() - 1;
@@ -308,9 +308,12 @@ final class Supervisor implements Reconciler.Supervision {
             if (closed || w.stopRequested || watches.get(w.botId) != w) {
                 return;
             }
+            if (!projectStillValid(w)) {
+                return;
+            }
             Process process;
             try {
-                BotRecord reserved = registry.reserve(w.botId, w.profile.name(), w.profile.agent().id());
+                BotRecord reserved = registry.reserve(w.botId, w.profile.name(), w.profile.agent().id(), w.project);
                 // Visible while the new runner starts; the runner's heartbeats keep these fields.
                 reserved = registry.update(w.botId, r -> r.toBuilder().restarts(w.restarts).lastExitCode(lastCode)
                         .lastError(lastError).build()).orElse(reserved);
@@ -340,6 +343,28 @@ final class Supervisor implements Reconciler.Supervision {
             watch(w);
         } finally {
             lock.unlock();
+        }
+    }
+
+    /**
+     * False, with the bot recorded as failed, when its project left the config or its repository
+     * lost its path or base branch since the last start. Not retried under the restart policy: the
+     * repository does not heal by waiting, and the error names the field the user must fix.
+     */
+    private boolean projectStillValid(Watch w) {
+        if (w.project == null) {
+            return true;
+        }
+        try {
+            config.requireProject(w.project).verify();
+            return true;
+        } catch (DeiaException e) {
+            watches.remove(w.botId);
+            String reason = "not restarted: " + e.getMessage();
+            registry.update(w.botId, r -> r.toBuilder().state(BotState.FAILED).pid(0).processStart(null)
+                    .wanted(false).lastError(reason).build());
+            log.error("[{}] {} -> failed", w.botId, reason);
+            return false;
         }
     }
 

@@ -15,6 +15,8 @@ final class Watch {
     final String botId;
     /** Null for an adopted bot whose profile this controller's config does not have: not restarted. */
     final Profile profile;
+    /** The configured project the bot works on, or null: every restart passes it on. */
+    final String project;
     final RestartBudget budget;
     /** Bumped on every new runner, so that the exit of an earlier one is ignored. */
     final AtomicInteger generation = new AtomicInteger();
@@ -27,9 +29,10 @@ final class Watch {
     volatile BotRecord lastRecord;
     int restarts;
 
-    Watch(String botId, Profile profile, ProcessHandle handle, Process process, Instant startedAt) {
+    Watch(String botId, Profile profile, String project, ProcessHandle handle, Process process, Instant startedAt) {
         this.botId = botId;
         this.profile = profile;
+        this.project = project;
         this.handle = handle;
         this.process = process;
         this.startedAt = startedAt;

@@ -4,9 +4,11 @@ import com.fasterxml.jackson.annotation.JsonIgnore;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import io.deia.core.internal.BotIds;
 import io.deia.core.internal.process.ProcessTrees;
+import io.deia.core.project.Project;
 
 import java.time.Instant;
 import java.util.Objects;
+import java.util.regex.Pattern;
 
 /**
  * One bot's entry in the service registry: an immutable value. Change it through
@@ -36,6 +38,8 @@ import java.util.Objects;
  *                       {@code BotLauncher#reconcile()}); an entry is never reaped while it is true
  * @param lastErrorAt    when {@code lastError} was recorded; the builder stamps it whenever the
  *                       error changes, unless it is given explicitly
+ * @param project        the configured project the bot works on (its git worktree), or null for a bot
+ *                       in its private workspace; kept through restarts and adoptions
  */
 public record BotRecord(
         String botId,
@@ -54,11 +58,18 @@ public record BotRecord(
         long launcherPid,
         Instant launcherStart,
         boolean wanted,
-        Instant lastErrorAt) {
+        Instant lastErrorAt,
+        String project) {
+
+    private static final Pattern PROJECT_NAME = Pattern.compile(Project.NAME_PATTERN);
 
     public BotRecord {
         BotIds.requireValid(botId);
         Objects.requireNonNull(state, "state");
+        // A project name becomes a folder name and a runner argument: a damaged entry must not carry a path.
+        if (project != null && !PROJECT_NAME.matcher(project).matches()) {
+            throw new IllegalArgumentException("project name '" + project + "' is invalid; expected " + Project.NAME_PATTERN);
+        }
         if (host == null) {
             host = "127.0.0.1";
         }
@@ -105,7 +116,7 @@ public record BotRecord(
         return new Builder().botId(botId).pid(pid).processStart(processStart).host(host).port(port).state(state)
                 .profile(profile).agent(agent).registeredAt(registeredAt).lastHeartbeat(lastHeartbeat)
                 .restarts(restarts).lastError(lastError).lastExitCode(lastExitCode)
-                .launcherPid(launcherPid).launcherStart(launcherStart).wanted(wanted)
+                .launcherPid(launcherPid).launcherStart(launcherStart).wanted(wanted).project(project)
                 .keepLastError(lastError, lastErrorAt);
     }
 
@@ -133,6 +144,7 @@ public record BotRecord(
         private String previousError;
         private Instant lastErrorAt;
         private boolean lastErrorAtGiven;
+        private String project;
 
         public Builder botId(String v) { this.botId = v; return this; }
         public Builder pid(long v) { this.pid = v; return this; }
@@ -150,6 +162,8 @@ public record BotRecord(
         public Builder launcherPid(long v) { this.launcherPid = v; return this; }
         public Builder launcherStart(Instant v) { this.launcherStart = v; return this; }
         public Builder wanted(boolean v) { this.wanted = v; return this; }
+        /** The configured project the bot works on, or null for none. */
+        public Builder project(String v) { this.project = v; return this; }
         /** Sets the error's time explicitly (reading a stored entry); otherwise a new error is stamped now. */
         public Builder lastErrorAt(Instant v) { this.lastErrorAt = v; this.lastErrorAtGiven = true; return this; }
 
@@ -173,7 +187,7 @@ public record BotRecord(
                 errorAt = lastError == null ? null : Instant.now().truncatedTo(java.time.temporal.ChronoUnit.MILLIS);
             }
             return new BotRecord(botId, pid, processStart, host, port, state, profile, agent, registeredAt,
-                    lastHeartbeat, restarts, lastError, lastExitCode, launcherPid, launcherStart, wanted, errorAt);
+                    lastHeartbeat, restarts, lastError, lastExitCode, launcherPid, launcherStart, wanted, errorAt, project);
         }
     }
 }

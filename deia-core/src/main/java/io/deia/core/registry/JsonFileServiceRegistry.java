@@ -117,7 +117,7 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
     }
 
     @Override
-    public BotRecord reserve(String botId, String profile, String agent) {
+    public BotRecord reserve(String botId, String profile, String agent, String project) {
         BotIds.requireValid(botId);
         return mutate(bots -> {
             Instant now = now();
@@ -149,6 +149,7 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
                     .state(BotState.STARTING)
                     .profile(profile)
                     .agent(agent)
+                    .project(project)
                     .registeredAt(now)
                     .lastHeartbeat(now)
                     // The supervisor's restart count belongs to the bot, not to one process of it.
@@ -158,7 +159,8 @@ public final class JsonFileServiceRegistry implements ServiceRegistry {
                     .wanted(true)
                     .build();
             bots.put(botId, reserved);
-            log.info("[{}] reserved port {} (profile {})", botId, port, profile);
+            log.info("[{}] reserved port {} (profile {}{})", botId, port, profile,
+                    project == null ? "" : ", project " + project);
             return reserved;
         });
     }

@@ -31,7 +31,17 @@ public interface ServiceRegistry {
      * @throws io.deia.core.DeiaException {@link io.deia.core.ErrorCode#CONFLICT} when the bot is live,
      *         {@link io.deia.core.ErrorCode#UNAVAILABLE} when no port in the range is free
      */
-    BotRecord reserve(String botId, String profile, String agent);
+    default BotRecord reserve(String botId, String profile, String agent) {
+        return reserve(botId, profile, agent, null);
+    }
+
+    /**
+     * {@link #reserve(String, String, String)} for a bot that works on a configured project: the
+     * entry names it ({@link BotRecord#project()}), so every restart and adoption keeps it.
+     *
+     * @param project the project's name, or null for a bot in its private workspace
+     */
+    BotRecord reserve(String botId, String profile, String agent, String project);
 
     /** Removes the entry; returns false when there was none. */
     boolean deregister(String botId);

@@ -7,6 +7,7 @@ import io.deia.core.internal.io.AtomicFiles;
 import io.deia.core.internal.io.ControlChars;
 import io.deia.core.internal.io.Json;
 import io.deia.core.internal.io.LogSafe;
+import io.deia.core.project.TaskChange;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -44,6 +45,13 @@ import java.util.stream.Stream;
  * session_id: 0b7c…
  * claim: o-4242-1735725600000-9f3a1c2e/7
  * task_file: "T-42.md"
+ * project: shop
+ * branch: deia/BOT-001/T-42
+ * base_commit: 3f2a…
+ * commit: 9c1e…
+ * files_changed: 2
+ * insertions: 14
+ * deletions: 3
  * ---
  *
  * (the agent's output)
@@ -53,7 +61,8 @@ import java.util.stream.Stream;
  * (why it failed, only when there is a reason)
  * </pre>
  *
- * Absent values are left out. {@code claim} names the claim that produced the response, so a bot
+ * Absent values are left out; the project fields ({@link TaskChange}) are written only for a task
+ * of a bot with a project, and {@code commit} only when the task changed something. {@code claim} names the claim that produced the response, so a bot
  * restarted after a crash can tell that a task it finds claimed already has its response and must
  * only be archived. A response is written once ({@link AtomicFiles#writeNew}); when its task id
  * already has one, the id gets the first free suffix {@code -2}, {@code -3}, … and the new file
@@ -201,6 +210,16 @@ public final class ResponseFiles {
         field(sb, "session_id", r.sessionId());
         field(sb, "claim", claim);
         field(sb, "task_file", taskFile);
+        TaskChange c = r.change();
+        if (c != null) {
+            field(sb, "project", c.project());
+            field(sb, "branch", c.branch());
+            field(sb, "base_commit", c.baseCommit());
+            field(sb, "commit", c.commit());
+            field(sb, "files_changed", c.filesChanged());
+            field(sb, "insertions", c.insertions());
+            field(sb, "deletions", c.deletions());
+        }
         sb.append("---\n\n");
         // An agent may print NUL or terminal escapes: stored escaped (see ControlChars).
         String output = r.output() == null ? "" : ControlChars.escape(r.output());
@@ -256,10 +275,23 @@ public final class ResponseFiles {
                     f.get("cost_usd") == null ? null : Double.valueOf(f.get("cost_usd")),
                     f.get("input_tokens") == null ? null : Long.valueOf(f.get("input_tokens")),
                     f.get("output_tokens") == null ? null : Long.valueOf(f.get("output_tokens")),
-                    f.get("session_id"), output, error);
+                    f.get("session_id"), output, error, change(f));
         } catch (RuntimeException e) {
             throw DeiaException.unprocessable("%s: bad response field: %s", source, e.getMessage());
         }
+    }
+
+    /** The project fields of a response, or null when it has none (a bot without a project). */
+    private static TaskChange change(Map<String, String> f) {
+        if (f.get("branch") == null) {
+            return null;
+        }
+        return new TaskChange(f.get("project"), f.get("branch"), f.get("base_commit"), f.get("commit"),
+                count(f, "files_changed"), count(f, "insertions"), count(f, "deletions"));
+    }
+
+    private static int count(Map<String, String> f, String key) {
+        return f.get(key) == null ? 0 : Integer.parseInt(f.get(key));
     }
 
     private static Map<String, String> frontMatter(String text, String source) {
@@ -296,6 +328,6 @@ public final class ResponseFiles {
     private static TaskResponse withTaskId(TaskResponse r, String id) {
         return new TaskResponse(id, r.botId(), r.status(), r.attempt(), r.startedAt(), r.finishedAt(), r.durationMs(),
                 r.exitCode(), r.agent(), r.costUsd(), r.inputTokens(), r.outputTokens(), r.sessionId(), r.output(),
-                r.error());
+                r.error(), r.change());
     }
 }

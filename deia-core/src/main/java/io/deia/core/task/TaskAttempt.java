@@ -3,6 +3,7 @@ package io.deia.core.task;
 import io.deia.core.agent.AgentEventListener;
 import io.deia.core.agent.TurnResult;
 import io.deia.core.agent.TurnStatus;
+import io.deia.core.project.TaskChange;
 
 import java.time.Duration;
 import java.time.Instant;
@@ -45,6 +46,11 @@ final class TaskAttempt {
                 Thread.interrupted();
             }
         }
+    }
+
+    /** What {@code task} changed in its project ({@link TaskExecutor#changeOf}), or null. */
+    TaskChange changeOf(Task task) {
+        return executor.changeOf(task).orElse(null);
     }
 
     /** The monitor closes: no attempt starts any more, and the one running is interrupted. */

@@ -3,7 +3,10 @@ package io.deia.core.task;
 import io.deia.core.agent.AgentEventListener;
 import io.deia.core.agent.TurnResult;
 
+import io.deia.core.project.TaskChange;
+
 import java.time.Duration;
+import java.util.Optional;
 
 /**
  * Runs one attempt of a task: in a bot, one agent turn with the task's prompt. Called on the
@@ -20,4 +23,14 @@ public interface TaskExecutor {
      * @param events  receives the turn's events as they happen
      */
     TurnResult execute(Task task, int attempt, Duration timeout, AgentEventListener events);
+
+    /**
+     * What {@code task} changed in its project once its last attempt ended (branch, commits, size),
+     * written into its response. Called on the monitor's worker thread after the attempts.
+     *
+     * @return empty when the executor works on no project (the default) or the task never started on one
+     */
+    default Optional<TaskChange> changeOf(Task task) {
+        return Optional.empty();
+    }
 }

@@ -4,6 +4,7 @@ import io.deia.core.HiveLayout;
 import io.deia.core.agent.TurnResult;
 import io.deia.core.internal.io.AtomicFiles;
 import io.deia.core.internal.io.LogSafe;
+import io.deia.core.project.TaskChange;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -103,19 +104,20 @@ final class TaskOutcomes {
     void rejected(ClaimedTasks.Claim claim, String taskId, String why) {
         Instant now = Instant.now();
         record(new Outcome(claim, new TaskResponse(taskId, botId, TaskStatus.REJECTED, claim.attempts, now, now, 0, null,
-                agentId, null, null, null, null, "", why), null, TaskEvent.REJECTED));
+                agentId, null, null, null, null, "", why, null), null, TaskEvent.REJECTED));
     }
 
     /**
      * A task's last attempt ended with {@code result}; with no result (every attempt was cut short
-     * by crashes) it failed for {@code gaveUp}.
+     * by crashes) it failed for {@code gaveUp}. {@code change} is what it did to its project, or null.
      */
-    void finished(ClaimedTasks.Claim claim, String taskId, TurnResult result, int attempt, Instant started, String gaveUp) {
+    void finished(ClaimedTasks.Claim claim, String taskId, TurnResult result, int attempt, Instant started, String gaveUp,
+                  TaskChange change) {
         Instant finished = Instant.now();
         TaskResponse r;
         if (result == null) {
             r = new TaskResponse(taskId, botId, TaskStatus.FAILED, attempt, started, finished, 0, null, agentId,
-                    null, null, null, null, "", gaveUp);
+                    null, null, null, null, "", gaveUp, change);
         } else {
             TaskStatus status = switch (result.status()) {
                 case COMPLETED -> TaskStatus.COMPLETED;
@@ -130,7 +132,7 @@ final class TaskOutcomes {
             }
             r = new TaskResponse(taskId, botId, status, attempt, started, finished,
                     Duration.between(started, finished).toMillis(), result.exitCode(), agentId,
-                    result.costUsd(), result.inputTokens(), result.outputTokens(), result.sessionId(), result.text(), error);
+                    result.costUsd(), result.inputTokens(), result.outputTokens(), result.sessionId(), result.text(), error, change);
         }
         record(new Outcome(claim, r, null, r.status() == TaskStatus.COMPLETED ? TaskEvent.COMPLETED : TaskEvent.FAILED));
     }

@@ -7,6 +7,7 @@ import io.deia.core.config.Profile;
 import io.deia.core.internal.DenyPatterns;
 import io.deia.core.internal.io.AtomicFiles;
 import io.deia.core.internal.io.LogSafe;
+import io.deia.core.project.TaskChange;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -191,7 +192,7 @@ final class TaskWorker implements Runnable {
         int n = claim.attempts;
         if (n >= max) {
             outcomes.finished(claim, task.taskId(), null, n, Instant.now(), "attempt " + n + " of " + max
-                    + " was cut short (the bot stopped or crashed while running it); no attempt is left");
+                    + " was cut short (the bot stopped or crashed while running it); no attempt is left", changeOf(task));
             return;
         }
         Instant firstStart = null;
@@ -212,7 +213,7 @@ final class TaskWorker implements Runnable {
                 return;
             }
             if (result.status() == TurnStatus.COMPLETED || result.status() == TurnStatus.INTERRUPTED || n >= max) {
-                outcomes.finished(claim, task.taskId(), result, n, firstStart, null);
+                outcomes.finished(claim, task.taskId(), result, n, firstStart, null, changeOf(task));
                 return;
             }
             long backoff = profile.retryBackoffMs() * (1L << Math.min(20, n - 1));
@@ -223,6 +224,17 @@ final class TaskWorker implements Runnable {
                 log.info("[{}] task {} left claimed for the next start (closing during backoff)", botId, task.taskId());
                 return;
             }
+        }
+    }
+
+    /** What the task did to its project, for its response; null without one or when git cannot tell. */
+    private TaskChange changeOf(Task task) {
+        try {
+            return attempt.changeOf(task);
+        } catch (RuntimeException e) {
+            log.error("[{}] task {}: cannot read what it changed in its project; the response goes without it: {}",
+                    botId, task.taskId(), LogSafe.printable(e.getMessage()));
+            return null;
         }
     }
 

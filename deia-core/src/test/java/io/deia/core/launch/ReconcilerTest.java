@@ -30,30 +30,30 @@ class ReconcilerTest {
     void aLiveRunnerIsAdoptedWantedOrNot() {
         for (boolean wanted : new boolean[]{true, false}) {
             assertEquals(Reconciler.Action.ADOPT,
-                    Reconciler.decide(entry(BotState.BUSY, SELF, SELF_START, wanted).build(), true, null).action());
+                    Reconciler.decide(entry(BotState.BUSY, SELF, SELF_START, wanted).build(), true, true, null).action());
         }
     }
 
     @Test
     void aDeadPidIsNeverBelievedEvenWhenTheEntrySaysIdle() throws Exception {
         ProcessChecks.Ended dead = ProcessChecks.endedProcess();
-        Reconciler.Decision d = Reconciler.decide(entry(BotState.IDLE, dead.pid(), dead.start(), true).build(), true, null);
+        Reconciler.Decision d = Reconciler.decide(entry(BotState.IDLE, dead.pid(), dead.start(), true).build(), true, true, null);
         assertEquals(Reconciler.Action.RESTART, d.action());
         assertEquals("runner pid " + dead.pid() + " died while no controller supervised it", d.reason());
         assertTrue(d.uncountedDeath());
 
         // The same pid with another start instant is another process: the runner is gone.
         Reconciler.Decision reused = Reconciler.decide(
-                entry(BotState.IDLE, SELF, SELF_START.minusSeconds(60), true).build(), true, null);
+                entry(BotState.IDLE, SELF, SELF_START.minusSeconds(60), true).build(), true, true, null);
         assertEquals(Reconciler.Action.RESTART, reused.action());
     }
 
     @Test
     void aPendingRestartOrACutShortLaunchOfAWantedBotIsRestarted() {
-        Reconciler.Decision waiting = Reconciler.decide(entry(BotState.RESTARTING, 0, null, true).build(), true, null);
+        Reconciler.Decision waiting = Reconciler.decide(entry(BotState.RESTARTING, 0, null, true).build(), true, true, null);
         assertEquals(Reconciler.Action.RESTART, waiting.action());
         assertEquals("the launcher supervising it (pid 424242) exited while it waited to restart", waiting.reason());
-        Reconciler.Decision halfLaunched = Reconciler.decide(entry(BotState.STARTING, 0, null, true).build(), true, null);
+        Reconciler.Decision halfLaunched = Reconciler.decide(entry(BotState.STARTING, 0, null, true).build(), true, true, null);
         assertEquals(Reconciler.Action.RESTART, halfLaunched.action());
         assertTrue(halfLaunched.reason().contains("exited before the runner started"), halfLaunched.reason());
         // Neither is a death no launcher counted: the one that began them counted it.
@@ -67,16 +67,16 @@ class ReconcilerTest {
         BotRecord half = entry(BotState.STARTING, 0, null, true).registeredAt(attempt).build();
         // The runner spawned for this attempt runs: it registers soon and is adopted then.
         assertEquals(Reconciler.Action.NONE,
-                Reconciler.decide(half, true, new RunnerLock.Spawn(attempt, SELF, SELF_START)).action());
+                Reconciler.decide(half, true, true, new RunnerLock.Spawn(attempt, SELF, SELF_START)).action());
         // It died before it registered: a death no launcher counted.
         ProcessChecks.Ended dead = ProcessChecks.endedProcess();
-        Reconciler.Decision died = Reconciler.decide(half, true, new RunnerLock.Spawn(attempt, dead.pid(), dead.start()));
+        Reconciler.Decision died = Reconciler.decide(half, true, true, new RunnerLock.Spawn(attempt, dead.pid(), dead.start()));
         assertEquals(Reconciler.Action.RESTART, died.action());
         assertTrue(died.uncountedDeath());
         assertEquals("runner pid " + dead.pid() + " died before it registered, while no controller supervised it",
                 died.reason());
         // A spawn of an earlier attempt: this launch was cut short before any runner existed.
-        Reconciler.Decision cutShort = Reconciler.decide(half, true,
+        Reconciler.Decision cutShort = Reconciler.decide(half, true, true,
                 new RunnerLock.Spawn(attempt.minusSeconds(5), SELF, SELF_START));
         assertEquals(Reconciler.Action.RESTART, cutShort.action());
         assertFalse(cutShort.uncountedDeath());
@@ -100,18 +100,30 @@ class ReconcilerTest {
     @Test
     void whatCannotBeBroughtBackOrIsNotWantedFailsWithTheReason() throws Exception {
         ProcessChecks.Ended dead = ProcessChecks.endedProcess();
-        Reconciler.Decision noProfile = Reconciler.decide(entry(BotState.IDLE, dead.pid(), dead.start(), true).build(), false, null);
+        Reconciler.Decision noProfile = Reconciler.decide(entry(BotState.IDLE, dead.pid(), dead.start(), true).build(), false, true, null);
         assertEquals(Reconciler.Action.FAIL, noProfile.action());
         assertTrue(noProfile.reason().endsWith("its profile 'p' is not in this controller's config, so it cannot be restarted"),
                 noProfile.reason());
-        Reconciler.Decision unwanted = Reconciler.decide(entry(BotState.IDLE, dead.pid(), dead.start(), false).build(), true, null);
+        Reconciler.Decision unwanted = Reconciler.decide(entry(BotState.IDLE, dead.pid(), dead.start(), false).build(), true, true, null);
         assertEquals(Reconciler.Action.FAIL, unwanted.action());
+    }
+
+    @Test
+    void aProjectBotWhoseProjectThisControllerDoesNotKnowFailsWithTheReason() throws Exception {
+        ProcessChecks.Ended dead = ProcessChecks.endedProcess();
+        BotRecord onShop = entry(BotState.IDLE, dead.pid(), dead.start(), true).project("shop").build();
+        Reconciler.Decision noProject = Reconciler.decide(onShop, true, false, null);
+        assertEquals(Reconciler.Action.FAIL, noProject.action());
+        assertTrue(noProject.reason().endsWith("its project 'shop' is not in this controller's config, so it cannot be restarted"),
+                noProject.reason());
+        Reconciler.Decision known = Reconciler.decide(onShop, true, true, null);
+        assertEquals(Reconciler.Action.RESTART, known.action(), "a known project is restarted like any bot");
     }
 
     @Test
     void stoppedAndFailedEntriesAreSettled() {
         for (BotState s : new BotState[]{BotState.STOPPED, BotState.FAILED}) {
-            Reconciler.Decision d = Reconciler.decide(entry(s, 0, null, s == BotState.FAILED).build(), true, null);
+            Reconciler.Decision d = Reconciler.decide(entry(s, 0, null, s == BotState.FAILED).build(), true, true, null);
             assertEquals(Reconciler.Action.NONE, d.action(), s.id());
             assertNull(d.reason());
         }

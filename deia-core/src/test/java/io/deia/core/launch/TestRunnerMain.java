@@ -20,7 +20,8 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * A small bot runner for the core launcher tests (the real one lives in deia-http and
- * deia-server-example): {@code bot --id ID --port N --profile P --hive DIR}. Serves {@code /health},
+ * deia-server-example): {@code bot --id ID --port N --profile P --hive DIR [--project NAME]} (it
+ * prints its project, which it does not use, to its log). Serves {@code /health},
  * {@code /status}, {@code /stop} (deregister, exit 0) and two test hooks: {@code /exit?code=N}
  * (exit without deregistering, like a crash) and {@code /spawn?tag=T} (starts
  * {@code sh -c 'sleep T & sleep T & wait'}, i.e. a child with two grandchildren). Heartbeats every second.
@@ -42,7 +43,7 @@ public final class TestRunnerMain {
         HiveLayout hive = new HiveLayout(Path.of(opts.get("--hive")));
         JsonFileServiceRegistry registry = new JsonFileServiceRegistry(hive, DeiaConfig.of(Map.of()));
         long pid = ProcessHandle.current().pid();
-        System.out.println("test runner " + botId + " pid " + pid + " port " + port);
+        System.out.println("test runner " + botId + " pid " + pid + " port " + port + " project " + opts.get("--project"));
         // Like the real runner: one runner per bot, and supervisors learn of its death through it.
         lock = RunnerLock.acquire(hive, botId, java.time.Duration.ofSeconds(3)).orElse(null);
         if (lock == null) {

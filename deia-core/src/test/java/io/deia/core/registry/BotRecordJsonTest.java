@@ -10,6 +10,7 @@ import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -29,7 +30,8 @@ class BotRecordJsonTest {
                         .registeredAt(Instant.parse("1970-01-01T00:00:00Z")).lastHeartbeat(Instant.parse("9999-12-31T23:59:59.999Z"))
                         .restarts(Integer.MAX_VALUE).lastError("quote \" backslash \\ newline \n tab \t bell \u0007 ünï ✓ 🐝")
                         .lastExitCode(-9).launcherPid(7).launcherStart(T).build(),
-                BotRecord.builder("R").state(BotState.RESTARTING).lastExitCode(0).lastError("").profile("").build());
+                BotRecord.builder("R").state(BotState.RESTARTING).lastExitCode(0).lastError("").profile("").build(),
+                BotRecord.builder("P").state(BotState.IDLE).profile("echo").project("shop.v2_x-1").build());
     }
 
     @Test
@@ -99,5 +101,31 @@ class BotRecordJsonTest {
         assertEquals(2, c.problems().size(), c.problems().toString());
         assertTrue(c.problems().get(0).contains("entry 'D'") && c.problems().get(0).contains("names bot_id 'E'"), c.problems().toString());
         assertTrue(c.problems().get(1).contains("entry 'F'"), c.problems().toString());
+    }
+
+    @Test
+    void aProjectIsWrittenAfterTheOtherFieldsAndOnlyWhenThereIsOne() {
+        BotRecord onShop = samples().get(1).toBuilder().project("shop").build();
+        String json = Json.writePretty(onShop);
+        assertTrue(json.endsWith("  \"wanted\" : false,\n  \"project\" : \"shop\",\n  \"status\" : \"idle\"\n}\n")
+                || json.endsWith("  \"wanted\" : false,\n  \"project\" : \"shop\",\n  \"status\" : \"idle\"\n}"), json);
+        assertEquals(onShop, Json.read(json, BotRecord.class, "heartbeat"));
+        assertEquals("shop", onShop.toBuilder().state(BotState.BUSY).build().project(), "every change keeps the project");
+        assertTrue(!Json.writePretty(samples().get(1)).contains("project"), "absent without a project");
+    }
+
+    @Test
+    void anEntryWhoseProjectIsNotAProjectNameIsReportedNotRead() {
+        String file = "{\"version\": 1, \"bots\": {"
+                + "\"A\": {\"bot_id\": \"A\", \"state\": \"idle\", \"project\": \"../etc\"},"
+                + "\"B\": {\"bot_id\": \"B\", \"state\": \"idle\", \"project\": \"/abs/repo\"},"
+                + "\"C\": {\"bot_id\": \"C\", \"state\": \"idle\", \"project\": \"shop\"}}}";
+        RegistryFile.Contents c = RegistryFile.parse(file.getBytes(StandardCharsets.UTF_8));
+        assertEquals(List.of("C"), List.copyOf(c.bots().keySet()));
+        assertEquals("shop", c.bots().get("C").project());
+        assertEquals(2, c.problems().size(), c.problems().toString());
+        assertTrue(c.problems().get(0).contains("entry 'A'") && c.problems().get(0).contains("project name '../etc' is invalid"),
+                c.problems().toString());
+        assertThrows(IllegalArgumentException.class, () -> BotRecord.builder("X").project("a/b").build());
     }
 }

@@ -33,7 +33,7 @@ class ResponseEscapingTest {
         Instant now = Instant.parse("2025-01-01T10:00:00.123Z");
         TaskResponse r = new TaskResponse("T-1", "BOT-001", TaskStatus.FAILED, 1, now, now, 0, 1, "command", null, null,
                 null, null, "nul\0 esc\u001b[31mred\u001b[0m cr\r del\u007f c1\u009b tab\tend\nline two",
-                "bell\u0007 in the error");
+                "bell\u0007 in the error", null);
         Path file = rf.write(r, null, null);
         byte[] bytes = Files.readAllBytes(file);
         assertTrue(!hasRawControl(bytes), "no raw control byte in " + file);
@@ -66,7 +66,7 @@ class ResponseEscapingTest {
         static String format(String output) {
             Instant t = Instant.EPOCH;
             String all = ResponseFiles.format(new TaskResponse("T", "B", TaskStatus.COMPLETED, 1, t, t, 0, 0, "a", null,
-                    null, null, null, output, null), null, null);
+                    null, null, null, output, null, null), null, null);
             return all.substring(all.indexOf("\n---\n\n") + 6);
         }
     }

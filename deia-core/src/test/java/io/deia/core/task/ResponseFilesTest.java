@@ -2,6 +2,8 @@ package io.deia.core.task;
 
 import io.deia.core.HiveLayout;
 import io.deia.core.internal.io.AtomicFiles;
+import io.deia.core.internal.io.Json;
+import io.deia.core.project.TaskChange;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -11,6 +13,7 @@ import java.time.Instant;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -18,7 +21,7 @@ class ResponseFilesTest {
 
     private static TaskResponse response(String id, TaskStatus status, String output, String error, Instant finished) {
         return new TaskResponse(id, "BOT-001", status, 2, finished.minusMillis(1500), finished, 1500, 1, "command",
-                0.25, 100L, 20L, "sess: 1", output, error);
+                0.25, 100L, 20L, "sess: 1", output, error, null);
     }
 
     @Test
@@ -47,6 +50,56 @@ class ResponseFilesTest {
         io.deia.core.DeiaException e = org.junit.jupiter.api.Assertions.assertThrows(io.deia.core.DeiaException.class,
                 () -> rf.read("BOT-001", "T-NO-FM"));
         assertTrue(e.getMessage().startsWith("hive/responses/BOT-001/T-NO-FM.response.md has no front matter"), e.getMessage());
+    }
+
+    @Test
+    void theProjectFieldsOfATaskAreWrittenReadBackAndFlatInJson(@TempDir Path hive) {
+        ResponseFiles rf = new ResponseFiles(new HiveLayout(hive));
+        Instant t = Instant.parse("2025-01-01T10:00:02.456Z");
+        String base = "3f2a0c9e1b7d4a6f8e2c5b9d0a1f3e7c6b8d2a4f";
+        String tip = "9c1e7b3d5f2a8c6e4b0d9f1a3c5e7b2d4f6a8c0e";
+        TaskChange change = new TaskChange("shop", "deia/BOT-001/T-P", base, tip, 2, 14, 3);
+        TaskResponse withChange = new TaskResponse("T-P", "BOT-001", TaskStatus.COMPLETED, 1, t, t, 0, 0, "command",
+                null, null, null, null, "done", null, change);
+        String text = AtomicFiles.readString(rf.write(withChange, "a/1", null));
+        assertTrue(text.contains("\nclaim: a/1\nproject: shop\nbranch: deia/BOT-001/T-P\nbase_commit: " + base
+                + "\ncommit: " + tip + "\nfiles_changed: 2\ninsertions: 14\ndeletions: 3\n---\n"), text);
+        assertEquals(change, rf.read("BOT-001", "T-P").orElseThrow().change());
+
+        // A task that changed nothing: no commit field; a bot without a project: none of the fields.
+        TaskChange nothing = new TaskChange("shop", "deia/BOT-001/T-N", base, null, 0, 0, 0);
+        String none = AtomicFiles.readString(rf.write(new TaskResponse("T-N", "BOT-001", TaskStatus.COMPLETED, 1, t, t,
+                0, 0, "command", null, null, null, null, "", null, nothing), "a/2", null));
+        assertFalse(none.replace("base_commit:", "").contains("commit:"), none);
+        assertEquals(nothing, rf.read("BOT-001", "T-N").orElseThrow().change());
+        String plain = AtomicFiles.readString(rf.write(response("T-X", TaskStatus.COMPLETED, "x", null, t), "a/3", null));
+        for (String key : List.of("project:", "branch:", "base_commit:", "files_changed:", "insertions:", "deletions:")) {
+            assertFalse(plain.contains(key), plain);
+        }
+        assertNull(rf.read("BOT-001", "T-X").orElseThrow().change());
+
+        // The controller's task list is these records in JSON: the fields sit beside the others.
+        String json = Json.write(rf.read("BOT-001", "T-P").orElseThrow());
+        assertTrue(json.contains("\"task_id\":\"T-P\"") && json.contains("\"project\":\"shop\"")
+                && json.contains("\"branch\":\"deia/BOT-001/T-P\"") && json.contains("\"base_commit\":\"" + base + "\"")
+                && json.contains("\"commit\":\"" + tip + "\"") && json.contains("\"files_changed\":2")
+                && json.contains("\"insertions\":14") && json.contains("\"deletions\":3"), json);
+        assertFalse(json.contains("\"change\""), json);
+        String noCommit = Json.write(rf.read("BOT-001", "T-N").orElseThrow());
+        assertFalse(noCommit.contains("\"commit\""), noCommit);
+        String noProject = Json.write(rf.read("BOT-001", "T-X").orElseThrow());
+        assertFalse(noProject.contains("\"branch\"") || noProject.contains("\"files_changed\""), noProject);
+    }
+
+    @Test
+    void aDamagedProjectFieldIsRefusedNamingTheFile(@TempDir Path hive) throws Exception {
+        HiveLayout layout = new HiveLayout(hive);
+        Path dir = Files.createDirectories(layout.responsesDir("BOT-001"));
+        Files.writeString(dir.resolve("T-D.response.md"),
+                "---\ntask_id: T-D\nstatus: completed\nbranch: deia/BOT-001/T-D\nfiles_changed: many\n---\n");
+        io.deia.core.DeiaException e = org.junit.jupiter.api.Assertions.assertThrows(io.deia.core.DeiaException.class,
+                () -> new ResponseFiles(layout).read("BOT-001", "T-D"));
+        assertTrue(e.getMessage().contains("T-D.response.md: bad response field"), e.getMessage());
     }
 
     @Test

@@ -165,7 +165,7 @@ class TaskOutcomesTest {
         String key = "o-999999998-999-0badf00d/2";
         AtomicFiles.writeString(dead.resolve("s5.json"), Json.write(new ClaimedTasks.State("done.md", 1, key)));
         new ResponseFiles(hive.layout).write(new TaskResponse("done", BOT, TaskStatus.COMPLETED, 1, Instant.now(),
-                Instant.now(), 1, 0, "command", null, null, null, null, "the first and only run", null), key, "done.md");
+                Instant.now(), 1, 0, "command", null, null, null, null, "the first and only run", null, null), key, "done.md");
         RecordingExecutor executor = new RecordingExecutor(null);
         try (TaskQueueMonitor m = monitor(hive, 3, executor, hive.events::add)) {
             m.start();

@@ -235,7 +235,7 @@ class TaskQueueMonitorTest {
         // Crashed after its response was written: only archived.
         Files.writeString(dead.resolve("t3~answered.md"), "---\ntask_id: answered\n---\necho twice");
         new ResponseFiles(hive.layout).write(new TaskResponse("answered", TaskTestHive.BOT, TaskStatus.COMPLETED, 1,
-                Instant.now(), Instant.now(), 1, 0, "command", null, null, null, null, "first", null),
+                Instant.now(), Instant.now(), 1, 0, "command", null, null, null, null, "first", null, null),
                 "o-999999999-1000-deadbeef/3", "answered.md");
         // A live monitor's claim (pid 1 with its real start instant) is never taken.
         long initPid = 1;

@@ -15,6 +15,9 @@ import io.deia.core.internal.BotIds;
 import io.deia.core.internal.HiveGuard;
 import io.deia.core.launch.BotLauncher;
 import io.deia.core.launch.RunnerLock;
+import io.deia.core.project.BotWorktree;
+import io.deia.core.project.GitLock;
+import io.deia.core.project.Project;
 import io.deia.core.registry.JsonFileServiceRegistry;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -34,10 +37,11 @@ import java.util.concurrent.Callable;
 import java.util.function.Supplier;
 
 /**
- * The bot runner, {@code bot --id BOT-001 --port N [--profile NAME] [--hive DIR] [--config FILE]
- * [--stop-grace SECONDS]}: runs one bot (what a {@link BotLauncher} spawns) until {@code POST /stop}
+ * The bot runner, {@code bot --id BOT-001 --port N [--profile NAME] [--project NAME] [--hive DIR]
+ * [--config FILE] [--stop-grace SECONDS]}: runs one bot (what a {@link BotLauncher} spawns) until {@code POST /stop}
  * or SIGTERM, both of which stop it gracefully (finish or interrupt the turn, close the agent's
- * process tree, deregister) and exit 0.
+ * process tree, deregister) and exit 0. With {@code --project} the agent works in the bot's git
+ * worktree of that project ({@link BotWorktree}), a branch per task, deia's commit after every turn.
  *
  * <p>Its {@link #main} is the runner an embedder needs ({@code RunnerCommand.currentJvm()} starts it),
  * with deia-core and deia-http on the class path and nothing else of deia. A server with a command
@@ -90,6 +94,11 @@ public final class BotRunner implements Callable<Integer> {
     @Option(names = "--profile", paramLabel = "NAME", defaultValue = DEFAULT_PROFILE,
             description = "The profile to run (default: ${DEFAULT-VALUE}).")
     String profileName;
+
+    @Option(names = "--project", paramLabel = "NAME",
+            description = "A project of the config (\"projects\"): the agent works in this bot's git worktree of it, "
+                    + "a branch per task, deia's commit after every turn (default: no project, a private workspace).")
+    String projectName;
 
     @Option(names = "--stop-grace", paramLabel = "SECONDS", defaultValue = "5",
             description = "How long a stop lets the running turn finish before interrupting it (default: ${DEFAULT-VALUE}).")
@@ -203,9 +212,12 @@ public final class BotRunner implements Callable<Integer> {
             return BotLauncher.EXIT_RUNNER_LOCKED;
         }
 
-        Agent agent = Agents.create(new AgentContext(botId, profile, layout, System.getenv()));
+        BotWorktree worktree = projectName == null ? null : worktree(layout, deiaConfig);
+        Agent agent = Agents.create(new AgentContext(botId, profile, layout, System.getenv(),
+                worktree == null ? null : worktree.dir()));
         BotRuntime runtime = BotRuntime.builder().botId(botId).profile(profile).config(deiaConfig).hive(layout)
-                .registry(new JsonFileServiceRegistry(layout, deiaConfig)).agent(agent).port(port).build();
+                .registry(new JsonFileServiceRegistry(layout, deiaConfig)).agent(agent).worktree(worktree).port(port)
+                .build();
         BotHttpService http;
         try {
             // Bind first: a taken port fails the launch before the bot registers or claims any task.
@@ -243,6 +255,23 @@ public final class BotRunner implements Callable<Integer> {
         log.info("[{}] bot runner exiting with 0", botId);
         release(runnerLock);
         return OK;
+    }
+
+    /**
+     * The bot's worktree of {@code --project}, made ready before the agent is created: the project
+     * must be configured and its repository usable, else the runner exits with {@link #USAGE}.
+     */
+    private BotWorktree worktree(HiveLayout layout, DeiaConfig deiaConfig) {
+        Project project = deiaConfig.requireProject(projectName);
+        project.verify();
+        BotWorktree worktree = BotWorktree.of(layout, project, botId);
+        // Under the turn lock, as every git command in the worktree: a controller switching it (a
+        // discard) and a runner that is still ending must not meet this start's recovery.
+        try (GitLock ignored = worktree.lockTurn()) {
+            worktree.ensure();
+        }
+        log.info("[{}] working on project {} in {}", botId, project.name(), worktree.dir());
+        return worktree;
     }
 
     /** Also what keeps the lock reachable until here: a collected channel would close and drop it. */

@@ -11,6 +11,7 @@ import io.deia.core.config.Profile;
 import io.deia.core.internal.BotIds;
 import io.deia.core.internal.io.Json;
 import io.deia.core.launch.BotLauncher;
+import io.deia.core.project.Project;
 import io.deia.core.registry.BotRecord;
 import io.deia.core.registry.ServiceRegistry;
 import io.deia.core.task.TaskQueue;
@@ -39,6 +40,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.UnaryOperator;
+import java.util.regex.Pattern;
 
 /**
  * The controller's REST endpoints. Each one translates HTTP to a call on the launcher, the
@@ -47,6 +49,7 @@ import java.util.function.UnaryOperator;
  */
 final class ControllerApi {
     private static final Logger log = LoggerFactory.getLogger(ControllerApi.class);
+    private static final Pattern PROJECT_NAME = Pattern.compile(Project.NAME_PATTERN);
     private static final String BOT_ID = "deia.botId";
 
     private final DeiaConfig config;
@@ -110,6 +113,24 @@ final class ControllerApi {
         });
     }
 
+    /**
+     * {@code GET /api/projects}: the configured projects by name and base branch. No paths: a name
+     * is all a client needs to launch a bot on one, and where the user keeps repositories is not the
+     * client's business.
+     */
+    Handler projects() {
+        return endpoint().get((req, resp, cb) -> {
+            List<Map<String, Object>> out = new ArrayList<>();
+            for (Project p : config.projects().values()) {
+                Map<String, Object> m = new LinkedHashMap<>();
+                m.put("name", p.name());
+                m.put("base", p.base());
+                out.add(m);
+            }
+            JsonResponses.send(resp, cb, 200, Map.of("projects", out));
+        });
+    }
+
     /** Everything under {@code /api/bot/}: {@code launch} and {@code {id}/<action>}. */
     Handler botRoutes() {
         MethodRouter launch = endpoint().post(this::launch);
@@ -158,16 +179,35 @@ final class ControllerApi {
         String botId = BotIds.requireValid(RequestBodies.requireText(body, "bot_id"));
         String profileName = RequestBodies.requireText(body, "profile");
         config.requireProfile(profileName);
+        String projectName = projectName(body);
         // An entry that says running over a dead pid (a stop or crash whose record could not be
         // written) is not believed: only the same pid with the same start instant is running.
         registry.get(botId).filter(r -> r.state().isLive() && r.pid() > 0
                 && io.deia.core.internal.process.ProcessTrees.isSameProcessAlive(r.pid(), r.processStart())).ifPresent(r -> {
             throw DeiaException.conflict("bot %s is already running (pid %d, port %d)", botId, r.pid(), r.port());
         });
-        log.info("[{}] launch requested with profile {}", botId, profileName);
-        BotRecord rec = launcher.launch(botId, profileName);
+        log.info("[{}] launch requested with profile {}{}", botId, profileName,
+                projectName == null ? "" : ", project " + projectName);
+        BotRecord rec = launcher.launch(botId, profileName, projectName);
         router.follow(botId);
         JsonResponses.send(resp, cb, 201, view(rec, router.liveStatus(rec, statusTimeout).join()));
+    }
+
+    /**
+     * The launch body's optional {@code project}: a configured project's name, never a path. A
+     * value that cannot be a name is refused before any lookup (and not echoed: it may be long).
+     */
+    private String projectName(JsonNode body) {
+        String name = RequestBodies.optionalText(body, "project");
+        if (name == null) {
+            return null;
+        }
+        if (!PROJECT_NAME.matcher(name).matches()) {
+            throw DeiaException.invalid("field 'project' must be the name of a configured project (%s)",
+                    Project.NAME_PATTERN);
+        }
+        config.requireProject(name);
+        return name;
     }
 
     private void stop(Request req, Response resp, Callback cb) {

@@ -17,11 +17,13 @@ import org.eclipse.jetty.http.pathmap.PathSpec;
 import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.server.HttpConnectionFactory;
 import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
 import org.eclipse.jetty.server.handler.ContextHandler;
 import org.eclipse.jetty.server.handler.PathMappingsHandler;
 import org.eclipse.jetty.server.handler.ResourceHandler;
+import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.Fields;
 import org.eclipse.jetty.util.resource.Resource;
 import org.eclipse.jetty.util.resource.ResourceFactory;
@@ -154,8 +156,7 @@ public final class ControllerServer implements AutoCloseable {
             server.start();
         } catch (Exception e) {
             close();
-            throw new DeiaException(io.deia.core.ErrorCode.UNAVAILABLE,
-                    "cannot listen on " + settings.bind + ":" + settings.port + ": " + e.getMessage(), e);
+            throw DeiaException.unavailable("cannot listen on %s:%d: %s", settings.bind, settings.port, e.getMessage());
         }
         log.info("controller listening on {}", baseUrl());
         return this;
@@ -168,16 +169,10 @@ public final class ControllerServer implements AutoCloseable {
         routes.addMapping(PathSpec.from("/health"), api.health());
         routes.addMapping(PathSpec.from("/api/bots"), api.bots());
         routes.addMapping(PathSpec.from("/api/profiles"), api.profiles());
-        routes.addMapping(PathSpec.from("/api/bot/*"), api.botRoutes());
-        routes.addMapping(PathSpec.from("/api/*"), new org.eclipse.jetty.server.Handler.Abstract() {
-            @Override
-            public boolean handle(Request request, org.eclipse.jetty.server.Response response,
-                                  org.eclipse.jetty.util.Callback callback) {
-                HttpErrors.send(response, callback, io.deia.core.ErrorCode.NOT_FOUND,
-                        "no such endpoint: " + request.getMethod() + " " + request.getHttpURI().getPath());
-                return true;
-            }
-        });
+        routes.addMapping(PathSpec.from("/api/projects"), api.projects());
+        routes.addMapping(PathSpec.from("/api/bot/*"), new TaskReviewApi(settings.hive, settings.config, settings.registry,
+                redactor).around(api.botRoutes()));
+        routes.addMapping(PathSpec.from("/api/*"), HttpErrors.noSuchEndpoint());
         routes.addMapping(PathSpec.from("/"), dashboard());
         return routes;
     }
@@ -185,8 +180,7 @@ public final class ControllerServer implements AutoCloseable {
     private ResourceHandler dashboard() {
         ResourceHandler files = new ResourceHandler() {
             @Override
-            public boolean handle(Request request, org.eclipse.jetty.server.Response response,
-                                  org.eclipse.jetty.util.Callback callback) throws Exception {
+            public boolean handle(Request request, Response response, Callback callback) throws Exception {
                 // The page shows text from bots and tasks: even if a bug ever put it into HTML, the
                 // policy keeps scripts, frames and outside resources from loading.
                 response.getHeaders().put("Content-Security-Policy",
@@ -258,11 +252,8 @@ public final class ControllerServer implements AutoCloseable {
 
     /** The controller's own origins: {@code http://} plus each allowed {@code Host}. */
     private Set<String> allowedOrigins() {
-        Set<String> origins = new LinkedHashSet<>();
-        for (String host : allowedHosts()) {
-            origins.add("http://" + host);
-        }
-        return origins;
+        return allowedHosts().stream().map(host -> "http://" + host)
+                .collect(java.util.stream.Collectors.toCollection(LinkedHashSet::new));
     }
 
     /** {@code address:port}, an IPv6 address in brackets, lower-case. */

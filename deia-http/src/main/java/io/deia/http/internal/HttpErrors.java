@@ -16,6 +16,18 @@ public final class HttpErrors {
     private HttpErrors() {
     }
 
+    /** A handler answering every request it gets with 404 {@code not_found} naming the method and path. */
+    public static org.eclipse.jetty.server.Handler noSuchEndpoint() {
+        return new org.eclipse.jetty.server.Handler.Abstract() {
+            @Override
+            public boolean handle(org.eclipse.jetty.server.Request request, Response response, Callback callback) {
+                send(response, callback, ErrorCode.NOT_FOUND,
+                        "no such endpoint: " + request.getMethod() + " " + request.getHttpURI().getPath());
+                return true;
+            }
+        };
+    }
+
     /** The {@link DeiaException} a failure is reported as: itself, or {@code internal} for anything else. */
     public static DeiaException toDeia(Throwable failure) {
         Throwable t = failure;
@@ -30,16 +42,33 @@ public final class HttpErrors {
 
     /** The JSON body for an error. */
     public static Map<String, Object> body(ErrorCode code, String message) {
+        return body(code, message, Map.of());
+    }
+
+    /**
+     * The JSON body for an error with more fields beside {@code code} and {@code message}
+     * ({@link DeiaException#details()}, such as the {@code files} of a conflict).
+     */
+    public static Map<String, Object> body(ErrorCode code, String message, Map<String, Object> details) {
         Map<String, Object> error = new LinkedHashMap<>();
         error.put("code", code.id());
         error.put("message", message == null ? code.id() : message);
+        details.forEach(error::putIfAbsent);
         return Map.of("error", error);
     }
 
     /** Sends the error response for {@code failure} and completes {@code callback}. */
     public static void send(Response response, Callback callback, Throwable failure) {
         DeiaException e = toDeia(failure);
-        send(response, callback, e.code(), e.getMessage());
+        send(response, callback, e, e.getMessage());
+    }
+
+    /**
+     * Sends the error response for {@code error}, with {@code message} in place of its own (a
+     * redacted one) and its {@link DeiaException#details() details}, and completes {@code callback}.
+     */
+    public static void send(Response response, Callback callback, DeiaException error, String message) {
+        JsonResponses.send(response, callback, error.code().httpStatus(), body(error.code(), message, error.details()));
     }
 
     /** Sends an error response with the given code and message and completes {@code callback}. */

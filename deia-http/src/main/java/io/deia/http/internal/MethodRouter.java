@@ -86,6 +86,6 @@ public final class MethodRouter extends Handler.Abstract {
                     LogSafe.printable(error.getMessage(), 2000));
         }
         response.reset();
-        HttpErrors.send(response, callback, error.code(), redact.apply(error.getMessage()));
+        HttpErrors.send(response, callback, error, redact.apply(error.getMessage()));
     }
 }

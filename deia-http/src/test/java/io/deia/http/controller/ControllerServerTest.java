@@ -271,7 +271,7 @@ class ControllerServerTest {
         String registryBefore = registryWithoutHeartbeats();
         long childrenBefore = ProcessHandle.current().descendants().count();
         List<String[]> routes = List.of(
-                new String[] {"GET", "/api/bots"}, new String[] {"GET", "/api/profiles"},
+                new String[] {"GET", "/api/bots"}, new String[] {"GET", "/api/profiles"}, new String[] {"GET", "/api/projects"},
                 new String[] {"POST", "/api/bot/launch"}, new String[] {"POST", "/api/bot/BOT-A/stop"},
                 new String[] {"GET", "/api/bot/BOT-A/status"}, new String[] {"POST", "/api/bot/BOT-A/message"},
                 new String[] {"POST", "/api/bot/BOT-A/interrupt"}, new String[] {"GET", "/api/bot/BOT-A/tasks"},

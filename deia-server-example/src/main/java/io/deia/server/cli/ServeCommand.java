@@ -5,6 +5,7 @@ import io.deia.core.chat.HistoryStore;
 import io.deia.core.chat.MessageRouter;
 import io.deia.core.config.DeiaConfig;
 import io.deia.core.launch.BotLauncher;
+import io.deia.core.project.Project;
 import io.deia.core.registry.BotRecord;
 import io.deia.core.registry.JsonFileServiceRegistry;
 import io.deia.core.task.FileTaskQueue;
@@ -23,7 +24,8 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 
 /**
- * {@code serve [--port 8080] [--bind 127.0.0.1] [--demo]}: the controller. Starts the launcher (adopting the
+ * {@code serve [--port 8080] [--bind 127.0.0.1] [--demo]}: the controller. Checks every configured
+ * project's repository first (exit 2 naming the project and the field when one fails), then starts the launcher (adopting the
  * bots a previous controller left running), the message router and the HTTP/WebSocket server with
  * the dashboard, prints the dashboard link with its token on stdout (when stdout is not a terminal:
  * the address and where the token file is, see {@link #startLine}), and runs until SIGTERM or
@@ -58,6 +60,7 @@ public final class ServeCommand implements Callable<Integer> {
     public Integer call() throws InterruptedException {
         HiveLayout hive = hiveOptions.layout();
         DeiaConfig config = hiveOptions.config();
+        verifyProjects(config);
         JsonFileServiceRegistry registry = new JsonFileServiceRegistry(hive, config);
         BotLauncher launcher = BotLauncher.builder(hive, config, registry, hiveOptions.runnerCommand())
                 .configFile(hiveOptions.configFile()).build();
@@ -107,6 +110,20 @@ public final class ServeCommand implements Callable<Integer> {
         System.out.flush();
         stopped.await();
         return 0;
+    }
+
+    /**
+     * Checks every configured project's repository with git before anything starts, so a wrong
+     * path or a missing base branch stops the controller at once (exit 2) with the project and the
+     * field named, instead of failing each launch on it later.
+     *
+     * @throws io.deia.core.DeiaException {@code UNPROCESSABLE} for the first project that fails
+     */
+    static void verifyProjects(DeiaConfig config) {
+        for (Project project : config.projects().values()) {
+            project.verify();
+            log.info("project {}: {} on base {}", project.name(), project.path(), project.base());
+        }
     }
 
     /**

@@ -86,6 +86,9 @@ public final class StatusCommand implements Callable<Integer> {
         StringBuilder sb = new StringBuilder();
         String state = live != null && live.hasNonNull("state") ? live.get("state").asText() : r.state().id();
         sb.append(String.format("%-16s %-10s pid %-7d port %-5d profile %s", r.botId(), state, r.pid(), r.port(), r.profile()));
+        if (r.project() != null) {
+            sb.append(", project ").append(r.project());
+        }
         if (r.restarts() > 0) {
             sb.append(", restarts ").append(r.restarts());
         }
