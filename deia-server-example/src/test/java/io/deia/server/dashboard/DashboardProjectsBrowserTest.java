@@ -150,7 +150,8 @@ class DashboardProjectsBrowserTest {
         click("hello-1", "diff");
         awaitUi().until(() -> review("hello-1").findElements(By.className("diff-path")).size() == 1);
         assertEquals("hello.txt", review("hello-1").findElement(By.className("diff-path")).getText());
-        assertEquals("added", review("hello-1").findElement(By.className("diff-status")).getText());
+        // Shown in capitals by the stylesheet; the text itself is git's status word.
+        assertEquals("added", review("hello-1").findElement(By.className("diff-status")).getAttribute("textContent"));
         assertEquals("+2 \u22120", review("hello-1").findElement(By.className("diff-counts")).getText());
         List<String> added = review("hello-1").findElements(By.cssSelector(".diff-patch .diff-add")).stream()
                 .map(WebElement::getText).collect(Collectors.toList());
