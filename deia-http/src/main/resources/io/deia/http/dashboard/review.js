@@ -39,6 +39,7 @@ window.deiaReview = function (ctx) {
         merged: null,        // {base, commit, fast_forward, already}
         discarded: null,     // {kept_as}
         restored: false,
+        missing: false,      // the server no longer knows the branch (discarded elsewhere): Restore may help
         error: null,         // {action, message, files}
         node: null,          // the block currently in the page
         response: null
@@ -121,17 +122,17 @@ window.deiaReview = function (ctx) {
     if (s.error) box.appendChild(errorBlock(s.error));
 
     const actions = el('div', 'task-review-actions');
-    const canReview = !!change.commit && !s.discarded;
+    const canReview = !!change.commit && !s.discarded && !s.missing;
     if (canReview) {
       actions.appendChild(button(s.diffOpen ? 'Hide diff' : 'Diff', 'diff', !!s.busy, () => toggleDiff(bot, taskId)));
     }
     if (canReview && !s.merged) {
       actions.appendChild(button('Merge', 'merge', !!s.busy, () => act(bot, taskId, 'merge')));
     }
-    if (!s.discarded && !s.merged) {
+    if (!s.discarded && !s.merged && !s.missing) {
       actions.appendChild(button('Discard', 'discard', !!s.busy, () => act(bot, taskId, 'discard'), 'danger'));
     }
-    if (s.discarded) {
+    if (s.discarded || s.missing) {
       actions.appendChild(button('Restore', 'restore', !!s.busy, () => act(bot, taskId, 'restore')));
     }
     box.appendChild(actions);
@@ -189,7 +190,7 @@ window.deiaReview = function (ctx) {
         s.merged = { base: s.diff.base, already: true };
       }
     } catch (e) {
-      s.error = { action: 'diff', message: e.message, files: null };
+      failed(s, 'diff', e);
     } finally {
       s.busy = null;
     }
@@ -214,17 +215,24 @@ window.deiaReview = function (ctx) {
         s.discarded = null;
         s.restored = true;
       }
+      s.missing = false;
       // The diff shown was of the branch before this action.
       s.diff = null;
       s.diffNode = null;
       s.diffOpen = false;
     } catch (e) {
-      const files = e.details && Array.isArray(e.details.files) ? e.details.files.map(String) : null;
-      s.error = { action: action, message: e.message + (e.code ? ' [' + e.code + ']' : ''), files: files };
+      failed(s, action, e);
     } finally {
       s.busy = null;
     }
     refresh(bot, taskId);
+  }
+
+  /** The server's refusal, kept on the task; a branch it does not know (404) may have been discarded elsewhere. */
+  function failed(s, action, e) {
+    const files = e.details && Array.isArray(e.details.files) ? e.details.files.map(String) : null;
+    s.error = { action: action, message: e.message + (e.code ? ' [' + e.code + ']' : ''), files: files };
+    if (e.status === 404 && action !== 'restore') s.missing = true;
   }
 
   /** The file list and the patch, each patch line as its own element with a class for its kind. */

@@ -36,8 +36,8 @@ import org.openqa.selenium.support.ui.Select;
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class DashboardProjectsBrowserTest {
-    private static final List<String> PROJECTS = List.of("merge", "conflict", "discard");
-    private static final List<String> BOTS = List.of("MERGE-1", "CONFLICT-1", "DISCARD-1");
+    private static final List<String> PROJECTS = List.of("merge", "conflict", "discard", "dirty", "gone");
+    private static final List<String> BOTS = List.of("MERGE-1", "CONFLICT-1", "DISCARD-1", "DIRTY-1", "GONE-1");
 
     @TempDir
     static Path tmp;
@@ -124,7 +124,7 @@ class DashboardProjectsBrowserTest {
         awaitUi().until(() -> project.getOptions().size() == PROJECTS.size() + 1);
         assertEquals("", project.getFirstSelectedOption().getAttribute("value"), "no project unless one is chosen");
         assertEquals("none", project.getFirstSelectedOption().getText());
-        assertEquals(List.of("", "conflict", "discard", "merge"),
+        assertEquals(List.of("", "conflict", "dirty", "discard", "gone", "merge"),
                 project.getOptions().stream().map(o -> o.getAttribute("value")).sorted().collect(Collectors.toList()));
         project.selectByValue("merge");
         recordPosts();
@@ -162,6 +162,8 @@ class DashboardProjectsBrowserTest {
         // The file's HTML is text in the patch, nothing more.
         assertTrue(browser.driver.findElements(By.cssSelector("#task-responses img")).isEmpty());
         assertEquals(null, browser.js("return window.__pwned === undefined ? null : 'pwned'"));
+        browser.js("arguments[0].scrollIntoView({block: 'start'});", review("hello-1"));
+        browser.screenshot(repoRoot().resolve("docs/img/dashboard-project-diff.png"));
 
         recordPosts();
         click("hello-1", "merge");
@@ -173,6 +175,16 @@ class DashboardProjectsBrowserTest {
         // main is checked out, clean, in the user's own tree: it follows the merge.
         assertEquals(content, Files.readString(repo.resolve("hello.txt"), StandardCharsets.UTF_8));
         assertEquals("", Git.at(repo).run("status", "--porcelain"));
+
+        // A reloaded page no longer remembers the merge, but the diff tells: nothing left, on main.
+        browser.driver.navigate().refresh();
+        selectBot(botId);
+        awaitReview("hello-1");
+        click("hello-1", "diff");
+        awaitUi().until(() -> review("hello-1").findElement(By.className("review-note")).getText()
+                .equals("Already merged into main."));
+        assertEquals("No changes against main.", review("hello-1").findElement(By.className("diff-empty")).getText());
+        assertTrue(review("hello-1").findElements(By.cssSelector("[data-action='merge']")).isEmpty());
     }
 
     @Test
@@ -234,7 +246,86 @@ class DashboardProjectsBrowserTest {
         assertTrue(review("drop-1").findElement(By.cssSelector("[data-action='merge']")).isEnabled());
     }
 
+    @Test
+    void aMergeIntoTheUsersDirtyCheckoutIsRefusedWithItsFilesAndTheirEditsStay() throws Exception {
+        Path repo = repo("dirty");
+        String botId = "DIRTY-1";
+        launchOverApi(botId, "dirty");
+        submitOverApi(botId, "new-1", "write new.txt\nfrom the bot\n");
+        selectBot(botId);
+        awaitReview("new-1");
+        // The user is editing README.md on main, uncommitted.
+        String edit = "# dirty\nthe user's unsaved work\n";
+        Files.writeString(repo.resolve("README.md"), edit, StandardCharsets.UTF_8);
+        String tip = Git.at(repo).run("rev-parse", "main").strip();
+
+        allowedConsole = m -> m.contains("/tasks/new-1/merge") && m.contains("409");
+        click("new-1", "merge");
+        awaitUi().until(() -> !review("new-1").findElements(By.className("task-review-error")).isEmpty());
+        WebElement error = review("new-1").findElement(By.className("task-review-error"));
+        assertContains(error.getText(), "Merge refused");
+        assertEquals(List.of("README.md"), error.findElements(By.className("conflict-file")).stream()
+                .map(WebElement::getText).collect(Collectors.toList()));
+        assertEquals(tip, Git.at(repo).run("rev-parse", "main").strip());
+        assertEquals(edit, Files.readString(repo.resolve("README.md"), StandardCharsets.UTF_8));
+        assertFalse(Files.exists(repo.resolve("new.txt")));
+
+        // Once the user has committed, the same button merges.
+        Git.at(repo).run("-c", "user.name=user", "-c", "user.email=user@example.invalid", "commit", "-q", "-am", "user edit");
+        click("new-1", "merge");
+        awaitUi().until(() -> review("new-1").findElement(By.className("review-note")).getText().contains("merged into main"));
+        assertTrue(review("new-1").findElements(By.className("task-review-error")).isEmpty(), "the old refusal is gone");
+        assertEquals("from the bot\n", Git.at(repo).run("show", "main:new.txt"));
+        assertEquals(edit, Git.at(repo).run("show", "main:README.md"));
+    }
+
+    @Test
+    void aTaskDiscardedElsewhereShowsTheServersAnswerAndRestoresAndOddFileNamesShowAsText() throws Exception {
+        String botId = "GONE-1";
+        launchOverApi(botId, "gone");
+        // A space, UTF-8 and a right-to-left override in one file name.
+        submitOverApi(botId, "odd-1", "write my caf\u00e9 abc\u202Egnp.exe\nx\n");
+        selectBot(botId);
+        awaitReview("odd-1");
+        click("odd-1", "diff");
+        awaitUi().until(() -> review("odd-1").findElements(By.className("diff-path")).size() == 1);
+        assertEquals("my caf\u00e9 abc<U+202E>gnp.exe", review("odd-1").findElement(By.className("diff-path")).getText());
+        assertLacks(review("odd-1").getText(), "\u202E");
+
+        // Discarded from another client: this page still offers Merge, shows the server's 404, drops
+        // the stale diff and offers Restore instead, which brings the branch and its diff back.
+        HttpResponse<String> discarded = serve.post("/api/bot/" + botId + "/tasks/odd-1/discard", "{}");
+        assertEquals(200, discarded.statusCode(), discarded.body());
+        allowedConsole = m -> m.contains("/tasks/odd-1/merge") && m.contains("404");
+        click("odd-1", "merge");
+        awaitUi().until(() -> !review("odd-1").findElements(By.className("task-review-error")).isEmpty());
+        String error = review("odd-1").findElement(By.className("task-review-error")).getText();
+        assertContains(error, "Merge refused");
+        assertContains(error, "[not_found]");
+        assertTrue(review("odd-1").findElements(By.className("task-diff")).isEmpty(), "no stale diff");
+        assertTrue(review("odd-1").findElements(By.cssSelector("[data-action='merge']")).isEmpty());
+        assertFalse(review("odd-1").findElement(By.className("review-note")).isDisplayed(), "not shown as merged");
+        assertFalse(Git.at(repo("gone")).tryRun("cat-file", "-e", "main:my caf\u00e9 abc\u202Egnp.exe").ok());
+
+        click("odd-1", "restore");
+        awaitUi().until(() -> review("odd-1").findElement(By.className("review-note")).getText().startsWith("Restored"));
+        assertTrue(review("odd-1").findElements(By.className("task-review-error")).isEmpty());
+        click("odd-1", "diff");
+        awaitUi().until(() -> review("odd-1").findElements(By.className("diff-path")).size() == 1);
+        assertEquals("my caf\u00e9 abc<U+202E>gnp.exe", review("odd-1").findElement(By.className("diff-path")).getText());
+    }
+
     // ------------------------------------------------------------------ helpers
+
+    private static Path repoRoot() {
+        Path dir = Path.of(System.getProperty("user.dir")).toAbsolutePath();
+        for (Path p = dir; p != null; p = p.getParent()) {
+            if (Files.isDirectory(p.resolve("deia-server-example")) && Files.isRegularFile(p.resolve("pom.xml"))) {
+                return p;
+            }
+        }
+        throw new AssertionError("repository root not found above " + dir);
+    }
 
     /** A repository with one commit on main, its work tree checked out on main (as a user's checkout is). */
     private static Path newRepository(String name) {
@@ -339,5 +430,9 @@ class DashboardProjectsBrowserTest {
 
     private static void assertContains(String actual, String expected) {
         assertTrue(actual != null && actual.contains(expected), "expected to contain <" + expected + "> but was <" + actual + ">");
+    }
+
+    private static void assertLacks(String actual, String unexpected) {
+        assertFalse(actual.contains(unexpected), "expected not to contain <" + unexpected + "> but was <" + actual + ">");
     }
 }
