@@ -269,12 +269,24 @@ window.deiaReview = function (ctx) {
     return box;
   }
 
+  /**
+   * The patch in monospace, each run of lines of one kind (added, removed, hunk header, file
+   * header, context) one element with a class for that kind: a 2 MiB patch of one new file is one
+   * element, not a quarter of a million.
+   */
   function patchView(patch) {
     const pre = el('pre', 'diff-patch');
     const fragment = document.createDocumentFragment();
     let header = false;
+    let run = null;
+    let runKind = null;
     const lines = patch.split('\n');
     if (lines.length && lines[lines.length - 1] === '') lines.pop();
+    const flush = () => {
+      // Each run ends with its newline, so the patch's text (copied, or read by a screen reader) is whole.
+      if (run) fragment.appendChild(el('span', 'diff-line ' + runKind, safe(run.join('\n') + '\n')));
+      run = null;
+    };
     lines.forEach((line) => {
       let kind;
       if (line.startsWith('diff --git ')) { header = true; kind = 'diff-file-start'; }
@@ -285,8 +297,16 @@ window.deiaReview = function (ctx) {
       else if (line.startsWith('-')) kind = 'diff-del';
       else if (line.startsWith('\\')) kind = 'diff-meta';
       else kind = 'diff-ctx';
-      fragment.appendChild(el('span', 'diff-line ' + kind, safe(line)));
+      // Each file header and each hunk header stands alone; other lines join the run of their kind.
+      if (run && kind === runKind && kind !== 'diff-file-start' && kind !== 'diff-hunk') {
+        run.push(line);
+        return;
+      }
+      flush();
+      run = [line];
+      runKind = kind;
     });
+    flush();
     pre.appendChild(fragment);
     return pre;
   }

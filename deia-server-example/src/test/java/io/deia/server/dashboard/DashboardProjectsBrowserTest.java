@@ -36,8 +36,8 @@ import org.openqa.selenium.support.ui.Select;
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class DashboardProjectsBrowserTest {
-    private static final List<String> PROJECTS = List.of("merge", "conflict", "discard", "dirty", "gone");
-    private static final List<String> BOTS = List.of("MERGE-1", "CONFLICT-1", "DISCARD-1", "DIRTY-1", "GONE-1");
+    private static final List<String> PROJECTS = List.of("merge", "conflict", "discard", "dirty", "gone", "big");
+    private static final List<String> BOTS = List.of("MERGE-1", "CONFLICT-1", "DISCARD-1", "DIRTY-1", "GONE-1", "BIG-1");
 
     @TempDir
     static Path tmp;
@@ -51,10 +51,12 @@ class DashboardProjectsBrowserTest {
         Path hive = tmp.resolve("hive");
         Files.createDirectories(hive);
         // The agent: the prompt's first line is "write <file>", the rest is what goes into the file
-        // (in its working directory, the bot's worktree).
+        // (in its working directory, the bot's worktree); "fill <file>" writes 400,000 numbered lines.
         Path writer = tmp.resolve("writer.sh");
         Files.writeString(writer, """
                 p=$(cat)
+                big=$(printf '%s\\n' "$p" | sed -n '1s/^fill //p')
+                if [ -n "$big" ]; then seq 1 400000 > "$big"; echo "filled $big"; exit 0; fi
                 f=$(printf '%s\\n' "$p" | sed -n '1s/^write //p')
                 [ -n "$f" ] || { echo 'first line must be: write <file>' >&2; exit 1; }
                 printf '%s\\n' "$p" | sed 1d > "$f"
@@ -124,7 +126,7 @@ class DashboardProjectsBrowserTest {
         awaitUi().until(() -> project.getOptions().size() == PROJECTS.size() + 1);
         assertEquals("", project.getFirstSelectedOption().getAttribute("value"), "no project unless one is chosen");
         assertEquals("none", project.getFirstSelectedOption().getText());
-        assertEquals(List.of("", "conflict", "dirty", "discard", "gone", "merge"),
+        assertEquals(List.of("", "big", "conflict", "dirty", "discard", "gone", "merge"),
                 project.getOptions().stream().map(o -> o.getAttribute("value")).sorted().collect(Collectors.toList()));
         project.selectByValue("merge");
         recordPosts();
@@ -155,7 +157,7 @@ class DashboardProjectsBrowserTest {
         assertEquals("+2 \u22120", review("hello-1").findElement(By.className("diff-counts")).getText());
         List<String> added = review("hello-1").findElements(By.cssSelector(".diff-patch .diff-add")).stream()
                 .map(WebElement::getText).collect(Collectors.toList());
-        assertEquals(List.of("+hello from the bot", "+<img src=x onerror=\"window.__pwned=1\">"), added);
+        assertEquals(List.of("+hello from the bot\n+<img src=x onerror=\"window.__pwned=1\">"), added);
         assertFalse(review("hello-1").findElements(By.cssSelector(".diff-patch .diff-hunk")).isEmpty());
         assertEquals("monospace", browser.js("return getComputedStyle(arguments[0]).fontFamily.includes('monospace') ? 'monospace' : 'other'",
                 review("hello-1").findElement(By.className("diff-patch"))));
@@ -313,6 +315,29 @@ class DashboardProjectsBrowserTest {
         click("odd-1", "diff");
         awaitUi().until(() -> review("odd-1").findElements(By.className("diff-path")).size() == 1);
         assertEquals("my caf\u00e9 abc<U+202E>gnp.exe", review("odd-1").findElement(By.className("diff-path")).getText());
+    }
+
+    @Test
+    void aPatchOverTwoMebibytesSaysItIsCut() throws Exception {
+        String botId = "BIG-1";
+        launchOverApi(botId, "big");
+        submitOverApi(botId, "fill-1", "fill numbers.txt\n");
+        selectBot(botId);
+        WebElement review = awaitReview("fill-1");
+        assertEquals("1 file changed +400000 \u22120", review.findElement(By.className("task-changes")).getText());
+        click("fill-1", "diff");
+        awaitUi().until(() -> review("fill-1").findElements(By.className("diff-patch")).size() == 1);
+        assertContains(review("fill-1").findElement(By.className("diff-truncated")).getText(), "cut at 2 MiB");
+        // The file list is whole; the patch holds the start of the file and stops before its end.
+        assertEquals("+400000 \u22120", review("fill-1").findElement(By.className("diff-counts")).getText());
+        String patch = (String) browser.js("return arguments[0].textContent", review("fill-1").findElement(By.className("diff-patch")));
+        assertTrue(patch.startsWith("diff --git a/numbers.txt b/numbers.txt\n"), patch.substring(0, 300));
+        assertTrue(patch.contains("\n@@ -0,0 +1,400000 @@\n+1\n+2\n+3\n"), patch.substring(0, 300));
+        assertFalse(patch.contains("\n+400000"), "the end of the file is past the cut");
+        assertTrue(patch.length() <= 2 * 1024 * 1024 + 1024, "patch of " + patch.length() + " characters");
+        // One element per run of added lines, not one per line.
+        assertEquals(1L, browser.js("return arguments[0].querySelectorAll('.diff-add').length",
+                review("fill-1").findElement(By.className("diff-patch"))));
     }
 
     // ------------------------------------------------------------------ helpers
