@@ -30,6 +30,15 @@ public interface Agent extends AutoCloseable {
      */
     boolean interrupt();
 
+    /**
+     * Its working folder was made again ({@link AgentContext#workspace()}: a project worktree the
+     * user deleted by hand, recreated at the same path). A process that outlives turns still sits in
+     * the deleted folder, so it is ended and the next turn starts a new one there, resuming the
+     * session. Called between turns; agents that start a process per turn have nothing to do.
+     */
+    default void workspaceRecreated() {
+    }
+
     /** Crash count, last exit, session id and the pid of the agent process if one runs now. */
     AgentHealth health();
 

@@ -180,6 +180,23 @@ final class ClaudeCodeAgent extends CliAgent {
         }
     }
 
+    /** Ends the process sitting in the deleted folder; the next turn starts one in the new folder, resuming the session. */
+    @Override
+    public void workspaceRecreated() {
+        if (busy() || closed) {
+            return;
+        }
+        ClaudeProcess r;
+        synchronized (lock) {
+            r = running;
+        }
+        if (r != null) {
+            log.info("[{}] the workspace {} was made again: ending claude pid {}; the next turn resumes the session there",
+                    botId, context.workspace(), r.process.pid());
+            discardProcess();
+        }
+    }
+
     @Override
     protected AgentProcess process() {
         synchronized (lock) {

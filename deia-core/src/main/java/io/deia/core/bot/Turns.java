@@ -50,7 +50,7 @@ final class Turns implements TaskExecutor {
         this.bot = bot;
         this.agent = agent;
         this.stats = stats;
-        this.worktree = worktree == null ? null : new WorktreeTurns(bot.botId(), worktree);
+        this.worktree = worktree == null ? null : new WorktreeTurns(bot.botId(), worktree, agent);
     }
 
     /** Waits for this caller's turn; {@link #unlock()} ends it. */
@@ -96,7 +96,10 @@ final class Turns implements TaskExecutor {
                     if (taskId == null) {
                         throw e;
                     }
-                    return TurnResult.failed("cannot prepare the worktree: " + e.getMessage(), 0, null);
+                    String why = "cannot prepare the worktree: " + e.getMessage();
+                    // A stop cut the wait for the lock short: the task stays claimed for the next start.
+                    return bot.isStopping() ? new TurnResult(TurnStatus.INTERRUPTED, "", null, null, null, null, 0, null, why)
+                            : TurnResult.failed(why, 0, null);
                 }
             }
             TurnResult result = agent.runTurn(request, listener == null ? AgentEventListener.NONE : listener);

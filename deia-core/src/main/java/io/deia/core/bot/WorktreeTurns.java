@@ -1,6 +1,7 @@
 package io.deia.core.bot;
 
 import io.deia.core.DeiaException;
+import io.deia.core.agent.Agent;
 import io.deia.core.agent.TurnResult;
 import io.deia.core.agent.TurnStatus;
 import io.deia.core.internal.io.LogSafe;
@@ -10,14 +11,16 @@ import io.deia.core.project.TaskChange;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.util.Optional;
 
 /**
  * The git side of a project bot's turns ({@link Turns}): before a turn, the worktree lock, a
  * worktree that exists and, for a task, the task's branch; after it, deia's commit of whatever the
  * agent changed. A commit that fails loses nothing: the changes stay in the worktree and the next
- * turn's commit takes them. A task turn whose commit failed ends {@code failed} naming the failure;
- * a chat turn keeps its reply and carries the failure in its error.
+ * turn's commit takes them. A task turn whose commit failed ends {@code failed} naming the failure
+ * (an interrupted one stays interrupted); a chat turn keeps its reply and carries the failure in its error.
  */
 final class WorktreeTurns {
     private static final Logger log = LoggerFactory.getLogger(WorktreeTurns.class);
@@ -26,16 +29,19 @@ final class WorktreeTurns {
 
     private final String botId;
     private final BotWorktree worktree;
+    private final Agent agent;
 
-    WorktreeTurns(String botId, BotWorktree worktree) {
+    WorktreeTurns(String botId, BotWorktree worktree, Agent agent) {
         this.botId = botId;
         this.worktree = worktree;
+        this.agent = agent;
     }
 
     /**
      * Takes the worktree lock (held until the caller closes it, after {@link #commit}), makes sure
      * the worktree exists and, for a task, puts it on the task's branch (the existing one when the
-     * task is retried).
+     * task is retried). A worktree made again (deleted by hand) is announced to the agent, whose
+     * long-lived process would otherwise go on in the deleted folder.
      *
      * @param taskId the task of the turn, or null for a chat message
      * @throws DeiaException when git cannot prepare the worktree; the lock is released then
@@ -44,7 +50,11 @@ final class WorktreeTurns {
         boolean interrupted = Thread.interrupted();
         GitLock lock = worktree.lockTurn();
         try {
+            boolean present = Files.exists(worktree.dir().resolve(".git"), LinkOption.NOFOLLOW_LINKS);
             worktree.ensure();
+            if (!present) {
+                agent.workspaceRecreated();
+            }
             if (taskId != null) {
                 worktree.startTask(taskId);
             }
@@ -61,8 +71,8 @@ final class WorktreeTurns {
      * Commits what the turn changed on the worktree's current branch: {@code <first line of the
      * prompt> (<TASK-ID>)} for a task, {@code chat: <first line>} for a chat message.
      *
-     * @return {@code result}, or for a failed commit: a task turn {@code failed} with an error naming
-     *         it, a chat turn with the failure added to its error
+     * @return {@code result}, or for a failed commit: a task turn {@code failed} (an interrupted one
+     *         stays {@code interrupted}) with an error naming it, a chat turn with the failure added to its error
      */
     TurnResult commit(String prompt, String taskId, TurnResult result) {
         // A stop may have interrupted this thread during the turn: git must not be killed mid-commit
@@ -77,7 +87,10 @@ final class WorktreeTurns {
                     + "; they stay in the worktree and the next turn's commit takes them";
             log.error("[{}] {} {}", botId, taskId == null ? "chat turn:" : "task " + taskId + ":", why);
             String error = result.error() == null ? why : result.error() + "; " + why;
-            TurnStatus status = taskId != null ? TurnStatus.FAILED : result.status();
+            // An interrupted task stays interrupted: cut short by a stop, it is retried by the next
+            // start, whose first commit takes these changes.
+            TurnStatus status = taskId == null || result.status() == TurnStatus.INTERRUPTED ? result.status()
+                    : TurnStatus.FAILED;
             return new TurnResult(status, result.text(), result.sessionId(), result.costUsd(), result.inputTokens(),
                     result.outputTokens(), result.durationMs(), result.exitCode(), error);
         } finally {

@@ -1,5 +1,6 @@
 package io.deia.core.config;
 
+import io.deia.core.permission.ApprovalPolicy;
 import com.fasterxml.jackson.annotation.JsonIgnore;
 
 import io.deia.core.internal.DenyPatterns;
@@ -33,6 +34,7 @@ import java.util.Objects;
  * @param denyPatterns           regular expressions; a prompt matching one is refused: a chat message (controller or
  *                               bot port) with 422, a task (API or inbox) with a {@code rejected} response ({@link DenyPatterns})
  * @param restart                restart policy
+ * @param approval               whether the agent's tool calls wait for a person ({@link ApprovalPolicy}; {@code auto} by default)
  */
 public record Profile(
         String name,
@@ -53,7 +55,8 @@ public record Profile(
         Integer startTimeoutS,
         List<String> runnerJvmOptions,
         List<String> denyPatterns,
-        RestartPolicy restart) {
+        RestartPolicy restart,
+        ApprovalPolicy approval) {
 
     /** JVM options for a bot runner when a profile gives none: small heap, quick start, low RSS. */
     public static final List<String> DEFAULT_RUNNER_JVM_OPTIONS = List.of(
@@ -89,6 +92,7 @@ public record Profile(
         messageQueueCapacity = messageQueueCapacity == null ? 16 : messageQueueCapacity;
         startTimeoutS = startTimeoutS == null ? 20 : startTimeoutS;
         restart = restart == null ? RestartPolicy.DEFAULT : restart;
+        approval = approval == null ? ApprovalPolicy.AUTO : approval;
     }
 
     /** The same profile under another name (used when the config's map key names it). */
@@ -108,7 +112,7 @@ public record Profile(
                 .includePartialMessages(includePartialMessages).env(env).secretEnv(secretEnv).timeoutS(timeoutS)
                 .maxAttempts(maxAttempts).retryBackoffMs(retryBackoffMs).messageQueueCapacity(messageQueueCapacity)
                 .startTimeoutS(startTimeoutS).runnerJvmOptions(runnerJvmOptions).denyPatterns(denyPatterns)
-                .restart(restart);
+                .restart(restart).approval(approval);
     }
 
     /** {@link #timeoutS()} as a duration. */
@@ -144,6 +148,7 @@ public record Profile(
         private List<String> runnerJvmOptions;
         private List<String> denyPatterns;
         private RestartPolicy restart;
+        private ApprovalPolicy approval;
 
         private Builder() {
         }
@@ -186,12 +191,14 @@ public record Profile(
         public Builder denyPatterns(List<String> v) { denyPatterns = v; return this; }
         /** See {@link Profile#restart()}. */
         public Builder restart(RestartPolicy v) { restart = v; return this; }
+        /** See {@link Profile#approval()}. */
+        public Builder approval(ApprovalPolicy v) { approval = v; return this; }
 
         /** The profile, its defaults filled in. */
         public Profile build() {
             return new Profile(name, agent, executable, args, promptMode, model, permissionMode, allowedTools,
                     includePartialMessages, env, secretEnv, timeoutS, maxAttempts, retryBackoffMs, messageQueueCapacity,
-                    startTimeoutS, runnerJvmOptions, denyPatterns, restart);
+                    startTimeoutS, runnerJvmOptions, denyPatterns, restart, approval);
         }
     }
 }

@@ -50,12 +50,17 @@ class ClaudeCodeAgentTest {
     }
 
     private Agent agent() {
+        return agent(null);
+    }
+
+    /** The agent of BOT-001; with {@code worktree}, working there as a bot with a project does. */
+    private Agent agent(Path worktree) {
         Map<String, String> parent = new HashMap<>(System.getenv());
         parent.put("DEIA_TEST_ANTHROPIC_KEY", "sk-ant-test-key");
         Profile p = TestProfiles.profile(AgentType.CLAUDE_CODE, AgentClis.claude().toString(), List.of(), "sonnet", "acceptEdits",
                 List.of("Write"), Map.of("ANTHROPIC_BASE_URL", server.baseUrl(), "CLAUDE_CODE_MAX_RETRIES", "0"),
                 Map.of("ANTHROPIC_API_KEY", "DEIA_TEST_ANTHROPIC_KEY"));
-        Agent a = Agents.create(new AgentContext("BOT-001", p, hive, parent));
+        Agent a = Agents.create(new AgentContext("BOT-001", p, hive, parent, worktree));
         agents.add(a);
         return a;
     }
@@ -120,6 +125,31 @@ class ClaudeCodeAgentTest {
         TurnResult next = second.runTurn(turn("what was the fruit?"), null);
         assertEquals(TurnStatus.COMPLETED, next.status(), String.valueOf(next.error()));
         assertTrue(server.lastRequestUserText().contains("remember PINEAPPLE"), server.lastRequestUserText());
+    }
+
+    @Test
+    void inAProjectWorktreeClaudeWorksThereAndResumesItsSessionThere() throws Exception {
+        Path worktree = Files.createDirectories(dir.resolve("worktrees").resolve("shop").resolve("BOT-001")).toAbsolutePath();
+        Agent first = agent(worktree);
+        Path target = worktree.resolve("in-the-worktree.txt");
+        TurnResult r = first.runTurn(new TurnRequest("Please WRITE_FILE " + target, Duration.ofSeconds(60), "T-1"), null);
+        assertEquals(TurnStatus.COMPLETED, r.status(), String.valueOf(r.error()));
+        assertEquals(FakeAnthropicServer.FILE_CONTENT, Files.readString(target));
+        assertFalse(Files.exists(hive.workspaceDir("BOT-001")), "the private workspace is not used");
+        String stored = Files.readString(hive.botDir("BOT-001").resolve("agent-session.json"));
+        assertTrue(stored.contains("\"cwd\":\"" + worktree + "\""), stored);
+        first.close();
+
+        // Claude finds sessions by folder: the next start in the same worktree resumes it ...
+        Agent second = agent(worktree);
+        assertEquals(r.sessionId(), second.health().sessionId());
+        TurnResult next = second.runTurn(turn("what did you write?"), null);
+        assertEquals(TurnStatus.COMPLETED, next.status(), String.valueOf(next.error()));
+        assertEquals(r.sessionId(), next.sessionId());
+        assertTrue(server.lastRequestUserText().contains("WRITE_FILE " + target), server.lastRequestUserText());
+        second.close();
+        // ... and a start elsewhere (the bot without its project) does not try to.
+        assertEquals(null, agent().health().sessionId());
     }
 
     @Test

@@ -62,6 +62,32 @@ class CommandAgentTest {
     }
 
     @Test
+    void withAWorktreeTheAgentWorksThereAndTheWorktreeMustExist() throws Exception {
+        HiveLayout hive = new HiveLayout(dir.resolve("hive"));
+        Path worktree = Files.createDirectories(dir.resolve("elsewhere").resolve("BOT-001")).toAbsolutePath();
+        AgentContext context = new AgentContext("BOT-001", TestProfiles.command("sh", "-c", "pwd; echo made > here.txt"), hive,
+                System.getenv(), worktree);
+        assertEquals(worktree, context.workspace());
+        try (Agent a = Agents.create(context)) {
+            TurnResult r = a.runTurn(turn(""), null);
+            assertEquals(TurnStatus.COMPLETED, r.status(), r.error());
+            assertEquals(worktree.toRealPath().toString(), r.text().strip());
+            assertEquals("made\n", Files.readString(worktree.resolve("here.txt")));
+        }
+        assertFalse(Files.exists(hive.workspaceDir("BOT-001")), "no private workspace is made");
+        assertEquals(hive.workspaceDir("BOT-001"), new AgentContext("BOT-001", context.profile(), hive, Map.of()).workspace());
+
+        DeiaException missing = assertThrows(DeiaException.class, () -> Agents.create(new AgentContext("BOT-001",
+                context.profile(), hive, Map.of(), dir.resolve("no-such-worktree").toAbsolutePath())));
+        assertEquals(ErrorCode.UNPROCESSABLE, missing.code());
+        assertTrue(missing.getMessage().contains("its worktree") && missing.getMessage().contains("does not exist"),
+                missing.getMessage());
+        IllegalArgumentException relative = assertThrows(IllegalArgumentException.class, () -> new AgentContext("BOT-001",
+                context.profile(), hive, Map.of(), Path.of("relative/worktree")));
+        assertTrue(relative.getMessage().contains("absolute"), relative.getMessage());
+    }
+
+    @Test
     void promptReplacesPlaceholderArgumentWithoutAShell() {
         try (Agent a = agent(TestProfiles.commandWithPromptInArgv("/bin/echo", "said:", "{prompt}"))) {
             TurnResult r = a.runTurn(turn("hello; rm -rf / $(whoami)"), null);

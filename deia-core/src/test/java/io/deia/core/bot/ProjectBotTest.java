@@ -11,14 +11,19 @@ import io.deia.core.config.DeiaConfig;
 import io.deia.core.config.Profile;
 import io.deia.core.internal.io.AtomicFiles;
 import io.deia.core.project.BotWorktree;
+import io.deia.core.project.GitLock;
 import io.deia.core.project.Project;
 import io.deia.core.project.TaskChange;
+import io.deia.core.registry.BotState;
 import io.deia.core.registry.JsonFileServiceRegistry;
 import io.deia.core.task.FileTaskQueue;
 import io.deia.core.task.ResponseFiles;
 import io.deia.core.task.TaskResponse;
 import io.deia.core.task.TaskStatus;
+import io.deia.core.testkit.AgentClis;
+import io.deia.core.testkit.FakeAnthropicServer;
 import io.deia.core.testkit.GitRepos;
+import io.deia.core.testkit.TestProfiles;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -29,6 +34,8 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 
 import static io.deia.core.testkit.GitRepos.branches;
 import static io.deia.core.testkit.GitRepos.filesOf;
@@ -69,6 +76,11 @@ class ProjectBotTest {
 
     /** A repository with one commit on main, a hive, and the project "shop" on it. */
     private void setUp(int maxAttempts) throws Exception {
+        setUp(maxAttempts, Map.of());
+    }
+
+    /** The same, with more profiles beside "writer". */
+    private void setUp(int maxAttempts, Map<String, Profile> more) throws Exception {
         repo = GitRepos.init(dir.resolve("repo"));
         hive = new HiveLayout(dir.resolve("hive"));
         gate = dir.resolve("gate");
@@ -76,19 +88,27 @@ class ProjectBotTest {
         Profile profile = Profile.builder(AgentType.COMMAND).executable("/bin/sh")
                 .args(List.of("-c", GitRepos.WRITER_SCRIPT, "sh", gate.toString())).promptMode("stdin").timeoutS(30)
                 .maxAttempts(maxAttempts).retryBackoffMs(10).build();
-        config = DeiaConfig.builder().heartbeatIntervalS(1).heartbeatTtlS(30).profiles(Map.of("writer", profile))
+        Map<String, Profile> profiles = new java.util.HashMap<>(more);
+        profiles.put("writer", profile);
+        config = DeiaConfig.builder().heartbeatIntervalS(1).heartbeatTtlS(30).profiles(profiles)
                 .projects(Map.of("shop", project)).build();
         tasks = new FileTaskQueue(hive, config);
     }
 
     /** Starts bot {@code botId} on the project, the way the runner does: worktree first, then the agent in it. */
     private BotRuntime startBot(String botId) {
-        Profile named = config.requireProfile("writer");
+        return startBot(botId, "writer");
+    }
+
+    private BotRuntime startBot(String botId, String profileName) {
+        Profile named = config.requireProfile(profileName);
+        Map<String, String> parentEnv = new java.util.HashMap<>(System.getenv());
+        parentEnv.put("DEIA_TEST_ANTHROPIC_KEY", "sk-ant-test-key");
         BotWorktree worktree = BotWorktree.of(hive, config.requireProject("shop"), botId);
         worktree.ensure();
         BotRuntime bot = BotRuntime.builder().botId(botId).profile(named).config(config).hive(hive)
                 .registry(new JsonFileServiceRegistry(hive, config))
-                .agent(Agents.create(new AgentContext(botId, named, hive, System.getenv(), worktree.dir())))
+                .agent(Agents.create(new AgentContext(botId, named, hive, parentEnv, worktree.dir())))
                 .worktree(worktree).port(18990 + runtimes.size()).build();
         runtimes.add(bot);
         return bot.start();
@@ -172,7 +192,14 @@ class ProjectBotTest {
         assertEquals("fail broken.txt half done (T-3)", show(repo, "deia/BOT-001/T-3", "%s"));
         assertNotNull(t3.change().commit());
 
-        assertEquals("deia/BOT-001/T-3", git(worktree("BOT-001"), "symbolic-ref", "--short", "HEAD").strip());
+        // UTF-8 in the prompt and in file names goes through to git unchanged.
+        TaskResponse t4 = runTask("BOT-001", "T-4", "write données/naïve.txt voilà 完了");
+        assertEquals(TaskStatus.COMPLETED, t4.status(), t4.error());
+        assertEquals("write données/naïve.txt voilà 完了 (T-4)", show(repo, "deia/BOT-001/T-4", "%s"));
+        assertEquals(List.of("données/naïve.txt"), filesOf(repo, "deia/BOT-001/T-4"));
+        assertEquals("voilà 完了\n", git(repo, "show", "deia/BOT-001/T-4:données/naïve.txt"));
+
+        assertEquals("deia/BOT-001/T-4", git(worktree("BOT-001"), "symbolic-ref", "--short", "HEAD").strip());
         assertEquals("", git(worktree("BOT-001"), "status", "--porcelain"), "nothing is left uncommitted");
         assertUserCheckoutUntouched(base);
     }
@@ -198,6 +225,68 @@ class ProjectBotTest {
         assertEquals(TaskStatus.COMPLETED, t2.status(), t2.error());
         assertEquals(List.of("c.txt"), filesOf(repo, "deia/BOT-001/T-2"));
         assertEquals("", git(repo, "worktree", "prune", "--dry-run"), "no stale worktree entry is left");
+    }
+
+    @Test
+    void claudeInAWorktreeDeletedByHandStartsAgainThereAndResumesItsSession() throws Exception {
+        try (FakeAnthropicServer server = new FakeAnthropicServer()) {
+            Profile claude = TestProfiles.profile(AgentType.CLAUDE_CODE, AgentClis.claude().toString(), List.of(), "sonnet",
+                    "acceptEdits", List.of("Write"), Map.of("ANTHROPIC_BASE_URL", server.baseUrl(), "CLAUDE_CODE_MAX_RETRIES", "0"),
+                    Map.of("ANTHROPIC_API_KEY", "DEIA_TEST_ANTHROPIC_KEY"));
+            setUp(1, Map.of("claude", claude));
+            BotRuntime bot = startBot("BOT-001", "claude");
+            Path wt = worktree("BOT-001");
+
+            TurnResult first = bot.sendMessage("Please WRITE_FILE " + wt.resolve("a.txt"), "m1", null);
+            assertEquals(TurnStatus.COMPLETED, first.status(), first.error());
+            assertEquals(List.of("a.txt"), filesOf(repo, "deia/BOT-001/chat"));
+            Long firstPid = bot.status().agentHealth().pid();
+            assertNotNull(firstPid, "claude stays up between turns");
+
+            deleteTree(wt);
+            TurnResult second = bot.sendMessage("Please WRITE_FILE " + wt.resolve("b.txt"), "m2", null);
+            assertEquals(TurnStatus.COMPLETED, second.status(), second.error());
+            assertEquals(List.of("b.txt"), filesOf(repo, "deia/BOT-001/chat"));
+            assertTrue(Files.exists(wt.resolve("a.txt")), "the worktree came back from its branch");
+            Long secondPid = bot.status().agentHealth().pid();
+            assertNotNull(secondPid);
+            assertFalse(firstPid.equals(secondPid), "the process in the deleted folder was replaced");
+            assertEquals(first.sessionId(), second.sessionId(), "the session was resumed in the new folder");
+            assertTrue(server.lastRequestUserText().contains("WRITE_FILE " + wt.resolve("a.txt")), server.lastRequestUserText());
+        }
+    }
+
+    @Test
+    void everyTurnHoldsTheWorktreeLockSoTheControllerNeverSwitchesItUnderAnAgent() throws Exception {
+        setUp(1);
+        BotRuntime bot = startBot("BOT-001");
+        Path wt = worktree("BOT-001");
+
+        // A task's turn holds the lock: the controller's try finds the bot busy.
+        tasks.submit("BOT-001", "---\ntask_id: T-L\n---\nwait held.txt while held\n");
+        await().atMost(WAIT).until(() -> Files.exists(wt.resolve("held.txt")));
+        assertTrue(GitLock.tryWorktree(hive, "BOT-001").isEmpty(), "busy while the agent works");
+        Files.writeString(gate, "go");
+        await().atMost(WAIT).until(() -> tasks.response("BOT-001", "T-L").isPresent());
+
+        // The controller holds the lock (a discard switching the worktree): a chat turn waits for it.
+        GitLock held = GitLock.tryWorktree(hive, "BOT-001").orElseThrow();
+        CompletableFuture<TurnResult> chat;
+        try {
+            chat = bot.submitMessage("write waited.txt after the lock", "m1", null);
+            await().atMost(WAIT).until(() -> bot.state() == BotState.BUSY);
+            assertFalse(chat.isDone());
+            assertFalse(Files.exists(wt.resolve("waited.txt")), "the agent does not start while the lock is held");
+        } finally {
+            held.close();
+        }
+        TurnResult r = chat.get(60, TimeUnit.SECONDS);
+        assertEquals(TurnStatus.COMPLETED, r.status(), r.error());
+        assertEquals("chat: write waited.txt after the lock", show(repo, "deia/BOT-001/T-L", "%s"));
+        assertTrue(GitLock.tryWorktree(hive, "BOT-001").map(l -> {
+            l.close();
+            return true;
+        }).orElse(false), "free again after the turn");
     }
 
     @Test
@@ -232,6 +321,34 @@ class ProjectBotTest {
         assertNull(after.error());
         assertEquals("chat: nothing", show(repo, "deia/BOT-001/T-1", "%s"));
         assertEquals(List.of("chat.txt"), filesOf(repo, "deia/BOT-001/T-1"));
+    }
+
+    @Test
+    void aTaskCutShortByAStopIsCommittedAndItsRetryReturnsToItsBranch() throws Exception {
+        setUp(3);
+        String base = tip(repo, "main");
+        BotRuntime first = startBot("BOT-001");
+        Path wt = worktree("BOT-001");
+        tasks.submit("BOT-001", "---\ntask_id: T-S\n---\nwait s.txt before the stop\n");
+        await().atMost(WAIT).until(() -> Files.exists(wt.resolve("s.txt")));
+
+        first.stop(Duration.ZERO);
+        // The interrupted turn's work is committed on the task's branch; the task stays claimed.
+        assertEquals("wait s.txt before the stop (T-S)", show(repo, "deia/BOT-001/T-S", "%s"));
+        assertEquals("", git(wt, "status", "--porcelain"));
+        assertTrue(tasks.response("BOT-001", "T-S").isEmpty(), "no response: the task is retried by the next start");
+
+        Files.writeString(gate, "go");
+        startBot("BOT-001");
+        await().atMost(WAIT).until(() -> tasks.response("BOT-001", "T-S").isPresent());
+        TaskResponse r = tasks.response("BOT-001", "T-S").orElseThrow();
+        assertEquals(TaskStatus.COMPLETED, r.status(), r.error());
+        assertEquals(2, r.attempt());
+        assertEquals(List.of("wait s.txt before the stop (T-S)", "wait s.txt before the stop (T-S)", "first"),
+                git(repo, "log", "--format=%s", "deia/BOT-001/T-S").lines().toList(), "the retry went on on the same branch");
+        assertEquals("before the stop\nbefore the stop\n", git(repo, "show", "deia/BOT-001/T-S:s.txt"));
+        assertEquals(new TaskChange("shop", "deia/BOT-001/T-S", base, tip(repo, "deia/BOT-001/T-S"), 1, 2, 0), r.change(),
+                "a restarted bot finds the task's base commit again");
     }
 
     @Test
