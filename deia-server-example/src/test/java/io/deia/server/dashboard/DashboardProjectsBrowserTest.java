@@ -286,7 +286,7 @@ class DashboardProjectsBrowserTest {
         String botId = "GONE-1";
         launchOverApi(botId, "gone");
         // A space, UTF-8 and a right-to-left override in one file name.
-        submitOverApi(botId, "odd-1", "write my caf\u00e9 abc\u202Egnp.exe\nx\n");
+        submitOverApi(botId, "odd-1", "write my caf\u00e9 abc\u202Egnp.exe\n" + "a long line ".repeat(40) + "\n");
         selectBot(botId);
         awaitReview("odd-1");
         click("odd-1", "diff");
@@ -315,6 +315,23 @@ class DashboardProjectsBrowserTest {
         click("odd-1", "diff");
         awaitUi().until(() -> review("odd-1").findElements(By.className("diff-path")).size() == 1);
         assertEquals("my caf\u00e9 abc<U+202E>gnp.exe", review("odd-1").findElement(By.className("diff-path")).getText());
+
+        // On a phone the long line scrolls inside the patch; the page itself never gets wider than the screen.
+        try {
+            browser.viewport(390, 844, true);
+            browser.js("document.getElementById('tab-tasks').click();");
+            awaitUi().until(() -> review("odd-1").findElement(By.className("diff-scroll")).isDisplayed());
+            assertEquals(Boolean.TRUE, browser.js("return document.documentElement.scrollWidth <= window.innerWidth"),
+                    "the page is wider than the screen");
+            // The patch box stays inside the card and really scrolls sideways (it is not just overflowing).
+            assertEquals(Boolean.TRUE, browser.js("const s = arguments[0]; const card = document.getElementById('detail').getBoundingClientRect();"
+                            + "const r = s.getBoundingClientRect(); s.scrollLeft = 200;"
+                            + "return r.left >= card.left - 1 && r.right <= card.right + 1 && s.scrollLeft > 0",
+                    review("odd-1").findElement(By.className("diff-scroll"))), "the long line scrolls inside the patch");
+        } finally {
+            browser.viewport(1280, 800, false);
+            browser.js("document.getElementById('tab-chat').click();");
+        }
     }
 
     @Test
