@@ -164,6 +164,7 @@ class DashboardProjectsBrowserTest {
         // The file's HTML is text in the patch, nothing more.
         assertTrue(browser.driver.findElements(By.cssSelector("#task-responses img")).isEmpty());
         assertEquals(null, browser.js("return window.__pwned === undefined ? null : 'pwned'"));
+        assertReadable(review("hello-1"));
         browser.js("arguments[0].scrollIntoView({block: 'start'});", review("hello-1"));
         browser.screenshot(repoRoot().resolve("docs/img/dashboard-project-diff.png"));
 
@@ -268,6 +269,7 @@ class DashboardProjectsBrowserTest {
         assertContains(error.getText(), "Merge refused");
         assertEquals(List.of("README.md"), error.findElements(By.className("conflict-file")).stream()
                 .map(WebElement::getText).collect(Collectors.toList()));
+        assertReadable(review("new-1"));
         assertEquals(tip, Git.at(repo).run("rev-parse", "main").strip());
         assertEquals(edit, Files.readString(repo.resolve("README.md"), StandardCharsets.UTF_8));
         assertFalse(Files.exists(repo.resolve("new.txt")));
@@ -277,6 +279,7 @@ class DashboardProjectsBrowserTest {
         click("new-1", "merge");
         awaitUi().until(() -> review("new-1").findElement(By.className("review-note")).getText().contains("merged into main"));
         assertTrue(review("new-1").findElements(By.className("task-review-error")).isEmpty(), "the old refusal is gone");
+        assertReadable(review("new-1"));
         assertEquals("from the bot\n", Git.at(repo).run("show", "main:new.txt"));
         assertEquals(edit, Git.at(repo).run("show", "main:README.md"));
     }
@@ -358,6 +361,17 @@ class DashboardProjectsBrowserTest {
     }
 
     // ------------------------------------------------------------------ helpers
+
+    /** Every text in the block (diff lines, notes, refusals, buttons) at least 4.5:1 against what is behind it (WCAG 2.2 AA). */
+    @SuppressWarnings("unchecked")
+    private void assertReadable(WebElement block) {
+        List<String> low = (List<String>) browser.js(DashboardFixesBrowserTest.CONTRAST_JS
+                + "const out = []; let n = 0; for (const e of arguments[0].querySelectorAll('*')) {"
+                + "  if (!e.getClientRects().length || ![...e.childNodes].some(c => c.nodeType === 3 && c.textContent.trim())) continue;"
+                + "  n++; const r = ratio(e); if (r < 4.5) out.push(e.className + ' ' + r.toFixed(2)); }"
+                + "if (n < 3) out.push('only ' + n + ' texts checked'); return out;", block);
+        assertTrue(low.isEmpty(), "text under 4.5:1: " + low);
+    }
 
     private static Path repoRoot() {
         Path dir = Path.of(System.getProperty("user.dir")).toAbsolutePath();
