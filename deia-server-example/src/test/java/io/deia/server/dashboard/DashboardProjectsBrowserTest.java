@@ -1,5 +1,6 @@
 package io.deia.server.dashboard;
 
+import static io.deia.server.dashboard.ReviewPage.awaitUi;
 import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -14,7 +15,6 @@ import java.time.Duration;
 import java.util.List;
 import java.util.function.Predicate;
 import java.util.stream.Collectors;
-import org.awaitility.core.ConditionFactory;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
@@ -44,6 +44,7 @@ class DashboardProjectsBrowserTest {
 
     private ServeProcess serve;
     private Browser browser;
+    private ReviewPage page;
     private Predicate<String> allowedConsole = m -> false;
 
     @BeforeAll
@@ -82,6 +83,7 @@ class DashboardProjectsBrowserTest {
         serve = new ServeProcess(hive, tmp.resolve("deia.json"), tmp.resolve("serve.log"));
         serve.start();
         browser = new Browser(tmp.resolve("chromium-profile"));
+        page = new ReviewPage(browser);
         browser.driver.get(serve.dashboardUrl());
         awaitUi().until(() -> "connected".equals(browser.driver.findElement(By.id("conn")).getAttribute("data-state")));
     }
@@ -117,7 +119,7 @@ class DashboardProjectsBrowserTest {
     void aTaskOfABotLaunchedOnAProjectIsReviewedAndMergedFromTheDashboard() throws Exception {
         Path repo = repo("merge");
         String botId = "MERGE-1";
-        openLaunchDialog();
+        page.openLaunchDialog();
         WebElement id = browser.driver.findElement(By.id("launch-id"));
         id.clear();
         id.sendKeys(botId);
@@ -129,51 +131,51 @@ class DashboardProjectsBrowserTest {
         assertEquals(List.of("", "big", "conflict", "dirty", "discard", "gone", "merge"),
                 project.getOptions().stream().map(o -> o.getAttribute("value")).sorted().collect(Collectors.toList()));
         project.selectByValue("merge");
-        recordPosts();
+        page.recordPosts();
         browser.driver.findElement(By.id("launch-submit")).click();
         await().atMost(Duration.ofSeconds(90)).pollInterval(Duration.ofMillis(200)).ignoreExceptions()
-                .until(() -> !dialogOpen("launch-dialog"));
+                .until(() -> !page.dialogOpen("launch-dialog"));
         awaitUi().until(() -> botId.equals(browser.driver.findElement(By.id("bot-title")).getText()));
-        assertEquals("{\"bot_id\":\"MERGE-1\",\"profile\":\"writer\",\"project\":\"merge\"}", recordedBodies().get(0));
+        assertEquals("{\"bot_id\":\"MERGE-1\",\"profile\":\"writer\",\"project\":\"merge\"}", page.recordedBodies().get(0));
         // The bot's project, in the list and in its facts, as /api/bots reports it.
         assertContains(serve.get("/api/bots", true).body(), "\"project\":\"merge\"");
-        awaitUi().until(() -> botItem(botId).getText().contains("project merge"));
+        awaitUi().until(() -> page.botItem(botId).getText().contains("project merge"));
         assertEquals("merge", browser.driver.findElement(By.id("fact-project")).getText());
 
         String content = "hello from the bot\n<img src=x onerror=\"window.__pwned=1\">\n";
         WebElement text = browser.driver.findElement(By.id("task-text"));
         browser.js("arguments[0].value = arguments[1];", text, "---\ntask_id: hello-1\n---\nwrite hello.txt\n" + content);
         browser.driver.findElement(By.id("task-submit")).click();
-        WebElement review = awaitReview("hello-1");
+        WebElement review = page.awaitReview("hello-1");
         assertEquals("deia/MERGE-1/hello-1", review.findElement(By.className("task-branch")).getText());
         assertEquals("1 file changed +2 \u22120", review.findElement(By.className("task-changes")).getText());
         assertFalse(Git.at(repo).tryRun("cat-file", "-e", "main:hello.txt").ok(), "not on main before the merge");
 
-        click("hello-1", "diff");
-        awaitUi().until(() -> review("hello-1").findElements(By.className("diff-path")).size() == 1);
-        assertEquals("hello.txt", review("hello-1").findElement(By.className("diff-path")).getText());
+        page.click("hello-1", "diff");
+        awaitUi().until(() -> page.review("hello-1").findElements(By.className("diff-path")).size() == 1);
+        assertEquals("hello.txt", page.review("hello-1").findElement(By.className("diff-path")).getText());
         // Shown in capitals by the stylesheet; the text itself is git's status word.
-        assertEquals("added", review("hello-1").findElement(By.className("diff-status")).getAttribute("textContent"));
-        assertEquals("+2 \u22120", review("hello-1").findElement(By.className("diff-counts")).getText());
-        List<String> added = review("hello-1").findElements(By.cssSelector(".diff-patch .diff-add")).stream()
+        assertEquals("added", page.review("hello-1").findElement(By.className("diff-status")).getAttribute("textContent"));
+        assertEquals("+2 \u22120", page.review("hello-1").findElement(By.className("diff-counts")).getText());
+        List<String> added = page.review("hello-1").findElements(By.cssSelector(".diff-patch .diff-add")).stream()
                 .map(WebElement::getText).collect(Collectors.toList());
         assertEquals(List.of("+hello from the bot\n+<img src=x onerror=\"window.__pwned=1\">"), added);
-        assertFalse(review("hello-1").findElements(By.cssSelector(".diff-patch .diff-hunk")).isEmpty());
+        assertFalse(page.review("hello-1").findElements(By.cssSelector(".diff-patch .diff-hunk")).isEmpty());
         assertEquals("monospace", browser.js("return getComputedStyle(arguments[0]).fontFamily.includes('monospace') ? 'monospace' : 'other'",
-                review("hello-1").findElement(By.className("diff-patch"))));
+                page.review("hello-1").findElement(By.className("diff-patch"))));
         // The file's HTML is text in the patch, nothing more.
         assertTrue(browser.driver.findElements(By.cssSelector("#task-responses img")).isEmpty());
         assertEquals(null, browser.js("return window.__pwned === undefined ? null : 'pwned'"));
-        assertReadable(review("hello-1"));
-        browser.js("arguments[0].scrollIntoView({block: 'start'});", review("hello-1"));
+        page.assertReadable(page.review("hello-1"));
+        browser.js("arguments[0].scrollIntoView({block: 'start'});", page.review("hello-1"));
         browser.screenshot(repoRoot().resolve("docs/img/dashboard-project-diff.png"));
 
-        recordPosts();
-        click("hello-1", "merge");
-        awaitUi().until(() -> review("hello-1").findElement(By.className("review-note")).getText().contains("merged into main"));
-        assertEquals(List.of("{}"), recordedBodies());
-        assertPostsWereJson();
-        assertTrue(review("hello-1").findElements(By.cssSelector("[data-action='merge']")).isEmpty(), "nothing left to merge");
+        page.recordPosts();
+        page.click("hello-1", "merge");
+        awaitUi().until(() -> page.review("hello-1").findElement(By.className("review-note")).getText().contains("merged into main"));
+        assertEquals(List.of("{}"), page.recordedBodies());
+        page.assertPostsWereJson();
+        assertTrue(page.review("hello-1").findElements(By.cssSelector("[data-action='merge']")).isEmpty(), "nothing left to merge");
         assertEquals(content, Git.at(repo).run("show", "main:hello.txt"));
         // main is checked out, clean, in the user's own tree: it follows the merge.
         assertEquals(content, Files.readString(repo.resolve("hello.txt"), StandardCharsets.UTF_8));
@@ -181,13 +183,13 @@ class DashboardProjectsBrowserTest {
 
         // A reloaded page no longer remembers the merge, but the diff tells: nothing left, on main.
         browser.driver.navigate().refresh();
-        selectBot(botId);
-        awaitReview("hello-1");
-        click("hello-1", "diff");
-        awaitUi().until(() -> review("hello-1").findElement(By.className("review-note")).getText()
+        page.selectBot(botId);
+        page.awaitReview("hello-1");
+        page.click("hello-1", "diff");
+        awaitUi().until(() -> page.review("hello-1").findElement(By.className("review-note")).getText()
                 .equals("Already merged into main."));
-        assertEquals("No changes against main.", review("hello-1").findElement(By.className("diff-empty")).getText());
-        assertTrue(review("hello-1").findElements(By.cssSelector("[data-action='merge']")).isEmpty());
+        assertEquals("No changes against main.", page.review("hello-1").findElement(By.className("diff-empty")).getText());
+        assertTrue(page.review("hello-1").findElements(By.cssSelector("[data-action='merge']")).isEmpty());
     }
 
     @Test
@@ -198,25 +200,25 @@ class DashboardProjectsBrowserTest {
         // Both start from main's tip: the second writes the same new file differently.
         submitOverApi(botId, "clash-a", "write shared.txt\nfrom task a\n");
         submitOverApi(botId, "clash-b", "write shared.txt\nfrom task b\n");
-        selectBot(botId);
-        awaitReview("clash-a");
-        awaitReview("clash-b");
+        page.selectBot(botId);
+        page.awaitReview("clash-a");
+        page.awaitReview("clash-b");
 
-        click("clash-a", "merge");
-        awaitUi().until(() -> review("clash-a").findElement(By.className("review-note")).getText().contains("merged into main"));
+        page.click("clash-a", "merge");
+        awaitUi().until(() -> page.review("clash-a").findElement(By.className("review-note")).getText().contains("merged into main"));
         String tip = Git.at(repo).run("rev-parse", "main").strip();
 
         allowedConsole = m -> m.contains("/tasks/clash-b/merge") && m.contains("409");
-        click("clash-b", "merge");
-        awaitUi().until(() -> !review("clash-b").findElements(By.className("task-review-error")).isEmpty());
-        WebElement error = review("clash-b").findElement(By.className("task-review-error"));
+        page.click("clash-b", "merge");
+        awaitUi().until(() -> !page.review("clash-b").findElements(By.className("task-review-error")).isEmpty());
+        WebElement error = page.review("clash-b").findElement(By.className("task-review-error"));
         assertContains(error.getText(), "Merge refused");
         assertContains(error.getText(), "[conflict]");
         assertEquals(List.of("shared.txt"), error.findElements(By.className("conflict-file")).stream()
                 .map(WebElement::getText).collect(Collectors.toList()));
         // Still offered, once the conflict is resolved on the branch.
-        assertTrue(review("clash-b").findElement(By.cssSelector("[data-action='merge']")).isEnabled());
-        assertFalse(review("clash-b").findElement(By.className("review-note")).isDisplayed(), "not shown as merged");
+        assertTrue(page.review("clash-b").findElement(By.cssSelector("[data-action='merge']")).isEnabled());
+        assertFalse(page.review("clash-b").findElement(By.className("review-note")).isDisplayed(), "not shown as merged");
         assertEquals(tip, Git.at(repo).run("rev-parse", "main").strip(), "a refused merge moves nothing");
         assertEquals("from task a\n", Files.readString(repo.resolve("shared.txt"), StandardCharsets.UTF_8));
         assertEquals("", Git.at(repo).run("status", "--porcelain"));
@@ -228,25 +230,25 @@ class DashboardProjectsBrowserTest {
         String botId = "DISCARD-1";
         launchOverApi(botId, "discard");
         submitOverApi(botId, "drop-1", "write gone.txt\nnot wanted\n");
-        selectBot(botId);
-        awaitReview("drop-1");
+        page.selectBot(botId);
+        page.awaitReview("drop-1");
         String branch = "refs/heads/deia/" + botId + "/drop-1";
         String kept = "refs/deia/discarded/" + botId + "/drop-1";
         assertTrue(Git.at(repo).tryRun("show-ref", "--verify", "--quiet", branch).ok());
 
-        recordPosts();
-        click("drop-1", "discard");
-        awaitUi().until(() -> review("drop-1").findElement(By.className("review-note")).getText().contains(kept));
-        assertPostsWereJson();
+        page.recordPosts();
+        page.click("drop-1", "discard");
+        awaitUi().until(() -> page.review("drop-1").findElement(By.className("review-note")).getText().contains(kept));
+        page.assertPostsWereJson();
         assertFalse(Git.at(repo).tryRun("show-ref", "--verify", "--quiet", branch).ok(), "the branch is gone");
         assertTrue(Git.at(repo).tryRun("show-ref", "--verify", "--quiet", kept).ok(), "its tip is kept");
-        assertTrue(review("drop-1").findElements(By.cssSelector("[data-action='merge']")).isEmpty(), "a discarded task is not merged");
+        assertTrue(page.review("drop-1").findElements(By.cssSelector("[data-action='merge']")).isEmpty(), "a discarded task is not merged");
         assertFalse(Git.at(repo).tryRun("cat-file", "-e", "main:gone.txt").ok());
 
-        click("drop-1", "restore");
-        awaitUi().until(() -> review("drop-1").findElement(By.className("review-note")).getText().startsWith("Restored"));
+        page.click("drop-1", "restore");
+        awaitUi().until(() -> page.review("drop-1").findElement(By.className("review-note")).getText().startsWith("Restored"));
         assertTrue(Git.at(repo).tryRun("show-ref", "--verify", "--quiet", branch).ok(), "the branch is back");
-        assertTrue(review("drop-1").findElement(By.cssSelector("[data-action='merge']")).isEnabled());
+        assertTrue(page.review("drop-1").findElement(By.cssSelector("[data-action='merge']")).isEnabled());
     }
 
     @Test
@@ -255,31 +257,31 @@ class DashboardProjectsBrowserTest {
         String botId = "DIRTY-1";
         launchOverApi(botId, "dirty");
         submitOverApi(botId, "new-1", "write new.txt\nfrom the bot\n");
-        selectBot(botId);
-        awaitReview("new-1");
+        page.selectBot(botId);
+        page.awaitReview("new-1");
         // The user is editing README.md on main, uncommitted.
         String edit = "# dirty\nthe user's unsaved work\n";
         Files.writeString(repo.resolve("README.md"), edit, StandardCharsets.UTF_8);
         String tip = Git.at(repo).run("rev-parse", "main").strip();
 
         allowedConsole = m -> m.contains("/tasks/new-1/merge") && m.contains("409");
-        click("new-1", "merge");
-        awaitUi().until(() -> !review("new-1").findElements(By.className("task-review-error")).isEmpty());
-        WebElement error = review("new-1").findElement(By.className("task-review-error"));
+        page.click("new-1", "merge");
+        awaitUi().until(() -> !page.review("new-1").findElements(By.className("task-review-error")).isEmpty());
+        WebElement error = page.review("new-1").findElement(By.className("task-review-error"));
         assertContains(error.getText(), "Merge refused");
         assertEquals(List.of("README.md"), error.findElements(By.className("conflict-file")).stream()
                 .map(WebElement::getText).collect(Collectors.toList()));
-        assertReadable(review("new-1"));
+        page.assertReadable(page.review("new-1"));
         assertEquals(tip, Git.at(repo).run("rev-parse", "main").strip());
         assertEquals(edit, Files.readString(repo.resolve("README.md"), StandardCharsets.UTF_8));
         assertFalse(Files.exists(repo.resolve("new.txt")));
 
         // Once the user has committed, the same button merges.
         Git.at(repo).run("-c", "user.name=user", "-c", "user.email=user@example.invalid", "commit", "-q", "-am", "user edit");
-        click("new-1", "merge");
-        awaitUi().until(() -> review("new-1").findElement(By.className("review-note")).getText().contains("merged into main"));
-        assertTrue(review("new-1").findElements(By.className("task-review-error")).isEmpty(), "the old refusal is gone");
-        assertReadable(review("new-1"));
+        page.click("new-1", "merge");
+        awaitUi().until(() -> page.review("new-1").findElement(By.className("review-note")).getText().contains("merged into main"));
+        assertTrue(page.review("new-1").findElements(By.className("task-review-error")).isEmpty(), "the old refusal is gone");
+        page.assertReadable(page.review("new-1"));
         assertEquals("from the bot\n", Git.at(repo).run("show", "main:new.txt"));
         assertEquals(edit, Git.at(repo).run("show", "main:README.md"));
     }
@@ -290,47 +292,47 @@ class DashboardProjectsBrowserTest {
         launchOverApi(botId, "gone");
         // A space, UTF-8 and a right-to-left override in one file name.
         submitOverApi(botId, "odd-1", "write my caf\u00e9 abc\u202Egnp.exe\n" + "a long line ".repeat(40) + "\n");
-        selectBot(botId);
-        awaitReview("odd-1");
-        click("odd-1", "diff");
-        awaitUi().until(() -> review("odd-1").findElements(By.className("diff-path")).size() == 1);
-        assertEquals("my caf\u00e9 abc<U+202E>gnp.exe", review("odd-1").findElement(By.className("diff-path")).getText());
-        assertLacks(review("odd-1").getText(), "\u202E");
+        page.selectBot(botId);
+        page.awaitReview("odd-1");
+        page.click("odd-1", "diff");
+        awaitUi().until(() -> page.review("odd-1").findElements(By.className("diff-path")).size() == 1);
+        assertEquals("my caf\u00e9 abc<U+202E>gnp.exe", page.review("odd-1").findElement(By.className("diff-path")).getText());
+        assertLacks(page.review("odd-1").getText(), "\u202E");
 
         // Discarded from another client: this page still offers Merge, shows the server's 404, drops
         // the stale diff and offers Restore instead, which brings the branch and its diff back.
         HttpResponse<String> discarded = serve.post("/api/bot/" + botId + "/tasks/odd-1/discard", "{}");
         assertEquals(200, discarded.statusCode(), discarded.body());
         allowedConsole = m -> m.contains("/tasks/odd-1/merge") && m.contains("404");
-        click("odd-1", "merge");
-        awaitUi().until(() -> !review("odd-1").findElements(By.className("task-review-error")).isEmpty());
-        String error = review("odd-1").findElement(By.className("task-review-error")).getText();
+        page.click("odd-1", "merge");
+        awaitUi().until(() -> !page.review("odd-1").findElements(By.className("task-review-error")).isEmpty());
+        String error = page.review("odd-1").findElement(By.className("task-review-error")).getText();
         assertContains(error, "Merge refused");
         assertContains(error, "[not_found]");
-        assertTrue(review("odd-1").findElements(By.className("task-diff")).isEmpty(), "no stale diff");
-        assertTrue(review("odd-1").findElements(By.cssSelector("[data-action='merge']")).isEmpty());
-        assertFalse(review("odd-1").findElement(By.className("review-note")).isDisplayed(), "not shown as merged");
+        assertTrue(page.review("odd-1").findElements(By.className("task-diff")).isEmpty(), "no stale diff");
+        assertTrue(page.review("odd-1").findElements(By.cssSelector("[data-action='merge']")).isEmpty());
+        assertFalse(page.review("odd-1").findElement(By.className("review-note")).isDisplayed(), "not shown as merged");
         assertFalse(Git.at(repo("gone")).tryRun("cat-file", "-e", "main:my caf\u00e9 abc\u202Egnp.exe").ok());
 
-        click("odd-1", "restore");
-        awaitUi().until(() -> review("odd-1").findElement(By.className("review-note")).getText().startsWith("Restored"));
-        assertTrue(review("odd-1").findElements(By.className("task-review-error")).isEmpty());
-        click("odd-1", "diff");
-        awaitUi().until(() -> review("odd-1").findElements(By.className("diff-path")).size() == 1);
-        assertEquals("my caf\u00e9 abc<U+202E>gnp.exe", review("odd-1").findElement(By.className("diff-path")).getText());
+        page.click("odd-1", "restore");
+        awaitUi().until(() -> page.review("odd-1").findElement(By.className("review-note")).getText().startsWith("Restored"));
+        assertTrue(page.review("odd-1").findElements(By.className("task-review-error")).isEmpty());
+        page.click("odd-1", "diff");
+        awaitUi().until(() -> page.review("odd-1").findElements(By.className("diff-path")).size() == 1);
+        assertEquals("my caf\u00e9 abc<U+202E>gnp.exe", page.review("odd-1").findElement(By.className("diff-path")).getText());
 
         // On a phone the long line scrolls inside the patch; the page itself never gets wider than the screen.
         try {
             browser.viewport(390, 844, true);
             browser.js("document.getElementById('tab-tasks').click();");
-            awaitUi().until(() -> review("odd-1").findElement(By.className("diff-scroll")).isDisplayed());
+            awaitUi().until(() -> page.review("odd-1").findElement(By.className("diff-scroll")).isDisplayed());
             assertEquals(Boolean.TRUE, browser.js("return document.documentElement.scrollWidth <= window.innerWidth"),
                     "the page is wider than the screen");
             // The patch box stays inside the card and really scrolls sideways (it is not just overflowing).
             assertEquals(Boolean.TRUE, browser.js("const s = arguments[0]; const card = document.getElementById('detail').getBoundingClientRect();"
                             + "const r = s.getBoundingClientRect(); s.scrollLeft = 200;"
                             + "return r.left >= card.left - 1 && r.right <= card.right + 1 && s.scrollLeft > 0",
-                    review("odd-1").findElement(By.className("diff-scroll"))), "the long line scrolls inside the patch");
+                    page.review("odd-1").findElement(By.className("diff-scroll"))), "the long line scrolls inside the patch");
         } finally {
             browser.viewport(1280, 800, false);
             browser.js("document.getElementById('tab-chat').click();");
@@ -342,36 +344,25 @@ class DashboardProjectsBrowserTest {
         String botId = "BIG-1";
         launchOverApi(botId, "big");
         submitOverApi(botId, "fill-1", "fill numbers.txt\n");
-        selectBot(botId);
-        WebElement review = awaitReview("fill-1");
+        page.selectBot(botId);
+        WebElement review = page.awaitReview("fill-1");
         assertEquals("1 file changed +400000 \u22120", review.findElement(By.className("task-changes")).getText());
-        click("fill-1", "diff");
-        awaitUi().until(() -> review("fill-1").findElements(By.className("diff-patch")).size() == 1);
-        assertContains(review("fill-1").findElement(By.className("diff-truncated")).getText(), "cut at 2 MiB");
+        page.click("fill-1", "diff");
+        awaitUi().until(() -> page.review("fill-1").findElements(By.className("diff-patch")).size() == 1);
+        assertContains(page.review("fill-1").findElement(By.className("diff-truncated")).getText(), "cut at 2 MiB");
         // The file list is whole; the patch holds the start of the file and stops before its end.
-        assertEquals("+400000 \u22120", review("fill-1").findElement(By.className("diff-counts")).getText());
-        String patch = (String) browser.js("return arguments[0].textContent", review("fill-1").findElement(By.className("diff-patch")));
+        assertEquals("+400000 \u22120", page.review("fill-1").findElement(By.className("diff-counts")).getText());
+        String patch = (String) browser.js("return arguments[0].textContent", page.review("fill-1").findElement(By.className("diff-patch")));
         assertTrue(patch.startsWith("diff --git a/numbers.txt b/numbers.txt\n"), patch.substring(0, 300));
         assertTrue(patch.contains("\n@@ -0,0 +1,400000 @@\n+1\n+2\n+3\n"), patch.substring(0, 300));
         assertFalse(patch.contains("\n+400000"), "the end of the file is past the cut");
         assertTrue(patch.length() <= 2 * 1024 * 1024 + 1024, "patch of " + patch.length() + " characters");
         // One element per run of added lines, not one per line.
         assertEquals(1L, browser.js("return arguments[0].querySelectorAll('.diff-add').length",
-                review("fill-1").findElement(By.className("diff-patch"))));
+                page.review("fill-1").findElement(By.className("diff-patch"))));
     }
 
     // ------------------------------------------------------------------ helpers
-
-    /** Every text in the block (diff lines, notes, refusals, buttons) at least 4.5:1 against what is behind it (WCAG 2.2 AA). */
-    @SuppressWarnings("unchecked")
-    private void assertReadable(WebElement block) {
-        List<String> low = (List<String>) browser.js(DashboardFixesBrowserTest.CONTRAST_JS
-                + "const out = []; let n = 0; for (const e of arguments[0].querySelectorAll('*')) {"
-                + "  if (!e.getClientRects().length || ![...e.childNodes].some(c => c.nodeType === 3 && c.textContent.trim())) continue;"
-                + "  n++; const r = ratio(e); if (r < 4.5) out.push(e.className + ' ' + r.toFixed(2)); }"
-                + "if (n < 3) out.push('only ' + n + ' texts checked'); return out;", block);
-        assertTrue(low.isEmpty(), "text under 4.5:1: " + low);
-    }
 
     private static Path repoRoot() {
         Path dir = Path.of(System.getProperty("user.dir")).toAbsolutePath();
@@ -414,74 +405,6 @@ class DashboardProjectsBrowserTest {
         HttpResponse<String> r = serve.post("/api/bot/" + botId + "/tasks",
                 "{\"task\":" + io.deia.core.internal.io.Json.write(task) + "}");
         assertEquals(201, r.statusCode(), r.body());
-    }
-
-    /** Waits for the task's response with its review block (the task ran on the project and ended). */
-    private WebElement awaitReview(String taskId) {
-        await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(200)).ignoreExceptions()
-                .until(() -> review(taskId).isDisplayed());
-        return review(taskId);
-    }
-
-    private WebElement review(String taskId) {
-        return browser.driver.findElement(By.cssSelector("#task-responses li.response[data-task-id='" + taskId + "'] .task-review"));
-    }
-
-    private void click(String taskId, String action) {
-        awaitUi().until(() -> {
-            WebElement b = review(taskId).findElement(By.cssSelector("[data-action='" + action + "']"));
-            if (!b.isEnabled()) {
-                return false;
-            }
-            browser.js("arguments[0].scrollIntoView({block: 'center'});", b);
-            b.click();
-            return true;
-        });
-    }
-
-    private WebElement botItem(String botId) {
-        return browser.driver.findElement(By.cssSelector(".bot-item[data-bot-id='" + botId + "']"));
-    }
-
-    private void selectBot(String botId) {
-        awaitUi().until(() -> {
-            botItem(botId).click();
-            return botId.equals(browser.driver.findElement(By.id("bot-title")).getText());
-        });
-    }
-
-    private void openLaunchDialog() {
-        browser.driver.findElement(By.id("launch-open")).click();
-        awaitUi().until(() -> dialogOpen("launch-dialog"));
-        awaitUi().until(() -> !new Select(browser.driver.findElement(By.id("launch-profile"))).getOptions().isEmpty());
-    }
-
-    private boolean dialogOpen(String id) {
-        return Boolean.TRUE.equals(browser.js("return document.getElementById(arguments[0]).open", id));
-    }
-
-    /** Records the page's POSTs from now on (content type and body): every one must be JSON. */
-    private void recordPosts() {
-        browser.js("window.__posts = []; if (!window.__fetch) { window.__fetch = window.fetch;"
-                + " window.fetch = (url, opts) => { if (opts && opts.method === 'POST') window.__posts.push({url: String(url),"
-                + "  type: (opts.headers && opts.headers['Content-Type']) || 'none', body: opts.body === undefined ? null : String(opts.body)});"
-                + "  return window.__fetch(url, opts); }; }");
-    }
-
-    @SuppressWarnings("unchecked")
-    private List<String> recordedBodies() {
-        return (List<String>) browser.js("return window.__posts.map(p => p.body)");
-    }
-
-    @SuppressWarnings("unchecked")
-    private void assertPostsWereJson() {
-        List<String> types = (List<String>) browser.js("return window.__posts.map(p => p.type)");
-        assertFalse(types.isEmpty(), "no POST was made");
-        assertTrue(types.stream().allMatch("application/json"::equals), "POST content types: " + types);
-    }
-
-    private static ConditionFactory awaitUi() {
-        return await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(100)).ignoreExceptions();
     }
 
     private static void assertContains(String actual, String expected) {
