@@ -1,10 +1,7 @@
 package io.deia.core.agent;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import io.deia.core.config.Profile;
-import io.deia.core.permission.PendingPermission;
 import io.deia.core.permission.PermissionGate;
-import io.deia.core.permission.ToolCall;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -15,7 +12,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -51,25 +47,24 @@ final class CodexAgent extends CliAgent {
     private static final long BACKOFF_MAX_MS = 10_000;
 
     private final Object lock = new Object();
-    private CodexAppServer running;     // guarded by lock
+    /** Written under lock; read without it by the reader threads, which must not wait for the lock. */
+    private volatile CodexAppServer running;
     private int consecutiveCrashes;     // guarded by lock
     private volatile Turn turn;
 
     /** The turn in flight. */
     private static final class Turn {
         final AgentEventListener listener;
-        final PermissionGate gate;
+        final CodexApprovals approvals;
         final CodexTurnEvents events = new CodexTurnEvents(null);
         final CompletableFuture<TurnResult> done = new CompletableFuture<>();
-        /** Approval requests waiting for the gate: the server's request id (as JSON text) → the relay's id. */
-        final Map<String, String> asked = new ConcurrentHashMap<>();
         final long t0 = System.nanoTime();
         volatile TurnStatus forced;
         volatile boolean lineDropped;
 
-        Turn(AgentEventListener listener, PermissionGate gate) {
+        Turn(String botId, AgentEventListener listener, PermissionGate gate) {
             this.listener = listener;
-            this.gate = gate;
+            this.approvals = new CodexApprovals(botId, gate);
         }
     }
 
@@ -80,7 +75,7 @@ final class CodexAgent extends CliAgent {
 
     @Override
     protected TurnResult turn(TurnRequest request, AgentEventListener events) {
-        Turn t = new Turn(events, request.permissions());
+        Turn t = new Turn(botId, events, request.permissions());
         turn = t;
         try {
             CodexAppServer s;
@@ -108,7 +103,7 @@ final class CodexAgent extends CliAgent {
             return await(t, s, request.timeout());
         } finally {
             turn = null;
-            withdrawAll(t);
+            t.approvals.withdrawAll();
         }
     }
 
@@ -231,68 +226,13 @@ final class CodexAgent extends CliAgent {
         return s;
     }
 
-    /** {@code initialize}, {@code initialized}, then {@code thread/resume} of the stored thread or {@code thread/start}. */
+    /** Starts or resumes the bot's thread in {@code s}, and stores its id. */
     private void handshake(CodexAppServer s, TurnRequest request) throws IOException {
-        answer(s.call("initialize", Map.of("clientInfo", Map.of("name", "deia", "title", "deia", "version", "1"))), "initialize");
-        s.notifyServer("initialized");
-        Profile profile = context.profile();
-        Map<String, Object> params = new LinkedHashMap<>();
-        params.put("cwd", context.workspace().toAbsolutePath().toString());
-        params.put("approvalPolicy", approvalPolicy(request));
-        if (profile.permissionMode() != null && !profile.permissionMode().isBlank()) {
-            params.put("sandbox", profile.permissionMode());
-        }
-        if (profile.model() != null && !profile.model().isBlank()) {
-            params.put("model", profile.model());
-        }
         String stored = stats.sessionId();
-        JsonNode thread = null;
-        if (stored != null) {
-            Map<String, Object> resume = new LinkedHashMap<>(params);
-            resume.put("threadId", stored);
-            try {
-                thread = answer(s.call("thread/resume", resume), "thread/resume").path("thread");
-                log.info("[{}] codex resumed thread {}", botId, stored);
-            } catch (CodexRefusal e) {
-                log.warn("[{}] codex could not resume thread {} ({}); starting a new thread", botId, stored, e.getMessage());
-                stats.clearSession();
-                saveSession(null);
-            }
-        }
-        if (thread == null) {
-            thread = answer(s.call("thread/start", params), "thread/start").path("thread");
-        }
-        String id = thread.path("id").asText(null);
-        if (id == null || id.isBlank()) {
-            throw new IOException("codex started no thread: " + thread);
-        }
-        s.threadId = id;
+        String id = s.openThread(context, approvalPolicy(request), stored, HANDSHAKE_TIMEOUT);
         if (!id.equals(stored)) {
             stats.session(id);
             saveSession(id);
-        }
-    }
-
-    private JsonNode answer(CompletableFuture<JsonNode> call, String what) throws IOException {
-        try {
-            return call.get(HANDSHAKE_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
-        } catch (ExecutionException e) {
-            if (e.getCause() instanceof CodexAppServer.CodexError err) {
-                throw new CodexRefusal(what + " refused: " + err.getMessage());
-            }
-            throw new IOException(what + ": " + e.getCause().getMessage(), e.getCause());
-        } catch (TimeoutException e) {
-            throw new IOException("codex did not answer " + what + " within " + HANDSHAKE_TIMEOUT.toSeconds() + " s", e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted while waiting for codex to answer " + what, e);
-        }
-    }
-
-    /** Codex answered a call of the handshake with an error. */
-    private static final class CodexRefusal extends IOException {
-        CodexRefusal(String message) {
-            super(message);
         }
     }
 
@@ -300,9 +240,18 @@ final class CodexAgent extends CliAgent {
     private final class Inbound implements CodexAppServer.Inbound {
         @Override
         public void onMessage(CodexAppServer from, String method, JsonNode id, JsonNode params) {
-            Turn t = turn;
+            // A process being discarded may still talk: only the current one speaks for the turn.
+            Turn t = from == running ? turn : null;
             if (id != null) {
-                request(from, t, method, id, params);
+                if (!CodexApprovals.isApproval(method)) {
+                    log.info("[{}] codex asked {}: not served by deia, refused", botId, method);
+                    from.respondError(id, "deia does not serve " + method);
+                } else if (t == null) {
+                    log.info("[{}] codex asked for approval ({}) outside a turn; declined", botId, method);
+                    from.respond(id, Map.of("decision", "decline"));
+                } else {
+                    t.approvals.ask(from, method, id, params, t.events.changePaths(params.path("itemId").asText("")));
+                }
                 return;
             }
             if (t == null) {
@@ -310,11 +259,7 @@ final class CodexAgent extends CliAgent {
                 return;
             }
             if ("serverRequest/resolved".equals(method)) {
-                String relayId = t.asked.remove(params.path("requestId").toString());
-                if (relayId != null) {
-                    log.info("[{}] codex withdrew permission request {}", botId, relayId);
-                    t.gate.withdraw(relayId);
-                }
+                t.approvals.resolved(params.path("requestId"));
                 return;
             }
             for (AgentEvent e : t.events.read(method, params)) {
@@ -334,48 +279,6 @@ final class CodexAgent extends CliAgent {
             Turn t = turn;
             if (t != null) {
                 t.lineDropped = true;
-            }
-        }
-    }
-
-    /** A request from the server: approvals go to the turn's gate; anything else is refused. */
-    private void request(CodexAppServer from, Turn t, String method, JsonNode id, JsonNode params) {
-        if (!CodexApprovals.isApproval(method)) {
-            log.info("[{}] codex asked {}: not served by deia, refused", botId, method);
-            from.respondError(id, "deia does not serve " + method);
-            return;
-        }
-        if (t == null || t.gate == null) {
-            log.info("[{}] codex asked for approval ({}) with nobody to ask; declined", botId, method);
-            from.respond(id, Map.of("decision", "decline"));
-            return;
-        }
-        ToolCall call = CodexApprovals.toolCall(method, params, t.events.changePaths(params.path("itemId").asText("")));
-        PendingPermission pending;
-        try {
-            pending = t.gate.ask(call);
-        } catch (RuntimeException e) {
-            log.warn("[{}] the permission gate failed on {}; declined", botId, call.tool(), e);
-            from.respond(id, Map.of("decision", "decline"));
-            return;
-        }
-        String key = id.toString();
-        t.asked.put(key, pending.requestId());
-        log.info("[{}] codex asks to use {} ({}): permission request {}", botId, call.tool(), call.subject(), pending.requestId());
-        pending.answer().thenAccept(answer -> {
-            if (t.asked.remove(key) == null) {
-                return;
-            }
-            log.info("[{}] permission request {}: {} by {}", botId, pending.requestId(), answer.decision().id(), answer.by());
-            from.respond(id, CodexApprovals.result(answer));
-        });
-    }
-
-    private void withdrawAll(Turn t) {
-        for (String key : List.copyOf(t.asked.keySet())) {
-            String relayId = t.asked.remove(key);
-            if (relayId != null && t.gate != null) {
-                t.gate.withdraw(relayId);
             }
         }
     }

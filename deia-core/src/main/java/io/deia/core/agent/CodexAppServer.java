@@ -14,6 +14,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -84,6 +87,72 @@ final class CodexAppServer {
         }
         argv.addAll(profile.args());
         return argv;
+    }
+
+    /**
+     * The handshake: {@code initialize}, {@code initialized}, then {@code thread/resume} of
+     * {@code storedThread} (in the workspace, with the profile's sandbox and model) or, without one
+     * or when Codex refuses it, {@code thread/start}.
+     *
+     * @return the thread id, also kept in {@link #threadId}
+     * @throws IOException when the server does not answer in {@code timeout}, fails, or starts no thread
+     */
+    String openThread(AgentContext context, String approvalPolicy, String storedThread, Duration timeout) throws IOException {
+        answer(call("initialize", Map.of("clientInfo", Map.of("name", "deia", "title", "deia", "version", "1"))), "initialize", timeout);
+        notifyServer("initialized");
+        Profile profile = context.profile();
+        Map<String, Object> params = new LinkedHashMap<>();
+        params.put("cwd", context.workspace().toAbsolutePath().toString());
+        params.put("approvalPolicy", approvalPolicy);
+        if (profile.permissionMode() != null && !profile.permissionMode().isBlank()) {
+            params.put("sandbox", profile.permissionMode());
+        }
+        if (profile.model() != null && !profile.model().isBlank()) {
+            params.put("model", profile.model());
+        }
+        JsonNode thread = null;
+        if (storedThread != null) {
+            Map<String, Object> resume = new LinkedHashMap<>(params);
+            resume.put("threadId", storedThread);
+            try {
+                thread = answer(call("thread/resume", resume), "thread/resume", timeout).path("thread");
+                log.info("[{}] codex resumed thread {}", botId, storedThread);
+            } catch (Refused e) {
+                log.warn("[{}] codex could not resume thread {} ({}); starting a new thread", botId, storedThread, e.getMessage());
+            }
+        }
+        if (thread == null) {
+            thread = answer(call("thread/start", params), "thread/start", timeout).path("thread");
+        }
+        String id = thread.path("id").asText("");
+        if (id.isBlank()) {
+            throw new IOException("codex started no thread: " + thread);
+        }
+        threadId = id;
+        return id;
+    }
+
+    private static JsonNode answer(CompletableFuture<JsonNode> call, String what, Duration timeout) throws IOException {
+        try {
+            return call.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof CodexError err) {
+                throw new Refused(what + " refused: " + err.getMessage());
+            }
+            throw new IOException(what + ": " + e.getCause().getMessage(), e.getCause());
+        } catch (TimeoutException e) {
+            throw new IOException("codex did not answer " + what + " within " + timeout.toSeconds() + " s", e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while waiting for codex to answer " + what, e);
+        }
+    }
+
+    /** Codex answered a call of the handshake with an error. */
+    private static final class Refused extends IOException {
+        Refused(String message) {
+            super(message);
+        }
     }
 
     /** Sends a request; the future completes with its {@code result}, or exceptionally with its {@code error} or the process's end. */
