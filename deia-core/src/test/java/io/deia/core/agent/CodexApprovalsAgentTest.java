@@ -3,7 +3,11 @@ package io.deia.core.agent;
 import io.deia.core.HiveLayout;
 import io.deia.core.config.AgentType;
 import io.deia.core.config.Profile;
+import io.deia.core.permission.ApprovalPolicy;
 import io.deia.core.permission.PendingPermission;
+import io.deia.core.permission.PermissionBroker;
+import io.deia.core.permission.PermissionListener;
+import io.deia.core.permission.PermissionRequest;
 import io.deia.core.permission.PermissionAnswer;
 import io.deia.core.permission.PermissionDecision;
 import io.deia.core.permission.PermissionGate;
@@ -29,6 +33,8 @@ import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -231,5 +237,56 @@ class CodexApprovalsAgentTest {
             assertEquals(hi.sessionId(), next.sessionId());
             assertTrue(server.requests().get(server.requests().size() - 1).body().contains("say hi"), "history resumed");
         }
+    }
+
+    @Test
+    void theBotsBrokerDecidesByPolicyByAPersonAndByTimeout() throws Exception {
+        List<String> told = new CopyOnWriteArrayList<>();
+        BlockingQueue<PermissionRequest> waiting = new LinkedBlockingQueue<>();
+        PermissionListener listener = new PermissionListener() {
+            @Override
+            public void requested(PermissionRequest request) {
+                told.add("requested " + request.tool() + " " + request.summary());
+                waiting.add(request);
+            }
+
+            @Override
+            public void resolved(PermissionRequest request, PermissionAnswer answer) {
+                told.add("resolved " + answer.decision().id() + " by " + answer.by().id());
+            }
+        };
+        ScheduledExecutorService scheduler = Executors.newSingleThreadScheduledExecutor();
+        ApprovalPolicy policy = new ApprovalPolicy("ask", 2, List.of("Bash(touch *policy*)"), List.of("Bash(rm *)"));
+        Path keep = Files.createDirectories(workspace).resolve("keep.txt");
+        Files.writeString(keep, "keep");
+        try (PermissionBroker broker = new PermissionBroker("BOT-004", policy, List.of(), listener, scheduler); Agent a = agent()) {
+            TurnResult allowed = a.runTurn(turn("RUN touch " + workspace.resolve("policy.txt"), broker), null);
+            assertEquals(TurnStatus.COMPLETED, allowed.status(), allowed.error());
+            assertTrue(Files.exists(workspace.resolve("policy.txt")), "allowed by the policy, at once");
+
+            TurnResult denied = a.runTurn(turn("RUN rm " + keep, broker), null);
+            assertEquals(TurnStatus.COMPLETED, denied.status(), denied.error());
+            assertTrue(Files.exists(keep), "denied by the policy");
+
+            TurnResult timedOut = a.runTurn(turn("RUN touch " + workspace.resolve("late.txt"), broker), null);
+            assertEquals(TurnStatus.COMPLETED, timedOut.status(), timedOut.error());
+            assertFalse(Files.exists(workspace.resolve("late.txt")), "nobody answered: denied");
+
+            waiting.clear();
+            CompletableFuture<TurnResult> run = async(a, turn("RUN touch " + workspace.resolve("person.txt"), broker),
+                    new CopyOnWriteArrayList<>());
+            PermissionRequest request = waiting.poll(60, TimeUnit.SECONDS);
+            assertNotNull(request);
+            assertEquals(List.of(request), broker.pending());
+            broker.answer(request.requestId(), PermissionDecision.ALLOW, null);
+            assertEquals(TurnStatus.COMPLETED, run.get(90, TimeUnit.SECONDS).status());
+            assertTrue(Files.exists(workspace.resolve("person.txt")), "allowed by a person");
+        } finally {
+            scheduler.shutdownNow();
+        }
+        assertEquals(List.of("requested Bash touch " + workspace.resolve("policy.txt"), "resolved allow by policy",
+                "requested Bash rm " + keep, "resolved deny by policy",
+                "requested Bash touch " + workspace.resolve("late.txt"), "resolved deny by timeout",
+                "requested Bash touch " + workspace.resolve("person.txt"), "resolved allow by user"), told);
     }
 }
