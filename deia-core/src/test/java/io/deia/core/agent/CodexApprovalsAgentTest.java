@@ -220,6 +220,20 @@ class CodexApprovalsAgentTest {
     }
 
     @Test
+    void aTurnOverItsTimeoutIsStoppedAndItsRequestWithdrawn() throws Exception {
+        TestGate gate = new TestGate();
+        try (Agent a = agent()) {
+            TurnResult r = a.runTurn(new TurnRequest("RUN touch " + workspace.resolve("slow.txt"), Duration.ofSeconds(4), null, gate), null);
+            assertEquals(TurnStatus.TIMEOUT, r.status(), r.error());
+            TestGate.Asked ask = gate.next();
+            assertEquals(List.of(ask.requestId()), gate.withdrawn);
+            assertFalse(Files.exists(workspace.resolve("slow.txt")));
+            TurnResult next = a.runTurn(turn("say hi", null), null);
+            assertEquals(TurnStatus.COMPLETED, next.status(), next.error());
+        }
+    }
+
+    @Test
     void aProcessKilledWhileARequestWaitsFailsTheTurnAndTheNextResumes() throws Exception {
         TestGate gate = new TestGate();
         try (Agent a = agent()) {
