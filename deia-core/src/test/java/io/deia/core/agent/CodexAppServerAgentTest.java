@@ -48,7 +48,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * command or file change Codex asks about relayed to a {@link PermissionGate} that answers here.
  */
 @Tag("agents")
-class CodexApprovalsAgentTest {
+class CodexAppServerAgentTest {
     @TempDir
     Path dir;
     private FakeOpenAiResponsesServer server;
@@ -140,6 +140,26 @@ class CodexApprovalsAgentTest {
             assertEquals(thread, third.sessionId(), "the restarted bot resumes its thread");
             String body = server.requests().get(server.requests().size() - 1).body();
             assertTrue(body.contains("say hi") && body.contains("say more"), "history resumed");
+        }
+    }
+
+    @Test
+    void aThreadCodexCannotResumeIsReplacedByANewOne() throws Exception {
+        String thread;
+        try (Agent a = agent()) {
+            TurnResult r = a.runTurn(turn("say hi", null), null);
+            assertEquals(TurnStatus.COMPLETED, r.status(), r.error());
+            thread = r.sessionId();
+        }
+        Path stored = new HiveLayout(dir).botDir("BOT-004").resolve(SessionStore.FILE_NAME);
+        String bogus = "01a252a9-0000-7000-8000-000000000000";
+        Files.writeString(stored, Files.readString(stored).replace(thread, bogus));
+        try (Agent a = agent()) {
+            assertEquals(bogus, a.health().sessionId());
+            TurnResult r = a.runTurn(turn("say more", null), null);
+            assertEquals(TurnStatus.COMPLETED, r.status(), r.error());
+            assertFalse(r.sessionId().equals(bogus) || r.sessionId().equals(thread), r.sessionId());
+            assertTrue(Files.readString(stored).contains(r.sessionId()), "the new thread is stored");
         }
     }
 
