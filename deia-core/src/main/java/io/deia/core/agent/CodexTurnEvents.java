@@ -20,7 +20,6 @@ import java.util.concurrent.ConcurrentHashMap;
  * ignored. Used on one reader thread; the end is read from the agent's thread after {@link #ended()}.
  */
 final class CodexTurnEvents {
-    private final String turnIdHint;
     private volatile String turnId;
     private final StringBuilder streamed = new StringBuilder();
     private final Set<String> itemsWithDeltas = ConcurrentHashMap.newKeySet();
@@ -35,7 +34,6 @@ final class CodexTurnEvents {
 
     /** @param turnId the turn's id when known (from {@code turn/start}'s answer), else null until {@code turn/started} */
     CodexTurnEvents(String turnId) {
-        this.turnIdHint = turnId;
         this.turnId = turnId;
     }
 
@@ -58,7 +56,7 @@ final class CodexTurnEvents {
             return events;
         }
         switch (method) {
-            case "turn/started" -> turnId(params.path("turn").path("id").asText(turnIdHint));
+            case "turn/started" -> turnId(params.path("turn").path("id").asText(null));
             case "item/agentMessage/delta" -> {
                 String delta = params.path("delta").asText("");
                 itemsWithDeltas.add(params.path("itemId").asText(""));
