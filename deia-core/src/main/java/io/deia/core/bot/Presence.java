@@ -78,6 +78,9 @@ final class Presence {
         if (bot.degradedReason() != null) {
             return BotState.DEGRADED;
         }
+        if (bot.permissions().waiting()) {
+            return BotState.WAITING_APPROVAL;
+        }
         if (Files.exists(hive.pauseFile(bot.botId()))) {
             return BotState.PAUSED;
         }
