@@ -147,7 +147,7 @@ final class ClaudePermissions implements ClaudeStreamParser.Control {
         return switch (answer.by()) {
             case USER -> "The user denied this tool call" + reason;
             case POLICY -> "The bot's approval policy denied this tool call" + reason;
-            case TIMEOUT -> "Nobody approved this tool call in time, so it was denied" + reason;
+            case TIMEOUT -> reason.isEmpty() ? "Nobody approved this tool call in time, so it was denied" : "Denied" + reason;
             case CANCELLED -> "This tool call was cancelled" + reason;
         };
     }

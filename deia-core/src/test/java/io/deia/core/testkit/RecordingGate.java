@@ -46,7 +46,7 @@ public final class RecordingGate implements PermissionGate {
         String id = "perm-" + HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextLong());
         CompletableFuture<PermissionAnswer> answer = new CompletableFuture<>();
         CompletableFuture.delayedExecutor(timeout.toMillis(), TimeUnit.MILLISECONDS).execute(() -> answer.complete(
-                new PermissionAnswer(PermissionDecision.DENY, "no answer within " + timeout.toSeconds() + " s",
+                new PermissionAnswer(PermissionDecision.DENY, "nobody answered within " + timeout.toSeconds() + " s",
                         PermissionAnswer.DecidedBy.TIMEOUT, Instant.now())));
         asked.add(new Asked(call, id, answer));
         return new PendingPermission(id, answer);
