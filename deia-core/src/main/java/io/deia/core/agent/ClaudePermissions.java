@@ -29,7 +29,10 @@ import java.util.concurrent.ConcurrentHashMap;
  * at once, since nobody could answer it.
  *
  * <p>Measured on the pinned CLI (2.1.197): no {@code initialize} request is needed before the first
- * user message; an answer to a request the CLI has cancelled is ignored. "Allow for the session"
+ * user message; an interrupt while a prompt waits makes the CLI send {@code control_cancel_request}
+ * for it and end the turn, and a late answer to it is ignored; an unanswered prompt waits (checked
+ * for 1000 s, longer than the default {@code approval.timeout_s}) without running the tool or
+ * closing the channel, and a closed stdin refuses it ("Tool permission stream closed"). "Allow for the session"
  * is the CLI's own: its {@code permission_suggestions} are sent back as {@code updatedPermissions},
  * each with {@code destination: "session"}, because the suggested {@code localSettings} would write
  * {@code .claude/settings.local.json} into the bot's (project) folder, which the CLI then ignores in
