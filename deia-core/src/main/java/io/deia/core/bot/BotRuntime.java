@@ -111,7 +111,8 @@ public final class BotRuntime implements AutoCloseable {
                 permissionTimers);
         this.turns = new Turns(this, agent, stats, b.worktree);
         this.chat = new ChatQueue(this, turns, stats);
-        this.presence = new Presence(this, hive, registry, agent.type(), turns);
+        this.presence = new Presence(this, hive, registry, agent.type(),
+                b.worktree == null ? null : b.worktree.project().name(), turns);
     }
 
     /** A builder; bot id, profile, config, hive, registry and agent are required. */
