@@ -97,7 +97,8 @@ public final class BotRuntime implements AutoCloseable {
         this.events = new BotEventBus(EVENT_BUFFER_SIZE);
         this.turns = new Turns(this, agent, stats, b.worktree);
         this.chat = new ChatQueue(this, turns, stats);
-        this.presence = new Presence(this, hive, registry, agent.type(), turns);
+        this.presence = new Presence(this, hive, registry, agent.type(),
+                b.worktree == null ? null : b.worktree.project().name(), turns);
         this.permissions = new BotPermissions(botId, profile, events, presence::refresh);
     }
 
