@@ -296,6 +296,18 @@ class BotWorktreeTest {
     }
 
     @Test
+    void theUsersStatusSettingsDoNotHideNewFilesFromTheCommit() throws Exception {
+        BotWorktree wt = newBot("BOT-1");
+        git(repo, "config", "status.showUntrackedFiles", "no");
+        wt.ensure();
+        wt.startTask("T1");
+        Files.createDirectories(wt.dir().resolve("new/dir"));
+        Files.writeString(wt.dir().resolve("new/dir/file.txt"), "new\n");
+        String commit = wt.commitTurn("new (T1)").orElseThrow();
+        assertEquals("new/dir/file.txt\n", git(repo, "show", "--name-only", "--format=", commit));
+    }
+
+    @Test
     void changeOfCountsFilesAndLinesAgainstTheBase() throws Exception {
         BotWorktree wt = newBot("BOT-1");
         TestRepos.commitFile(repo, "gone.txt", "1\n2\n3\n");
