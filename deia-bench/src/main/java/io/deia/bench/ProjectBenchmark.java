@@ -62,8 +62,8 @@ public final class ProjectBenchmark {
         int tasks = args.length > 1 ? Integer.parseInt(args[1]) : 30;
         int diffFiles = Math.min(files, args.length > 2 ? Integer.parseInt(args[2]) : 500);
         int runs = args.length > 3 ? Integer.parseInt(args[3]) : 3;
-        Path dir = args.length > 4 ? Files.createDirectories(Path.of(args[4])) : Files.createTempDirectory("deia-bench-project-");
-        Path work = Files.createTempDirectory(dir, "project-");
+        Path work = args.length > 4 ? Files.createTempDirectory(Files.createDirectories(Path.of(args[4])), "project-")
+                : Files.createTempDirectory("deia-bench-project-");
         System.out.printf("project benchmark: %d files, %d tasks, a %d-file diff, %d worktrees; %d cores, Java %s, %s; %s%n",
                 files, tasks, diffFiles, runs, Runtime.getRuntime().availableProcessors(),
                 System.getProperty("java.version"), Git.at(work).run("--version").strip(), work);
