@@ -13,6 +13,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -27,6 +30,11 @@ final class AcpConnection {
     private static final Logger log = LoggerFactory.getLogger(AcpConnection.class);
     /** The longest stdout line kept whole: a session replay or a diff may be large. */
     static final int MAX_LINE_BYTES = 16 * 1024 * 1024;
+    /**
+     * A loaded session streams its history back as {@code session/update}s, partly after its
+     * {@code session/load} answer and with no end marker: it is over once the stream is quiet this long.
+     */
+    static final Duration REPLAY_QUIET = Duration.ofMillis(300);
 
     /** Receives what the agent sends on its own, on the reader thread. */
     interface Handler {
@@ -64,6 +72,8 @@ final class AcpConnection {
     private final Map<Long, String> openMethods = new ConcurrentHashMap<>();
     /** Set when deia ends the process on purpose: its exit is then no crash. */
     volatile boolean stopping;
+    /** While a loaded session replays its history: when the replay counts as over (no update since {@link #REPLAY_QUIET}); 0 otherwise. */
+    private volatile long replayQuietAt;
 
     private AcpConnection(String botId, String cli, List<String> argv, Path cwd, Map<String, String> env, Path recordFile,
                           Handler handler) throws IOException {
@@ -178,6 +188,10 @@ final class AcpConnection {
         if (method == null) {
             answer(id, node);
         } else if (id == null || id.isNull()) {
+            if (replayQuietAt != 0 && "session/update".equals(method)) {
+                replayQuietAt = System.nanoTime() + REPLAY_QUIET.toNanos();
+                return;
+            }
             handler.onNotification(this, method, node.path("params"));
         } else {
             handler.onRequest(this, id, method, node.path("params"));
@@ -211,6 +225,32 @@ final class AcpConnection {
         for (CompletableFuture<JsonNode> f : List.copyOf(open.values())) {
             f.completeExceptionally(new ExitedException(why));
         }
+    }
+
+    /** A {@code session/load} follows: its history replay is dropped until {@link #replayed()}. */
+    void replaying() {
+        replayQuietAt = System.nanoTime() + REPLAY_QUIET.toNanos();
+    }
+
+    /** Waits until the replay is over (quiet for {@link #REPLAY_QUIET}), or {@code stop} completes. */
+    void awaitReplayEnd(CompletableFuture<Void> stop) {
+        long wait;
+        while ((wait = replayQuietAt - System.nanoTime()) > 0) {
+            try {
+                stop.get(wait, TimeUnit.NANOSECONDS);
+                return;
+            } catch (TimeoutException e) {
+                // quiet so far; an update may have moved the end: look again
+            } catch (InterruptedException | ExecutionException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
+    }
+
+    /** The replay is over: updates are the turn's again. */
+    void replayed() {
+        replayQuietAt = 0;
     }
 
     /** Ends the process and its tree on purpose. */

@@ -2,6 +2,7 @@ package io.deia.core.agent;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.deia.core.DeiaException;
+import io.deia.core.agent.AcpSessionStart.StartException;
 import io.deia.core.config.Profile;
 import io.deia.core.internal.io.AtomicFiles;
 import org.slf4j.Logger;
@@ -10,6 +11,7 @@ import org.slf4j.LoggerFactory;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -46,13 +48,9 @@ final class GeminiAgent extends CliAgent {
     static final String DEFAULT_MODEL = "gemini-2.5-flash";
     static final String SETTINGS = "{\"security\":{\"auth\":{\"selectedType\":\"gemini-api-key\"}},"
             + "\"privacy\":{\"usageStatisticsEnabled\":false},\"telemetry\":{\"enabled\":false}}\n";
-    /** ACP protocol version deia speaks (the pinned CLI answers 1). */
-    static final int PROTOCOL_VERSION = 1;
     private static final Duration CANCEL_GRACE = Duration.ofSeconds(3);
     private static final Duration SIGINT_GRACE = Duration.ofSeconds(2);
     private static final Duration TERM_GRACE = Duration.ofSeconds(2);
-    /** A loaded session's history comes back as a burst of updates; it is over once the stream is quiet this long. */
-    private static final Duration REPLAY_QUIET = Duration.ofMillis(300);
     private static final long BACKOFF_BASE_MS = 250;
     private static final long BACKOFF_MAX_MS = 10_000;
 
@@ -61,8 +59,6 @@ final class GeminiAgent extends CliAgent {
     private String sessionOfRunning;        // guarded by lock
     private int consecutiveCrashes;         // guarded by lock
     private volatile GeminiTurn turn;
-    /** Set while a loaded session replays its history (those updates are not this turn's). */
-    private volatile long replayUntilQuiet;
 
     /** Use {@link Agents#create}. */
     GeminiAgent(AgentContext context) {
@@ -213,16 +209,6 @@ final class GeminiAgent extends CliAgent {
         }
     }
 
-    /** Why the process could not be started or its session opened. */
-    private static class StartException extends Exception {
-        final Integer exitCode;
-
-        StartException(String message, Integer exitCode) {
-            super(message);
-            this.exitCode = exitCode;
-        }
-    }
-
     /** The running process with its session, started when there is none (after a crash backoff). */
     private AcpConnection ensureRunning(GeminiTurn t, long deadline) throws StartException {
         long backoffMs;
@@ -237,125 +223,51 @@ final class GeminiAgent extends CliAgent {
             log.info("[{}] restarting gemini after {} crash(es); waiting {} ms first", botId, consecutiveCrashes, backoffMs);
             try {
                 t.stop.get(backoffMs, TimeUnit.MILLISECONDS);
-                throw new StartException("gemini was interrupted before it started", null);
+                throw new StartException("gemini was stopped before it started", null, false);
             } catch (TimeoutException e) {
                 // the backoff is over
             } catch (InterruptedException | ExecutionException e) {
                 Thread.currentThread().interrupt();
-                throw new StartException("interrupted while waiting to restart gemini", null);
+                throw new StartException("interrupted while waiting to restart gemini", null, false);
             }
         }
         AcpConnection c;
         synchronized (lock) {
             if (closed) {
-                throw new StartException("agent closed", null);
+                throw new StartException("agent closed", null, false);
             }
             try {
                 c = AcpConnection.start(botId, "gemini", argv(), context.workspace(), env,
                         AgentLeftovers.recordFile(context.hive(), botId), new Handler());
             } catch (IOException e) {
-                throw new StartException("cannot start " + executable + ": " + e.getMessage(), null);
+                throw new StartException("cannot start " + executable + ": " + e.getMessage(), null, false);
             }
             running = c;
             sessionOfRunning = null;
         }
         c.process.onExit().whenComplete((code, err) -> onExit(c, code));
         t.starting(c);
+        String stored = stats.sessionId();
         try {
-            String session = openSession(c, t, deadline);
+            AcpSessionStart.Opened opened = new AcpSessionStart(botId, "gemini", c, t.stop, deadline).open(context.workspace(), stored,
+                    () -> GeminiSessionFiles.unpinFromCurrentMinute(botId, context.home(), stored, Clock.systemUTC()));
+            if (!opened.loaded()) {
+                stats.clearSession();
+                stats.session(opened.id());
+                saveSession(opened.id());
+            }
             synchronized (lock) {
                 if (running == c) {
-                    sessionOfRunning = session;
+                    sessionOfRunning = opened.id();
                 }
             }
             return c;
         } catch (StartException e) {
+            if (e.exited) {
+                countCrash(e.exitCode);
+            }
             discardProcess();
             throw e;
-        }
-    }
-
-    /** {@code initialize}, then the stored session loaded when the CLI can, else a new one. */
-    private String openSession(AcpConnection c, GeminiTurn t, long deadline) throws StartException {
-        String cwd = context.workspace().toAbsolutePath().toString();
-        JsonNode init = call(c, t, deadline, "initialize", Map.of("protocolVersion", PROTOCOL_VERSION, "clientCapabilities",
-                Map.of("fs", Map.of("readTextFile", false, "writeTextFile", false), "terminal", false)));
-        boolean canLoad = init.path("agentCapabilities").path("loadSession").asBoolean(false);
-        String stored = stats.sessionId();
-        if (stored != null && canLoad) {
-            replayUntilQuiet = System.nanoTime() + REPLAY_QUIET.toNanos();
-            try {
-                call(c, t, deadline, "session/load", Map.of("sessionId", stored, "cwd", cwd, "mcpServers", List.of()));
-                awaitReplay(t);
-                log.info("[{}] gemini pid {} loaded session {}", botId, c.process.pid(), stored);
-                return stored;
-            } catch (RpcFailure e) {
-                log.warn("[{}] gemini could not load session {} ({}); starting a new session", botId, stored, e.getMessage());
-                stats.clearSession();
-                saveSession(null);
-            } finally {
-                replayUntilQuiet = 0;
-            }
-        }
-        String session = call(c, t, deadline, "session/new", Map.of("cwd", cwd, "mcpServers", List.of())).path("sessionId").asText("");
-        if (session.isBlank()) {
-            throw new StartException("gemini answered session/new without a sessionId", null);
-        }
-        stats.session(session);
-        saveSession(session);
-        log.info("[{}] gemini pid {} started session {}", botId, c.process.pid(), session);
-        return session;
-    }
-
-    /** The agent refused a request during start (its own error, not an exit). */
-    private static final class RpcFailure extends StartException {
-        RpcFailure(String message) {
-            super(message, null);
-        }
-    }
-
-    /** One request during start, bounded by the turn's deadline and its stop. */
-    private JsonNode call(AcpConnection c, GeminiTurn t, long deadline, String method, Map<String, Object> params)
-            throws StartException {
-        CompletableFuture<JsonNode> f = c.request(method, params);
-        try {
-            CompletableFuture.anyOf(f, t.stop).get(Math.max(1, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
-        } catch (TimeoutException e) {
-            throw new StartException("gemini did not answer " + method + " in time", null);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new StartException("interrupted while gemini started", null);
-        } catch (ExecutionException e) {
-            // f failed: read below
-        }
-        if (!f.isDone()) {
-            throw new StartException("gemini was interrupted before it started", null);
-        }
-        try {
-            return f.join();
-        } catch (RuntimeException e) {
-            Throwable cause = e.getCause();
-            if (cause instanceof AcpConnection.RpcException) {
-                throw new RpcFailure("gemini refused " + cause.getMessage());
-            }
-            countCrash(c.process.exitCode());
-            throw new StartException(cause == null ? e.toString() : cause.getMessage(), c.process.exitCode());
-        }
-    }
-
-    /** Waits until a loaded session's history replay is over (the stream quiet for {@link #REPLAY_QUIET}). */
-    private void awaitReplay(GeminiTurn t) {
-        long wait;
-        while ((wait = replayUntilQuiet - System.nanoTime()) > 0) {
-            try {
-                t.stop.get(wait, TimeUnit.NANOSECONDS);
-                return;
-            } catch (TimeoutException e) {
-                // quiet so far: look again, an update may have moved the end
-            } catch (InterruptedException | ExecutionException e) {
-                Thread.currentThread().interrupt();
-                return;
-            }
         }
     }
 
@@ -365,10 +277,6 @@ final class GeminiAgent extends CliAgent {
         public void onNotification(AcpConnection c, String method, JsonNode params) {
             if (!"session/update".equals(method)) {
                 log.debug("[{}] gemini notification {} ignored", botId, method);
-                return;
-            }
-            if (replayUntilQuiet != 0) {
-                replayUntilQuiet = System.nanoTime() + REPLAY_QUIET.toNanos();
                 return;
             }
             GeminiTurn t = turn;
