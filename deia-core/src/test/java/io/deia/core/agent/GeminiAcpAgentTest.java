@@ -110,7 +110,7 @@ class GeminiAcpAgentTest {
     }
 
     @Test
-    void twoTurnsShareOneProcessAndSession() {
+    void twoTurnsShareOneProcessAndSession() throws Exception {
         try (Agent a = agent(null)) {
             TurnResult first = turn(a, "say hi", null);
             assertEquals(TurnStatus.COMPLETED, first.status(), first.error());
@@ -118,6 +118,8 @@ class GeminiAcpAgentTest {
             assertTrue(first.inputTokens() > 0 && first.outputTokens() > 0, first.toString());
             assertTrue(events.stream().filter(e -> e instanceof AgentEvent.TextDelta).count() > 1, "the reply streams");
             long pid = a.health().pid();
+            String cmdline = Files.readString(Path.of("/proc/" + pid + "/cmdline")).replace('\0', ' ');
+            assertTrue(cmdline.contains("--acp") && !cmdline.contains("say hi"), "the prompt goes on stdin, never in argv: " + cmdline);
             TurnResult second = turn(a, "again", null);
             assertEquals(TurnStatus.COMPLETED, second.status(), second.error());
             assertEquals("Hi from the fake model! You said: again", second.text());

@@ -69,14 +69,6 @@ class PromptNotInArgvTest {
     }
 
     @Test
-    void geminiGetsThePromptOnStdin() throws Exception {
-        assertPromptOnStdinOnly(AgentType.GEMINI, List.of());
-        try (Stream<String> lines = Files.lines(dir.resolve("out-gemini").resolve("cmdline"))) {
-            assertFalse(lines.anyMatch(a -> a.equals("-p") || a.equals("--prompt")), "no -p: gemini reads stdin headless");
-        }
-    }
-
-    @Test
     void aCommandProfileGetsThePromptOnStdin() throws Exception {
         assertPromptOnStdinOnly(AgentType.COMMAND, List.of("--flag"));
     }
