@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """deia-only figures of docs/benchmarks.md, collected in one run: medians and spreads, not single runs.
 
-Runs the four benchmark mains of deia-bench (RegistryBenchmark, TaskQueueBenchmark, LaunchBenchmark,
-ChatBenchmark) R times each, round-robin (so a change of load on a shared machine touches every
+Runs the five benchmark mains of deia-bench (RegistryBenchmark, TaskQueueBenchmark, LaunchBenchmark,
+ChatBenchmark, ProjectBenchmark) R times each, round-robin (so a change of load on a shared machine touches every
 benchmark rather than all runs of one), reads the one `BENCH-RESULT {json}` line each main prints at
 its end, and reports per figure: median, min–max, n, the target from the issues, and met?.
 The machine is described alongside (cores, memory, CPU model, kernel, JDK, load average at start
@@ -51,6 +51,12 @@ BENCHMARKS = {
         "small": ([], ["200", "5"]),
         "full": ([], ["2000", "60"]),
     }),
+    # files in the repository, tasks started, files in the diffed change, new worktrees, folder
+    "project": ("ProjectBenchmark", {
+        "smoke": ([], ["2000", "5", "100", "1", "{tmp}/project"]),
+        "small": ([], ["10000", "20", "500", "3", "{tmp}/project"]),
+        "full": ([], ["10000", "30", "500", "3", "{tmp}/project"]),
+    }),
 }
 
 # (benchmark, key in its BENCH-RESULT, label, unit, target as (op, value, text) or None). Every key
@@ -78,6 +84,15 @@ FIGURES = [
     ("launch", "runner_idle_rss_mb", "bot runner idle RSS (5 s after healthy)", "MB", ("<=", 80, "≤ 80 MB")),
     ("launch", "restart_p50_ms", "runner kill -9 → healthy again (backoff 0; p50 of the run)", "ms",
      ("<=", 1500, "≤ 1.5 s + backoff")),
+    ("project", "worktree_create_ms", "new bot's worktree of a 10,000-file repository (worktree add, copy_files, exclude)",
+     "ms", ("<=", 2000, "≤ 2 s")),
+    ("project", "git_worktree_add_ms", "git worktree add of the same repository, git alone (for comparison)", "ms", None),
+    ("project", "task_start_p50_ms", "task start on a project bot (branch from base tip + switch), p50", "ms",
+     ("<=", 150, "≤ 150 ms")),
+    ("project", "task_start_p99_ms", "task start on a project bot, p99", "ms", None),
+    ("project", "commit_turn_p50_ms", "deia's commit after a turn that changed one file, p50", "ms", None),
+    ("project", "diff_p50_ms", "diff of a 500-file change (ProjectReview.diff + JSON)", "ms", ("<=", 1000, "≤ 1 s")),
+    ("project", "git_spawn_p50_ms", "one trivial git command (rev-parse HEAD), the unit of the figures above", "ms", None),
 ]
 
 

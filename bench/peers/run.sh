@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The benchmark harness, one command for both parts:
 #  1. side by side: deia vs PM2 vs supervisord, same workload, one run (peers.py);
-#  2. deia-only figures (deia_only.py): registry, task queue, launcher and controller benchmark mains
+#  2. deia-only figures (deia_only.py): registry, task queue, launcher, controller and
+#     project (git worktree) benchmark mains
 #     of deia-bench, each run several times; medians, spreads, targets, and the machine described.
 #   bench/peers/run.sh [--smoke|--small|--full] [--tools deia,pm2,supervisord] [--no-deia-only | --deia-only]
 # --smoke: what CI runs so the harness cannot rot: 2 workloads, 1 repetition, 3 quick crashes, and beside

@@ -13,6 +13,10 @@ import io.deia.core.internal.BotIds;
 import io.deia.core.internal.HiveGuard;
 import io.deia.core.internal.io.AtomicFiles;
 import io.deia.core.internal.io.Json;
+import io.deia.core.permission.PermissionAnswer;
+import io.deia.core.permission.PermissionBroker;
+import io.deia.core.permission.PermissionListener;
+import io.deia.core.permission.PermissionRequest;
 import io.deia.core.project.BotWorktree;
 import io.deia.core.registry.BotState;
 import io.deia.core.registry.ServiceRegistry;
@@ -29,6 +33,7 @@ import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -45,7 +50,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  *
  * <p>State: {@code starting → idle ↔ busy}, {@code paused} while the pause file exists (the running
  * turn finishes, no new task is taken; chat still works), {@code degraded} while the task inbox
- * cannot write to the hive (see {@link TaskQueueMonitor#degradedReason()}), {@code stopping} at the end. Every change
+ * cannot write to the hive (see {@link TaskQueueMonitor#degradedReason()}), {@code waiting_approval} while the
+ * agent waits for a person's permission ({@link #permissions()}), {@code stopping} at the end. Every change
  * is logged once and published on the {@link #events() event bus}.
  *
  * <p>This class wires the parts together and owns the start and the stop; the turns, the chat
@@ -71,6 +77,9 @@ public final class BotRuntime implements AutoCloseable {
     private final Turns turns;
     private final ChatQueue chat;
     private final Presence presence;
+    /** Runs the permission timeouts; cancelled ones are dropped at once (a bot may ask thousands of times). */
+    private final ScheduledThreadPoolExecutor permissionTimers;
+    private final PermissionBroker permissions;
 
     private volatile boolean started;
     private final AtomicBoolean stopping = new AtomicBoolean();
@@ -92,9 +101,18 @@ public final class BotRuntime implements AutoCloseable {
         }
         this.port = b.port;
         this.events = new BotEventBus(EVENT_BUFFER_SIZE);
+        this.permissionTimers = new ScheduledThreadPoolExecutor(1, r -> {
+            Thread t = new Thread(r, "bot-" + botId + "-permissions");
+            t.setDaemon(true);
+            return t;
+        });
+        permissionTimers.setRemoveOnCancelPolicy(true);
+        this.permissions = new PermissionBroker(botId, profile.approval(), profile.denyPatterns(), new PermissionEvents(),
+                permissionTimers);
         this.turns = new Turns(this, agent, stats, b.worktree);
         this.chat = new ChatQueue(this, turns, stats);
-        this.presence = new Presence(this, hive, registry, agent.type(), turns);
+        this.presence = new Presence(this, hive, registry, agent.type(),
+                b.worktree == null ? null : b.worktree.project().name(), turns);
     }
 
     /** A builder; bot id, profile, config, hive, registry and agent are required. */
@@ -159,6 +177,15 @@ public final class BotRuntime implements AutoCloseable {
     /** The hive configuration this bot runs with. */
     public DeiaConfig config() {
         return config;
+    }
+
+    /**
+     * The bot's permission relay: the requests its agent's CLI asks while the profile's
+     * {@code approval.mode} is {@code ask} ({@code GET /permissions}), and their answers
+     * ({@code POST /permissions/{request_id}}). With {@code auto} nothing is ever asked here.
+     */
+    public PermissionBroker permissions() {
+        return permissions;
     }
 
     /** The current state (re-reading the pause file). */
@@ -323,6 +350,9 @@ public final class BotRuntime implements AutoCloseable {
             }
             presence.stopHeartbeat();
             agent.close();
+            // Whatever the agent left waiting ends now: nothing is persisted, nothing waits after a restart.
+            permissions.close();
+            permissionTimers.shutdownNow();
             chat.stop();
             if (started) {
                 registry.deregister(botId);
@@ -344,6 +374,21 @@ public final class BotRuntime implements AutoCloseable {
         stats.count(e);
         events.publish(BotEvent.task(botId, e.taskId(), e.event(), e.status() == null ? null : e.status().id(),
                 e.attempt() > 0 ? e.attempt() : null, e.error()));
+    }
+
+    /** Puts every permission request and its end on the event stream; the state follows the pending requests. */
+    private final class PermissionEvents implements PermissionListener {
+        @Override
+        public void requested(PermissionRequest request) {
+            events.publish(BotEvent.permissionRequested(botId, request));
+            presence.refresh();
+        }
+
+        @Override
+        public void resolved(PermissionRequest request, PermissionAnswer answer) {
+            events.publish(BotEvent.permissionResolved(botId, request.requestId(), answer));
+            presence.refresh();
+        }
     }
 
     /** Builder for {@link BotRuntime}. */

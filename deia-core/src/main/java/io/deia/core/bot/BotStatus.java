@@ -10,8 +10,9 @@ import java.time.Instant;
  * Everything a bot's {@code GET /status} reports, as one snapshot.
  *
  * @param botId             the bot
- * @param state             {@code starting|idle|busy|paused|stopping}, or {@code degraded} while the
- *                          hive cannot be written as it must (see {@code degraded})
+ * @param state             {@code starting|idle|busy|paused|stopping}, {@code degraded} while the
+ *                          hive cannot be written as it must (see {@code degraded}), or
+ *                          {@code waiting_approval} while the agent waits for a person's permission
  * @param currentTask       id of the task whose turn runs now, or null (always present in JSON)
  * @param queueDepth        tasks waiting in the inbox or claimed and unfinished
  * @param messagesWaiting   chat messages accepted and not started yet

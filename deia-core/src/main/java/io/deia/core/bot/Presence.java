@@ -27,16 +27,19 @@ final class Presence {
     private final HiveLayout hive;
     private final ServiceRegistry registry;
     private final String agentType;
+    /** The bot's project, or null: its own registration names it, so an entry it rewrites keeps it. */
+    private final String project;
     private final Turns turns;
     private final Object stateLock = new Object();
     private BotState lastState;
     private ScheduledExecutorService heartbeat;
 
-    Presence(BotRuntime bot, HiveLayout hive, ServiceRegistry registry, String agentType, Turns turns) {
+    Presence(BotRuntime bot, HiveLayout hive, ServiceRegistry registry, String agentType, String project, Turns turns) {
         this.bot = bot;
         this.hive = hive;
         this.registry = registry;
         this.agentType = agentType;
+        this.project = project;
         this.turns = turns;
     }
 
@@ -78,6 +81,9 @@ final class Presence {
         if (bot.degradedReason() != null) {
             return BotState.DEGRADED;
         }
+        if (bot.permissions().waiting()) {
+            return BotState.WAITING_APPROVAL;
+        }
         if (Files.exists(hive.pauseFile(bot.botId()))) {
             return BotState.PAUSED;
         }
@@ -98,7 +104,7 @@ final class Presence {
 
     private BotRecord entry(BotRecord.Builder b, BotState state) {
         return b.pid(pid).processStart(processStart).port(bot.port()).state(state).profile(bot.profile().name())
-                .agent(agentType).lastHeartbeat(Instant.now()).build();
+                .agent(agentType).project(project).lastHeartbeat(Instant.now()).build();
     }
 
     /** Beats now, then every {@code intervalS} seconds on a thread of its own. */

@@ -6,6 +6,7 @@ import io.deia.core.agent.AgentEventListener;
 import io.deia.core.agent.TurnRequest;
 import io.deia.core.agent.TurnResult;
 import io.deia.core.agent.TurnStatus;
+import io.deia.core.permission.PermissionBroker;
 import io.deia.core.project.BotWorktree;
 import io.deia.core.project.GitLock;
 import io.deia.core.project.TaskChange;
@@ -102,7 +103,7 @@ final class Turns implements TaskExecutor {
                             : TurnResult.failed(why, 0, null);
                 }
             }
-            TurnResult result = agent.runTurn(request, listener == null ? AgentEventListener.NONE : listener);
+            TurnResult result = runAgent(request, listener, taskId);
             stats.account(result);
             return worktree == null ? result : worktree.commit(request.prompt(), taskId, result);
         } catch (IllegalStateException e) {
@@ -117,6 +118,24 @@ final class Turns implements TaskExecutor {
                 turnEnd.notifyAll();
             }
             bot.state();
+        }
+    }
+
+    /**
+     * The agent's turn, with the bot's permission relay as the gate when the profile asks; every
+     * request the turn left waiting is cancelled when it ends, however it ends.
+     */
+    private TurnResult runAgent(TurnRequest request, AgentEventListener listener, String taskId) {
+        PermissionBroker broker = bot.permissions();
+        TurnRequest asked = bot.profile().approval().asks()
+                ? new TurnRequest(request.prompt(), request.timeout(), taskId, broker) : request;
+        broker.beginTurn(taskId);
+        TurnResult result = null;
+        try {
+            result = agent.runTurn(asked, listener == null ? AgentEventListener.NONE : listener);
+            return result;
+        } finally {
+            broker.endTurn(result == null ? null : result.sessionId());
         }
     }
 

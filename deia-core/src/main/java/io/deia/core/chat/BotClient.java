@@ -5,6 +5,7 @@ import io.deia.core.DeiaException;
 import io.deia.core.ErrorCode;
 import io.deia.core.agent.TurnResult;
 import io.deia.core.internal.io.Json;
+import io.deia.core.permission.PermissionBroker;
 import io.deia.core.registry.BotRecord;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -57,6 +58,41 @@ final class BotClient {
             throw errorFrom(rec.botId(), resp.statusCode(), resp.body());
         }
         return Json.read(resp.body(), JsonNode.class, "interrupt answer").path("interrupted").asBoolean();
+    }
+
+    /** {@code GET /permissions}: the bot's answer as it wrote it (JSON text). */
+    String permissions(BotRecord rec) {
+        HttpRequest req = request(rec, "/permissions").timeout(Duration.ofSeconds(10)).GET().build();
+        return jsonAnswer(rec, send(rec, req, HttpResponse.BodyHandlers.ofString()), "permissions");
+    }
+
+    /**
+     * {@code POST /permissions/{request_id}} with {@code body}: the bot's answer as it wrote it (JSON
+     * text). The id is checked here as well, so nothing but a request id ever reaches the bot's path.
+     */
+    String answerPermission(BotRecord rec, String requestId, Map<String, Object> body) {
+        if (!PermissionBroker.isRequestId(requestId)) {
+            throw DeiaException.invalid("request id must be perm- and 24 hex digits");
+        }
+        HttpRequest req = request(rec, "/permissions/" + requestId).timeout(Duration.ofSeconds(10))
+                .header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(Json.write(body))).build();
+        return jsonAnswer(rec, send(rec, req, HttpResponse.BodyHandlers.ofString()), "permission answer");
+    }
+
+    /** A 200 answer whose body is a JSON object, as text; the bot's error otherwise. */
+    private static String jsonAnswer(BotRecord rec, HttpResponse<String> resp, String what) {
+        if (resp.statusCode() != 200) {
+            throw errorFrom(rec.botId(), resp.statusCode(), resp.body());
+        }
+        try {
+            if (Json.read(resp.body(), JsonNode.class, what).isObject()) {
+                return resp.body();
+            }
+        } catch (DeiaException e) {
+            // reported below
+        }
+        throw DeiaException.badGateway("bot %s sent a %s that is not a JSON object", rec.botId(), what);
     }
 
     /** {@code GET /status}: the status object as the bot wrote it (JSON text), or empty when the bot did not answer with one in time. */

@@ -8,7 +8,7 @@ import java.util.Objects;
 /**
  * Something that happened on a bot, as the router relays it to its subscribers: chat progress
  * ({@code ack}, {@code delta}, {@code agent}, {@code reply}, {@code error}) and bot events
- * ({@code status}, {@code task}). The controller adds {@code event_id} and {@code ts} before it
+ * ({@code status}, {@code task}, {@code permission_request}, {@code permission_resolved}). The controller adds {@code event_id} and {@code ts} before it
  * sends one over the WebSocket.
  *
  * @param type  the event type
@@ -23,6 +23,10 @@ public record ChatEvent(String type, String botId, Map<String, Object> data) {
     public static final String ERROR = "error";
     public static final String STATUS = "status";
     public static final String TASK = "task";
+    /** An agent's permission request waits for a person ({@code GET /api/bot/{id}/permissions} lists them). */
+    public static final String PERMISSION_REQUEST = "permission_request";
+    /** A permission request ended: answered, decided by the policy, timed out or cancelled. */
+    public static final String PERMISSION_RESOLVED = "permission_resolved";
 
     public ChatEvent {
         Objects.requireNonNull(type, "type");

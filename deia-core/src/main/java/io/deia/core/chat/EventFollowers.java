@@ -29,12 +29,16 @@ import java.util.stream.Stream;
 /**
  * The router's view of bot events: a registry scan publishes a {@code status} event whenever a
  * bot's registry state changes or its entry disappears, and one long-lived {@code GET /events}
- * connection per live bot (reopened with back-off) relays the bot's {@code task} and
- * {@code status} events. A bot whose event stream cannot be reached is reported
+ * connection per live bot (reopened with back-off) relays the bot's {@code task},
+ * {@code status}, {@code permission_request} and {@code permission_resolved} events. A bot whose event stream cannot be reached is reported
  * {@code unreachable}.
  */
 final class EventFollowers {
     private static final Logger log = LoggerFactory.getLogger(EventFollowers.class);
+
+    /** The bot event types relayed; others (keepalive) are the stream's own. */
+    private static final Set<String> RELAYED = Set.of(ChatEvent.TASK, ChatEvent.STATUS, ChatEvent.PERMISSION_REQUEST,
+            ChatEvent.PERMISSION_RESOLVED);
 
     private final ServiceRegistry registry;
     private final BotClient client;
@@ -200,7 +204,7 @@ final class EventFollowers {
                 after = Math.max(after, seq);
             }
             String type = node.path("type").asText("");
-            if (!type.equals(ChatEvent.TASK) && !type.equals(ChatEvent.STATUS)) {
+            if (!RELAYED.contains(type)) {
                 return;
             }
             ObjectNode fields = ((ObjectNode) node).deepCopy();

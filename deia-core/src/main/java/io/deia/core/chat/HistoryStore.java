@@ -75,9 +75,11 @@ public final class HistoryStore implements AutoCloseable {
      *
      * @param seq         position in the bot's history, from 1
      * @param ts          when it was recorded
-     * @param role        {@code user}, {@code assistant} or {@code error}
-     * @param text        the message text (for {@code error}: the reason)
-     * @param clientMsgId the id the client gave the user message; replies carry the same id
+     * @param role        {@code user}, {@code assistant}, {@code error} or {@code permission}
+     * @param text        the message text (for {@code error}: the reason; for {@code permission}: what the
+     *                    agent asked, or who decided what)
+     * @param clientMsgId the id the client gave the user message; replies carry the same id; a
+     *                    {@code permission} entry carries the request id
      * @param costUsd     cost reported for the turn (assistant messages only)
      */
     @JsonInclude(JsonInclude.Include.NON_NULL)
@@ -101,6 +103,8 @@ public final class HistoryStore implements AutoCloseable {
     public static final String USER = "user";
     public static final String ASSISTANT = "assistant";
     public static final String ERROR = "error";
+    /** An agent's permission request, or its decision (who, what, when): the audit trail of approvals. */
+    public static final String PERMISSION = "permission";
 
     /**
      * Appends a message durably and returns it with its sequence number.

@@ -75,7 +75,7 @@ public final class MessageRouter implements AutoCloseable {
         this.client = new BotClient(b.connectTimeout, HiveToken.loadOrCreate(history.hive()).bearer());
         this.workers = Executors.newCachedThreadPool(daemonThreads("deia-router-"));
         this.scanner = Executors.newSingleThreadScheduledExecutor(daemonThreads("deia-router-scan-"));
-        this.followers = new EventFollowers(registry, client, workers, b.maxBackoff, this::publish);
+        this.followers = new EventFollowers(registry, client, workers, b.maxBackoff, this::relayed);
     }
 
     /** A builder for a router over the given registry, history and config (for the message limits). */
@@ -291,6 +291,56 @@ public final class MessageRouter implements AutoCloseable {
         } catch (RuntimeException e) {
             log.warn("registry scan failed: {}", e.toString());
         }
+    }
+
+    // ---- permissions ------------------------------------------------------------------------
+
+    /**
+     * {@code GET /permissions} of the bot: its requests waiting for a person.
+     *
+     * @return the bot's JSON answer ({@code {"permissions": [...]}})
+     * @throws DeiaException as {@link #resolve}, or the bot's own error, or {@code BAD_GATEWAY}
+     */
+    public String permissions(String botId) {
+        return client.permissions(resolve(botId));
+    }
+
+    /**
+     * {@code POST /permissions/{request_id}} of the bot: a person's answer to one request.
+     *
+     * @param body the answer as the client sent it ({@code {"decision": ..., "message": ...}})
+     * @return the bot's JSON answer ({@code request_id}, {@code decision}, {@code by}, {@code at})
+     * @throws DeiaException as {@link #resolve}, or the bot's own error ({@code NOT_FOUND} unknown
+     *                       request, {@code CONFLICT} already resolved, {@code INVALID_ARGUMENT}), or {@code BAD_GATEWAY}
+     */
+    public String answerPermission(String botId, String requestId, Map<String, Object> body) {
+        BotRecord rec = resolve(botId);
+        String answer = client.answerPermission(rec, requestId, body);
+        log.info("[{}] permission {} answered over the API: {}", botId, requestId, LogSafe.printable(String.valueOf(body.get("decision")), 40));
+        return answer;
+    }
+
+    /** A bot event from its stream: permission requests and their decisions go to the bot's history first. */
+    private void relayed(ChatEvent event) {
+        if (event.type().equals(ChatEvent.PERMISSION_REQUEST) || event.type().equals(ChatEvent.PERMISSION_RESOLVED)) {
+            recordPermission(event);
+        }
+        publish(event);
+    }
+
+    private void recordPermission(ChatEvent event) {
+        Map<String, Object> d = event.data();
+        String requestId = String.valueOf(d.get("request_id"));
+        String text;
+        if (event.type().equals(ChatEvent.PERMISSION_REQUEST)) {
+            Object task = d.get("task_id");
+            text = "asked: " + d.get("tool") + " " + d.get("summary") + (task == null ? " (chat)" : " (task " + task + ")");
+        } else {
+            Object message = d.get("message");
+            text = d.get("decision") + " by " + d.get("by") + (message == null ? "" : ": " + message);
+        }
+        log.info("[{}] permission {} {}", event.botId(), requestId, LogSafe.printable(text, 300));
+        record(event.botId(), HistoryStore.PERMISSION, text, requestId, null);
     }
 
     // ---- publishing -------------------------------------------------------------------------

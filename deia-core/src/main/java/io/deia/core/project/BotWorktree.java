@@ -5,20 +5,17 @@ import io.deia.core.HiveLayout;
 import io.deia.core.internal.BotIds;
 import io.deia.core.internal.io.AtomicFiles;
 import io.deia.core.internal.io.Json;
+import io.deia.core.task.TaskIds;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
-import java.nio.file.FileSystems;
-import java.nio.file.FileVisitResult;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.nio.file.PathMatcher;
-import java.nio.file.SimpleFileVisitor;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -74,8 +71,15 @@ public final class BotWorktree {
     /**
      * The branch of one task: {@code deia/<BOT-ID>/<TASK-ID>}; a task whose id is {@code chat} gets
      * {@code chat-task}, so it never meets the chat branch.
+     *
+     * @throws DeiaException {@code INVALID_ARGUMENT} for a task id that is invalid or cannot be part of a ref name
      */
     public static String taskBranch(String botId, String taskId) {
+        // A task id git cannot hold in a ref name is refused here, naming the id, not by git later.
+        if (!TaskIds.isValid(taskId) || taskId.contains("..") || taskId.endsWith(".") || taskId.endsWith(".lock")) {
+            throw DeiaException.invalid("task id '%s' cannot name a git branch; expected %s, without '..' and not ending"
+                    + " in '.' or '.lock'", taskId, TaskIds.PATTERN);
+        }
         return "deia/" + botId + "/" + ("chat".equals(taskId) ? "chat-task" : taskId);
     }
 
@@ -121,8 +125,7 @@ public final class BotWorktree {
                 repo.run("worktree", "add", "--quiet", "-b", branch, dir.toString(), "refs/heads/" + project.base());
             }
             log.info("[{}] worktree of project {} created at {} on {}", botId, project.name(), dir, branch);
-            copyFiles();
-            excludeHive();
+            WorktreeSetup.of(hive, project, botId, dir, commonDir()).run();
             writeBinding(branch);
         } catch (IOException e) {
             throw DeiaException.io("cannot create the worktree", dir, e);
@@ -137,16 +140,25 @@ public final class BotWorktree {
      * @return the branch name
      */
     public String startTask(String taskId) {
+        String branch = taskBranch(botId, taskId);
         ensure();
         commitTurn("deia: changes left by an interrupted turn");
-        String branch = taskBranch(botId, taskId);
         try (GitLock ignored = GitLock.repository(hive, commonDir())) {
             Git wt = Git.at(dir);
-            if (branchExists(branch)) {
+            // One git for both refs: a task start is a handful of git processes, each a fork and exec.
+            Map<String, String> tips = new HashMap<>();
+            repo.run("for-each-ref", "--format=%(refname) %(objectname)", "refs/heads/" + project.base(),
+                    "refs/heads/" + branch).lines().map(l -> l.split(" ", 2)).filter(f -> f.length == 2)
+                    .forEach(f -> tips.put(f[0], f[1]));
+            if (tips.containsKey("refs/heads/" + branch)) {
                 wt.run("switch", "--quiet", branch);
                 baseCommits.computeIfAbsent(taskId, t -> mergeBase(branch));
             } else {
-                String baseTip = repo.run("rev-parse", "--verify", "refs/heads/" + project.base() + "^{commit}").strip();
+                String baseTip = tips.get("refs/heads/" + project.base());
+                if (baseTip == null) {
+                    throw DeiaException.unprocessable("project %s: base branch '%s' no longer exists", project.name(),
+                            project.base());
+                }
                 wt.run("switch", "--quiet", "--no-track", "-c", branch, baseTip);
                 baseCommits.put(taskId, baseTip);
             }
@@ -167,14 +179,21 @@ public final class BotWorktree {
         Git wt = Git.at(dir).withEnv(Map.of(
                 "GIT_AUTHOR_NAME", "deia " + botId, "GIT_AUTHOR_EMAIL", botId + "@deia.invalid",
                 "GIT_COMMITTER_NAME", "deia " + botId, "GIT_COMMITTER_EMAIL", botId + "@deia.invalid"));
+        // Most calls find nothing changed; a status, outside the repository lock, says so in one git.
+        Git.Result status = wt.tryRun("status", "--porcelain", "-z");
+        if (status.ok() && status.stdout().length == 0) {
+            return Optional.empty();
+        }
         try (GitLock ignored = GitLock.repository(hive, commonDir())) {
             wt.run("add", "-A");
             if (wt.tryRun("diff", "--cached", "--quiet").ok()) {
                 return Optional.empty();
             }
             wt.run("commit", "--quiet", "--no-verify", "-m", message);
-            String commit = wt.run("rev-parse", "HEAD").strip();
-            log.info("[{}] committed {} on {}: {}", botId, shortId(commit), currentBranch(), firstLine(message));
+            List<String> head = wt.run("rev-parse", "HEAD", "--abbrev-ref", "HEAD").lines().toList();
+            String commit = head.get(0).strip();
+            log.info("[{}] committed {} on {}: {}", botId, shortId(commit), head.size() > 1 ? head.get(1) : "?",
+                    firstLine(message));
             return Optional.of(commit);
         }
     }
@@ -238,11 +257,10 @@ public final class BotWorktree {
      * deia git runs in this worktree; the repository lock keeps other bots' ref updates out.
      */
     private void recoverStaleLocks() {
-        Git.Result gitDir = Git.at(dir).tryRun("rev-parse", "--path-format=absolute", "--git-dir");
-        if (!gitDir.ok()) {
+        Path own = ownGitDir();
+        if (own == null) {
             return;
         }
-        Path own = Path.of(gitDir.firstLine().strip());
         try (GitLock ignored = GitLock.repository(hive, commonDir())) {
             List<Path> stale = new ArrayList<>(List.of(own.resolve("index.lock"), own.resolve("HEAD.lock")));
             Path refs = commonDir().resolve("refs/heads/deia").resolve(botId);
@@ -261,77 +279,25 @@ public final class BotWorktree {
         }
     }
 
-    /** Copies the ignored files agents need ({@code copy_files} globs) from the main work tree. */
-    private void copyFiles() throws IOException {
-        if (project.copyFiles().isEmpty()) {
-            return;
+    /**
+     * The worktree's own git folder ({@code <common>/worktrees/<name>}, where its index and HEAD are),
+     * read from its {@code .git} file as git itself does, without starting a git; null when it has none.
+     */
+    private Path ownGitDir() {
+        Path dotGit = dir.resolve(".git");
+        if (Files.isDirectory(dotGit, LinkOption.NOFOLLOW_LINKS)) {
+            return dotGit;
         }
-        Git.Result top = repo.tryRun("rev-parse", "--show-toplevel");
-        if (!top.ok() || top.firstLine().isBlank()) {
-            return; // a bare repository has no files to copy
-        }
-        Path source = Path.of(top.firstLine().strip());
-        List<PathMatcher> globs = project.copyFiles().stream()
-                .map(g -> FileSystems.getDefault().getPathMatcher("glob:" + g)).toList();
-        Files.walkFileTree(source, new SimpleFileVisitor<>() {
-            @Override
-            public FileVisitResult preVisitDirectory(Path d, BasicFileAttributes attrs) {
-                Path name = d.getFileName();
-                boolean skip = !d.equals(source) && (name.toString().equals(".git") || d.startsWith(hive.root())
-                        || d.startsWith(project.worktreesDir(hive)));
-                return skip ? FileVisitResult.SKIP_SUBTREE : FileVisitResult.CONTINUE;
+        try {
+            String text = Files.readString(dotGit, StandardCharsets.UTF_8).strip();
+            if (text.startsWith("gitdir:")) {
+                return dir.resolve(text.substring("gitdir:".length()).strip()).normalize();
             }
-
-            @Override
-            public FileVisitResult visitFile(Path f, BasicFileAttributes attrs) throws IOException {
-                Path rel = source.relativize(f);
-                if (attrs.isRegularFile() && globs.stream().anyMatch(g -> g.matches(rel))) {
-                    Path target = dir.resolve(rel.toString());
-                    if (!Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
-                        Files.createDirectories(target.getParent());
-                        Files.copy(f, target, StandardCopyOption.COPY_ATTRIBUTES);
-                        log.info("[{}] copied {} into the worktree", botId, rel);
-                    }
-                }
-                return FileVisitResult.CONTINUE;
-            }
-        });
-    }
-
-    /** When the hive or the worktrees lie inside the repository, git is told to ignore them. */
-    private void excludeHive() {
-        Git.Result top = repo.tryRun("rev-parse", "--show-toplevel");
-        if (!top.ok() || top.firstLine().isBlank()) {
-            return;
+        } catch (IOException e) {
+            // unreadable: asked from git below
         }
-        Path repoTop = Path.of(top.firstLine().strip());
-        List<String> lines = new ArrayList<>();
-        Path hiveRoot = hive.root().toAbsolutePath().normalize();
-        for (Path inside : List.of(hiveRoot, project.worktreesDir(hive))) {
-            Path real = inside.toAbsolutePath().normalize();
-            boolean coveredByHive = !real.equals(hiveRoot) && real.startsWith(hiveRoot) && hiveRoot.startsWith(repoTop);
-            if (real.startsWith(repoTop) && !real.equals(repoTop) && !coveredByHive) {
-                lines.add("/" + repoTop.relativize(real).toString().replace('\\', '/') + "/");
-            }
-        }
-        if (lines.isEmpty()) {
-            return;
-        }
-        Path exclude = commonDir().resolve("info").resolve("exclude");
-        String text = Files.isRegularFile(exclude) ? AtomicFiles.readString(exclude) : "";
-        StringBuilder added = new StringBuilder(text);
-        for (String line : lines) {
-            if (!text.lines().anyMatch(line::equals)) {
-                if (added.length() > 0 && added.charAt(added.length() - 1) != '\n') {
-                    added.append('\n');
-                }
-                added.append(line).append('\n');
-            }
-        }
-        if (added.length() != text.length()) {
-            AtomicFiles.writeString(exclude, added.toString());
-            log.info("[{}] added {} to {}", botId, lines, exclude);
-        }
+        Git.Result r = Git.at(dir).tryRun("rev-parse", "--path-format=absolute", "--git-dir");
+        return r.ok() ? Path.of(r.firstLine().strip()) : null;
     }
 
     private void writeBinding(String branch) {

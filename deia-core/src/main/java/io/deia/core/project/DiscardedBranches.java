@@ -16,8 +16,8 @@ import java.util.regex.Pattern;
 /**
  * Discarded task branches: the branch is deleted but its tip is kept under
  * {@code refs/deia/discarded/<BOT-ID>/<TASK-ID>} (with a reflog entry, whose time says when it was
- * discarded) so a discard can be undone for {@link #KEEP} days; older ones are pruned on later
- * discards. When the bot's worktree is on the discarded branch it is moved to its chat branch
+ * discarded) so a discard can be undone for {@link #KEEP} days; older ones are pruned by each
+ * following discard. When the bot's worktree is on the discarded branch it is moved to its chat branch
  * reset to {@code base}; chat commits not on {@code base} are kept the same way, as
  * {@code refs/deia/discarded/<BOT-ID>/chat}.
  */
@@ -39,8 +39,11 @@ final class DiscardedBranches {
         Path botTree = t.project().worktree(hive, t.botId());
         boolean onBranch = checkedOutIn(t).isPresent();
         // A turn holds the worktree lock; it is taken before the repository's, as the bot does.
-        GitLock turn = onBranch ? GitLock.tryWorktree(hive, t.botId()).orElseThrow(() -> DeiaException.conflict(
-                "bot %s is running a turn on %s; discard it when the turn has ended", t.botId(), t.branch())) : null;
+        GitLock turn = onBranch ? GitLock.tryWorktree(hive, t.botId()).orElseThrow(() -> {
+            log.info("[{}] discard of {} refused: a turn is running on it", t.botId(), t.branch());
+            return DeiaException.conflict("bot %s is running a turn on %s; discard it when the turn has ended",
+                    t.botId(), t.branch());
+        }) : null;
         try (turn; GitLock ignored = GitLock.repository(hive, BotWorktree.commonDir(t.project()))) {
             Optional<Worktrees.Entry> tree = checkedOutIn(t);
             if (tree.isPresent() && turn == null) {

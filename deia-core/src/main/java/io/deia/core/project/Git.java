@@ -5,7 +5,6 @@ import io.deia.core.DeiaException;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -14,8 +13,12 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /**
  * Runs the user's own {@code git} program in one folder. deia never reimplements git: worktrees,
@@ -39,6 +42,13 @@ public final class Git {
     private static final List<String> UNSET = List.of("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE",
             "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_COMMON_DIR", "GIT_NAMESPACE",
             "GIT_CEILING_DIRECTORIES", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT");
+
+    /** Threads feeding and draining git's pipes; daemons, so they never keep a JVM alive. */
+    private static final ExecutorService PIPES = Executors.newCachedThreadPool(r -> {
+        Thread t = new Thread(r, "deia-git-pipe");
+        t.setDaemon(true);
+        return t;
+    });
 
     private final Path dir;
     private final Map<String, String> env;
@@ -105,6 +115,7 @@ public final class Git {
     }
 
     private Result exec(byte[] stdin, long maxBytes, String... args) {
+        String name = args.length == 0 ? "" : args[0];
         List<String> cmd = new ArrayList<>(CONFIG.size() + args.length + 1);
         cmd.add("git");
         cmd.addAll(CONFIG);
@@ -125,33 +136,54 @@ public final class Git {
         } catch (IOException ex) {
             throw DeiaException.internal("cannot run git in " + dir + ": " + ex.getMessage(), ex);
         }
-        CompletableFuture<byte[]> err = CompletableFuture.supplyAsync(() -> readUpTo(p.getErrorStream(), 64 * 1024, true));
-        try {
-            if (stdin != null) {
+        // Input, output and errors each on their own thread: git blocks on a full pipe, so reading one
+        // while writing another on this thread can wait forever, and so can a read of a git that hangs,
+        // which only a bounded wait here can end.
+        long deadline = System.nanoTime() + timeout.toNanos();
+        Future<byte[]> err = PIPES.submit(() -> readUpTo(p.getErrorStream(), 64 * 1024, true));
+        Future<byte[]> outF = PIPES.submit(() -> readUpTo(p.getInputStream(), maxBytes, false));
+        if (stdin != null) {
+            PIPES.submit(() -> {
                 try (var in = p.getOutputStream()) {
                     in.write(stdin);
+                } catch (IOException ex) {
+                    // git ended before reading all its input; its exit code and error say why
                 }
-            }
-            byte[] out = readUpTo(p.getInputStream(), maxBytes, false);
+            });
+        }
+        try {
+            byte[] out = outF.get(remaining(deadline), TimeUnit.NANOSECONDS);
             boolean truncated = out.length > maxBytes;
             if (truncated) {
-                p.destroyForcibly();
+                kill(p);
                 out = Arrays.copyOf(out, (int) maxBytes);
             }
-            if (!p.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
-                p.destroyForcibly();
-                throw DeiaException.timeout("git %s in %s did not end within %d s", args.length == 0 ? "" : args[0], dir,
-                        timeout.toSeconds());
+            if (!p.waitFor(remaining(deadline), TimeUnit.NANOSECONDS)) {
+                throw new TimeoutException();
             }
-            return new Result(truncated ? 0 : p.exitValue(), out, err.join(), truncated);
-        } catch (IOException | UncheckedIOException ex) {
-            p.destroyForcibly();
-            throw DeiaException.internal("git " + (args.length == 0 ? "" : args[0]) + " in " + dir + ": " + ex.getMessage(), ex);
+            return new Result(truncated ? 0 : p.exitValue(), out, err.get(remaining(deadline), TimeUnit.NANOSECONDS),
+                    truncated);
+        } catch (TimeoutException ex) {
+            kill(p);
+            throw DeiaException.timeout("git %s in %s did not end within %d ms", name, dir, timeout.toMillis());
+        } catch (ExecutionException ex) {
+            kill(p);
+            throw DeiaException.internal("git " + name + " in " + dir + ": " + ex.getCause(), ex.getCause());
         } catch (InterruptedException ex) {
-            p.destroyForcibly();
+            kill(p);
             Thread.currentThread().interrupt();
-            throw DeiaException.unavailable("interrupted while git %s ran in %s", args.length == 0 ? "" : args[0], dir);
+            throw DeiaException.unavailable("interrupted while git %s ran in %s", name, dir);
         }
+    }
+
+    private static long remaining(long deadline) {
+        return Math.max(0, deadline - System.nanoTime());
+    }
+
+    /** Ends git and what it started (an alias's shell, a helper), which would otherwise hold its pipes open. */
+    private static void kill(Process p) {
+        p.descendants().forEach(ProcessHandle::destroyForcibly);
+        p.destroyForcibly();
     }
 
     /**

@@ -3,6 +3,8 @@ package io.deia.core.project;
 import io.deia.core.DeiaException;
 import io.deia.core.HiveLayout;
 
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.regex.Pattern;
@@ -77,20 +79,41 @@ public record Project(String name, Path path, String base, List<String> copyFile
     }
 
     /**
-     * Checks the repository with git: {@code path} must be a git repository (work tree or bare) and
-     * {@code base} one of its branches.
+     * Checks the repository with git: {@code path} must be the top folder of a git repository (work
+     * tree or bare) and {@code base} one of its branches.
      *
      * @throws DeiaException {@code UNPROCESSABLE} naming the project and the field at fault
      */
     public void verify() {
+        if (!Files.isDirectory(path)) {
+            throw DeiaException.unprocessable("project %s: \"path\" %s is not a folder", name, path);
+        }
         Git git = Git.at(path);
-        Git.Result top = git.tryRun("rev-parse", "--git-common-dir");
-        if (!top.ok()) {
+        Git.Result kind = git.tryRun("rev-parse", "--is-bare-repository", "--is-inside-git-dir");
+        if (!kind.ok()) {
             throw DeiaException.unprocessable("project %s: \"path\" %s is not a git repository (%s)", name, path,
-                    top.errorLine());
+                    kind.errorLine());
+        }
+        // A folder inside a repository passes rev-parse too, but worktrees, copy_files and the user's
+        // checkout are all about the repository's top: name the top, not a part of it.
+        List<String> answers = kind.out().lines().toList();
+        boolean bare = answers.size() > 0 && answers.get(0).equals("true");
+        boolean inGitDir = answers.size() > 1 && answers.get(1).equals("true");
+        if (bare ? !sameFolder(Path.of(git.run("rev-parse", "--path-format=absolute", "--git-dir").strip()), path)
+                : inGitDir || !git.run("rev-parse", "--show-cdup").isBlank()) {
+            throw DeiaException.unprocessable("project %s: \"path\" %s is inside a git repository, not its top folder",
+                    name, path);
         }
         if (!git.tryRun("rev-parse", "--verify", "--quiet", "refs/heads/" + base + "^{commit}").ok()) {
             throw DeiaException.unprocessable("project %s: \"base\" branch '%s' does not exist in %s", name, base, path);
+        }
+    }
+
+    private static boolean sameFolder(Path a, Path b) {
+        try {
+            return Files.isSameFile(a, b);
+        } catch (IOException e) {
+            return false;
         }
     }
 }

@@ -240,6 +240,13 @@ public final class ProjectReview {
      */
     private void moveBase(Target t, String old, String merged) {
         String base = t.project().base();
+        Optional<Worktrees.Entry> rebasing = Worktrees.rebasing(t.repo(), base);
+        if (rebasing.isPresent()) {
+            log.info("[{}] merge of {} refused: {} is being rebased or bisected in {}", t.botId(), t.branch(), base,
+                    rebasing.get().path());
+            throw DeiaException.conflict("%s is being rebased or bisected in %s; finish or abort that, then merge again "
+                    + "(nothing was changed)", base, rebasing.get().path());
+        }
         Optional<Worktrees.Entry> checkedOut = Worktrees.withBranch(t.repo(), base);
         if (checkedOut.isEmpty()) {
             Git.Result r = t.repo().tryRun("update-ref", "-m", "deia: merge " + t.branch(), "refs/heads/" + base, merged, old);

@@ -21,6 +21,7 @@ public record TaskDiff(String branch, String base, String mergeBase, String comm
     /** The largest patch sent whole: 2 MiB. */
     public static final long MAX_PATCH_BYTES = 2L * 1024 * 1024;
 
+    /** A diff; {@code files} is copied. */
     public TaskDiff {
         files = List.copyOf(files);
     }

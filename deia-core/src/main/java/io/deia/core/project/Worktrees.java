@@ -1,6 +1,7 @@
 package io.deia.core.project;
 
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -69,6 +70,39 @@ final class Worktrees {
     static Optional<Entry> withBranch(Git repo, String branch) {
         String ref = "refs/heads/" + branch;
         return list(repo).stream().filter(e -> !e.bare() && !e.prunable() && ref.equals(e.branch())).findFirst();
+    }
+
+    /**
+     * The work tree where {@code branch} (short name) is being rebased or bisected: git shows it
+     * detached meanwhile and moves the branch when it is done, so nothing else may move it.
+     */
+    static Optional<Entry> rebasing(Git repo, String branch) {
+        String ref = "refs/heads/" + branch;
+        for (Entry e : list(repo)) {
+            if (e.bare() || e.prunable() || e.branch() != null) {
+                continue;
+            }
+            Git.Result gitDir = Git.at(e.path()).tryRun("rev-parse", "--path-format=absolute", "--git-dir");
+            if (!gitDir.ok()) {
+                continue;
+            }
+            Path dir = Path.of(gitDir.firstLine().strip());
+            for (String state : List.of("rebase-merge/head-name", "rebase-apply/head-name", "BISECT_START")) {
+                String named = firstLine(dir.resolve(state));
+                if (ref.equals(named) || branch.equals(named)) {
+                    return Optional.of(e);
+                }
+            }
+        }
+        return Optional.empty();
+    }
+
+    private static String firstLine(Path file) {
+        try {
+            return Files.isRegularFile(file) ? Files.readString(file).strip() : null;
+        } catch (IOException e) {
+            return null; // gone in the meantime: the operation ended
+        }
     }
 
     /** The registered work tree at {@code dir}, if git knows one there. */

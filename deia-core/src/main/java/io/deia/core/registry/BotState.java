@@ -8,7 +8,7 @@ import java.util.Locale;
 /**
  * Life-cycle state of a bot as the registry and {@code /status} report it.
  * The first five are the runner's own states (contract: {@code starting|idle|busy|paused|stopping}),
- * then {@link #DEGRADED}, also a running bot's; the rest are set by the launcher or registry about a
+ * then {@link #DEGRADED} and {@link #WAITING_APPROVAL}, also a running bot's; the rest are set by the launcher or registry about a
  * bot that is not running.
  */
 public enum BotState {
@@ -19,6 +19,11 @@ public enum BotState {
      * {@code /status}'s {@code degraded}; the state clears by itself once writes succeed again.
      */
     DEGRADED,
+    /**
+     * Running, and its agent waits for a person to allow or deny a tool call (the profile's
+     * {@code approval.mode} is {@code ask}): {@code GET /permissions} lists what it waits for.
+     */
+    WAITING_APPROVAL,
     /** Exited, not to be restarted (stopped by request, or policy {@code never}). */
     STOPPED,
     /** Crashed and waiting out its restart backoff. */
@@ -41,6 +46,7 @@ public enum BotState {
 
     /** True for states in which a live runner process is expected. */
     public boolean isLive() {
-        return this == STARTING || this == IDLE || this == BUSY || this == PAUSED || this == STOPPING || this == DEGRADED;
+        return this == STARTING || this == IDLE || this == BUSY || this == PAUSED || this == STOPPING || this == DEGRADED
+                || this == WAITING_APPROVAL;
     }
 }

@@ -4,11 +4,15 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.deia.core.DeiaException;
 import io.deia.core.ErrorCode;
 import io.deia.core.internal.io.Json;
+import io.deia.core.task.ResponseFiles;
+import io.deia.core.task.TaskResponse;
+import io.deia.core.task.TaskStatus;
 import io.deia.core.testkit.ReviewRepo;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -75,7 +79,7 @@ class ProjectReviewDiffTest {
     }
 
     @Test
-    void diffIsAgainstTheMergeBaseSoTheUsersLaterCommitsAreNotInIt() {
+    void diffIsAgainstTheMergeBaseSoTheUsersCommitsSinceAreNotInIt() {
         ReviewRepo r = ReviewRepo.create(dir);
         String start = r.main();
         r.taskText("BOT-1", "T-1", Map.of("feature.txt", "f\n"));
@@ -170,11 +174,27 @@ class ProjectReviewDiffTest {
     }
 
     @Test
+    void theProjectIsReadFromAResponseAsTheRunnerWritesIt() {
+        ReviewRepo r = ReviewRepo.create(dir);
+        String tip = r.taskText("BOT-1", "T-1", Map.of("a.txt", "a\n"));
+        TaskChange change = r.worktree("BOT-1").changeOf("T-1").orElseThrow();
+        ReviewRepo other = ReviewRepo.create(dir.resolve("other"));
+        // Bound to no project at all: only the response can name it.
+        ProjectReview review = new ProjectReview(other.hive(), r.config());
+        new ResponseFiles(other.hive()).write(new TaskResponse("T-1", "BOT-1",
+                TaskStatus.COMPLETED, 1, null, null, 0, 0, "command", null, null, null, null, "done", null,
+                change), null, null);
+
+        assertEquals(ReviewRepo.PROJECT, review.projectOf("BOT-1", "T-1").name());
+        assertEquals(tip, review.diff("BOT-1", "T-1").commit());
+    }
+
+    @Test
     void aRepositoryGoneFromDiskIsUnprocessable() throws Exception {
         ReviewRepo r = ReviewRepo.create(dir);
         r.taskText("BOT-1", "T-1", Map.of("a.txt", "a\n"));
         ProjectReview review = new ProjectReview(r.hive(), r.config());
-        java.nio.file.Files.move(r.repo().resolve(".git"), dir.resolve("moved-git"));
+        Files.move(r.repo().resolve(".git"), dir.resolve("moved-git"));
 
         DeiaException e = assertThrows(DeiaException.class, () -> review.diff("BOT-1", "T-1"));
         assertEquals(ErrorCode.UNPROCESSABLE, e.code());

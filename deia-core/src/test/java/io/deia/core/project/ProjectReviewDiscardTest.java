@@ -2,12 +2,14 @@ package io.deia.core.project;
 
 import io.deia.core.DeiaException;
 import io.deia.core.ErrorCode;
+import io.deia.core.testkit.GitRepos;
 import io.deia.core.testkit.ReviewRepo;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Comparator;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -45,8 +47,8 @@ class ProjectReviewDiscardTest {
     }
 
     private static String ref(ReviewRepo r, String ref) {
-        Git.Result res = Git.at(r.repo()).tryRun("rev-parse", "--verify", "--quiet", ref);
-        return res.ok() ? res.firstLine().strip() : null;
+        GitRepos.Run res = GitRepos.tryGit(r.repo(), "rev-parse", "--verify", "--quiet", ref);
+        return res.exit() == 0 ? res.out().strip() : null;
     }
 
     @Test
@@ -218,6 +220,23 @@ class ProjectReviewDiscardTest {
             wt.ensure();
         }
         assertEquals("deia/BOT-1/T-1", wt.currentBranch());
+    }
+
+    @Test
+    void aWorktreeDeletedByHandIsPrunedAndItsBranchesKept() throws Exception {
+        ReviewRepo r = ReviewRepo.create(dir);
+        String tip = r.taskText("BOT-1", "T-1", Map.of("one.txt", "1\n"));
+        BotWorktree wt = r.worktree("BOT-1");
+        try (var files = Files.walk(wt.dir())) {
+            files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        }
+        ProjectReview review = new ProjectReview(r.hive(), r.config());
+
+        assertEquals("deia/BOT-1/T-1", review.removeWorktree("BOT-1").branch());
+
+        assertFalse(git(r.repo(), "worktree", "list", "--porcelain").contains(wt.dir().toString()));
+        assertEquals(tip, ref(r, "refs/heads/deia/BOT-1/T-1"));
+        assertEquals(ErrorCode.NOT_FOUND, assertThrows(DeiaException.class, () -> review.removeWorktree("BOT-1")).code());
     }
 
     @Test

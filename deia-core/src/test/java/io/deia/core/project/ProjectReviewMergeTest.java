@@ -8,8 +8,12 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 
 import static io.deia.core.testkit.ReviewRepo.git;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -112,6 +116,24 @@ class ProjectReviewMergeTest {
     }
 
     @Test
+    void baseBeingRebasedInTheUsersTreeIsNotMoved() {
+        ReviewRepo r = ReviewRepo.create(dir);
+        r.taskText("BOT-1", "T-1", Map.of("feature.txt", "f\n"));
+        git(r.repo(), "switch", "--quiet", "-c", "upstream");
+        r.userCommit(Map.of("README.md", "upstream\n"));
+        git(r.repo(), "switch", "--quiet", "main");
+        String mine = r.userCommit(Map.of("README.md", "mine\n"));
+        // The rebase stops on the conflict: main is detached until the user finishes it.
+        assertFalse(ReviewRepo.tryGit(r.repo(), "rebase", "upstream").exit() == 0);
+
+        DeiaException e = assertThrows(DeiaException.class, () -> new ProjectReview(r.hive(), r.config()).merge("BOT-1", "T-1"));
+
+        assertEquals(ErrorCode.CONFLICT, e.code());
+        assertTrue(e.getMessage().contains("rebased"), e.getMessage());
+        assertEquals(mine, r.main());
+    }
+
+    @Test
     void baseNotCheckedOutAnywhereMovesOnlyTheRefAndLeavesTheUsersBranchAlone() throws Exception {
         ReviewRepo r = ReviewRepo.create(dir);
         String tip = r.taskText("BOT-1", "T-1", Map.of("feature.txt", "f\n"));
@@ -146,6 +168,36 @@ class ProjectReviewMergeTest {
         assertEquals(tip1 + " " + tip2, git(r.repo(), "log", "-1", "--format=%P", second.commit()).strip());
         assertEquals("1\n", r.show("main", "one.txt"));
         assertEquals("2\n", r.show("main", "two.txt"));
+    }
+
+    @Test
+    void mergesOfManyTasksAtOnceEachLandAndNoneIsLost() throws Exception {
+        ReviewRepo r = ReviewRepo.create(dir);
+        int n = 6;
+        for (int i = 0; i < n; i++) {
+            r.taskText("BOT-" + (i % 2), "T-" + i, Map.of("file" + i + ".txt", i + "\n"));
+        }
+        ProjectReview review = new ProjectReview(r.hive(), r.config());
+        var pool = Executors.newFixedThreadPool(n);
+        try {
+            List<Future<ProjectReview.Merged>> merges = new ArrayList<>();
+            for (int i = 0; i < n; i++) {
+                String bot = "BOT-" + (i % 2);
+                String task = "T-" + i;
+                merges.add(pool.submit(() -> review.merge(bot, task)));
+            }
+            for (var m : merges) {
+                assertTrue(m.get(60, TimeUnit.SECONDS).merged());
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        for (int i = 0; i < n; i++) {
+            assertEquals(i + "\n", r.show("main", "file" + i + ".txt"), "file" + i);
+            assertEquals(i + "\n", Files.readString(r.repo().resolve("file" + i + ".txt")));
+        }
+        assertEquals("", r.status());
+        assertEquals("", git(r.repo(), "fsck", "--no-progress", "--no-dangling"));
     }
 
     @Test

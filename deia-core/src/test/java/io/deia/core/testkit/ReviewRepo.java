@@ -3,7 +3,6 @@ package io.deia.core.testkit;
 import io.deia.core.HiveLayout;
 import io.deia.core.config.DeiaConfig;
 import io.deia.core.project.BotWorktree;
-import io.deia.core.project.Git;
 import io.deia.core.project.GitLock;
 import io.deia.core.project.Project;
 
@@ -17,8 +16,9 @@ import java.util.Map;
 
 /**
  * A real git repository made for a test, configured as project {@code shop} (base {@code main}) of
- * a hive beside it, with helpers that do what a project bot does: start a task, change files, commit
- * the turn and write the task's response naming the project.
+ * a hive beside it, with helpers that do what a project bot does through {@link BotWorktree}: start a
+ * task, change files, commit the turn and write the task's response naming the project. Checks use
+ * {@link GitRepos} (the plain {@code git} program).
  */
 public final class ReviewRepo {
     /** The project's name in the config. */
@@ -148,13 +148,21 @@ public final class ReviewRepo {
 
     /** The file {@code path} as committed on {@code ref}, or null when it is not there. */
     public String show(String ref, String path) {
-        Git.Result r = Git.at(repo).tryRun("show", ref + ":" + path);
-        return r.ok() ? r.out() : null;
+        GitRepos.Run r = GitRepos.tryGit(repo, "show", ref + ":" + path);
+        return r.exit() == 0 ? r.out() : null;
     }
 
-    /** Runs git in {@code dir} and returns its output; fails the test when git fails. */
+    /**
+     * Runs the plain {@code git} program in {@code dir} (not deia's runner, so a fault there cannot
+     * hide in a check) and returns its output; fails the test when git fails.
+     */
     public static String git(Path dir, String... args) {
-        return Git.at(dir).run(args);
+        return GitRepos.git(dir, args);
+    }
+
+    /** Runs the plain {@code git} program in {@code dir}, whatever its exit code. */
+    public static GitRepos.Run tryGit(Path dir, String... args) {
+        return GitRepos.tryGit(dir, args);
     }
 
     /** Writes text as UTF-8, making folders. */

@@ -49,7 +49,7 @@ import java.util.concurrent.LinkedBlockingQueue;
 /**
  * A bot's HTTP service on 127.0.0.1: {@code /health}, {@code /status}, {@code /message} (blocking
  * or streamed as NDJSON), {@code /interrupt}, {@code /pause}, {@code /resume}, {@code /stop} and
- * {@code /events}. It only translates HTTP to {@link BotRuntime} calls; the bot itself lives there.
+ * {@code /events}, with {@code /permissions} in {@link PermissionEndpoints}. It only translates HTTP to {@link BotRuntime} calls; the bot itself lives there.
  *
  * <p>{@code /message} and {@code /events} may stay open for long (a turn may take minutes, an event
  * stream for the life of the bot), so the connector's idle timeout is ignored on those two while
@@ -184,6 +184,7 @@ final class BotHttpService implements AutoCloseable {
         routes.addMapping(PathSpec.from("/resume"), new MethodRouter().post(this::resume));
         routes.addMapping(PathSpec.from("/stop"), new MethodRouter().post(this::stop));
         routes.addMapping(PathSpec.from("/events"), new MethodRouter().get(this::events));
+        new PermissionEndpoints(runtime).mount(routes);
         return routes;
     }
 

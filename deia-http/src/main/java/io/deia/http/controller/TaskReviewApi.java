@@ -21,8 +21,6 @@ import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.URIUtil;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 import java.util.Map;
 import java.util.function.UnaryOperator;
@@ -36,10 +34,10 @@ import java.util.function.UnaryOperator;
  *   <li>{@code DELETE /api/bot/{id}?remove_worktree=true}: removes a stopped bot's worktree</li>
  * </ul>
  * Bot and task ids are checked before anything else; no path comes from the request. A merge
- * conflict answers 409 with the conflicting {@code files} in the error.
+ * conflict answers 409 with the conflicting {@code files} in the error. {@link ProjectReview} logs
+ * each operation with its outcome.
  */
 final class TaskReviewApi {
-    private static final Logger log = LoggerFactory.getLogger(TaskReviewApi.class);
     private static final String PREFIX = "/api/bot/";
     private static final String BOT_ID = "deia.review.botId";
     private static final String TASK_ID = "deia.review.taskId";
@@ -115,19 +113,16 @@ final class TaskReviewApi {
 
     private void merge(Request req, Response resp, Callback cb) {
         requireNoFields(req);
-        log.info("[{}] merge of task {} requested", botId(req), taskId(req));
         JsonResponses.send(resp, cb, 200, review.merge(botId(req), taskId(req)));
     }
 
     private void discard(Request req, Response resp, Callback cb) {
         requireNoFields(req);
-        log.info("[{}] discard of task {} requested", botId(req), taskId(req));
         JsonResponses.send(resp, cb, 200, review.discard(botId(req), taskId(req)));
     }
 
     private void restore(Request req, Response resp, Callback cb) {
         requireNoFields(req);
-        log.info("[{}] restore of task {} requested", botId(req), taskId(req));
         JsonResponses.send(resp, cb, 200, review.restore(botId(req), taskId(req)));
     }
 
@@ -143,7 +138,6 @@ final class TaskReviewApi {
                 && ProcessTrees.isSameProcessAlive(r.pid(), r.processStart())).ifPresent(r -> {
             throw DeiaException.conflict("bot %s is running (pid %d); stop it before removing its worktree", botId, r.pid());
         });
-        log.info("[{}] removal of its worktree requested", botId);
         JsonResponses.send(resp, cb, 200, review.removeWorktree(botId));
     }
 

@@ -12,7 +12,7 @@
   /** Same rule as the server's BotIds. */
   const BOT_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
   /** States in which a runner process is expected to be alive (BotState.isLive on the server). */
-  const LIVE_STATES = new Set(['starting', 'idle', 'busy', 'paused', 'stopping', 'degraded']);
+  const LIVE_STATES = new Set(['starting', 'idle', 'busy', 'paused', 'stopping', 'degraded', 'waiting_approval']);
   const STATUS_POLL_MS = 5000;
   const RECONNECT_BASE_MS = 500;
   const RECONNECT_MAX_MS = 15000;

@@ -38,7 +38,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Projects over the controller's API, real HTTP against real git repositories and real runner
- * processes (the core's test runner, which prints the {@code --project} it was given to its log):
+ * processes:
  * {@code GET /api/projects}, {@code POST /api/bot/launch} with a {@code project}, {@code /api/bots}
  * entries carrying it, and the attacks on both endpoints.
  */
@@ -74,7 +74,7 @@ class ControllerProjectsTest {
         Files.writeString(configFile, Json.writePretty(cfg));
         DeiaConfig config = DeiaConfig.load(configFile);
         registry = new JsonFileServiceRegistry(hive, config);
-        launcher = BotLauncher.builder(hive, config, registry, RunnerCommand.currentJvm("io.deia.core.launch.TestRunnerMain"))
+        launcher = BotLauncher.builder(hive, config, registry, RunnerCommand.currentJvm())
                 .configFile(configFile).stopGrace(Duration.ofSeconds(3)).build();
         router = MessageRouter.builder(registry, new HistoryStore(hive), config).scanInterval(Duration.ofMillis(200)).build();
         router.start();
@@ -155,8 +155,11 @@ class ControllerProjectsTest {
         assertEquals("shop", json(launched).path("project").asText());
         BotRecord entry = registry.get("BOT-PRJ").orElseThrow();
         assertEquals("shop", entry.project());
+        // The runner got --project: it works in its worktree of the repository, on its chat branch.
+        Path worktree = hive.root().resolve("worktrees").resolve("shop").resolve("BOT-PRJ");
         String log = Files.readString(hive.botLogFile("BOT-PRJ"));
-        assertTrue(log.contains("test runner BOT-PRJ pid " + entry.pid() + " port " + entry.port() + " project shop"), log);
+        assertTrue(log.contains("[BOT-PRJ] working on project shop in " + worktree), log);
+        assertEquals("deia/BOT-PRJ/chat", GitRepos.git(worktree, "branch", "--show-current").strip());
 
         HttpResponse<String> without = call("POST", "/api/bot/launch", "{\"bot_id\":\"BOT-NOP\",\"profile\":\"echo\"}");
         assertEquals(201, without.statusCode(), without.body());
@@ -213,7 +216,14 @@ class ControllerProjectsTest {
         assertEquals(400, call("POST", "/api/bot/launch",
                 "{\"bot_id\":\"../x\",\"profile\":\"echo\",\"project\":\"shop\"}").statusCode());
         assertTrue(registry.get("BOT-T").isEmpty());
-        assertFalse(Files.exists(dir.resolve(".deia").resolve("worktrees")), "no folder made for any of them");
+        Path worktrees = hive.root().resolve("worktrees");
+        if (Files.isDirectory(worktrees)) {
+            try (var made = Files.list(worktrees)) {
+                assertEquals(List.of(), made.map(p -> p.getFileName().toString()).filter(n -> !n.equals("shop")).toList(),
+                        "no folder made for any of them");
+            }
+        }
+        assertFalse(Files.exists(hive.botLogFile("BOT-T")), "no runner started for any of them");
     }
 
     @Test

@@ -206,6 +206,10 @@ class ControllerServerTest {
         assertTrue(live.containsAll(Set.of("BOT-A", "BOT-B")), bots.body());
         HttpResponse<String> profiles = call("GET", "/api/profiles", null);
         assertEquals(Set.of("echo", "upper", "slow"), names(json(profiles).path("profiles")));
+        HttpResponse<String> projects = call("GET", "/api/projects", null);
+        assertEquals(200, projects.statusCode(), projects.body());
+        assertEquals("{\"projects\":[]}", projects.body(), "no projects configured");
+        assertFalse(json(bots).path("bots").get(0).has("project"), "a bot without a project has no project field");
 
         HttpResponse<String> statusB = call("GET", "/api/bot/BOT-B/status", null);
         assertEquals(200, statusB.statusCode());

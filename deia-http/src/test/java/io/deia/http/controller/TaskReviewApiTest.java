@@ -29,6 +29,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -157,6 +158,50 @@ class TaskReviewApiTest {
         assertEquals("[\"clash.txt\"]", error.get("files").toString());
         assertEquals(userTip, repo.main());
         assertEquals("user\n", Files.readString(repo.repo().resolve("clash.txt")));
+    }
+
+    @Test
+    void aDirtyCheckoutOfBaseAnswers409WithItsFilesAndKeepsTheEdit() throws Exception {
+        repo.taskText("BOT-U", "T-1", Map.of("u.txt", "u\n"));
+        String main = repo.main();
+        Path readme = repo.repo().resolve("README.md");
+        String committed = Files.readString(readme);
+        Files.writeString(readme, "my unsaved edit\n");
+        try {
+            HttpResponse<String> r = call("POST", "/api/bot/BOT-U/tasks/T-1/merge", "{}");
+
+            assertEquals(409, r.statusCode(), r.body());
+            JsonNode error = json(r).get("error");
+            assertEquals("conflict", error.get("code").asText());
+            assertEquals("[\"README.md\"]", error.get("files").toString());
+            assertEquals("my unsaved edit\n", Files.readString(readme));
+            assertEquals(main, repo.main());
+        } finally {
+            Files.writeString(readme, committed);
+        }
+        assertEquals(200, call("POST", "/api/bot/BOT-U/tasks/T-1/merge", null).statusCode());
+    }
+
+    @Test
+    void theDiffOfAFiveHundredFileChangeAnswersWithinASecondAndABigPatchIsCut() throws Exception {
+        Map<String, String> files = new LinkedHashMap<>();
+        for (int i = 0; i < 500; i++) {
+            files.put("src/m" + (i % 20) + "/F" + i + ".java", "class F" + i + " {\n}\n");
+        }
+        files.put("big.txt", "0123456789abcdef\n".repeat(200_000));
+        repo.taskText("BOT-P", "T-1", files);
+        assertEquals(200, call("GET", "/api/bot/BOT-P/tasks/T-1/diff", null).statusCode());
+
+        long start = System.nanoTime();
+        HttpResponse<String> r = call("GET", "/api/bot/BOT-P/tasks/T-1/diff", null);
+        long ms = (System.nanoTime() - start) / 1_000_000;
+
+        assertEquals(200, r.statusCode());
+        JsonNode d = json(r);
+        assertEquals(501, d.get("files").size());
+        assertTrue(d.get("truncated").asBoolean());
+        assertTrue(ms <= 1000, "the diff API took " + ms + " ms");
+        assertEquals(405, call("PUT", "/api/bot/BOT-P/tasks/T-1/diff", "{}").statusCode());
     }
 
     @Test

@@ -32,7 +32,9 @@ import java.util.concurrent.CountDownLatch;
  * SIGINT. Stopping the controller leaves the bots running: the next {@code serve} adopts them.
  */
 @Command(name = "serve", mixinStandardHelpOptions = true,
-        description = "Run the controller: REST API, WebSocket and dashboard; adopts running bots.")
+        description = {"Run the controller: REST API, WebSocket and dashboard; adopts running bots.",
+                "Checks every configured project's repository first: exits 2 naming the project and the field"
+                        + " (\"path\" not a repository, \"base\" branch missing) when one fails."})
 public final class ServeCommand implements Callable<Integer> {
     private static final Logger log = LoggerFactory.getLogger(ServeCommand.class);
 

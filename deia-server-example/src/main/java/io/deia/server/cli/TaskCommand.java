@@ -20,9 +20,13 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
 
-/** {@code task submit BOT-ID FILE|-}: hands a task file to a bot's inbox. */
+/**
+ * {@code task submit BOT-ID FILE|-}: hands a task file to a bot's inbox; {@code task diff|merge|discard|restore}
+ * review a task's work on a project ({@link TaskReviewCommands}).
+ */
 @Command(name = "task", mixinStandardHelpOptions = true, description = "Work with bot tasks.",
-        subcommands = TaskCommand.Submit.class)
+        subcommands = {TaskCommand.Submit.class, TaskReviewCommands.Diff.class, TaskReviewCommands.Merge.class,
+                TaskReviewCommands.Discard.class, TaskReviewCommands.Restore.class})
 public final class TaskCommand implements Runnable {
     /** Accepted before the subcommand too ({@code task --hive DIR submit …}). */
     @Mixin
@@ -33,7 +37,7 @@ public final class TaskCommand implements Runnable {
 
     @Override
     public void run() {
-        throw new picocli.CommandLine.ParameterException(spec.commandLine(), "a task command is required (submit)");
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(), "a task command is required (submit, diff, merge, discard, restore)");
     }
 
     /** {@code task submit BOT-ID FILE|-}. */

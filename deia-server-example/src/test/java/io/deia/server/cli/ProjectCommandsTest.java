@@ -4,7 +4,15 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.deia.core.HiveLayout;
 import io.deia.core.internal.io.AtomicFiles;
 import io.deia.core.internal.io.Json;
+import io.deia.core.config.DeiaConfig;
+import io.deia.core.internal.process.ProcessTrees;
+import io.deia.core.launch.BotLauncher;
+import io.deia.core.launch.RunnerCommand;
+import io.deia.core.registry.BotRecord;
+import io.deia.core.registry.BotState;
+import io.deia.core.registry.JsonFileServiceRegistry;
 import io.deia.core.testkit.GitRepos;
+import io.deia.core.testkit.ProcessChecks;
 import io.deia.server.Main;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -12,6 +20,7 @@ import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
 import java.io.BufferedReader;
+import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -27,6 +36,9 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.UUID;
+
+import static org.awaitility.Awaitility.await;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -42,11 +54,15 @@ class ProjectCommandsTest {
     Path dir;
 
     private final List<Process> serves = new ArrayList<>();
+    private final List<BotLauncher> launchers = new ArrayList<>();
+    private final String marker = "deia-project-cli-" + UUID.randomUUID();
 
     @AfterEach
     void tearDown() {
         serves.forEach(Process::destroyForcibly);
+        launchers.forEach(BotLauncher::close);
         io.deia.server.torture.Torture.killAllInto(dir);
+        ProcessChecks.runningWithMarker(marker).forEach(pid -> ProcessHandle.of(pid).ifPresent(ProcessTrees::kill));
     }
 
     private record Run(int code, String out, String err) {
@@ -69,7 +85,8 @@ class ProjectCommandsTest {
         Map<String, Object> cfg = new LinkedHashMap<>();
         // A port range of its own: other suites on this machine use other ranges at the same time.
         cfg.put("ports", Map.of("from", 25300, "to", 25399));
-        cfg.put("profiles", Map.of("echo", Map.of("agent", "command", "executable", "/bin/cat")));
+        cfg.put("profiles", Map.of("echo", Map.of("agent", "command", "executable", "/bin/cat",
+                "runner_jvm_options", List.of("-Xmx64m", "-Ddeia.test.marker=" + marker))));
         cfg.put("projects", named);
         Path file = dir.resolve("deia-" + projects.size() + "-" + Math.abs(projects.hashCode()) + ".json");
         AtomicFiles.writeString(file, Json.writePretty(cfg));
@@ -104,6 +121,7 @@ class ProjectCommandsTest {
 
         assertFalse(Files.exists(hive.registryFile()), "nothing started: no registry");
         assertFalse(Files.exists(hive.tokenFile()), "nothing started: no controller token");
+        assertTrue(run("serve", "--help").out.contains("Checks every configured project's repository first"));
     }
 
     @Test
@@ -157,5 +175,58 @@ class ProjectCommandsTest {
         assertEquals(0, status.code, status.err);
         assertFalse(status.out.contains("BOT-L1"), status.out);
         assertTrue(run("launch", "--help").out.contains("--project"));
+    }
+
+    @Test
+    void aBotLaunchedOnAProjectWorksInItsWorktreeAndASupervisedRestartKeepsIt() throws Exception {
+        Path shop = GitRepos.init(dir.resolve("shop"));
+        HiveLayout hive = new HiveLayout(dir.resolve(".deia"));
+        Map<String, String[]> projects = new LinkedHashMap<>();
+        projects.put("shop", new String[]{shop.toString(), "main"});
+        Path cfg = config(projects);
+        String h = hive.root().toString();
+
+        Run launch = run("launch", "BOT-W", "--project", "shop", "--hive", h, "--config", cfg.toString());
+        assertEquals(0, launch.code, launch.err);
+        assertTrue(launch.out.contains("BOT-W launched: pid ") && launch.out.contains(", project shop, log "), launch.out);
+        BotRecord first = new JsonFileServiceRegistry(hive, DeiaConfig.load(cfg)).get("BOT-W").orElseThrow();
+        assertEquals("shop", first.project());
+        // The real runner got --project: its worktree of the repository, on the bot's chat branch.
+        Path worktree = hive.root().resolve("worktrees").resolve("shop").resolve("BOT-W");
+        assertTrue(Files.isRegularFile(worktree.resolve("README.md")), "the worktree is checked out");
+        assertTrue(GitRepos.hasBranch(shop, "deia/BOT-W/chat"));
+        assertEquals("deia/BOT-W/chat", GitRepos.git(worktree, "branch", "--show-current").strip());
+        assertTrue(Files.readString(hive.botLogFile("BOT-W")).contains("[BOT-W] working on project shop in " + worktree));
+
+        Run status = run("status", "--hive", h, "--config", cfg.toString());
+        assertTrue(status.out.contains("BOT-W") && status.out.contains("project shop"), status.out);
+
+        Run stop = run("stop", "BOT-W", "--hive", h, "--config", cfg.toString());
+        assertEquals(0, stop.code, stop.err);
+
+        // Launched again by a supervising launcher (the worktree is reused); its runner is killed;
+        // the restart is on the same project.
+        DeiaConfig config = DeiaConfig.load(cfg);
+        JsonFileServiceRegistry registry = new JsonFileServiceRegistry(hive, config);
+        BotLauncher launcher = BotLauncher.builder(hive, config, registry, RunnerCommand.currentJvm(Main.class.getName()))
+                .configFile(cfg).build();
+        launchers.add(launcher);
+        BotRecord second = launcher.launch("BOT-W", "echo", "shop");
+        assertEquals(2, workingOnShop(hive, worktree), "the second runner works on the project");
+        ProcessHandle.of(second.pid()).orElseThrow().destroyForcibly();
+        BotRecord back = await().atMost(Duration.ofSeconds(30)).until(() -> registry.get("BOT-W").orElseThrow(),
+                r -> r.pid() > 0 && r.pid() != second.pid() && r.state().isLive() && r.state() != BotState.STARTING);
+        assertEquals("shop", back.project());
+        assertEquals(1, back.restarts());
+        assertEquals(3, workingOnShop(hive, worktree), "the restarted runner works on the project again");
+        assertEquals("deia/BOT-W/chat", GitRepos.git(worktree, "branch", "--show-current").strip());
+
+        assertEquals("shop", launcher.stop("BOT-W").project());
+        assertTrue(Files.isDirectory(worktree), "a stop leaves the worktree and its branches");
+    }
+
+    private static long workingOnShop(HiveLayout hive, Path worktree) throws IOException {
+        return Files.readAllLines(hive.botLogFile("BOT-W")).stream()
+                .filter(l -> l.contains("[BOT-W] working on project shop in " + worktree)).count();
     }
 }
