@@ -3,7 +3,11 @@ package io.deia.core.agent;
 import io.deia.core.HiveLayout;
 import io.deia.core.config.AgentType;
 import io.deia.core.config.Profile;
+import io.deia.core.permission.ApprovalPolicy;
 import io.deia.core.permission.PendingPermission;
+import io.deia.core.permission.PermissionBroker;
+import io.deia.core.permission.PermissionListener;
+import io.deia.core.permission.PermissionRequest;
 import io.deia.core.permission.PermissionAnswer;
 import io.deia.core.permission.PermissionDecision;
 import io.deia.core.permission.PermissionGate;
@@ -27,7 +31,9 @@ import java.util.Map;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.Executors;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 
@@ -238,6 +244,64 @@ class GeminiAcpAgentTest {
             assertEquals(first.sessionId(), next.sessionId());
             assertTrue(a.health().pid() != pid);
             assertTrue(server.requests().get(server.requests().size() - 1).body().contains("remember me"), "the session was loaded");
+        }
+    }
+
+    /** Records what a {@link PermissionBroker} tells its listener. */
+    static final class Resolutions implements PermissionListener {
+        final List<PermissionRequest> asked = new CopyOnWriteArrayList<>();
+        final List<PermissionAnswer> resolved = new CopyOnWriteArrayList<>();
+
+        @Override
+        public void requested(PermissionRequest request) {
+            asked.add(request);
+        }
+
+        @Override
+        public void resolved(PermissionRequest request, PermissionAnswer answer) {
+            resolved.add(answer);
+        }
+    }
+
+    @Test
+    void withTheBrokerTheProfilesRulesDecideWithoutAPerson() {
+        Resolutions seen = new Resolutions();
+        ScheduledExecutorService scheduler = Executors.newSingleThreadScheduledExecutor();
+        try (Agent a = agent(null); PermissionBroker broker = new PermissionBroker("BOT-007",
+                new ApprovalPolicy("ask", 60, List.of("Bash(echo *)"), List.of("Bash(rm *)")), List.of(), seen, scheduler)) {
+            TurnResult allowed = turn(a, "RUN_BASH echo ran > ran.txt", broker);
+            assertEquals(TurnStatus.COMPLETED, allowed.status(), allowed.error());
+            assertTrue(Files.exists(workspace().resolve("ran.txt")));
+            assertEquals("echo ran > ran.txt", seen.asked.get(0).summary());
+            Files.writeString(workspace().resolve("keep.txt"), "x");
+            TurnResult denied = turn(a, "RUN_BASH rm keep.txt", broker);
+            assertTrue(denied.text().startsWith("Refused: "), denied.text());
+            assertTrue(Files.exists(workspace().resolve("keep.txt")), "the deny rule kept the file");
+            assertEquals(List.of(PermissionDecision.ALLOW, PermissionDecision.DENY),
+                    seen.resolved.stream().map(PermissionAnswer::decision).toList());
+            assertTrue(seen.resolved.stream().allMatch(r -> r.by() == PermissionAnswer.DecidedBy.POLICY), seen.resolved.toString());
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        } finally {
+            scheduler.shutdownNow();
+        }
+    }
+
+    @Test
+    void withTheBrokerARequestNobodyAnswersIsDeniedAtItsTimeout() {
+        Resolutions seen = new Resolutions();
+        ScheduledExecutorService scheduler = Executors.newSingleThreadScheduledExecutor();
+        try (Agent a = agent(null); PermissionBroker broker = new PermissionBroker("BOT-007",
+                new ApprovalPolicy("ask", 1, List.of(), List.of()), List.of(), seen, scheduler)) {
+            TurnResult r = turn(a, "RUN_BASH echo ran > ran.txt", broker);
+            assertEquals(TurnStatus.COMPLETED, r.status(), r.error());
+            assertTrue(r.text().startsWith("Refused: "), r.text());
+            assertFalse(Files.exists(workspace().resolve("ran.txt")));
+            assertEquals(1, seen.resolved.size());
+            assertEquals(PermissionAnswer.DecidedBy.TIMEOUT, seen.resolved.get(0).by());
+            assertEquals(PermissionDecision.DENY, seen.resolved.get(0).decision());
+        } finally {
+            scheduler.shutdownNow();
         }
     }
 
