@@ -72,6 +72,8 @@ final class AcpConnection {
     private final Map<Long, String> openMethods = new ConcurrentHashMap<>();
     /** Set when deia ends the process on purpose: its exit is then no crash. */
     volatile boolean stopping;
+    /** Set once the process's death was counted as a crash (by the turn it broke, or by its exit while idle). */
+    final java.util.concurrent.atomic.AtomicBoolean crashCounted = new java.util.concurrent.atomic.AtomicBoolean();
     /** While a loaded session replays its history: when the replay counts as over (no update since {@link #REPLAY_QUIET}); 0 otherwise. */
     private volatile long replayQuietAt;
 

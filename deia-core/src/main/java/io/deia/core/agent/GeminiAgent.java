@@ -146,7 +146,7 @@ final class GeminiAgent extends CliAgent {
                 return t.forcedResult(session, t.conn.process.exitCode());
             }
             if (e.getCause() instanceof AcpConnection.ExitedException) {
-                countCrash(t.conn.process.exitCode());
+                countCrash(t.conn, t.conn.process.exitCode());
                 return t.failed(e.getCause().getMessage().replaceFirst(" exited with code (\\S+)", " exited with code $1 during the turn"),
                         session, t.conn.process.exitCode());
             }
@@ -264,7 +264,7 @@ final class GeminiAgent extends CliAgent {
             return c;
         } catch (StartException e) {
             if (e.exited) {
-                countCrash(e.exitCode);
+                countCrash(c, e.exitCode);
             }
             discardProcess();
             throw e;
@@ -362,14 +362,18 @@ final class GeminiAgent extends CliAgent {
         }
         boolean deliberate = c.stopping || closed;
         GeminiTurn t = turn;
-        if (!deliberate && current && code != null && code >= 128 && (t == null || t.conn != c)) {
+        if (!deliberate && code != null && code >= 128 && (t == null || t.conn != c)) {
             // Died by a signal while idle (OOM killer, kill -9): the next turn starts after a backoff.
-            countCrash(code);
+            countCrash(c, code);
         }
         log.info("[{}] gemini pid {} exited with code {}{}", botId, c.process.pid(), code, deliberate ? "" : " unexpectedly");
     }
 
-    private void countCrash(Integer code) {
+    /** Counts {@code c}'s death once, whoever notices it first. */
+    private void countCrash(AcpConnection c, Integer code) {
+        if (!c.crashCounted.compareAndSet(false, true)) {
+            return;
+        }
         stats.crashed();
         synchronized (lock) {
             consecutiveCrashes++;

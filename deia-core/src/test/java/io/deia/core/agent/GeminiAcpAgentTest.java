@@ -247,6 +247,24 @@ class GeminiAcpAgentTest {
         }
     }
 
+    @Test
+    void aProcessKilledDuringATurnFailsItClearlyAndTheNextTurnStartsAnother() throws Exception {
+        try (Agent a = agent(null)) {
+            CompletableFuture<TurnResult> held = CompletableFuture.supplyAsync(() -> turn(a, "HOLD", null));
+            awaitEvent(e -> e instanceof AgentEvent.TextDelta d && d.text().contains(FakeGeminiServer.HOLD_TEXT));
+            long pid = a.health().pid();
+            new ProcessBuilder("kill", "-9", Long.toString(pid)).start().waitFor();
+            TurnResult r = held.get(30, TimeUnit.SECONDS);
+            assertEquals(TurnStatus.FAILED, r.status());
+            assertTrue(r.error().startsWith("gemini exited with code 137 during the turn"), r.error());
+            assertEquals(1, a.health().crashes());
+            TurnResult next = turn(a, "after the crash", null);
+            assertEquals(TurnStatus.COMPLETED, next.status(), next.error());
+            assertEquals("Hi from the fake model! You said: after the crash", next.text());
+            assertTrue(a.health().pid() != pid);
+        }
+    }
+
     /** Records what a {@link PermissionBroker} tells its listener. */
     static final class Resolutions implements PermissionListener {
         final List<PermissionRequest> asked = new CopyOnWriteArrayList<>();
