@@ -51,6 +51,8 @@ final class GeminiAgent extends CliAgent {
     private static final Duration CANCEL_GRACE = Duration.ofSeconds(3);
     private static final Duration SIGINT_GRACE = Duration.ofSeconds(2);
     private static final Duration TERM_GRACE = Duration.ofSeconds(2);
+    /** JSON-RPC "invalid params": what the CLI answers to a prompt for a session it does not know. */
+    private static final int INVALID_PARAMS = -32602;
     private static final long BACKOFF_BASE_MS = 250;
     private static final long BACKOFF_MAX_MS = 10_000;
 
@@ -149,6 +151,12 @@ final class GeminiAgent extends CliAgent {
                 countCrash(t.conn, t.conn.process.exitCode());
                 return t.failed(e.getCause().getMessage().replaceFirst(" exited with code (\\S+)", " exited with code $1 during the turn"),
                         session, t.conn.process.exitCode());
+            }
+            if (e.getCause() instanceof AcpConnection.RpcException rpc && rpc.code == INVALID_PARAMS) {
+                // The CLI no longer knows the session (its answer to an unknown sessionId): the next turn starts over.
+                log.warn("[{}] gemini refused the prompt for session {}; its process ends and the next turn loads the session again",
+                        botId, session);
+                discardProcess();
             }
             return t.failed("gemini: " + e.getCause().getMessage(), session, null);
         }
