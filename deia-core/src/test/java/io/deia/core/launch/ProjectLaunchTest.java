@@ -63,6 +63,7 @@ class ProjectLaunchTest {
         projects.put("shop", new Project("shop", shop, "main", List.of(), null));
         projects.put("plain", new Project("plain", plain, "main", List.of(), null));
         projects.put("nobase", new Project("nobase", shop, "release", List.of(), null));
+        projects.put("gone", new Project("gone", dir.resolve("no-such-folder"), "main", List.of(), null));
         // A port range of its own: other suites on this machine use other ranges at the same time.
         config = DeiaConfig.builder().ports(new DeiaConfig.PortRange(25100, 25199)).profiles(profiles)
                 .projects(projects).build();
@@ -141,6 +142,10 @@ class ProjectLaunchTest {
         assertEquals(ErrorCode.UNPROCESSABLE, e.code());
         assertTrue(e.getMessage().contains("project plain: \"path\""), e.getMessage());
         assertTrue(e.getMessage().contains("is not a git repository"), e.getMessage());
+        assertTrue(registry.get("BOT-R").isEmpty());
+        DeiaException gone = assertThrows(DeiaException.class, () -> launcher().launch("BOT-R", "echo", "gone"));
+        assertEquals(ErrorCode.UNPROCESSABLE, gone.code(), gone.getMessage());
+        assertTrue(gone.getMessage().startsWith("project gone: \"path\" "), gone.getMessage());
         assertTrue(registry.get("BOT-R").isEmpty());
         assertEquals(List.of(), ProcessChecks.runningWithMarker(marker));
     }

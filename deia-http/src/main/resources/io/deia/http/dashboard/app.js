@@ -27,6 +27,7 @@
     botError: $('bot-error'),
     factProfile: $('fact-profile'), factAgent: $('fact-agent'), factPort: $('fact-port'), factPid: $('fact-pid'),
     factUptime: $('fact-uptime'), factCost: $('fact-cost'), factTasks: $('fact-tasks'), factRestarts: $('fact-restarts'),
+    factProjectRow: $('fact-project-row'), factProject: $('fact-project'),
     interruptBtn: $('interrupt-btn'), stopBtn: $('stop-btn'),
     tabChat: $('tab-chat'), tabTasks: $('tab-tasks'), tabTasksCount: $('tab-tasks-count'),
     panelChat: $('panel-chat'), panelTasks: $('panel-tasks'),
@@ -38,6 +39,7 @@
     pendingCount: $('pending-count'), taskResponses: $('task-responses'), responsesCount: $('responses-count'),
     launchDialog: $('launch-dialog'), launchForm: $('launch-form'), launchId: $('launch-id'),
     launchIdHint: $('launch-id-hint'), launchProfile: $('launch-profile'), launchProgress: $('launch-progress'),
+    launchProject: $('launch-project'), launchProjectHint: $('launch-project-hint'),
     launchError: $('launch-error'), launchCancel: $('launch-cancel'), launchSubmit: $('launch-submit'),
     stopDialog: $('stop-dialog'), stopForm: $('stop-form'), stopText: $('stop-text'), stopError: $('stop-error'),
     stopCancel: $('stop-cancel'), stopConfirm: $('stop-confirm'),
@@ -58,6 +60,7 @@
     everConnected: false,
     signedOut: false,
     profiles: [],
+    projects: [],
     launching: null
   };
 
@@ -79,10 +82,12 @@
   // ---------------------------------------------------------------- helpers
 
   class ApiError extends Error {
-    constructor(code, message, status) {
+    /** details: the server's whole error object (a refused merge names its files there). */
+    constructor(code, message, status, details) {
       super(message);
       this.code = code;
       this.status = status;
+      this.details = details || null;
     }
   }
 
@@ -108,7 +113,7 @@
     if (!res.ok) {
       const err = data && data.error ? data.error : { code: 'http_' + res.status, message: text || res.statusText };
       if (res.status === 401) showSignIn();
-      throw new ApiError(err.code, err.message || ('HTTP ' + res.status), res.status);
+      throw new ApiError(err.code, err.message || ('HTTP ' + res.status), res.status, data && data.error ? data.error : null);
     }
     return data;
   }
@@ -333,11 +338,14 @@
     const state = botState(bot);
     item.button.className = 'bot-item state-' + state + (app.selected === bot.id ? ' selected' : '');
     item.button.dataset.state = state;
+    if (bot.info.project) item.button.dataset.project = bot.info.project;
+    else delete item.button.dataset.project;
     if (app.selected === bot.id) item.button.setAttribute('aria-current', 'true');
     else item.button.removeAttribute('aria-current');
     item.state.textContent = state;
     const parts = [];
     if (bot.info.profile) parts.push(bot.info.profile);
+    if (bot.info.project) parts.push('project ' + safe(bot.info.project));
     if (bot.info.port) parts.push(':' + bot.info.port);
     const up = botUptime(bot);
     if (up !== null) parts.push('up ' + fmtDuration(up));
@@ -431,6 +439,8 @@
     }
     ui.factTasks.textContent = done === undefined ? '—' : (done + (failed ? ' (' + failed + ' not completed)' : ''));
     ui.factRestarts.textContent = bot.info.restarts === undefined ? '—' : String(bot.info.restarts);
+    ui.factProjectRow.hidden = !bot.info.project;
+    ui.factProject.textContent = bot.info.project ? safe(bot.info.project) : '';
     // The last error stays visible after a recovery: that it happened, and when, is the news.
     const err = bot.info.last_error;
     // Degraded: running, but its hive writes fail (full or read-only disk); /status says why.
@@ -693,8 +703,40 @@
     return ok;
   }
 
+  /**
+   * Fills the Project select from GET /api/projects: "none" first (a private workspace, as before
+   * projects), then each configured project by name; the one named want is chosen when it exists.
+   */
+  async function loadProjects(want) {
+    try {
+      const data = await api('GET', '/api/projects');
+      app.projects = data && Array.isArray(data.projects) ? data.projects : [];
+      ui.launchProjectHint.classList.remove('error');
+      ui.launchProjectHint.textContent = app.projects.length
+        ? 'A project gives the bot its own git worktree of that repository and a branch per task.'
+        : 'No projects are configured: the bot works in a private folder.';
+    } catch (e) {
+      app.projects = [];
+      ui.launchProjectHint.classList.add('error');
+      ui.launchProjectHint.textContent = 'Could not load projects: ' + e.message;
+    }
+    ui.launchProject.textContent = '';
+    const none = document.createElement('option');
+    none.value = '';
+    none.textContent = 'none';
+    ui.launchProject.appendChild(none);
+    app.projects.forEach((p) => {
+      if (!p || typeof p.name !== 'string') return;
+      const option = document.createElement('option');
+      option.value = p.name;
+      option.textContent = safe(p.name) + (p.base ? ' (base ' + safe(p.base) + ')' : '');
+      ui.launchProject.appendChild(option);
+    });
+    ui.launchProject.value = want && app.projects.some((p) => p && p.name === want) ? want : '';
+  }
+
   /** Opens the launch dialog, for a new bot or (id and profile given) to launch a stopped one again. */
-  async function openLaunchDialog(botId, profile) {
+  async function openLaunchDialog(botId, profile, project) {
     ui.launchError.hidden = true;
     ui.launchProgress.hidden = true;
     if (!app.launching) ui.launchId.value = botId || suggestBotId();
@@ -703,6 +745,8 @@
     ui.launchId.focus();
     ui.launchId.select();
     validateLaunchId();
+    // A bot launched again keeps its project; a new bot starts with none unless the user picks one.
+    if (!app.launching) loadProjects(project || '');
     try {
       const data = await api('GET', '/api/profiles');
       app.profiles = data && data.profiles ? data.profiles : [];
@@ -750,16 +794,21 @@
     if (!validateLaunchId() || app.launching) return;
     const id = ui.launchId.value;
     const profile = ui.launchProfile.value;
+    const project = ui.launchProject.value;
     app.launching = { id: id, profile: profile, started: Date.now(), timer: null };
     ui.launchError.hidden = true;
     ui.launchProgress.hidden = false;
     ui.launchSubmit.disabled = true;
     ui.launchId.disabled = true;
     ui.launchProfile.disabled = true;
+    ui.launchProject.disabled = true;
     app.launching.timer = setInterval(() => launchProgressFromState(app.bots.get(id) || { info: {}, gone: false }), 500);
     launchProgressFromState({ info: {}, gone: false });
     try {
-      const data = await api('POST', '/api/bot/launch', { bot_id: id, profile: profile });
+      const request = { bot_id: id, profile: profile };
+      // A project by its configured name only: the server resolves the repository itself.
+      if (project) request.project = project;
+      const data = await api('POST', '/api/bot/launch', request);
       const bot = ensureBot(id);
       mergeInfo(bot, data && data.bot ? data.bot : data);
       await waitHealthy(bot);
@@ -799,6 +848,7 @@
     ui.launchProgress.hidden = true;
     ui.launchId.disabled = false;
     ui.launchProfile.disabled = false;
+    ui.launchProject.disabled = false;
   }
 
   // ---------------------------------------------------------------- stop dialog
@@ -859,9 +909,10 @@
     // A launch error is about the id and profile it was given: changing either clears it.
     ui.launchId.addEventListener('input', () => { ui.launchError.hidden = true; validateLaunchId(); });
     ui.launchProfile.addEventListener('change', () => { ui.launchError.hidden = true; validateLaunchId(); });
+    ui.launchProject.addEventListener('change', () => { ui.launchError.hidden = true; validateLaunchId(); });
     ui.chatLaunch.addEventListener('click', () => {
       const bot = app.bots.get(app.selected);
-      if (bot) openLaunchDialog(bot.id, bot.info.profile);
+      if (bot) openLaunchDialog(bot.id, bot.info.profile, bot.info.project);
     });
     ui.chatInput.addEventListener('input', () => {
       const bot = app.bots.get(app.selected);

@@ -12,6 +12,10 @@
  */
 window.deiaTasks = function (ctx) {
   const { ui, api, el, safe, fmtTime, fmtCost } = ctx;
+  /** Branch, diff, Merge and Discard of a project bot's tasks (review.js). */
+  const review = window.deiaReview({ api: api, el: el, safe: safe });
+  /** The responses list as last built, so a re-render with nothing new keeps the page as it is. */
+  let shown = { botId: null, key: null };
 
   async function loadTasks(bot) {
     try {
@@ -56,6 +60,19 @@ window.deiaTasks = function (ctx) {
 
     const responses = bot.tasks.responses.slice().sort((a, b) =>
       String(b.finished_at || '').localeCompare(String(a.finished_at || '')));
+    const key = JSON.stringify(responses);
+    // Status polls and events re-render the detail every few seconds: rebuilding an unchanged list
+    // would reset an open diff's scroll position (and rebuild a patch of up to 2 MiB each time).
+    if (shown.botId !== bot.id || shown.key !== key) {
+      shown = { botId: bot.id, key: key };
+      renderResponses(bot, responses);
+    }
+    ui.responsesCount.textContent = responses.length ? '(' + responses.length + ')' : '';
+    const open = bot.tasks.pending.length + (running ? 1 : 0);
+    ui.tabTasksCount.textContent = open ? '(' + open + ')' : '';
+  }
+
+  function renderResponses(bot, responses) {
     ui.taskResponses.textContent = '';
     responses.forEach((r) => {
       const li = el('li', 'task-item response status-' + (r.status || 'unknown'));
@@ -80,12 +97,15 @@ window.deiaTasks = function (ctx) {
       details.appendChild(el('pre', 'task-output', r.output ? safe(r.output) : '(no output)'));
       if (r.error) details.appendChild(el('pre', 'task-error', safe(r.error)));
       li.appendChild(details);
+      // A project task: its branch and changes stay in view, with the diff and the review buttons.
+      const block = review.render(bot, r);
+      if (block) {
+        li.classList.add('project-task');
+        li.appendChild(block);
+      }
       ui.taskResponses.appendChild(li);
     });
     if (!responses.length) ui.taskResponses.appendChild(el('li', 'task-empty', 'No responses yet.'));
-    ui.responsesCount.textContent = responses.length ? '(' + responses.length + ')' : '';
-    const open = bot.tasks.pending.length + (running ? 1 : 0);
-    ui.tabTasksCount.textContent = open ? '(' + open + ')' : '';
   }
 
   async function submitTask() {

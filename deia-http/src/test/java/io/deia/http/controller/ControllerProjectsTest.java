@@ -65,6 +65,7 @@ class ControllerProjectsTest {
         projects.put("shop", Map.of("path", shop.toString(), "base", "main"));
         projects.put("plain", Map.of("path", plain.toString()));
         projects.put("nobase", Map.of("path", shop.toString(), "base", "release"));
+        projects.put("gone", Map.of("path", dir.resolve("no-such-folder").toString()));
         Map<String, Object> cfg = new LinkedHashMap<>();
         cfg.put("ports", Map.of("from", 25200, "to", 25299));
         cfg.put("max_body_bytes", 4096);
@@ -142,7 +143,7 @@ class ControllerProjectsTest {
         HttpResponse<String> resp = call("GET", "/api/projects", null);
         assertEquals(200, resp.statusCode(), resp.body());
         assertEquals(Json.read("{\"projects\":[{\"name\":\"shop\",\"base\":\"main\"},{\"name\":\"plain\",\"base\":\"main\"},"
-                + "{\"name\":\"nobase\",\"base\":\"release\"}]}", JsonNode.class, "expected"), json(resp));
+                + "{\"name\":\"nobase\",\"base\":\"release\"},{\"name\":\"gone\",\"base\":\"main\"}]}", JsonNode.class, "expected"), json(resp));
         assertFalse(resp.body().contains(dir.toString()), "no path leaves the controller: " + resp.body());
         assertEquals(405, call("POST", "/api/projects", "{}").statusCode(), "read only");
         assertEquals(404, call("GET", "/api/projects/shop", null).statusCode());
@@ -195,6 +196,10 @@ class ControllerProjectsTest {
         assertEquals(422, noBase.statusCode(), noBase.body());
         assertTrue(json(noBase).path("error").path("message").asText()
                 .startsWith("project nobase: \"base\" branch 'release' does not exist"), noBase.body());
+
+        HttpResponse<String> gone = call("POST", "/api/bot/launch", launchBody("BOT-U", "\"gone\""));
+        assertEquals(422, gone.statusCode(), "a missing folder is the user's to fix, not a server error: " + gone.body());
+        assertTrue(json(gone).path("error").path("message").asText().startsWith("project gone: \"path\" "), gone.body());
 
         assertTrue(registry.get("BOT-U").isEmpty(), "nothing reserved");
         assertFalse(Files.exists(hive.botLogFile("BOT-U")), "no runner started");

@@ -119,6 +119,11 @@ class ProjectCommandsTest {
         assertRefused(run("serve", "--port", "0", "--hive", h, "--config", config(noBase).toString()),
                 "serve: project shop: \"base\" branch 'release' does not exist in " + shop);
 
+        Map<String, String[]> gone = new LinkedHashMap<>();
+        gone.put("lost", new String[]{dir.resolve("no-such-folder").toString(), "main"});
+        assertRefused(run("serve", "--port", "0", "--hive", h, "--config", config(gone).toString()),
+                "serve: project lost: \"path\" " + dir.resolve("no-such-folder"));
+
         assertFalse(Files.exists(hive.registryFile()), "nothing started: no registry");
         assertFalse(Files.exists(hive.tokenFile()), "nothing started: no controller token");
         assertTrue(run("serve", "--help").out.contains("Checks every configured project's repository first"));

@@ -529,7 +529,7 @@ class DashboardFixesBrowserTest {
     // ------------------------------------------------------------------ helpers
 
     /** WCAG relative luminance and contrast of computed colours, with the effective background behind an element. */
-    private static final String CONTRAST_JS =
+    static final String CONTRAST_JS =
             "function parse(c) { const m = c.match(/rgba?\\(([^)]+)\\)/); if (!m) return [0,0,0,0];"
                     + " const p = m[1].split(/[ ,\\/]+/).filter(Boolean).map(Number); return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1]; }"
                     + "function lum(c) { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };"
