@@ -65,6 +65,12 @@ final class GeminiAgent extends CliAgent {
     /** Use {@link Agents#create}. */
     GeminiAgent(AgentContext context) {
         super(context, "gemini", Map.of("GEMINI_CLI_NO_RELAUNCH", "true", "GEMINI_CLI_TRUST_WORKSPACE", "true"), true);
+        String mode = context.profile().permissionMode();
+        if (context.profile().approval().asks() && mode != null && !mode.isBlank() && !mode.equals("default")) {
+            // Gemini runs what its own mode allows without asking: those calls never reach a person.
+            log.warn("[{}] approval.mode is ask but gemini runs with --approval-mode {}: what that mode allows is not asked about",
+                    botId, mode);
+        }
         Path settings = context.home().resolve(".gemini").resolve("settings.json");
         if (!Files.exists(settings)) {
             try {
