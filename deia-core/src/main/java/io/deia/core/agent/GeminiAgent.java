@@ -66,7 +66,7 @@ final class GeminiAgent extends CliAgent {
     GeminiAgent(AgentContext context) {
         super(context, "gemini", Map.of("GEMINI_CLI_NO_RELAUNCH", "true", "GEMINI_CLI_TRUST_WORKSPACE", "true"), true);
         String mode = context.profile().permissionMode();
-        if (context.profile().approval().asks() && mode != null && !mode.isBlank() && !mode.equals("default")) {
+        if (context.profile().approval().asks() && ("auto_edit".equals(mode) || "yolo".equals(mode))) {
             // Gemini runs what its own mode allows without asking: those calls never reach a person.
             log.warn("[{}] approval.mode is ask but gemini runs with --approval-mode {}: what that mode allows is not asked about",
                     botId, mode);
