@@ -13,10 +13,7 @@ import io.deia.core.internal.BotIds;
 import io.deia.core.internal.HiveGuard;
 import io.deia.core.internal.io.AtomicFiles;
 import io.deia.core.internal.io.Json;
-import io.deia.core.permission.PermissionAnswer;
 import io.deia.core.permission.PermissionBroker;
-import io.deia.core.permission.PermissionListener;
-import io.deia.core.permission.PermissionRequest;
 import io.deia.core.project.BotWorktree;
 import io.deia.core.registry.BotState;
 import io.deia.core.registry.ServiceRegistry;
@@ -33,7 +30,6 @@ import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -77,9 +73,7 @@ public final class BotRuntime implements AutoCloseable {
     private final Turns turns;
     private final ChatQueue chat;
     private final Presence presence;
-    /** Runs the permission timeouts; cancelled ones are dropped at once (a bot may ask thousands of times). */
-    private final ScheduledThreadPoolExecutor permissionTimers;
-    private final PermissionBroker permissions;
+    private final BotPermissions permissions;
 
     private volatile boolean started;
     private final AtomicBoolean stopping = new AtomicBoolean();
@@ -101,18 +95,11 @@ public final class BotRuntime implements AutoCloseable {
         }
         this.port = b.port;
         this.events = new BotEventBus(EVENT_BUFFER_SIZE);
-        this.permissionTimers = new ScheduledThreadPoolExecutor(1, r -> {
-            Thread t = new Thread(r, "bot-" + botId + "-permissions");
-            t.setDaemon(true);
-            return t;
-        });
-        permissionTimers.setRemoveOnCancelPolicy(true);
-        this.permissions = new PermissionBroker(botId, profile.approval(), profile.denyPatterns(), new PermissionEvents(),
-                permissionTimers);
         this.turns = new Turns(this, agent, stats, b.worktree);
         this.chat = new ChatQueue(this, turns, stats);
         this.presence = new Presence(this, hive, registry, agent.type(),
                 b.worktree == null ? null : b.worktree.project().name(), turns);
+        this.permissions = new BotPermissions(botId, profile, events, presence::refresh);
     }
 
     /** A builder; bot id, profile, config, hive, registry and agent are required. */
@@ -185,7 +172,7 @@ public final class BotRuntime implements AutoCloseable {
      * ({@code POST /permissions/{request_id}}). With {@code auto} nothing is ever asked here.
      */
     public PermissionBroker permissions() {
-        return permissions;
+        return permissions.broker;
     }
 
     /** The current state (re-reading the pause file). */
@@ -350,9 +337,7 @@ public final class BotRuntime implements AutoCloseable {
             }
             presence.stopHeartbeat();
             agent.close();
-            // Whatever the agent left waiting ends now: nothing is persisted, nothing waits after a restart.
             permissions.close();
-            permissionTimers.shutdownNow();
             chat.stop();
             if (started) {
                 registry.deregister(botId);
@@ -374,21 +359,6 @@ public final class BotRuntime implements AutoCloseable {
         stats.count(e);
         events.publish(BotEvent.task(botId, e.taskId(), e.event(), e.status() == null ? null : e.status().id(),
                 e.attempt() > 0 ? e.attempt() : null, e.error()));
-    }
-
-    /** Puts every permission request and its end on the event stream; the state follows the pending requests. */
-    private final class PermissionEvents implements PermissionListener {
-        @Override
-        public void requested(PermissionRequest request) {
-            events.publish(BotEvent.permissionRequested(botId, request));
-            presence.refresh();
-        }
-
-        @Override
-        public void resolved(PermissionRequest request, PermissionAnswer answer) {
-            events.publish(BotEvent.permissionResolved(botId, request.requestId(), answer));
-            presence.refresh();
-        }
     }
 
     /** Builder for {@link BotRuntime}. */

@@ -184,6 +184,11 @@ public record DeiaConfig(PortRange ports, Integer heartbeatIntervalS, Integer he
                     || p.retryBackoffMs() < 0) {
                 throw new IllegalArgumentException("profile '" + name + "': timeouts, attempts and capacities must be > 0");
             }
+            if (p.agent() == AgentType.COMMAND && p.approval().asks()) {
+                throw new IllegalArgumentException("profile '" + name + "': approval.mode 'ask' needs an agent that asks"
+                        + " permission (claude-code, codex, gemini); a 'command' agent has no permission protocol:"
+                        + " set approval.mode to 'auto' or remove 'approval'");
+            }
             for (String regex : p.denyPatterns()) {
                 try {
                     Pattern.compile(regex);

@@ -104,6 +104,25 @@ class DeiaConfigTest {
     }
 
     @Test
+    void approvalAskOnACommandAgentIsRefusedNamingTheProfile() throws Exception {
+        DeiaException e = refused("{\"profiles\":{\"scripts\":{\"agent\":\"command\",\"executable\":\"/bin/cat\","
+                + "\"approval\":{\"mode\":\"ask\"}}}}");
+        assertEquals(ErrorCode.INVALID_ARGUMENT, e.code());
+        assertTrue(e.getMessage().contains("profile 'scripts': approval.mode 'ask' needs an agent that asks permission"), e.getMessage());
+        assertTrue(e.getMessage().contains("deia.json"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> DeiaConfig.builder().profiles(Map.of("scripts",
+                Profile.builder(AgentType.COMMAND).executable("/bin/cat").approval(new io.deia.core.permission.ApprovalPolicy(
+                        "ask", null, null, null)).build())).build(), "the builder refuses it as the file does");
+        // auto on a command agent, and ask on an agent that asks, are fine.
+        DeiaConfig ok = load("{\"profiles\":{\"scripts\":{\"agent\":\"command\",\"executable\":\"/bin/cat\","
+                + "\"approval\":{\"mode\":\"auto\"}},\"claude\":{\"agent\":\"claude-code\",\"approval\":{\"mode\":\"ask\","
+                + "\"timeout_s\":60,\"allow\":[\"Read\"],\"deny\":[\"Bash(rm -rf*)\"]}}}}");
+        assertTrue(ok.requireProfile("claude").approval().asks());
+        assertEquals(60, ok.requireProfile("claude").approval().timeoutS());
+        assertFalse(ok.requireProfile("scripts").approval().asks());
+    }
+
+    @Test
     void botIdsFollowTheRule() {
         assertTrue(BotIds.isValid("BOT-001"));
         assertTrue(BotIds.isValid("a"));

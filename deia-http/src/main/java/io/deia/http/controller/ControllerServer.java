@@ -170,8 +170,8 @@ public final class ControllerServer implements AutoCloseable {
         routes.addMapping(PathSpec.from("/api/bots"), api.bots());
         routes.addMapping(PathSpec.from("/api/profiles"), api.profiles());
         routes.addMapping(PathSpec.from("/api/projects"), api.projects());
-        routes.addMapping(PathSpec.from("/api/bot/*"), new TaskReviewApi(settings.hive, settings.config, settings.registry,
-                redactor).around(api.botRoutes()));
+        routes.addMapping(PathSpec.from("/api/bot/*"), new PermissionsApi(settings.config, settings.router, redactor)
+                .around(new TaskReviewApi(settings.hive, settings.config, settings.registry, redactor).around(api.botRoutes())));
         routes.addMapping(PathSpec.from("/api/*"), HttpErrors.noSuchEndpoint());
         routes.addMapping(PathSpec.from("/"), dashboard());
         return routes;

@@ -1,0 +1,55 @@
+package io.deia.core.bot;
+
+import io.deia.core.config.Profile;
+import io.deia.core.permission.PermissionAnswer;
+import io.deia.core.permission.PermissionBroker;
+import io.deia.core.permission.PermissionListener;
+import io.deia.core.permission.PermissionRequest;
+
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+
+/**
+ * A bot's permission relay: its {@link PermissionBroker} with the thread that runs the timeouts, and
+ * the listener that puts every request and its end on the bot's event stream and keeps the bot's
+ * state ({@code waiting_approval}) current.
+ */
+final class BotPermissions implements PermissionListener, AutoCloseable {
+    private final String botId;
+    private final BotEventBus events;
+    private final Runnable refreshState;
+    /** Cancelled timeouts are dropped at once: a bot may ask thousands of times. */
+    private final ScheduledThreadPoolExecutor timers;
+    final PermissionBroker broker;
+
+    BotPermissions(String botId, Profile profile, BotEventBus events, Runnable refreshState) {
+        this.botId = botId;
+        this.events = events;
+        this.refreshState = refreshState;
+        this.timers = new ScheduledThreadPoolExecutor(1, r -> {
+            Thread t = new Thread(r, "bot-" + botId + "-permissions");
+            t.setDaemon(true);
+            return t;
+        });
+        timers.setRemoveOnCancelPolicy(true);
+        this.broker = new PermissionBroker(botId, profile.approval(), profile.denyPatterns(), this, timers);
+    }
+
+    @Override
+    public void requested(PermissionRequest request) {
+        events.publish(BotEvent.permissionRequested(botId, request));
+        refreshState.run();
+    }
+
+    @Override
+    public void resolved(PermissionRequest request, PermissionAnswer answer) {
+        events.publish(BotEvent.permissionResolved(botId, request.requestId(), answer));
+        refreshState.run();
+    }
+
+    /** Cancels whatever still waits (nothing is persisted: nothing waits after a restart) and ends the timer thread. */
+    @Override
+    public void close() {
+        broker.close();
+        timers.shutdownNow();
+    }
+}
