@@ -1,5 +1,6 @@
 package io.deia.core.agent;
 
+import io.deia.core.permission.PermissionGate;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -23,6 +24,9 @@ import java.util.concurrent.TimeoutException;
  * always with the workspace as its cwd because Claude finds sessions by folder. A session that the
  * CLI refuses to resume is forgotten and the turn runs in a fresh one.
  *
+ * <p>Permissions: a turn with a {@link TurnRequest#permissions() gate} runs in a process started
+ * with {@code --permission-prompt-tool stdio}, whose prompts {@link ClaudePermissions} relays.
+ *
  * <p>Interrupt: the stream's {@code control_request interrupt} first (the process stays), SIGINT
  * when no result follows, then the whole tree is terminated. A process that dies during a turn
  * fails that turn ({@code "claude exited with code 137 during the turn"}), counts as a crash, and
@@ -45,6 +49,8 @@ final class ClaudeCodeAgent extends CliAgent {
     /** The turn in flight. */
     private static final class Turn {
         final AgentEventListener listener;
+        /** Where the CLI's permission prompts go, or null when its own permission mode decides. */
+        final PermissionGate gate;
         final CompletableFuture<TurnResult> done = new CompletableFuture<>();
         final BoundedText text = new BoundedText(MAX_TEXT_CHARS);
         final long t0 = System.nanoTime();
@@ -53,8 +59,9 @@ final class ClaudeCodeAgent extends CliAgent {
         /** An output line over the cap was skipped during this turn: the reply says so. */
         volatile boolean lineDropped;
 
-        Turn(AgentEventListener listener) {
+        Turn(AgentEventListener listener, PermissionGate gate) {
             this.listener = listener;
+            this.gate = gate;
         }
     }
 
@@ -69,7 +76,7 @@ final class ClaudeCodeAgent extends CliAgent {
     protected TurnResult turn(TurnRequest request, AgentEventListener events) {
         try {
             for (int attempt = 0; ; attempt++) {
-                Turn t = new Turn(events);
+                Turn t = new Turn(events, request.permissions());
                 turn = t;
                 TurnResult result = runOnce(request, t);
                 if (!t.resumeRefused || attempt > 0 || t.forced != null) {
@@ -91,18 +98,28 @@ final class ClaudeCodeAgent extends CliAgent {
     private TurnResult runOnce(TurnRequest request, Turn t) {
         ClaudeProcess r;
         try {
-            r = ensureRunning();
+            r = ensureRunning(request.permissions() != null);
         } catch (IOException e) {
             return TurnResult.failed("cannot start " + executable + ": " + e.getMessage(), millisSince(t.t0), null);
         }
         log.info("[{}] claude turn started{} (pid {})", botId, request.taskId() == null ? "" : " for task " + request.taskId(),
                 r.process.pid());
+        r.permissions.gate(request.permissions());
         try {
             r.sendUserMessage(request.prompt());
         } catch (IOException e) {
             // The process is gone; its exit handler fails the turn with the exit code.
             log.warn("[{}] cannot write the prompt to claude pid {}: {}", botId, r.process.pid(), e.toString());
         }
+        try {
+            return awaitTurn(request, t, r);
+        } finally {
+            // Nothing may wait for a person once its turn is over.
+            r.permissions.turnEnded();
+        }
+    }
+
+    private TurnResult awaitTurn(TurnRequest request, Turn t, ClaudeProcess r) {
         try {
             return t.done.get(request.timeout().toMillis(), TimeUnit.MILLISECONDS);
         } catch (TimeoutException e) {
@@ -213,15 +230,27 @@ final class ClaudeCodeAgent extends CliAgent {
         discardProcess();
     }
 
-    /** The running process, started (after a crash backoff, resuming the session) when there is none. */
-    private ClaudeProcess ensureRunning() throws IOException {
+    /**
+     * The running process, started (after a crash backoff, resuming the session) when there is none.
+     * A turn whose prompts go to a person needs a process started with the stdio prompt tool: one
+     * started without it is ended and the session resumed in one that has it.
+     */
+    private ClaudeProcess ensureRunning(boolean promptsOnStdio) throws IOException {
         long backoffMs;
+        boolean replace = false;
         synchronized (lock) {
             if (running != null && running.process.isAlive()) {
-                return running;
+                if (!promptsOnStdio || running.promptsOnStdio) {
+                    return running;
+                }
+                replace = true;
             }
             backoffMs = consecutiveCrashes == 0 ? 0
                     : Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS << Math.min(10, consecutiveCrashes - 1));
+        }
+        if (replace) {
+            log.info("[{}] this turn relays permission prompts: restarting claude with them on stdio, resuming the session", botId);
+            discardProcess();
         }
         if (backoffMs > 0) {
             log.info("[{}] restarting claude after {} crash(es); waiting {} ms first", botId, consecutiveCrashes, backoffMs);
@@ -236,7 +265,9 @@ final class ClaudeCodeAgent extends CliAgent {
             if (closed) {
                 throw new IOException("agent closed");
             }
-            ClaudeProcess r = new ClaudeProcess(context, executable, env, stats.sessionId(), this::onLine);
+            // A profile in ask mode gets the prompt tool from its first start, so its first turn needs no restart.
+            ClaudeProcess r = new ClaudeProcess(context, executable, env, stats.sessionId(),
+                    promptsOnStdio || context.profile().approval().asks(), this::onLine);
             running = r;
             r.process.onExit().whenComplete((code, err) -> onExit(r, code));
             return r;
@@ -278,8 +309,9 @@ final class ClaudeCodeAgent extends CliAgent {
             if (e instanceof AgentEvent.TextDelta d) {
                 t.text.append(d.text());
             }
-            if (e instanceof AgentEvent.PermissionRequest pr) {
-                r.deny(pr);
+            if (e instanceof AgentEvent.PermissionRequest && t.gate != null) {
+                // Relayed by r.permissions: the gate announces it under the relay's own id.
+                continue;
             }
             deliver(t, e);
         }
@@ -314,6 +346,7 @@ final class ClaudeCodeAgent extends CliAgent {
     private void onExit(ClaudeProcess r, Integer code) {
         r.process.awaitOutput(Duration.ofSeconds(2));
         r.process.killGroupRemnants();
+        r.permissions.turnEnded();
         stats.exited(code);
         boolean current;
         synchronized (lock) {

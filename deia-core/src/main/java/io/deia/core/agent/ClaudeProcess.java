@@ -14,8 +14,11 @@ import java.util.Map;
 /**
  * One running {@code claude -p --input-format stream-json --output-format stream-json --verbose}
  * process and what deia says to it on its stdin: a user message per turn, the stream's
- * {@code interrupt} request, and the refusal of permission prompts. Its stdout lines are parsed by
- * its own {@link ClaudeStreamParser} and handed, with the process they came from, to the agent.
+ * {@code interrupt} request, and the answers to its permission prompts ({@link ClaudePermissions};
+ * the process takes prompts on stdio only when started with {@code --permission-prompt-tool stdio}).
+ * Its stdout lines are parsed by its own {@link ClaudeStreamParser} and handed, with the process
+ * they came from, to the agent. Every write to stdin goes through {@link AgentProcess#writeLine},
+ * which is synchronized, so answers written from other threads never interleave with a turn's lines.
  */
 final class ClaudeProcess {
     private static final Logger log = LoggerFactory.getLogger(ClaudeProcess.class);
@@ -31,6 +34,10 @@ final class ClaudeProcess {
     final ClaudeStreamParser parser;
     /** Started with {@code --resume}: a failure before {@code system/init} means the session was refused. */
     final boolean resumed;
+    /** Started with {@code --permission-prompt-tool stdio}: its prompts can be relayed to a person. */
+    final boolean promptsOnStdio;
+    /** Answers this process's permission prompts. */
+    final ClaudePermissions permissions;
     /** Ended on purpose: its exit is not a crash. */
     volatile boolean stopping;
     final AgentProcess process;
@@ -39,21 +46,27 @@ final class ClaudeProcess {
      * Starts {@code claude} for the bot of {@code context}, in its workspace (Claude finds sessions
      * by folder), resuming {@code session} unless it is null.
      *
+     * @param promptsOnStdio start with {@code --permission-prompt-tool stdio} so prompts can be relayed
      * @throws IOException when the program cannot be started
      */
-    ClaudeProcess(AgentContext context, String executable, Map<String, String> env, String session, Lines lines)
-            throws IOException {
+    ClaudeProcess(AgentContext context, String executable, Map<String, String> env, String session, boolean promptsOnStdio,
+                  Lines lines) throws IOException {
         this.botId = context.botId();
-        this.parser = new ClaudeStreamParser(botId, !context.profile().includePartialMessages());
+        this.promptsOnStdio = promptsOnStdio;
+        // Answers are written only after a prompt was read, so the process is set by then.
+        this.permissions = new ClaudePermissions(botId, this::writeLine);
+        this.parser = new ClaudeStreamParser(botId, !context.profile().includePartialMessages(), permissions);
         this.resumed = session != null;
         // The parser is set before the reader thread can deliver a line.
-        this.process = AgentProcess.start(botId, "claude", argv(context.profile(), executable, session), context.workspace(), env,
+        this.process = AgentProcess.start(botId, "claude", argv(context.profile(), executable, session, promptsOnStdio),
+                context.workspace(), env,
                 true, MAX_LINE_BYTES, (line, newline, truncated) -> lines.onLine(this, line, truncated),
                 AgentLeftovers.recordFile(context.hive(), botId));
-        log.info("[{}] claude pid {} running{}", botId, process.pid(), session == null ? " (new session)" : " (resuming session " + session + ")");
+        log.info("[{}] claude pid {} running{}{}", botId, process.pid(), session == null ? " (new session)" : " (resuming session " + session + ")",
+                promptsOnStdio ? ", permission prompts on stdio" : "");
     }
 
-    static List<String> argv(Profile profile, String executable, String resumeSession) {
+    static List<String> argv(Profile profile, String executable, String resumeSession, boolean promptsOnStdio) {
         List<String> argv = new ArrayList<>(List.of(executable, "-p", "--input-format", "stream-json",
                 "--output-format", "stream-json", "--verbose"));
         if (profile.includePartialMessages()) {
@@ -71,12 +84,20 @@ final class ClaudeProcess {
             argv.add("--allowedTools");
             argv.add(String.join(",", profile.allowedTools()));
         }
+        if (promptsOnStdio) {
+            argv.add("--permission-prompt-tool");
+            argv.add("stdio");
+        }
         if (resumeSession != null) {
             argv.add("--resume");
             argv.add(resumeSession);
         }
         argv.addAll(profile.args());
         return argv;
+    }
+
+    private void writeLine(String line) throws IOException {
+        process.writeLine(line);
     }
 
     /** Writes a turn's prompt as one user message line. */
@@ -91,18 +112,6 @@ final class ClaudeProcess {
                     "request", Map.of("subtype", "interrupt"))));
         } catch (IOException e) {
             log.debug("[{}] cannot send the interrupt request: {}", botId, e.toString());
-        }
-    }
-
-    /** The profile's permission mode and allowed tools decide; a prompt nobody can answer is refused. */
-    void deny(AgentEvent.PermissionRequest pr) {
-        log.info("[{}] claude asked to use {}; refused (no interactive approval in deia)", botId, pr.toolName());
-        try {
-            process.writeLine(Json.write(Map.of("type", "control_response", "response", Map.of("subtype", "success",
-                    "request_id", pr.requestId() == null ? "" : pr.requestId(), "response", Map.of("behavior", "deny",
-                            "message", "deia runs headless: allow this tool through the profile's permission_mode or allowed_tools")))));
-        } catch (IOException e) {
-            log.debug("[{}] cannot answer the permission request: {}", botId, e.toString());
         }
     }
 

@@ -15,13 +15,35 @@ import java.util.List;
  * tool_result blocks → {@link AgentEvent.ToolResult}; {@code control_request can_use_tool} →
  * {@link AgentEvent.PermissionRequest}; {@code system/api_retry} → {@link AgentEvent.Error};
  * {@code result} → {@link AgentEvent.Result}. {@code system/init} only sets the session id.
+ * The control requests the CLI sends about permissions ({@code can_use_tool},
+ * {@code control_cancel_request}) also go, whole, to a {@link Control} that answers them.
  * A line that is not JSON is logged and skipped. One parser per CLI process (not thread-safe).
  */
 final class ClaudeStreamParser {
     private static final Logger log = LoggerFactory.getLogger(ClaudeStreamParser.class);
 
+    /** Receives the CLI's permission control requests as they are read (on the stdout reader thread). */
+    interface Control {
+        /** {@code control_request can_use_tool}: {@code request} is its {@code request} object. */
+        void canUseTool(String requestId, JsonNode request);
+
+        /** {@code control_cancel_request}: the CLI no longer waits for an answer to {@code requestId}. */
+        void cancelled(String requestId);
+    }
+
+    private static final Control NO_CONTROL = new Control() {
+        @Override
+        public void canUseTool(String requestId, JsonNode request) {
+        }
+
+        @Override
+        public void cancelled(String requestId) {
+        }
+    };
+
     private final String botId;
     private final boolean deltasFromMessages;
+    private final Control control;
     private String sessionId;
     private boolean sawInit;
 
@@ -30,8 +52,14 @@ final class ClaudeStreamParser {
      *                           CLI runs without {@code --include-partial-messages})
      */
     ClaudeStreamParser(String botId, boolean deltasFromMessages) {
+        this(botId, deltasFromMessages, NO_CONTROL);
+    }
+
+    /** A parser that also hands permission control requests to {@code control}. */
+    ClaudeStreamParser(String botId, boolean deltasFromMessages, Control control) {
         this.botId = botId;
         this.deltasFromMessages = deltasFromMessages;
+        this.control = control;
     }
 
     /** The session id reported by the CLI so far, or null. */
@@ -61,6 +89,7 @@ final class ClaudeStreamParser {
             case "assistant" -> assistant(node.path("message"), events);
             case "user" -> user(node.path("message"), events);
             case "control_request" -> controlRequest(node, events);
+            case "control_cancel_request" -> control.cancelled(node.path("request_id").asText(""));
             case "result" -> events.add(new AgentEvent.Result(result(node)));
             default -> {
                 // control_response (our interrupt's acknowledgement) and future types carry nothing for the bot
@@ -119,11 +148,12 @@ final class ClaudeStreamParser {
         }
     }
 
-    private static void controlRequest(JsonNode node, List<AgentEvent> events) {
+    private void controlRequest(JsonNode node, List<AgentEvent> events) {
         JsonNode request = node.path("request");
         if ("can_use_tool".equals(request.path("subtype").asText())) {
             events.add(new AgentEvent.PermissionRequest(node.path("request_id").asText(null),
                     request.path("tool_name").asText(null), Json.write(request.path("input"))));
+            control.canUseTool(node.path("request_id").asText(""), request);
         }
     }
 

@@ -19,6 +19,9 @@ import java.util.regex.Pattern;
  * <ul>
  *   <li>{@code WRITE_FILE <absolute path>}: a {@code Write} tool call creating that file with
  *       {@value #FILE_CONTENT}; once the tool result comes back, the text {@code Done: wrote <name>.}</li>
+ *   <li>{@code RUN_BASH <command>} (the rest of the line): a {@code Bash} tool call running that
+ *       command; once the tool result comes back, {@code Ran it: <result>}</li>
+ *   <li>after a tool result marked as an error (a denied call): {@code Tool refused: <result>}</li>
  *   <li>{@code SLOW}: {@code tick } deltas every 100 ms for a minute (for interrupt tests)</li>
  *   <li>{@code ERROR_500} / {@code ERROR_401}: that HTTP error with an Anthropic error body</li>
  *   <li>anything else: {@code Hi from the fake model! You said: <text>}, streamed word by word</li>
@@ -28,6 +31,7 @@ import java.util.regex.Pattern;
 public final class FakeAnthropicServer extends FakeVendorServer {
     public static final String FILE_CONTENT = "hello from fake model\n";
     private static final Pattern WRITE = Pattern.compile("WRITE_FILE (\\S+)");
+    private static final Pattern BASH = Pattern.compile("RUN_BASH ([^\\n]+)");
 
     @Override
     protected void handle(RecordedRequest req, HttpExchange ex) throws IOException {
@@ -62,19 +66,23 @@ public final class FakeAnthropicServer extends FakeVendorServer {
                 "model", model, "content", List.of(), "stop_reason", null, "stop_sequence", null,
                 "usage", map("input_tokens", 10, "output_tokens", 1, "cache_creation_input_tokens", 0, "cache_read_input_tokens", 0))));
         Matcher write = WRITE.matcher(text);
+        Matcher bash = BASH.matcher(text);
         if (write.find() && !toolResult) {
-            String path = write.group(1);
             textBlock(out, 0, "I'll write the file.", 0);
-            sse(out, "content_block_start", map("type", "content_block_start", "index", 1, "content_block",
-                    map("type", "tool_use", "id", "toolu_" + UUID.randomUUID().toString().replace("-", ""), "name", "Write", "input", Map.of())));
-            String input = MAPPER.writeValueAsString(map("file_path", path, "content", FILE_CONTENT));
-            sse(out, "content_block_delta", map("type", "content_block_delta", "index", 1,
-                    "delta", map("type", "input_json_delta", "partial_json", input)));
-            sse(out, "content_block_stop", map("type", "content_block_stop", "index", 1));
-            end(out, "tool_use");
+            toolUse(out, "Write", map("file_path", write.group(1), "content", FILE_CONTENT));
             return;
         }
-        if (toolResult) {
+        if (bash.find() && !toolResult) {
+            textBlock(out, 0, "I'll run it.", 0);
+            toolUse(out, "Bash", map("command", bash.group(1).strip(), "description", "Run the requested command"));
+            return;
+        }
+        JsonNode result = toolResult(last);
+        if (result != null && result.path("is_error").asBoolean(false)) {
+            textBlock(out, 0, "Tool refused: " + contentText(result.path("content")), 0);
+        } else if (result != null && "Bash".equals(lastToolName(body))) {
+            textBlock(out, 0, "Ran it: " + contentText(result.path("content")).strip(), 0);
+        } else if (toolResult) {
             Matcher m = WRITE.matcher(allUserText(body));
             String name = m.find() ? m.group(1).substring(m.group(1).lastIndexOf('/') + 1) : "the file";
             textBlock(out, 0, "Done: wrote " + name + ".", 0);
@@ -101,6 +109,16 @@ public final class FakeAnthropicServer extends FakeVendorServer {
             }
         }
         sse(out, "content_block_stop", map("type", "content_block_stop", "index", index));
+    }
+
+    /** A tool_use block at index 1 whose input arrives as one JSON delta; ends the message with {@code tool_use}. */
+    private static void toolUse(OutputStream out, String name, Map<String, Object> input) throws IOException {
+        sse(out, "content_block_start", map("type", "content_block_start", "index", 1, "content_block",
+                map("type", "tool_use", "id", "toolu_" + UUID.randomUUID().toString().replace("-", ""), "name", name, "input", Map.of())));
+        sse(out, "content_block_delta", map("type", "content_block_delta", "index", 1,
+                "delta", map("type", "input_json_delta", "partial_json", MAPPER.writeValueAsString(input))));
+        sse(out, "content_block_stop", map("type", "content_block_stop", "index", 1));
+        end(out, "tool_use");
     }
 
     private static void end(OutputStream out, String stopReason) throws IOException {
@@ -152,6 +170,40 @@ public final class FakeAnthropicServer extends FakeVendorServer {
             }
         }
         return last;
+    }
+
+    /** The name of the newest tool_use block the model sent in this conversation, or null. */
+    private static String lastToolName(JsonNode body) {
+        String name = null;
+        for (JsonNode m : body.path("messages")) {
+            for (JsonNode block : m.path("content")) {
+                if ("tool_use".equals(block.path("type").asText())) {
+                    name = block.path("name").asText();
+                }
+            }
+        }
+        return name;
+    }
+
+    /** The message's first tool_result block, or null. */
+    private static JsonNode toolResult(JsonNode message) {
+        for (JsonNode block : message.path("content")) {
+            if ("tool_result".equals(block.path("type").asText())) {
+                return block;
+            }
+        }
+        return null;
+    }
+
+    private static String contentText(JsonNode content) {
+        if (content.isTextual()) {
+            return content.asText();
+        }
+        StringBuilder sb = new StringBuilder();
+        for (JsonNode part : content) {
+            sb.append(part.path("text").asText(""));
+        }
+        return sb.toString();
     }
 
     private static boolean hasToolResult(JsonNode message) {
