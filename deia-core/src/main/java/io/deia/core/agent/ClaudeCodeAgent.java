@@ -114,8 +114,7 @@ final class ClaudeCodeAgent extends CliAgent {
         try {
             return awaitTurn(request, t, r);
         } finally {
-            // Nothing may wait for a person once its turn is over.
-            r.permissions.turnEnded();
+            r.permissions.turnEnded(); // nothing may wait for a person once its turn is over
         }
     }
 
@@ -230,11 +229,7 @@ final class ClaudeCodeAgent extends CliAgent {
         discardProcess();
     }
 
-    /**
-     * The running process, started (after a crash backoff, resuming the session) when there is none.
-     * A turn whose prompts go to a person needs a process started with the stdio prompt tool: one
-     * started without it is ended and the session resumed in one that has it.
-     */
+    /** The running process; a new one (after a crash backoff, resuming the session) when there is none or it lacks the stdio prompts a turn needs. */
     private ClaudeProcess ensureRunning(boolean promptsOnStdio) throws IOException {
         long backoffMs;
         boolean replace = false;

@@ -92,7 +92,8 @@ final class ClaudePermissions implements ClaudeStreamParser.Control {
         }
         ToolCall call = toolCall(request);
         PendingPermission pending = g.ask(call);
-        waiting.put(cliId, new Waiting(g, pending.requestId(), request.path("input"), forThisSession(request.path("permission_suggestions"))));
+        List<JsonNode> forSession = forThisSession(request.path("permission_suggestions"));
+        waiting.put(cliId, new Waiting(g, pending.requestId(), request.path("input"), forSession));
         log.info("[{}] claude asks to use {} {}: relayed as {}", botId, tool, call.subject().isEmpty() ? "" : "'" + call.subject() + "'",
                 pending.requestId());
         pending.answer().whenComplete((answer, err) -> answered(cliId, answer));
@@ -179,7 +180,7 @@ final class ClaudePermissions implements ClaudeStreamParser.Control {
     /**
      * What "allow for the session" sends back: the CLI's suggestions, each kept for this session only
      * (see the class comment). A {@code setMode} suggestion (e.g. {@code acceptEdits}, which lets every
-     * later edit and file-system command through) is kept only when the CLI offers nothing narrower:
+     * following edit and file-system command through) is kept only when the CLI offers nothing narrower:
      * for a shell command it also offers a rule for that command, which is what "calls like this one" means.
      */
     static List<JsonNode> forThisSession(JsonNode suggestions) {

@@ -19,7 +19,7 @@ interface TurnOutput extends AgentProcess.LineSink {
     TurnResult finish(TurnEnd end);
 
     /**
-     * Reads one turn of a CLI that prints one JSON event per line ({@code codex}, {@code gemini}),
+     * Reads one turn of a CLI that prints one JSON event per line ({@code gemini}),
      * keeping what the CLI reported: its session, its error and its token counts.
      */
     abstract class Parser {

@@ -190,7 +190,7 @@ class ClaudePermissionsTest {
     }
 
     @Test
-    void allowForTheSessionOfAFileWriteLetsLaterWritesThrough() throws Exception {
+    void allowForTheSessionOfAFileWriteLetsTheNextWritesThrough() throws Exception {
         Agent a = agent();
         RecordingGate gate = new RecordingGate(Duration.ofSeconds(60));
         Path first = ws.resolve("one.txt");

@@ -46,36 +46,80 @@ class ReplayedCliAgentTest {
         return Agents.create(new AgentContext("BOT-002", p, new HiveLayout(dir.resolve("hive")), System.getenv()));
     }
 
-    @Test
-    void codexStartsAThreadThenResumesIt() throws Exception {
-        Path exe = script("codex-exec.jsonl", 0);
-        try (Agent a = agent(AgentType.CODEX, exe, Map.of("OPENAI_BASE_URL", "http://127.0.0.1:9/v1"))) {
-            TurnResult r = a.runTurn(new TurnRequest("hello", Duration.ofSeconds(30), null), null);
-            assertEquals(TurnStatus.COMPLETED, r.status(), r.error());
-            assertEquals("Hi from the fake model!", r.text());
-            assertEquals("01a21885-0dfb-7182-8293-fa359ca7a8f4", r.sessionId());
-            assertEquals(5L, a.health().outputTokens());
-            a.runTurn(new TurnRequest("again", Duration.ofSeconds(30), null), null);
-        }
-        List<String> argv = argvLines();
-        assertTrue(argv.get(0).startsWith("exec --json --skip-git-repo-check"), argv.get(0));
-        assertTrue(argv.get(0).contains("model_providers.deia.base_url=\"http://127.0.0.1:9/v1\""), argv.get(0));
-        assertTrue(argv.get(0).contains("--sandbox workspace-write") && argv.get(0).endsWith("-- - "), argv.get(0));
-        assertFalse(String.join("\n", argv).contains("hello"), "the prompt goes on stdin, never in argv");
-        assertTrue(argv.get(1).startsWith("exec resume 01a21885-0dfb-7182-8293-fa359ca7a8f4 --json"), argv.get(1));
-        // a new agent (bot restart) resumes the stored thread
-        try (Agent a = agent(AgentType.CODEX, exe, Map.of())) {
-            assertEquals("01a21885-0dfb-7182-8293-fa359ca7a8f4", a.health().sessionId());
-        }
+    /**
+     * A stand-in {@code codex app-server} replaying a captured session: it records its argv and
+     * every line deia writes, answers {@code initialize}, the thread call and {@code turn/start} in
+     * turn (the captured answers carry ids 0, 1 and 2, the ids deia uses), then prints the turn's
+     * notifications and either exits with {@code exit} or stays until stdin closes.
+     */
+    private Path appServer(Integer exit) throws Exception {
+        Path sample = dir.resolve("codex-app-server.jsonl");
+        Files.write(sample, StreamParsersTest.sample("codex-app-server.jsonl"));
+        Path s = dir.resolve("fake-codex.sh");
+        String in = dir.resolve("stdin.log").toString();
+        Files.writeString(s, "#!/bin/sh\nfor a in \"$@\"; do printf '%s ' \"$a\" >> " + dir.resolve("argv.log") + "; done\necho >> "
+                + dir.resolve("argv.log") + "\n"
+                + "read l; echo \"$l\" >> " + in + "; grep '^{\"id\":0,' " + sample + "\n"
+                + "read l; echo \"$l\" >> " + in + "; read l; echo \"$l\" >> " + in + "; grep '^{\"id\":1,' " + sample + "\n"
+                + "read l; echo \"$l\" >> " + in + "; grep '^{\"id\":2,' " + sample + "\n"
+                + "grep -v '^{\"id\":[0-9]*,\"result\"' " + sample + "\n"
+                + (exit == null ? "cat >> " + in + "\n" : "exit " + exit + "\n"));
+        s.toFile().setExecutable(true);
+        return s;
     }
 
     @Test
-    void codexWithoutTurnCompletedFails() throws Exception {
-        Path exe = script("codex-exec.jsonl", 1);
+    void codexStartsAThreadThenResumesItInTheNextProcess() throws Exception {
+        Path exe = appServer(null);
+        List<AgentEvent> events = new java.util.concurrent.CopyOnWriteArrayList<>();
+        try (Agent a = agent(AgentType.CODEX, exe, Map.of("OPENAI_BASE_URL", "http://127.0.0.1:9/v1"))) {
+            TurnResult r = a.runTurn(new TurnRequest("SECRET-PROMPT hello", Duration.ofSeconds(30), null), events::add);
+            assertEquals(TurnStatus.COMPLETED, r.status(), r.error());
+            assertEquals("Done.", r.text());
+            assertEquals("01a252a9-7739-73b1-8a32-dcf89fdeff10", r.sessionId());
+            assertEquals(10L, a.health().outputTokens());
+            assertTrue(events.contains(new AgentEvent.ToolUse("call_1", "Bash", "/bin/bash -lc 'touch /srv/bots/BOT-001/workspace/r.txt'")),
+                    events.toString());
+        }
+        List<String> argv = argvLines();
+        assertTrue(argv.get(0).startsWith("app-server -c analytics.enabled=false"), argv.get(0));
+        assertTrue(argv.get(0).contains("model_providers.deia.base_url=\"http://127.0.0.1:9/v1\""), argv.get(0));
+        assertFalse(String.join("\n", argv).contains("SECRET-PROMPT"), "the prompt goes in turn/start on stdin, never in argv");
+        List<String> sent = Files.readAllLines(dir.resolve("stdin.log"));
+        assertTrue(sent.get(0).startsWith("{\"method\":\"initialize\",\"id\":0"), sent.get(0));
+        assertEquals("{\"method\":\"initialized\"}", sent.get(1));
+        assertTrue(sent.get(2).startsWith("{\"method\":\"thread/start\",\"id\":1") && sent.get(2).contains("\"approvalPolicy\":\"never\"")
+                && sent.get(2).contains("\"sandbox\":\"workspace-write\""), sent.get(2));
+        assertTrue(sent.get(3).startsWith("{\"method\":\"turn/start\",\"id\":2") && sent.get(3).contains("SECRET-PROMPT hello"), sent.get(3));
+        // Without a gate the captured approval request is declined at once.
+        assertTrue(sent.contains("{\"id\":0,\"result\":{\"decision\":\"decline\"}}"), sent.toString());
+        // a new agent (bot restart) resumes the stored thread in its new process
+        Files.delete(dir.resolve("stdin.log"));
+        try (Agent a = agent(AgentType.CODEX, exe, Map.of())) {
+            assertEquals("01a252a9-7739-73b1-8a32-dcf89fdeff10", a.health().sessionId());
+            assertEquals(TurnStatus.COMPLETED, a.runTurn(new TurnRequest("again", Duration.ofSeconds(30), null), null).status());
+        }
+        String resume = Files.readAllLines(dir.resolve("stdin.log")).get(2);
+        assertTrue(resume.startsWith("{\"method\":\"thread/resume\",\"id\":1") && resume.contains("\"threadId\":\"01a252a9-7739-73b1-8a32-dcf89fdeff10\""),
+                resume);
+    }
+
+    @Test
+    void codexExitingDuringTheTurnFailsItClearly() throws Exception {
+        Path exe = appServer(1);
         try (Agent a = agent(AgentType.CODEX, exe, Map.of())) {
             TurnResult r = a.runTurn(new TurnRequest("hello", Duration.ofSeconds(30), null), null);
+            // The captured turn completes before the stand-in exits; the next turn finds the process gone.
+            assertEquals(TurnStatus.COMPLETED, r.status(), r.error());
+            Path crash = dir.resolve("crash.sh");
+            Files.writeString(crash, "#!/bin/sh\nread l; echo '{\"id\":0,\"result\":{}}'; read l; read l\n"
+                    + "echo '{\"id\":1,\"result\":{\"thread\":{\"id\":\"thr-1\"}}}'; read l; echo 'dying' >&2; exit 3\n");
+            crash.toFile().setExecutable(true);
+        }
+        try (Agent a = agent(AgentType.CODEX, dir.resolve("crash.sh"), Map.of())) {
+            TurnResult r = a.runTurn(new TurnRequest("hello", Duration.ofSeconds(30), null), null);
             assertEquals(TurnStatus.FAILED, r.status());
-            assertTrue(r.error().contains("exited with code 1"), r.error());
+            assertTrue(r.error().contains("codex exited with code 3 during the turn") && r.error().contains("dying"), r.error());
         }
     }
 

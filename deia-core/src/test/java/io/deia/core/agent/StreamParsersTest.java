@@ -100,35 +100,58 @@ class StreamParsersTest {
                         + "\"content\":[{\"type\":\"text\",\"text\":\"a\"},{\"type\":\"text\",\"text\":\"b\"}]}]}}"));
     }
 
-    @Test
-    void codexExecSample() throws IOException {
-        CodexJsonParser p = new CodexJsonParser("BOT-001");
-        List<AgentEvent> events = parseWithNoise(sample("codex-exec.jsonl"), p::parse);
-        assertTrue(events.contains(new AgentEvent.TextDelta("Hi from the fake model!")));
-        assertTrue(events.contains(new AgentEvent.AssistantMessage("Hi from the fake model!")));
-        assertTrue(events.get(0) instanceof AgentEvent.Error);
-        assertEquals("01a21885-0dfb-7182-8293-fa359ca7a8f4", p.sessionId());
-        assertEquals("Hi from the fake model!", p.text());
-        assertEquals(10L, p.inputTokens);
-        assertEquals(5L, p.outputTokens);
-        assertTrue(p.succeeded());
-        assertNull(p.error());
+    /** The events of a captured {@code codex app-server} session, read as the agent reads its notifications. */
+    private static List<AgentEvent> codexEvents(CodexTurnEvents turn, List<String> lines) {
+        return parseWithNoise(lines, line -> {
+            com.fasterxml.jackson.databind.JsonNode msg = StreamLines.object("BOT-001", "codex", line);
+            if (msg == null || !msg.hasNonNull("method") || msg.has("id")) {
+                return List.of();
+            }
+            return turn.read(msg.path("method").asText(), msg.path("params"));
+        });
     }
 
     @Test
-    void codexToolsAndFailures() throws IOException {
-        CodexJsonParser p = new CodexJsonParser("BOT-001");
-        parseWithNoise(sample("codex-exec-readonly.jsonl"), p::parse);
-        assertEquals("Done: wrote hello.txt.", p.text());
-        assertEquals(List.of(new AgentEvent.ToolUse("i1", "command_execution", "ls")),
-                p.parse("{\"type\":\"item.started\",\"item\":{\"id\":\"i1\",\"type\":\"command_execution\",\"command\":\"ls\"}}"));
-        assertEquals(List.of(new AgentEvent.ToolResult("i1", "x", true)), p.parse("{\"type\":\"item.completed\",\"item\":{\"id\":\"i1\","
-                + "\"type\":\"command_execution\",\"aggregated_output\":\"x\",\"exit_code\":2}}"));
-        assertEquals(1, p.parse("{\"type\":\"item.started\",\"item\":{\"id\":\"i2\",\"type\":\"file_change\",\"changes\":[]}}").size());
-        assertEquals(1, p.parse("{\"type\":\"item.completed\",\"item\":{\"id\":\"i2\",\"type\":\"file_change\",\"changes\":[],\"status\":\"completed\"}}").size());
-        p.parse("{\"type\":\"turn.failed\",\"error\":{\"message\":\"stream disconnected\"}}");
-        assertEquals("codex: stream disconnected", p.error());
-        assertEquals(1, p.parse("{\"type\":\"error\",\"message\":\"boom\"}").size());
+    void codexAppServerSample() throws IOException {
+        CodexTurnEvents turn = new CodexTurnEvents("01a252a9-776e-77a2-93c2-0d5e9b993c8e");
+        List<AgentEvent> events = codexEvents(turn, sample("codex-app-server.jsonl"));
+        assertEquals(List.of(new AgentEvent.ToolUse("call_1", "Bash", "/bin/bash -lc 'touch /srv/bots/BOT-001/workspace/r.txt'"),
+                new AgentEvent.ToolResult("call_1", "", false), new AgentEvent.TextDelta("Done."),
+                new AgentEvent.AssistantMessage("Done.")), events);
+        assertTrue(turn.ended());
+        assertEquals("completed", turn.status());
+        assertEquals("Done.", turn.text());
+        assertEquals(20L, turn.inputTokens());
+        assertEquals(10L, turn.outputTokens());
+        assertNull(turn.error());
+    }
+
+    @Test
+    void codexDeclinedToolsFailuresAndOtherTurns() {
+        CodexTurnEvents turn = new CodexTurnEvents("t1");
+        assertNull(turn.inputTokens(), "no usage reported yet");
+        assertEquals(List.of(new AgentEvent.ToolUse("f1", "Edit", "[{\"path\":\"/w/a.txt\",\"kind\":{\"type\":\"add\"},\"diff\":\"x\"}]")),
+                turn.read("item/started", node("{\"turnId\":\"t1\",\"item\":{\"type\":\"fileChange\",\"id\":\"f1\","
+                        + "\"changes\":[{\"path\":\"/w/a.txt\",\"kind\":{\"type\":\"add\"},\"diff\":\"x\"}]}}")));
+        assertEquals(List.of("/w/a.txt"), turn.changePaths("f1"));
+        assertEquals(List.of(new AgentEvent.ToolResult("f1", "declined", true)), turn.read("item/completed",
+                node("{\"turnId\":\"t1\",\"item\":{\"type\":\"fileChange\",\"id\":\"f1\",\"changes\":[],\"status\":\"declined\"}}")));
+        assertEquals(List.of(new AgentEvent.ToolResult("c1", "no", true)), turn.read("item/completed",
+                node("{\"turnId\":\"t1\",\"item\":{\"type\":\"commandExecution\",\"id\":\"c1\",\"aggregatedOutput\":\"no\","
+                        + "\"exitCode\":2,\"status\":\"failed\"}}")));
+        assertEquals(List.of(), turn.read("item/agentMessage/delta", node("{\"turnId\":\"other\",\"itemId\":\"m\",\"delta\":\"x\"}")),
+                "another turn's notification is ignored");
+        assertEquals(List.of(), turn.read("error", node("{\"turnId\":\"t1\",\"willRetry\":true,\"error\":{\"message\":\"again\"}}")));
+        assertEquals(List.of(new AgentEvent.Error("codex: stream disconnected")),
+                turn.read("error", node("{\"turnId\":\"t1\",\"willRetry\":false,\"error\":{\"message\":\"stream disconnected\"}}")));
+        assertFalse(turn.ended());
+        turn.read("turn/completed", node("{\"turn\":{\"id\":\"t1\",\"status\":\"failed\",\"error\":{\"message\":\"quota\"}}}"));
+        assertEquals("failed", turn.status());
+        assertEquals("codex: quota", turn.error());
+    }
+
+    private static com.fasterxml.jackson.databind.JsonNode node(String json) {
+        return StreamLines.object("BOT-001", "test", json);
     }
 
     @Test
