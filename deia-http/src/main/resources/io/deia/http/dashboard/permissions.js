@@ -232,7 +232,9 @@ window.deiaPermissions = function (ctx) {
    * card; a card still shown as waiting that the bot no longer lists ended while this page missed it.
    */
   async function load(bot) {
-    if (bot.gone || !isLive(botState(bot))) {
+    const state = botState(bot);
+    if (state === 'starting' || state === 'restarting' || state === 'stopping') return;
+    if (bot.gone || !isLive(state)) {
       cardsOf(bot.id).forEach((c) => { if (!c.resolved) resolve(c, null, null, 'the bot is no longer running'); });
       changed(bot.id);
       return;
