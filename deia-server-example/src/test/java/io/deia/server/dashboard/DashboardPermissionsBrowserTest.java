@@ -17,6 +17,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Predicate;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
@@ -40,7 +41,7 @@ import org.openqa.selenium.WebElement;
 class DashboardPermissionsBrowserTest {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final String KEY_VARIABLE = "DEIA_PERMDASH_ANTHROPIC_KEY";
-    private static final List<String> BOTS = List.of("ASK-ALLOW", "ASK-DENY");
+    private static final List<String> BOTS = List.of("ASK-ALLOW", "ASK-DENY", "ASK-RACE");
 
     @TempDir
     static Path tmp;
@@ -48,6 +49,7 @@ class DashboardPermissionsBrowserTest {
     private FakeAnthropicServer model;
     private ServeProcess serve;
     private Browser browser;
+    private Predicate<String> allowedConsole = m -> false;
 
     @BeforeAll
     void startServerAndBrowser() throws Exception {
@@ -96,7 +98,8 @@ class DashboardPermissionsBrowserTest {
 
     @AfterEach
     void noConsoleErrors() {
-        List<String> errors = browser.consoleErrors(m -> false);
+        List<String> errors = browser.consoleErrors(allowedConsole);
+        allowedConsole = m -> false;
         browser.clearConsole();
         assertTrue(errors.isEmpty(), "browser console errors: " + errors);
     }
@@ -176,6 +179,52 @@ class DashboardPermissionsBrowserTest {
         // The bot's history records the decision.
         JsonNode history = JSON.readTree(serve.get("/api/bot/" + bot + "/history", true).body());
         assertTrue(history.toString().contains("deny by user: not on this machine"), history.toString());
+    }
+
+    @Test
+    void anAnswerThatComesSecondIsSaidPlainlyAndTheFirstOneCounts() throws Exception {
+        String bot = "ASK-RACE";
+        Path marker = tmp.resolve("raced.txt");
+        launch(bot);
+        // This page misses the resolved event (as if it arrived while the click was on its way), so
+        // its Deny reaches the controller after another client's Allow.
+        Object script = browser.driver.executeCdpCommand("Page.addScriptToEvaluateOnNewDocument", Map.of("source", """
+                const Real = window.WebSocket;
+                window.WebSocket = class extends Real {
+                  addEventListener(type, listener, options) {
+                    const wrapped = type !== 'message' ? listener : (ev) => {
+                      if (!(window.__dropResolved && ev.data.includes('"permission_resolved"'))) listener(ev);
+                    };
+                    super.addEventListener(type, wrapped, options);
+                  }
+                };""")).get("identifier");
+        try {
+            browser.driver.navigate().refresh();
+            awaitConnected();
+            select(bot);
+            browser.js("window.__dropResolved = true;");
+            say(bot, "RUN_BASH touch " + marker);
+            WebElement card = awaitCard(bot, "pending");
+            String id = card.getAttribute("data-request-id");
+            HttpResponse<String> first = serve.post("/api/bot/" + bot + "/permissions/" + id, "{\"decision\":\"allow\"}");
+            assertEquals(200, first.statusCode(), first.body());
+            allowedConsole = m -> m.contains("/permissions/" + id) && m.contains("409");
+            card.findElement(By.cssSelector("button[data-decision='deny']")).click();
+            WebElement lost = awaitCard(bot, "answered-elsewhere");
+            awaitUi().until(() -> lost.findElement(By.className("perm-status")).getText()
+                    .startsWith("Already answered elsewhere"));
+            assertFalse(lost.findElement(By.className("perm-form")).isDisplayed());
+            await().atMost(Duration.ofSeconds(90)).pollInterval(Duration.ofMillis(200)).ignoreExceptions()
+                    .until(() -> lastReply(bot).startsWith("Ran it"));
+            assertTrue(Files.exists(marker), "the first answer, allow, is the one that counted");
+            awaitUi().until(() -> badge(bot).isEmpty());
+            assertTrue(browser.consoleErrors(m -> false).stream().anyMatch(m -> m.contains("409")),
+                    "the page did send its late answer");
+        } finally {
+            browser.driver.executeCdpCommand("Page.removeScriptToEvaluateOnNewDocument", Map.of("identifier", script));
+            browser.driver.navigate().refresh();
+            awaitConnected();
+        }
     }
 
     // ---- page helpers -------------------------------------------------------------------------------
