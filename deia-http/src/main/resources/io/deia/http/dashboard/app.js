@@ -71,6 +71,11 @@
     renderWorking: (bot) => renderWorking(bot)
   });
 
+  /** The permission requests of each bot's agent (permissions.js). */
+  const perms = window.deiaPermissions({
+    app: app, api: api, el: el, safe: safe, fmtTime: fmtTime, isLive: (s) => isLive(s), botState: botState
+  });
+
   /** The Tasks panel (tasks.js). */
   const tasks = window.deiaTasks({
     ui: ui, api: api, el: el, safe: safe, fmtTime: fmtTime, fmtCost: fmtCost,
@@ -354,6 +359,7 @@
     const why = stateReason(bot, state);
     item.reason.hidden = !why;
     item.reason.textContent = why ? safe(why) : '';
+    perms.renderBadge(bot);
   }
 
   /**
@@ -380,6 +386,7 @@
       if (!seen.has(id)) bot.gone = true;
     });
     renderBotList();
+    app.bots.forEach((bot) => perms.load(bot));
     if (!app.selected) {
       const first = Array.from(app.bots.keys()).sort()[0];
       if (first) selectBot(first, false);
@@ -407,6 +414,7 @@
     renderDetail();
     if (!bot.chat.loaded && !bot.chat.loading) chat.loadHistory(bot, false);
     tasks.load(bot);
+    perms.load(bot);
     pollSelectedStatus();
     if (userAction && window.matchMedia('(max-width: 760px)').matches) {
       ui.botView.scrollIntoView({ block: 'start' });
@@ -452,7 +460,7 @@
         : (err ? 'Last error' + (at ? ' (' + at + ')' : '') + ': ' + safe(err) : '');
     // Stop works in every state but stopped: a crash-looping (restarting) bot must be stoppable.
     ui.stopBtn.disabled = state === 'stopped' || state === 'removed' || !!bot.stopInFlight;
-    ui.interruptBtn.disabled = !(state === 'busy' || bot.chat.inflight.size > 0);
+    ui.interruptBtn.disabled = !(state === 'busy' || state === 'waiting_approval' || bot.chat.inflight.size > 0);
     ui.sendBtn.disabled = false;
     renderChatNotice(bot, state);
     ui.taskSubmit.disabled = bot.gone;
@@ -483,7 +491,10 @@
     if (bot.id !== app.selected) return;
     const state = botState(bot);
     let text = null;
-    if (bot.chat.inflight.size > 0) text = bot.id + ' is replying…';
+    const waiting = perms.pendingCount(bot.id);
+    if (state === 'waiting_approval') {
+      text = bot.id + ' is waiting for your approval' + (waiting ? ' (' + waiting + ' request' + (waiting === 1 ? '' : 's') + ' in the chat)' : '') + '…';
+    } else if (bot.chat.inflight.size > 0) text = bot.id + ' is replying…';
     else if (state === 'busy') text = bot.info.current_task ? bot.id + ' is working on task ' + bot.info.current_task + '…' : bot.id + ' is working…';
     else if (state === 'starting') text = bot.id + ' is starting…';
     else if (state === 'stopping') text = bot.id + ' is stopping…';
@@ -528,6 +539,12 @@
         break;
       case 'task':
         if (botId) onTaskEvent(ensureBot(botId), msg);
+        break;
+      case 'permission_request':
+        if (botId) perms.onRequest(ensureBot(botId), msg);
+        break;
+      case 'permission_resolved':
+        if (botId) perms.onResolved(ensureBot(botId), msg);
         break;
       case 'resync':
         reloadAll();
@@ -636,6 +653,7 @@
     try {
       await loadBots();
       app.bots.forEach(chat.resetChat);
+      app.bots.forEach(perms.reattach);
       const bot = app.bots.get(app.selected);
       if (bot) {
         await chat.loadHistory(bot, false);
@@ -670,6 +688,7 @@
 
   function tickClock() {
     app.bots.forEach(updateListItem);
+    perms.tick();
     const bot = app.bots.get(app.selected);
     if (bot) ui.factUptime.textContent = fmtDuration(botUptime(bot));
   }
@@ -951,6 +970,7 @@
 
     window.addEventListener('online', () => { if (!app.ws) connect(); });
     ui.signinRetry.addEventListener('click', retrySignIn);
+    perms.wireNotifyToggle($('notify-toggle'));
     setInterval(pollSelectedStatus, STATUS_POLL_MS);
     setInterval(tickClock, 1000);
   }

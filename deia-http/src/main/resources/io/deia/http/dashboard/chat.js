@@ -208,6 +208,12 @@ window.deiaChat = function (ctx) {
       const messages = (data && data.messages ? data.messages : []).slice().sort((a, b) => (a.seq || 0) - (b.seq || 0));
       const fragment = document.createDocumentFragment();
       messages.forEach((m) => {
+        if (m.role === 'permission') {
+          // The record of a permission request (asked, then how it ended): a note, never a reply.
+          const note = messageNode('permission', 'permission ' + m.text, 'permission' + (m.ts ? ' · ' + fmtTime(m.ts) : ''));
+          fragment.appendChild(note);
+          return;
+        }
         const cid = m.client_msg_id || ('h-' + m.seq);
         const entry = entryFor(bot, cid);
         const meta = (m.role === 'user' ? askedBy(cid, null) : m.role === 'error' ? 'error' : bot.id) + (m.ts ? ' · ' + fmtTime(m.ts) : '')
