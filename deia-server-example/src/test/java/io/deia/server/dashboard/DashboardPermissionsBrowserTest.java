@@ -130,6 +130,8 @@ class DashboardPermissionsBrowserTest {
         card.findElement(By.cssSelector(".perm-input summary")).click();
         awaitUi().until(input::isDisplayed);
         assertTrue(input.getText().contains("\"command\": \"touch " + marker + "\""), input.getText());
+        browser.js("arguments[0].scrollIntoView({block: 'center'});", card);
+        browser.screenshot(repoRoot().resolve("docs/img/dashboard-permission.png"));
         assertEquals(List.of(bot + " asks: Bash"), browser.js("return window.__notes"));
         awaitUi().until(() -> "1 waiting".equals(badge(bot)));
         awaitUi().until(() -> "waiting_approval".equals(stateShown()));
@@ -285,6 +287,15 @@ class DashboardPermissionsBrowserTest {
     private String lastReply(String bot) {
         List<WebElement> replies = browser.driver.findElement(log(bot)).findElements(By.cssSelector(".msg-assistant .msg-text"));
         return replies.isEmpty() ? "" : replies.get(replies.size() - 1).getText();
+    }
+
+    private static Path repoRoot() {
+        for (Path p = Path.of(System.getProperty("user.dir")).toAbsolutePath(); p != null; p = p.getParent()) {
+            if (Files.isDirectory(p.resolve("deia-server-example")) && Files.isRegularFile(p.resolve("pom.xml"))) {
+                return p;
+            }
+        }
+        throw new AssertionError("repository root not found above " + System.getProperty("user.dir"));
     }
 
     /** Records the title of every browser notification the page shows from now on (until a reload). */
