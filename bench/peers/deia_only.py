@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """deia-only figures of docs/benchmarks.md, collected in one run: medians and spreads, not single runs.
 
-Runs the five benchmark mains of deia-bench (RegistryBenchmark, TaskQueueBenchmark, LaunchBenchmark,
-ChatBenchmark, ProjectBenchmark) R times each, round-robin (so a change of load on a shared machine touches every
+Runs the six benchmark mains of deia-bench (RegistryBenchmark, TaskQueueBenchmark, LaunchBenchmark,
+ChatBenchmark, ProjectBenchmark, PermissionBenchmark) R times each, round-robin (so a change of load on a shared machine touches every
 benchmark rather than all runs of one), reads the one `BENCH-RESULT {json}` line each main prints at
 its end, and reports per figure: median, min–max, n, the target from the issues, and met?.
 The machine is described alongside (cores, memory, CPU model, kernel, JDK, load average at start
@@ -54,10 +54,19 @@ BENCHMARKS = {
     # files in the repository, tasks started, files in the diffed change, new worktrees, folder
     "project": ("ProjectBenchmark", {
         "smoke": ([], ["2000", "5", "100", "1", "{tmp}/project"]),
-        "small": ([], ["10000", "20", "500", "3", "{tmp}/project"]),
+        "small": ([], ["10000", "20", "500", "2", "{tmp}/project"]),
         "full": ([], ["10000", "30", "500", "3", "{tmp}/project"]),
     }),
+    "permission": ("PermissionBenchmark", {
+        "smoke": ([], ["30", "50"]),
+        "small": ([], ["300", "50"]),
+        "full": ([], ["1000", "50"]),
+    }),
 }
+
+# Seconds one run of a benchmark may take when longer than the mode's limit: the project main writes a
+# 10,000-file repository and several checkouts of it, minutes on a loaded 2-core machine.
+TIMEOUT_S = {"project": 900}
 
 # (benchmark, key in its BENCH-RESULT, label, unit, target as (op, value, text) or None). Every key
 # listed here must be in every result line of its benchmark; a missing one fails the run.
@@ -79,6 +88,15 @@ FIGURES = [
     ("chat", "chat_instant_p99_ms", "chat WS in → first delta out, instant bot, p99", "ms", None),
     ("chat", "chat_real_bot_p50_ms", "chat WS in → first delta out, real runner + /usr/bin/cat, p50", "ms", None),
     ("chat", "controller_cpu_pct", "controller CPU, 50 bots, /api/bots polled every 5 s", "% of a core", ("<=", 2.0, "≤ 2 %")),
+    ("permission", "request_to_ws_p50_ms", "permission: CLI request line → permission_request on a dashboard WebSocket, p50",
+     "ms", ("<=", 10.0, "≤ 10 ms")),
+    ("permission", "request_to_ws_p99_ms", "permission: CLI request line → dashboard WebSocket, p99", "ms", None),
+    ("permission", "answer_to_stdin_p50_ms", "permission: API answer → response line read on the CLI's stdin, p50", "ms",
+     ("<=", 10.0, "≤ 10 ms")),
+    ("permission", "answer_to_stdin_p99_ms", "permission: API answer → CLI's stdin, p99", "ms", None),
+    ("permission", "answer_bot_port_to_stdin_p50_ms", "permission: answer to the bot port directly → CLI's stdin, p50", "ms",
+     None),
+    ("permission", "answer_http_p50_ms", "permission: the API answer's HTTP round trip through the controller, p50", "ms", None),
     ("launch", "launch_1_bot_p50_ms", "launch-to-healthy, 1 bot (p50 of the run)", "ms", ("<=", 1000, "≤ 1.0 s")),
     ("launch", "launch_10_bots_all_healthy_ms", "10 bots launched together, all healthy", "ms", ("<=", 6000, "≤ 6 s")),
     ("launch", "runner_idle_rss_mb", "bot runner idle RSS (5 s after healthy)", "MB", ("<=", 80, "≤ 80 MB")),
@@ -304,7 +322,7 @@ def main():
     for i in range(1, reps + 1):
         for name in names:
             log(f"== deia-only: {name} run {i}/{reps} (load {loadavg()})")
-            rec = run_once(name, a.mode, java, classpath, work, i, timeout)
+            rec = run_once(name, a.mode, java, classpath, work, i, max(timeout, TIMEOUT_S.get(name, 0)))
             res["runs"][name].append(rec)
             log(f"   {rec.get('error') or rec['result']} ({rec['seconds']} s)")
     res["meta"]["load_at_end"] = loadavg()

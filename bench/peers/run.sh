@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The benchmark harness, one command for both parts:
 #  1. side by side: deia vs PM2 vs supervisord, same workload, one run (peers.py);
-#  2. deia-only figures (deia_only.py): registry, task queue, launcher, controller and
-#     project (git worktree) benchmark mains
+#  2. deia-only figures (deia_only.py): registry, task queue, launcher, controller, project (git
+#     worktree) and permission relay benchmark mains
 #     of deia-bench, each run several times; medians, spreads, targets, and the machine described.
 #   bench/peers/run.sh [--smoke|--small|--full] [--tools deia,pm2,supervisord] [--no-deia-only | --deia-only]
 # --smoke: what CI runs so the harness cannot rot: 2 workloads, 1 repetition, 3 quick crashes, and beside
@@ -74,7 +74,8 @@ fi
 
 jar=deia-server-example/target/deia-server.jar
 classes=deia-bench/target/classes
-if [ ! -f "$jar" ] || { [ "$deia_only" = 1 ] && [ ! -f "$classes/io/deia/bench/BenchResult.class" ]; }; then
+if [ ! -f "$jar" ] || { [ "$deia_only" = 1 ] && { [ ! -f "$classes/io/deia/bench/ProjectBenchmark.class" ] \
+    || [ ! -f "$classes/io/deia/bench/PermissionBenchmark.class" ]; }; }; then
   echo "== building $jar and $classes" >&2
   mvn -B -q package -pl deia-bench,deia-server-example -am -DskipTests -Djacoco.skip=true \
     -Dmaven.javadoc.skip=true -Dmaven.source.skip=true

@@ -62,8 +62,8 @@ public final class ProjectBenchmark {
         int tasks = args.length > 1 ? Integer.parseInt(args[1]) : 30;
         int diffFiles = Math.min(files, args.length > 2 ? Integer.parseInt(args[2]) : 500);
         int runs = args.length > 3 ? Integer.parseInt(args[3]) : 3;
-        Path dir = args.length > 4 ? Files.createDirectories(Path.of(args[4])) : Files.createTempDirectory("deia-bench-project-");
-        Path work = Files.createTempDirectory(dir, "project-");
+        Path work = args.length > 4 ? Files.createTempDirectory(Files.createDirectories(Path.of(args[4])), "project-")
+                : Files.createTempDirectory("deia-bench-project-");
         System.out.printf("project benchmark: %d files, %d tasks, a %d-file diff, %d worktrees; %d cores, Java %s, %s; %s%n",
                 files, tasks, diffFiles, runs, Runtime.getRuntime().availableProcessors(),
                 System.getProperty("java.version"), Git.at(work).run("--version").strip(), work);
@@ -76,27 +76,25 @@ public final class ProjectBenchmark {
             BenchResult result = BenchResult.of("project").put("files", (double) files)
                     .put("diff_files", (double) diffFiles);
 
+            // Each deia worktree is followed by the same checkout by git alone, so both see the same
+            // machine: on a loaded one, and with the disk's write-back, git's own work is most of the figure.
             List<Double> creates = new ArrayList<>();
+            List<Double> plain = new ArrayList<>();
             for (int i = 0; i < runs; i++) {
                 BotWorktree wt = BotWorktree.of(hive, project, "CREATE-" + i);
                 long t0 = System.nanoTime();
                 wt.ensure();
                 creates.add(ms(t0));
-                System.out.printf("  worktree %d of %d files: %.0f ms%n", i + 1, files, creates.get(i));
                 Git.at(repo).run("worktree", "remove", "--force", wt.dir().toString());
-            }
-            result.put("worktree_create_ms", median(creates));
-            // The same checkout by git alone, next to it: on a loaded machine this is most of the figure.
-            List<Double> plain = new ArrayList<>();
-            for (int i = 0; i < Math.max(1, runs / 2); i++) {
                 Path alone = work.resolve("plain-" + i);
-                long t0 = System.nanoTime();
+                long t1 = System.nanoTime();
                 Git.at(repo).run("worktree", "add", "--quiet", "-b", "plain-" + i, alone.toString(), "main");
-                plain.add(ms(t0));
+                plain.add(ms(t1));
                 Git.at(repo).run("worktree", "remove", "--force", alone.toString());
+                System.out.printf("  worktree %d of %d files: deia %.0f ms, git worktree add alone %.0f ms%n", i + 1, files,
+                        creates.get(i), plain.get(i));
             }
-            System.out.printf("  git worktree add alone: %s%n", summary(plain));
-            result.put("git_worktree_add_ms", median(plain));
+            result.put("worktree_create_ms", median(creates)).put("git_worktree_add_ms", median(plain));
 
             BotWorktree bot = BotWorktree.of(hive, project, "TASKS");
             bot.ensure();

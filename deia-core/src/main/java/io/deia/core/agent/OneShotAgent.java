@@ -10,8 +10,8 @@ import java.util.Map;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
- * An agent that starts one process per turn ({@code command},
- * {@code gemini -p}) and reads its stdout until it exits. The turn's life cycle lives here once:
+ * An agent that starts one process per turn (the {@code command} agent) and reads its stdout until
+ * it exits. The turn's life cycle lives here once:
  * start, feed stdin, wait with the turn's timeout, interrupt (SIGINT, a short grace, then the whole
  * tree is terminated), collect the exit, and count crashes; the subclasses say which argv to run
  * and how to read the output.

@@ -1,10 +1,5 @@
 package io.deia.core.agent;
 
-import com.fasterxml.jackson.databind.JsonNode;
-
-import java.util.ArrayList;
-import java.util.List;
-
 /**
  * What one turn of a per-turn process makes of the process's stdout: events while it runs, and
  * the {@link TurnResult} once it has exited.
@@ -17,86 +12,6 @@ interface TurnOutput extends AgentProcess.LineSink {
      * @param end how the process ended
      */
     TurnResult finish(TurnEnd end);
-
-    /**
-     * Reads one turn of a CLI that prints one JSON event per line ({@code gemini}),
-     * keeping what the CLI reported: its session, its error and its token counts.
-     */
-    abstract class Parser {
-        private final String botId;
-        /** The CLI's name, in logs and reasons. */
-        final String cli;
-        protected String sessionId;
-        protected String error;
-        protected Long inputTokens;
-        protected Long outputTokens;
-
-        Parser(String botId, String cli) {
-            this.botId = botId;
-            this.cli = cli;
-        }
-
-        /** The events in one line; none for a blank or malformed line, or one that carries nothing for the bot. */
-        final List<AgentEvent> parse(String line) {
-            List<AgentEvent> events = new ArrayList<>(2);
-            JsonNode node = StreamLines.object(botId, cli, line);
-            if (node != null) {
-                event(node.path("type").asText(""), node, events);
-            }
-            return events;
-        }
-
-        /** Reads one JSON event of {@code type}, adding what it means for the bot to {@code events}. */
-        abstract void event(String type, JsonNode node, List<AgentEvent> events);
-
-        /** Whether the CLI reported the turn as successful. */
-        abstract boolean succeeded();
-
-        /** The reply. */
-        abstract String text();
-
-        /** The CLI's session (thread) id, or null. */
-        String sessionId() {
-            return sessionId;
-        }
-
-        /** Why the turn failed, when the CLI said so; else null. */
-        String error() {
-            return error;
-        }
-
-        /** Reads the token counts of a usage object (null where a count is missing). */
-        void tokens(JsonNode usage) {
-            inputTokens = usage.hasNonNull("input_tokens") ? usage.path("input_tokens").asLong() : null;
-            outputTokens = usage.hasNonNull("output_tokens") ? usage.path("output_tokens").asLong() : null;
-        }
-    }
-
-    /**
-     * The output of a CLI read by {@code parser}, its events passed to {@code listener}. A line cut
-     * at {@code maxLineBytes} is half a JSON event and cannot be parsed: the reply says one was dropped.
-     */
-    static TurnOutput parsed(Parser parser, AgentEventListener listener, int maxLineBytes) {
-        return new TurnOutput() {
-            private boolean dropped;
-
-            @Override
-            public void onLine(String line, boolean newline, boolean truncated) {
-                if (truncated) {
-                    dropped = true;
-                } else {
-                    parser.parse(line).forEach(listener::onEvent);
-                }
-            }
-
-            @Override
-            public TurnResult finish(TurnEnd end) {
-                String text = parser.text() + (dropped ? BoundedText.lineDroppedMark(maxLineBytes) : "");
-                return end.result(parser.cli, parser.succeeded(), parser.error(), text, parser.sessionId(),
-                        parser.inputTokens, parser.outputTokens);
-            }
-        };
-    }
 
     /**
      * How a turn's process ended.

@@ -7,7 +7,6 @@ import io.deia.core.permission.PermissionAnswer.DecidedBy;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.nio.charset.StandardCharsets;
 import java.security.SecureRandom;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -139,7 +138,7 @@ public final class PermissionBroker implements PermissionGate, AutoCloseable {
         Objects.requireNonNull(call, "call");
         Instant now = Instant.now();
         String id = "perm-" + HexFormat.of().formatHex(randomBytes());
-        PermissionRequest request = view(id, call, now);
+        PermissionRequest request = ToolCallViews.request(id, turnTaskId, call, now, policy.timeout());
         Waiting w = new Waiting(request, call);
         Optional<PermissionAnswer> decided;
         // Held until the request is told: an answer from another thread waits here, so listeners
@@ -241,10 +240,7 @@ public final class PermissionBroker implements PermissionGate, AutoCloseable {
     // ---------------------------------------------------------------- decisions
 
     private Optional<PermissionAnswer> decide(ToolCall call, Instant now) {
-        List<String> texts = new ArrayList<>();
-        texts.add(call.subject());
-        // The input's own strings, not its JSON text: escaping would hide "\nsudo" from a "\\bsudo" pattern.
-        collectStrings(call.input(), texts, 0);
+        List<String> texts = ToolCallViews.texts(call);
         for (Pattern p : denyPatterns) {
             if (texts.stream().anyMatch(t -> p.matcher(t).find())) {
                 return Optional.of(new PermissionAnswer(PermissionDecision.DENY, "denied: the " + call.tool()
@@ -262,24 +258,6 @@ public final class PermissionBroker implements PermissionGate, AutoCloseable {
                     DecidedBy.POLICY, now));
         }
         return Optional.empty();
-    }
-
-    private static void collectStrings(Object value, List<String> out, int depth) {
-        if (depth > 64) {
-            return;
-        }
-        if (value instanceof CharSequence text) {
-            out.add(text.toString());
-        } else if (value instanceof Map<?, ?> map) {
-            map.forEach((k, v) -> {
-                collectStrings(k, out, depth + 1);
-                collectStrings(v, out, depth + 1);
-            });
-        } else if (value instanceof Iterable<?> items) {
-            items.forEach(v -> collectStrings(v, out, depth + 1));
-        } else if (value != null) {
-            out.add(String.valueOf(value));
-        }
     }
 
     /** Ends {@code w} with {@code answer} unless it has ended; true when this call ended it. */
@@ -333,46 +311,6 @@ public final class PermissionBroker implements PermissionGate, AutoCloseable {
         } catch (RuntimeException e) {
             log.warn("[{}] a permission listener failed: {}", botId, e.toString());
         }
-    }
-
-    // ---------------------------------------------------------------- views
-
-    private PermissionRequest view(String id, ToolCall call, Instant now) {
-        String json = inputJson(call);
-        String shown = cut(json, MAX_INPUT_BYTES);
-        String summary = call.subject().isBlank() ? call.tool() : call.subject();
-        if (summary.length() > MAX_SUMMARY_CHARS) {
-            summary = summary.substring(0, MAX_SUMMARY_CHARS - 1) + "…";
-        }
-        return new PermissionRequest(id, turnTaskId, call.tool(), shown, shown.length() < json.length() ? Boolean.TRUE : null,
-                summary, call.suggestions(), now, now.plus(policy.timeout()));
-    }
-
-    private static String inputJson(ToolCall call) {
-        try {
-            return Json.write(call.input());
-        } catch (RuntimeException e) {
-            return String.valueOf(call.input());
-        }
-    }
-
-    /** The longest prefix of {@code text} (whole code points) that fits in {@code maxBytes} of UTF-8. */
-    static String cut(String text, int maxBytes) {
-        if (text.length() * 3L <= maxBytes || text.getBytes(StandardCharsets.UTF_8).length <= maxBytes) {
-            return text;
-        }
-        int bytes = 0;
-        int i = 0;
-        while (i < text.length()) {
-            int cp = text.codePointAt(i);
-            int len = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
-            if (bytes + len > maxBytes) {
-                break;
-            }
-            bytes += len;
-            i += Character.charCount(cp);
-        }
-        return text.substring(0, i);
     }
 
     private static byte[] randomBytes() {

@@ -180,7 +180,8 @@ public final class BotWorktree {
                 "GIT_AUTHOR_NAME", "deia " + botId, "GIT_AUTHOR_EMAIL", botId + "@deia.invalid",
                 "GIT_COMMITTER_NAME", "deia " + botId, "GIT_COMMITTER_EMAIL", botId + "@deia.invalid"));
         // Most calls find nothing changed; a status, outside the repository lock, says so in one git.
-        Git.Result status = wt.tryRun("status", "--porcelain", "-z");
+        // --untracked-files is explicit: a user's status.showUntrackedFiles=no would hide new files.
+        Git.Result status = wt.tryRun("status", "--porcelain", "-z", "--untracked-files=normal");
         if (status.ok() && status.stdout().length == 0) {
             return Optional.empty();
         }

@@ -27,7 +27,7 @@ import java.util.concurrent.TimeoutException;
  *
  * <p>Every command runs with the repository's hooks off ({@code core.hooksPath=/dev/null}: a
  * user's pre-commit hook is not deia's to run, and may wait for a terminal), no signing, no
- * automatic gc, file names unquoted, messages in English ({@code LC_ALL=C}), and without the
+ * automatic gc or maintenance, no file system monitor daemon left running in a worktree, file names unquoted, messages in English ({@code LC_ALL=C}), and without the
  * optional locks a status would take ({@code GIT_OPTIONAL_LOCKS=0}) so a read never blocks a bot's
  * commit. Variables that would point git elsewhere ({@code GIT_DIR}, {@code GIT_WORK_TREE},
  * {@code GIT_INDEX_FILE}, ...) are removed from the environment.
@@ -38,7 +38,7 @@ public final class Git {
     private static final List<String> CONFIG = List.of(
             "-c", "core.hooksPath=/dev/null", "-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false",
             "-c", "gc.auto=0", "-c", "core.quotePath=false", "-c", "advice.detachedHead=false",
-            "-c", "init.defaultBranch=main");
+            "-c", "init.defaultBranch=main", "-c", "core.fsmonitor=false", "-c", "maintenance.auto=false");
     private static final List<String> UNSET = List.of("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE",
             "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_COMMON_DIR", "GIT_NAMESPACE",
             "GIT_CEILING_DIRECTORIES", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT");

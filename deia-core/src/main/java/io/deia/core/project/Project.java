@@ -89,7 +89,9 @@ public record Project(String name, Path path, String base, List<String> copyFile
             throw DeiaException.unprocessable("project %s: \"path\" %s is not a folder", name, path);
         }
         Git git = Git.at(path);
-        Git.Result kind = git.tryRun("rev-parse", "--is-bare-repository", "--is-inside-git-dir");
+        // One git for all of it: bare?, inside a git folder?, the git folder, the way up to the top.
+        Git.Result kind = git.tryRun("rev-parse", "--is-bare-repository", "--is-inside-git-dir",
+                "--path-format=absolute", "--git-dir", "--show-cdup");
         if (!kind.ok()) {
             throw DeiaException.unprocessable("project %s: \"path\" %s is not a git repository (%s)", name, path,
                     kind.errorLine());
@@ -97,10 +99,11 @@ public record Project(String name, Path path, String base, List<String> copyFile
         // A folder inside a repository passes rev-parse too, but worktrees, copy_files and the user's
         // checkout are all about the repository's top: name the top, not a part of it.
         List<String> answers = kind.out().lines().toList();
-        boolean bare = answers.size() > 0 && answers.get(0).equals("true");
-        boolean inGitDir = answers.size() > 1 && answers.get(1).equals("true");
-        if (bare ? !sameFolder(Path.of(git.run("rev-parse", "--path-format=absolute", "--git-dir").strip()), path)
-                : inGitDir || !git.run("rev-parse", "--show-cdup").isBlank()) {
+        boolean bare = answers.size() > 2 && answers.get(0).equals("true");
+        boolean inGitDir = answers.size() > 2 && answers.get(1).equals("true");
+        boolean atTop = bare ? sameFolder(Path.of(answers.get(2)), path)
+                : !inGitDir && answers.size() > 3 && answers.get(3).isEmpty();
+        if (!atTop) {
             throw DeiaException.unprocessable("project %s: \"path\" %s is inside a git repository, not its top folder",
                     name, path);
         }

@@ -17,7 +17,6 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
-import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -28,7 +27,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Every user on the machine can read a process's argv ({@code ps}, {@code /proc/<pid>/cmdline}),
  * so no agent adapter may put the prompt there: each is run with a stand-in CLI that records its
  * own {@code /proc/$$/cmdline} and its stdin while it runs. (Codex gets the prompt in a
- * {@code turn/start} line on stdin: checked with its app-server stand-in in {@link ReplayedCliAgentTest}.)
+ * {@code turn/start} line on stdin: checked with its app-server stand-in in {@link ReplayedCliAgentTest}; Gemini gets it in a
+ * {@code session/prompt} line: checked on the real process's cmdline in {@link GeminiAcpAgentTest}.)
  */
 class PromptNotInArgvTest {
     private static final String RECORDER = "#!/bin/sh\n"
@@ -58,14 +58,6 @@ class PromptNotInArgvTest {
         assertFalse(cmdline.contains(prompt), type.id() + " put the prompt in argv: " + cmdline);
         assertEquals(prompt, Files.readString(out.resolve("stdin"), StandardCharsets.UTF_8).strip(),
                 type.id() + " passes the prompt on stdin");
-    }
-
-    @Test
-    void geminiGetsThePromptOnStdin() throws Exception {
-        assertPromptOnStdinOnly(AgentType.GEMINI, List.of());
-        try (Stream<String> lines = Files.lines(dir.resolve("out-gemini").resolve("cmdline"))) {
-            assertFalse(lines.anyMatch(a -> a.equals("-p") || a.equals("--prompt")), "no -p: gemini reads stdin headless");
-        }
     }
 
     @Test

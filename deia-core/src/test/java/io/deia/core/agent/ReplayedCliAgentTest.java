@@ -18,9 +18,10 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The Codex and Gemini adapters around a stand-in executable that records its argv and prints
+ * The Codex adapter around a stand-in executable that records its argv and prints
  * output captured from the real CLI: checks argv, session hand-over between turns and results
- * without the real CLIs (those run in the {@code agents} group).
+ * without the real CLIs (those run in the {@code agents} group; Gemini speaks ACP
+ * with deia, covered there and by {@code StreamParsersTest} over captured ACP output).
  */
 class ReplayedCliAgentTest {
     @TempDir
@@ -124,32 +125,28 @@ class ReplayedCliAgentTest {
     }
 
     @Test
-    void geminiNamesTheSessionThenResumesIt() throws Exception {
-        Path exe = script("gemini-text.stream.jsonl", 0);
-        try (Agent a = agent(AgentType.GEMINI, exe, Map.of())) {
+    void geminiRunsOneAcpProcessWithTheProfilesModeAndWritesItsSettings() throws Exception {
+        try (Agent a = agent(AgentType.GEMINI, Path.of("/bin/false"), Map.of())) {
             assertEquals("gemini", a.type());
-            TurnResult r = a.runTurn(new TurnRequest("say hi", Duration.ofSeconds(30), null), null);
-            assertEquals(TurnStatus.COMPLETED, r.status(), r.error());
-            assertEquals("Hi from the fake model!", r.text());
-            a.runTurn(new TurnRequest("again", Duration.ofSeconds(30), null), null);
+            assertEquals(List.of("/bin/false", "--acp", "-m", "gemini-2.5-flash", "--approval-mode", "workspace-write"),
+                    ((GeminiAgent) a).argv());
         }
-        List<String> argv = argvLines();
-        assertTrue(argv.get(0).startsWith("-o stream-json -m gemini-2.5-flash --approval-mode workspace-write --session-id "), argv.get(0));
-        assertFalse(String.join("\n", argv).contains("say hi"), "the prompt goes on stdin, never in argv");
-        assertTrue(argv.get(1).contains("--resume dfa51a0c-aacf-4950-97ba-1f01809296f5"), argv.get(1));
         Path settings = dir.resolve("hive").resolve("bots/BOT-002/home/.gemini/settings.json");
         assertEquals(GeminiAgent.SETTINGS, Files.readString(settings));
     }
 
     @Test
-    void geminiErrorResultFails() throws Exception {
-        Path exe = dir.resolve("gemini-error.sh");
-        Files.writeString(exe, "#!/bin/sh\necho '{\"type\":\"result\",\"status\":\"error\",\"error\":{\"message\":\"quota\"}}'\nexit 1\n");
+    void geminiThatExitsAtOnceFailsTheTurnAndTheNextTurnTriesAgain() throws Exception {
+        Path exe = dir.resolve("gemini-gone.sh");
+        Files.writeString(exe, "#!/bin/sh\necho 'no ACP here' >&2\nexit 3\n");
         exe.toFile().setExecutable(true);
         try (Agent a = agent(AgentType.GEMINI, exe, Map.of())) {
             TurnResult r = a.runTurn(new TurnRequest("x", Duration.ofSeconds(30), null), null);
             assertEquals(TurnStatus.FAILED, r.status());
-            assertEquals("gemini: quota", r.error());
+            assertTrue(r.error().contains("gemini exited with code 3") && r.error().contains("no ACP here"), r.error());
+            TurnResult again = a.runTurn(new TurnRequest("x", Duration.ofSeconds(30), null), null);
+            assertEquals(TurnStatus.FAILED, again.status());
+            assertEquals(2, a.health().crashes());
         }
     }
 }

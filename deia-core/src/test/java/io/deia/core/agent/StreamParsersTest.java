@@ -1,5 +1,9 @@
 package io.deia.core.agent;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import io.deia.core.internal.io.Json;
+import io.deia.core.permission.PermissionDecision;
+import io.deia.core.permission.ToolCall;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
@@ -7,6 +11,7 @@ import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.function.Function;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -155,34 +160,70 @@ class StreamParsersTest {
     }
 
     @Test
-    void geminiTextSample() throws IOException {
-        GeminiStreamParser p = new GeminiStreamParser("BOT-001");
-        List<AgentEvent> events = parseWithNoise(sample("gemini-text.stream.jsonl"), p::parse);
-        assertEquals(5, events.size());
-        assertEquals(new AgentEvent.TextDelta("Hi "), events.get(0));
-        assertEquals("Hi from the fake model!", p.text());
-        assertEquals("dfa51a0c-aacf-4950-97ba-1f01809296f5", p.sessionId());
-        assertTrue(p.succeeded());
-        assertEquals(10L, p.inputTokens);
-        assertEquals(5L, p.outputTokens);
+    void geminiAcpSampleGivesTextToolsPermissionsAndUsage() throws IOException {
+        List<AgentEvent> events = new ArrayList<>();
+        GeminiTurn turn = new GeminiTurn("BOT-001", null, events::add);
+        List<AcpPermission> asked = new ArrayList<>();
+        List<TurnResult> results = new ArrayList<>();
+        for (String line : sample("gemini-acp.jsonl")) {
+            JsonNode node = StreamLines.object("BOT-001", "gemini", line);
+            switch (node.path("method").asText("")) {
+                case "session/update" -> turn.update(node.path("params").path("update"));
+                case "session/request_permission" -> asked.add(AcpPermission.of(node.path("params")));
+                default -> {
+                    if (node.path("result").has("stopReason")) {
+                        results.add(turn.result(node.path("result"), "s1"));
+                    }
+                }
+            }
+        }
+        assertEquals(4, results.size());
+        TurnResult last = results.get(3);
+        assertEquals(TurnStatus.COMPLETED, last.status(), last.error());
+        assertEquals(20L, last.inputTokens());
+        assertEquals(10L, last.outputTokens());
+        assertTrue(last.text().startsWith("Hi from the fake model! You said: say hi"), last.text());
+        assertFalse(last.text().contains("MODE_UPDATE"), "the CLI's mode switch notice is not the reply");
+        assertEquals(new AgentEvent.TextDelta("Hi from the fake"), events.get(0));
+        assertTrue(events.contains(new AgentEvent.ToolResult("run_shell_command__run_shell_command_1796683224506_0", "", false)), events.toString());
+        assertTrue(events.contains(new AgentEvent.ToolResult("write_file__write_file_1796683226342_0",
+                "wrote /srv/bots/BOT-001/workspace/w.txt", false)), events.toString());
+
+        assertEquals(3, asked.size());
+        ToolCall shell = asked.get(0).toToolCall();
+        assertEquals("Bash", shell.tool());
+        assertEquals("echo hi > ran.txt", shell.subject());
+        assertEquals("echo hi > ran.txt", shell.input().get("command"));
+        assertEquals(List.of("Allow for this session"), shell.suggestions());
+        assertEquals(Map.of("outcome", Map.of("outcome", "selected", "optionId", "proceed_once")),
+                asked.get(0).outcome(PermissionDecision.ALLOW));
+        assertEquals("proceed_always", asked.get(0).optionFor(PermissionDecision.ALLOW_SESSION));
+        assertEquals("cancel", asked.get(0).optionFor(PermissionDecision.DENY));
+        ToolCall edit = asked.get(1).toToolCall();
+        assertEquals("Edit", edit.tool());
+        assertEquals("/srv/bots/BOT-001/workspace/w.txt", edit.subject());
+        assertEquals("hello\n", edit.input().get("new_text"));
+        assertEquals(new AgentEvent.ToolUse("write_file__write_file_1796683226342_0", "Edit", Json.write(edit.input())),
+                asked.get(1).toolUse());
     }
 
     @Test
-    void geminiToolsAndErrors() throws IOException {
-        GeminiStreamParser p = new GeminiStreamParser("BOT-001");
-        parseWithNoise(sample("gemini-default-mode.stream.jsonl"), p::parse);
-        assertEquals("Done: wrote hello.txt.", p.text());
-        assertEquals(List.of(new AgentEvent.ToolUse("c1", "write_file", "{\"file_path\":\"a\"}")),
-                p.parse("{\"type\":\"tool_use\",\"tool_name\":\"write_file\",\"tool_id\":\"c1\",\"parameters\":{\"file_path\":\"a\"}}"));
-        assertEquals(List.of(new AgentEvent.ToolResult("c1", "ok", false)),
-                p.parse("{\"type\":\"tool_result\",\"tool_id\":\"c1\",\"status\":\"success\",\"output\":\"ok\"}"));
-        assertEquals(List.of(new AgentEvent.ToolResult("c1", "denied", true)),
-                p.parse("{\"type\":\"tool_result\",\"tool_id\":\"c1\",\"status\":\"error\",\"error\":{\"message\":\"denied\"}}"));
-        assertEquals(1, p.parse("{\"type\":\"error\",\"message\":\"warn\"}").size());
-        assertEquals(List.of(new AgentEvent.TextDelta("whole"), new AgentEvent.AssistantMessage("whole")),
-                p.parse("{\"type\":\"message\",\"role\":\"assistant\",\"content\":\"whole\"}"));
-        p.parse("{\"type\":\"result\",\"status\":\"error\",\"error\":{\"type\":\"API\",\"message\":\"quota exceeded\"}}");
-        assertFalse(p.succeeded());
-        assertEquals("gemini: quota exceeded", p.error());
+    void geminiAcpOddShapes() {
+        GeminiTurn turn = new GeminiTurn("BOT-001", null, e -> { });
+        TurnResult early = turn.result(Json.read("{\"stopReason\":\"max_tokens\"}", JsonNode.class, "t"), "s1");
+        assertEquals(TurnStatus.FAILED, early.status());
+        assertEquals("gemini ended the turn early: max_tokens", early.error());
+        assertNull(early.inputTokens());
+        // A kind deia has no name for keeps the agent's title; no option of a kind → cancelled.
+        AcpPermission odd = AcpPermission.of(Json.read("{\"toolCall\":{\"toolCallId\":\"c1\",\"kind\":\"fetch\",\"title\":\"WebFetch\","
+                + "\"locations\":[{\"path\":\"/a\"}]},\"options\":[{\"optionId\":\"no\",\"kind\":\"reject_always\"}]}", JsonNode.class, "t"));
+        assertEquals("WebFetch", odd.toToolCall().tool());
+        assertEquals("/a", odd.toToolCall().subject());
+        assertEquals(AcpPermission.cancelledOutcome(), odd.outcome(PermissionDecision.ALLOW));
+        assertEquals("no", odd.optionFor(PermissionDecision.DENY));
+        turn.forced = TurnStatus.INTERRUPTED;
+        TurnResult cut = turn.result(Json.read("{\"stopReason\":\"cancelled\"}", JsonNode.class, "t"), "s1");
+        assertEquals(TurnStatus.INTERRUPTED, cut.status());
+        assertEquals("gemini was interrupted", cut.error());
     }
 }

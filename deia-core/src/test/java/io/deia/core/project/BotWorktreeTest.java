@@ -82,6 +82,32 @@ class BotWorktreeTest {
     }
 
     @Test
+    void aFolderInTheWayOfTheWorktreeIs422AndStaysAsItWas() throws Exception {
+        BotWorktree wt = newBot("BOT-1");
+        Files.createDirectories(wt.dir());
+        Files.writeString(wt.dir().resolve("notes.txt"), "someone's file\n");
+        DeiaException e = assertThrows(DeiaException.class, wt::ensure);
+        assertEquals(ErrorCode.UNPROCESSABLE, e.code());
+        assertTrue(e.getMessage().contains("worktree"), e.getMessage());
+        assertEquals("someone's file\n", Files.readString(wt.dir().resolve("notes.txt")));
+        assertEquals(List.of(repo.toRealPath().toString()), git(repo, "worktree", "list", "--porcelain").lines()
+                .filter(l -> l.startsWith("worktree ")).map(l -> l.substring(9)).toList());
+    }
+
+    @Test
+    void aTaskStartAfterBaseWasDeletedIs422NamingBase() throws Exception {
+        BotWorktree wt = newBot("BOT-1");
+        wt.ensure();
+        git(repo, "switch", "-q", "-c", "other");
+        git(repo, "branch", "-D", "main");
+        DeiaException e = assertThrows(DeiaException.class, () -> wt.startTask("T1"));
+        assertEquals(ErrorCode.UNPROCESSABLE, e.code());
+        assertTrue(e.getMessage().contains("base branch 'main' no longer exists"), e.getMessage());
+        assertEquals("deia/BOT-1/chat", wt.currentBranch());
+        assertEquals(Optional.empty(), wt.changeOf("T1"));
+    }
+
+    @Test
     void anInvalidBotIdIsRefused() throws Exception {
         newBot("BOT-1");
         DeiaException e = assertThrows(DeiaException.class, () -> BotWorktree.of(hive, project(null, null), "../x"));
@@ -293,6 +319,18 @@ class BotWorktreeTest {
 
         TaskChange change = wt.changeOf("T1").orElseThrow();
         assertEquals(new TaskChange("shop", "deia/BOT-1/T1", before, commit, 3, 2, 0), change);
+    }
+
+    @Test
+    void theUsersStatusSettingsDoNotHideNewFilesFromTheCommit() throws Exception {
+        BotWorktree wt = newBot("BOT-1");
+        git(repo, "config", "status.showUntrackedFiles", "no");
+        wt.ensure();
+        wt.startTask("T1");
+        Files.createDirectories(wt.dir().resolve("new/dir"));
+        Files.writeString(wt.dir().resolve("new/dir/file.txt"), "new\n");
+        String commit = wt.commitTurn("new (T1)").orElseThrow();
+        assertEquals("new/dir/file.txt\n", git(repo, "show", "--name-only", "--format=", commit));
     }
 
     @Test

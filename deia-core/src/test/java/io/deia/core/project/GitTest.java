@@ -117,6 +117,16 @@ class GitTest {
 
     @Test
     @Timeout(value = 30, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void inputGitDoesNotReadIsDroppedWithoutError() throws Exception {
+        Path repo = TestRepos.init(tmp.resolve("repo"));
+        byte[] unread = new byte[8 * 1024 * 1024];
+        Git.Result r = Git.at(repo).tryRunWithInput(unread, "rev-parse", "HEAD");
+        assertTrue(r.ok(), r.errorLine());
+        assertEquals(TestRepos.git(repo, "rev-parse", "HEAD").strip(), r.firstLine());
+    }
+
+    @Test
+    @Timeout(value = 30, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void aGitThatRunsTooLongIsKilled() throws Exception {
         Path repo = TestRepos.init(tmp.resolve("repo"));
         Path marker = tmp.resolve("still-running");

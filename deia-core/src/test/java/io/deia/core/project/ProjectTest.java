@@ -124,9 +124,12 @@ class ProjectTest {
     void verifyOfAFolderInsideARepositoryNamesPath() throws Exception {
         Path repo = TestRepos.init(tmp.resolve("repo"));
         Path sub = Files.createDirectories(repo.resolve("src"));
-        DeiaException e = assertThrows(DeiaException.class, () -> new Project("shop", sub, "main", null, null).verify());
-        assertEquals(ErrorCode.UNPROCESSABLE, e.code());
-        assertTrue(e.getMessage().contains("\"path\""), e.getMessage());
+        for (Path inside : List.of(sub, repo.resolve(".git"), repo.resolve(".git/refs"))) {
+            DeiaException e = assertThrows(DeiaException.class, () -> new Project("shop", inside, "main", null, null).verify(),
+                    inside.toString());
+            assertEquals(ErrorCode.UNPROCESSABLE, e.code());
+            assertTrue(e.getMessage().contains("\"path\"") && e.getMessage().contains("not its top folder"), e.getMessage());
+        }
     }
 
     @Test
@@ -148,5 +151,8 @@ class ProjectTest {
         new Project("shop", bare, "main", null, null).verify();
         DeiaException e = assertThrows(DeiaException.class, () -> new Project("shop", bare, "nope", null, null).verify());
         assertTrue(e.getMessage().contains("\"base\""), e.getMessage());
+        DeiaException inside = assertThrows(DeiaException.class,
+                () -> new Project("shop", bare.resolve("refs"), "main", null, null).verify());
+        assertTrue(inside.getMessage().contains("not its top folder"), inside.getMessage());
     }
 }

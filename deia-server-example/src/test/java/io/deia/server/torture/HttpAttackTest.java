@@ -53,7 +53,8 @@ class HttpAttackTest {
     private static final List<String[]> BOT_ROUTES = List.of(
             new String[]{"GET", "/status"}, new String[]{"POST", "/message"}, new String[]{"POST", "/interrupt"},
             new String[]{"POST", "/pause"}, new String[]{"POST", "/resume"}, new String[]{"POST", "/stop"},
-            new String[]{"GET", "/events"});
+            new String[]{"GET", "/events"}, new String[]{"GET", "/permissions"},
+            new String[]{"POST", "/permissions/perm-000000000000000000000000"});
 
     /** Every route of the controller API, as method and path (the bot id is a real, running bot). */
     private static final List<String[]> ROUTES = List.of(
@@ -62,6 +63,8 @@ class HttpAttackTest {
             new String[]{"GET", "/api/bot/" + BOT + "/status"}, new String[]{"POST", "/api/bot/" + BOT + "/message"},
             new String[]{"POST", "/api/bot/" + BOT + "/interrupt"}, new String[]{"GET", "/api/bot/" + BOT + "/tasks"},
             new String[]{"POST", "/api/bot/" + BOT + "/tasks"}, new String[]{"GET", "/api/bot/" + BOT + "/history"},
+            new String[]{"GET", "/api/bot/" + BOT + "/permissions"},
+            new String[]{"POST", "/api/bot/" + BOT + "/permissions/perm-000000000000000000000000"},
             new String[]{"GET", "/ws"});
 
     @TempDir
