@@ -17,6 +17,7 @@ window.deiaPermissions = function (ctx) {
   const { app, api, el, safe, fmtTime, isLive, botState } = ctx;
   /** The user's choice of notifications, kept across reloads. */
   const NOTIFY_KEY = 'deia.notify';
+  const NOTIFY_DELAY_MS = 250;
   const OUTCOME = {
     allow: 'Allowed', allow_session: 'Allowed for this session', deny: 'Denied'
   };
@@ -153,7 +154,9 @@ window.deiaPermissions = function (ctx) {
       card = buildCard(bot, data);
       card.seenAt = Date.now();
       mine.set(data.request_id, card);
-      if (fromEvent) notify(bot, data);
+      // A request the policy decides at once is followed by its resolved event within moments:
+      // only one still waiting a little later is worth interrupting the user for.
+      if (fromEvent) setTimeout(() => { if (!card.resolved) notify(bot, data); }, NOTIFY_DELAY_MS);
     }
     if (!card.node.isConnected) bot.chat.log.appendChild(card.node);
     renderExpiry(card);

@@ -132,7 +132,7 @@ class DashboardPermissionsBrowserTest {
         assertTrue(input.getText().contains("\"command\": \"touch " + marker + "\""), input.getText());
         browser.js("arguments[0].scrollIntoView({block: 'center'});", card);
         browser.screenshot(repoRoot().resolve("docs/img/dashboard-permission.png"));
-        assertEquals(List.of(bot + " asks: Bash"), browser.js("return window.__notes"));
+        awaitUi().until(() -> List.of(bot + " asks: Bash").equals(browser.js("return window.__notes")));
         awaitUi().until(() -> "1 waiting".equals(badge(bot)));
         awaitUi().until(() -> "waiting_approval".equals(stateShown()));
         assertEquals("waiting_approval", botItem(bot).getAttribute("data-state"));
