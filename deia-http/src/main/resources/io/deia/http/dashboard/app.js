@@ -414,7 +414,7 @@
     renderDetail();
     if (!bot.chat.loaded && !bot.chat.loading) chat.loadHistory(bot, false);
     tasks.load(bot);
-    perms.load(bot);
+    perms.load(bot, true);
     pollSelectedStatus();
     if (userAction && window.matchMedia('(max-width: 760px)').matches) {
       ui.botView.scrollIntoView({ block: 'start' });

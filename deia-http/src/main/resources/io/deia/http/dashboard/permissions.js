@@ -17,6 +17,7 @@ window.deiaPermissions = function (ctx) {
   const { app, api, el, safe, fmtTime, isLive, botState } = ctx;
   /** The user's choice of notifications, kept across reloads. */
   const NOTIFY_KEY = 'deia.notify';
+  const NOTIFY_DELAY_MS = 250;
   const OUTCOME = {
     allow: 'Allowed', allow_session: 'Allowed for this session', deny: 'Denied'
   };
@@ -153,7 +154,9 @@ window.deiaPermissions = function (ctx) {
       card = buildCard(bot, data);
       card.seenAt = Date.now();
       mine.set(data.request_id, card);
-      if (fromEvent) notify(bot, data);
+      // A request the policy decides at once is followed by its resolved event within moments:
+      // only one still waiting a little later is worth interrupting the user for.
+      if (fromEvent) setTimeout(() => { if (!card.resolved) notify(bot, data); }, NOTIFY_DELAY_MS);
     }
     if (!card.node.isConnected) bot.chat.log.appendChild(card.node);
     renderExpiry(card);
@@ -228,10 +231,11 @@ window.deiaPermissions = function (ctx) {
   }
 
   /**
-   * GET the bot's pending requests (after a reload, on selecting it, after a resync): each gets its
+   * GET the bot's pending requests (after a reload, on selecting it (selected true), after a
+   * resync): each gets its
    * card; a card still shown as waiting that the bot no longer lists ended while this page missed it.
    */
-  async function load(bot) {
+  async function load(bot, selected) {
     const state = botState(bot);
     if (state === 'starting' || state === 'restarting' || state === 'stopping') return;
     if (bot.gone || !isLive(state)) {
@@ -239,6 +243,11 @@ window.deiaPermissions = function (ctx) {
       changed(bot.id);
       return;
     }
+    // Asked only where something can wait: the bot says so (its state), this page shows a card
+    // still waiting, or the user looks at a working bot. Other bots cost no request each reload.
+    const worth = state === 'waiting_approval' || pendingCount(bot.id) > 0
+      || (selected && (state === 'idle' || state === 'busy'));
+    if (!worth) return;
     const asked = Date.now();
     let data;
     try {
@@ -279,7 +288,7 @@ window.deiaPermissions = function (ctx) {
     let badge = item.button.querySelector('.perm-badge');
     if (!badge) {
       badge = el('span', 'perm-badge');
-      item.button.insertBefore(badge, item.state.nextSibling);
+      item.button.appendChild(badge);
     }
     const n = pendingCount(bot.id);
     badge.hidden = n === 0;

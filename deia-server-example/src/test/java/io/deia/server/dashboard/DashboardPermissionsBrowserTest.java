@@ -15,6 +15,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Predicate;
@@ -41,7 +42,7 @@ import org.openqa.selenium.WebElement;
 class DashboardPermissionsBrowserTest {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final String KEY_VARIABLE = "DEIA_PERMDASH_ANTHROPIC_KEY";
-    private static final List<String> BOTS = List.of("ASK-ALLOW", "ASK-DENY", "ASK-RACE");
+    private static final List<String> BOTS = List.of("ASK-ALLOW", "ASK-DENY", "ASK-RACE", "ASK-LATE");
 
     @TempDir
     static Path tmp;
@@ -65,10 +66,13 @@ class DashboardPermissionsBrowserTest {
                 "timeout_s", 300,
                 "max_attempts", 1,
                 "approval", Map.of("mode", "ask", "timeout_s", 600));
+        // The same, but nobody has long to answer.
+        Map<String, Object> quick = new HashMap<>(profile);
+        quick.put("approval", Map.of("mode", "ask", "timeout_s", 4));
         Path config = tmp.resolve("deia.json");
         Files.writeString(config, JSON.writeValueAsString(Map.of(
                 "ports", Map.of("from", 17700, "to", 17799),
-                "profiles", Map.of("claude", profile))), StandardCharsets.UTF_8);
+                "profiles", Map.of("claude", profile, "claude-quick", quick))), StandardCharsets.UTF_8);
         serve = new ServeProcess(hive, config, tmp.resolve("serve.log")).environment(Map.of(KEY_VARIABLE, "sk-ant-permdash"));
         serve.start();
         browser = new Browser(tmp.resolve("chromium-profile"));
@@ -130,7 +134,9 @@ class DashboardPermissionsBrowserTest {
         card.findElement(By.cssSelector(".perm-input summary")).click();
         awaitUi().until(input::isDisplayed);
         assertTrue(input.getText().contains("\"command\": \"touch " + marker + "\""), input.getText());
-        assertEquals(List.of(bot + " asks: Bash"), browser.js("return window.__notes"));
+        browser.js("arguments[0].scrollIntoView({block: 'center'});", card);
+        browser.screenshot(repoRoot().resolve("docs/img/dashboard-permission.png"));
+        awaitUi().until(() -> List.of(bot + " asks: Bash").equals(browser.js("return window.__notes")));
         awaitUi().until(() -> "1 waiting".equals(badge(bot)));
         awaitUi().until(() -> "waiting_approval".equals(stateShown()));
         assertEquals("waiting_approval", botItem(bot).getAttribute("data-state"));
@@ -227,6 +233,25 @@ class DashboardPermissionsBrowserTest {
         }
     }
 
+    @Test
+    void aRequestNobodyAnswersIsDeniedByTheTimeoutAndTheCardSaysSo() throws Exception {
+        String bot = "ASK-LATE";
+        Path marker = tmp.resolve("late.txt");
+        launch(bot, "claude-quick");
+        say(bot, "RUN_BASH touch " + marker);
+        WebElement card = awaitCard(bot, "pending");
+        awaitUi().until(() -> card.findElement(By.className("perm-expires")).getText().matches("Denied in [0-4] s .*"));
+        WebElement done = awaitCard(bot, "deny");
+        assertEquals("timeout", done.getAttribute("data-by"));
+        awaitUi().until(() -> done.findElement(By.className("perm-status")).getText()
+                .startsWith("Denied because nobody answered in time"));
+        assertFalse(done.findElement(By.className("perm-form")).isDisplayed(), "no buttons once it timed out");
+        await().atMost(Duration.ofSeconds(90)).pollInterval(Duration.ofMillis(200)).ignoreExceptions()
+                .until(() -> lastReply(bot).startsWith("Tool refused"));
+        assertFalse(Files.exists(marker), "nothing runs on a timeout");
+        awaitUi().until(() -> badge(bot).isEmpty());
+    }
+
     // ---- page helpers -------------------------------------------------------------------------------
 
     private void awaitConnected() {
@@ -235,7 +260,11 @@ class DashboardPermissionsBrowserTest {
 
     /** Launches the bot over the API (the launch form has its own tests) and selects it in the list. */
     private void launch(String bot) throws Exception {
-        HttpResponse<String> r = serve.post("/api/bot/launch", "{\"bot_id\":\"" + bot + "\",\"profile\":\"claude\"}");
+        launch(bot, "claude");
+    }
+
+    private void launch(String bot, String profile) throws Exception {
+        HttpResponse<String> r = serve.post("/api/bot/launch", "{\"bot_id\":\"" + bot + "\",\"profile\":\"" + profile + "\"}");
         assertTrue(r.statusCode() == 200 || r.statusCode() == 201, r.body());
         await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(200)).ignoreExceptions()
                 .until(() -> "idle".equals(botItem(bot).getAttribute("data-state")));
@@ -285,6 +314,15 @@ class DashboardPermissionsBrowserTest {
     private String lastReply(String bot) {
         List<WebElement> replies = browser.driver.findElement(log(bot)).findElements(By.cssSelector(".msg-assistant .msg-text"));
         return replies.isEmpty() ? "" : replies.get(replies.size() - 1).getText();
+    }
+
+    private static Path repoRoot() {
+        for (Path p = Path.of(System.getProperty("user.dir")).toAbsolutePath(); p != null; p = p.getParent()) {
+            if (Files.isDirectory(p.resolve("deia-server-example")) && Files.isRegularFile(p.resolve("pom.xml"))) {
+                return p;
+            }
+        }
+        throw new AssertionError("repository root not found above " + System.getProperty("user.dir"));
     }
 
     /** Records the title of every browser notification the page shows from now on (until a reload). */
