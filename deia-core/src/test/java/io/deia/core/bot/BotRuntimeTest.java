@@ -318,8 +318,10 @@ class BotRuntimeTest {
     @Test
     void aStopEndsTheRetriesOfACrashingAgentAndLeavesItsTaskClaimed() throws Exception {
         Path count = dir.resolve("count");
-        // Crashes (SIGKILL) 50 ms into every attempt.
-        startWithoutBackoff("n=$(cat \"$1\" 2>/dev/null || echo 0); echo $((n+1)) > \"$1\"; sleep 0.05; kill -9 $$",
+        // Crashes (SIGKILL) 50 ms into every attempt. The count is renamed into place, so the test never
+        // reads it half written (truncated by '>' before the new number is in).
+        startWithoutBackoff("n=$(cat \"$1\" 2>/dev/null || echo 0); echo $((n+1)) > \"$1.tmp\"; mv \"$1.tmp\" \"$1\"; "
+                + "sleep 0.05; kill -9 $$",
                 100_000, count.toString());
         FileTaskQueue tasks = new FileTaskQueue(hive, runtime.config());
         String taskId = tasks.submit("BOT-001", "---\ntask_id: t-loop\n---\nagain\n");
