@@ -68,6 +68,10 @@ public final class HttpErrors {
      * redacted one) and its {@link DeiaException#details() details}, and completes {@code callback}.
      */
     public static void send(Response response, Callback callback, DeiaException error, String message) {
+        if (error.code() == ErrorCode.PAYLOAD_TOO_LARGE) {
+            // The rest of the body was never read: no client may reuse the connection with it in there.
+            response.getHeaders().put(org.eclipse.jetty.http.HttpHeader.CONNECTION, "close");
+        }
         JsonResponses.send(response, callback, error.code().httpStatus(), body(error.code(), message, error.details()));
     }
 

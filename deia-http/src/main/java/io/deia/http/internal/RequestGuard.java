@@ -5,6 +5,7 @@ import io.deia.core.HiveToken;
 import io.deia.core.internal.io.LogSafe;
 import org.eclipse.jetty.http.HttpCookie;
 import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.http.HttpHeaderValue;
 import org.eclipse.jetty.server.Handler;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
@@ -112,6 +113,7 @@ public final class RequestGuard extends Handler.Wrapper {
         if (host == null || !hosts.get().contains(host.trim().toLowerCase(Locale.ROOT))) {
             log.warn("[{}] refused {} {}: Host {} is not this server's", name, method, printable(path),
                     printable(host));
+            closeAfterAnswer(response);
             HttpErrors.send(response, callback, 421, "misdirected_request",
                     "Host " + printable(host) + " is not this server; use 127.0.0.1 or localhost with the port");
             return true;
@@ -120,6 +122,7 @@ public final class RequestGuard extends Handler.Wrapper {
         if (origin != null && !origins.get().contains(origin.trim().toLowerCase(Locale.ROOT))) {
             log.warn("[{}] refused {} {}: request from a web page (Origin {})", name, method, printable(path),
                     printable(origin));
+            closeAfterAnswer(response);
             HttpErrors.send(response, callback, ErrorCode.FORBIDDEN,
                     "requests from web pages are refused here (Origin " + printable(origin) + ")");
             return true;
@@ -128,6 +131,7 @@ public final class RequestGuard extends Handler.Wrapper {
         if (fetchSite != null && !TRUSTED_FETCH_SITES.contains(fetchSite.trim().toLowerCase(Locale.ROOT))
                 && !navigable.test(path)) {
             log.warn("[{}] refused {} {}: Sec-Fetch-Site {}", name, method, printable(path), printable(fetchSite));
+            closeAfterAnswer(response);
             HttpErrors.send(response, callback, ErrorCode.FORBIDDEN,
                     "requests from other sites are refused here (Sec-Fetch-Site " + printable(fetchSite) + ")");
             return true;
@@ -137,6 +141,7 @@ public final class RequestGuard extends Handler.Wrapper {
             log.info("[{}] refused {} {} from {}: no valid token", name, method, printable(path),
                     Request.getRemoteAddr(request));
             response.getHeaders().put(HttpHeader.WWW_AUTHENTICATE, "Bearer realm=\"deia\"");
+            closeAfterAnswer(response);
             HttpErrors.send(response, callback, ErrorCode.UNAUTHORIZED, cookie == null
                     ? "a valid token is required: Authorization: Bearer <token> (the hive's token file)"
                     : "a valid token is required: Authorization: Bearer <token> or the " + cookie + " cookie");
@@ -146,7 +151,8 @@ public final class RequestGuard extends Handler.Wrapper {
             String type = request.getHeaders().get(HttpHeader.CONTENT_TYPE);
             if (type == null ? hasBody(request) : !bodyTypeAllowed(mediaType(type), path)) {
                 log.warn("[{}] refused {} {}: Content-Type {}", name, method, printable(path), printable(type));
-                HttpErrors.send(response, callback, 415, "unsupported_media_type",
+                closeAfterAnswer(response);
+            HttpErrors.send(response, callback, 415, "unsupported_media_type",
                         "the body must be " + JSON + (type == null ? " (no Content-Type was given)"
                                 : ", was " + printable(type)));
                 return true;
@@ -155,12 +161,22 @@ public final class RequestGuard extends Handler.Wrapper {
                 // Only a browser holds the cookie, and browsers name the page behind every POST in
                 // Origin: one that does not cannot be told apart from a page on another local port.
                 log.warn("[{}] refused {} {}: cookie without an Origin", name, method, printable(path));
-                HttpErrors.send(response, callback, ErrorCode.FORBIDDEN,
+                closeAfterAnswer(response);
+            HttpErrors.send(response, callback, ErrorCode.FORBIDDEN,
                         "a state-changing request with the " + cookie + " cookie must carry its Origin");
                 return true;
             }
         }
         return super.handle(request, response, callback);
+    }
+
+    /**
+     * A refused request's body is never read: its connection is closed after the answer, so that no
+     * client reuses it with the unread body still in it (the next request on it would find the
+     * connection gone and get no answer at all).
+     */
+    private static void closeAfterAnswer(Response response) {
+        response.getHeaders().put(HttpHeader.CONNECTION, HttpHeaderValue.CLOSE.asString());
     }
 
     /** How a request proved it holds the token. */
