@@ -6,6 +6,7 @@ import io.deia.core.permission.PermissionBroker;
 import io.deia.core.permission.PermissionListener;
 import io.deia.core.permission.PermissionRequest;
 
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 
 /**
@@ -37,13 +38,27 @@ final class BotPermissions implements PermissionListener, AutoCloseable {
     @Override
     public void requested(PermissionRequest request) {
         events.publish(BotEvent.permissionRequested(botId, request));
-        refreshState.run();
+        refreshStateLater();
     }
 
     @Override
     public void resolved(PermissionRequest request, PermissionAnswer answer) {
         events.publish(BotEvent.permissionResolved(botId, request.requestId(), answer));
-        refreshState.run();
+        refreshStateLater();
+    }
+
+    /**
+     * The state change ({@code waiting_approval} and back) is a durable registry write: done on the
+     * timer thread, not on the thread that reads the CLI's output or answers it, so a slow disk
+     * delays neither the request on its way to a person nor the answer on its way to the CLI.
+     * Once the timer thread has ended (the bot stops) it is done here.
+     */
+    private void refreshStateLater() {
+        try {
+            timers.execute(refreshState);
+        } catch (RejectedExecutionException e) {
+            refreshState.run();
+        }
     }
 
     /** Cancels whatever still waits (nothing is persisted: nothing waits after a restart) and ends the timer thread. */

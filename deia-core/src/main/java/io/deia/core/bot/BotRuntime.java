@@ -34,6 +34,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 
+// Over ~400 lines because it is the embedders' in-process bot: the start and stop that wire its parts
+// together, the calls an embedder makes (chat, pause, interrupt, status, permissions) and its builder.
 /**
  * One bot, in process: its agent, its task inbox monitor, its chat queue and its heartbeat. How it
  * is hosted (its own JVM behind {@code BotHttpService}, or many per JVM) is not its concern.
