@@ -87,6 +87,11 @@ public class DeiaException extends RuntimeException {
         return new DeiaException(ErrorCode.TIMEOUT, String.format(format, args));
     }
 
+    /** A budget of the hive or the bot's profile is used up ({@link ErrorCode#BUDGET_EXCEEDED}, 402). */
+    public static DeiaException budgetExceeded(String format, Object... args) {
+        return new DeiaException(ErrorCode.BUDGET_EXCEEDED, String.format(format, args));
+    }
+
     /** A bot is registered but did not answer properly ({@link ErrorCode#BAD_GATEWAY}, 502). */
     public static DeiaException badGateway(String format, Object... args) {
         return new DeiaException(ErrorCode.BAD_GATEWAY, String.format(format, args));

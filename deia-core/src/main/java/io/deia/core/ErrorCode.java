@@ -10,6 +10,8 @@ public enum ErrorCode {
     INVALID_ARGUMENT("invalid_argument", 400),
     /** No or wrong API token. */
     UNAUTHORIZED("unauthorized", 401),
+    /** A budget of the hive or the bot's profile is used up (see {@code budget} in the config). */
+    BUDGET_EXCEEDED("budget_exceeded", 402),
     /** The caller is known but not allowed (e.g. a foreign WebSocket Origin). */
     FORBIDDEN("forbidden", 403),
     /** The bot, task or profile named does not exist. */

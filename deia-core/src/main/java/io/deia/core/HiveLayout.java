@@ -110,6 +110,39 @@ public final class HiveLayout {
         return controlsDir().resolve(BotIds.requireValid(botId) + "-PAUSE");
     }
 
+    /**
+     * The settings {@code serve} publishes for every runner of the hive (limits, budgets, prices,
+     * webhook event types), rewritten at start and by {@code POST /api/config/reload}.
+     */
+    public Path settingsFile() {
+        return hiveDir().resolve("settings.json");
+    }
+
+    /** The folder of turn slots and of the line of turns waiting for one. */
+    public Path slotsDir() {
+        return hiveDir().resolve("slots");
+    }
+
+    /** The folder of the bots' ledgers. */
+    public Path ledgerDir() {
+        return hiveDir().resolve("ledger");
+    }
+
+    /** A bot's ledger: one JSON line per agent turn (cost, tokens, duration) and per finished task. */
+    public Path ledgerFile(String botId) {
+        return ledgerDir().resolve(BotIds.requireValid(botId) + ".jsonl");
+    }
+
+    /** The webhook outbox: one file per event not yet delivered to every webhook that wants it. */
+    public Path webhookOutboxDir() {
+        return hiveDir().resolve("webhooks").resolve("outbox");
+    }
+
+    /** Webhook deliveries given up on after their retry window. */
+    public Path webhookDeadDir() {
+        return hiveDir().resolve("webhooks").resolve("dead");
+    }
+
     /** The chat history of a bot, one JSON event per line. */
     public Path historyFile(String botId) {
         return root.resolve("history").resolve(BotIds.requireValid(botId) + ".jsonl");

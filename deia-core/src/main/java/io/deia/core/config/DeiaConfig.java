@@ -39,10 +39,15 @@ import java.util.regex.PatternSyntaxException;
  *                           past this is renamed to {@code .jsonl.1} (replacing the older one) and a
  *                           new file started (8 MiB; at least 4096)
  * @param projects           git repositories bots can be launched on, by name (see {@link Project}); none by default
+ * @param maxConcurrentTurns at most this many agent turns run at once in the whole hive, or null for no
+ *                           limit; a bot whose next turn would exceed it waits in state {@code queued}
+ * @param budget             the hive-wide spending cap ({@link Budget}), or null for none
+ * @param webhooks           where events are sent ({@link Webhook}); none by default
  */
 public record DeiaConfig(PortRange ports, Integer heartbeatIntervalS, Integer heartbeatTtlS, Integer maxTaskBytes,
                          Integer maxMessageBytes, Integer maxBodyBytes, Map<String, Profile> profiles,
-                         Integer historyMaxBytes, Map<String, Project> projects) {
+                         Integer historyMaxBytes, Map<String, Project> projects, Integer maxConcurrentTurns,
+                         Budget budget, java.util.List<Webhook> webhooks) {
     /** Default of {@link #historyMaxBytes()}. */
     public static final int DEFAULT_HISTORY_MAX_BYTES = 8 * 1024 * 1024;
 
@@ -76,6 +81,10 @@ public record DeiaConfig(PortRange ports, Integer heartbeatIntervalS, Integer he
             });
         }
         projects = java.util.Collections.unmodifiableMap(namedProjects);
+        if (maxConcurrentTurns != null && maxConcurrentTurns < 1) {
+            throw new IllegalArgumentException("max_concurrent_turns must be at least 1 (leave it out for no limit), was " + maxConcurrentTurns);
+        }
+        webhooks = webhooks == null ? java.util.List.of() : java.util.List.copyOf(webhooks);
         validate(ports, heartbeatIntervalS, heartbeatTtlS, maxTaskBytes, maxMessageBytes, profiles);
     }
 
@@ -93,7 +102,8 @@ public record DeiaConfig(PortRange ports, Integer heartbeatIntervalS, Integer he
     public Builder toBuilder() {
         return builder().ports(ports).heartbeatIntervalS(heartbeatIntervalS).heartbeatTtlS(heartbeatTtlS)
                 .maxTaskBytes(maxTaskBytes).maxMessageBytes(maxMessageBytes).maxBodyBytes(maxBodyBytes)
-                .profiles(profiles).historyMaxBytes(historyMaxBytes).projects(projects);
+                .profiles(profiles).historyMaxBytes(historyMaxBytes).projects(projects)
+                .maxConcurrentTurns(maxConcurrentTurns).budget(budget).webhooks(webhooks);
     }
 
     /**
@@ -230,6 +240,9 @@ public record DeiaConfig(PortRange ports, Integer heartbeatIntervalS, Integer he
         private Map<String, Profile> profiles;
         private Integer historyMaxBytes;
         private Map<String, Project> projects;
+        private Integer maxConcurrentTurns;
+        private Budget budget;
+        private java.util.List<Webhook> webhooks;
 
         private Builder() {
         }
@@ -252,6 +265,12 @@ public record DeiaConfig(PortRange ports, Integer heartbeatIntervalS, Integer he
         public Builder historyMaxBytes(Integer v) { historyMaxBytes = v; return this; }
         /** See {@link DeiaConfig#projects()}. */
         public Builder projects(Map<String, Project> v) { projects = v; return this; }
+        /** See {@link DeiaConfig#maxConcurrentTurns()}. */
+        public Builder maxConcurrentTurns(Integer v) { maxConcurrentTurns = v; return this; }
+        /** See {@link DeiaConfig#budget()}. */
+        public Builder budget(Budget v) { budget = v; return this; }
+        /** See {@link DeiaConfig#webhooks()}. */
+        public Builder webhooks(java.util.List<Webhook> v) { webhooks = v; return this; }
 
         /**
          * The config, validated as a config file is.
@@ -260,7 +279,7 @@ public record DeiaConfig(PortRange ports, Integer heartbeatIntervalS, Integer he
          */
         public DeiaConfig build() {
             return new DeiaConfig(ports, heartbeatIntervalS, heartbeatTtlS, maxTaskBytes, maxMessageBytes, maxBodyBytes,
-                    profiles, historyMaxBytes, projects);
+                    profiles, historyMaxBytes, projects, maxConcurrentTurns, budget, webhooks);
         }
     }
 }

@@ -35,6 +35,9 @@ import java.util.Objects;
  *                               bot port) with 422, a task (API or inbox) with a {@code rejected} response ({@link DenyPatterns})
  * @param restart                restart policy
  * @param approval               whether the agent's tool calls wait for a person ({@link ApprovalPolicy}; {@code auto} by default)
+ * @param maxConcurrent          at most this many turns of this profile's bots run at once, or null for no limit
+ * @param budget                 what this profile's bots may spend together ({@link Budget}), or null for no cap
+ * @param prices                 token prices for agents that report tokens but no cost ({@link Prices}), or null
  */
 public record Profile(
         String name,
@@ -56,7 +59,10 @@ public record Profile(
         List<String> runnerJvmOptions,
         List<String> denyPatterns,
         RestartPolicy restart,
-        ApprovalPolicy approval) {
+        ApprovalPolicy approval,
+        Integer maxConcurrent,
+        Budget budget,
+        Prices prices) {
 
     /** JVM options for a bot runner when a profile gives none: small heap, quick start, low RSS. */
     public static final List<String> DEFAULT_RUNNER_JVM_OPTIONS = List.of(
@@ -93,6 +99,9 @@ public record Profile(
         startTimeoutS = startTimeoutS == null ? 20 : startTimeoutS;
         restart = restart == null ? RestartPolicy.DEFAULT : restart;
         approval = approval == null ? ApprovalPolicy.AUTO : approval;
+        if (maxConcurrent != null && maxConcurrent < 1) {
+            throw new IllegalArgumentException("max_concurrent must be at least 1 (leave it out for no limit), was " + maxConcurrent);
+        }
     }
 
     /** The same profile under another name (used when the config's map key names it). */
@@ -112,7 +121,7 @@ public record Profile(
                 .includePartialMessages(includePartialMessages).env(env).secretEnv(secretEnv).timeoutS(timeoutS)
                 .maxAttempts(maxAttempts).retryBackoffMs(retryBackoffMs).messageQueueCapacity(messageQueueCapacity)
                 .startTimeoutS(startTimeoutS).runnerJvmOptions(runnerJvmOptions).denyPatterns(denyPatterns)
-                .restart(restart).approval(approval);
+                .restart(restart).approval(approval).maxConcurrent(maxConcurrent).budget(budget).prices(prices);
     }
 
     /** {@link #timeoutS()} as a duration. */
@@ -149,6 +158,9 @@ public record Profile(
         private List<String> denyPatterns;
         private RestartPolicy restart;
         private ApprovalPolicy approval;
+        private Integer maxConcurrent;
+        private Budget budget;
+        private Prices prices;
 
         private Builder() {
         }
@@ -193,12 +205,18 @@ public record Profile(
         public Builder restart(RestartPolicy v) { restart = v; return this; }
         /** See {@link Profile#approval()}. */
         public Builder approval(ApprovalPolicy v) { approval = v; return this; }
+        /** See {@link Profile#maxConcurrent()}. */
+        public Builder maxConcurrent(Integer v) { maxConcurrent = v; return this; }
+        /** See {@link Profile#budget()}. */
+        public Builder budget(Budget v) { budget = v; return this; }
+        /** See {@link Profile#prices()}. */
+        public Builder prices(Prices v) { prices = v; return this; }
 
         /** The profile, its defaults filled in. */
         public Profile build() {
             return new Profile(name, agent, executable, args, promptMode, model, permissionMode, allowedTools,
                     includePartialMessages, env, secretEnv, timeoutS, maxAttempts, retryBackoffMs, messageQueueCapacity,
-                    startTimeoutS, runnerJvmOptions, denyPatterns, restart, approval);
+                    startTimeoutS, runnerJvmOptions, denyPatterns, restart, approval, maxConcurrent, budget, prices);
         }
     }
 }

@@ -24,6 +24,17 @@ public enum BotState {
      * {@code approval.mode} is {@code ask}): {@code GET /permissions} lists what it waits for.
      */
     WAITING_APPROVAL,
+    /**
+     * Running, and its next turn (a task or a chat message) waits for a free slot under
+     * {@code max_concurrent_turns} or its profile's {@code max_concurrent}; its place in line is in
+     * {@code /status} and {@code /api/bots} ({@code queue_position}).
+     */
+    QUEUED,
+    /**
+     * Running, but a budget it falls under is used up: it takes no new task (they stay in its inbox)
+     * and answers chat with {@code 402 budget_exceeded} until the budget allows again.
+     */
+    OVER_BUDGET,
     /** Exited, not to be restarted (stopped by request, or policy {@code never}). */
     STOPPED,
     /** Crashed and waiting out its restart backoff. */
@@ -47,6 +58,6 @@ public enum BotState {
     /** True for states in which a live runner process is expected. */
     public boolean isLive() {
         return this == STARTING || this == IDLE || this == BUSY || this == PAUSED || this == STOPPING || this == DEGRADED
-                || this == WAITING_APPROVAL;
+                || this == WAITING_APPROVAL || this == QUEUED || this == OVER_BUDGET;
     }
 }
