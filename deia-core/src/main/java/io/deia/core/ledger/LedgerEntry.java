@@ -31,10 +31,11 @@ import java.time.Instant;
  * @param inputTokens  input tokens the agent reported, or null
  * @param outputTokens output tokens the agent reported, or null
  * @param pickupMs     for a task's first turn: from the task's arrival in the inbox to its turn's start
+ * @param exitCode     for a turn: the agent process's exit code when it ended the turn by exiting, else null
  */
 public record LedgerEntry(String kind, Instant at, String botId, String profile, String source, String taskId,
                           Integer attempt, String status, Long durationMs, Double costUsd, Boolean costKnown,
-                          Long inputTokens, Long outputTokens, Long pickupMs) {
+                          Long inputTokens, Long outputTokens, Long pickupMs, Integer exitCode) {
     /** {@link #kind()} of an agent turn. */
     public static final String TURN = "turn";
     /** {@link #kind()} of a task's final outcome. */
@@ -52,6 +53,6 @@ public record LedgerEntry(String kind, Instant at, String botId, String profile,
 
     /** A task's final outcome. */
     public static LedgerEntry task(Instant at, String botId, String profile, String taskId, int attempt, String status) {
-        return new LedgerEntry(TASK, at, botId, profile, null, taskId, attempt, status, null, null, null, null, null, null);
+        return new LedgerEntry(TASK, at, botId, profile, null, taskId, attempt, status, null, null, null, null, null, null, null);
     }
 }
