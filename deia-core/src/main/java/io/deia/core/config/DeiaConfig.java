@@ -43,11 +43,12 @@ import java.util.regex.PatternSyntaxException;
  *                           limit; a bot whose next turn would exceed it waits in state {@code queued}
  * @param budget             the hive-wide spending cap ({@link Budget}), or null for none
  * @param webhooks           where events are sent ({@link Webhook}); none by default
+ * @param backend            where the hive's shared state lives ({@link Backend}); the hive folder by default
  */
 public record DeiaConfig(PortRange ports, Integer heartbeatIntervalS, Integer heartbeatTtlS, Integer maxTaskBytes,
                          Integer maxMessageBytes, Integer maxBodyBytes, Map<String, Profile> profiles,
                          Integer historyMaxBytes, Map<String, Project> projects, Integer maxConcurrentTurns,
-                         Budget budget, java.util.List<Webhook> webhooks) {
+                         Budget budget, java.util.List<Webhook> webhooks, Backend backend) {
     /** Default of {@link #historyMaxBytes()}. */
     public static final int DEFAULT_HISTORY_MAX_BYTES = 8 * 1024 * 1024;
 
@@ -85,6 +86,7 @@ public record DeiaConfig(PortRange ports, Integer heartbeatIntervalS, Integer he
             throw new IllegalArgumentException("max_concurrent_turns must be at least 1 (leave it out for no limit), was " + maxConcurrentTurns);
         }
         webhooks = webhooks == null ? java.util.List.of() : java.util.List.copyOf(webhooks);
+        backend = backend == null ? Backend.FILE : backend;
         validate(ports, heartbeatIntervalS, heartbeatTtlS, maxTaskBytes, maxMessageBytes, profiles);
     }
 
@@ -103,7 +105,7 @@ public record DeiaConfig(PortRange ports, Integer heartbeatIntervalS, Integer he
         return builder().ports(ports).heartbeatIntervalS(heartbeatIntervalS).heartbeatTtlS(heartbeatTtlS)
                 .maxTaskBytes(maxTaskBytes).maxMessageBytes(maxMessageBytes).maxBodyBytes(maxBodyBytes)
                 .profiles(profiles).historyMaxBytes(historyMaxBytes).projects(projects)
-                .maxConcurrentTurns(maxConcurrentTurns).budget(budget).webhooks(webhooks);
+                .maxConcurrentTurns(maxConcurrentTurns).budget(budget).webhooks(webhooks).backend(backend);
     }
 
     /**
@@ -243,6 +245,7 @@ public record DeiaConfig(PortRange ports, Integer heartbeatIntervalS, Integer he
         private Integer maxConcurrentTurns;
         private Budget budget;
         private java.util.List<Webhook> webhooks;
+        private Backend backend;
 
         private Builder() {
         }
@@ -271,6 +274,8 @@ public record DeiaConfig(PortRange ports, Integer heartbeatIntervalS, Integer he
         public Builder budget(Budget v) { budget = v; return this; }
         /** See {@link DeiaConfig#webhooks()}. */
         public Builder webhooks(java.util.List<Webhook> v) { webhooks = v; return this; }
+        /** See {@link DeiaConfig#backend()}. */
+        public Builder backend(Backend v) { backend = v; return this; }
 
         /**
          * The config, validated as a config file is.
@@ -279,7 +284,7 @@ public record DeiaConfig(PortRange ports, Integer heartbeatIntervalS, Integer he
          */
         public DeiaConfig build() {
             return new DeiaConfig(ports, heartbeatIntervalS, heartbeatTtlS, maxTaskBytes, maxMessageBytes, maxBodyBytes,
-                    profiles, historyMaxBytes, projects, maxConcurrentTurns, budget, webhooks);
+                    profiles, historyMaxBytes, projects, maxConcurrentTurns, budget, webhooks, backend);
         }
     }
 }
