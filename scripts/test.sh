@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command (README, CI). On a fresh Debian machine it installs what the tests drive for
-# real -- Chromium + ChromeDriver (browser tests) and the pinned agent CLIs (agent contract tests) --
+# real -- Chromium + ChromeDriver (browser tests), nats-server (multi-host backend tests) and the pinned
+# agent CLIs (agent contract tests) --
 # then runs the whole Maven build with its tests and coverage gates.
 #   scripts/test.sh            core suite (Claude Code contract tests included)
 #   scripts/test.sh -Pagents   also the Codex and Gemini CLI contract tests
@@ -19,6 +20,12 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
   echo "== installing chromium and chromium-driver (Debian packages)"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+
+if ! command -v nats-server >/dev/null; then
+  echo "== installing nats-server (Debian package) for the multi-host backend tests"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null
 fi
 
 if [ ! -x agent-clis/node_modules/.bin/claude ] || [ ! -x agent-clis/node_modules/.bin/codex ] \
