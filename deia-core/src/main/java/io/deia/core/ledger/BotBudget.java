@@ -48,9 +48,9 @@ public final class BotBudget {
     public record Breach(String budget, String period, double spentUsd, double limitUsd) {
         /** One line saying which budget is used up, for logs, {@code /status} and error answers. */
         public String reason() {
-            return String.format(Locale.ROOT, "the %s budget of %s (usd_%s) is used up: spent %.4f of %.4f USD",
-                    budget, "hive".equals(budget) ? "the hive" : "its profile", "day".equals(period) ? "per_day" : "total",
-                    spentUsd, limitUsd);
+            return String.format(Locale.ROOT, "the %s budget is used up: usd_%s %.4f, spent %.4f USD%s",
+                    "hive".equals(budget) ? "hive-wide" : "profile's", "day".equals(period) ? "per_day" : "total",
+                    limitUsd, spentUsd, "day".equals(period) ? " today (UTC)" : "");
         }
     }
 
