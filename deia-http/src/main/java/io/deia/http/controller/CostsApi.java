@@ -1,5 +1,6 @@
 package io.deia.http.controller;
 
+import com.fasterxml.jackson.annotation.JsonInclude;
 import io.deia.core.config.Budget;
 import io.deia.core.config.HiveSettings;
 import io.deia.core.ledger.CostSummary;
@@ -11,7 +12,6 @@ import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.util.Callback;
 
-import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.function.Supplier;
@@ -53,43 +53,37 @@ final class CostsApi {
 
     private void costs(Request req, Response resp, Callback cb) {
         HiveSettings s = settings.get();
-        Map<String, Object> out = new LinkedHashMap<>(fields(spend.hive()));
-        out.put("budget", budget(s.budget()));
-        out.put("bots", spend.bots());
+        CostSummary hive = spend.hive();
         Map<String, CostSummary> spent = spend.profiles();
-        Map<String, Object> profiles = new TreeMap<>();
+        Map<String, ProfileView> profiles = new TreeMap<>();
         for (String name : s.profiles().keySet()) {
-            profiles.put(name, profile(spent.getOrDefault(name, CostSummary.ZERO), s.profile(name).budget()));
+            profiles.put(name, ProfileView.of(spent.getOrDefault(name, CostSummary.ZERO), s.profile(name).budget()));
         }
-        spent.forEach((name, cost) -> profiles.putIfAbsent(name, profile(cost, null)));
-        out.put("profiles", profiles);
-        JsonResponses.send(resp, cb, 200, out);
+        spent.forEach((name, cost) -> profiles.putIfAbsent(name, ProfileView.of(cost, null)));
+        JsonResponses.send(resp, cb, 200, new CostsView(hive.todayUsd(), hive.totalUsd(), hive.unknownCostTurns(),
+                hive.inputTokens(), hive.outputTokens(), BudgetView.of(s.budget()), spend.bots(), profiles));
     }
 
-    private static Map<String, Object> profile(CostSummary cost, Budget budget) {
-        Map<String, Object> m = fields(cost);
-        m.put("budget", budget(budget));
-        return m;
+    /** The answer: the hive's spend, its budget, and the spend per bot and per profile. */
+    record CostsView(double todayUsd, double totalUsd, long unknownCostTurns, long inputTokens, long outputTokens,
+                     @JsonInclude(JsonInclude.Include.ALWAYS) BudgetView budget, Map<String, CostSummary> bots,
+                     Map<String, ProfileView> profiles) {
     }
 
-    private static Map<String, Object> fields(CostSummary c) {
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("today_usd", c.todayUsd());
-        m.put("total_usd", c.totalUsd());
-        m.put("unknown_cost_turns", c.unknownCostTurns());
-        m.put("input_tokens", c.inputTokens());
-        m.put("output_tokens", c.outputTokens());
-        return m;
-    }
-
-    /** A budget as JSON, both fields always present (null for no cap); null for no budget. */
-    private static Map<String, Object> budget(Budget b) {
-        if (b == null) {
-            return null;
+    /** A profile's spend with its budget ({@code null} for none). */
+    record ProfileView(double todayUsd, double totalUsd, long unknownCostTurns, long inputTokens, long outputTokens,
+                       @JsonInclude(JsonInclude.Include.ALWAYS) BudgetView budget) {
+        static ProfileView of(CostSummary c, Budget budget) {
+            return new ProfileView(c.todayUsd(), c.totalUsd(), c.unknownCostTurns(), c.inputTokens(), c.outputTokens(),
+                    BudgetView.of(budget));
         }
-        Map<String, Object> m = new LinkedHashMap<>();
-        m.put("usd_per_day", b.usdPerDay());
-        m.put("usd_total", b.usdTotal());
-        return m;
+    }
+
+    /** A budget with both caps always present ({@code null} for no cap). */
+    record BudgetView(@JsonInclude(JsonInclude.Include.ALWAYS) Double usdPerDay,
+                      @JsonInclude(JsonInclude.Include.ALWAYS) Double usdTotal) {
+        static BudgetView of(Budget b) {
+            return b == null ? null : new BudgetView(b.usdPerDay(), b.usdTotal());
+        }
     }
 }
