@@ -12,7 +12,7 @@
   /** Same rule as the server's BotIds. */
   const BOT_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
   /** States in which a runner process is expected to be alive (BotState.isLive on the server). */
-  const LIVE_STATES = new Set(['starting', 'idle', 'busy', 'paused', 'stopping', 'degraded', 'waiting_approval']);
+  const LIVE_STATES = new Set(['starting', 'idle', 'busy', 'paused', 'stopping', 'degraded', 'waiting_approval', 'over_budget']);
   const STATUS_POLL_MS = 5000;
   const RECONNECT_BASE_MS = 500;
   const RECONNECT_MAX_MS = 15000;
@@ -204,6 +204,20 @@
     return '$' + Number(v).toFixed(Number(v) < 1 ? 4 : 2);
   }
 
+  /**
+   * A bot's spend from its ledger (cost in /status and /api/bots): today (UTC) and in all,
+   * saying how many turns had no known cost instead of passing them off as free. Falls back to the
+   * runner's own sum while no ledger figure has arrived.
+   */
+  function fmtSpend(bot, long) {
+    const c = bot.info.cost;
+    if (!c || typeof c !== 'object') return fmtCost(bot.info.cost_usd);
+    let text = long ? fmtCost(c.today_usd) + ' today, ' + fmtCost(c.total_usd) + ' in all'
+        : fmtCost(c.today_usd) + ' / ' + fmtCost(c.total_usd);
+    if (c.unknown_cost_turns > 0) text += ' (+' + c.unknown_cost_turns + ' turn' + (c.unknown_cost_turns === 1 ? '' : 's') + ' of unknown cost)';
+    return text;
+  }
+
   function fmtTime(ts) {
     if (!ts) return '';
     const d = new Date(ts);
@@ -354,7 +368,7 @@
     if (bot.info.port) parts.push(':' + bot.info.port);
     const up = botUptime(bot);
     if (up !== null) parts.push('up ' + fmtDuration(up));
-    parts.push(fmtCost(bot.info.cost_usd));
+    parts.push(fmtSpend(bot, false));
     item.meta.textContent = parts.join(' · ');
     const why = stateReason(bot, state);
     item.reason.hidden = !why;
@@ -435,7 +449,7 @@
     ui.factPort.textContent = bot.info.port || '—';
     ui.factPid.textContent = bot.info.pid || '—';
     ui.factUptime.textContent = fmtDuration(botUptime(bot));
-    ui.factCost.textContent = fmtCost(bot.info.cost_usd);
+    ui.factCost.textContent = fmtSpend(bot, true);
     // Counted from the durable responses (they survive restarts); the runner's own counters start
     // at 0 with each process, so they are only the fallback until the task list has loaded.
     let done = bot.info.tasks_completed;
@@ -475,6 +489,9 @@
     let canLaunch = false;
     if (state === 'restarting') {
       text = bot.id + ' is restarting: messages are refused until it is back.';
+    } else if (state === 'over_budget') {
+      const why = bot.info.budget && bot.info.budget.reason ? ': ' + safe(bot.info.budget.reason) : '';
+      text = bot.id + ' is over budget' + why + '. Messages are refused and tasks wait in its inbox until the budget allows (next UTC day, or a raised budget and a config reload).';
     } else if (state === 'unreachable') {
       text = bot.id + ' does not answer the controller right now.';
     } else if (!isLive(state)) {
