@@ -23,6 +23,8 @@
   const ui = {
     conn: $('conn'), banner: $('banner'), launchOpen: $('launch-open'),
     botList: $('bot-list'), botEmpty: $('bot-empty'), botCount: $('bot-count'),
+    hiveSpend: $('hive-spend'), hiveSpendText: $('hive-spend-text'), hiveBudget: $('hive-budget'),
+    hiveBudgetBar: $('hive-budget-bar'), hiveBudgetText: $('hive-budget-text'),
     noSelection: $('no-selection'), botView: $('bot-view'), botTitle: $('bot-title'), botState: $('bot-state'),
     botError: $('bot-error'),
     factProfile: $('fact-profile'), factAgent: $('fact-agent'), factPort: $('fact-port'), factPid: $('fact-pid'),
@@ -387,7 +389,48 @@
     return why ? String(why) : null;
   }
 
+  /** The hive's spend and its budget bar, from GET /api/costs; a failed poll leaves the last figures. */
+  async function loadCosts() {
+    if (app.connState !== 'connected') return;
+    try {
+      renderHiveSpend(await api('GET', '/api/costs'));
+    } catch (e) {
+      // The next poll asks again; the bots' own figures are unaffected.
+    }
+  }
+
+  function renderHiveSpend(c) {
+    if (!c || typeof c !== 'object') return;
+    ui.hiveSpend.hidden = false;
+    let text = 'Hive: ' + fmtCost(c.today_usd) + ' today, ' + fmtCost(c.total_usd) + ' in all';
+    if (c.unknown_cost_turns > 0) text += ' (+' + c.unknown_cost_turns + ' turn' + (c.unknown_cost_turns === 1 ? '' : 's') + ' of unknown cost)';
+    ui.hiveSpendText.textContent = text;
+    // The bar shows the budget closest to its limit: the day's or the total's.
+    const b = c.budget;
+    let used = null;
+    let label = '';
+    const consider = (spent, limit, period) => {
+      if (limit === null || limit === undefined) return;
+      const u = limit > 0 ? spent / limit : 1;
+      if (used === null || u > used) {
+        used = u;
+        label = fmtCost(spent) + ' of ' + fmtCost(limit) + ' ' + period;
+      }
+    };
+    if (b) {
+      consider(c.today_usd, b.usd_per_day, 'today');
+      consider(c.total_usd, b.usd_total, 'in all');
+    }
+    ui.hiveBudget.hidden = used === null;
+    if (used !== null) {
+      ui.hiveBudgetBar.value = Math.min(1, used);
+      ui.hiveBudgetText.textContent = 'Budget: ' + label + (used >= 1 ? ' (reached)' : '');
+      ui.hiveBudget.classList.toggle('over', used >= 1);
+    }
+  }
+
   async function loadBots() {
+    loadCosts();
     const data = await api('GET', '/api/bots');
     const seen = new Set();
     (data && data.bots ? data.bots : []).forEach((record) => {
@@ -989,6 +1032,7 @@
     ui.signinRetry.addEventListener('click', retrySignIn);
     perms.wireNotifyToggle($('notify-toggle'));
     setInterval(pollSelectedStatus, STATUS_POLL_MS);
+    setInterval(loadCosts, STATUS_POLL_MS);
     setInterval(tickClock, 1000);
   }
 
