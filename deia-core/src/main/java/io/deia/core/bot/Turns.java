@@ -28,6 +28,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * with the task's prompt, and an attempt that would start after a stop began is not started (the
  * task stays claimed for the next start).
  *
+ * <p>Every turn's cost and tokens are appended to the bot's ledger as it ends, before its result
+ * goes back to the caller ({@link BotCosts}); a task's first attempt also records its pickup time.
+ *
  * <p>A bot with a project works in its git worktree: every turn holds the worktree's lock, a task
  * turn runs on the task's branch, and every turn ends with deia's commit ({@link WorktreeTurns}).
  */

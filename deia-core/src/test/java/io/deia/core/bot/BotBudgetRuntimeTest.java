@@ -207,6 +207,14 @@ class BotBudgetRuntimeTest {
         assertFalse(line.costKnown());
         assertNull(line.costUsd());
 
+        // A task rejected unread still gets its task line: every final outcome is in the ledger.
+        AtomicFiles.write(hive.inboxDir("BOT-001").resolve("empty.md"), new byte[0]);
+        await().atMost(Duration.ofSeconds(15)).until(() -> new Ledger(hive).read("BOT-001").stream()
+                .anyMatch(e -> e.isTask() && "rejected".equals(e.status())));
+        LedgerEntry rejected = new Ledger(hive).read("BOT-001").stream().filter(LedgerEntry::isTask).findFirst().orElseThrow();
+        assertEquals("empty", rejected.taskId());
+        assertEquals("standin", rejected.profile());
+
         // The ledger cannot be written any more: the task still gets its response.
         Files.delete(hive.ledgerFile("BOT-001"));
         Files.createDirectories(hive.ledgerFile("BOT-001"));
