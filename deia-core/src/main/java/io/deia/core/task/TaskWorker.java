@@ -254,6 +254,10 @@ final class TaskWorker implements Runnable {
                 log.info("[{}] task {} left claimed for the next start (closing during backoff)", botId, task.taskId());
                 return;
             }
+            if (!awaitNoHold()) {
+                log.info("[{}] task {} left claimed for the next start (closing while held)", botId, task.taskId());
+                return;
+            }
         }
     }
 
@@ -279,6 +283,17 @@ final class TaskWorker implements Runnable {
             adopted.addFirst(claim);
         }
         inbox.requestRescan();
+    }
+
+    /**
+     * Before a retry: waits while the hold says no new turn may start (the budget was reached by the
+     * failed attempt), checking at every change or rescan; false when the monitor closes meanwhile.
+     */
+    private boolean awaitNoHold() {
+        while (!closed && held()) {
+            inbox.await(InboxWatch.RESCAN_INTERVAL_MS);
+        }
+        return !closed;
     }
 
     /** Waits out a retry's back-off; false when the monitor closes meanwhile. */

@@ -57,6 +57,9 @@ class BotBudgetRuntimeTest {
             while IFS= read -r line; do
               case "$line" in *'"type":"user"'*) ;; *) continue;; esac
               n=$((n+1))
+              case "$line" in *flaky*) if [ "$n" -eq 1 ]; then
+                printf '{"type":"result","subtype":"error_during_execution","is_error":true,"result":"flaked","session_id":"s-%s","total_cost_usd":0.25,"usage":{"input_tokens":100,"output_tokens":20}}\\n' "$$"
+                continue; fi;; esac
               printf '{"type":"system","subtype":"init","session_id":"s-%s","model":"stand-in"}\\n' "$$"
               printf '{"type":"result","subtype":"success","is_error":false,"result":"done %d","session_id":"s-%s","total_cost_usd":%d.%02d,"usage":{"input_tokens":100,"output_tokens":20}}\\n' "$n" "$$" $((n*25/100)) $((n*25%100))
             done
@@ -169,6 +172,32 @@ class BotBudgetRuntimeTest {
         LedgerEntry outcome = ledger.stream().filter(LedgerEntry::isTask).findFirst().orElseThrow();
         assertEquals("T-WAIT", outcome.taskId());
         assertEquals("completed", outcome.status());
+    }
+
+    @Test
+    void aRetryWaitsWhileTheFailedAttemptPutTheBotOverBudget() throws Exception {
+        DeiaConfig config = config(null, new Budget(null, 0.25), standIn().maxAttempts(2).retryBackoffMs(10));
+        start(config, Clock.systemUTC());
+        FileTaskQueue tasks = new FileTaskQueue(hive, config);
+        String taskId = tasks.submit("BOT-001", "---\ntask_id: T-FLAKY\n---\nflaky work\n");
+        await().atMost(Duration.ofSeconds(15)).until(() -> runtime.state() == BotState.OVER_BUDGET);
+        // The failed first attempt spent the budget: the retry does not start, the task stays claimed, unanswered.
+        await().during(Duration.ofMillis(1500)).atMost(Duration.ofSeconds(5)).until(() -> taskTurns().size() == 1
+                && tasks.response("BOT-001", taskId).isEmpty());
+        assertEquals("failed", taskTurns().get(0).status());
+
+        HiveSettings.of(DeiaConfig.builder().profiles(Map.of("standin",
+                config.requireProfile("standin").toBuilder().budget(new Budget(null, 10.0)).build())).build()).publish(hive);
+        await().atMost(Duration.ofSeconds(15)).until(() -> tasks.response("BOT-001", taskId).isPresent());
+        TaskResponse r = tasks.response("BOT-001", taskId).orElseThrow();
+        assertEquals(TaskStatus.COMPLETED, r.status());
+        assertEquals(2, r.attempt());
+        assertEquals(List.of(1, 2), taskTurns().stream().map(LedgerEntry::attempt).toList());
+        assertNull(taskTurns().get(1).pickupMs(), "only the first attempt has a pickup time");
+    }
+
+    private List<LedgerEntry> taskTurns() {
+        return new Ledger(hive).read("BOT-001").stream().filter(e -> e.isTurn() && "task".equals(e.source())).toList();
     }
 
     @Test
