@@ -46,6 +46,8 @@ final class ClaudeStreamParser {
     private final Control control;
     private String sessionId;
     private boolean sawInit;
+    /** The process's running total of {@code total_cost_usd} so far: each result reports the sum, not its turn's share. */
+    private double reportedTotalUsd;
 
     /**
      * @param deltasFromMessages also emit each assistant text block as a text delta (for when the
@@ -171,10 +173,26 @@ final class ClaudeStreamParser {
         }
         JsonNode usage = node.path("usage");
         return new TurnResult(isError ? TurnStatus.FAILED : TurnStatus.COMPLETED, isError ? "" : text, sessionId,
-                node.hasNonNull("total_cost_usd") ? node.path("total_cost_usd").asDouble() : null,
+                turnCost(node),
                 usage.hasNonNull("input_tokens") ? usage.path("input_tokens").asLong() : null,
                 usage.hasNonNull("output_tokens") ? usage.path("output_tokens").asLong() : null,
                 node.path("duration_ms").asLong(0), null, error);
+    }
+
+    /**
+     * The cost of the turn a result ends: the CLI's {@code total_cost_usd} is the sum of every turn
+     * of the process so far (a second turn with the same tokens reports twice the first's cost), so
+     * the turn's share is the difference to the total seen before. A total lower than that (a counter
+     * started afresh) is the turn's own.
+     */
+    private Double turnCost(JsonNode node) {
+        if (!node.hasNonNull("total_cost_usd")) {
+            return null;
+        }
+        double total = node.path("total_cost_usd").asDouble();
+        double turn = total >= reportedTotalUsd ? total - reportedTotalUsd : total;
+        reportedTotalUsd = total;
+        return turn;
     }
 
     private static String contentText(JsonNode content) {

@@ -48,7 +48,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
  *
  * <p>State: {@code starting → idle ↔ busy}, {@code paused} while the pause file exists (the running
  * turn finishes, no new task is taken; chat still works), {@code degraded} while the task inbox
- * cannot write to the hive (see {@link TaskQueueMonitor#degradedReason()}), {@code waiting_approval} while the
+ * cannot write to the hive (see {@link TaskQueueMonitor#degradedReason()}), {@code over_budget} once a budget
+ * of the hive or its profile is reached (the running turn finishes; tasks stay in the inbox and chat is
+ * refused with {@code BUDGET_EXCEEDED} until the budget allows), {@code waiting_approval} while the
  * agent waits for a person's permission ({@link #permissions()}), {@code stopping} at the end. Every change
  * is logged once and published on the {@link #events() event bus}.
  *
@@ -76,6 +78,7 @@ public final class BotRuntime implements AutoCloseable {
     private final ChatQueue chat;
     private final Presence presence;
     private final BotPermissions permissions;
+    private final BotCosts costs;
 
     private volatile boolean started;
     private final AtomicBoolean stopping = new AtomicBoolean();
@@ -97,7 +100,8 @@ public final class BotRuntime implements AutoCloseable {
         }
         this.port = b.port;
         this.events = new BotEventBus(EVENT_BUFFER_SIZE);
-        this.turns = new Turns(this, agent, stats, b.worktree);
+        this.costs = new BotCosts(botId, profile.name(), hive, config, b.clock);
+        this.turns = new Turns(this, agent, stats, costs, b.worktree);
         this.chat = new ChatQueue(this, turns, stats);
         this.presence = new Presence(this, hive, registry, agent.type(),
                 b.worktree == null ? null : b.worktree.project().name(), turns);
@@ -128,7 +132,7 @@ public final class BotRuntime implements AutoCloseable {
             AgentLeftovers.endLeftover(hive, botId);
             chat.start();
             monitor = TaskQueueMonitor.builder().botId(botId).hive(hive).config(config).profile(profile)
-                    .executor(turns).listener(this::onTaskEvent).build();
+                    .executor(turns).listener(this::onTaskEvent).hold(this::budgetHold).build();
             monitor.start();
             started = true;
             BotState state = presence.refresh();
@@ -217,7 +221,8 @@ public final class BotRuntime implements AutoCloseable {
         return new BotStatus(botId, state, turns.currentTaskId(), m == null ? 0 : m.pendingCount(), chat.waiting(),
                 presence.pid, port, uptime, profile.name(), agent.type(), stats.tasksCompleted.get(),
                 stats.tasksFailed.get(), stats.tasksRejected.get(), stats.messagesCompleted.get(), stats.costUsd.sum(),
-                stats.inputTokens.get(), stats.outputTokens.get(), since, health, degradedReason());
+                stats.inputTokens.get(), stats.outputTokens.get(), since, health, degradedReason(), costs.cost(),
+                BotStatus.BudgetState.of(costs.breach()));
     }
 
     /**
@@ -301,6 +306,17 @@ public final class BotRuntime implements AutoCloseable {
         return m == null ? null : m.degradedReason();
     }
 
+    /** The budget the bot has reached, or null when it may take tasks and messages ({@link BotCosts#breach()}). */
+    io.deia.core.ledger.BotBudget.Breach budgetBreach() {
+        return costs.breach();
+    }
+
+    /** Why the task inbox holds new tasks back: a reached budget, or null. */
+    private String budgetHold() {
+        var breach = costs.breach();
+        return breach == null ? null : "over budget: " + breach.reason();
+    }
+
     /** Completes when {@link #stop} has finished. */
     public CompletableFuture<Void> stopped() {
         return stopped;
@@ -373,6 +389,7 @@ public final class BotRuntime implements AutoCloseable {
         private Agent agent;
         private BotWorktree worktree;
         private int port;
+        private java.time.Clock clock = java.time.Clock.systemUTC();
 
         private Builder() {
         }
@@ -402,6 +419,9 @@ public final class BotRuntime implements AutoCloseable {
          * ({@link io.deia.core.agent.AgentContext#worktree()}).
          */
         public Builder worktree(BotWorktree v) { this.worktree = v; return this; }
+
+        /** The clock that dates ledger lines and says which UTC day a daily budget counts (the system's by default). */
+        public Builder clock(java.time.Clock v) { this.clock = Objects.requireNonNull(v, "clock"); return this; }
 
         /** The HTTP port recorded in the registry (the runtime does not bind it). */
         public Builder port(int v) { this.port = v; return this; }

@@ -7,6 +7,7 @@ import io.deia.core.agent.TurnResult;
 import io.deia.core.agent.TurnStatus;
 import io.deia.core.chat.ChatRequest;
 import io.deia.core.internal.DenyPatterns;
+import io.deia.core.ledger.BotBudget;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -21,7 +22,8 @@ import java.util.concurrent.LinkedBlockingQueue;
  * A bot's chat messages: checked, queued in arrival order and run one by one as turns by one
  * worker thread. The queue is bounded ({@link io.deia.core.config.Profile#messageQueueCapacity()});
  * one more message is refused with {@code TOO_MANY_REQUESTS}, and a message that cannot run
- * because the bot stops is failed with {@code UNAVAILABLE}: none is dropped silently.
+ * because the bot stops is failed with {@code UNAVAILABLE}: none is dropped silently. While the bot is
+ * over a budget a message is refused with {@code BUDGET_EXCEEDED}, when it arrives or when its turn comes.
  */
 final class ChatQueue {
     private static final Logger log = LoggerFactory.getLogger(ChatQueue.class);
@@ -60,6 +62,7 @@ final class ChatQueue {
         // Every chat message reaches the agent through here (controller or this bot's own port).
         denyPatterns.check(botId, "message", text);
         ChatRequest.requireClientMsgId(clientMsgId);
+        refuseOverBudget();
         Pending message = new Pending(text, clientMsgId, listener == null ? AgentEventListener.NONE : listener,
                 new CompletableFuture<>());
         synchronized (this) {
@@ -76,6 +79,14 @@ final class ChatQueue {
         }
         log.debug("[{}] message {} queued", botId, clientMsgId);
         return message.result;
+    }
+
+    /** Refuses a message with {@code BUDGET_EXCEEDED} while the bot is over a budget. */
+    private void refuseOverBudget() {
+        BotBudget.Breach breach = bot.budgetBreach();
+        if (breach != null) {
+            throw DeiaException.budgetExceeded("bot %s takes no message: %s", bot.botId(), breach.reason());
+        }
     }
 
     synchronized int waiting() {
@@ -125,6 +136,8 @@ final class ChatQueue {
                     reject(message);
                     continue;
                 }
+                // Queued while the budget allowed, its turn comes after the budget was reached.
+                refuseOverBudget();
                 TurnResult result = turns.run(new TurnRequest(message.text, bot.profile().timeout(), null),
                         message.listener, null);
                 if (result.status() == TurnStatus.COMPLETED) {

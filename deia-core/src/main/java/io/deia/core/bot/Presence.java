@@ -87,6 +87,10 @@ final class Presence {
         if (Files.exists(hive.pauseFile(bot.botId()))) {
             return BotState.PAUSED;
         }
+        if (!turns.running() && bot.budgetBreach() != null) {
+            // The running turn finishes as busy; only then does the bot show it takes nothing new.
+            return BotState.OVER_BUDGET;
+        }
         return turns.running() ? BotState.BUSY : BotState.IDLE;
     }
 

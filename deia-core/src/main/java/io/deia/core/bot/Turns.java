@@ -17,6 +17,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.time.Duration;
+import java.time.Instant;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
@@ -26,6 +27,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * lock, so neither starves the other. It is also the task monitor's executor: an attempt is a turn
  * with the task's prompt, and an attempt that would start after a stop began is not started (the
  * task stays claimed for the next start).
+ *
+ * <p>Every turn's cost and tokens are appended to the bot's ledger as it ends, before its result
+ * goes back to the caller ({@link BotCosts}); a task's first attempt also records its pickup time.
  *
  * <p>A bot with a project works in its git worktree: every turn holds the worktree's lock, a task
  * turn runs on the task's branch, and every turn ends with deia's commit ({@link WorktreeTurns}).
@@ -38,6 +42,8 @@ final class Turns implements TaskExecutor {
     private final BotRuntime bot;
     private final Agent agent;
     private final BotStats stats;
+    /** Where every turn's cost goes. */
+    private final BotCosts costs;
     /** The project side of each turn, or null for a bot without a project. */
     private final WorktreeTurns worktree;
     /** Fair, so that a waiting chat message and a waiting task alternate. */
@@ -47,10 +53,11 @@ final class Turns implements TaskExecutor {
     private volatile String currentTaskId;
     private volatile boolean running;
 
-    Turns(BotRuntime bot, Agent agent, BotStats stats, BotWorktree worktree) {
+    Turns(BotRuntime bot, Agent agent, BotStats stats, BotCosts costs, BotWorktree worktree) {
         this.bot = bot;
         this.agent = agent;
         this.stats = stats;
+        this.costs = costs;
         this.worktree = worktree == null ? null : new WorktreeTurns(bot.botId(), worktree, agent);
     }
 
@@ -78,6 +85,14 @@ final class Turns implements TaskExecutor {
      * stopping. On a project a worktree git cannot prepare fails a task turn and throws for a chat turn.
      */
     TurnResult run(TurnRequest request, AgentEventListener listener, String taskId) {
+        return run(request, listener, taskId, null, null);
+    }
+
+    /**
+     * {@link #run(TurnRequest, AgentEventListener, String)} for a task's attempt, recorded in the
+     * ledger with its attempt and, for the first, its pickup time (null otherwise).
+     */
+    private TurnResult run(TurnRequest request, AgentEventListener listener, String taskId, Integer attempt, Instant arrived) {
         synchronized (turnEnd) {
             if (taskId != null && bot.isStopping()) {
                 // Checked with the turn marked running in one step, so a stop either waits for this
@@ -103,8 +118,10 @@ final class Turns implements TaskExecutor {
                             : TurnResult.failed(why, 0, null);
                 }
             }
+            Long pickupMs = arrived == null ? null : Math.max(0, Duration.between(arrived, Instant.now()).toMillis());
             TurnResult result = runAgent(request, listener, taskId);
             stats.account(result);
+            costs.record(result, taskId, attempt, pickupMs);
             return worktree == null ? result : worktree.commit(request.prompt(), taskId, result);
         } catch (IllegalStateException e) {
             throw DeiaException.unavailable("bot %s: agent cannot run a turn: %s", bot.botId(), e.getMessage());
@@ -154,7 +171,8 @@ final class Turns implements TaskExecutor {
             if (!bot.isStopping()) {
                 log.info("[{}] task {} attempt {} starting", bot.botId(), task.taskId(), attempt);
                 Duration effective = timeout != null ? timeout : bot.profile().timeout();
-                result = run(new TurnRequest(task.prompt(), effective, task.taskId()), listener, task.taskId());
+                result = run(new TurnRequest(task.prompt(), effective, task.taskId()), listener, task.taskId(), attempt,
+                        attempt == 1 ? task.createdAt() : null);
             }
         } finally {
             unlock();

@@ -4,6 +4,8 @@ import io.deia.core.HiveLayout;
 import io.deia.core.agent.TurnResult;
 import io.deia.core.internal.io.AtomicFiles;
 import io.deia.core.internal.io.LogSafe;
+import io.deia.core.ledger.Ledger;
+import io.deia.core.ledger.LedgerEntry;
 import io.deia.core.project.TaskChange;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -48,6 +50,9 @@ final class TaskOutcomes {
     private final ClaimedTasks claims;
     private final TaskEventListener listener;
     private final PendingResponses kept;
+    /** The bot's profile, named in its ledger lines. */
+    private final String profile;
+    private final Ledger ledger;
 
     /** A finished task: its response to write (or the one it already has) and its final event. */
     static final class Outcome {
@@ -71,7 +76,8 @@ final class TaskOutcomes {
         }
     }
 
-    TaskOutcomes(String botId, HiveLayout layout, String agentId, ClaimedTasks claims, TaskEventListener listener) {
+    TaskOutcomes(String botId, HiveLayout layout, String agentId, String profile, ClaimedTasks claims,
+                 TaskEventListener listener) {
         this.botId = botId;
         this.layout = layout;
         this.agentId = agentId;
@@ -79,6 +85,8 @@ final class TaskOutcomes {
         this.claims = claims;
         this.listener = listener;
         this.kept = new PendingResponses(botId);
+        this.profile = profile;
+        this.ledger = new Ledger(layout);
     }
 
     /** Publishes one transition; a failing listener is logged and otherwise ignored. */
@@ -221,7 +229,22 @@ final class TaskOutcomes {
             log.info("[{}] task {} {} after {} attempt(s) in {} ms; response {}", botId, r.taskId(), r.status().id(),
                     r.attempt(), r.durationMs(), written.getFileName());
         }
+        recordInLedger(id, r);
         emit(id, o.event, r.status(), r.attempt(), r.error());
+    }
+
+    /**
+     * The task's final outcome as a {@code task} line of the bot's ledger, once its response is
+     * durable. A ledger that cannot be written costs the line, never the response.
+     */
+    private void recordInLedger(String taskId, TaskResponse r) {
+        try {
+            ledger.append(LedgerEntry.task(r.finishedAt() != null ? r.finishedAt() : Instant.now(), botId, profile, taskId,
+                    r.attempt(), r.status().id()));
+        } catch (RuntimeException e) {
+            log.error("[{}] task {} {}: cannot record its outcome in the ledger: {}", botId, taskId, r.status().id(),
+                    LogSafe.printable(e.getMessage()));
+        }
     }
 
     /** True when an I/O error (full or read-only disk, a folder in the way) is behind {@code e}. */

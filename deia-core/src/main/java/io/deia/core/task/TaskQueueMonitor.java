@@ -12,6 +12,7 @@ import org.slf4j.LoggerFactory;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.Objects;
+import java.util.function.Supplier;
 
 /**
  * Runs a bot's task inbox ({@code hive/tasks/<BOT-ID>/}) on one thread: notices new task files
@@ -56,9 +57,10 @@ public final class TaskQueueMonitor implements AutoCloseable {
         TaskFileParser parser = new TaskFileParser(Objects.requireNonNull(b.config, "config").maxTaskBytes());
         this.claims = new ClaimedTasks(botId, layout);
         this.inbox = new InboxWatch(botId, layout, parser);
-        TaskOutcomes outcomes = new TaskOutcomes(botId, layout, profile.agent().id(), claims,
+        TaskOutcomes outcomes = new TaskOutcomes(botId, layout, profile.agent().id(), profile.name(), claims,
                 b.listener == null ? TaskEventListener.NONE : b.listener);
-        this.worker = new TaskWorker(botId, layout, profile, parser, claims, inbox, new TaskAttempt(b.executor), outcomes);
+        this.worker = new TaskWorker(botId, layout, profile, parser, claims, inbox, new TaskAttempt(b.executor), outcomes,
+                b.hold == null ? () -> null : b.hold);
     }
 
     /** A builder; bot id, hive, config, profile and executor are required, the listener is not. */
@@ -157,6 +159,7 @@ public final class TaskQueueMonitor implements AutoCloseable {
         private Profile profile;
         private TaskExecutor executor;
         private TaskEventListener listener;
+        private Supplier<String> hold;
 
         private Builder() {
         }
@@ -194,6 +197,16 @@ public final class TaskQueueMonitor implements AutoCloseable {
         /** Receives every transition, on the monitor's thread; none when not set. */
         public Builder listener(TaskEventListener listener) {
             this.listener = listener;
+            return this;
+        }
+
+        /**
+         * Why no new task may be claimed now, or null when one may (asked before every claim and at
+         * least every rescan, on the monitor's thread): while it gives a reason, tasks stay in the
+         * inbox untouched, as with the pause file. A bot over its budget holds its inbox so.
+         */
+        public Builder hold(Supplier<String> hold) {
+            this.hold = hold;
             return this;
         }
 

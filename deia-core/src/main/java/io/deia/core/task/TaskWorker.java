@@ -20,6 +20,7 @@ import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.Deque;
 import java.util.Optional;
+import java.util.function.Supplier;
 
 /**
  * The one loop of a {@link TaskQueueMonitor}, on its one thread: take the best task (claims of dead
@@ -28,7 +29,7 @@ import java.util.Optional;
  * TaskOutcomes}: durable response, then archive, then event). Each step is durable before the
  * next begins, and one task is claimed at a time.
  *
- * <p>Nothing is taken while the inbox is paused, while a start mark cannot be written ({@link
+ * <p>Nothing is taken while the inbox is paused or held (a bot over its budget), while a start mark cannot be written ({@link
  * TaskStarts}: the claim goes back to the inbox) or while a finished task's response waits to be
  * written ({@link PendingResponses}): a new turn's result could not be stored either.
  */
@@ -45,6 +46,10 @@ final class TaskWorker implements Runnable {
     private final InboxWatch inbox;
     private final TaskAttempt attempt;
     private final TaskOutcomes outcomes;
+    /** Why no new task may be claimed now (a reached budget), or null. */
+    private final Supplier<String> hold;
+    /** The hold reason last seen, so each change is logged once. */
+    private String held;
     /** Claims of dead monitors, taken over and run before anything new. */
     private final Deque<ClaimedTasks.Claim> adopted = new ArrayDeque<>();
     private volatile boolean closed;
@@ -52,7 +57,7 @@ final class TaskWorker implements Runnable {
     private volatile int queued;
 
     TaskWorker(String botId, HiveLayout layout, Profile profile, TaskFileParser parser, ClaimedTasks claims,
-               InboxWatch inbox, TaskAttempt attempt, TaskOutcomes outcomes) {
+               InboxWatch inbox, TaskAttempt attempt, TaskOutcomes outcomes, Supplier<String> hold) {
         this.botId = botId;
         this.layout = layout;
         this.profile = profile;
@@ -63,6 +68,7 @@ final class TaskWorker implements Runnable {
         this.inbox = inbox;
         this.attempt = attempt;
         this.outcomes = outcomes;
+        this.hold = hold;
     }
 
     /** Ends the loop: the running attempt is interrupted and any wait ends. */
@@ -129,7 +135,7 @@ final class TaskWorker implements Runnable {
         outcomes.retryDue(false);
         long retry = outcomes.millisUntilRetry();
         long blocked = Math.max(starts.millisBlocked(), retry == Long.MAX_VALUE ? 0 : Math.max(1, retry));
-        if (!inbox.paused() && blocked == 0) {
+        if (!inbox.paused() && blocked == 0 && !held()) {
             ClaimedTasks.Claim next = adopted.isEmpty() ? claimNext() : adopted.poll();
             if (next != null) {
                 process(next);
@@ -137,6 +143,30 @@ final class TaskWorker implements Runnable {
             }
         }
         inbox.await(blocked > 0 ? blocked : inbox.millisToRescan());
+    }
+
+    /**
+     * True while the hold says no new task may be claimed: nothing is claimed and the inbox is left
+     * as it is. Asked again at the next change of the inbox or rescan, so a new UTC day or a raised
+     * budget resumes work within one rescan interval.
+     */
+    private boolean held() {
+        String why;
+        try {
+            why = hold.get();
+        } catch (RuntimeException e) {
+            log.warn("[{}] cannot tell whether tasks are held: {}", botId, LogSafe.printable(e.toString()));
+            why = null;
+        }
+        if (!java.util.Objects.equals(why, held)) {
+            if (why != null && held == null) {
+                log.info("[{}] task inbox held: {}", botId, LogSafe.printable(why));
+            } else if (why == null) {
+                log.info("[{}] task inbox no longer held", botId);
+            }
+        }
+        held = why;
+        return why != null;
     }
 
     /** Claims the best inbox task; one rename, durable before it returns. */
@@ -224,6 +254,10 @@ final class TaskWorker implements Runnable {
                 log.info("[{}] task {} left claimed for the next start (closing during backoff)", botId, task.taskId());
                 return;
             }
+            if (!awaitNoHold()) {
+                log.info("[{}] task {} left claimed for the next start (closing while held)", botId, task.taskId());
+                return;
+            }
         }
     }
 
@@ -249,6 +283,17 @@ final class TaskWorker implements Runnable {
             adopted.addFirst(claim);
         }
         inbox.requestRescan();
+    }
+
+    /**
+     * Before a retry: waits while the hold says no new turn may start (the budget was reached by the
+     * failed attempt), checking at every change or rescan; false when the monitor closes meanwhile.
+     */
+    private boolean awaitNoHold() {
+        while (!closed && held()) {
+            inbox.await(InboxWatch.RESCAN_INTERVAL_MS);
+        }
+        return !closed;
     }
 
     /** Waits out a retry's back-off; false when the monitor closes meanwhile. */

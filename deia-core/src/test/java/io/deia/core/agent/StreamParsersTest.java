@@ -42,6 +42,21 @@ class StreamParsersTest {
     }
 
     @Test
+    void claudeCostIsEachTurnsShareOfTheProcessTotal() throws IOException {
+        // The sample's two results come from one process: each says the same tokens, the second
+        // total_cost_usd is twice the first (0.000105, then 0.00021): the CLI reports a running sum.
+        ClaudeStreamParser p = new ClaudeStreamParser("BOT-001", true);
+        List<TurnResult> results = new ArrayList<>();
+        for (String line : sample("claude-permission-prompt.stream.jsonl")) {
+            p.parse(line).stream().filter(e -> e instanceof AgentEvent.Result)
+                    .forEach(e -> results.add(((AgentEvent.Result) e).result()));
+        }
+        assertEquals(2, results.size());
+        assertEquals(0.000105, results.get(0).costUsd(), 1e-12);
+        assertEquals(0.000105, results.get(1).costUsd(), 1e-12);
+    }
+
+    @Test
     void claudePartialMessagesGiveDeltasAndAResult() throws IOException {
         ClaudeStreamParser p = new ClaudeStreamParser("BOT-001", false);
         List<AgentEvent> events = parseWithNoise(sample("claude-partial-messages.stream.jsonl"), p::parse);

@@ -11,6 +11,8 @@ import io.deia.core.config.Profile;
 import io.deia.core.internal.BotIds;
 import io.deia.core.internal.io.Json;
 import io.deia.core.launch.BotLauncher;
+import io.deia.core.ledger.CostSummary;
+import io.deia.core.ledger.Spend;
 import io.deia.core.project.Project;
 import io.deia.core.registry.BotRecord;
 import io.deia.core.registry.ServiceRegistry;
@@ -61,9 +63,10 @@ final class ControllerApi {
     private final Duration statusTimeout;
     private final UnaryOperator<String> redact;
     private final Instant startedAt = Instant.now();
+    private final Spend spend;
 
     ControllerApi(DeiaConfig config, ServiceRegistry registry, BotLauncher launcher, TaskQueue tasks,
-                  MessageRouter router, Duration statusTimeout, UnaryOperator<String> redact) {
+                  MessageRouter router, Duration statusTimeout, UnaryOperator<String> redact, Spend spend) {
         this.config = config;
         this.registry = registry;
         this.launcher = launcher;
@@ -72,6 +75,7 @@ final class ControllerApi {
         this.history = router.history();
         this.statusTimeout = statusTimeout;
         this.redact = redact;
+        this.spend = spend;
     }
 
     /** A method router whose error messages name hive files relative to the hive, never by absolute path. */
@@ -91,9 +95,13 @@ final class ControllerApi {
             for (BotRecord r : records) {
                 lives.add(router.liveStatus(r, statusTimeout));
             }
+            Map<String, CostSummary> costs = spend.bots();
             List<ObjectNode> out = new ArrayList<>();
             for (int i = 0; i < records.size(); i++) {
-                out.add(view(records.get(i), lives.get(i).join()));
+                ObjectNode entry = view(records.get(i), lives.get(i).join());
+                // From the ledger, not the live status: a stopped bot's spend still shows.
+                entry.set("cost", Json.convert(costs.getOrDefault(records.get(i).botId(), CostSummary.ZERO), ObjectNode.class));
+                out.add(entry);
             }
             JsonResponses.send(resp, cb, 200, Map.of("bots", out));
         });

@@ -2,6 +2,9 @@ package io.deia.http.controller;
 
 import io.deia.core.DeiaException;
 import io.deia.core.HiveLayout;
+import io.deia.core.config.HiveSettings;
+import io.deia.core.config.HiveSettingsFile;
+import io.deia.core.ledger.Spend;
 import io.deia.core.HiveToken;
 import io.deia.core.chat.MessageRouter;
 import io.deia.core.config.DeiaConfig;
@@ -163,13 +166,17 @@ public final class ControllerServer implements AutoCloseable {
     }
 
     private PathMappingsHandler routes() {
+        // One reader of the ledgers for /api/bots and /api/costs: each request reads only the lines added since the last.
+        Spend spend = new Spend(settings.hive);
         ControllerApi api = new ControllerApi(settings.config, settings.registry, settings.launcher, settings.tasks,
-                settings.router, settings.statusTimeout, redactor);
+                settings.router, settings.statusTimeout, redactor, spend);
         PathMappingsHandler routes = new PathMappingsHandler();
         routes.addMapping(PathSpec.from("/health"), api.health());
         routes.addMapping(PathSpec.from("/api/bots"), api.bots());
         routes.addMapping(PathSpec.from("/api/profiles"), api.profiles());
         routes.addMapping(PathSpec.from("/api/projects"), api.projects());
+        HiveSettingsFile published = new HiveSettingsFile(settings.hive, HiveSettings.of(settings.config));
+        routes.addMapping(PathSpec.from("/api/costs"), new CostsApi(spend, published::current, redactor).handler());
         routes.addMapping(PathSpec.from("/api/bot/*"), new PermissionsApi(settings.config, settings.router, redactor)
                 .around(new TaskReviewApi(settings.hive, settings.config, settings.registry, redactor).around(api.botRoutes())));
         routes.addMapping(PathSpec.from("/api/*"), HttpErrors.noSuchEndpoint());

@@ -12,7 +12,7 @@
   /** Same rule as the server's BotIds. */
   const BOT_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
   /** States in which a runner process is expected to be alive (BotState.isLive on the server). */
-  const LIVE_STATES = new Set(['starting', 'idle', 'busy', 'paused', 'stopping', 'degraded', 'waiting_approval']);
+  const LIVE_STATES = new Set(['starting', 'idle', 'busy', 'paused', 'stopping', 'degraded', 'waiting_approval', 'over_budget']);
   const STATUS_POLL_MS = 5000;
   const RECONNECT_BASE_MS = 500;
   const RECONNECT_MAX_MS = 15000;
@@ -23,6 +23,8 @@
   const ui = {
     conn: $('conn'), banner: $('banner'), launchOpen: $('launch-open'),
     botList: $('bot-list'), botEmpty: $('bot-empty'), botCount: $('bot-count'),
+    hiveSpend: $('hive-spend'), hiveSpendText: $('hive-spend-text'), hiveBudget: $('hive-budget'),
+    hiveBudgetBar: $('hive-budget-bar'), hiveBudgetText: $('hive-budget-text'),
     noSelection: $('no-selection'), botView: $('bot-view'), botTitle: $('bot-title'), botState: $('bot-state'),
     botError: $('bot-error'),
     factProfile: $('fact-profile'), factAgent: $('fact-agent'), factPort: $('fact-port'), factPid: $('fact-pid'),
@@ -204,6 +206,20 @@
     return '$' + Number(v).toFixed(Number(v) < 1 ? 4 : 2);
   }
 
+  /**
+   * A bot's spend from its ledger (cost in /status and /api/bots): today (UTC) and in all,
+   * saying how many turns had no known cost instead of passing them off as free. Falls back to the
+   * runner's own sum while no ledger figure has arrived.
+   */
+  function fmtSpend(bot, long) {
+    const c = bot.info.cost;
+    if (!c || typeof c !== 'object') return fmtCost(bot.info.cost_usd);
+    let text = long ? fmtCost(c.today_usd) + ' today, ' + fmtCost(c.total_usd) + ' in all'
+        : fmtCost(c.today_usd) + ' / ' + fmtCost(c.total_usd);
+    if (c.unknown_cost_turns > 0) text += ' (+' + c.unknown_cost_turns + ' turn' + (c.unknown_cost_turns === 1 ? '' : 's') + ' of unknown cost)';
+    return text;
+  }
+
   function fmtTime(ts) {
     if (!ts) return '';
     const d = new Date(ts);
@@ -354,7 +370,7 @@
     if (bot.info.port) parts.push(':' + bot.info.port);
     const up = botUptime(bot);
     if (up !== null) parts.push('up ' + fmtDuration(up));
-    parts.push(fmtCost(bot.info.cost_usd));
+    parts.push(fmtSpend(bot, false));
     item.meta.textContent = parts.join(' · ');
     const why = stateReason(bot, state);
     item.reason.hidden = !why;
@@ -373,7 +389,48 @@
     return why ? String(why) : null;
   }
 
+  /** The hive's spend and its budget bar, from GET /api/costs; a failed poll leaves the last figures. */
+  async function loadCosts() {
+    if (app.connState !== 'connected') return;
+    try {
+      renderHiveSpend(await api('GET', '/api/costs'));
+    } catch (e) {
+      // The next poll asks again; the bots' own figures are unaffected.
+    }
+  }
+
+  function renderHiveSpend(c) {
+    if (!c || typeof c !== 'object') return;
+    ui.hiveSpend.hidden = false;
+    let text = 'Hive: ' + fmtCost(c.today_usd) + ' today, ' + fmtCost(c.total_usd) + ' in all';
+    if (c.unknown_cost_turns > 0) text += ' (+' + c.unknown_cost_turns + ' turn' + (c.unknown_cost_turns === 1 ? '' : 's') + ' of unknown cost)';
+    ui.hiveSpendText.textContent = text;
+    // The bar shows the budget closest to its limit: the day's or the total's.
+    const b = c.budget;
+    let used = null;
+    let label = '';
+    const consider = (spent, limit, period) => {
+      if (limit === null || limit === undefined) return;
+      const u = limit > 0 ? spent / limit : 1;
+      if (used === null || u > used) {
+        used = u;
+        label = fmtCost(spent) + ' of ' + fmtCost(limit) + ' ' + period;
+      }
+    };
+    if (b) {
+      consider(c.today_usd, b.usd_per_day, 'today');
+      consider(c.total_usd, b.usd_total, 'in all');
+    }
+    ui.hiveBudget.hidden = used === null;
+    if (used !== null) {
+      ui.hiveBudgetBar.value = Math.min(1, used);
+      ui.hiveBudgetText.textContent = 'Budget: ' + label + (used >= 1 ? ' (reached)' : '');
+      ui.hiveBudget.classList.toggle('over', used >= 1);
+    }
+  }
+
   async function loadBots() {
+    loadCosts();
     const data = await api('GET', '/api/bots');
     const seen = new Set();
     (data && data.bots ? data.bots : []).forEach((record) => {
@@ -435,7 +492,7 @@
     ui.factPort.textContent = bot.info.port || '—';
     ui.factPid.textContent = bot.info.pid || '—';
     ui.factUptime.textContent = fmtDuration(botUptime(bot));
-    ui.factCost.textContent = fmtCost(bot.info.cost_usd);
+    ui.factCost.textContent = fmtSpend(bot, true);
     // Counted from the durable responses (they survive restarts); the runner's own counters start
     // at 0 with each process, so they are only the fallback until the task list has loaded.
     let done = bot.info.tasks_completed;
@@ -475,6 +532,9 @@
     let canLaunch = false;
     if (state === 'restarting') {
       text = bot.id + ' is restarting: messages are refused until it is back.';
+    } else if (state === 'over_budget') {
+      const why = bot.info.budget && bot.info.budget.reason ? ': ' + safe(bot.info.budget.reason) : '';
+      text = bot.id + ' is over budget' + why + '. Messages are refused and tasks wait in its inbox until the budget allows (next UTC day, or a raised budget and a config reload).';
     } else if (state === 'unreachable') {
       text = bot.id + ' does not answer the controller right now.';
     } else if (!isLive(state)) {
@@ -972,6 +1032,7 @@
     ui.signinRetry.addEventListener('click', retrySignIn);
     perms.wireNotifyToggle($('notify-toggle'));
     setInterval(pollSelectedStatus, STATUS_POLL_MS);
+    setInterval(loadCosts, STATUS_POLL_MS);
     setInterval(tickClock, 1000);
   }
 
