@@ -10,17 +10,20 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.util.ArrayList;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.SortedMap;
+import java.util.TreeMap;
 
 /**
  * Follows every bot's ledger in a hive: each {@link #readNew()} returns only the lines appended
  * since the previous call, by keeping one {@link Ledger.Tail} (a byte offset) per ledger file. A
  * reader that is asked often (a metrics scrape every few seconds) thus costs one directory listing
- * and one {@code size} check per bot when nothing was appended, however long the ledgers are.
+ * and one {@code stat} per bot when nothing was appended (a ledger whose size did not change is not
+ * opened), however long the ledgers are.
  *
  * <p>A ledger file that appears later (a new bot) is picked up from its first line; one that
  * disappears is forgotten (and read from its start should it come back). Not thread-safe: one
@@ -32,6 +35,8 @@ public final class LedgerFollower {
 
     private final HiveLayout hive;
     private final Map<String, Ledger.Tail> tails = new HashMap<>();
+    /** Each ledger's size when it was last read: an unchanged size means nothing to read. */
+    private final Map<String, Long> sizes = new HashMap<>();
 
     public LedgerFollower(HiveLayout hive) {
         this.hive = hive;
@@ -44,10 +49,16 @@ public final class LedgerFollower {
      * @throws DeiaException when the ledger folder or a ledger cannot be read
      */
     public Map<String, List<LedgerEntry>> readNew() {
-        List<String> present = botIds();
-        tails.keySet().retainAll(present);
+        Map<String, Long> present = ledgerSizes();
+        tails.keySet().retainAll(present.keySet());
+        sizes.keySet().retainAll(present.keySet());
         Map<String, List<LedgerEntry>> out = new LinkedHashMap<>();
-        for (String botId : present) {
+        for (Map.Entry<String, Long> file : present.entrySet()) {
+            String botId = file.getKey();
+            // The size from the listing's stat: a ledger that did not change is not even opened.
+            if (file.getValue().equals(sizes.put(botId, file.getValue()))) {
+                continue;
+            }
             Ledger.Tail tail = tails.computeIfAbsent(botId, id -> {
                 log.debug("[{}] following its ledger", id);
                 return new Ledger.Tail(hive.ledgerFile(id));
@@ -65,23 +76,32 @@ public final class LedgerFollower {
         return tails.size();
     }
 
-    private List<String> botIds() {
-        List<String> ids = new ArrayList<>();
+    /** The ledger files and their sizes, by bot id in order. */
+    private SortedMap<String, Long> ledgerSizes() {
+        SortedMap<String, Long> ledgers = new TreeMap<>();
         try (var files = Files.newDirectoryStream(hive.ledgerDir(), "*" + SUFFIX)) {
             for (Path f : files) {
                 String name = f.getFileName().toString();
                 String id = name.substring(0, name.length() - SUFFIX.length());
                 // Only the bots' runners write here, under valid ids; anything else is not a ledger.
-                if (BotIds.isValid(id) && Files.isRegularFile(f)) {
-                    ids.add(id);
+                if (!BotIds.isValid(id)) {
+                    continue;
+                }
+                BasicFileAttributes attributes;
+                try {
+                    attributes = Files.readAttributes(f, BasicFileAttributes.class);
+                } catch (NoSuchFileException gone) {
+                    continue; // removed since the listing
+                }
+                if (attributes.isRegularFile()) {
+                    ledgers.put(id, attributes.size());
                 }
             }
         } catch (NoSuchFileException e) {
-            return ids;
+            return ledgers;
         } catch (IOException e) {
             throw DeiaException.io("cannot list the ledgers in", hive.ledgerDir(), e);
         }
-        ids.sort(null);
-        return ids;
+        return ledgers;
     }
 }
