@@ -43,6 +43,9 @@ public final class HiveMetrics {
     /** Task pickup: milliseconds when a bot is free, up to an hour for a long line of queued work. */
     static final double[] PICKUP_SECONDS = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 30, 60, 300, 900, 3600};
 
+    /** A task's final statuses (see {@link LedgerEntry#status()}). */
+    private static final List<String> TASK_STATUSES = List.of("completed", "failed", "timeout", "interrupted", "rejected");
+
     private final ServiceRegistry registry;
     private final LedgerFollower ledgers;
     private final PrometheusRegistry metrics = new PrometheusRegistry();
@@ -154,6 +157,14 @@ public final class HiveMetrics {
     public synchronized MetricSnapshots scrape() {
         long start = System.nanoTime();
         bots = registry.list();
+        for (BotRecord b : bots) {
+            // Series of registered bots start at 0, so a first failure or crash is an increase that
+            // rate() and increase() see, not the appearance of a series already at 1.
+            for (String status : TASK_STATUSES) {
+                tasks.initLabelValues(b.botId(), status);
+            }
+            crashes.initLabelValues(b.botId());
+        }
         int lines = 0;
         for (Map.Entry<String, List<LedgerEntry>> e : ledgers.readNew().entrySet()) {
             for (LedgerEntry entry : e.getValue()) {

@@ -164,7 +164,8 @@ class MetricsEndpointTest {
         assertEquals(1.0, m.value("deia_tasks_total", "bot", "BOT-A", "status", "completed"));
         assertEquals(1.0, m.value("deia_tasks_total", "bot", "BOT-B", "status", "failed"));
         assertEquals(1.0, m.value("deia_tasks_total", "bot", "BOT-B", "status", "rejected"));
-        assertNull(m.value("deia_tasks_total", "bot", "BOT-A", "status", "failed"));
+        assertEquals(0.0, m.value("deia_tasks_total", "bot", "BOT-A", "status", "failed"), "registered bots start at 0");
+        assertEquals(0.0, m.value("deia_tasks_total", "bot", "BOT-F", "status", "completed"));
         assertEquals(1.0, m.value("deia_turns_total", "bot", "BOT-A", "source", "chat", "status", "completed"));
         assertEquals(1.0, m.value("deia_turns_total", "bot", "BOT-B", "source", "task", "status", "failed"));
 
@@ -185,7 +186,7 @@ class MetricsEndpointTest {
         assertEquals(2.0, m.bucket("deia_task_pickup_seconds", "2.5"));
 
         assertEquals(1.0, m.value("deia_agent_crashes_total", "bot", "BOT-B"));
-        assertNull(m.value("deia_agent_crashes_total", "bot", "BOT-A"), "exit code 0 is no crash");
+        assertEquals(0.0, m.value("deia_agent_crashes_total", "bot", "BOT-A"), "exit code 0 is no crash");
         assertEquals(0.30, m.value("deia_cost_usd_total", "bot", "BOT-A"), 1e-9);
         assertNull(m.value("deia_cost_usd_total", "bot", "BOT-B"), "an unknown cost is never shown as 0");
         assertEquals(1.0, m.value("deia_unknown_cost_turns_total", "bot", "BOT-B"));
@@ -254,7 +255,7 @@ class MetricsEndpointTest {
 
         PrometheusText first = scrape();
         assertEquals(1.0, first.value("deia_turns_total", "bot", "BOT-A", "source", "task", "status", "completed"));
-        assertNull(first.value("deia_tasks_total", "bot", "BOT-A", "status", "completed"));
+        assertNull(first.value("deia_tasks_total", "bot", "BOT-A", "status", "completed"), "not registered: no series yet");
 
         Files.writeString(file, half.substring(20) + "\n", java.nio.file.StandardOpenOption.APPEND);
         assertEquals(1.0, scrape().value("deia_tasks_total", "bot", "BOT-A", "status", "completed"));
@@ -281,6 +282,22 @@ class MetricsEndpointTest {
         PrometheusText o = PrometheusText.parse(r.body());
         assertEquals(0.0, o.value("deia_webhook_pending"));
         assertNull(o.value("deia_webhook_deliveries_total"));
+    }
+
+    @Test
+    void aLedgerFolderThatCannotBeReadIsA500NamingItInTheHive() throws Exception {
+        Files.createDirectories(hive.ledgerDir().getParent());
+        Files.writeString(hive.ledgerDir(), "a file where the ledger folder should be");
+        server = startServer(null);
+        HttpResponse<String> r = get("/metrics", "Authorization", "Bearer " + server.token().reveal());
+        assertEquals(500, r.statusCode(), r.body());
+        assertTrue(r.body().contains("\"internal\"") && r.body().contains("cannot list the ledgers"), r.body());
+        assertFalse(r.body().contains(dir.toString()), "no absolute path: " + r.body());
+
+        Files.delete(hive.ledgerDir());
+        ledger.append(turn("BOT-A", "chat", "completed", 10, 0.01, 1L, 1L, null, null));
+        assertEquals(1.0, scrape().value("deia_turns_total", "bot", "BOT-A", "source", "chat", "status", "completed"),
+                "the next scrape works once the folder is back");
     }
 
     @Test
