@@ -21,9 +21,10 @@ import java.nio.ByteBuffer;
  * {@code prometheus-metrics-exposition-textformats} for the text), not by hand: the format's
  * escaping, histogram buckets and {@code _total} naming are the library's, kept right by its
  * maintainers as the format evolves. It was preferred to Micrometer because it is small (about
- * 400 KB, no further dependencies besides its own model and config) and needs no global meter
- * registry: each controller has its own {@code PrometheusRegistry} (see {@link HiveMetrics}), so
- * several controllers in one JVM never share or clash on a metric.
+ * 400 KB with its model, config and tracer-detection jars, nothing else) and needs no global meter
+ * registry: each controller has its own {@code PrometheusRegistry} (see {@link HiveMetrics}), not
+ * the library's static default one, so several controllers in one JVM (tests, benchmarks) never
+ * share or clash on a metric.
  *
  * <p>Guarded like {@code /api} (see {@link AccessGuard#needsToken}): the token as
  * {@code Authorization: Bearer} (what Prometheus sends, from {@code credentials_file}) or the
