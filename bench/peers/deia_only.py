@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """deia-only figures of docs/benchmarks.md, collected in one run: medians and spreads, not single runs.
 
-Runs the six benchmark mains of deia-bench (RegistryBenchmark, TaskQueueBenchmark, LaunchBenchmark,
-ChatBenchmark, ProjectBenchmark, PermissionBenchmark) R times each, round-robin (so a change of load on a shared machine touches every
+Runs the benchmark mains of deia-bench (RegistryBenchmark, TaskQueueBenchmark, LaunchBenchmark,
+ChatBenchmark, ProjectBenchmark, PermissionBenchmark, MetricsBenchmark) R times each, round-robin (so a change of load on a shared machine touches every
 benchmark rather than all runs of one), reads the one `BENCH-RESULT {json}` line each main prints at
 its end, and reports per figure: median, min–max, n, the target from the issues, and met?.
 The machine is described alongside (cores, memory, CPU model, kernel, JDK, load average at start
@@ -62,6 +62,12 @@ BENCHMARKS = {
         "small": ([], ["300", "50"]),
         "full": ([], ["1000", "50"]),
     }),
+    # measured scrapes, bots, turns in each bot's ledger
+    "metrics": ("MetricsBenchmark", {
+        "smoke": ([], ["50", "50", "200"]),
+        "small": ([], ["300", "50", "200"]),
+        "full": ([], ["1000", "50", "200"]),
+    }),
 }
 
 # Seconds one run of a benchmark may take when longer than the mode's limit: the project main writes a
@@ -111,6 +117,10 @@ FIGURES = [
     ("project", "commit_turn_p50_ms", "deia's commit after a turn that changed one file, p50", "ms", None),
     ("project", "diff_p50_ms", "diff of a 500-file change (ProjectReview.diff + JSON)", "ms", ("<=", 1000, "≤ 1 s")),
     ("project", "git_spawn_p50_ms", "one trivial git command (rev-parse HEAD), the unit of the figures above", "ms", None),
+    ("metrics", "scrape_p50_ms", "GET /metrics, 50 bots with 200 ledger turns each, p50", "ms", ("<=", 50, "≤ 50 ms")),
+    ("metrics", "scrape_p99_ms", "GET /metrics, 50 bots, p99", "ms", None),
+    ("metrics", "cpu_at_15s_pct", "GET /metrics: controller CPU at one scrape per 15 s", "% of a core", ("<=", 0.5, "≤ 0.5 %")),
+    ("metrics", "first_scrape_ms", "GET /metrics: first scrape after a start (reads every ledger whole)", "ms", None),
 ]
 
 

@@ -67,9 +67,9 @@ final class AccessGuard extends Handler.Wrapper {
         return super.handle(request, response, callback);
     }
 
-    /** True for the paths that need the token: {@code /api/**} and {@code /ws}. */
+    /** True for the paths that need the token: {@code /api/**}, {@code /ws} and {@code /metrics}. */
     static boolean needsToken(String path) {
-        return path.equals("/api") || path.startsWith("/api/") || path.equals("/ws");
+        return path.equals("/api") || path.startsWith("/api/") || path.equals("/ws") || path.equals("/metrics");
     }
 
     static boolean looksLikeTraversal(String rawPath) {

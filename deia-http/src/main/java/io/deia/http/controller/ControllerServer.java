@@ -180,6 +180,8 @@ public final class ControllerServer implements AutoCloseable {
         routes.addMapping(PathSpec.from("/api/bot/*"), new PermissionsApi(settings.config, settings.router, redactor)
                 .around(new TaskReviewApi(settings.hive, settings.config, settings.registry, redactor).around(api.botRoutes())));
         routes.addMapping(PathSpec.from("/api/*"), HttpErrors.noSuchEndpoint());
+        routes.addMapping(PathSpec.from("/metrics"), new MetricsEndpoint(new HiveMetrics(settings.hive, settings.registry,
+                settings.webhookStats != null ? settings.webhookStats : WebhookStats.fromFiles(settings.hive))).router(redactor));
         routes.addMapping(PathSpec.from("/"), dashboard());
         return routes;
     }
@@ -342,6 +344,8 @@ public final class ControllerServer implements AutoCloseable {
         private int maxThreads = 200;
         private long wsMaxQueuedBytes = 16L * 1024 * 1024;
         private int wsMaxConnections = 64;
+        /** Null: {@link WebhookStats#fromFiles}. */
+        private WebhookStats webhookStats;
 
         private Builder(HiveLayout hive, DeiaConfig config, ServiceRegistry registry, BotLauncher launcher,
                         TaskQueue tasks, MessageRouter router) {
@@ -438,6 +442,16 @@ public final class ControllerServer implements AutoCloseable {
                 throw DeiaException.invalid("WebSocket connection limit must be >= 1, was %d", connections);
             }
             this.wsMaxConnections = connections;
+            return this;
+        }
+
+        /**
+         * Where {@code GET /metrics} gets its webhook figures (the deliverer's counts); by default
+         * {@link WebhookStats#fromFiles}: pending and dead events counted in the hive, no delivered
+         * or failed counts.
+         */
+        public Builder webhookStats(WebhookStats stats) {
+            this.webhookStats = Objects.requireNonNull(stats, "stats");
             return this;
         }
 

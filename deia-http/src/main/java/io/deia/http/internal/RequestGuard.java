@@ -127,16 +127,20 @@ public final class RequestGuard extends Handler.Wrapper {
                     "requests from web pages are refused here (Origin " + printable(origin) + ")");
             return true;
         }
+        // Which paths are open or navigable is decided on the path the handlers route on: decoded,
+        // dot segments resolved and ";params" removed. The raw one would let "/api;x/bots" pass as
+        // an open page and still be routed to /api/bots. Null when it cannot be resolved: not open.
+        String routed = routedPath(request);
         String fetchSite = request.getHeaders().get("Sec-Fetch-Site");
         if (fetchSite != null && !TRUSTED_FETCH_SITES.contains(fetchSite.trim().toLowerCase(Locale.ROOT))
-                && !navigable.test(path)) {
+                && (routed == null || !navigable.test(routed))) {
             log.warn("[{}] refused {} {}: Sec-Fetch-Site {}", name, method, printable(path), printable(fetchSite));
             closeAfterAnswer(response);
             HttpErrors.send(response, callback, ErrorCode.FORBIDDEN,
                     "requests from other sites are refused here (Sec-Fetch-Site " + printable(fetchSite) + ")");
             return true;
         }
-        Credential credential = open.test(path) ? Credential.NOT_NEEDED : credential(request);
+        Credential credential = routed != null && open.test(routed) ? Credential.NOT_NEEDED : credential(request);
         if (credential == Credential.NONE) {
             log.info("[{}] refused {} {} from {}: no valid token", name, method, printable(path),
                     Request.getRemoteAddr(request));
@@ -177,6 +181,15 @@ public final class RequestGuard extends Handler.Wrapper {
      */
     private static void closeAfterAnswer(Response response) {
         response.getHeaders().put(HttpHeader.CONNECTION, HttpHeaderValue.CLOSE.asString());
+    }
+
+    /** The canonical path (the one routing uses), or null when the request's path has none. */
+    private static String routedPath(Request request) {
+        try {
+            return request.getHttpURI().getCanonicalPath();
+        } catch (RuntimeException e) {
+            return null;
+        }
     }
 
     /** How a request proved it holds the token. */
