@@ -131,9 +131,10 @@ final class NatsResponses {
         CountDownLatch done = new CountDownLatch(1);
         KeyValueWatcher watcher = new KeyValueWatcher() {
             @Override
-            public void watch(KeyValueEntry e) {
+            public synchronized void watch(KeyValueEntry e) {
                 byte[] value = e.getValue();
-                if (value == null) {
+                // Entries stored after the end of the current data belong to the next listing.
+                if (value == null || done.getCount() == 0) {
                     return;
                 }
                 try {
@@ -146,7 +147,7 @@ final class NatsResponses {
             }
 
             @Override
-            public void endOfData() {
+            public synchronized void endOfData() {
                 done.countDown();
             }
         };
@@ -159,15 +160,17 @@ final class NatsResponses {
             } finally {
                 sub.unsubscribe();
             }
+            synchronized (watcher) {
+                all.sort(Comparator.comparing((TaskResponse r) -> r.finishedAt() == null ? Instant.EPOCH : r.finishedAt()).reversed());
+                List<TaskResponse> page = all.size() > limit ? List.copyOf(all.subList(0, Math.max(0, limit))) : List.copyOf(all);
+                return new TaskQueue.ResponseListing(page, List.copyOf(skipped));
+            }
         } catch (IOException | JetStreamApiException e) {
             throw DeiaException.unavailable("cannot list the responses of %s in %s: %s", botId, bucket, e.getMessage());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw DeiaException.unavailable("interrupted while listing the responses of %s", botId);
         }
-        all.sort(Comparator.comparing((TaskResponse r) -> r.finishedAt() == null ? Instant.EPOCH : r.finishedAt()).reversed());
-        List<TaskResponse> page = all.size() > limit ? List.copyOf(all.subList(0, Math.max(0, limit))) : all;
-        return new TaskQueue.ResponseListing(page, skipped);
     }
 
     private Optional<String> text(String botId, String taskId) {

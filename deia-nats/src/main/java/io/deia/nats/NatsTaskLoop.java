@@ -127,7 +127,7 @@ final class NatsTaskLoop implements Runnable {
                     }
                 } catch (InterruptedException e) {
                     Thread.interrupted();
-                } catch (RuntimeException e) {
+                } catch (IOException | io.nats.client.JetStreamApiException | RuntimeException e) {
                     if (closed) {
                         return;
                     }

@@ -1,7 +1,10 @@
 package io.deia.nats;
 
 import io.deia.core.DeiaException;
+import io.nats.client.ConsumerContext;
 import io.nats.client.Connection;
+import io.nats.client.FetchConsumeOptions;
+import io.nats.client.FetchConsumer;
 import io.nats.client.JetStream;
 import io.nats.client.JetStreamApiException;
 import io.nats.client.JetStreamSubscription;
@@ -21,6 +24,8 @@ import java.util.List;
  * priorities that may hold something:
  *
  * <ul>
+ *   <li>a priority that may hold something is asked with {@code no_wait}: the server answers at once,
+ *       with a task or with "none";</li>
  *   <li>a plain NATS subscription on {@code deia.<H>.tasks.<BOT-ID>.*} sees every task as it is
  *       published: a <i>hint</i> that its priority has work. The hint can arrive before the stream
  *       has stored the task, so a hinted priority is fetched with a short wait ({@link #HINT_WAIT}),
@@ -35,8 +40,7 @@ import java.util.List;
 final class PriorityPuller {
     /** How long a hinted priority's fetch waits for the stream to store the task. */
     static final Duration HINT_WAIT = Duration.ofMillis(50);
-    /** How long a priority that may hold a task is asked (the shortest fetch). */
-    static final Duration CHECK_WAIT = Duration.ofMillis(1);
+    private static final FetchConsumeOptions NO_WAIT = FetchConsumeOptions.builder().maxMessages(1).noWait().build();
     /** How often an idle puller asks every priority. */
     static final Duration RESCAN = Duration.ofSeconds(1);
 
@@ -45,6 +49,7 @@ final class PriorityPuller {
     private static final int HINTED = 2;
 
     private final JetStreamSubscription[] consumers = new JetStreamSubscription[NatsTaskStreams.PRIORITIES];
+    private final ConsumerContext[] contexts = new ConsumerContext[NatsTaskStreams.PRIORITIES];
     private final Subscription hints;
     private final int[] state = new int[NatsTaskStreams.PRIORITIES];
     private long dropped;
@@ -55,6 +60,7 @@ final class PriorityPuller {
             JetStream js = connection.jetStream();
             for (int p = 0; p < consumers.length; p++) {
                 consumers[p] = js.subscribe(null, PullSubscribeOptions.bind(stream, NatsTaskStreams.consumerName(botId, p)));
+                contexts[p] = connection.getStreamContext(stream).getConsumerContext(NatsTaskStreams.consumerName(botId, p));
             }
         } catch (IOException | JetStreamApiException e) {
             unsubscribe();
@@ -68,18 +74,17 @@ final class PriorityPuller {
      * The next task in priority order, or null after waiting up to {@link #RESCAN} for a hint when
      * no priority had one. The task is delivered (leased) to the caller, who must ack or nak it.
      */
-    Message next() throws InterruptedException {
+    Message next() throws InterruptedException, IOException, JetStreamApiException {
         drainHints();
         for (int p = 0; p < consumers.length; p++) {
-            if (state[p] == NONE) {
-                continue;
+            Message m = late(p);
+            if (m == null && state[p] != NONE) {
+                m = state[p] == HINTED ? first(consumers[p].fetch(1, HINT_WAIT)) : noWait(p);
             }
-            List<Message> got = consumers[p].fetch(1, state[p] == HINTED ? HINT_WAIT : CHECK_WAIT);
-            if (got.isEmpty()) {
+            if (m == null) {
                 state[p] = NONE;
                 continue;
             }
-            Message m = got.get(0);
             state[p] = m.metaData().pendingCount() > 0 ? CHECK : NONE;
             return m;
         }
@@ -90,6 +95,39 @@ final class PriorityPuller {
             hinted(hint);
         }
         return null;
+    }
+
+    /**
+     * A task delivered for an earlier fetch after that fetch gave up waiting: it is leased to this
+     * worker, so it is taken now rather than left to run out its lease.
+     */
+    private Message late(int p) throws InterruptedException {
+        while (consumers[p].getPendingMessageCount() > 0) {
+            Message m = consumers[p].nextMessage(Duration.ofMillis(1));
+            if (m != null && m.isJetStream()) {
+                return m;
+            }
+        }
+        return null;
+    }
+
+    private Message noWait(int p) throws InterruptedException, IOException, JetStreamApiException {
+        FetchConsumer f = contexts[p].fetch(NO_WAIT);
+        try {
+            return f.nextMessage();
+        } catch (io.nats.client.JetStreamStatusCheckedException e) {
+            throw new IOException(e.getMessage(), e);
+        } finally {
+            try {
+                f.close();
+            } catch (Exception e) {
+                // Its subscription is gone with the connection: nothing left to release.
+            }
+        }
+    }
+
+    private static Message first(List<Message> got) {
+        return got.isEmpty() ? null : got.get(0);
     }
 
     /** Ends a wait for a hint at once (the worker closes). */
