@@ -42,6 +42,14 @@ final class TaskFixtures {
                 .reconnectWait(Duration.ofMillis(100)).connectionTimeout(Duration.ofSeconds(5)).build());
     }
 
+    static void closeQuietly(Connection nc) {
+        try {
+            nc.close();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
     static NatsTaskWorker worker(Connection nc, String hive, String bot, Profile profile, TaskExecutor executor,
                                  TaskEventListener listener, Duration ackWait) {
         return NatsTaskWorker.builder().botId(bot).connection(nc).hive(hive).config(CONFIG).profile(profile)
