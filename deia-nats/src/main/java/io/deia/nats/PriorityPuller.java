@@ -47,6 +47,7 @@ final class PriorityPuller {
     private static final int NONE = 0;
     private static final int CHECK = 1;
     private static final int HINTED = 2;
+    private static final int MORE = 3;
 
     private final JetStreamSubscription[] consumers = new JetStreamSubscription[NatsTaskStreams.PRIORITIES];
     private final ConsumerContext[] contexts = new ConsumerContext[NatsTaskStreams.PRIORITIES];
@@ -79,13 +80,16 @@ final class PriorityPuller {
         for (int p = 0; p < consumers.length; p++) {
             Message m = late(p);
             if (m == null && state[p] != NONE) {
-                m = state[p] == HINTED ? first(consumers[p].fetch(1, HINT_WAIT)) : noWait(p);
+                // A priority known to hold more, or just hinted, is fetched on the long-lived subscription;
+                // one that may be empty is asked with no_wait (a subscription per ask: slower, but it
+                // answers "none" at once).
+                m = state[p] == CHECK ? noWait(p) : first(consumers[p].fetch(1, HINT_WAIT));
             }
             if (m == null) {
                 state[p] = NONE;
                 continue;
             }
-            state[p] = m.metaData().pendingCount() > 0 ? CHECK : NONE;
+            state[p] = m.metaData().pendingCount() > 0 ? MORE : NONE;
             return m;
         }
         Message hint = hints.nextMessage(RESCAN);
