@@ -12,11 +12,8 @@ import io.deia.core.registry.JsonFileServiceRegistry;
 import io.deia.core.task.FileTaskQueue;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.MethodOrderer;
-import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
-import org.junit.jupiter.api.TestMethodOrder;
 
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -47,10 +44,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * The controller end to end: real HTTP and a real WebSocket client against a {@link ControllerServer}
  * whose bots are real runner processes started by the real {@link BotLauncher}, each running a
  * {@code command} agent ({@code cat} echoes, {@code tr a-z A-Z} shouts, a shell loop streams slowly).
+ * One controller for the class, with one resident echo bot ({@code BOT-R}) started before the
+ * tests for those that need a running bot to aim at (no test stops it); each test launches any other
+ * bot it needs, and none relies on what another test did, so they run in any order.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
-@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class ControllerServerTest {
+
     private static final String CONFIG = """
             {"ports": {"from": 8400, "to": 8599}, "max_task_bytes": 32768, "max_body_bytes": 65536, "max_message_bytes": 4096,
              "profiles": {
@@ -89,6 +89,9 @@ class ControllerServerTest {
                 .build().start();
         base = server.baseUrl();
         token = server.token().reveal();
+        HttpResponse<String> resident = call("POST", "/api/bot/launch",
+                "{\"bot_id\":\"BOT-R\",\"profile\":\"echo\"}");
+        assertEquals(201, resident.statusCode(), resident.body());
     }
 
     @AfterAll
@@ -136,7 +139,6 @@ class ControllerServerTest {
     }
 
     @Test
-    @Order(1)
     void launchesTwoBotsChatsWithEachOverOneSocketRunsATaskAndStopsOne() throws Exception {
         HttpResponse<String> a = call("POST", "/api/bot/launch", "{\"bot_id\":\"BOT-A\",\"profile\":\"echo\"}");
         assertEquals(201, a.statusCode(), a.body());
@@ -236,7 +238,6 @@ class ControllerServerTest {
     }
 
     @Test
-    @Order(2)
     void reconnectingSocketReceivesTheMissedEventsExactlyOnce() throws Exception {
         HttpResponse<String> s = call("POST", "/api/bot/launch", "{\"bot_id\":\"BOT-S\",\"profile\":\"slow\"}");
         assertEquals(201, s.statusCode(), s.body());
@@ -270,16 +271,15 @@ class ControllerServerTest {
     }
 
     @Test
-    @Order(3)
     void refusesBadRequestsWithoutChangingAnything() throws Exception {
         String registryBefore = registryWithoutHeartbeats();
         long childrenBefore = ProcessHandle.current().descendants().count();
         List<String[]> routes = List.of(
                 new String[] {"GET", "/api/bots"}, new String[] {"GET", "/api/profiles"}, new String[] {"GET", "/api/projects"},
-                new String[] {"POST", "/api/bot/launch"}, new String[] {"POST", "/api/bot/BOT-A/stop"},
-                new String[] {"GET", "/api/bot/BOT-A/status"}, new String[] {"POST", "/api/bot/BOT-A/message"},
-                new String[] {"POST", "/api/bot/BOT-A/interrupt"}, new String[] {"GET", "/api/bot/BOT-A/tasks"},
-                new String[] {"POST", "/api/bot/BOT-A/tasks"}, new String[] {"GET", "/api/bot/BOT-A/history"},
+                new String[] {"POST", "/api/bot/launch"}, new String[] {"POST", "/api/bot/BOT-R/stop"},
+                new String[] {"GET", "/api/bot/BOT-R/status"}, new String[] {"POST", "/api/bot/BOT-R/message"},
+                new String[] {"POST", "/api/bot/BOT-R/interrupt"}, new String[] {"GET", "/api/bot/BOT-R/tasks"},
+                new String[] {"POST", "/api/bot/BOT-R/tasks"}, new String[] {"GET", "/api/bot/BOT-R/history"},
                 new String[] {"GET", "/api/unknown"});
         String launchBody = "{\"bot_id\":\"BOT-X\",\"profile\":\"echo\"}";
         for (String[] r : routes) {
@@ -297,13 +297,13 @@ class ControllerServerTest {
         // Over the body limit the server answers 413 from the declared length and closes without reading
         // the body; a client still sending then may get a reset instead of the answer (the JDK client did,
         // now and then), so these are checked over a plain socket that sends the headers only.
-        for (String path : List.of("/api/bot/BOT-A/tasks", "/api/bot/BOT-A/message", "/api/bot/launch")) {
+        for (String path : List.of("/api/bot/BOT-R/tasks", "/api/bot/BOT-R/message", "/api/bot/launch")) {
             String raw = rawExchange("POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" + server.port() + "\r\nAuthorization: Bearer " + token
                     + "\r\nContent-Type: application/json\r\nContent-Length: 70000\r\nConnection: close\r\n\r\n");
             assertTrue(raw.startsWith("HTTP/1.1 413"), path + " -> " + raw);
             assertTrue(raw.contains("\"payload_too_large\""), raw);
         }
-        assertEquals(413, call("POST", "/api/bot/BOT-A/message", "{\"text\":\"" + "y".repeat(5000) + "\"}").statusCode());
+        assertEquals(413, call("POST", "/api/bot/BOT-R/message", "{\"text\":\"" + "y".repeat(5000) + "\"}").statusCode());
 
         for (String path : List.of("/api/bot/..%2F..%2Fetc/status", "/api/bot/%2e%2e/status", "/api/bot/BOT!x/status",
                 "/api/bot/" + "a".repeat(65) + "/history", "/api/bot/-lead/status", "/api/bot/a%20b/tasks",
@@ -314,42 +314,42 @@ class ControllerServerTest {
         assertEquals(400, call("POST", "/api/bot/launch", "{\"bot_id\":\"../../x\",\"profile\":\"echo\"}").statusCode());
         assertEquals(400, call("POST", "/api/bot/launch", "not json").statusCode());
         assertEquals(400, call("POST", "/api/bot/launch", "{\"bot_id\":\"BOT-X\"}").statusCode());
-        assertEquals(400, call("GET", "/api/bot/BOT-A/history?before=abc", null).statusCode());
-        assertEquals(400, call("POST", "/api/bot/BOT-A/message", "{\"text\":\"bell\\u0007\"}").statusCode());
+        assertEquals(400, call("GET", "/api/bot/BOT-R/history?before=abc", null).statusCode());
+        assertEquals(400, call("POST", "/api/bot/BOT-R/message", "{\"text\":\"bell\\u0007\"}").statusCode());
 
         HttpResponse<String> unknownProfile = call("POST", "/api/bot/launch", "{\"bot_id\":\"BOT-X\",\"profile\":\"rm -rf /\"}");
         assertEquals(422, unknownProfile.statusCode());
         assertEquals("unprocessable", json(unknownProfile).path("error").path("code").asText());
-        HttpResponse<String> running = call("POST", "/api/bot/launch", "{\"bot_id\":\"BOT-A\",\"profile\":\"echo\"}");
+        HttpResponse<String> running = call("POST", "/api/bot/launch", "{\"bot_id\":\"BOT-R\",\"profile\":\"echo\"}");
         assertEquals(409, running.statusCode(), running.body());
 
         assertEquals(404, call("GET", "/api/bot/NOBODY/status", null).statusCode());
         assertEquals(404, call("POST", "/api/bot/NOBODY/tasks", "do it", token, "text/markdown").statusCode());
         assertEquals(404, call("POST", "/api/bot/NOBODY/message", "{\"text\":\"hi\"}").statusCode());
-        assertEquals(404, call("GET", "/api/bot/BOT-A/nothing", null).statusCode());
-        assertEquals(405, call("DELETE", "/api/bot/BOT-A/status", null).statusCode());
+        assertEquals(404, call("GET", "/api/bot/BOT-R/nothing", null).statusCode());
+        assertEquals(405, call("DELETE", "/api/bot/BOT-R/status", null).statusCode());
 
         WsClient ws = WsClient.connect(base, null, token, origin());
-        ws.send("{\"type\":\"message\",\"bot_id\":\"BOT-A\",\"text\":\"" + "z".repeat(5000) + "\",\"client_msg_id\":\"big\"}");
+        ws.send("{\"type\":\"message\",\"bot_id\":\"BOT-R\",\"text\":\"" + "z".repeat(5000) + "\",\"client_msg_id\":\"big\"}");
         assertEquals("payload_too_large", ws.waitFor(e -> e.path("client_msg_id").asText().equals("big")).path("code").asText());
         ws.send("{\"type\":\"message\",\"bot_id\":\"../x\",\"text\":\"hi\",\"client_msg_id\":\"trav\"}");
         assertEquals("invalid_argument", ws.waitFor(e -> e.path("client_msg_id").asText().equals("trav")).path("code").asText());
-        ws.send("{\"type\":\"message\",\"bot_id\":\"BOT-A\",\"text\":\"nul\\u0000\",\"client_msg_id\":\"ctl\"}");
+        ws.send("{\"type\":\"message\",\"bot_id\":\"BOT-R\",\"text\":\"nul\\u0000\",\"client_msg_id\":\"ctl\"}");
         assertEquals("invalid_argument", ws.waitFor(e -> e.path("client_msg_id").asText().equals("ctl")).path("code").asText());
-        ws.send("{\"type\":\"message\",\"bot_id\":\"BOT-A\",\"client_msg_id\":\"notext\"}");
+        ws.send("{\"type\":\"message\",\"bot_id\":\"BOT-R\",\"client_msg_id\":\"notext\"}");
         assertEquals("invalid_argument", ws.waitFor(e -> e.path("client_msg_id").asText().equals("notext")).path("code").asText());
         ws.send("{\"type\":\"launch\",\"bot_id\":\"BOT-Z\",\"profile\":\"echo\"}");
         ws.send("[not an object");
         await().until(() -> ws.events.stream().filter(e -> e.path("type").asText().equals("error")
                 && e.path("client_msg_id").isMissingNode()).count() >= 2);
         // A frame over the WebSocket limit closes the connection with 1009 (message too big).
-        ws.send("{\"type\":\"message\",\"bot_id\":\"BOT-A\",\"text\":\"" + "w".repeat(20_000) + "\"}");
+        ws.send("{\"type\":\"message\",\"bot_id\":\"BOT-R\",\"text\":\"" + "w".repeat(20_000) + "\"}");
         assertEquals(1009, ws.closed.get());
 
         await().pollDelay(Duration.ofMillis(300)).until(() -> true);
         assertEquals(registryBefore, registryWithoutHeartbeats(), "registry unchanged");
         assertEquals(childrenBefore, ProcessHandle.current().descendants().count(), "no process started");
-        HttpResponse<String> hist = call("GET", "/api/bot/BOT-A/history?limit=50", null);
+        HttpResponse<String> hist = call("GET", "/api/bot/BOT-R/history?limit=50", null);
         assertFalse(hist.body().contains("zzzzz") || hist.body().contains("bell"), "refused messages are not recorded");
     }
 
@@ -399,7 +399,6 @@ class ControllerServerTest {
     }
 
     @Test
-    @Order(4)
     void servesDashboardAndExchangesTheLinkTokenForACookie() throws Exception {
         HttpResponse<String> health = call("GET", "/health", null, null);
         assertEquals(200, health.statusCode());
@@ -437,7 +436,6 @@ class ControllerServerTest {
     }
 
     @Test
-    @Order(5)
     void idleSocketStaysOpenThroughServerPings() throws Exception {
         WsClient ws = WsClient.connect(base, null, token, origin());
         // Longer than the 5 s idle timeout: only the 1 s server pings (answered by the client) keep it open.
@@ -459,7 +457,6 @@ class ControllerServerTest {
     }
 
     @Test
-    @Order(6)
     void refusesOtherPagesOfTheSameSiteAndForeignHostsWhateverTheCredentials() throws Exception {
         String registryBefore = registryWithoutHeartbeats();
         long childrenBefore = ProcessHandle.current().descendants().count();
@@ -472,10 +469,10 @@ class ControllerServerTest {
                 HttpResponse<String> r = asBrowser("POST", "/api/bot/launch", launch, "Origin", origin, "Content-Type", type);
                 assertEquals(403, r.statusCode(), origin + " " + type + ": " + r.body());
                 assertEquals("forbidden", json(r).path("error").path("code").asText());
-                assertEquals(403, asBrowser("POST", "/api/bot/BOT-A/message", message, "Origin", origin,
+                assertEquals(403, asBrowser("POST", "/api/bot/BOT-R/message", message, "Origin", origin,
                         "Content-Type", type).statusCode());
                 // And with the bearer token as well: the Origin alone decides.
-                assertEquals(403, asBrowser("POST", "/api/bot/BOT-A/stop", null, "Origin", origin,
+                assertEquals(403, asBrowser("POST", "/api/bot/BOT-R/stop", null, "Origin", origin,
                         "Authorization", "Bearer " + token).statusCode());
             }
         }
@@ -484,14 +481,14 @@ class ControllerServerTest {
             HttpResponse<String> r = asBrowser("POST", "/api/bot/launch", launch, "Content-Type", type);
             assertEquals(415, r.statusCode(), type + ": " + r.body());
             assertEquals("unsupported_media_type", json(r).path("error").path("code").asText());
-            assertEquals(415, asBrowser("POST", "/api/bot/BOT-A/message", message, "Content-Type", type).statusCode());
-            assertEquals(415, asBrowser("POST", "/api/bot/BOT-A/tasks", "do it", "Content-Type", type).statusCode());
-            assertEquals(415, call("POST", "/api/bot/BOT-A/message", message, token, type).statusCode());
+            assertEquals(415, asBrowser("POST", "/api/bot/BOT-R/message", message, "Content-Type", type).statusCode());
+            assertEquals(415, asBrowser("POST", "/api/bot/BOT-R/tasks", "do it", "Content-Type", type).statusCode());
+            assertEquals(415, call("POST", "/api/bot/BOT-R/message", message, token, type).statusCode());
         }
-        assertEquals(415, call("POST", "/api/bot/BOT-A/message", message, token, "text/markdown").statusCode(),
+        assertEquals(415, call("POST", "/api/bot/BOT-R/message", message, token, "text/markdown").statusCode(),
                 "text/markdown is for task files only");
         // The cookie with a JSON body but no Origin: no current browser sends that, so it is not trusted.
-        for (String path : List.of("/api/bot/launch", "/api/bot/BOT-A/message", "/api/bot/BOT-A/stop")) {
+        for (String path : List.of("/api/bot/launch", "/api/bot/BOT-R/message", "/api/bot/BOT-R/stop")) {
             HttpResponse<String> r = asBrowser("POST", path, path.endsWith("launch") ? launch : message,
                     "Content-Type", "application/json");
             assertEquals(403, r.statusCode(), path + ": " + r.body());
@@ -499,7 +496,7 @@ class ControllerServerTest {
         }
         // A fetch from another page of the same site, even with a JSON body, is refused by Sec-Fetch-Site.
         for (String site : List.of("same-site", "cross-site")) {
-            assertEquals(403, asBrowser("POST", "/api/bot/BOT-A/message", message, "Content-Type", "application/json",
+            assertEquals(403, asBrowser("POST", "/api/bot/BOT-R/message", message, "Content-Type", "application/json",
                     "Sec-Fetch-Site", site).statusCode());
             assertEquals(403, asBrowser("GET", "/api/bots", null, "Sec-Fetch-Site", site).statusCode());
             // Dashboard pages may be opened from a link elsewhere.
@@ -508,7 +505,7 @@ class ControllerServerTest {
 
         // DNS rebinding: the page's own name in Host, on every path (the token does not help).
         for (String host : List.of("evil.example", "evil.example:" + server.port(), "127.0.0.1:" + (server.port() + 1))) {
-            for (String request : List.of("GET /api/bots", "GET /health", "GET /", "POST /api/bot/BOT-A/interrupt")) {
+            for (String request : List.of("GET /api/bots", "GET /health", "GET /", "POST /api/bot/BOT-R/interrupt")) {
                 String raw = rawExchange(request + " HTTP/1.1\r\nHost: " + host + "\r\nAuthorization: Bearer " + token
                         + "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
                 assertTrue(raw.startsWith("HTTP/1.1 421"), request + " Host " + host + " -> " + raw);
@@ -519,21 +516,21 @@ class ControllerServerTest {
         await().pollDelay(Duration.ofMillis(300)).until(() -> true);
         assertEquals(registryBefore, registryWithoutHeartbeats(), "nothing launched or stopped");
         assertEquals(childrenBefore, ProcessHandle.current().descendants().count(), "no process started");
-        assertFalse(call("GET", "/api/bot/BOT-A/history?limit=50", null).body().contains("sent by a web page"),
+        assertFalse(call("GET", "/api/bot/BOT-R/history?limit=50", null).body().contains("sent by a web page"),
                 "no refused message reached the bot");
-        assertTrue(call("GET", "/api/bot/BOT-A/tasks", null).body().contains("\"pending\":[]"), "no task queued");
+        assertTrue(call("GET", "/api/bot/BOT-R/tasks", null).body().contains("\"pending\":[]"), "no task queued");
 
         // The dashboard's own requests pass: its Origin, JSON or a task file as text/markdown, the cookie.
         for (String own : List.of(origin(), "http://localhost:" + server.port())) {
-            HttpResponse<String> ok = asBrowser("POST", "/api/bot/BOT-A/interrupt", null, "Origin", own,
+            HttpResponse<String> ok = asBrowser("POST", "/api/bot/BOT-R/interrupt", null, "Origin", own,
                     "Sec-Fetch-Site", "same-origin");
             assertEquals(200, ok.statusCode(), ok.body());
         }
-        HttpResponse<String> task = asBrowser("POST", "/api/bot/BOT-A/tasks", "---\ntask_id: T-MD-1\n---\nfrom the dashboard\n",
+        HttpResponse<String> task = asBrowser("POST", "/api/bot/BOT-R/tasks", "---\ntask_id: T-MD-1\n---\nfrom the dashboard\n",
                 "Origin", origin(), "Content-Type", "text/markdown; charset=utf-8");
         assertEquals(201, task.statusCode(), task.body());
         assertEquals("T-MD-1", json(task).path("task_id").asText());
-        HttpResponse<String> reply = asBrowser("POST", "/api/bot/BOT-A/message", "{\"text\":\"from the dashboard\"}",
+        HttpResponse<String> reply = asBrowser("POST", "/api/bot/BOT-R/message", "{\"text\":\"from the dashboard\"}",
                 "Origin", origin(), "Content-Type", "application/json", "Sec-Fetch-Site", "same-origin");
         assertEquals(200, reply.statusCode(), reply.body());
         String localhost = rawExchange("GET /api/bots HTTP/1.1\r\nHost: localhost:" + server.port()
@@ -542,7 +539,6 @@ class ControllerServerTest {
     }
 
     @Test
-    @Order(7)
     void aBindAddressIsAnAllowedHostAndOrigin() throws Exception {
         // All of 127.0.0.0/8 is loopback on Linux: a second controller bound to 127.0.0.2.
         try (ControllerServer other = ControllerServer.builder(hive, DeiaConfig.load(dir.resolve("deia.json")), registry,

@@ -21,11 +21,9 @@ import org.awaitility.core.ConditionFactory;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.MethodOrderer;
-import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
-import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.io.TempDir;
 import org.openqa.selenium.By;
 import org.openqa.selenium.Keys;
@@ -36,14 +34,23 @@ import org.openqa.selenium.support.ui.Select;
 /**
  * The dashboard in a real headless Chromium against a real {@code serve} with real bot processes
  * ({@code command} agents: an echo that streams its reply in two lines, and {@code tr a-z A-Z}, so
- * the two bots answer differently). One browser session and one controller for the whole class,
- * steps in order: the machine has two shared cores.
+ * the two bots answer differently). One browser session and one controller for the whole class (the
+ * machine has two shared cores), with one echo and one upper bot launched before the tests for those
+ * that only chat; a test that launches from the page, breaks, restarts or stops something uses bots
+ * of its own. No test relies on what another did, so they run in any order; each starts on the
+ * connected dashboard.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
-@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class DashboardBrowserTest {
+    /** Shared: launched before the tests, only chatted with (no test stops or breaks them). */
     private static final String ECHO = "ECHO-1";
     private static final String UPPER = "UPPER-1";
+    /** Each launched, broken, interrupted or stopped by one test only. */
+    private static final String LAUNCHED_ECHO = "ECHO-2";
+    private static final String LAUNCHED_UPPER = "UPPER-2";
+    private static final String DEGRADED = "DEGRADED-1";
+    private static final String INTERRUPTED = "INTERRUPTED-1";
+    private static final String STOPPED = "STOPPED-1";
     private static final String HOSTILE = "<img src=x onerror=alert(1)> and <script>window.__pwned=1</script>";
     private static final Set<String> LIVE = Set.of("starting", "idle", "busy", "paused", "stopping");
 
@@ -77,7 +84,20 @@ class DashboardBrowserTest {
                 """, StandardCharsets.UTF_8);
         serve = new ServeProcess(hive, config, tmp.resolve("serve.log"));
         serve.start();
+        launchOverApi(ECHO, "echo");
+        launchOverApi(UPPER, "upper");
         browser = new Browser(tmp.resolve("chromium-profile"));
+    }
+
+    /** Each test starts on the signed-in, connected dashboard at desktop size, whatever the one before left. */
+    @BeforeEach
+    void onTheConnectedDashboard() {
+        browser.viewport(1280, 800, false);
+        if (!browser.driver.getCurrentUrl().startsWith(serve.baseUrl()) || !"connected".equals(connStateOrNull())) {
+            browser.driver.get(serve.dashboardUrl());
+            await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(200)).ignoreExceptions()
+                    .until(() -> "connected".equals(connState()));
+        }
     }
 
     @AfterAll
@@ -88,7 +108,7 @@ class DashboardBrowserTest {
             }
         } finally {
             if (serve != null) {
-                serve.stopBots(List.of(ECHO, UPPER));
+                serve.stopBots(List.of(ECHO, UPPER, LAUNCHED_ECHO, LAUNCHED_UPPER, DEGRADED, INTERRUPTED, STOPPED));
                 serve.close();
             }
         }
@@ -105,7 +125,6 @@ class DashboardBrowserTest {
     // ------------------------------------------------------------------ steps
 
     @Test
-    @Order(10)
     void tokenUrlBecomesCookieAndPageLoadsEverythingItLinks() throws Exception {
         browser.driver.get(serve.dashboardUrl());
         await().until(() -> browser.driver.getCurrentUrl().equals(serve.baseUrl() + "/"));
@@ -136,7 +155,6 @@ class DashboardBrowserTest {
     }
 
     @Test
-    @Order(20)
     void launchDialogValidatesAsYouTypeAndShowsTheServersError() {
         openLaunchDialog();
         WebElement id = browser.driver.findElement(By.id("launch-id"));
@@ -163,44 +181,42 @@ class DashboardBrowserTest {
     }
 
     @Test
-    @Order(30)
     void launchTwoBotsChatWithStreamingAndNoMixing() {
-        launchFromUi(ECHO, "echo");
-        launchFromUi(UPPER, "upper");
-        awaitUi().until(() -> LIVE.contains(botItemState(ECHO)) && LIVE.contains(botItemState(UPPER)));
+        launchFromUi(LAUNCHED_ECHO, "echo");
+        launchFromUi(LAUNCHED_UPPER, "upper");
+        awaitUi().until(() -> LIVE.contains(botItemState(LAUNCHED_ECHO)) && LIVE.contains(botItemState(LAUNCHED_UPPER)));
 
-        selectBot(ECHO);
+        selectBot(LAUNCHED_ECHO);
         send("hello from echo");
         // The first line shows while the agent is still running: streamed, with the working indicator on.
         awaitUi().until(() -> {
-            Map<String, Object> r = lastReply(ECHO);
+            Map<String, Object> r = lastReply(LAUNCHED_ECHO);
             return r != null && Boolean.TRUE.equals(r.get("streaming"))
                     && ((String) r.get("text")).contains("hello from echo") && !((String) r.get("text")).contains("[done]");
         });
         assertTrue(browser.driver.findElement(By.id("working")).isDisplayed(), "working indicator shown");
         awaitUi().until(() -> {
-            Map<String, Object> r = lastReply(ECHO);
+            Map<String, Object> r = lastReply(LAUNCHED_ECHO);
             return Boolean.FALSE.equals(r.get("streaming")) && ((String) r.get("text")).contains("[done]");
         });
-        assertEquals("hello from echo\n[done]\n", lastReply(ECHO).get("text"));
+        assertEquals("hello from echo\n[done]\n", lastReply(LAUNCHED_ECHO).get("text"));
 
-        selectBot(UPPER);
+        selectBot(LAUNCHED_UPPER);
         assertLacks(visibleChatText(), "hello from echo");
         send("hello from upper");
         awaitUi().until(() -> {
-            Map<String, Object> r = lastReply(UPPER);
+            Map<String, Object> r = lastReply(LAUNCHED_UPPER);
             return r != null && Boolean.FALSE.equals(r.get("streaming")) && ((String) r.get("text")).contains("HELLO FROM UPPER");
         });
-        assertLacks(chatText(UPPER), "hello from echo", "[done]");
-        assertLacks(chatText(ECHO), "HELLO FROM UPPER", "hello from upper");
+        assertLacks(chatText(LAUNCHED_UPPER), "hello from echo", "[done]");
+        assertLacks(chatText(LAUNCHED_ECHO), "HELLO FROM UPPER", "hello from upper");
 
-        selectBot(ECHO);
+        selectBot(LAUNCHED_ECHO);
         assertContains(visibleChatText(), "hello from echo");
         assertLacks(visibleChatText(), "HELLO FROM UPPER");
     }
 
     @Test
-    @Order(40)
     void submitTaskAndSeeItsResponse() {
         selectBot(UPPER);
         WebElement text = browser.driver.findElement(By.id("task-text"));
@@ -216,17 +232,17 @@ class DashboardBrowserTest {
     }
 
     @Test
-    @Order(45)
     void aBotThatCannotWriteResponsesShowsDegradedWithTheReasonUntilItCan() throws Exception {
-        selectBot(UPPER);
-        Path responses = new io.deia.core.HiveLayout(tmp.resolve("hive")).responsesDir(UPPER);
+        launchShown(DEGRADED, "upper");
+        selectBot(DEGRADED);
+        Path responses = new io.deia.core.HiveLayout(tmp.resolve("hive")).responsesDir(DEGRADED);
         Path aside = tmp.resolve("responses-aside");
         Files.move(responses, aside);
         Files.writeString(responses, "in the way");
         WebElement text = browser.driver.findElement(By.id("task-text"));
         text.sendKeys("---\ntask_id: stuck-1\n---\nstuck for a while");
         browser.driver.findElement(By.id("task-submit")).click();
-        awaitUi().until(() -> "degraded".equals(botItemState(UPPER)));
+        awaitUi().until(() -> "degraded".equals(botItemState(DEGRADED)));
         awaitUi().until(() -> browser.driver.findElement(By.id("bot-error")).getText()
                 .contains("Degraded: cannot write task responses"));
         assertTrue(browser.driver.findElement(By.id("bot-error")).isDisplayed());
@@ -234,7 +250,7 @@ class DashboardBrowserTest {
 
         Files.delete(responses);
         Files.move(aside, responses);
-        awaitUi().until(() -> "idle".equals(botItemState(UPPER)));
+        awaitUi().until(() -> "idle".equals(botItemState(DEGRADED)));
         awaitUi().until(() -> !browser.driver.findElement(By.id("bot-error")).isDisplayed());
         By response = By.cssSelector("#task-responses li.response[data-task-id='stuck-1']");
         awaitUi().until(() -> !browser.driver.findElements(response).isEmpty());
@@ -242,13 +258,13 @@ class DashboardBrowserTest {
     }
 
     @Test
-    @Order(50)
     void hostileBotOutputIsShownAsTextAndRunsNothing() {
         selectBot(ECHO);
         send(HOSTILE);
         awaitUi().until(() -> {
             Map<String, Object> r = lastReply(ECHO);
-            return Boolean.FALSE.equals(r.get("streaming")) && ((String) r.get("text")).contains("[done]");
+            return r != null && Boolean.FALSE.equals(r.get("streaming")) && ((String) r.get("text")).contains(HOSTILE)
+                    && ((String) r.get("text")).contains("[done]");
         });
         assertContains((String) lastReply(ECHO).get("text"), HOSTILE);
         assertContains(visibleChatText(), HOSTILE);
@@ -265,7 +281,6 @@ class DashboardBrowserTest {
     }
 
     @Test
-    @Order(55)
     void aRefusedMessageShowsItsErrorInPlace() {
         selectBot(UPPER);
         send("please rm -rf the tmp folder");
@@ -283,33 +298,34 @@ class DashboardBrowserTest {
     }
 
     @Test
-    @Order(60)
-    void interruptEndsTheTurnAndTheBotStaysUp() {
-        selectBot(ECHO);
+    void interruptEndsTheTurnAndTheBotStaysUp() throws Exception {
+        launchShown(INTERRUPTED, "echo");
+        selectBot(INTERRUPTED);
         send("stop me halfway");
         // The echo agent sleeps between its two lines: interrupt while the first one is on screen.
         awaitUi().until(() -> {
-            Map<String, Object> r = lastReply(ECHO);
+            Map<String, Object> r = lastReply(INTERRUPTED);
             return Boolean.TRUE.equals(r.get("streaming")) && ((String) r.get("text")).contains("stop me halfway");
         });
         WebElement interrupt = browser.driver.findElement(By.id("interrupt-btn"));
         assertTrue(interrupt.isEnabled(), "interrupt is offered while a reply streams");
         interrupt.click();
-        awaitUi().until(() -> Boolean.FALSE.equals(lastReply(ECHO).get("streaming")));
-        assertLacks((String) lastReply(ECHO).get("text"), "[done]");
+        awaitUi().until(() -> Boolean.FALSE.equals(lastReply(INTERRUPTED).get("streaming")));
+        assertLacks((String) lastReply(INTERRUPTED).get("text"), "[done]");
         // The interrupt call's answer and the turn's end travel separately (REST and WebSocket): await both.
-        awaitUi().until(() -> chatText(ECHO).contains("Interrupted."));
+        awaitUi().until(() -> chatText(INTERRUPTED).contains("Interrupted."));
         assertContains((String) browser.js(
                 "const m = document.querySelectorAll('.chat-log[data-bot-id=\"' + arguments[0] + '\"] .msg-assistant');"
-                        + "return m[m.length - 1].querySelector('.msg-meta').textContent;", ECHO), "interrupted");
-        awaitUi().until(() -> "idle".equals(botItemState(ECHO)));
+                        + "return m[m.length - 1].querySelector('.msg-meta').textContent;", INTERRUPTED), "interrupted");
+        awaitUi().until(() -> "idle".equals(botItemState(INTERRUPTED)));
     }
 
     @Test
-    @Order(70)
     void screenshotsAtDesktopAndPhoneWidths() throws Exception {
         Path img = repoRoot().resolve("docs").resolve("img");
         selectBot(UPPER);
+        send("hello from upper, at two widths");
+        awaitReply(UPPER, "HELLO FROM UPPER, AT TWO WIDTHS");
         browser.viewport(1280, 800, false);
         awaitUi().until(() -> visibleChatText().contains("HELLO FROM UPPER"));
         browser.screenshot(img.resolve("dashboard-desktop.png"));
@@ -323,9 +339,10 @@ class DashboardBrowserTest {
     }
 
     @Test
-    @Order(80)
     void serverRestartShowsDisconnectReconnectsAndTheConversationContinues() throws Exception {
         selectBot(UPPER);
+        send("hello from upper before the restart");
+        awaitReply(UPPER, "HELLO FROM UPPER BEFORE THE RESTART");
         serve.stop();
         awaitUi().until(() -> "disconnected".equals(connState()));
         assertContains(browser.driver.findElement(By.id("conn")).getText(), "disconnected");
@@ -347,15 +364,15 @@ class DashboardBrowserTest {
     }
 
     @Test
-    @Order(90)
-    void stopWithConfirmationAndTheBotLeavesTheRunningState() {
-        selectBot(ECHO);
+    void stopWithConfirmationAndTheBotLeavesTheRunningState() throws Exception {
+        launchShown(STOPPED, "echo");
+        selectBot(STOPPED);
         browser.driver.findElement(By.id("stop-btn")).click();
         awaitUi().until(() -> dialogOpen("stop-dialog"));
         // Cancel first: nothing happens.
         browser.driver.findElement(By.id("stop-cancel")).click();
         awaitUi().until(() -> !dialogOpen("stop-dialog"));
-        assertTrue(LIVE.contains(botItemState(ECHO)), "still running after cancel");
+        assertTrue(LIVE.contains(botItemState(STOPPED)), "still running after cancel");
 
         browser.driver.findElement(By.id("stop-btn")).click();
         awaitUi().until(() -> dialogOpen("stop-dialog"));
@@ -363,7 +380,7 @@ class DashboardBrowserTest {
         // The runner deregisters itself and the launcher then records it as stopped (the router may
         // report "removed" in between): wait for the settled state.
         await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(200))
-                .until(() -> "stopped".equals(botItemState(ECHO)));
+                .until(() -> "stopped".equals(botItemState(STOPPED)));
         assertFalse(browser.driver.findElement(By.id("working")).isDisplayed(), "no working indicator on a stopped bot");
         assertEquals("stopped", browser.driver.findElement(By.id("bot-state")).getText().toLowerCase(java.util.Locale.ROOT));
         assertFalse(browser.driver.findElement(By.id("stop-btn")).isEnabled());
@@ -371,6 +388,35 @@ class DashboardBrowserTest {
     }
 
     // ------------------------------------------------------------------ helpers
+
+    /** Launches a bot through the controller's API (the page's own launch is tested once, from the dialog). */
+    private void launchOverApi(String botId, String profile) throws Exception {
+        HttpResponse<String> r = serve.post("/api/bot/launch", "{\"bot_id\":\"" + botId + "\",\"profile\":\"" + profile + "\"}");
+        assertEquals(201, r.statusCode(), r.body());
+    }
+
+    /** {@link #launchOverApi}, then waits until the page lists the bot as running. */
+    private void launchShown(String botId, String profile) throws Exception {
+        launchOverApi(botId, profile);
+        awaitUi().until(() -> LIVE.contains(botItemState(botId)));
+    }
+
+    /** Waits until the newest reply of the bot is complete and contains {@code text}: that reply, not an earlier one. */
+    private void awaitReply(String botId, String text) {
+        awaitUi().until(() -> {
+            Map<String, Object> r = lastReply(botId);
+            return r != null && Boolean.FALSE.equals(r.get("streaming")) && ((String) r.get("text")).contains(text);
+        });
+    }
+
+    /** The connection state the page shows, or null before the page has one. */
+    private String connStateOrNull() {
+        try {
+            return connState();
+        } catch (org.openqa.selenium.WebDriverException e) {
+            return null;
+        }
+    }
 
     private static ConditionFactory awaitUi() {
         return await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(100)).ignoreExceptions();

@@ -31,11 +31,8 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.MethodOrderer;
-import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
-import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.io.TempDir;
 import org.openqa.selenium.By;
 import org.openqa.selenium.Keys;
@@ -49,14 +46,21 @@ import org.openqa.selenium.support.ui.Select;
  * {@code client_msg_id}), every state is told truthfully (restarts, last error, durable task count,
  * Stop while restarting, why a stopped bot cannot answer, launch errors), and the page is safe and
  * readable (bidi controls shown, WCAG contrast measured, layout for 1-50 bots, sign-in screen).
- * One controller and one browser for the whole class, steps in order.
+ * One controller and one browser for the whole class, with one echo bot launched before the tests
+ * for those that only chat with it; a test that leaves a message pending across a controller
+ * restart, or kills or stops a bot, launches its own. No test relies on what another did, so they
+ * run in any order; each starts on the connected dashboard.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
-@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class DashboardFixesBrowserTest {
+    /** Shared: launched before the tests, only chatted with (no test kills or stops it). */
     private static final String ECHO = "ECHO-1";
+    /** Each launched, killed or stopped by one test only. */
+    private static final String KEPT = "KEPT-1";
+    private static final String KILLED = "KILLED-1";
     private static final String SLOW = "SLOW-1";
     private static final String FRAGILE = "FRAGILE-1";
+    private static final String STOPPED = "STOPPED-1";
     private static final Set<String> LIVE = Set.of("starting", "idle", "busy", "paused", "stopping");
 
     @TempDir
@@ -91,9 +95,8 @@ class DashboardFixesBrowserTest {
                 """.formatted(echo), StandardCharsets.UTF_8);
         serve = new ServeProcess(hive, tmp.resolve("deia.json"), tmp.resolve("serve.log"));
         serve.start();
+        launchOverApi(ECHO, "echo");
         browser = new Browser(tmp.resolve("chromium-profile"));
-        browser.driver.get(serve.dashboardUrl());
-        awaitUi().until(() -> "connected".equals(connState()));
     }
 
     @AfterAll
@@ -104,15 +107,24 @@ class DashboardFixesBrowserTest {
             }
         } finally {
             if (serve != null) {
-                serve.stopBots(List.of(ECHO, SLOW, FRAGILE));
+                serve.stopBots(List.of(ECHO, KEPT, KILLED, SLOW, FRAGILE, STOPPED));
                 serve.close();
             }
         }
     }
 
-    /** Each step starts without a dialog left open by the one before (so one failure does not hide the next). */
+    /**
+     * Each test starts on the signed-in, connected dashboard at desktop size without a dialog open,
+     * whatever the one before left (so one failure does not hide the next).
+     */
     @BeforeEach
-    void noDialogOpen() {
+    void onTheConnectedDashboardWithNoDialogOpen() {
+        browser.viewport(1280, 800, false);
+        if (!browser.driver.getCurrentUrl().startsWith(serve.baseUrl()) || !"connected".equals(connStateOrNull())) {
+            browser.driver.get(serve.dashboardUrl());
+            await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(200)).ignoreExceptions()
+                    .until(() -> "connected".equals(connState()));
+        }
         browser.js("document.querySelectorAll('dialog[open]').forEach(d => d.close());");
     }
 
@@ -127,7 +139,6 @@ class DashboardFixesBrowserTest {
     // ------------------------------------------------------------------ launch dialog (12, 7)
 
     @Test
-    @Order(10)
     void aTooLongBotIdIsRefusedNotCutAndALaunchErrorLeavesWhenTheInputChanges() {
         openLaunchDialog();
         WebElement id = browser.driver.findElement(By.id("launch-id"));
@@ -163,11 +174,11 @@ class DashboardFixesBrowserTest {
     // ------------------------------------------------------------------ never lose input (1, 5)
 
     @Test
-    @Order(20)
     void aMessageSentWhileTheControllerIsDownIsKeptAcrossReconnectAndReloadAndRetriedOnce() throws Exception {
-        launchFromUi(ECHO, "echo");
+        launchShown(KEPT, "echo");
+        selectBot(KEPT);
         serve.stop();
-        By unsent = By.cssSelector(".chat-log[data-bot-id='" + ECHO + "'] .msg-user.unsent");
+        By unsent = By.cssSelector(".chat-log[data-bot-id='" + KEPT + "'] .msg-user.unsent");
         try {
             awaitUi().until(() -> "disconnected".equals(connState()));
             allowedConsole = m -> m.contains("WebSocket connection to") || m.contains("ERR_CONNECTION_REFUSED");
@@ -180,28 +191,29 @@ class DashboardFixesBrowserTest {
         }
         await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(200)).until(() -> "connected".equals(connState()));
         // After the reconnect the chat is rebuilt from the server: the unsent message is still there.
-        awaitUi().until(() -> LIVE.contains(botItemState(ECHO)));
+        awaitUi().until(() -> LIVE.contains(botItemState(KEPT)));
+        // The log is rebuilt after the reconnect: await the message there rather than read the log mid-rebuild.
+        awaitUi().until(() -> browser.driver.findElement(unsent).isDisplayed());
         assertEquals("kept while down", browser.driver.findElement(unsent).findElement(By.className("msg-text")).getText());
 
         // And after a reload of the page (sessionStorage).
         browser.driver.navigate().refresh();
         awaitUi().until(() -> "connected".equals(connState()));
-        selectBot(ECHO);
+        selectBot(KEPT);
         awaitUi().until(() -> browser.driver.findElement(unsent).isDisplayed());
         assertEquals("kept while down", browser.driver.findElement(unsent).findElement(By.className("msg-text")).getText());
 
-        browser.driver.findElement(By.cssSelector(".chat-log[data-bot-id='" + ECHO + "'] .retry-btn")).click();
+        browser.driver.findElement(By.cssSelector(".chat-log[data-bot-id='" + KEPT + "'] .retry-btn")).click();
         awaitUi().until(() -> {
-            Map<String, Object> r = lastReply(ECHO);
+            Map<String, Object> r = lastReply(KEPT);
             return r != null && Boolean.FALSE.equals(r.get("streaming")) && ((String) r.get("text")).contains("kept while down");
         });
         assertTrue(browser.driver.findElements(unsent).isEmpty(), "confirmed: no longer marked unsent");
-        assertEquals("[]", browser.js("return JSON.stringify(window.deiaOutbox.list(arguments[0]))", ECHO));
+        assertEquals("[]", browser.js("return JSON.stringify(window.deiaOutbox.list(arguments[0]))", KEPT));
         assertEquals(1, turnsOf("kept while down"));
     }
 
     @Test
-    @Order(30)
     void aRetriedClientMsgIdNeverStartsASecondTurn() throws Exception {
         // A second client on the page's own origin and cookie sends one message twice (as a Retry
         // after a lost acknowledgement does), once while its turn runs and once after it ended.
@@ -218,7 +230,6 @@ class DashboardFixesBrowserTest {
     }
 
     @Test
-    @Order(40)
     void aRefusedMessageLosesItsSendingMarkAndKeepsItsTextWithRetry() {
         selectBot(ECHO);
         send("please rm -rf the tmp folder");
@@ -237,7 +248,6 @@ class DashboardFixesBrowserTest {
     // ------------------------------------------------------------------ questions from elsewhere (2)
 
     @Test
-    @Order(50)
     void aQuestionAskedElsewhereShowsLiveWithWhereItCameFrom() throws Exception {
         selectBot(ECHO);
         CompletableFuture<HttpResponse<String>> viaApi = CompletableFuture.supplyAsync(() -> {
@@ -274,7 +284,6 @@ class DashboardFixesBrowserTest {
     // ------------------------------------------------------------------ bidi (9)
 
     @Test
-    @Order(60)
     void bidiControlsInBotOutputAreShownAsEscapes() {
         selectBot(ECHO);
         // Set as a value (a paste), then Enter: the keyboard driver cannot type U+202E itself.
@@ -300,15 +309,18 @@ class DashboardFixesBrowserTest {
     // ------------------------------------------------------------------ restarts, last error, tasks done (3)
 
     @Test
-    @Order(70)
     void afterAKillTheRestartTheLastErrorAndTheTaskCountStay() throws Exception {
-        selectBot(ECHO);
+        launchShown(KILLED, "echo");
+        HttpResponse<String> task = serve.post("/api/bot/" + KILLED + "/tasks",
+                Json.write(Map.of("task", "---\ntask_id: before-kill-1\n---\ncounted before the kill\n")));
+        assertEquals(201, task.statusCode(), task.body());
+        selectBot(KILLED);
         awaitUi().until(() -> browser.driver.findElement(By.id("fact-tasks")).getText().startsWith("1"));
-        long pid = botField(ECHO, "pid").asLong();
+        long pid = botField(KILLED, "pid").asLong();
         assertTrue(pid > 0);
         ProcessHandle.of(pid).orElseThrow().destroyForcibly();
         await().atMost(Duration.ofSeconds(90)).pollInterval(Duration.ofMillis(200)).ignoreExceptions()
-                .until(() -> botField(ECHO, "pid").asLong() != pid && "idle".equals(botItemState(ECHO)));
+                .until(() -> botField(KILLED, "pid").asLong() != pid && "idle".equals(botItemState(KILLED)));
         awaitUi().until(() -> "1".equals(browser.driver.findElement(By.id("fact-restarts")).getText()));
         WebElement error = browser.driver.findElement(By.id("bot-error"));
         awaitUi().until(error::isDisplayed);
@@ -320,7 +332,6 @@ class DashboardFixesBrowserTest {
     // ------------------------------------------------------------------ stop while restarting (4), stopped bot (6)
 
     @Test
-    @Order(80)
     void stopWorksWhileTheBotIsRestarting() throws Exception {
         launchFromUi(SLOW, "slow");
         long pid = botField(SLOW, "pid").asLong();
@@ -340,7 +351,6 @@ class DashboardFixesBrowserTest {
     }
 
     @Test
-    @Order(85)
     void aFailedBotShowsWhyInTheList() throws Exception {
         launchFromUi(FRAGILE, "fragile");
         long pid = botField(FRAGILE, "pid").asLong();
@@ -352,15 +362,18 @@ class DashboardFixesBrowserTest {
     }
 
     @Test
-    @Order(90)
-    void aStoppedBotSaysWhyItCannotAnswerOffersLaunchAndShowsTheRefusal() {
-        selectBot(SLOW);
+    void aStoppedBotSaysWhyItCannotAnswerOffersLaunchAndShowsTheRefusal() throws Exception {
+        launchShown(STOPPED, "slow");
+        HttpResponse<String> stopped = serve.post("/api/bot/" + STOPPED + "/stop", "");
+        assertEquals(200, stopped.statusCode(), stopped.body());
+        awaitUi().until(() -> "stopped".equals(botItemState(STOPPED)));
+        selectBot(STOPPED);
         WebElement notice = browser.driver.findElement(By.id("chat-notice"));
         awaitUi().until(notice::isDisplayed);
         assertContains(notice.getText(), "is stopped");
         // Typing and Enter are not ignored: the message is sent, the 503 is shown on it, the text stays.
         send("are you there?");
-        By unsent = By.cssSelector(".chat-log[data-bot-id='" + SLOW + "'] .msg-unsent-note");
+        By unsent = By.cssSelector(".chat-log[data-bot-id='" + STOPPED + "'] .msg-unsent-note");
         awaitUi().until(() -> browser.driver.findElement(unsent).isDisplayed());
         assertContains(browser.driver.findElement(unsent).getText(), "stopped");
         assertContains(browser.driver.findElement(unsent).getText(), "[unavailable]");
@@ -369,7 +382,7 @@ class DashboardFixesBrowserTest {
         assertTrue(launch.isDisplayed());
         launch.click();
         awaitUi().until(() -> dialogOpen("launch-dialog"));
-        assertEquals(SLOW, browser.driver.findElement(By.id("launch-id")).getAttribute("value"));
+        assertEquals(STOPPED, browser.driver.findElement(By.id("launch-id")).getAttribute("value"));
         awaitUi().until(() -> "slow".equals(new Select(browser.driver.findElement(By.id("launch-profile")))
                 .getFirstSelectedOption().getAttribute("value")));
         browser.driver.findElement(By.id("launch-cancel")).click();
@@ -379,7 +392,6 @@ class DashboardFixesBrowserTest {
     // ------------------------------------------------------------------ contrast (10)
 
     @Test
-    @Order(100)
     void badgesAndFocusRingsMeetWcagAaContrast() {
         selectBot(ECHO);
         // Every state badge and task status the stylesheet knows, as the page would render them.
@@ -427,7 +439,6 @@ class DashboardFixesBrowserTest {
     // ------------------------------------------------------------------ layout (11)
 
     @Test
-    @Order(110)
     void layoutHoldsForOneToFiftyBotsOnPhoneAndDesktop() throws Exception {
         // A second controller whose registry lists 49 stopped bots besides one running: the page
         // must hold together at both sizes (nothing spills out of its card, nothing is wider than
@@ -493,7 +504,6 @@ class DashboardFixesBrowserTest {
     // ------------------------------------------------------------------ sign-in (8)
 
     @Test
-    @Order(120)
     void withoutATokenOneSignInScreenAndAWrongTokenLinkGetsAPage() throws Exception {
         // Leave the signed-in page first: its polls must not meet the missing cookie.
         browser.driver.get("about:blank");
@@ -527,6 +537,27 @@ class DashboardFixesBrowserTest {
     }
 
     // ------------------------------------------------------------------ helpers
+
+    /** Launches a bot through the controller's API (the page's own launch is tested by the steps that use the dialog). */
+    private void launchOverApi(String botId, String profile) throws Exception {
+        HttpResponse<String> r = serve.post("/api/bot/launch", "{\"bot_id\":\"" + botId + "\",\"profile\":\"" + profile + "\"}");
+        assertEquals(201, r.statusCode(), r.body());
+    }
+
+    /** {@link #launchOverApi}, then waits until the page lists the bot as running. */
+    private void launchShown(String botId, String profile) throws Exception {
+        launchOverApi(botId, profile);
+        awaitUi().until(() -> LIVE.contains(botItemState(botId)));
+    }
+
+    /** The connection state the page shows, or null before the page has one. */
+    private String connStateOrNull() {
+        try {
+            return connState();
+        } catch (org.openqa.selenium.WebDriverException e) {
+            return null;
+        }
+    }
 
     /** WCAG relative luminance and contrast of computed colours, with the effective background behind an element. */
     static final String CONTRAST_JS =
