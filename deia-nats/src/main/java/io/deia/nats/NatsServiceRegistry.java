@@ -33,9 +33,13 @@ import java.util.regex.Pattern;
  * snake_case JSON (as in {@code registry.json}). Every node, runner and controller of the hive reads
  * and writes the same bucket.
  *
- * <p><b>Concurrency.</b> Every change reads the entry with its revision, decides, and writes with
- * compare-and-set on that revision ({@code create} for a new key); when another writer came first
- * it reads and decides again. So no update is lost, whichever process or machine makes it.
+ * <p><b>Concurrency.</b> Every change reads the entry, decides, and writes with compare-and-set on
+ * the bucket's last sequence as it was before the read (so the write fails if anything was written
+ * since); when another writer came first it reads and decides again. So no update is lost,
+ * whichever process or machine makes it. (Not the per-key revision check of KV's own
+ * {@code update}: a 2.9 cluster lets two concurrent updates of one key both pass it, see
+ * {@code RegistryBucket}.) A write whose answer was lost is sent again with the same message id
+ * and stored once.
  *
  * <p><b>Liveness.</b> The bucket's TTL (max age) is {@code heartbeat_ttl_s}: an entry disappears
  * about that long after its last write, so a bot whose runner stopped beating (a machine that died)
@@ -323,7 +327,7 @@ public final class NatsServiceRegistry implements ServiceRegistry {
     }
 
     /**
-     * The read-decide-write every change goes through: read the entry and its revision, let
+     * The read-decide-write every change goes through: read the entry and the bucket's sequence, let
      * {@code decide} choose, write with compare-and-set, and decide again from a fresh read when
      * another writer came first. {@code after} runs once, with the result that was written.
      */
