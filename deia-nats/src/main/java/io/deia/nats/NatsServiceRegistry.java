@@ -159,16 +159,18 @@ public final class NatsServiceRegistry implements ServiceRegistry {
             held.addAll(claims.heldByOthers(botId, now, RESERVATION_TTL, entries));
             int preferred = existing != null && node.equals(existing.node()) ? existing.port() : 0;
             int port = PortAllocator.allocate(botId, config.ports(), held, preferred);
-            if (!bucket.compareAndSet(claimsKey, claimsEntry,
-                    RegistryBucket.bytes(claims.with(port, botId, now, RESERVATION_TTL)))) {
-                continue; // another reservation on this node came first: its port is in the claims now
+            long claimed = bucket.compareAndSet(claimsKey, claimsEntry,
+                    RegistryBucket.bytes(claims.with(port, botId, now, RESERVATION_TTL)));
+            if (claimed < 0) {
+                continue; // another write came first (perhaps a reservation on this node, with its port claimed)
             }
             BotRecord reserved = BotRecord.builder(botId).port(port).state(BotState.STARTING).profile(profile)
                     .agent(agent).project(project).node(node).registeredAt(now).lastHeartbeat(now)
                     // The supervisor's restart count belongs to the bot, not to one process of it.
                     .restarts(existing == null ? 0 : existing.restarts())
                     .launcherIsThisProcess().wanted(true).build();
-            if (bucket.compareAndSet(botId, entry, RegistryBucket.bytes(reserved))) {
+            // Expects the claim's own sequence: the entry read before it is still current if nothing came since.
+            if (bucket.compareAndSet(botId, entry.at(claimed), RegistryBucket.bytes(reserved)) >= 0) {
                 log.info("[{}] reserved port {} on node {} (profile {}{})", botId, port, node, profile,
                         project == null ? "" : ", project " + project);
                 return reserved;
@@ -338,7 +340,7 @@ public final class NatsServiceRegistry implements ServiceRegistry {
             Change<T> c = decide.apply(existing);
             boolean done = switch (c.kind) {
                 case NONE -> true;
-                case PUT -> bucket.compareAndSet(botId, entry, RegistryBucket.bytes(c.record));
+                case PUT -> bucket.compareAndSet(botId, entry, RegistryBucket.bytes(c.record)) >= 0;
                 case DELETE -> bucket.compareAndDelete(botId, entry);
             };
             if (done) {

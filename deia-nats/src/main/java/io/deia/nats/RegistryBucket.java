@@ -86,6 +86,10 @@ final class RegistryBucket {
      * expects.
      */
     record Entry(byte[] value, BotRecord record, long bucketSequence) {
+        /** The same value as known at {@code sequence}: after a write of one's own that moved the bucket on. */
+        Entry at(long sequence) {
+            return new Entry(value, record, sequence);
+        }
     }
 
     /**
@@ -212,15 +216,18 @@ final class RegistryBucket {
 
     /**
      * Writes {@code value} to {@code key} if nothing was written to the bucket since {@code expected}
-     * was read. False when another writer came first: the caller reads again and decides again.
+     * was read.
+     *
+     * @return the bucket's sequence after this write (a following write of the same decision
+     *         expects it), or -1 when another writer came first: the caller reads again and decides again
      */
-    boolean compareAndSet(String key, Entry expected, byte[] value) {
+    long compareAndSet(String key, Entry expected, byte[] value) {
         return write(key, expected, value, null);
     }
 
     /** Deletes {@code key} if nothing was written to the bucket since {@code expected} was read. */
     boolean compareAndDelete(String key, Entry expected) {
-        return write(key, expected, null, "DEL");
+        return write(key, expected, null, "DEL") >= 0;
     }
 
     /**
@@ -228,7 +235,7 @@ final class RegistryBucket {
      * when the answer is lost (a server died) the same message is sent again, and the stream's
      * duplicate detection answers for the first copy if it was stored, so the write is applied once.
      */
-    private boolean write(String key, Entry expected, byte[] value, String operation) {
+    private long write(String key, Entry expected, byte[] value, String operation) {
         Headers headers = new Headers()
                 .put(EXPECTED_LAST_SEQUENCE, Long.toString(expected.bucketSequence()))
                 .put(MSG_ID, UUID.randomUUID().toString());
@@ -240,13 +247,12 @@ final class RegistryBucket {
         long deadline = System.nanoTime() + IO_PATIENCE.toNanos();
         while (true) {
             try {
-                js.publish(message);
-                return true;
+                return js.publish(message).getSeqno();
             } catch (JetStreamApiException e) {
                 if (e.getApiErrorCode() == WRONG_LAST_SEQUENCE) {
                     // Another write came first; a short random pause keeps writers from colliding in step.
                     sleep(java.util.concurrent.ThreadLocalRandom.current().nextLong(3));
-                    return false;
+                    return -1;
                 }
                 throw DeiaException.unavailable("NATS refused to write %s in %s: %s", key, name, e.getErrorDescription());
             } catch (IOException e) {
