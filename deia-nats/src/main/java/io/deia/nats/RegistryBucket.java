@@ -40,6 +40,8 @@ final class RegistryBucket {
     private static final int WRONG_LAST_SEQUENCE = 10071;
     private static final int STREAM_NOT_FOUND = 10059;
     private static final int STREAM_NAME_IN_USE = 10058;
+    /** JetStream's "no suitable peers for placement": fewer servers than replicas, for now. */
+    private static final int NO_PEERS = 10005;
     /** Written once into a new bucket: see {@link #EXPECTED_LAST_SEQUENCE}. */
     private static final String CREATED_KEY = "bucket.created";
     /** JetStream's "no message found": the key has no message. */
@@ -102,15 +104,8 @@ final class RegistryBucket {
         try {
             KeyValueStatus status = status(kvm, bucket);
             if (status == null) {
-                try {
-                    kvm.create(KeyValueConfiguration.builder().name(bucket).description("deia registry of hive " + hive.name())
-                            .storageType(StorageType.File).maxHistoryPerKey(1).replicas(hive.replicas()).ttl(ttl).build());
-                    log.info("created KV bucket {} (replicas {}, ttl {} s)", bucket, hive.replicas(), ttl.toSeconds());
-                } catch (JetStreamApiException e) {
-                    if (e.getApiErrorCode() != STREAM_NAME_IN_USE) {
-                        throw e;
-                    }
-                }
+                create(kvm, KeyValueConfiguration.builder().name(bucket).description("deia registry of hive " + hive.name())
+                        .storageType(StorageType.File).maxHistoryPerKey(1).replicas(hive.replicas()).ttl(ttl).build());
                 status = status(kvm, bucket);
             }
             if (status == null) {
@@ -147,6 +142,35 @@ final class RegistryBucket {
         if (config.getAllowDirect()) {
             jsm.updateStream(StreamConfiguration.builder(config).allowDirect(false).build());
             log.info("stream {}: reads go to its leader (direct get off)", stream);
+        }
+    }
+
+    /**
+     * Creates the bucket; one that another process created meanwhile is fine. A new cluster that
+     * already routes between its servers may still be gathering them as JetStream peers ("no
+     * suitable peers for placement"): asked again for up to {@link #IO_PATIENCE}.
+     */
+    private static void create(KeyValueManagement kvm, KeyValueConfiguration config) throws IOException, JetStreamApiException {
+        long deadline = System.nanoTime() + IO_PATIENCE.toNanos();
+        while (true) {
+            try {
+                kvm.create(config);
+                log.info("created KV bucket {} (replicas {}, ttl {} s)", config.getBucketName(), config.getReplicas(),
+                        config.getTtl().toSeconds());
+                return;
+            } catch (JetStreamApiException e) {
+                if (e.getApiErrorCode() == STREAM_NAME_IN_USE) {
+                    return;
+                }
+                boolean noPeers = e.getApiErrorCode() == NO_PEERS
+                        || String.valueOf(e.getErrorDescription()).contains("no suitable peers");
+                if (!noPeers || System.nanoTime() > deadline) {
+                    throw e;
+                }
+                log.info("KV bucket {}: the cluster has not enough JetStream peers yet for {} replicas; asking again",
+                        config.getBucketName(), config.getReplicas());
+                sleep(250);
+            }
         }
     }
 
