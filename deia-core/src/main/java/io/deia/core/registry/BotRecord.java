@@ -40,6 +40,8 @@ import java.util.regex.Pattern;
  *                       error changes, unless it is given explicitly
  * @param project        the configured project the bot works on (its git worktree), or null for a bot
  *                       in its private workspace; kept through restarts and adoptions
+ * @param node           the machine (node name) the bot runs on in a multi-host hive, or null on the
+ *                       one-machine file backend; pids and ports mean something only on their node
  */
 public record BotRecord(
         String botId,
@@ -59,9 +61,14 @@ public record BotRecord(
         Instant launcherStart,
         boolean wanted,
         Instant lastErrorAt,
-        String project) {
+        String project,
+        String node) {
+
+    /** A node name: letters, digits, '_' and '-' (it becomes a NATS subject token and KV key part). */
+    public static final String NODE_PATTERN = "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$";
 
     private static final Pattern PROJECT_NAME = Pattern.compile(Project.NAME_PATTERN);
+    private static final Pattern NODE_NAME = Pattern.compile(NODE_PATTERN);
 
     public BotRecord {
         BotIds.requireValid(botId);
@@ -69,6 +76,9 @@ public record BotRecord(
         // A project name becomes a folder name and a runner argument: a damaged entry must not carry a path.
         if (project != null && !PROJECT_NAME.matcher(project).matches()) {
             throw new IllegalArgumentException("project name '" + project + "' is invalid; expected " + Project.NAME_PATTERN);
+        }
+        if (node != null && !NODE_NAME.matcher(node).matches()) {
+            throw new IllegalArgumentException("node name '" + node + "' is invalid; expected " + NODE_PATTERN);
         }
         if (host == null) {
             host = "127.0.0.1";
@@ -116,7 +126,7 @@ public record BotRecord(
         return new Builder().botId(botId).pid(pid).processStart(processStart).host(host).port(port).state(state)
                 .profile(profile).agent(agent).registeredAt(registeredAt).lastHeartbeat(lastHeartbeat)
                 .restarts(restarts).lastError(lastError).lastExitCode(lastExitCode)
-                .launcherPid(launcherPid).launcherStart(launcherStart).wanted(wanted).project(project)
+                .launcherPid(launcherPid).launcherStart(launcherStart).wanted(wanted).project(project).node(node)
                 .keepLastError(lastError, lastErrorAt);
     }
 
@@ -145,6 +155,7 @@ public record BotRecord(
         private Instant lastErrorAt;
         private boolean lastErrorAtGiven;
         private String project;
+        private String node;
 
         public Builder botId(String v) { this.botId = v; return this; }
         public Builder pid(long v) { this.pid = v; return this; }
@@ -164,6 +175,8 @@ public record BotRecord(
         public Builder wanted(boolean v) { this.wanted = v; return this; }
         /** The configured project the bot works on, or null for none. */
         public Builder project(String v) { this.project = v; return this; }
+        /** The node (machine) the bot runs on in a multi-host hive, or null. */
+        public Builder node(String v) { this.node = v; return this; }
         /** Sets the error's time explicitly (reading a stored entry); otherwise a new error is stamped now. */
         public Builder lastErrorAt(Instant v) { this.lastErrorAt = v; this.lastErrorAtGiven = true; return this; }
 
@@ -187,7 +200,7 @@ public record BotRecord(
                 errorAt = lastError == null ? null : Instant.now().truncatedTo(java.time.temporal.ChronoUnit.MILLIS);
             }
             return new BotRecord(botId, pid, processStart, host, port, state, profile, agent, registeredAt,
-                    lastHeartbeat, restarts, lastError, lastExitCode, launcherPid, launcherStart, wanted, errorAt, project);
+                    lastHeartbeat, restarts, lastError, lastExitCode, launcherPid, launcherStart, wanted, errorAt, project, node);
         }
     }
 }

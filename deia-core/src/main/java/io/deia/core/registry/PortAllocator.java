@@ -12,8 +12,9 @@ import java.util.Set;
 /**
  * Picks a port for a bot: inside the configured range, not held by another registry entry, and
  * actually bindable on 127.0.0.1 right now (so a port some other program listens on is skipped).
+ * Public for the other registry implementations (deia-nats), which allocate ports the same way.
  */
-final class PortAllocator {
+public final class PortAllocator {
     /** Bots bind 127.0.0.1 (BotRecord.host); getLoopbackAddress() could answer ::1 instead. */
     private static final InetAddress LOOPBACK = loopback();
 
@@ -26,7 +27,7 @@ final class PortAllocator {
      *
      * @throws DeiaException {@code UNAVAILABLE} when every port in the range is held or busy
      */
-    static int allocate(String botId, PortRange range, Set<Integer> held, int preferred) {
+    public static int allocate(String botId, PortRange range, Set<Integer> held, int preferred) {
         if (range.contains(preferred) && !held.contains(preferred) && canBind(preferred)) {
             return preferred;
         }
@@ -57,7 +58,7 @@ final class PortAllocator {
      * True when a listening socket can be bound on 127.0.0.1:{@code port} now. SO_REUSEADDR stays
      * off so that a port another program listens on (on any address) counts as busy.
      */
-    static boolean canBind(int port) {
+    public static boolean canBind(int port) {
         try (ServerSocket socket = new ServerSocket()) {
             socket.setReuseAddress(false);
             socket.bind(new InetSocketAddress(LOOPBACK, port), 1);

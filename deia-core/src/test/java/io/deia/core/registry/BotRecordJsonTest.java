@@ -32,7 +32,8 @@ class BotRecordJsonTest {
                         .restarts(Integer.MAX_VALUE).lastError("quote \" backslash \\ newline \n tab \t bell \u0007 ünï ✓ 🐝")
                         .lastExitCode(-9).launcherPid(7).launcherStart(T).build(),
                 BotRecord.builder("R").state(BotState.RESTARTING).lastExitCode(0).lastError("").profile("").build(),
-                BotRecord.builder("P").state(BotState.IDLE).profile("echo").project("shop.v2_x-1").build());
+                BotRecord.builder("P").state(BotState.IDLE).profile("echo").project("shop.v2_x-1").build(),
+                BotRecord.builder("N").state(BotState.IDLE).project("shop").node("host-a_1").build());
     }
 
     @Test
@@ -127,5 +128,18 @@ class BotRecordJsonTest {
         assertTrue(c.problems().get(0).contains("entry 'A'") && c.problems().get(0).contains("project name '../etc' is invalid"),
                 c.problems().toString());
         assertThrows(IllegalArgumentException.class, () -> BotRecord.builder("X").project("a/b").build());
+    }
+
+    @Test
+    void aNodeIsWrittenOnlyWhenThereIsOneKeptByEveryChangeAndValidated() {
+        BotRecord onNode = samples().get(1).toBuilder().node("host-a").build();
+        String json = Json.writePretty(onNode);
+        assertTrue(json.endsWith("  \"wanted\" : false,\n  \"node\" : \"host-a\",\n  \"status\" : \"idle\"\n}\n"), json);
+        assertEquals(onNode, Json.read(json, BotRecord.class, "heartbeat"));
+        assertEquals("host-a", onNode.toBuilder().state(BotState.BUSY).build().node(), "every change keeps the node");
+        assertFalse(Json.writePretty(samples().get(1)).contains("node"), "absent without a node");
+        for (String bad : List.of("", "a.b", "host a", "../x", "-lead")) {
+            assertThrows(IllegalArgumentException.class, () -> BotRecord.builder("X").node(bad).build(), bad);
+        }
     }
 }
