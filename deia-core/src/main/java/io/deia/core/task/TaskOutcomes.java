@@ -5,6 +5,7 @@ import io.deia.core.agent.TurnResult;
 import io.deia.core.internal.io.AtomicFiles;
 import io.deia.core.internal.io.LogSafe;
 import io.deia.core.project.TaskChange;
+import io.deia.core.webhook.WebhookOutbox;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -48,6 +49,7 @@ final class TaskOutcomes {
     private final ClaimedTasks claims;
     private final TaskEventListener listener;
     private final PendingResponses kept;
+    private final TaskWebhooks webhooks;
 
     /** A finished task: its response to write (or the one it already has) and its final event. */
     static final class Outcome {
@@ -71,7 +73,8 @@ final class TaskOutcomes {
         }
     }
 
-    TaskOutcomes(String botId, HiveLayout layout, String agentId, ClaimedTasks claims, TaskEventListener listener) {
+    TaskOutcomes(String botId, HiveLayout layout, String agentId, ClaimedTasks claims, TaskEventListener listener,
+                 WebhookOutbox webhookOutbox) {
         this.botId = botId;
         this.layout = layout;
         this.agentId = agentId;
@@ -79,6 +82,7 @@ final class TaskOutcomes {
         this.claims = claims;
         this.listener = listener;
         this.kept = new PendingResponses(botId);
+        this.webhooks = new TaskWebhooks(botId, webhookOutbox);
     }
 
     /** Publishes one transition; a failing listener is logged and otherwise ignored. */
@@ -185,6 +189,9 @@ final class TaskOutcomes {
             if (written == null) {
                 written = responses.write(o.response, c.key, c.originalName);
             }
+            // Durable response first, webhook event next, archive last: a crash in between finds the
+            // response again and writes the same event (same id) again, so none is lost.
+            webhooks.publish(o.response, written, c.key);
             String id = idOf(written);
             if (o.retried && !Files.exists(c.file, LinkOption.NOFOLLOW_LINKS)) {
                 // Renamed by the failed try, whose folder sync may not have happened.

@@ -3,9 +3,12 @@ package io.deia.core.task;
 import io.deia.core.DeiaException;
 import io.deia.core.HiveLayout;
 import io.deia.core.config.DeiaConfig;
+import io.deia.core.config.HiveSettings;
+import io.deia.core.config.HiveSettingsFile;
 import io.deia.core.config.Profile;
 import io.deia.core.internal.BotIds;
 import io.deia.core.internal.HiveGuard;
+import io.deia.core.webhook.WebhookOutbox;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -57,7 +60,8 @@ public final class TaskQueueMonitor implements AutoCloseable {
         this.claims = new ClaimedTasks(botId, layout);
         this.inbox = new InboxWatch(botId, layout, parser);
         TaskOutcomes outcomes = new TaskOutcomes(botId, layout, profile.agent().id(), claims,
-                b.listener == null ? TaskEventListener.NONE : b.listener);
+                b.listener == null ? TaskEventListener.NONE : b.listener, b.webhooks != null ? b.webhooks
+                        : new WebhookOutbox(layout, new HiveSettingsFile(layout, HiveSettings.of(b.config))::current));
         this.worker = new TaskWorker(botId, layout, profile, parser, claims, inbox, new TaskAttempt(b.executor), outcomes);
     }
 
@@ -157,6 +161,7 @@ public final class TaskQueueMonitor implements AutoCloseable {
         private Profile profile;
         private TaskExecutor executor;
         private TaskEventListener listener;
+        private WebhookOutbox webhooks;
 
         private Builder() {
         }
@@ -194,6 +199,15 @@ public final class TaskQueueMonitor implements AutoCloseable {
         /** Receives every transition, on the monitor's thread; none when not set. */
         public Builder listener(TaskEventListener listener) {
             this.listener = listener;
+            return this;
+        }
+
+        /**
+         * Where the {@code task.completed} and {@code task.failed} webhook events go; by default the
+         * hive's outbox with the event types of {@code hive/settings.json} (or of the config).
+         */
+        public Builder webhooks(WebhookOutbox webhooks) {
+            this.webhooks = webhooks;
             return this;
         }
 
