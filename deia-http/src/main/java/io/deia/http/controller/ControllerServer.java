@@ -9,6 +9,8 @@ import io.deia.core.internal.HiveGuard;
 import io.deia.core.launch.BotLauncher;
 import io.deia.core.registry.ServiceRegistry;
 import io.deia.core.task.TaskQueue;
+import io.deia.core.webhook.DispatcherOptions;
+import io.deia.core.webhook.WebhookDispatcher;
 import io.deia.http.internal.HivePathRedactor;
 import io.deia.http.internal.HttpErrors;
 import io.deia.http.internal.JsonErrorHandler;
@@ -83,6 +85,8 @@ public final class ControllerServer implements AutoCloseable {
     private volatile int boundPort;
     private HiveToken token;
     private MessageRouter.Subscription subscription;
+    /** Delivers the hive's webhook events while the server runs. */
+    private final WebhookDispatcher webhooks;
 
     private ControllerServer(Builder b) {
         this.settings = b;
@@ -94,6 +98,7 @@ public final class ControllerServer implements AutoCloseable {
         AtomicInteger n = new AtomicInteger();
         this.pinger = Executors.newSingleThreadScheduledExecutor(r -> daemon(r, "deia-ws-ping"));
         this.blockingWork = Executors.newCachedThreadPool(r -> daemon(r, "deia-ws-work-" + n.incrementAndGet()));
+        this.webhooks = new WebhookDispatcher(b.hive, () -> b.config, b.webhookOptions);
     }
 
     private static Thread daemon(Runnable r, String name) {
@@ -153,6 +158,7 @@ public final class ControllerServer implements AutoCloseable {
                 .wrap(new AccessGuard(token, root)));
         server.setStopTimeout(2000);
         try {
+            webhooks.start();
             server.start();
         } catch (Exception e) {
             close();
@@ -170,6 +176,7 @@ public final class ControllerServer implements AutoCloseable {
         routes.addMapping(PathSpec.from("/api/bots"), api.bots());
         routes.addMapping(PathSpec.from("/api/profiles"), api.profiles());
         routes.addMapping(PathSpec.from("/api/projects"), api.projects());
+        routes.addMapping(PathSpec.from("/api/webhooks"), new WebhooksApi(webhooks, redactor).handler());
         routes.addMapping(PathSpec.from("/api/bot/*"), new PermissionsApi(settings.config, settings.router, redactor)
                 .around(new TaskReviewApi(settings.hive, settings.config, settings.registry, redactor).around(api.botRoutes())));
         routes.addMapping(PathSpec.from("/api/*"), HttpErrors.noSuchEndpoint());
@@ -300,7 +307,12 @@ public final class ControllerServer implements AutoCloseable {
         return hub;
     }
 
-    /** Stops listening; bots, launcher and router are left as they are. */
+    /** The webhook dispatcher of this server (its {@link WebhookDispatcher#stats()} feed {@code /metrics}). */
+    public WebhookDispatcher webhooks() {
+        return webhooks;
+    }
+
+    /** Stops listening and delivering webhooks; bots, launcher and router are left as they are. */
     @Override
     public void close() {
         if (subscription != null) {
@@ -313,6 +325,7 @@ public final class ControllerServer implements AutoCloseable {
         }
         pinger.shutdownNow();
         blockingWork.shutdownNow();
+        webhooks.close();
         log.info("controller stopped");
     }
 
@@ -335,6 +348,7 @@ public final class ControllerServer implements AutoCloseable {
         private int maxThreads = 200;
         private long wsMaxQueuedBytes = 16L * 1024 * 1024;
         private int wsMaxConnections = 64;
+        private DispatcherOptions webhookOptions = DispatcherOptions.defaults();
 
         private Builder(HiveLayout hive, DeiaConfig config, ServiceRegistry registry, BotLauncher launcher,
                         TaskQueue tasks, MessageRouter router) {
@@ -431,6 +445,12 @@ public final class ControllerServer implements AutoCloseable {
                 throw DeiaException.invalid("WebSocket connection limit must be >= 1, was %d", connections);
             }
             this.wsMaxConnections = connections;
+            return this;
+        }
+
+        /** How webhooks are delivered (timeouts, back-off, version in the User-Agent); {@link DispatcherOptions#defaults()}. */
+        public Builder webhookOptions(DispatcherOptions options) {
+            this.webhookOptions = Objects.requireNonNull(options, "options");
             return this;
         }
 
