@@ -77,7 +77,7 @@ public final class WebhookDispatcher implements AutoCloseable {
     private final TreeMap<String, Pending> events = new TreeMap<>();
     private final Map<String, Integer> inFlight = new HashMap<>();
     private final Set<String> failingHooks = new HashSet<>();
-    private List<Webhook> lastHooks = List.of();
+    private List<Hook> lastHooks = List.of();
     private FileChannel lockFile;
     private FileLock lock;
     private boolean toldWaiting;
@@ -85,6 +85,13 @@ public final class WebhookDispatcher implements AutoCloseable {
     private Thread loop;
     private Thread watcher;
     private WatchService watch;
+
+    /** A configured webhook with its key (a hash of its URL: computed once per round, not per event). */
+    private record Hook(Webhook webhook, String key) {
+        boolean wants(String type) {
+            return webhook.wants(type);
+        }
+    }
 
     /** One event of the outbox and its deliveries so far. */
     private static final class Pending {
@@ -259,13 +266,13 @@ public final class WebhookDispatcher implements AutoCloseable {
      * @return milliseconds until the next attempt falls due ({@code Long.MAX_VALUE} for none)
      */
     private long dispatchDue() {
-        List<Webhook> hooks = currentHooks();
+        List<Hook> hooks = currentHooks();
         Instant now = options.clock().instant();
         long untilNext = Long.MAX_VALUE;
         long waiting = 0;
         for (Pending p : new ArrayList<>(events.values())) {
             boolean done = true;
-            for (Webhook hook : hooks) {
+            for (Hook hook : hooks) {
                 if (!hook.wants(p.event.type())) {
                     continue;
                 }
@@ -298,11 +305,15 @@ public final class WebhookDispatcher implements AutoCloseable {
         return untilNext;
     }
 
-    private List<Webhook> currentHooks() {
+    private List<Hook> currentHooks() {
         try {
-            Map<String, Webhook> byKey = new LinkedHashMap<>();
-            for (Webhook w : config.get().webhooks()) {
-                byKey.putIfAbsent(w.key(), w);
+            List<Webhook> configured = config.get().webhooks();
+            if (lastHooks.size() == configured.size() && sameHooks(configured)) {
+                return lastHooks;
+            }
+            Map<String, Hook> byKey = new LinkedHashMap<>();
+            for (Webhook w : configured) {
+                byKey.putIfAbsent(w.key(), new Hook(w, w.key()));
             }
             lastHooks = List.copyOf(byKey.values());
         } catch (RuntimeException e) {
@@ -311,17 +322,27 @@ public final class WebhookDispatcher implements AutoCloseable {
         return lastHooks;
     }
 
-    private void attempt(Pending p, Webhook hook, int attemptsSoFar) {
+    private boolean sameHooks(List<Webhook> configured) {
+        for (int i = 0; i < configured.size(); i++) {
+            if (!configured.get(i).equals(lastHooks.get(i).webhook())) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private void attempt(Pending p, Hook hook, int attemptsSoFar) {
         String key = hook.key();
         p.sending.add(key);
         inFlight.merge(key, 1, Integer::sum);
-        sender.send(hook, p.event.id(), p.body).thenAccept(outcome ->
+        sender.send(hook.webhook(), p.event.id(), p.body).thenAccept(outcome ->
                 inbox.offer(() -> finished(p, hook, attemptsSoFar + 1, outcome)));
     }
 
     /** An attempt ended (on the dispatcher thread): record it. */
-    private void finished(Pending p, Webhook hook, int attempt, WebhookSender.Attempt outcome) {
-        String key = hook.key();
+    private void finished(Pending p, Hook h, int attempt, WebhookSender.Attempt outcome) {
+        String key = h.key();
+        Webhook hook = h.webhook();
         p.sending.remove(key);
         inFlight.merge(key, -1, Integer::sum);
         Instant now = options.clock().instant();
@@ -369,7 +390,7 @@ public final class WebhookDispatcher implements AutoCloseable {
 
     /** True when every configured webhook that wants the event has it delivered or dead. */
     private boolean allDone(Pending p) {
-        for (Webhook hook : lastHooks) {
+        for (Hook hook : lastHooks) {
             DeliveryState.HookDelivery d = p.hooks.get(hook.key());
             if (hook.wants(p.event.type()) && (d == null || !d.done())) {
                 return false;

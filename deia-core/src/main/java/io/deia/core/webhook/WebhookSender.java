@@ -48,7 +48,8 @@ final class WebhookSender implements AutoCloseable {
             t.setDaemon(true);
             return t;
         });
-        this.client = HttpClient.newBuilder().followRedirects(HttpClient.Redirect.NEVER).connectTimeout(connectTimeout)
+        this.client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+                .followRedirects(HttpClient.Redirect.NEVER).connectTimeout(connectTimeout)
                 .executor(pool).build();
         this.requestTimeout = requestTimeout;
         this.userAgent = userAgent;
