@@ -98,7 +98,8 @@ public final class WebhookOutboxBenchmark {
 
         long deliverStart = System.nanoTime();
         double deliveriesPerS;
-        try (WebhookDispatcher dispatcher = new WebhookDispatcher(hive, () -> config, DispatcherOptions.defaults()).start()) {
+        try (WebhookDispatcher dispatcher = new WebhookDispatcher(hive, () -> config,
+                DispatcherOptions.builder().perWebhook(Integer.getInteger("deia.bench.perWebhook", 1)).build()).start()) {
             long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(5);
             while (dispatcher.stats().deliveredTotal() < written && System.nanoTime() < deadline) {
                 Thread.sleep(5);
