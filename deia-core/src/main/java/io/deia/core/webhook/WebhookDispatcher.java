@@ -9,13 +9,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
-import java.nio.channels.FileChannel;
-import java.nio.channels.FileLock;
-import java.nio.channels.OverlappingFileLockException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.ClosedWatchServiceException;
 import java.nio.file.FileSystems;
-import java.nio.file.StandardOpenOption;
 import java.nio.file.StandardWatchEventKinds;
 import java.nio.file.WatchKey;
 import java.nio.file.WatchService;
@@ -35,6 +31,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Supplier;
 
+// Just over ~400 lines because the delivery rules (due, in flight, delivered, failed, dead, brought
+// forward) live on the one thread that owns them; files, HTTP and the lock are classes of their own.
 /**
  * Delivers the events of the hive's webhook outbox ({@link WebhookOutbox}) to every configured
  * webhook that wants their type, at least once, and runs in {@code serve}.
@@ -78,9 +76,7 @@ public final class WebhookDispatcher implements AutoCloseable {
     private final Map<String, Integer> inFlight = new HashMap<>();
     private final Set<String> failingHooks = new HashSet<>();
     private List<Hook> lastHooks = List.of();
-    private FileChannel lockFile;
-    private FileLock lock;
-    private boolean toldWaiting;
+    private final DispatcherLock lock;
 
     private Thread loop;
     private Thread watcher;
@@ -117,6 +113,7 @@ public final class WebhookDispatcher implements AutoCloseable {
     public WebhookDispatcher(HiveLayout hive, Supplier<DeiaConfig> config, DispatcherOptions options) {
         this.hive = hive;
         this.store = new OutboxStore(hive);
+        this.lock = new DispatcherLock(hive.webhookOutboxDir().resolveSibling("dispatcher.lock"));
         this.config = config;
         this.options = options;
         this.sender = new WebhookSender(options.connectTimeout(), options.requestTimeout(), options.threads(),
@@ -177,7 +174,7 @@ public final class WebhookDispatcher implements AutoCloseable {
         while (!closed) {
             try {
                 long waitMs = options.rescanEvery().toMillis();
-                if (holdsLock()) {
+                if (lock.held()) {
                     boolean full = System.nanoTime() - lastScan >= options.rescanEvery().toNanos();
                     if (rescan || full) {
                         rescan = false;
@@ -200,29 +197,6 @@ public final class WebhookDispatcher implements AutoCloseable {
                 sleepQuietly();
             }
         }
-    }
-
-    /** True while this process holds the hive's dispatcher lock (taken on the first call that can). */
-    private boolean holdsLock() {
-        if (lock != null) {
-            return true;
-        }
-        try {
-            if (lockFile == null) {
-                lockFile = FileChannel.open(store.outboxDir().resolveSibling("dispatcher.lock"), StandardOpenOption.CREATE,
-                        StandardOpenOption.WRITE);
-            }
-            lock = lockFile.tryLock();
-        } catch (OverlappingFileLockException e) {
-            lock = null;
-        } catch (IOException e) {
-            log.warn("cannot take the webhook dispatcher lock: {}", e.toString());
-        }
-        if (lock == null && !toldWaiting) {
-            toldWaiting = true;
-            log.warn("another serve delivers this hive's webhooks; this one waits until it stops");
-        }
-        return lock != null;
     }
 
     /**
@@ -444,16 +418,7 @@ public final class WebhookDispatcher implements AutoCloseable {
         joinQuietly(loop);
         joinQuietly(watcher);
         sender.close();
-        try {
-            if (lock != null) {
-                lock.release();
-            }
-            if (lockFile != null) {
-                lockFile.close();
-            }
-        } catch (IOException e) {
-            log.debug("releasing the webhook dispatcher lock: {}", e.toString());
-        }
+        lock.close();
         log.info("webhook dispatcher stopped ({})", stats());
     }
 
