@@ -8,6 +8,8 @@ import io.deia.core.agent.AgentHealth;
 import io.deia.core.agent.AgentLeftovers;
 import io.deia.core.agent.TurnResult;
 import io.deia.core.config.DeiaConfig;
+import io.deia.core.config.HiveSettings;
+import io.deia.core.config.HiveSettingsFile;
 import io.deia.core.config.Profile;
 import io.deia.core.internal.BotIds;
 import io.deia.core.internal.HiveGuard;
@@ -19,6 +21,7 @@ import io.deia.core.registry.BotState;
 import io.deia.core.registry.ServiceRegistry;
 import io.deia.core.task.TaskEvent;
 import io.deia.core.task.TaskQueueMonitor;
+import io.deia.core.webhook.WebhookOutbox;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -79,6 +82,8 @@ public final class BotRuntime implements AutoCloseable {
     private final Presence presence;
     private final BotPermissions permissions;
     private final BotCosts costs;
+    /** Where this bot's webhook events go (task outcomes, permission requests). */
+    private final WebhookOutbox webhooks;
 
     private volatile boolean started;
     private final AtomicBoolean stopping = new AtomicBoolean();
@@ -105,7 +110,9 @@ public final class BotRuntime implements AutoCloseable {
         this.chat = new ChatQueue(this, turns, stats);
         this.presence = new Presence(this, hive, registry, agent.type(),
                 b.worktree == null ? null : b.worktree.project().name(), turns);
-        this.permissions = new BotPermissions(botId, profile, events, presence::refresh);
+        this.webhooks = b.webhooks != null ? b.webhooks
+                : new WebhookOutbox(hive, new HiveSettingsFile(hive, HiveSettings.of(config))::current);
+        this.permissions = new BotPermissions(botId, profile, events, presence::refresh, webhooks);
     }
 
     /** A builder; bot id, profile, config, hive, registry and agent are required. */
@@ -132,7 +139,7 @@ public final class BotRuntime implements AutoCloseable {
             AgentLeftovers.endLeftover(hive, botId);
             chat.start();
             monitor = TaskQueueMonitor.builder().botId(botId).hive(hive).config(config).profile(profile)
-                    .executor(turns).listener(this::onTaskEvent).hold(this::budgetHold).build();
+                    .executor(turns).listener(this::onTaskEvent).hold(this::budgetHold).webhooks(webhooks).build();
             monitor.start();
             started = true;
             BotState state = presence.refresh();
@@ -390,6 +397,7 @@ public final class BotRuntime implements AutoCloseable {
         private BotWorktree worktree;
         private int port;
         private java.time.Clock clock = java.time.Clock.systemUTC();
+        private WebhookOutbox webhooks;
 
         private Builder() {
         }
@@ -425,6 +433,13 @@ public final class BotRuntime implements AutoCloseable {
 
         /** The HTTP port recorded in the registry (the runtime does not bind it). */
         public Builder port(int v) { this.port = v; return this; }
+
+        /**
+         * Where the bot's webhook events are written; by default the hive's outbox with the event
+         * types of {@code hive/settings.json} (re-read when it changes), or of {@code config} while
+         * no {@code serve} has published any.
+         */
+        public Builder webhooks(WebhookOutbox v) { this.webhooks = v; return this; }
 
         /** A runtime, not started yet; the hive is checked first ({@link HiveGuard#check}). */
         public BotRuntime build() {

@@ -67,11 +67,21 @@ public record Webhook(String url, List<String> events, String secret) {
      * @throws IllegalStateException when the named variable is not set or empty
      */
     public byte[] secretBytes() {
+        return secretBytes(System::getenv);
+    }
+
+    /**
+     * The signing secret looked up with {@code env} (the process environment in production), or
+     * null when the webhook has none.
+     *
+     * @throws IllegalStateException when the named variable is not set or empty
+     */
+    public byte[] secretBytes(java.util.function.UnaryOperator<String> env) {
         if (secret == null) {
             return null;
         }
         String name = secret.substring("env:".length());
-        String value = System.getenv(name);
+        String value = env.apply(name);
         if (value == null || value.isEmpty()) {
             throw new IllegalStateException("webhook secret variable " + name + " is not set");
         }

@@ -1,10 +1,13 @@
 package io.deia.core.launch;
 
 import io.deia.core.DeiaException;
+import io.deia.core.ErrorCode;
 import io.deia.core.HiveLayout;
 import io.deia.core.HiveToken;
 import io.deia.core.agent.Agents;
 import io.deia.core.config.DeiaConfig;
+import io.deia.core.config.HiveSettings;
+import io.deia.core.config.HiveSettingsFile;
 import io.deia.core.config.Profile;
 import io.deia.core.config.RestartPolicy;
 import io.deia.core.internal.BotIds;
@@ -15,6 +18,7 @@ import io.deia.core.project.Project;
 import io.deia.core.registry.BotRecord;
 import io.deia.core.registry.BotState;
 import io.deia.core.registry.ServiceRegistry;
+import io.deia.core.webhook.WebhookOutbox;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -93,7 +97,8 @@ public final class BotLauncher implements AutoCloseable {
         this.spawner = new RunnerSpawner(hive, registry, Objects.requireNonNull(b.command, "runnerCommand"),
                 b.configFile, b.maxLogBytes, probe);
         this.stopper = new RunnerStopper(registry, probe, b.stopGrace, b.killGrace);
-        this.supervisor = new Supervisor(hive, config, registry, spawner, b.supervise);
+        this.supervisor = new Supervisor(hive, config, registry, spawner, b.supervise, b.webhooks != null ? b.webhooks
+                : new WebhookOutbox(hive, new HiveSettingsFile(hive, HiveSettings.of(config))::current));
         this.reconciler = new Reconciler(hive, registry, config, supervisor);
         Duration every = b.reconcileEvery != null ? b.reconcileEvery : Duration.ofSeconds(config.heartbeatIntervalS());
         if (b.supervise && !every.isZero()) {
@@ -165,12 +170,18 @@ public final class BotLauncher implements AutoCloseable {
                 } catch (RunnerSpawner.PortTakenException e) {
                     registry.deregister(botId);
                     if (attempt >= PORT_ATTEMPTS) {
+                        supervisor.failedForGood(botId, "launch failed: " + e.getMessage(), null);
                         throw e;
                     }
                     log.warn("[{}] port {} was taken before the runner could bind it; reserving another (attempt {} of {})",
                             botId, reserved.port(), attempt + 1, PORT_ATTEMPTS);
                 } catch (DeiaException e) {
                     registry.deregister(botId);
+                    if (e.code() != ErrorCode.CONFLICT) {
+                        // The runner did not come up (it exited, or never answered): the launch is over.
+                        supervisor.failedForGood(botId, "launch failed: " + e.getMessage(),
+                                e instanceof RunnerSpawner.RunnerStartException start ? start.exitCode : null);
+                    }
                     throw e;
                 }
             }
@@ -377,6 +388,7 @@ public final class BotLauncher implements AutoCloseable {
         private long maxLogBytes = DEFAULT_MAX_LOG_BYTES;
         private boolean supervise = true;
         private Duration reconcileEvery;
+        private WebhookOutbox webhooks;
 
         private Builder(HiveLayout hive, DeiaConfig config, ServiceRegistry registry, RunnerCommand command) {
             this.hive = hive;
@@ -431,6 +443,16 @@ public final class BotLauncher implements AutoCloseable {
                 throw new IllegalArgumentException("reconcileEvery must be >= 0");
             }
             this.reconcileEvery = every;
+            return this;
+        }
+
+        /**
+         * Where {@code bot.failed} webhook events go; by default the hive's outbox with the event
+         * types of {@code hive/settings.json} (or of the config). {@code serve} passes one that
+         * follows its reloadable config.
+         */
+        public Builder webhooks(WebhookOutbox outbox) {
+            this.webhooks = outbox;
             return this;
         }
 

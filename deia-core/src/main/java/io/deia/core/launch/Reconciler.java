@@ -63,6 +63,9 @@ final class Reconciler {
          * it. {@code uncountedDeath}: a runner died and no launcher counted it yet.
          */
         Optional<BotRecord> restart(BotRecord seen, Profile profile, String reason, boolean uncountedDeath);
+
+        /** A bot was given up on (marked failed for good): tells whoever wants to know ({@code bot.failed}). */
+        void failedForGood(String botId, String reason, Integer exitCode);
     }
 
     private final HiveLayout hive;
@@ -147,6 +150,7 @@ final class Reconciler {
                 .filter(e -> e.state() == BotState.FAILED && !e.equals(r))
                 .map(e -> {
                     log.warn("[{}] marked failed: {}", r.botId(), reason);
+                    supervision.failedForGood(r.botId(), reason, e.lastExitCode());
                     return e;
                 });
     }

@@ -10,11 +10,14 @@ import io.deia.core.config.RestartPolicy;
 import io.deia.core.registry.BotRecord;
 import io.deia.core.registry.BotState;
 import io.deia.core.registry.ServiceRegistry;
+import io.deia.core.webhook.WebhookOutbox;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.time.Duration;
 import java.time.Instant;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -49,6 +52,8 @@ final class Supervisor implements Reconciler.Supervision {
     private final ServiceRegistry registry;
     private final RunnerSpawner spawner;
     private final boolean supervise;
+    /** Where {@code bot.failed} webhook events go when supervision gives a bot up. */
+    private final WebhookOutbox webhooks;
     /**
      * One lock per bot id this launcher has touched: launches, stops, restarts and reconciles of one
      * bot run one after the other, of different bots in parallel. Never pruned: a lock removed while
@@ -60,8 +65,10 @@ final class Supervisor implements Reconciler.Supervision {
     final ExecutorService workers = Executors.newCachedThreadPool(daemonThreads("deia-launcher"));
     private volatile boolean closed;
 
-    Supervisor(HiveLayout hive, DeiaConfig config, ServiceRegistry registry, RunnerSpawner spawner, boolean supervise) {
+    Supervisor(HiveLayout hive, DeiaConfig config, ServiceRegistry registry, RunnerSpawner spawner, boolean supervise,
+               WebhookOutbox webhooks) {
         this.hive = hive;
+        this.webhooks = webhooks;
         this.config = config;
         this.registry = registry;
         this.spawner = spawner;
@@ -276,6 +283,9 @@ final class Supervisor implements Reconciler.Supervision {
             registry.update(botId, r -> r.toBuilder().state(state).pid(0).processStart(null).lastExitCode(code)
                     .wanted(false).lastError(failed ? reason : r.lastError()).build());
             log.warn("[{}] {} -> {}", botId, reason, state.id());
+            if (failed) {
+                failedForGood(botId, reason, code);
+            }
             return;
         }
         w.budget.onExit(uptime);
@@ -287,6 +297,7 @@ final class Supervisor implements Reconciler.Supervision {
                     .wanted(false).lastExitCode(code).lastError(reason).build());
             log.error("[{}] restart budget spent ({} restarts per {} s): {} -> failed", botId, policy.maxRestarts(),
                     policy.windowS(), reason);
+            failedForGood(botId, reason, code);
             return;
         }
         Duration delay = w.budget.nextDelay(now);
@@ -364,7 +375,24 @@ final class Supervisor implements Reconciler.Supervision {
             registry.update(w.botId, r -> r.toBuilder().state(BotState.FAILED).pid(0).processStart(null)
                     .wanted(false).lastError(reason).build());
             log.error("[{}] {} -> failed", w.botId, reason);
+            failedForGood(w.botId, reason, null);
             return false;
+        }
+    }
+
+    /**
+     * Writes the {@code bot.failed} webhook event of a bot given up on; a failure to write it is
+     * logged and changes nothing else (the registry says failed either way).
+     */
+    @Override
+    public void failedForGood(String botId, String reason, Integer exitCode) {
+        Map<String, Object> fields = new LinkedHashMap<>();
+        fields.put("reason", reason);
+        fields.put("exit_code", exitCode);
+        try {
+            webhooks.publish("bot.failed", botId, fields);
+        } catch (RuntimeException e) {
+            log.warn("[{}] cannot write the bot.failed webhook event: {}", botId, e.getMessage());
         }
     }
 

@@ -7,6 +7,7 @@ import io.deia.core.internal.io.LogSafe;
 import io.deia.core.ledger.Ledger;
 import io.deia.core.ledger.LedgerEntry;
 import io.deia.core.project.TaskChange;
+import io.deia.core.webhook.WebhookOutbox;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -53,6 +54,7 @@ final class TaskOutcomes {
     /** The bot's profile, named in its ledger lines. */
     private final String profile;
     private final Ledger ledger;
+    private final TaskWebhooks webhooks;
 
     /** A finished task: its response to write (or the one it already has) and its final event. */
     static final class Outcome {
@@ -77,7 +79,7 @@ final class TaskOutcomes {
     }
 
     TaskOutcomes(String botId, HiveLayout layout, String agentId, String profile, ClaimedTasks claims,
-                 TaskEventListener listener) {
+                 TaskEventListener listener, WebhookOutbox webhookOutbox) {
         this.botId = botId;
         this.layout = layout;
         this.agentId = agentId;
@@ -87,6 +89,7 @@ final class TaskOutcomes {
         this.kept = new PendingResponses(botId);
         this.profile = profile;
         this.ledger = new Ledger(layout);
+        this.webhooks = new TaskWebhooks(botId, webhookOutbox);
     }
 
     /** Publishes one transition; a failing listener is logged and otherwise ignored. */
@@ -193,6 +196,9 @@ final class TaskOutcomes {
             if (written == null) {
                 written = responses.write(o.response, c.key, c.originalName);
             }
+            // Durable response first, webhook event next, archive last: a crash in between finds the
+            // response again and writes the same event (same id) again, so none is lost.
+            webhooks.publish(o.response, written, c.key);
             String id = idOf(written);
             if (o.retried && !Files.exists(c.file, LinkOption.NOFOLLOW_LINKS)) {
                 // Renamed by the failed try, whose folder sync may not have happened.

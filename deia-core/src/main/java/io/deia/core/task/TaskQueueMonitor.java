@@ -3,9 +3,12 @@ package io.deia.core.task;
 import io.deia.core.DeiaException;
 import io.deia.core.HiveLayout;
 import io.deia.core.config.DeiaConfig;
+import io.deia.core.config.HiveSettings;
+import io.deia.core.config.HiveSettingsFile;
 import io.deia.core.config.Profile;
 import io.deia.core.internal.BotIds;
 import io.deia.core.internal.HiveGuard;
+import io.deia.core.webhook.WebhookOutbox;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -58,7 +61,8 @@ public final class TaskQueueMonitor implements AutoCloseable {
         this.claims = new ClaimedTasks(botId, layout);
         this.inbox = new InboxWatch(botId, layout, parser);
         TaskOutcomes outcomes = new TaskOutcomes(botId, layout, profile.agent().id(), profile.name(), claims,
-                b.listener == null ? TaskEventListener.NONE : b.listener);
+                b.listener == null ? TaskEventListener.NONE : b.listener, b.webhooks != null ? b.webhooks
+                        : new WebhookOutbox(layout, new HiveSettingsFile(layout, HiveSettings.of(b.config))::current));
         this.worker = new TaskWorker(botId, layout, profile, parser, claims, inbox, new TaskAttempt(b.executor), outcomes,
                 b.hold == null ? () -> null : b.hold);
     }
@@ -160,6 +164,7 @@ public final class TaskQueueMonitor implements AutoCloseable {
         private TaskExecutor executor;
         private TaskEventListener listener;
         private Supplier<String> hold;
+        private WebhookOutbox webhooks;
 
         private Builder() {
         }
@@ -207,6 +212,15 @@ public final class TaskQueueMonitor implements AutoCloseable {
          */
         public Builder hold(Supplier<String> hold) {
             this.hold = hold;
+            return this;
+        }
+
+        /**
+         * Where the {@code task.completed} and {@code task.failed} webhook events go; by default the
+         * hive's outbox with the event types of {@code hive/settings.json} (or of the config).
+         */
+        public Builder webhooks(WebhookOutbox webhooks) {
+            this.webhooks = webhooks;
             return this;
         }
 

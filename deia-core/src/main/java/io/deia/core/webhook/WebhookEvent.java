@@ -35,7 +35,30 @@ public final class WebhookEvent {
 
     /** A new event with a fresh id, stamped now. */
     public static WebhookEvent of(String type, String botId, Map<String, ?> fields) {
-        WebhookEvent e = new WebhookEvent("evt_" + UUID.randomUUID().toString().replace("-", ""), type, Instant.now(), botId);
+        WebhookEvent e = new WebhookEvent("evt_" + UUID.randomUUID().toString().replace("-", ""), type,
+                Instant.now().truncatedTo(java.time.temporal.ChronoUnit.MILLIS), botId);
+        if (fields != null) {
+            fields.forEach(e::field);
+        }
+        return e;
+    }
+
+    /**
+     * An event whose id is derived from {@code key} (the same key, type and bot always give the same
+     * id), stamped {@code at}: for an event a producer may have to write again after a crash (a
+     * task's outcome found again on restart), so the receiver sees the same {@code X-Deia-Event-Id}
+     * and drops the copy.
+     */
+    public static WebhookEvent keyed(String type, String botId, String key, Instant at, Map<String, ?> fields) {
+        String hex;
+        try {
+            byte[] d = java.security.MessageDigest.getInstance("SHA-256").digest(
+                    (type + "\n" + botId + "\n" + key).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            hex = java.util.HexFormat.of().formatHex(d, 0, 16);
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is part of every Java runtime", e);
+        }
+        WebhookEvent e = new WebhookEvent("evt_" + hex, type, at.truncatedTo(java.time.temporal.ChronoUnit.MILLIS), botId);
         if (fields != null) {
             fields.forEach(e::field);
         }

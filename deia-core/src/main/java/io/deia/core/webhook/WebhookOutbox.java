@@ -45,7 +45,26 @@ public final class WebhookOutbox {
         if (!settings.get().wantsEvent(type)) {
             return null;
         }
-        WebhookEvent event = WebhookEvent.of(type, botId, fields);
+        return write(WebhookEvent.of(type, botId, fields));
+    }
+
+    /**
+     * Writes an event made by the caller (e.g. {@link WebhookEvent#keyed}) when a webhook wants its
+     * type; writing the same keyed event again replaces its file (same time, same id).
+     *
+     * @return the event, or null when no webhook wants its type
+     * @throws io.deia.core.DeiaException when it cannot be written
+     */
+    public WebhookEvent publish(WebhookEvent event) {
+        if (!settings.get().wantsEvent(event.type())) {
+            return null;
+        }
+        return write(event);
+    }
+
+    private WebhookEvent write(WebhookEvent event) {
+        String type = event.type();
+        String botId = event.botId();
         HiveGuard.dir(hive, hive.webhookOutboxDir());
         AtomicFiles.writeString(hive.webhookOutboxDir().resolve(fileName(event)), Json.write(event));
         log.info("[{}] webhook event {} {} written to the outbox", botId, type, event.id());

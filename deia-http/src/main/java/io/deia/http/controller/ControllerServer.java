@@ -12,6 +12,8 @@ import io.deia.core.internal.HiveGuard;
 import io.deia.core.launch.BotLauncher;
 import io.deia.core.registry.ServiceRegistry;
 import io.deia.core.task.TaskQueue;
+import io.deia.core.webhook.DispatcherOptions;
+import io.deia.core.webhook.WebhookDispatcher;
 import io.deia.http.internal.HivePathRedactor;
 import io.deia.http.internal.HttpErrors;
 import io.deia.http.internal.JsonErrorHandler;
@@ -86,6 +88,8 @@ public final class ControllerServer implements AutoCloseable {
     private volatile int boundPort;
     private HiveToken token;
     private MessageRouter.Subscription subscription;
+    /** Delivers the hive's webhook events while the server runs. */
+    private final WebhookDispatcher webhooks;
 
     private ControllerServer(Builder b) {
         this.settings = b;
@@ -97,6 +101,7 @@ public final class ControllerServer implements AutoCloseable {
         AtomicInteger n = new AtomicInteger();
         this.pinger = Executors.newSingleThreadScheduledExecutor(r -> daemon(r, "deia-ws-ping"));
         this.blockingWork = Executors.newCachedThreadPool(r -> daemon(r, "deia-ws-work-" + n.incrementAndGet()));
+        this.webhooks = new WebhookDispatcher(b.hive, () -> b.config, b.webhookOptions);
     }
 
     private static Thread daemon(Runnable r, String name) {
@@ -156,6 +161,7 @@ public final class ControllerServer implements AutoCloseable {
                 .wrap(new AccessGuard(token, root)));
         server.setStopTimeout(2000);
         try {
+            webhooks.start();
             server.start();
         } catch (Exception e) {
             close();
@@ -177,13 +183,20 @@ public final class ControllerServer implements AutoCloseable {
         routes.addMapping(PathSpec.from("/api/projects"), api.projects());
         HiveSettingsFile published = new HiveSettingsFile(settings.hive, HiveSettings.of(settings.config));
         routes.addMapping(PathSpec.from("/api/costs"), new CostsApi(spend, published::current, redactor).handler());
+        routes.addMapping(PathSpec.from("/api/webhooks"), new WebhooksApi(webhooks, redactor).handler());
         routes.addMapping(PathSpec.from("/api/bot/*"), new PermissionsApi(settings.config, settings.router, redactor)
                 .around(new TaskReviewApi(settings.hive, settings.config, settings.registry, redactor).around(api.botRoutes())));
         routes.addMapping(PathSpec.from("/api/*"), HttpErrors.noSuchEndpoint());
         routes.addMapping(PathSpec.from("/metrics"), new MetricsEndpoint(new HiveMetrics(settings.hive, settings.registry,
-                settings.webhookStats != null ? settings.webhookStats : WebhookStats.fromFiles(settings.hive))).router(redactor));
+                settings.webhookStats != null ? settings.webhookStats : dispatcherFigures())).router(redactor));
         routes.addMapping(PathSpec.from("/"), dashboard());
         return routes;
+    }
+
+    /** The webhook figures of this controller's dispatcher, asked at each scrape. */
+    private WebhookFigures dispatcherFigures() {
+        return new WebhookFigures(() -> webhooks.stats().deliveredTotal(), () -> webhooks.stats().failedTotal(),
+                () -> webhooks.stats().dead(), () -> webhooks.stats().pending());
     }
 
     private ResourceHandler dashboard() {
@@ -309,7 +322,12 @@ public final class ControllerServer implements AutoCloseable {
         return hub;
     }
 
-    /** Stops listening; bots, launcher and router are left as they are. */
+    /** The webhook dispatcher of this server (its {@link WebhookDispatcher#stats()} feed {@code /metrics}). */
+    public WebhookDispatcher webhooks() {
+        return webhooks;
+    }
+
+    /** Stops listening and delivering webhooks; bots, launcher and router are left as they are. */
     @Override
     public void close() {
         if (subscription != null) {
@@ -322,6 +340,7 @@ public final class ControllerServer implements AutoCloseable {
         }
         pinger.shutdownNow();
         blockingWork.shutdownNow();
+        webhooks.close();
         log.info("controller stopped");
     }
 
@@ -344,8 +363,9 @@ public final class ControllerServer implements AutoCloseable {
         private int maxThreads = 200;
         private long wsMaxQueuedBytes = 16L * 1024 * 1024;
         private int wsMaxConnections = 64;
-        /** Null: {@link WebhookStats#fromFiles}. */
-        private WebhookStats webhookStats;
+        /** Null: the figures of this controller's webhook dispatcher. */
+        private WebhookFigures webhookStats;
+        private DispatcherOptions webhookOptions = DispatcherOptions.defaults();
 
         private Builder(HiveLayout hive, DeiaConfig config, ServiceRegistry registry, BotLauncher launcher,
                         TaskQueue tasks, MessageRouter router) {
@@ -445,12 +465,17 @@ public final class ControllerServer implements AutoCloseable {
             return this;
         }
 
+        /** How webhooks are delivered (timeouts, back-off, version in the User-Agent); {@link DispatcherOptions#defaults()}. */
+        public Builder webhookOptions(DispatcherOptions options) {
+            this.webhookOptions = Objects.requireNonNull(options, "options");
+            return this;
+        }
+
         /**
          * Where {@code GET /metrics} gets its webhook figures (the deliverer's counts); by default
-         * {@link WebhookStats#fromFiles}: pending and dead events counted in the hive, no delivered
-         * or failed counts.
+         * those of this controller's webhook dispatcher ({@link WebhookDispatcher#stats()}).
          */
-        public Builder webhookStats(WebhookStats stats) {
+        public Builder webhookStats(WebhookFigures stats) {
             this.webhookStats = Objects.requireNonNull(stats, "stats");
             return this;
         }

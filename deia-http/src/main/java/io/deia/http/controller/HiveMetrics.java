@@ -64,9 +64,9 @@ public final class HiveMetrics {
     /**
      * @param hive     where the ledgers are
      * @param registry where the bots' states and restart counts are read at each scrape
-     * @param webhooks the webhook counts (e.g. {@link WebhookStats#fromFiles})
+     * @param webhooks the webhook counts (e.g. {@link WebhookFigures#fromFiles})
      */
-    public HiveMetrics(HiveLayout hive, ServiceRegistry registry, WebhookStats webhooks) {
+    public HiveMetrics(HiveLayout hive, ServiceRegistry registry, WebhookFigures webhooks) {
         this.registry = Objects.requireNonNull(registry, "registry");
         this.ledgers = new LedgerFollower(Objects.requireNonNull(hive, "hive"));
         Objects.requireNonNull(webhooks, "webhooks");
@@ -126,7 +126,7 @@ public final class HiveMetrics {
         registerWebhooks(webhooks);
     }
 
-    private void registerWebhooks(WebhookStats webhooks) {
+    private void registerWebhooks(WebhookFigures webhooks) {
         if (webhooks.delivered() != null) {
             counter("deia_webhook_deliveries_total", "Webhook deliveries answered with a 2xx", webhooks.delivered());
         }

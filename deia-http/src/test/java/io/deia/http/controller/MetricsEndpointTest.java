@@ -76,7 +76,7 @@ class MetricsEndpointTest {
         ledger = new Ledger(hive);
     }
 
-    private ControllerServer startServer(WebhookStats stats) {
+    private ControllerServer startServer(WebhookFigures stats) {
         ControllerServer.Builder b = ControllerServer.builder(hive, config, registry, launcher, new FileTaskQueue(hive, config), router)
                 .port(0);
         if (stats != null) {
@@ -264,7 +264,7 @@ class MetricsEndpointTest {
     @Test
     void theDeliverersCountsAreUsedWhenGivenAndTwoControllersInOneJvmDoNotClash() throws Exception {
         AtomicLong delivered = new AtomicLong(7);
-        server = startServer(new WebhookStats(delivered::get, () -> 3, () -> 1, () -> 4));
+        server = startServer(new WebhookFigures(delivered::get, () -> 3, () -> 1, () -> 4));
         ControllerServer other = startServer(null);
 
         PrometheusText m = scrape();

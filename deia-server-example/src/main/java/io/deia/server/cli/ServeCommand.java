@@ -4,11 +4,14 @@ import io.deia.core.HiveLayout;
 import io.deia.core.chat.HistoryStore;
 import io.deia.core.chat.MessageRouter;
 import io.deia.core.config.DeiaConfig;
+import io.deia.core.config.HiveSettings;
 import io.deia.core.launch.BotLauncher;
 import io.deia.core.project.Project;
 import io.deia.core.registry.BotRecord;
 import io.deia.core.registry.JsonFileServiceRegistry;
 import io.deia.core.task.FileTaskQueue;
+import io.deia.core.webhook.DispatcherOptions;
+import io.deia.core.webhook.WebhookOutbox;
 import io.deia.http.controller.ControllerServer;
 import io.deia.server.DefaultConfig;
 import org.slf4j.Logger;
@@ -64,8 +67,9 @@ public final class ServeCommand implements Callable<Integer> {
         DeiaConfig config = hiveOptions.config();
         verifyProjects(config);
         JsonFileServiceRegistry registry = new JsonFileServiceRegistry(hive, config);
+        // bot.failed events follow the config serve runs with (and its reloads).
         BotLauncher launcher = BotLauncher.builder(hive, config, registry, hiveOptions.runnerCommand())
-                .configFile(hiveOptions.configFile()).build();
+                .configFile(hiveOptions.configFile()).webhooks(new WebhookOutbox(hive, () -> HiveSettings.of(config))).build();
         HistoryStore history = new HistoryStore(hive, config.historyMaxBytes());
         MessageRouter router = MessageRouter.builder(registry, history, config).build();
         ControllerServer server;
@@ -74,7 +78,8 @@ public final class ServeCommand implements Callable<Integer> {
             adopted.forEach(r -> log.info("[{}] adopted running bot: pid {}, port {}", r.botId(), r.pid(), r.port()));
             router.start();
             server = ControllerServer.builder(hive, config, registry, launcher, new FileTaskQueue(hive, config), router)
-                    .bind(bind).port(port).httpIdleTimeout(Duration.ofSeconds(httpIdleTimeoutS)).build().start();
+                    .bind(bind).port(port).httpIdleTimeout(Duration.ofSeconds(httpIdleTimeoutS))
+                    .webhookOptions(DispatcherOptions.builder().version(version()).build()).build().start();
         } catch (RuntimeException e) {
             router.close();
             launcher.close();
@@ -112,6 +117,19 @@ public final class ServeCommand implements Callable<Integer> {
         System.out.flush();
         stopped.await();
         return 0;
+    }
+
+    /** This build's version ({@code version.properties}), for the webhooks' {@code User-Agent}; null when unknown. */
+    static String version() {
+        java.util.Properties p = new java.util.Properties();
+        try (java.io.InputStream in = io.deia.server.Main.class.getResourceAsStream("version.properties")) {
+            if (in != null) {
+                p.load(in);
+            }
+        } catch (java.io.IOException e) {
+            log.debug("version.properties cannot be read: {}", e.toString());
+        }
+        return p.getProperty("version");
     }
 
     /**

@@ -12,7 +12,7 @@ import java.util.function.LongSupplier;
 /**
  * The webhook figures {@code GET /metrics} shows, each asked at every scrape. Suppliers rather than
  * an interface to implement, so whoever delivers the webhooks hands over its counters as method
- * references ({@code new WebhookStats(d::delivered, d::failed, d::dead, d::pending)}) without
+ * references ({@code new WebhookFigures(d::delivered, d::failed, d::dead, d::pending)}) without
  * depending on this module.
  *
  * @param delivered deliveries answered with a 2xx since the hive began (or since the deliverer's
@@ -22,8 +22,8 @@ import java.util.function.LongSupplier;
  * @param dead      events given up on after their retry window, waiting to be looked at
  * @param pending   events in the outbox not yet delivered to every webhook that wants them
  */
-public record WebhookStats(LongSupplier delivered, LongSupplier failed, LongSupplier dead, LongSupplier pending) {
-    public WebhookStats {
+public record WebhookFigures(LongSupplier delivered, LongSupplier failed, LongSupplier dead, LongSupplier pending) {
+    public WebhookFigures {
         java.util.Objects.requireNonNull(dead, "dead");
         java.util.Objects.requireNonNull(pending, "pending");
     }
@@ -33,8 +33,8 @@ public record WebhookStats(LongSupplier delivered, LongSupplier failed, LongSupp
      * {@code hive/webhooks/outbox/}, dead ones those in {@code hive/webhooks/dead/}. Delivered and
      * failed counts are not kept in files, so they are left out rather than shown as 0.
      */
-    public static WebhookStats fromFiles(HiveLayout hive) {
-        return new WebhookStats(null, null, () -> countEvents(hive.webhookDeadDir()),
+    public static WebhookFigures fromFiles(HiveLayout hive) {
+        return new WebhookFigures(null, null, () -> countEvents(hive.webhookDeadDir()),
                 () -> countEvents(hive.webhookOutboxDir()));
     }
 
