@@ -136,13 +136,16 @@ class MetricsEndpointTest {
         ledger.append(turn("BOT-B", "task", "failed", 70_000, null, 300L, null, 2_000L, 137));
         ledger.append(LedgerEntry.task(AT, "BOT-B", "echo", "T-1", 1, "failed"));
         ledger.append(LedgerEntry.task(AT, "BOT-B", "echo", "T-2", 1, "rejected"));
-        Files.createDirectories(hive.webhookOutboxDir());
-        Files.createDirectories(hive.webhookDeadDir());
-        Files.writeString(hive.webhookOutboxDir().resolve("0000000000001-a.json"), "{}");
-        Files.writeString(hive.webhookOutboxDir().resolve("0000000000002-b.json"), "{}");
-        Files.writeString(hive.webhookOutboxDir().resolve(".deia-tmp-0000000000003-c.json.pid1-2.3"), "{");
-        Files.writeString(hive.webhookDeadDir().resolve("0000000000000-z.json"), "{}");
-        server = startServer(null);
+        // The figures of a hive whose webhooks another controller delivers (this one's own dispatcher
+        // would take these files in): counted from its folders.
+        HiveLayout delivered = new HiveLayout(dir.resolve("delivered-elsewhere"));
+        Files.createDirectories(delivered.webhookOutboxDir());
+        Files.createDirectories(delivered.webhookDeadDir());
+        Files.writeString(delivered.webhookOutboxDir().resolve("0000000000001-a.json"), "{}");
+        Files.writeString(delivered.webhookOutboxDir().resolve("0000000000002-b.json"), "{}");
+        Files.writeString(delivered.webhookOutboxDir().resolve(".deia-tmp-0000000000003-c.json.pid1-2.3"), "{");
+        Files.writeString(delivered.webhookDeadDir().resolve("0000000000000-z.json"), "{}");
+        server = startServer(WebhookFigures.fromFiles(delivered));
 
         PrometheusText m = scrape();
 
@@ -281,7 +284,7 @@ class MetricsEndpointTest {
         assertEquals(200, r.statusCode(), r.body());
         PrometheusText o = PrometheusText.parse(r.body());
         assertEquals(0.0, o.value("deia_webhook_pending"));
-        assertNull(o.value("deia_webhook_deliveries_total"));
+        assertEquals(0.0, o.value("deia_webhook_deliveries_total"), "by default its own dispatcher's counts");
     }
 
     @Test
