@@ -8,6 +8,8 @@ import io.deia.core.agent.AgentHealth;
 import io.deia.core.agent.AgentLeftovers;
 import io.deia.core.agent.TurnResult;
 import io.deia.core.config.DeiaConfig;
+import io.deia.core.config.HiveSettings;
+import io.deia.core.config.HiveSettingsFile;
 import io.deia.core.config.Profile;
 import io.deia.core.internal.BotIds;
 import io.deia.core.internal.HiveGuard;
@@ -17,6 +19,7 @@ import io.deia.core.permission.PermissionBroker;
 import io.deia.core.project.BotWorktree;
 import io.deia.core.registry.BotState;
 import io.deia.core.registry.ServiceRegistry;
+import io.deia.core.schedule.TurnSlots;
 import io.deia.core.task.TaskEvent;
 import io.deia.core.task.TaskQueueMonitor;
 import org.slf4j.Logger;
@@ -97,7 +100,8 @@ public final class BotRuntime implements AutoCloseable {
         }
         this.port = b.port;
         this.events = new BotEventBus(EVENT_BUFFER_SIZE);
-        this.turns = new Turns(this, agent, stats, b.worktree);
+        this.turns = new Turns(this, agent, stats, b.worktree, new TurnSlots(hive, botId, profile.name(),
+                new HiveSettingsFile(hive, HiveSettings.of(config))::current));
         this.chat = new ChatQueue(this, turns, stats);
         this.presence = new Presence(this, hive, registry, agent.type(),
                 b.worktree == null ? null : b.worktree.project().name(), turns);
@@ -217,7 +221,8 @@ public final class BotRuntime implements AutoCloseable {
         return new BotStatus(botId, state, turns.currentTaskId(), m == null ? 0 : m.pendingCount(), chat.waiting(),
                 presence.pid, port, uptime, profile.name(), agent.type(), stats.tasksCompleted.get(),
                 stats.tasksFailed.get(), stats.tasksRejected.get(), stats.messagesCompleted.get(), stats.costUsd.sum(),
-                stats.inputTokens.get(), stats.outputTokens.get(), since, health, degradedReason());
+                stats.inputTokens.get(), stats.outputTokens.get(), since, health, degradedReason(),
+                state == BotState.QUEUED ? turns.queuePosition() : null);
     }
 
     /**

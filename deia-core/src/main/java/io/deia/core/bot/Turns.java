@@ -10,6 +10,9 @@ import io.deia.core.permission.PermissionBroker;
 import io.deia.core.project.BotWorktree;
 import io.deia.core.project.GitLock;
 import io.deia.core.project.TaskChange;
+import io.deia.core.schedule.SlotLease;
+import io.deia.core.schedule.TurnOrder;
+import io.deia.core.schedule.TurnSlots;
 import io.deia.core.task.Task;
 import io.deia.core.task.TaskExecutor;
 import io.deia.core.task.TaskQueueMonitor;
@@ -27,6 +30,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * with the task's prompt, and an attempt that would start after a stop began is not started (the
  * task stays claimed for the next start).
  *
+ * <p>Before the agent starts, a turn takes its slots under the hive's turn limits ({@link TurnSlots}):
+ * while it waits in line the bot is {@code queued}; the slots are released when the turn ends.
+ *
  * <p>A bot with a project works in its git worktree: every turn holds the worktree's lock, a task
  * turn runs on the task's branch, and every turn ends with deia's commit ({@link WorktreeTurns}).
  */
@@ -40,6 +46,8 @@ final class Turns implements TaskExecutor {
     private final BotStats stats;
     /** The project side of each turn, or null for a bot without a project. */
     private final WorktreeTurns worktree;
+    /** The hive's turn limits as this bot's turns see them. */
+    private final TurnSlots slots;
     /** Fair, so that a waiting chat message and a waiting task alternate. */
     private final ReentrantLock lock = new ReentrantLock(true);
     /** Guards {@link #running} changes and is notified when a turn ends. */
@@ -47,8 +55,9 @@ final class Turns implements TaskExecutor {
     private volatile String currentTaskId;
     private volatile boolean running;
 
-    Turns(BotRuntime bot, Agent agent, BotStats stats, BotWorktree worktree) {
+    Turns(BotRuntime bot, Agent agent, BotStats stats, BotWorktree worktree, TurnSlots slots) {
         this.bot = bot;
+        this.slots = slots;
         this.agent = agent;
         this.stats = stats;
         this.worktree = worktree == null ? null : new WorktreeTurns(bot.botId(), worktree, agent);
@@ -68,16 +77,53 @@ final class Turns implements TaskExecutor {
         return running;
     }
 
+    /** True while the next turn waits in the hive's line for a turn slot. */
+    boolean queued() {
+        return slots.queuePosition() != null;
+    }
+
+    /** The bot's 1-based place in the hive's line while queued, else null. */
+    Integer queuePosition() {
+        return slots.queuePosition();
+    }
+
     /** The task whose turn runs now, or null. */
     String currentTaskId() {
         return currentTaskId;
     }
 
     /**
-     * Runs one turn; the caller holds the lock. A task turn returns null, unstarted, once the bot is
-     * stopping. On a project a worktree git cannot prepare fails a task turn and throws for a chat turn.
+     * Runs one turn once it holds its turn slots; the caller holds the lock. A task turn returns null,
+     * unstarted, once the bot is stopping (a stop also ends its wait for a slot); a chat turn throws
+     * {@code UNAVAILABLE} then. On a project a worktree git cannot prepare fails a task turn and throws
+     * for a chat turn.
+     *
+     * @param order the turn's place in the hive's line, when a turn limit makes it wait
      */
-    TurnResult run(TurnRequest request, AgentEventListener listener, String taskId) {
+    TurnResult run(TurnRequest request, AgentEventListener listener, String taskId, TurnOrder order) {
+        SlotLease lease;
+        try {
+            lease = slots.acquire(order, taskId, bot::isStopping, bot::state);
+        } catch (InterruptedException e) {
+            // The stop interrupts this thread (the monitor's close, the chat worker's stop): keep the flag for them.
+            Thread.currentThread().interrupt();
+            lease = null;
+        }
+        if (lease == null) {
+            bot.state();
+            if (taskId != null) {
+                return null;
+            }
+            throw DeiaException.unavailable("bot %s is stopping; the message was not run", bot.botId());
+        }
+        try {
+            return runHolding(request, listener, taskId);
+        } finally {
+            lease.close();
+        }
+    }
+
+    private TurnResult runHolding(TurnRequest request, AgentEventListener listener, String taskId) {
         synchronized (turnEnd) {
             if (taskId != null && bot.isStopping()) {
                 // Checked with the turn marked running in one step, so a stop either waits for this
@@ -154,7 +200,8 @@ final class Turns implements TaskExecutor {
             if (!bot.isStopping()) {
                 log.info("[{}] task {} attempt {} starting", bot.botId(), task.taskId(), attempt);
                 Duration effective = timeout != null ? timeout : bot.profile().timeout();
-                result = run(new TurnRequest(task.prompt(), effective, task.taskId()), listener, task.taskId());
+                result = run(new TurnRequest(task.prompt(), effective, task.taskId()), listener, task.taskId(),
+                        TurnOrder.of(task));
             }
         } finally {
             unlock();
