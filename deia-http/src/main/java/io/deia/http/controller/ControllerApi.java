@@ -14,6 +14,7 @@ import io.deia.core.launch.BotLauncher;
 import io.deia.core.project.Project;
 import io.deia.core.registry.BotRecord;
 import io.deia.core.registry.ServiceRegistry;
+import io.deia.core.schedule.WaitingLine;
 import io.deia.core.task.TaskQueue;
 import io.deia.http.internal.HttpErrors;
 import io.deia.http.internal.JsonResponses;
@@ -61,9 +62,12 @@ final class ControllerApi {
     private final Duration statusTimeout;
     private final UnaryOperator<String> redact;
     private final Instant startedAt = Instant.now();
+    /** The hive's line for turn slots: each waiting bot's {@code queue_position}. */
+    private final WaitingLine line;
 
     ControllerApi(DeiaConfig config, ServiceRegistry registry, BotLauncher launcher, TaskQueue tasks,
-                  MessageRouter router, Duration statusTimeout, UnaryOperator<String> redact) {
+                  MessageRouter router, Duration statusTimeout, UnaryOperator<String> redact, WaitingLine line) {
+        this.line = line;
         this.config = config;
         this.registry = registry;
         this.launcher = launcher;
@@ -91,9 +95,15 @@ final class ControllerApi {
             for (BotRecord r : records) {
                 lives.add(router.liveStatus(r, statusTimeout));
             }
+            Map<String, Integer> positions = line.positions();
             List<ObjectNode> out = new ArrayList<>();
             for (int i = 0; i < records.size(); i++) {
-                out.add(view(records.get(i), lives.get(i).join()));
+                ObjectNode node = view(records.get(i), lives.get(i).join());
+                Integer position = positions.get(records.get(i).botId());
+                if (position != null) {
+                    node.put("queue_position", position);
+                }
+                out.add(node);
             }
             JsonResponses.send(resp, cb, 200, Map.of("bots", out));
         });

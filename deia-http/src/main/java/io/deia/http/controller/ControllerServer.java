@@ -5,9 +5,11 @@ import io.deia.core.HiveLayout;
 import io.deia.core.HiveToken;
 import io.deia.core.chat.MessageRouter;
 import io.deia.core.config.DeiaConfig;
+import io.deia.core.config.LiveConfig;
 import io.deia.core.internal.HiveGuard;
 import io.deia.core.launch.BotLauncher;
 import io.deia.core.registry.ServiceRegistry;
+import io.deia.core.schedule.WaitingLine;
 import io.deia.core.task.TaskQueue;
 import io.deia.http.internal.HivePathRedactor;
 import io.deia.http.internal.HttpErrors;
@@ -164,17 +166,23 @@ public final class ControllerServer implements AutoCloseable {
 
     private PathMappingsHandler routes() {
         ControllerApi api = new ControllerApi(settings.config, settings.registry, settings.launcher, settings.tasks,
-                settings.router, settings.statusTimeout, redactor);
+                settings.router, settings.statusTimeout, redactor, new WaitingLine(settings.hive));
         PathMappingsHandler routes = new PathMappingsHandler();
         routes.addMapping(PathSpec.from("/health"), api.health());
         routes.addMapping(PathSpec.from("/api/bots"), api.bots());
         routes.addMapping(PathSpec.from("/api/profiles"), api.profiles());
         routes.addMapping(PathSpec.from("/api/projects"), api.projects());
+        routes.addMapping(PathSpec.from("/api/config/reload"), new ConfigReloadApi(liveConfig(), redactor).handler());
         routes.addMapping(PathSpec.from("/api/bot/*"), new PermissionsApi(settings.config, settings.router, redactor)
                 .around(new TaskReviewApi(settings.hive, settings.config, settings.registry, redactor).around(api.botRoutes())));
         routes.addMapping(PathSpec.from("/api/*"), HttpErrors.noSuchEndpoint());
         routes.addMapping(PathSpec.from("/"), dashboard());
         return routes;
+    }
+
+    /** The config a reload replaces: the builder's, or one over the config alone (no file: a reload says so). */
+    private LiveConfig liveConfig() {
+        return settings.liveConfig != null ? settings.liveConfig : new LiveConfig(settings.hive, null, settings.config);
     }
 
     private ResourceHandler dashboard() {
@@ -335,6 +343,7 @@ public final class ControllerServer implements AutoCloseable {
         private int maxThreads = 200;
         private long wsMaxQueuedBytes = 16L * 1024 * 1024;
         private int wsMaxConnections = 64;
+        private LiveConfig liveConfig;
 
         private Builder(HiveLayout hive, DeiaConfig config, ServiceRegistry registry, BotLauncher launcher,
                         TaskQueue tasks, MessageRouter router) {
@@ -439,6 +448,15 @@ public final class ControllerServer implements AutoCloseable {
          *
          * @throws DeiaException when the ping interval is not shorter than the idle timeout
          */
+        /**
+         * The config as {@code serve} keeps it current ({@code POST /api/config/reload} reloads it). Without
+         * one the config given to {@link #builder} is fixed and a reload answers 422 (no file to read).
+         */
+        public Builder liveConfig(LiveConfig live) {
+            this.liveConfig = Objects.requireNonNull(live, "live");
+            return this;
+        }
+
         public ControllerServer build() {
             if (pingInterval.compareTo(idleTimeout) >= 0) {
                 throw DeiaException.invalid("ping interval %s must be shorter than the idle timeout %s", pingInterval, idleTimeout);
