@@ -1,8 +1,12 @@
 package io.deia.core.schedule;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import io.deia.core.HiveLayout;
+import io.deia.core.agent.AgentLeftovers;
+import io.deia.core.internal.BotIds;
 import io.deia.core.internal.HiveGuard;
 import io.deia.core.internal.io.AtomicFiles;
+import io.deia.core.internal.io.Json;
 
 import java.io.IOException;
 import java.nio.channels.FileChannel;
@@ -115,7 +119,7 @@ final class SlotFiles {
                 String name = file.getFileName().toString();
                 boolean hiveSlot = name.startsWith(HIVE_PREFIX);
                 String profile = name.startsWith(PROFILE_PREFIX) ? profileOf(name) : null;
-                if ((hiveSlot || profile != null) && HeldFile.isLocked(file)) {
+                if ((hiveSlot || profile != null) && busy(file)) {
                     if (hiveSlot) {
                         hiveHeld++;
                     } else {
@@ -127,6 +131,58 @@ final class SlotFiles {
             // no slot was ever taken
         }
         return new Held(hiveHeld, profiles);
+    }
+
+    /**
+     * True when the slot is in use: locked by a live runner, or left by a runner killed during its
+     * turn whose agent still runs (the kernel freed the lock, but that turn goes on until the agent
+     * ends or the bot's next runner ends it). A free slot's file is empty; one that still names a
+     * holder whose agent is gone is emptied here. Under the line lock.
+     */
+    boolean busy(Path file) throws IOException {
+        if (HeldFile.isLocked(file)) {
+            return true;
+        }
+        String holder = staleHolder(file);
+        if (holder == null) {
+            return false;
+        }
+        if (AgentLeftovers.hasLeftover(hive, holder)) {
+            return true;
+        }
+        clearStale(file);
+        return false;
+    }
+
+    /** The bot named by a free slot file that was not released (its runner died), or null. */
+    private static String staleHolder(Path file) throws IOException {
+        String text;
+        try {
+            text = Files.readString(file, StandardCharsets.UTF_8);
+        } catch (NoSuchFileException e) {
+            return null;
+        }
+        if (text.isBlank()) {
+            return null;
+        }
+        try {
+            String botId = Json.read(text, JsonNode.class, file.getFileName().toString()).path("bot_id").asText("");
+            return BotIds.isValid(botId) ? botId : null;
+        } catch (RuntimeException e) {
+            return null;
+        }
+    }
+
+    private static void clearStale(Path file) throws IOException {
+        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.WRITE)) {
+            FileLock lock = channel.tryLock();
+            if (lock != null) {
+                channel.truncate(0);
+                lock.release();
+            }
+        } catch (NoSuchFileException e) {
+            // gone: nothing to clear
+        }
     }
 
     /** {@code profile-<key>-<i>.lock} → key; null for another name. */
@@ -148,7 +204,11 @@ final class SlotFiles {
 
     private HeldFile take(String prefix, int limit, String holder) throws IOException {
         for (int i = 0; i < limit; i++) {
-            HeldFile held = HeldFile.lock(dir.resolve(prefix + i + LOCK_SUFFIX), holder, false);
+            Path file = dir.resolve(prefix + i + LOCK_SUFFIX);
+            if (HeldFile.isHeldHere(file) || busy(file)) {
+                continue;
+            }
+            HeldFile held = HeldFile.lock(file, holder, false);
             if (held != null) {
                 return held;
             }
