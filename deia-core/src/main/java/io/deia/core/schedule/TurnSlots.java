@@ -9,6 +9,7 @@ import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.nio.channels.ClosedByInterruptException;
+import java.nio.channels.FileLockInterruptionException;
 import java.nio.file.FileSystems;
 import java.nio.file.Path;
 import java.nio.file.StandardWatchEventKinds;
@@ -125,7 +126,7 @@ public final class TurnSlots {
                         TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started));
             }
             return lease;
-        } catch (ClosedByInterruptException e) {
+        } catch (ClosedByInterruptException | FileLockInterruptionException e) {
             Thread.currentThread().interrupt();
             throw new InterruptedException("interrupted while taking a turn slot");
         } catch (IOException e) {
