@@ -51,7 +51,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  *
  * <p>State: {@code starting → idle ↔ busy}, {@code paused} while the pause file exists (the running
  * turn finishes, no new task is taken; chat still works), {@code degraded} while the task inbox
- * cannot write to the hive (see {@link TaskQueueMonitor#degradedReason()}), {@code waiting_approval} while the
+ * cannot write to the hive (see {@link TaskQueueMonitor#degradedReason()}), {@code queued} while its next turn
+ * waits for a slot under the hive's turn limits ({@link io.deia.core.schedule.TurnSlots}), {@code waiting_approval} while the
  * agent waits for a person's permission ({@link #permissions()}), {@code stopping} at the end. Every change
  * is logged once and published on the {@link #events() event bus}.
  *

@@ -162,7 +162,7 @@ public final class TurnSlots {
             waiting.add(me);
             waiting.sort(WaitingEntry.ORDER);
             SlotFiles.Held held = files.held();
-            SlotLease lease = admits(me, waiting, held, s) ? take(s) : null;
+            SlotLease lease = admits(me, waiting, held, s) ? take(s, me.taskId()) : null;
             if (lease != null) {
                 // Out of line in the same step, so nobody counts this bot both waiting and holding.
                 leaveLine();
@@ -218,10 +218,13 @@ public final class TurnSlots {
     }
 
     /** Takes a hive slot and a profile slot as the limits require; null when one is not free after all. */
-    private SlotLease take(HiveSettings s) throws IOException {
+    private SlotLease take(HiveSettings s, String taskId) throws IOException {
         Map<String, Object> holder = new LinkedHashMap<>();
         holder.put("bot_id", botId);
         holder.put("profile", profile);
+        if (taskId != null) {
+            holder.put("task_id", taskId);
+        }
         holder.put("since", Json.formatInstant(Instant.now()));
         holder.put("pid", ProcessHandle.current().pid());
         String content = Json.write(holder) + "\n";

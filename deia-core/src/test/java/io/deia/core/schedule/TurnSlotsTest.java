@@ -148,6 +148,7 @@ class TurnSlotsTest {
         SlotLease a1 = take(new TurnSlots(hive(), "A-1", "a", s));
         assertTrue(a1.holdsSlots());
         assertTrue(a1.toString().contains("profile-a-0.lock"), a1.toString());
+        assertTrue(Files.readString(hive().slotsDir().resolve("profile-a-0.lock")).contains("\"bot_id\":\"A-1\""));
         TurnSlots a2 = new TurnSlots(hive(), "A-2", "a", s);
         List<String> served = new CopyOnWriteArrayList<>();
         CompletableFuture<SlotLease> a2Lease = waiting(a2, new TurnOrder(0, false, Instant.EPOCH), served, "a2");
