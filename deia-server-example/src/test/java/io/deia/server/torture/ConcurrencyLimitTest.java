@@ -73,7 +73,7 @@ class ConcurrencyLimitTest {
         HiveLayout hive = new HiveLayout(dir.resolve(".deia"));
         Path marks = dir.resolve("marks.log");
         String script = "trap 'echo \"end $(date +%s%N) $$\" >> \"$1\"; exit 143' TERM; "
-                + "echo \"start $(date +%s%N) $$\" >> \"$1\"; sleep 0.3; "
+                + "echo \"start $(date +%s%N) $$\" >> \"$1\"; sleep 0.5; "
                 + "echo \"end $(date +%s%N) $$\" >> \"$1\"; echo done";
         int portBase = 23000 + random.nextInt(40) * 100;
         Map<String, Object> profile = new TreeMap<>(Map.of(
@@ -121,7 +121,7 @@ class ConcurrencyLimitTest {
             for (JsonNode b : bots) {
                 maxPosition = Math.max(maxPosition, b.path("queue_position").asInt(0));
             }
-            if (kills < 6 && random.nextInt(3) == 0) {
+            if (kills < 5) {
                 List<Long> runners = ProcessChecks.runningWithMarker("io.deia.server.Main bot").stream()
                         .filter(pid -> commandLine(pid).contains(hive.root().toString())).toList();
                 if (!runners.isEmpty() && ProcessHandle.of(runners.get(random.nextInt(runners.size())))
@@ -129,7 +129,7 @@ class ConcurrencyLimitTest {
                     kills++;
                 }
             }
-            Thread.sleep(300 + random.nextInt(300));
+            Thread.sleep(400 + random.nextInt(400));
         }
         await("every task has its response").atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(200))
                 .until(() -> responses(hive) >= tasks);
