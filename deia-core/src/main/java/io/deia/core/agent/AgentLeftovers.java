@@ -106,6 +106,15 @@ public final class AgentLeftovers {
         return endLeftover(recordFile(hive, botId), botId, BY_MARK);
     }
 
+    /**
+     * True when an agent of the bot outlives its runner right now (its runner was killed and no new
+     * runner has ended it yet). The turn limits count such an agent's slot as still in use.
+     */
+    public static boolean hasLeftover(HiveLayout hive, String botId) {
+        Path file = recordFile(hive, botId);
+        return BY_MARK ? !markedOrphans(file).isEmpty() : recordedAgent(file).isPresent();
+    }
+
     /** {@link #endLeftover(HiveLayout, String)} with the way of finding agents chosen by the caller. */
     static boolean endLeftover(Path file, String botId, boolean byMark) {
         Map<Long, ProcessHandle> leftovers = new LinkedHashMap<>();

@@ -19,6 +19,7 @@ import io.deia.core.permission.PermissionBroker;
 import io.deia.core.project.BotWorktree;
 import io.deia.core.registry.BotState;
 import io.deia.core.registry.ServiceRegistry;
+import io.deia.core.schedule.TurnSlots;
 import io.deia.core.task.TaskEvent;
 import io.deia.core.task.TaskQueueMonitor;
 import io.deia.core.webhook.WebhookOutbox;
@@ -51,7 +52,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  *
  * <p>State: {@code starting → idle ↔ busy}, {@code paused} while the pause file exists (the running
  * turn finishes, no new task is taken; chat still works), {@code degraded} while the task inbox
- * cannot write to the hive (see {@link TaskQueueMonitor#degradedReason()}), {@code over_budget} once a budget
+ * cannot write to the hive (see {@link TaskQueueMonitor#degradedReason()}), {@code queued} while its next turn
+ * waits for a slot under the hive's turn limits ({@link io.deia.core.schedule.TurnSlots}), {@code over_budget} once a budget
  * of the hive or its profile is reached (the running turn finishes; tasks stay in the inbox and chat is
  * refused with {@code BUDGET_EXCEEDED} until the budget allows), {@code waiting_approval} while the
  * agent waits for a person's permission ({@link #permissions()}), {@code stopping} at the end. Every change
@@ -106,7 +108,8 @@ public final class BotRuntime implements AutoCloseable {
         this.port = b.port;
         this.events = new BotEventBus(EVENT_BUFFER_SIZE);
         this.costs = new BotCosts(botId, profile.name(), hive, config, b.clock);
-        this.turns = new Turns(this, agent, stats, costs, b.worktree);
+        this.turns = new Turns(this, agent, stats, costs, b.worktree, new TurnSlots(hive, botId, profile.name(),
+                new HiveSettingsFile(hive, HiveSettings.of(config))::current));
         this.chat = new ChatQueue(this, turns, stats);
         this.presence = new Presence(this, hive, registry, agent.type(),
                 b.worktree == null ? null : b.worktree.project().name(), turns);
@@ -229,7 +232,7 @@ public final class BotRuntime implements AutoCloseable {
                 presence.pid, port, uptime, profile.name(), agent.type(), stats.tasksCompleted.get(),
                 stats.tasksFailed.get(), stats.tasksRejected.get(), stats.messagesCompleted.get(), stats.costUsd.sum(),
                 stats.inputTokens.get(), stats.outputTokens.get(), since, health, degradedReason(), costs.cost(),
-                BotStatus.BudgetState.of(costs.breach()));
+                BotStatus.BudgetState.of(costs.breach()), state == BotState.QUEUED ? turns.queuePosition() : null);
     }
 
     /**

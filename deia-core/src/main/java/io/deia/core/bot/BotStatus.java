@@ -14,7 +14,8 @@ import java.time.Instant;
  * @param botId             the bot
  * @param state             {@code starting|idle|busy|paused|stopping}, {@code degraded} while the
  *                          hive cannot be written as it must (see {@code degraded}), or
- *                          {@code waiting_approval} while the agent waits for a person's permission
+ *                          {@code waiting_approval} while the agent waits for a person's permission, or
+ *                          {@code queued} while its next turn waits for a turn slot
  * @param currentTask       id of the task whose turn runs now, or null (always present in JSON)
  * @param queueDepth        tasks waiting in the inbox or claimed and unfinished
  * @param messagesWaiting   chat messages accepted and not started yet
@@ -36,13 +37,16 @@ import java.time.Instant;
  *                          or null (always present in JSON)
  * @param cost              what the bot spent, today (UTC) and in all, from its ledger (survives restarts)
  * @param budget            whether it is over a budget, and which
+ * @param queuePosition     the bot's 1-based place in the hive's line for a turn slot while its state is
+ *                          {@code queued}, else null (absent from JSON)
  */
 public record BotStatus(String botId, BotState state, @JsonInclude(JsonInclude.Include.ALWAYS) String currentTask,
                         int queueDepth, int messagesWaiting, long pid, int port, long uptimeS, String profile,
                         String agent, long tasksCompleted, long tasksFailed, long tasksRejected,
                         long messagesCompleted, double costUsd, long inputTokens, long outputTokens,
                         Instant startedAt, AgentHealth agentHealth,
-                        @JsonInclude(JsonInclude.Include.ALWAYS) String degraded, CostSummary cost, BudgetState budget) {
+                        @JsonInclude(JsonInclude.Include.ALWAYS) String degraded, CostSummary cost, BudgetState budget,
+                        Integer queuePosition) {
 
     /**
      * Whether the bot is over a budget: {@code {"over": true, "reason": "the hive budget …"}}, or

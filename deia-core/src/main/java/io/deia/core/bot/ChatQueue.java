@@ -8,10 +8,12 @@ import io.deia.core.agent.TurnStatus;
 import io.deia.core.chat.ChatRequest;
 import io.deia.core.internal.DenyPatterns;
 import io.deia.core.ledger.BotBudget;
+import io.deia.core.schedule.TurnOrder;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.nio.charset.StandardCharsets;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
@@ -64,7 +66,7 @@ final class ChatQueue {
         ChatRequest.requireClientMsgId(clientMsgId);
         refuseOverBudget();
         Pending message = new Pending(text, clientMsgId, listener == null ? AgentEventListener.NONE : listener,
-                new CompletableFuture<>());
+                new CompletableFuture<>(), Instant.now());
         synchronized (this) {
             // A stop sets its flag before it drains under this lock: a message added here is drained or refused.
             if (bot.isStopping() || !bot.isStarted()) {
@@ -139,7 +141,7 @@ final class ChatQueue {
                 // Queued while the budget allowed, its turn comes after the budget was reached.
                 refuseOverBudget();
                 TurnResult result = turns.run(new TurnRequest(message.text, bot.profile().timeout(), null),
-                        message.listener, null);
+                        message.listener, null, TurnOrder.chat(message.arrival));
                 if (result.status() == TurnStatus.COMPLETED) {
                     stats.messagesCompleted.incrementAndGet();
                 }
@@ -162,6 +164,6 @@ final class ChatQueue {
     }
 
     private record Pending(String text, String clientMsgId, AgentEventListener listener,
-                           CompletableFuture<TurnResult> result) {
+                           CompletableFuture<TurnResult> result, Instant arrival) {
     }
 }

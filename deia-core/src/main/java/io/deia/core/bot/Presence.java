@@ -84,6 +84,10 @@ final class Presence {
         if (bot.permissions().waiting()) {
             return BotState.WAITING_APPROVAL;
         }
+        if (turns.queued()) {
+            // Before paused: chat still runs on a paused bot, and its message may wait in line.
+            return BotState.QUEUED;
+        }
         if (Files.exists(hive.pauseFile(bot.botId()))) {
             return BotState.PAUSED;
         }

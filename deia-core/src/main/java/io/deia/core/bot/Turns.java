@@ -10,6 +10,9 @@ import io.deia.core.permission.PermissionBroker;
 import io.deia.core.project.BotWorktree;
 import io.deia.core.project.GitLock;
 import io.deia.core.project.TaskChange;
+import io.deia.core.schedule.SlotLease;
+import io.deia.core.schedule.TurnOrder;
+import io.deia.core.schedule.TurnSlots;
 import io.deia.core.task.Task;
 import io.deia.core.task.TaskExecutor;
 import io.deia.core.task.TaskQueueMonitor;
@@ -28,6 +31,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * with the task's prompt, and an attempt that would start after a stop began is not started (the
  * task stays claimed for the next start).
  *
+ * <p>Before the agent starts, a turn takes its slots under the hive's turn limits ({@link TurnSlots}):
+ * while it waits in line the bot is {@code queued}; the slots are released when the turn ends.
  * <p>Every turn's cost and tokens are appended to the bot's ledger as it ends, before its result
  * goes back to the caller ({@link BotCosts}); a task's first attempt also records its pickup time.
  *
@@ -46,6 +51,8 @@ final class Turns implements TaskExecutor {
     private final BotCosts costs;
     /** The project side of each turn, or null for a bot without a project. */
     private final WorktreeTurns worktree;
+    /** The hive's turn limits as this bot's turns see them. */
+    private final TurnSlots slots;
     /** Fair, so that a waiting chat message and a waiting task alternate. */
     private final ReentrantLock lock = new ReentrantLock(true);
     /** Guards {@link #running} changes and is notified when a turn ends. */
@@ -53,8 +60,9 @@ final class Turns implements TaskExecutor {
     private volatile String currentTaskId;
     private volatile boolean running;
 
-    Turns(BotRuntime bot, Agent agent, BotStats stats, BotCosts costs, BotWorktree worktree) {
+    Turns(BotRuntime bot, Agent agent, BotStats stats, BotCosts costs, BotWorktree worktree, TurnSlots slots) {
         this.bot = bot;
+        this.slots = slots;
         this.agent = agent;
         this.stats = stats;
         this.costs = costs;
@@ -75,24 +83,63 @@ final class Turns implements TaskExecutor {
         return running;
     }
 
+    /** True while the next turn waits in the hive's line for a turn slot. */
+    boolean queued() {
+        return slots.queuePosition() != null;
+    }
+
+    /** The bot's 1-based place in the hive's line while queued, else null. */
+    Integer queuePosition() {
+        return slots.queuePosition();
+    }
+
     /** The task whose turn runs now, or null. */
     String currentTaskId() {
         return currentTaskId;
     }
 
     /**
-     * Runs one turn; the caller holds the lock. A task turn returns null, unstarted, once the bot is
-     * stopping. On a project a worktree git cannot prepare fails a task turn and throws for a chat turn.
+     * Runs one turn once it holds its turn slots; the caller holds the lock. A task turn returns null,
+     * unstarted, once the bot is stopping (a stop also ends its wait for a slot); a chat turn throws
+     * {@code UNAVAILABLE} then. On a project a worktree git cannot prepare fails a task turn and throws
+     * for a chat turn.
+     *
+     * @param order the turn's place in the hive's line, when a turn limit makes it wait
      */
-    TurnResult run(TurnRequest request, AgentEventListener listener, String taskId) {
-        return run(request, listener, taskId, null, null);
+    TurnResult run(TurnRequest request, AgentEventListener listener, String taskId, TurnOrder order) {
+        return run(request, listener, taskId, order, null, null);
     }
 
     /**
-     * {@link #run(TurnRequest, AgentEventListener, String)} for a task's attempt, recorded in the
-     * ledger with its attempt and, for the first, its pickup time (null otherwise).
+     * {@link #run(TurnRequest, AgentEventListener, String, TurnOrder)} for a task's attempt, recorded in
+     * the ledger with its attempt and, for the first, its pickup time (null otherwise).
      */
-    private TurnResult run(TurnRequest request, AgentEventListener listener, String taskId, Integer attempt, Instant arrived) {
+    private TurnResult run(TurnRequest request, AgentEventListener listener, String taskId, TurnOrder order,
+                           Integer attempt, Instant arrived) {
+        SlotLease lease;
+        try {
+            lease = slots.acquire(order, taskId, bot::isStopping, bot::state);
+        } catch (InterruptedException e) {
+            // The stop interrupts this thread (the monitor's close, the chat worker's stop): keep the flag for them.
+            Thread.currentThread().interrupt();
+            lease = null;
+        }
+        if (lease == null) {
+            bot.state();
+            if (taskId != null) {
+                return null;
+            }
+            throw DeiaException.unavailable("bot %s is stopping; the message was not run", bot.botId());
+        }
+        try {
+            return runHolding(request, listener, taskId, attempt, arrived);
+        } finally {
+            lease.close();
+        }
+    }
+
+    private TurnResult runHolding(TurnRequest request, AgentEventListener listener, String taskId, Integer attempt,
+                                  Instant arrived) {
         synchronized (turnEnd) {
             if (taskId != null && bot.isStopping()) {
                 // Checked with the turn marked running in one step, so a stop either waits for this
@@ -171,8 +218,8 @@ final class Turns implements TaskExecutor {
             if (!bot.isStopping()) {
                 log.info("[{}] task {} attempt {} starting", bot.botId(), task.taskId(), attempt);
                 Duration effective = timeout != null ? timeout : bot.profile().timeout();
-                result = run(new TurnRequest(task.prompt(), effective, task.taskId()), listener, task.taskId(), attempt,
-                        attempt == 1 ? task.createdAt() : null);
+                result = run(new TurnRequest(task.prompt(), effective, task.taskId()), listener, task.taskId(),
+                        TurnOrder.of(task), attempt, attempt == 1 ? task.createdAt() : null);
             }
         } finally {
             unlock();

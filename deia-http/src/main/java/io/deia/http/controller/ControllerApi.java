@@ -16,6 +16,7 @@ import io.deia.core.ledger.Spend;
 import io.deia.core.project.Project;
 import io.deia.core.registry.BotRecord;
 import io.deia.core.registry.ServiceRegistry;
+import io.deia.core.schedule.WaitingLine;
 import io.deia.core.task.TaskQueue;
 import io.deia.http.internal.HttpErrors;
 import io.deia.http.internal.JsonResponses;
@@ -64,9 +65,13 @@ final class ControllerApi {
     private final UnaryOperator<String> redact;
     private final Instant startedAt = Instant.now();
     private final Spend spend;
+    /** The hive's line for turn slots: each waiting bot's {@code queue_position}. */
+    private final WaitingLine line;
 
     ControllerApi(DeiaConfig config, ServiceRegistry registry, BotLauncher launcher, TaskQueue tasks,
-                  MessageRouter router, Duration statusTimeout, UnaryOperator<String> redact, Spend spend) {
+                  MessageRouter router, Duration statusTimeout, UnaryOperator<String> redact, Spend spend,
+                  WaitingLine line) {
+        this.line = line;
         this.config = config;
         this.registry = registry;
         this.launcher = launcher;
@@ -96,11 +101,16 @@ final class ControllerApi {
                 lives.add(router.liveStatus(r, statusTimeout));
             }
             Map<String, CostSummary> costs = spend.bots();
+            Map<String, Integer> positions = line.positions();
             List<ObjectNode> out = new ArrayList<>();
             for (int i = 0; i < records.size(); i++) {
                 ObjectNode entry = view(records.get(i), lives.get(i).join());
                 // From the ledger, not the live status: a stopped bot's spend still shows.
                 entry.set("cost", Json.convert(costs.getOrDefault(records.get(i).botId(), CostSummary.ZERO), ObjectNode.class));
+                Integer position = positions.get(records.get(i).botId());
+                if (position != null) {
+                    entry.put("queue_position", position);
+                }
                 out.add(entry);
             }
             JsonResponses.send(resp, cb, 200, Map.of("bots", out));

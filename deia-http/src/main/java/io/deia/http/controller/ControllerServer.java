@@ -8,9 +8,11 @@ import io.deia.core.ledger.Spend;
 import io.deia.core.HiveToken;
 import io.deia.core.chat.MessageRouter;
 import io.deia.core.config.DeiaConfig;
+import io.deia.core.config.LiveConfig;
 import io.deia.core.internal.HiveGuard;
 import io.deia.core.launch.BotLauncher;
 import io.deia.core.registry.ServiceRegistry;
+import io.deia.core.schedule.WaitingLine;
 import io.deia.core.task.TaskQueue;
 import io.deia.core.webhook.DispatcherOptions;
 import io.deia.core.webhook.WebhookDispatcher;
@@ -90,6 +92,8 @@ public final class ControllerServer implements AutoCloseable {
     private MessageRouter.Subscription subscription;
     /** Delivers the hive's webhook events while the server runs. */
     private final WebhookDispatcher webhooks;
+    /** The config now in force; {@code POST /api/config/reload} replaces it. */
+    private final LiveConfig live;
 
     private ControllerServer(Builder b) {
         this.settings = b;
@@ -101,7 +105,9 @@ public final class ControllerServer implements AutoCloseable {
         AtomicInteger n = new AtomicInteger();
         this.pinger = Executors.newSingleThreadScheduledExecutor(r -> daemon(r, "deia-ws-ping"));
         this.blockingWork = Executors.newCachedThreadPool(r -> daemon(r, "deia-ws-work-" + n.incrementAndGet()));
-        this.webhooks = new WebhookDispatcher(b.hive, () -> b.config, b.webhookOptions);
+        // The config a reload replaces: the builder's, or one over the config alone (no file: a reload says so).
+        this.live = b.liveConfig != null ? b.liveConfig : new LiveConfig(b.hive, null, b.config);
+        this.webhooks = new WebhookDispatcher(b.hive, live, b.webhookOptions);
     }
 
     private static Thread daemon(Runnable r, String name) {
@@ -175,7 +181,7 @@ public final class ControllerServer implements AutoCloseable {
         // One reader of the ledgers for /api/bots and /api/costs: each request reads only the lines added since the last.
         Spend spend = new Spend(settings.hive);
         ControllerApi api = new ControllerApi(settings.config, settings.registry, settings.launcher, settings.tasks,
-                settings.router, settings.statusTimeout, redactor, spend);
+                settings.router, settings.statusTimeout, redactor, spend, new WaitingLine(settings.hive));
         PathMappingsHandler routes = new PathMappingsHandler();
         routes.addMapping(PathSpec.from("/health"), api.health());
         routes.addMapping(PathSpec.from("/api/bots"), api.bots());
@@ -184,6 +190,7 @@ public final class ControllerServer implements AutoCloseable {
         HiveSettingsFile published = new HiveSettingsFile(settings.hive, HiveSettings.of(settings.config));
         routes.addMapping(PathSpec.from("/api/costs"), new CostsApi(spend, published::current, redactor).handler());
         routes.addMapping(PathSpec.from("/api/webhooks"), new WebhooksApi(webhooks, redactor).handler());
+        routes.addMapping(PathSpec.from("/api/config/reload"), new ConfigReloadApi(live, redactor).handler());
         routes.addMapping(PathSpec.from("/api/bot/*"), new PermissionsApi(settings.config, settings.router, redactor)
                 .around(new TaskReviewApi(settings.hive, settings.config, settings.registry, redactor).around(api.botRoutes())));
         routes.addMapping(PathSpec.from("/api/*"), HttpErrors.noSuchEndpoint());
@@ -366,6 +373,7 @@ public final class ControllerServer implements AutoCloseable {
         /** Null: the figures of this controller's webhook dispatcher. */
         private WebhookFigures webhookStats;
         private DispatcherOptions webhookOptions = DispatcherOptions.defaults();
+        private LiveConfig liveConfig;
 
         private Builder(HiveLayout hive, DeiaConfig config, ServiceRegistry registry, BotLauncher launcher,
                         TaskQueue tasks, MessageRouter router) {
@@ -485,6 +493,15 @@ public final class ControllerServer implements AutoCloseable {
          *
          * @throws DeiaException when the ping interval is not shorter than the idle timeout
          */
+        /**
+         * The config as {@code serve} keeps it current ({@code POST /api/config/reload} reloads it). Without
+         * one the config given to {@link #builder} is fixed and a reload answers 422 (no file to read).
+         */
+        public Builder liveConfig(LiveConfig live) {
+            this.liveConfig = Objects.requireNonNull(live, "live");
+            return this;
+        }
+
         public ControllerServer build() {
             if (pingInterval.compareTo(idleTimeout) >= 0) {
                 throw DeiaException.invalid("ping interval %s must be shorter than the idle timeout %s", pingInterval, idleTimeout);

@@ -5,6 +5,7 @@ import io.deia.core.chat.HistoryStore;
 import io.deia.core.chat.MessageRouter;
 import io.deia.core.config.DeiaConfig;
 import io.deia.core.config.HiveSettings;
+import io.deia.core.config.LiveConfig;
 import io.deia.core.launch.BotLauncher;
 import io.deia.core.project.Project;
 import io.deia.core.registry.BotRecord;
@@ -32,7 +33,8 @@ import java.util.concurrent.CountDownLatch;
  * bots a previous controller left running), the message router and the HTTP/WebSocket server with
  * the dashboard, prints the dashboard link with its token on stdout (when stdout is not a terminal:
  * the address and where the token file is, see {@link #startLine}), and runs until SIGTERM or
- * SIGINT. Stopping the controller leaves the bots running: the next {@code serve} adopts them.
+ * SIGINT. It publishes the config's limits and budgets to the hive at start ({@link LiveConfig}), and
+ * again on SIGHUP or {@code POST /api/config/reload}. Stopping the controller leaves the bots running: the next {@code serve} adopts them.
  */
 @Command(name = "serve", mixinStandardHelpOptions = true,
         description = {"Run the controller: REST API, WebSocket and dashboard; adopts running bots.",
@@ -66,10 +68,13 @@ public final class ServeCommand implements Callable<Integer> {
         HiveLayout hive = hiveOptions.layout();
         DeiaConfig config = hiveOptions.config();
         verifyProjects(config);
+        // Published before any bot is adopted or launched: every runner reads its limits from it.
+        LiveConfig live = new LiveConfig(hive, hiveOptions.configFile(), config);
+        live.publish();
         JsonFileServiceRegistry registry = new JsonFileServiceRegistry(hive, config);
         // bot.failed events follow the config serve runs with (and its reloads).
         BotLauncher launcher = BotLauncher.builder(hive, config, registry, hiveOptions.runnerCommand())
-                .configFile(hiveOptions.configFile()).webhooks(new WebhookOutbox(hive, () -> HiveSettings.of(config))).build();
+                .configFile(hiveOptions.configFile()).webhooks(new WebhookOutbox(hive, () -> HiveSettings.of(live.get()))).build();
         HistoryStore history = new HistoryStore(hive, config.historyMaxBytes());
         MessageRouter router = MessageRouter.builder(registry, history, config).build();
         ControllerServer server;
@@ -78,7 +83,7 @@ public final class ServeCommand implements Callable<Integer> {
             adopted.forEach(r -> log.info("[{}] adopted running bot: pid {}, port {}", r.botId(), r.pid(), r.port()));
             router.start();
             server = ControllerServer.builder(hive, config, registry, launcher, new FileTaskQueue(hive, config), router)
-                    .bind(bind).port(port).httpIdleTimeout(Duration.ofSeconds(httpIdleTimeoutS))
+                    .bind(bind).port(port).httpIdleTimeout(Duration.ofSeconds(httpIdleTimeoutS)).liveConfig(live)
                     .webhookOptions(DispatcherOptions.builder().version(version()).build()).build().start();
         } catch (RuntimeException e) {
             router.close();
@@ -105,6 +110,7 @@ public final class ServeCommand implements Callable<Integer> {
         } catch (IllegalArgumentException | UnsupportedOperationException e) {
             log.info("SIGTERM handler not available ({}); the shutdown hook stops the controller", e.getMessage());
         }
+        reloadOnHangup(live);
         if (demo) {
             try {
                 new DemoBots(launcher, registry, new FileTaskQueue(hive, config), config).start(System.out);
@@ -130,6 +136,26 @@ public final class ServeCommand implements Callable<Integer> {
             log.debug("version.properties cannot be read: {}", e.toString());
         }
         return p.getProperty("version");
+    }
+
+    /**
+     * SIGHUP reloads the config file as {@code POST /api/config/reload} does (a bad file is logged and
+     * changes nothing). {@code sun.misc.Signal} is the JDK's only way to catch a signal; on a JVM
+     * without it the HTTP reload is the way.
+     */
+    static void reloadOnHangup(LiveConfig live) {
+        try {
+            sun.misc.Signal.handle(new sun.misc.Signal("HUP"), signal -> new Thread(() -> {
+                log.info("SIGHUP: reloading the config");
+                try {
+                    live.reload();
+                } catch (RuntimeException e) {
+                    log.warn("SIGHUP reload failed: {}", e.getMessage());
+                }
+            }, "deia-serve-sighup").start());
+        } catch (IllegalArgumentException | UnsupportedOperationException e) {
+            log.info("SIGHUP handler not available ({}); POST /api/config/reload reloads the config", e.getMessage());
+        }
     }
 
     /**
