@@ -2,7 +2,8 @@
 """deia-only figures of docs/benchmarks.md, collected in one run: medians and spreads, not single runs.
 
 Runs the benchmark mains of deia-bench (RegistryBenchmark, TaskQueueBenchmark, LaunchBenchmark,
-ChatBenchmark, ProjectBenchmark, PermissionBenchmark, MetricsBenchmark) R times each, round-robin (so a change of load on a shared machine touches every
+ChatBenchmark, ProjectBenchmark, PermissionBenchmark, MetricsBenchmark, SchedulingBenchmark,
+WebhookOutboxBenchmark) R times each, round-robin (so a change of load on a shared machine touches every
 benchmark rather than all runs of one), reads the one `BENCH-RESULT {json}` line each main prints at
 its end, and reports per figure: median, min–max, n, the target from the issues, and met?.
 The machine is described alongside (cores, memory, CPU model, kernel, JDK, load average at start
@@ -68,6 +69,18 @@ BENCHMARKS = {
         "small": ([], ["300", "50", "200"]),
         "full": ([], ["1000", "50", "200"]),
     }),
+    # measured slot acquire + release pairs (limits set; then none)
+    "scheduling": ("SchedulingBenchmark", {
+        "smoke": (["-Ddeia.bench.dir={tmp}"], ["500"]),
+        "small": (["-Ddeia.bench.dir={tmp}"], ["5000"]),
+        "full": (["-Ddeia.bench.dir={tmp}"], ["20000"]),
+    }),
+    # events written to the outbox (then delivered to a local receiver), writer threads
+    "webhooks": ("WebhookOutboxBenchmark", {
+        "smoke": (["-Ddeia.bench.dir={tmp}"], ["200", "4"]),
+        "small": (["-Ddeia.bench.dir={tmp}"], ["2000", "4"]),
+        "full": (["-Ddeia.bench.dir={tmp}"], ["4000", "4"]),
+    }),
 }
 
 # Seconds one run of a benchmark may take when longer than the mode's limit: the project main writes a
@@ -120,6 +133,10 @@ FIGURES = [
     ("metrics", "scrape_p50_ms", "GET /metrics, 50 bots with 200 ledger turns each, p50", "ms", ("<=", 50, "≤ 50 ms")),
     ("metrics", "scrape_p99_ms", "GET /metrics, 50 bots, p99", "ms", None),
     ("metrics", "cpu_at_15s_pct", "GET /metrics: controller CPU at one scrape per 15 s", "% of a core", ("<=", 0.5, "≤ 0.5 %")),
+    ("scheduling", "acquire_release_p50_ms", "turn slot acquire + release with limits set, p50", "ms", ("<=", 2, "≤ 2 ms")),
+    ("scheduling", "acquire_release_p99_ms", "turn slot acquire + release with limits set, p99", "ms", None),
+    ("webhooks", "outbox_writes_per_s", "webhook events written durably to the outbox, 4 threads", "/s", (">=", 500, "≥ 500 /s")),
+    ("webhooks", "deliveries_per_s", "webhook deliveries to a local receiver", "/s", None),
     ("metrics", "first_scrape_ms", "GET /metrics: first scrape after a start (reads every ledger whole)", "ms", None),
 ]
 
