@@ -71,15 +71,15 @@ BENCHMARKS = {
     }),
     # measured slot acquire + release pairs (limits set; then none)
     "scheduling": ("SchedulingBenchmark", {
-        "smoke": (["-Ddeia.bench.dir={tmp}"], ["500"]),
-        "small": (["-Ddeia.bench.dir={tmp}"], ["5000"]),
-        "full": (["-Ddeia.bench.dir={tmp}"], ["20000"]),
+        "smoke": ([], ["500"]),
+        "small": ([], ["5000"]),
+        "full": ([], ["20000"]),
     }),
     # events written to the outbox (then delivered to a local receiver), writer threads
     "webhooks": ("WebhookOutboxBenchmark", {
-        "smoke": (["-Ddeia.bench.dir={tmp}"], ["200", "4"]),
-        "small": (["-Ddeia.bench.dir={tmp}"], ["2000", "4"]),
-        "full": (["-Ddeia.bench.dir={tmp}"], ["4000", "4"]),
+        "smoke": ([], ["200", "4"]),
+        "small": ([], ["2000", "4"]),
+        "full": ([], ["4000", "4"]),
     }),
 }
 
