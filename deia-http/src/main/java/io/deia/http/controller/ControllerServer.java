@@ -2,9 +2,6 @@ package io.deia.http.controller;
 
 import io.deia.core.DeiaException;
 import io.deia.core.HiveLayout;
-import io.deia.core.config.HiveSettings;
-import io.deia.core.config.HiveSettingsFile;
-import io.deia.core.ledger.Spend;
 import io.deia.core.HiveToken;
 import io.deia.core.chat.MessageRouter;
 import io.deia.core.config.DeiaConfig;
@@ -12,7 +9,6 @@ import io.deia.core.config.LiveConfig;
 import io.deia.core.internal.HiveGuard;
 import io.deia.core.launch.BotLauncher;
 import io.deia.core.registry.ServiceRegistry;
-import io.deia.core.schedule.WaitingLine;
 import io.deia.core.task.TaskQueue;
 import io.deia.core.webhook.DispatcherOptions;
 import io.deia.core.webhook.WebhookDispatcher;
@@ -20,20 +16,14 @@ import io.deia.http.internal.HivePathRedactor;
 import io.deia.http.internal.HttpErrors;
 import io.deia.http.internal.JsonErrorHandler;
 import io.deia.http.internal.RequestGuard;
-import org.eclipse.jetty.http.pathmap.PathSpec;
 import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.server.HttpConnectionFactory;
 import org.eclipse.jetty.server.Request;
-import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
 import org.eclipse.jetty.server.handler.ContextHandler;
 import org.eclipse.jetty.server.handler.PathMappingsHandler;
-import org.eclipse.jetty.server.handler.ResourceHandler;
-import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.Fields;
-import org.eclipse.jetty.util.resource.Resource;
-import org.eclipse.jetty.util.resource.ResourceFactory;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
 import org.eclipse.jetty.websocket.server.WebSocketUpgradeHandler;
 import org.slf4j.Logger;
@@ -59,6 +49,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  *
  * <p>The server does not own the launcher, registry, task queue or router it is given: closing it
  * stops HTTP only, so bots keep running and the caller decides what else to stop.
+ *
+ * <p>Over 400 lines because of its {@link Builder} (each setting with its reason); the routes are
+ * {@link ControllerRoutes}', the endpoints their own classes'.
  *
  * <pre>{@code
  * try (ControllerServer server = ControllerServer.builder(hive, config, registry, launcher, tasks, router)
@@ -154,7 +147,7 @@ public final class ControllerServer implements AutoCloseable {
         server.setErrorHandler(new JsonErrorHandler());
         // A root context gives the resource handler its path-in-context and the WebSocket container its home.
         ContextHandler root = new ContextHandler("/");
-        root.setHandler(webSockets(root, routes()));
+        root.setHandler(webSockets(root, new ControllerRoutes(settings, redactor, webhooks, live).routes(server)));
         server.setHandler(RequestGuard.builder("controller", token)
                 .hosts(this::allowedHosts)
                 .origins(this::allowedOrigins)
@@ -175,59 +168,6 @@ public final class ControllerServer implements AutoCloseable {
         }
         log.info("controller listening on {}", baseUrl());
         return this;
-    }
-
-    private PathMappingsHandler routes() {
-        // One reader of the ledgers for /api/bots and /api/costs: each request reads only the lines added since the last.
-        Spend spend = new Spend(settings.hive);
-        ControllerApi api = new ControllerApi(settings.config, settings.registry, settings.launcher, settings.tasks,
-                settings.router, settings.statusTimeout, redactor, spend, new WaitingLine(settings.hive));
-        PathMappingsHandler routes = new PathMappingsHandler();
-        routes.addMapping(PathSpec.from("/health"), api.health());
-        routes.addMapping(PathSpec.from("/api/bots"), api.bots());
-        routes.addMapping(PathSpec.from("/api/profiles"), api.profiles());
-        routes.addMapping(PathSpec.from("/api/projects"), api.projects());
-        HiveSettingsFile published = new HiveSettingsFile(settings.hive, HiveSettings.of(settings.config));
-        routes.addMapping(PathSpec.from("/api/costs"), new CostsApi(spend, published::current, redactor).handler());
-        routes.addMapping(PathSpec.from("/api/webhooks"), new WebhooksApi(webhooks, redactor).handler());
-        routes.addMapping(PathSpec.from("/api/config/reload"), new ConfigReloadApi(live, redactor).handler());
-        routes.addMapping(PathSpec.from("/api/bot/*"), new PermissionsApi(settings.config, settings.router, redactor)
-                .around(new TaskReviewApi(settings.hive, settings.config, settings.registry, redactor).around(api.botRoutes())));
-        routes.addMapping(PathSpec.from("/api/*"), HttpErrors.noSuchEndpoint());
-        routes.addMapping(PathSpec.from("/metrics"), new MetricsEndpoint(new HiveMetrics(settings.hive, settings.registry,
-                settings.webhookStats != null ? settings.webhookStats : dispatcherFigures())).router(redactor));
-        routes.addMapping(PathSpec.from("/"), dashboard());
-        return routes;
-    }
-
-    /** The webhook figures of this controller's dispatcher, asked at each scrape. */
-    private WebhookFigures dispatcherFigures() {
-        return new WebhookFigures(() -> webhooks.stats().deliveredTotal(), () -> webhooks.stats().failedTotal(),
-                () -> webhooks.stats().dead(), () -> webhooks.stats().pending());
-    }
-
-    private ResourceHandler dashboard() {
-        ResourceHandler files = new ResourceHandler() {
-            @Override
-            public boolean handle(Request request, Response response, Callback callback) throws Exception {
-                // The page shows text from bots and tasks: even if a bug ever put it into HTML, the
-                // policy keeps scripts, frames and outside resources from loading.
-                response.getHeaders().put("Content-Security-Policy",
-                        "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'");
-                response.getHeaders().put("X-Content-Type-Options", "nosniff");
-                response.getHeaders().put("Referrer-Policy", "no-referrer");
-                return super.handle(request, response, callback);
-            }
-        };
-        Resource base = ResourceFactory.of(server).newClassLoaderResource(DASHBOARD_RESOURCES);
-        if (base == null) {
-            throw DeiaException.internal("dashboard resources " + DASHBOARD_RESOURCES + " are not on the class path", null);
-        }
-        files.setBaseResource(base);
-        files.setWelcomeFiles("index.html");
-        files.setDirAllowed(false);
-        files.setCacheControl("no-cache");
-        return files;
     }
 
     private WebSocketUpgradeHandler webSockets(ContextHandler context, PathMappingsHandler routes) {
@@ -353,27 +293,27 @@ public final class ControllerServer implements AutoCloseable {
 
     /** Settings of a {@link ControllerServer}. */
     public static final class Builder {
-        private final HiveLayout hive;
-        private final DeiaConfig config;
-        private final ServiceRegistry registry;
-        private final BotLauncher launcher;
-        private final TaskQueue tasks;
-        private final MessageRouter router;
-        private String bind = "127.0.0.1";
-        private int port = 8080;
-        private int replayBuffer = 2000;
-        private Duration pingInterval = Duration.ofSeconds(20);
-        private Duration idleTimeout = Duration.ofSeconds(60);
+        final HiveLayout hive;
+        final DeiaConfig config;
+        final ServiceRegistry registry;
+        final BotLauncher launcher;
+        final TaskQueue tasks;
+        final MessageRouter router;
+        String bind = "127.0.0.1";
+        int port = 8080;
+        int replayBuffer = 2000;
+        Duration pingInterval = Duration.ofSeconds(20);
+        Duration idleTimeout = Duration.ofSeconds(60);
         /** Null: the longer of {@link #HTTP_IDLE_TIMEOUT} and {@link #idleTimeout}. */
-        private Duration httpIdleTimeout;
-        private Duration statusTimeout = Duration.ofMillis(1500);
-        private int maxThreads = 200;
-        private long wsMaxQueuedBytes = 16L * 1024 * 1024;
-        private int wsMaxConnections = 64;
+        Duration httpIdleTimeout;
+        Duration statusTimeout = Duration.ofMillis(1500);
+        int maxThreads = 200;
+        long wsMaxQueuedBytes = 16L * 1024 * 1024;
+        int wsMaxConnections = 64;
         /** Null: the figures of this controller's webhook dispatcher. */
-        private WebhookFigures webhookStats;
-        private DispatcherOptions webhookOptions = DispatcherOptions.defaults();
-        private LiveConfig liveConfig;
+        WebhookFigures webhookStats;
+        DispatcherOptions webhookOptions = DispatcherOptions.defaults();
+        LiveConfig liveConfig;
 
         private Builder(HiveLayout hive, DeiaConfig config, ServiceRegistry registry, BotLauncher launcher,
                         TaskQueue tasks, MessageRouter router) {
