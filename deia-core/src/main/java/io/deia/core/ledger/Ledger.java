@@ -44,8 +44,9 @@ public final class Ledger {
         synchronized (this) {
             try {
                 HiveGuard.dir(hive, hive.ledgerDir());
-                try (FileChannel ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                        StandardOpenOption.READ)) {
+                // 0600 like every hive file: spend and task ids are the hive owner's business.
+                try (FileChannel ch = FileChannel.open(file, java.util.Set.of(StandardOpenOption.CREATE,
+                        StandardOpenOption.WRITE, StandardOpenOption.READ), HiveGuard.fileAttributes())) {
                     long size = ch.size();
                     ByteBuffer buf = ByteBuffer.wrap(line);
                     if (size > 0 && !endsWithNewline(ch, size)) {

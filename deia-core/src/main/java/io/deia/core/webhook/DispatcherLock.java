@@ -34,7 +34,8 @@ final class DispatcherLock implements AutoCloseable {
         }
         try {
             if (channel == null) {
-                channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+                channel = FileChannel.open(file, java.util.Set.of(StandardOpenOption.CREATE, StandardOpenOption.WRITE),
+                        io.deia.core.internal.HiveGuard.fileAttributes());
             }
             lock = channel.tryLock();
         } catch (OverlappingFileLockException e) {

@@ -34,6 +34,12 @@ class LedgerTest {
         Instant t = Instant.parse("2026-12-08T10:00:00Z");
         ledger.append(turn("BOT-001", "claude", t, 0.5, 100L, 20L));
         ledger.append(LedgerEntry.task(t.plusSeconds(1), "BOT-001", "claude", "T-1", 1, "completed"));
+        try {
+            org.junit.jupiter.api.Assertions.assertEquals("rw-------", java.nio.file.attribute.PosixFilePermissions.toString(
+                    java.nio.file.Files.getPosixFilePermissions(hive.ledgerFile("BOT-001"))), "private like every hive file");
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
         ledger.append(turn("BOT-002", "codex", t, null, 7L, 3L));
 
         List<LedgerEntry> one = new Ledger(hive).read("BOT-001");
