@@ -215,9 +215,12 @@
   function fmtSpend(bot, long) {
     const c = bot.info.cost;
     if (!c || typeof c !== 'object') return fmtCost(bot.info.cost_usd);
+    const unknown = c.unknown_cost_turns > 0 ? c.unknown_cost_turns + ' turn' + (c.unknown_cost_turns === 1 ? '' : 's') : '';
+    // Only turns nobody priced: their cost is unknown, not $0.
+    if (unknown && !(c.total_usd > 0)) return 'cost unknown (' + unknown + ')';
     let text = long ? fmtCost(c.today_usd) + ' today, ' + fmtCost(c.total_usd) + ' in all'
         : fmtCost(c.today_usd) + ' / ' + fmtCost(c.total_usd);
-    if (c.unknown_cost_turns > 0) text += ' (+' + c.unknown_cost_turns + ' turn' + (c.unknown_cost_turns === 1 ? '' : 's') + ' of unknown cost)';
+    if (unknown) text += ' (+' + unknown + ' of unknown cost)';
     return text;
   }
 

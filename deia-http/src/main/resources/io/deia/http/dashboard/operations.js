@@ -51,7 +51,10 @@ window.deiaOperations = function (ctx) {
   function renderCosts(c) {
     if (!c || typeof c !== 'object') return;
     ui.hiveSpend.hidden = false;
-    ui.hiveSpendText.textContent = 'Hive: ' + fmtCost(c.today_usd) + ' today, ' + fmtCost(c.total_usd) + ' in all' + unknownTurns(c);
+    // Only turns nobody priced: the hive's cost is unknown, not $0.
+    ui.hiveSpendText.textContent = c.unknown_cost_turns > 0 && !(c.total_usd > 0)
+        ? 'Hive: cost unknown' + unknownTurns(c)
+        : 'Hive: ' + fmtCost(c.today_usd) + ' today, ' + fmtCost(c.total_usd) + ' in all' + unknownTurns(c);
     fillBar(ui.hiveBudget, ui.hiveBudgetBar, ui.hiveBudgetText, budgetUse(c, c.budget), 'Budget: ');
     const rows = [];
     const profiles = c.profiles && typeof c.profiles === 'object' ? c.profiles : {};
