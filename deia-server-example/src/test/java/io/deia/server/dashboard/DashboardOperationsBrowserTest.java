@@ -26,7 +26,7 @@ import org.openqa.selenium.WebElement;
 /**
  * Running a hive unattended, as the dashboard shows it (issue 24), in a real headless Chromium
  * against a real {@code serve} and real bot runners: a hive limited to one agent turn at a time with
- * three {@code command} bots whose turns sleep, so the second and third wait in line ("queued #1",
+ * three {@code command} bots whose turns last until the test lets them end, so the second and third wait in line ("queued #1",
  * "queued #2") and move up when the first turn ends; spend per bot and for the hive from ledger lines
  * a previous run left (one turn of unknown cost among them, never shown as $0); the hive's budget bar
  * and one bar per profile with a budget (none for the profile without); and the webhook indicator
@@ -43,12 +43,18 @@ class DashboardOperationsBrowserTest {
     static Path tmp;
 
     private Path hive;
+    /** The first bot's turn ends when this file exists. */
+    private Path release;
+    /** Every other turn ends when this one exists (at the end, so the bots stop at once). */
+    private Path releaseAll;
     private ServeProcess serve;
     private Browser browser;
 
     @BeforeAll
     void startServerAndBrowser() throws Exception {
         hive = tmp.resolve("hive");
+        release = tmp.resolve("release-first-turn");
+        releaseAll = tmp.resolve("release-all-turns");
         Instant now = Instant.now();
         // What an earlier run left in the ledger: OPS-A spent $1.50 today and $2.00 three days ago,
         // OPS-B had one turn nobody priced, a bot of the "thrifty" profile (gone since) spent $0.75.
@@ -67,7 +73,8 @@ class DashboardOperationsBrowserTest {
                 """.formatted(Instant.ofEpochMilli(millis), now.minusSeconds(60), Instant.ofEpochMilli(millis)),
                 StandardCharsets.UTF_8);
 
-        // One turn at a time in the whole hive; a turn asked to go "first" takes 8 s, any other 40 s.
+        // One turn at a time in the whole hive; a turn asked to go "first" lasts until the test
+        // releases it (the others are in line by then), any other until the test ends.
         Path config = tmp.resolve("deia.json");
         Files.writeString(config, """
                 {"ports": {"from": 18650, "to": 18699},
@@ -75,11 +82,11 @@ class DashboardOperationsBrowserTest {
                  "budget": {"usd_per_day": 10},
                  "profiles": {
                    "slow": {"agent": "command", "executable": "/bin/sh",
-                            "args": ["-c", "p=$(cat); case \\"$p\\" in *first*) sleep 8;; *) sleep 40;; esac; echo done"],
+                            "args": ["-c", "p=$(cat); case \\"$p\\" in *first*) until [ -e %s ]; do sleep 0.2; done;; *) until [ -e %s ]; do sleep 0.2; done;; esac; echo done"],
                             "budget": {"usd_per_day": 5}},
                    "thrifty": {"agent": "command", "executable": "/bin/cat", "budget": {"usd_total": 1}},
                    "plain": {"agent": "command", "executable": "/bin/cat"}}}
-                """, StandardCharsets.UTF_8);
+                """.formatted(release, releaseAll), StandardCharsets.UTF_8);
         serve = new ServeProcess(hive, config, tmp.resolve("serve.log"));
         serve.start();
         for (String bot : BOTS) {
@@ -97,10 +104,13 @@ class DashboardOperationsBrowserTest {
     void tearDown() throws Exception {
         try {
             if (browser != null) {
+                // Leave the page first, so its WebSocket closes before the browser and the controller go.
+                browser.driver.get("about:blank");
                 browser.close();
             }
         } finally {
             if (serve != null) {
+                Files.writeString(releaseAll, "go", StandardCharsets.UTF_8);
                 serve.stopBots(BOTS);
                 serve.close();
             }
@@ -156,6 +166,7 @@ class DashboardOperationsBrowserTest {
         awaitUi().until(() -> "queued #2".equals(badge()));
         assertEquals("queued", botItem(THIRD).getAttribute("data-state"));
 
+        Files.writeString(release, "go", StandardCharsets.UTF_8);
         // The first turn ends: the second bot gets the slot, the third moves up, in the list and the detail.
         awaitUi().until(() -> "busy".equals(botItem(SECOND).getAttribute("data-state")));
         awaitUi().until(() -> "queued #1".equals(stateLabel(THIRD)) && "queued #1".equals(badge()));
