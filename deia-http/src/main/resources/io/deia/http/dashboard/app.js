@@ -438,8 +438,9 @@
   }
 
   async function loadBots() {
-    ops.load();
     await refreshBots();
+    // After the bots answered: signed out, the page asks for nothing else.
+    ops.load();
     app.bots.forEach((bot) => perms.load(bot));
     if (!app.selected) {
       const first = Array.from(app.bots.keys()).sort()[0];
