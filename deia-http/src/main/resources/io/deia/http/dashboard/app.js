@@ -12,7 +12,7 @@
   /** Same rule as the server's BotIds. */
   const BOT_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
   /** States in which a runner process is expected to be alive (BotState.isLive on the server). */
-  const LIVE_STATES = new Set(['starting', 'idle', 'busy', 'paused', 'stopping', 'degraded', 'waiting_approval', 'over_budget']);
+  const LIVE_STATES = new Set(['starting', 'idle', 'busy', 'paused', 'stopping', 'degraded', 'waiting_approval', 'over_budget', 'queued']);
   const STATUS_POLL_MS = 5000;
   const RECONNECT_BASE_MS = 500;
   const RECONNECT_MAX_MS = 15000;
@@ -23,8 +23,6 @@
   const ui = {
     conn: $('conn'), banner: $('banner'), launchOpen: $('launch-open'),
     botList: $('bot-list'), botEmpty: $('bot-empty'), botCount: $('bot-count'),
-    hiveSpend: $('hive-spend'), hiveSpendText: $('hive-spend-text'), hiveBudget: $('hive-budget'),
-    hiveBudgetBar: $('hive-budget-bar'), hiveBudgetText: $('hive-budget-text'),
     noSelection: $('no-selection'), botView: $('bot-view'), botTitle: $('bot-title'), botState: $('bot-state'),
     botError: $('bot-error'),
     factProfile: $('fact-profile'), factAgent: $('fact-agent'), factPort: $('fact-port'), factPid: $('fact-pid'),
@@ -77,6 +75,9 @@
   const perms = window.deiaPermissions({
     app: app, api: api, el: el, safe: safe, fmtTime: fmtTime, isLive: (s) => isLive(s), botState: botState
   });
+
+  /** The hive's spend, budget bars and webhook health (operations.js). */
+  const ops = window.deiaOperations({ api: api, el: el, safe: safe, fmtCost: fmtCost });
 
   /** The Tasks panel (tasks.js). */
   const tasks = window.deiaTasks({
@@ -214,9 +215,12 @@
   function fmtSpend(bot, long) {
     const c = bot.info.cost;
     if (!c || typeof c !== 'object') return fmtCost(bot.info.cost_usd);
+    const unknown = c.unknown_cost_turns > 0 ? c.unknown_cost_turns + ' turn' + (c.unknown_cost_turns === 1 ? '' : 's') : '';
+    // Only turns nobody priced: their cost is unknown, not $0.
+    if (unknown && !(c.total_usd > 0)) return 'cost unknown (' + unknown + ')';
     let text = long ? fmtCost(c.today_usd) + ' today, ' + fmtCost(c.total_usd) + ' in all'
         : fmtCost(c.today_usd) + ' / ' + fmtCost(c.total_usd);
-    if (c.unknown_cost_turns > 0) text += ' (+' + c.unknown_cost_turns + ' turn' + (c.unknown_cost_turns === 1 ? '' : 's') + ' of unknown cost)';
+    if (unknown) text += ' (+' + unknown + ' of unknown cost)';
     return text;
   }
 
@@ -288,6 +292,8 @@
     if (copy.status && !copy.state) copy.state = copy.status;
     // A reason belongs to the state it came with: a new state without one clears it.
     if (copy.state && copy.reason === undefined && !(live && live.reason !== undefined)) delete bot.info.reason;
+    // So does a place in line: a state without one clears the last (it is only sent while queued).
+    if (copy.state && copy.queue_position == null && !(live && live.queue_position != null)) delete bot.info.queue_position;
     Object.assign(bot.info, copy);
     if (live && typeof live === 'object') {
       // The runner's own /status is fresher than the registry entry it was read with.
@@ -312,6 +318,13 @@
   function shouldPoll(bot) {
     const state = botState(bot);
     return !bot.gone && (isLive(state) || state === 'unreachable');
+  }
+
+  /** "queued #2" while the bot waits for a turn slot (its place in the hive's line), else the state itself. */
+  function stateLabel(bot, state) {
+    if (state !== 'queued') return state;
+    const pos = Number(bot.info.queue_position);
+    return pos > 0 ? 'queued #' + pos : 'queued';
   }
 
   function botUptime(bot) {
@@ -363,7 +376,9 @@
     else delete item.button.dataset.project;
     if (app.selected === bot.id) item.button.setAttribute('aria-current', 'true');
     else item.button.removeAttribute('aria-current');
-    item.state.textContent = state;
+    item.state.textContent = stateLabel(bot, state);
+    if (state === 'queued' && bot.info.queue_position > 0) item.button.dataset.queuePosition = String(bot.info.queue_position);
+    else delete item.button.dataset.queuePosition;
     const parts = [];
     if (bot.info.profile) parts.push(bot.info.profile);
     if (bot.info.project) parts.push('project ' + safe(bot.info.project));
@@ -389,48 +404,25 @@
     return why ? String(why) : null;
   }
 
-  /** The hive's spend and its budget bar, from GET /api/costs; a failed poll leaves the last figures. */
-  async function loadCosts() {
+  /**
+   * The page's 5-second poll of the hive: spend, budgets and webhooks, and, while a bot waits for a
+   * turn slot, the bot list again, since places in line move when other bots' turns end.
+   */
+  async function pollHive() {
     if (app.connState !== 'connected') return;
-    try {
-      renderHiveSpend(await api('GET', '/api/costs'));
-    } catch (e) {
-      // The next poll asks again; the bots' own figures are unaffected.
-    }
-  }
-
-  function renderHiveSpend(c) {
-    if (!c || typeof c !== 'object') return;
-    ui.hiveSpend.hidden = false;
-    let text = 'Hive: ' + fmtCost(c.today_usd) + ' today, ' + fmtCost(c.total_usd) + ' in all';
-    if (c.unknown_cost_turns > 0) text += ' (+' + c.unknown_cost_turns + ' turn' + (c.unknown_cost_turns === 1 ? '' : 's') + ' of unknown cost)';
-    ui.hiveSpendText.textContent = text;
-    // The bar shows the budget closest to its limit: the day's or the total's.
-    const b = c.budget;
-    let used = null;
-    let label = '';
-    const consider = (spent, limit, period) => {
-      if (limit === null || limit === undefined) return;
-      const u = limit > 0 ? spent / limit : 1;
-      if (used === null || u > used) {
-        used = u;
-        label = fmtCost(spent) + ' of ' + fmtCost(limit) + ' ' + period;
+    ops.load();
+    if (Array.from(app.bots.values()).some((bot) => botState(bot) === 'queued')) {
+      try {
+        await refreshBots();
+        if (app.selected) renderDetail();
+      } catch (e) {
+        // The next poll asks again.
       }
-    };
-    if (b) {
-      consider(c.today_usd, b.usd_per_day, 'today');
-      consider(c.total_usd, b.usd_total, 'in all');
-    }
-    ui.hiveBudget.hidden = used === null;
-    if (used !== null) {
-      ui.hiveBudgetBar.value = Math.min(1, used);
-      ui.hiveBudgetText.textContent = 'Budget: ' + label + (used >= 1 ? ' (reached)' : '');
-      ui.hiveBudget.classList.toggle('over', used >= 1);
     }
   }
 
-  async function loadBots() {
-    loadCosts();
+  /** The registry's view of every bot (state, place in line, spend) merged into the list. */
+  async function refreshBots() {
     const data = await api('GET', '/api/bots');
     const seen = new Set();
     (data && data.bots ? data.bots : []).forEach((record) => {
@@ -443,6 +435,12 @@
       if (!seen.has(id)) bot.gone = true;
     });
     renderBotList();
+  }
+
+  async function loadBots() {
+    await refreshBots();
+    // After the bots answered: signed out, the page asks for nothing else.
+    ops.load();
     app.bots.forEach((bot) => perms.load(bot));
     if (!app.selected) {
       const first = Array.from(app.bots.keys()).sort()[0];
@@ -485,7 +483,7 @@
     if (!bot) return;
     const state = botState(bot);
     ui.botTitle.textContent = bot.id;
-    ui.botState.textContent = state;
+    ui.botState.textContent = stateLabel(bot, state);
     ui.botState.className = 'state-badge state-' + state;
     ui.factProfile.textContent = bot.info.profile || '—';
     ui.factAgent.textContent = bot.info.agent || '—';
@@ -1032,7 +1030,7 @@
     ui.signinRetry.addEventListener('click', retrySignIn);
     perms.wireNotifyToggle($('notify-toggle'));
     setInterval(pollSelectedStatus, STATUS_POLL_MS);
-    setInterval(loadCosts, STATUS_POLL_MS);
+    setInterval(pollHive, STATUS_POLL_MS);
     setInterval(tickClock, 1000);
   }
 
