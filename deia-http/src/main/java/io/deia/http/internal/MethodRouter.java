@@ -60,7 +60,6 @@ public final class MethodRouter extends Handler.Abstract {
         Endpoint endpoint = byMethod.get(request.getMethod());
         if (endpoint == null) {
             response.getHeaders().put(HttpHeader.ALLOW, String.join(", ", byMethod.keySet()));
-            closeIfBodyUnread(request, response);
             HttpErrors.send(response, callback, 405, "method_not_allowed",
                     request.getMethod() + " is not allowed here; use " + String.join(" or ", byMethod.keySet()));
             return true;
@@ -87,19 +86,6 @@ public final class MethodRouter extends Handler.Abstract {
                     LogSafe.printable(error.getMessage(), 2000));
         }
         response.reset();
-        closeIfBodyUnread(request, response);
         HttpErrors.send(response, callback, error, redact.apply(error.getMessage()));
-    }
-
-    /**
-     * An error answered to a request with a body (a bad id in the path is refused before the body is
-     * read) closes its connection: Jetty drops a connection whose body was left unread, and a client
-     * that pooled it would send its next request into the closed socket and get no answer at all.
-     */
-    private static void closeIfBodyUnread(Request request, Response response) {
-        boolean hasBody = request.getLength() > 0 || request.getHeaders().contains(HttpHeader.TRANSFER_ENCODING);
-        if (hasBody) {
-            response.getHeaders().put(HttpHeader.CONNECTION, org.eclipse.jetty.http.HttpHeaderValue.CLOSE.asString());
-        }
     }
 }
