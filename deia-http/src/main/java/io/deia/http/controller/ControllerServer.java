@@ -41,7 +41,7 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.atomic.AtomicInteger;
 
 // Over ~400 lines because its Builder (a third of the file) documents every setting next to its default;
-// the server itself is wiring: routes, dashboard, WebSocket upgrade, Host/Origin sets.
+// the server itself is wiring (WebSocket upgrade, Host/Origin sets); the routes are ControllerRoutes'.
 /**
  * The controller behind {@code serve}: REST API, WebSocket {@code /ws} and the dashboard, on Jetty
  * 12 core handlers, bound to 127.0.0.1 unless told otherwise. See {@code docs/http-api.md} for
@@ -49,9 +49,6 @@ import java.util.concurrent.atomic.AtomicInteger;
  *
  * <p>The server does not own the launcher, registry, task queue or router it is given: closing it
  * stops HTTP only, so bots keep running and the caller decides what else to stop.
- *
- * <p>Over 400 lines because of its {@link Builder} (each setting with its reason); the routes are
- * {@link ControllerRoutes}', the endpoints their own classes'.
  *
  * <pre>{@code
  * try (ControllerServer server = ControllerServer.builder(hive, config, registry, launcher, tasks, router)
